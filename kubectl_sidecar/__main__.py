@@ -1,0 +1,3 @@
+from kubectl_sidecar.cli import main
+
+main()
