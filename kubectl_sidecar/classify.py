@@ -1,0 +1,226 @@
+"""Which mesh proxy a pod runs, and how: pure functions over the pod's JSON.
+
+A pod dict goes in, a compact PodRow comes out; rows are what every other step works on,
+so a 50,000-pod listing never keeps the pods themselves.
+"""
+import json
+from dataclasses import dataclass, field
+
+NATIVE = "native"
+TRADITIONAL = "traditional"
+NONE = "none"
+GATEWAY = "gateway"
+INVALID = "invalid"
+MODES = (NATIVE, TRADITIONAL, INVALID, GATEWAY, NONE)
+
+# Proxy container name -> mesh family. Helper init containers (istio-init, linkerd-init,
+# kuma-init, ...) are deliberately absent: they run and exit, they are not the proxy.
+KNOWN_PROXIES = {
+    "istio-proxy": "istio",
+    "linkerd-proxy": "linkerd",
+    "kuma-sidecar": "kuma",
+    "consul-dataplane": "consul",
+    "envoy": "envoy",
+}
+
+# Per-pod annotations a mesh reads to choose the mode for that pod, by family.
+OVERRIDE_ANNOTATIONS = {
+    "istio": ("sidecar.istio.io/nativeSidecar",),
+    "linkerd": (
+        "config.linkerd.io/proxy-enable-native-sidecar",
+        "config.beta.linkerd.io/proxy-enable-native-sidecar",
+        "config.alpha.linkerd.io/proxy-enable-native-sidecar",
+    ),
+    "consul": ("consul.hashicorp.com/enable-consul-dataplane-as-sidecar",),
+}
+
+# "envoy" is also the main container of Contour, Envoy Gateway and others; it is a mesh
+# sidecar only where a mesh left one of these marks on the pod.
+_ENVOY_MESH_INIT_CONTAINERS = {"osm-init", "proxyinit"}
+_ENVOY_MESH_LABELS = ("osm-proxy-uuid",)
+_ENVOY_MESH_ANNOTATION_PREFIXES = ("appmesh.k8s.aws/", "openservicemesh.io/")
+
+ISTIO_GATEWAY_LABELS = {"ingressgateway", "egressgateway", "eastwestgateway"}
+
+
+@dataclass(slots=True)
+class PodRow:
+    """What kubectl-sidecar keeps of one pod."""
+
+    namespace: str
+    name: str
+    mode: str
+    proxy: str = None
+    family: str = None
+    owner: tuple = None  # (kind, name) of the controlling owner, as the pod names it
+    workload: tuple = None  # (kind, name) after resolving ReplicaSets and Jobs
+    revision: str = None
+    override: bool = None  # the pod's own native/traditional annotation, if any
+    override_annotation: str = None
+    node: str = None
+    created: str = None
+    phase: str = None
+    problems: list = field(default_factory=list)
+    stuck_job: bool = False  # a Job pod kept alive by its proxy after the app finished
+    # Filled in by actions.assess once the mesh config and owners are known.
+    desired: str = None
+    desired_reason: str = None
+    needs_restart: bool = False
+    action: str = "-"
+
+
+def parse_bool(value):
+    """True/False the way Go's strconv.ParseBool reads annotation values; None if neither."""
+    text = str(value).strip()
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    return None
+
+
+def controller_of(metadata):
+    """(kind, name) of the owner reference marked controller, or None."""
+    for ref in metadata.get("ownerReferences") or ():
+        if ref.get("controller"):
+            return (ref.get("kind"), ref.get("name"))
+    return None
+
+
+def _proxy_family(name, proxy_names):
+    if name in proxy_names:
+        return proxy_names[name]
+    return KNOWN_PROXIES.get(name)
+
+
+def _has_envoy_mesh_marks(metadata, init_containers):
+    labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    return (
+        any(c.get("name") in _ENVOY_MESH_INIT_CONTAINERS for c in init_containers)
+        or any(label in labels for label in _ENVOY_MESH_LABELS)
+        or any(key.startswith(_ENVOY_MESH_ANNOTATION_PREFIXES) for key in annotations)
+    )
+
+
+def find_proxy(pod, proxy_names=None):
+    """(proxy container name, family, mode) for a pod; (None, None, "none") without a proxy.
+
+    proxy_names maps extra container names (from --proxy-name) to a family.
+    """
+    proxy_names = proxy_names or {}
+    metadata = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    init_containers = spec.get("initContainers") or ()
+    containers = spec.get("containers") or ()
+
+    def is_proxy(container):
+        family = _proxy_family(container.get("name"), proxy_names)
+        if family == "envoy" and container.get("name") not in proxy_names:
+            return _has_envoy_mesh_marks(metadata, init_containers)
+        return family is not None
+
+    in_init = [c for c in init_containers if is_proxy(c)]
+    in_main = [c for c in containers if is_proxy(c)]
+
+    # A restartable init proxy is what runs first and for the pod's life; an init proxy
+    # without restartPolicy: Always never exits, so the pod can't start: report that.
+    native = [c for c in in_init if c.get("restartPolicy") == "Always"]
+    if native:
+        name = native[0]["name"]
+        return name, _proxy_family(name, proxy_names), NATIVE
+    if in_init:
+        name = in_init[0]["name"]
+        return name, _proxy_family(name, proxy_names), INVALID
+    if in_main:
+        name = in_main[0]["name"]
+        family = _proxy_family(name, proxy_names)
+        mode = GATEWAY if _is_gateway(metadata, containers, in_main) else TRADITIONAL
+        return name, family, mode
+    return None, None, NONE
+
+
+def _is_gateway(metadata, containers, proxies):
+    """A pod whose workload is the proxy itself (ingress/egress gateways), not a sidecar."""
+    if len(proxies) == len(containers):
+        return True
+    labels = metadata.get("labels") or {}
+    if labels.get("istio") in ISTIO_GATEWAY_LABELS or "gateway.istio.io/managed" in labels:
+        return True
+    # Istio starts a gateway's proxy as `pilot-agent proxy router`, a sidecar as `proxy sidecar`.
+    return any("router" in (proxy.get("args") or ()) for proxy in proxies)
+
+
+def _revision(family, metadata):
+    labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    if family == "istio":
+        if labels.get("istio.io/rev"):
+            return labels["istio.io/rev"]
+        status = annotations.get("sidecar.istio.io/status")
+        if status:
+            try:
+                return json.loads(status).get("revision") or None
+            except (ValueError, AttributeError):
+                return None
+        return None
+    if family == "linkerd":
+        return annotations.get("linkerd.io/proxy-version")
+    return None
+
+
+def _override(family, annotations):
+    for key in OVERRIDE_ANNOTATIONS.get(family, ()):
+        if key in annotations:
+            return parse_bool(annotations[key]), key
+    return None, None
+
+
+def _stuck_job_problem(pod, proxy, mode, owner):
+    """A Job pod whose app containers finished while a traditional proxy keeps it running."""
+    if mode != TRADITIONAL or not owner or owner[0] != "Job":
+        return None
+    statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+    apps = [s for s in statuses if s.get("name") != proxy]
+    proxy_status = [s for s in statuses if s.get("name") == proxy]
+    if not apps or not proxy_status:
+        return None
+    if all("terminated" in (s.get("state") or {}) for s in apps) and "running" in (
+        proxy_status[0].get("state") or {}
+    ):
+        return "job app exited; traditional proxy keeps the pod running"
+    return None
+
+
+def classify_pod(pod, proxy_names=None):
+    """Reduce one pod (its API JSON as a dict) to a PodRow."""
+    metadata = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    proxy, family, mode = find_proxy(pod, proxy_names)
+    owner = controller_of(metadata)
+    override, override_annotation = _override(family, metadata.get("annotations") or {})
+    row = PodRow(
+        namespace=metadata.get("namespace"),
+        name=metadata.get("name"),
+        mode=mode,
+        proxy=proxy,
+        family=family,
+        owner=owner,
+        workload=owner,
+        revision=_revision(family, metadata),
+        override=override,
+        override_annotation=override_annotation,
+        node=spec.get("nodeName"),
+        created=metadata.get("creationTimestamp"),
+        phase=status.get("phase"),
+    )
+    if mode == INVALID:
+        row.problems.append(
+            f"{proxy} is an init container without restartPolicy: Always; the pod can't start"
+        )
+    stuck = _stuck_job_problem(pod, proxy, mode, owner)
+    if stuck:
+        row.stuck_job = True
+        row.problems.append(stuck)
+    return row
