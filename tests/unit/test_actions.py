@@ -1,0 +1,71 @@
+import pytest
+
+from kubectl_sidecar.actions import assess
+from kubectl_sidecar.classify import classify_pod
+from kubectl_sidecar.meshconfig import Setting
+from kubectl_sidecar.workloads import WorkloadFacts
+from tests.unit import pods
+
+NATIVE = Setting(True, "test config")
+TRADITIONAL = Setting(False, "test config")
+UNKNOWN = Setting(None, "no config")
+
+
+def row_for(mode="traditional", workload=("Deployment", "cart"), **kwargs):
+    row = classify_pod(pods.istio(mode, **kwargs))
+    row.workload = workload
+    return row
+
+
+@pytest.mark.parametrize("workload, facts, action, needs", [
+    (("Deployment", "cart"), None, "restart Deployment/cart", True),
+    (("StatefulSet", "db"), None, "restart StatefulSet/db", True),
+    (("DaemonSet", "agent"), None, "restart DaemonSet/agent", True),
+    (("Rollout", "web"), None, "restart Rollout/web", True),
+    (None, None, "recreate", True),
+    (("CronJob", "report"), None, "next run", False),
+    (("Job", "migrate"), None, "job: runs to completion in old mode", False),
+    (("StatefulSet", "db"), WorkloadFacts("StatefulSet", "shop", "db", on_delete=True), "delete pods", True),
+    (("DaemonSet", "agent"), WorkloadFacts("DaemonSet", "shop", "agent", on_delete=True), "delete pods", True),
+    (("Deployment", "cart"), WorkloadFacts("Deployment", "shop", "cart", paused=True),
+     "paused: resume Deployment/cart, then restart", True),
+    (("ReplicaSet", "bare-rs"), None, "delete pods", True),
+    (("CloneSet", "kruise"), None, "manual: CloneSet/kruise manages its pods", True),
+])
+def test_pod_in_the_wrong_mode_gets_its_owners_remedy(workload, facts, action, needs):
+    row = row_for("traditional", workload)
+    known = {(workload[0], "shop", workload[1]): facts} if facts and workload else {}
+    assess(row, NATIVE, known)
+    assert (row.action, row.needs_restart, row.desired) == (action, needs, "native")
+
+
+def test_pod_already_in_the_desired_mode_is_ok():
+    row = assess(row_for("native"), NATIVE, {})
+    assert (row.action, row.needs_restart) == ("ok", False)
+
+
+def test_unknown_desired_mode_changes_nothing():
+    row = assess(row_for("traditional"), UNKNOWN, {})
+    assert (row.action, row.needs_restart, row.desired) == ("unknown", False, None)
+    assert row.desired_reason == "no config"
+
+
+def test_invalid_pod_needs_a_restart_whatever_the_config():
+    broken = classify_pod(pods.with_init_restart_policy_stripped(pods.istio("native")))
+    broken.workload = ("Deployment", "cart")
+    assert assess(broken, UNKNOWN, {}).action == "restart Deployment/cart"
+    assert broken.needs_restart
+
+
+def test_pods_outside_the_mesh_and_gateways_are_not_touched():
+    for pod in (pods.pod(), pods.istio_gateway()):
+        row = assess(classify_pod(pod), NATIVE, {})
+        assert (row.action, row.needs_restart, row.desired) == ("-", False, None)
+
+
+def test_stuck_job_pod_says_so_instead_of_waiting_for_completion():
+    row = classify_pod(pods.istio("traditional", owner=("Job", "migrate"),
+                                  statuses=[pods.terminated("app"), pods.running("istio-proxy")]))
+    assess(row, NATIVE, {})
+    assert row.action.startswith("stuck:")
+    assert not row.needs_restart

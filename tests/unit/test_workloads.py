@@ -1,0 +1,53 @@
+from kubectl_sidecar.workloads import WorkloadFacts, owner_index, resolve_workload
+
+
+def _meta(kind, name, namespace="shop", owner=None, spec=None):
+    metadata = {"name": name, "namespace": namespace}
+    if owner:
+        metadata["ownerReferences"] = [
+            {"kind": "Other", "name": "not-the-controller"},
+            {"kind": owner[0], "name": owner[1], "controller": True},
+        ]
+    return {"kind": kind, "metadata": metadata, "spec": spec or {}}
+
+
+def test_replicaset_resolves_to_its_deployment_and_job_to_its_cronjob():
+    parents = {}
+    for kind, objs in (("ReplicaSet", [_meta("ReplicaSet", "cart-7d9c", owner=("Deployment", "cart"))]),
+                       ("Job", [_meta("Job", "report-2911", owner=("CronJob", "report"))])):
+        for (ns, name), facts in owner_index(objs, kind).items():
+            parents[(kind, ns, name)] = facts
+    assert resolve_workload("shop", ("ReplicaSet", "cart-7d9c"), parents) == ("Deployment", "cart")
+    assert resolve_workload("shop", ("Job", "report-2911"), parents) == ("CronJob", "report")
+
+
+def test_argo_rollout_replicaset_resolves_to_the_rollout():
+    parents = {("ReplicaSet", "shop", "web-55f"): WorkloadFacts(
+        "ReplicaSet", "shop", "web-55f", owner=("Rollout", "web"))}
+    assert resolve_workload("shop", ("ReplicaSet", "web-55f"), parents) == ("Rollout", "web")
+
+
+def test_owners_without_a_parent_stay_as_they_are():
+    parents = {("ReplicaSet", "shop", "lonely"): WorkloadFacts("ReplicaSet", "shop", "lonely")}
+    assert resolve_workload("shop", ("ReplicaSet", "lonely"), parents) == ("ReplicaSet", "lonely")
+    assert resolve_workload("shop", ("Job", "one-off"), {}) == ("Job", "one-off")
+    assert resolve_workload("shop", ("StatefulSet", "db"), {}) == ("StatefulSet", "db")
+    assert resolve_workload("shop", ("CloneSet", "x"), {}) == ("CloneSet", "x")
+    assert resolve_workload("shop", None, {}) is None
+
+
+def test_same_name_in_another_namespace_is_not_confused():
+    parents = {("ReplicaSet", "other", "cart-7d9c"): WorkloadFacts(
+        "ReplicaSet", "other", "cart-7d9c", owner=("Deployment", "wrong"))}
+    assert resolve_workload("shop", ("ReplicaSet", "cart-7d9c"), parents) == ("ReplicaSet", "cart-7d9c")
+
+
+def test_owner_index_reads_paused_and_on_delete():
+    index = owner_index([
+        _meta("Deployment", "paused", spec={"paused": True}),
+        _meta("StatefulSet", "db", spec={"updateStrategy": {"type": "OnDelete"}}),
+        _meta("DaemonSet", "agent", spec={"updateStrategy": {"type": "RollingUpdate"}}),
+    ], "X")
+    assert index[("shop", "paused")].paused
+    assert index[("shop", "db")].on_delete
+    assert not index[("shop", "agent")].on_delete and not index[("shop", "agent")].paused
