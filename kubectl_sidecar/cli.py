@@ -1,0 +1,153 @@
+"""The click layer: flags -> plain options -> one call per command. The only place that exits.
+
+Heavy modules (the kubernetes client, yaml) are imported inside the commands so that
+`kubectl sidecar --help` starts instantly.
+"""
+import functools
+import os
+import sys
+
+import click
+
+from kubectl_sidecar import __version__
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+MESHES = ("auto", "asm", "istio", "linkerd")
+OUTPUTS = ("table", "wide", "json", "yaml")
+
+
+def _timeout(ctx, param, value):
+    from kubectl_sidecar.durations import parse_duration
+
+    if value is None:
+        return None
+    return parse_duration(value, f"--{param.name.replace('_', '-')}") or None
+
+
+def connection_options(command):
+    """kubectl's own connection and scope flags, spelled as kubectl spells them."""
+    options = [
+        click.option("--kubeconfig", metavar="PATH",
+                     help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
+        click.option("--context", metavar="NAME", help="The kubeconfig context to use."),
+        click.option("-n", "--namespace", metavar="NS",
+                     help="Namespace (default: the context's namespace)."),
+        click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces."),
+        click.option("-l", "--selector", metavar="SELECTOR",
+                     help="Label selector, e.g. -l app=cart,tier!=db."),
+        click.option("--request-timeout", metavar="DURATION", callback=_timeout,
+                     help="Give up on a single API request after this long (e.g. 30s; 0 = no limit)."),
+        click.option("--mesh", type=click.Choice(MESHES), default="auto", show_default=True,
+                     help="Which mesh's configuration decides the desired mode."),
+        click.option("--mesh-context", metavar="NAME",
+                     help="Context of the API server holding the mesh config (ASM: the ASM instance)."),
+        click.option("--mesh-kubeconfig", metavar="PATH",
+                     help="Kubeconfig for --mesh-context (default: --kubeconfig)."),
+        click.option("--proxy-name", "proxy_names", metavar="NAME", multiple=True,
+                     help="Treat containers with this name as a mesh proxy too (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def handle_broken_pipe(function):
+    """`kubectl sidecar status -A | head` should end quietly, as kubectl does."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="kubectl-sidecar")
+def cli():
+    """See and switch how the service-mesh proxy runs in each pod: as a native sidecar
+    (an init container with restartPolicy: Always) or as a traditional extra container.
+
+    \b
+    Examples:
+      kubectl sidecar status -A                 # every pod's mode, and what needs a restart
+      kubectl sidecar status -A --summary       # one line per namespace
+      kubectl sidecar status -n shop -o json    # the documented JSON contract
+    """
+
+
+class Connection:
+    """The clusters one command talks to, from the connection flags."""
+
+    def __init__(self, kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig):
+        from kubectl_sidecar import cluster
+
+        self.cluster = cluster.connect(kubeconfig, context, request_timeout)
+        self.mesh_cluster = None
+        if mesh_context or mesh_kubeconfig:
+            self.mesh_cluster = cluster.connect(
+                mesh_kubeconfig or kubeconfig, mesh_context, request_timeout)
+
+
+def _scope(connection, namespace, all_namespaces, selector):
+    from kubectl_sidecar.status import Scope
+
+    if all_namespaces:
+        return Scope(namespace=None, selector=selector)
+    return Scope(namespace=namespace or connection.cluster.namespace, selector=selector)
+
+
+@cli.command("status")
+@connection_options
+@click.option("-o", "--output", type=click.Choice(OUTPUTS), default="table", show_default=True,
+              help="Output format. json/yaml follow the SidecarStatus contract in the README.")
+@click.option("--no-headers", is_flag=True, help="Don't print headers or the summary line.")
+@click.option("--needs-restart", is_flag=True,
+              help="Only pods that need action to reach the mesh's configured mode.")
+@click.option("--summary", "namespace_summary", is_flag=True,
+              help="One line per namespace with pod counts per mode.")
+@handle_broken_pipe
+def status_command(kubeconfig, context, namespace, all_namespaces, selector, request_timeout,
+                   mesh, mesh_context, mesh_kubeconfig, proxy_names, output, no_headers,
+                   needs_restart, namespace_summary):
+    """Show each pod's sidecar mode, the mode its mesh would inject now, and what to do.
+
+    \b
+    MODE is native, traditional, invalid (proxy in initContainers without
+    restartPolicy: Always: the pod can't start), gateway (the proxy is the workload)
+    or none. DESIRED comes from the mesh config (ASMMeshConfig, istiod's
+    ENABLE_NATIVE_SIDECARS, linkerd-config) or the pod's override annotation.
+    """
+    from kubectl_sidecar import render, status
+
+    connection = Connection(kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig)
+    scope = _scope(connection, namespace, all_namespaces, selector)
+    report = status.collect(connection.cluster, scope, mesh, connection.mesh_cluster,
+                            {name: "custom" for name in proxy_names})
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+    rows = [row for row in report.rows if row.needs_restart] if needs_restart else report.rows
+    if output == "json":
+        click.echo(render.as_json(report, rows), nl=False)
+        return
+    if output == "yaml":
+        click.echo(render.as_yaml(report, rows), nl=False)
+        return
+    if not report.rows:
+        click.echo(f"No resources found in {scope.describe()}.", err=True)
+    elif namespace_summary:
+        click.echo(render.namespace_summary(report, no_headers), nl=False)
+    elif rows:
+        click.echo(render.pod_table(report, wide=output == "wide", no_headers=no_headers,
+                                    rows=rows), nl=False)
+    else:
+        click.echo(f"No pods need action in {scope.describe()}.", err=True)
+    if not no_headers:
+        click.echo(("\n" if rows or namespace_summary else "") + render.summary_line(report))
+
+
+def main():
+    cli.main(prog_name="kubectl sidecar")

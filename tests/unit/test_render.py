@@ -1,0 +1,91 @@
+import json
+from datetime import datetime, timezone
+
+import yaml
+
+from kubectl_sidecar import render
+from kubectl_sidecar.actions import assess
+from kubectl_sidecar.classify import classify_pod
+from kubectl_sidecar.meshconfig import asm_config, desired_setting
+from kubectl_sidecar.status import Report, Scope
+from tests.unit import pods
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+
+
+def report(all_namespaces=True):
+    mesh = asm_config({"spec": {"enableNativeSidecar": False}}, "asm")
+    specs = [
+        (pods.istio("native", name="cart-1", owner=("ReplicaSet", "cart-7d9")), ("Deployment", "cart")),
+        (pods.istio("traditional", name="db-0", namespace="data"), ("StatefulSet", "db")),
+        (pods.pod(name="plain", namespace="data"), None),
+        (pods.istio("native", name="debug"), None),
+    ]
+    rows = []
+    for pod, workload in specs:
+        row = classify_pod(pod)
+        row.workload = workload
+        assess(row, desired_setting(row, mesh), {})
+        rows.append(row)
+    return Report(scope=Scope(None if all_namespaces else "shop"), mesh=mesh, rows=rows)
+
+
+def test_table_is_kubectl_shaped_with_namespace_first_under_all_namespaces():
+    lines = render.pod_table(report(), now=NOW).splitlines()
+    assert lines[0].split() == ["NAMESPACE", "POD", "WORKLOAD", "PROXY", "MODE", "DESIRED", "ACTION"]
+    assert lines[1].split() == ["shop", "cart-1", "Deployment/cart", "istio-proxy", "native",
+                                "traditional", "restart", "Deployment/cart"]
+    assert lines[3].split() == ["data", "plain", "<none>", "<none>", "none", "-", "-"]
+    assert lines[4].split()[-1] == "recreate"
+    # Columns line up: every row's MODE starts where the header's does.
+    start = lines[0].index("MODE")
+    assert all(line[start:].split()[0] in ("MODE", "native", "traditional", "none") for line in lines)
+
+
+def test_table_without_all_namespaces_drops_the_column_and_wide_adds_three():
+    lines = render.pod_table(report(False), wide=True, now=NOW).splitlines()
+    assert lines[0].split() == ["POD", "WORKLOAD", "PROXY", "MODE", "DESIRED", "ACTION",
+                                "NODE", "REVISION", "AGE"]
+    assert lines[1].split()[-3:] == ["node-1", "default", "4d"]
+
+
+def test_no_headers_prints_only_rows():
+    text = render.pod_table(report(), no_headers=True, now=NOW)
+    assert len(text.splitlines()) == 4 and "NAMESPACE" not in text
+
+
+def test_summary_line_names_mesh_source_counts_and_restarts():
+    line = render.summary_line(report())
+    assert "asm: traditional (ASMMeshConfig/default on context asm spec.enableNativeSidecar=false)" in line
+    assert "2 native, 1 traditional, 1 none" in line
+    assert "2 pod(s) need action, 1 workload(s) to restart" in line
+
+
+def test_namespace_summary_counts_modes_per_namespace():
+    lines = render.namespace_summary(report()).splitlines()
+    assert lines[0].split() == ["NAMESPACE", "NATIVE", "TRADITIONAL", "INVALID", "GATEWAY", "NONE",
+                                "NEEDS-ACTION"]
+    assert lines[1].split() == ["data", "0", "1", "0", "0", "1", "0"]
+    assert lines[2].split() == ["shop", "2", "0", "0", "0", "0", "2"]
+
+
+def test_json_contract_and_yaml_say_the_same():
+    doc = json.loads(render.as_json(report()))
+    assert (doc["apiVersion"], doc["kind"]) == ("kubectl-sidecar/v1alpha1", "SidecarStatus")
+    assert doc["mesh"]["name"] == "asm" and doc["mesh"]["configuredMode"] == "traditional"
+    assert doc["summary"]["modes"]["native"] == 2
+    first = doc["items"][0]
+    assert {k: first[k] for k in ("namespace", "pod", "workload", "proxy", "mode", "desiredMode",
+                                  "needsRestart", "action")} == {
+        "namespace": "shop", "pod": "cart-1", "workload": {"kind": "Deployment", "name": "cart"},
+        "proxy": "istio-proxy", "mode": "native", "desiredMode": "traditional",
+        "needsRestart": True, "action": "restart Deployment/cart"}
+    assert doc["items"][2]["workload"] is None and doc["items"][2]["proxy"] is None
+    assert yaml.safe_load(render.as_yaml(report())) == doc
+
+
+def test_age_is_short_like_kubectl():
+    assert render.age("2026-11-24T11:59:15Z", NOW) == "45s"
+    assert render.age("2026-11-24T11:00:00Z", NOW) == "60m"
+    assert render.age("2026-11-24T02:00:00Z", NOW) == "10h"
+    assert render.age(None, NOW) == "<unknown>"
