@@ -84,9 +84,11 @@ def kubeconfig_paths(explicit=None):
 
 def connect(kubeconfig=None, context=None, request_timeout=None):
     """A Cluster for a kubeconfig context (the current one by default)."""
+    import yaml
     from kubernetes.client import Configuration
     from kubernetes.config import ConfigException, kube_config
 
+    unreadable = (ConfigException, ValueError, OSError, yaml.YAMLError)
     paths = kubeconfig_paths(kubeconfig)
     existing = [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
     if not existing:
@@ -99,7 +101,7 @@ def connect(kubeconfig=None, context=None, request_timeout=None):
             f"(looked for {paths})")
     try:
         contexts, current = kube_config.list_kube_config_contexts(paths)
-    except (ConfigException, ValueError, OSError) as error:
+    except unreadable as error:
         raise SidecarError(f"can't read kubeconfig {paths}: {_one_line(error)}") from None
     name = context or (current or {}).get("name")
     if not name:
@@ -114,7 +116,7 @@ def connect(kubeconfig=None, context=None, request_timeout=None):
         kube_config.load_kube_config(
             config_file=paths, context=name, client_configuration=configuration,
             persist_config=False)
-    except (ConfigException, ValueError, OSError) as error:
+    except unreadable as error:
         raise SidecarError(f'can\'t use context "{name}": {_one_line(error)}') from None
     namespace = (chosen.get("context") or {}).get("namespace") or "default"
     return Cluster(configuration, name, namespace, request_timeout)
@@ -225,6 +227,9 @@ class Cluster:
             response = self._pool.request(
                 method, url, body=data, headers=self._headers(accept, content_type),
                 preload_content=True)
+        except urllib3.exceptions.NewConnectionError as error:
+            # Checked first: urllib3 makes it a subclass of ConnectTimeoutError.
+            raise self._unreachable(error) from None
         except urllib3.exceptions.TimeoutError:
             raise Unreachable(
                 f"the server {self.host} (context {self.context}) did not answer within "
@@ -234,10 +239,7 @@ class Cluster:
                 f"TLS with {self.host} (context {self.context}) failed: {_ssl_reason(error)}"
             ) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise Unreachable(
-                f"the connection to the server {urllib.parse.urlsplit(self.host).netloc} "
-                f"(context {self.context}) failed: {_connection_reason(error)}. "
-                "Is the cluster running, and is this the right context?") from None
+            raise self._unreachable(error) from None
         if response.status >= 400:
             raise self._api_error(method, response, resource)
         if not response.data:
@@ -248,6 +250,12 @@ class Cluster:
             raise SidecarError(
                 f"the server {self.host} answered {method} {path} with something that is "
                 "not JSON; is this a Kubernetes API server?") from None
+
+    def _unreachable(self, error):
+        return Unreachable(
+            f"the connection to the server {urllib.parse.urlsplit(self.host).netloc} "
+            f"(context {self.context}) failed: {_connection_reason(error)}. "
+            "Is the cluster running, and is this the right context?")
 
     def _describe_timeout(self):
         if self._request_timeout:

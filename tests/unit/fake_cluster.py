@@ -1,0 +1,46 @@
+"""A stand-in for cluster.Cluster in CLI tests: same methods, objects held in memory.
+
+It replaces only the network edge; everything above it (status, classify, render, cli) runs
+for real. The real Cluster is tested against a real API server in tests/e2e.
+"""
+from kubectl_sidecar.errors import ApiError
+
+
+class FakeCluster:
+    def __init__(self, objects=None, context="test", namespace="default", refuse=()):
+        self.objects = objects or {}  # kind -> [object]
+        self.context = context
+        self.namespace = namespace
+        self.refuse = set(refuse)  # kinds whose reads answer 403
+        self.reads = []
+
+    def _check(self, resource, verb):
+        if resource.kind in self.refuse:
+            raise ApiError(403, "Forbidden",
+                           f'{resource.plural} is forbidden: User "viewer" cannot {verb} resource '
+                           f'"{resource.plural}" in API group "{resource.group}"',
+                           verb=verb, resource=resource.plural)
+
+    def list_pages(self, resource, namespace=None, selector=None, metadata_only=False,
+                   field_selector=None):
+        self.reads.append(("list", resource.kind, namespace, selector))
+        self._check(resource, "list")
+        items = [o for o in self.objects.get(resource.kind, [])
+                 if namespace is None or o["metadata"].get("namespace") == namespace]
+        if selector:
+            key, _, value = selector.partition("=")
+            items = [o for o in items if (o["metadata"].get("labels") or {}).get(key) == value]
+        for start in range(0, max(len(items), 1), 2):  # tiny pages exercise the paging loop
+            yield items[start:start + 2]
+
+    def list_all(self, resource, namespace=None, selector=None, metadata_only=False):
+        return [o for page in self.list_pages(resource, namespace, selector, metadata_only)
+                for o in page]
+
+    def get(self, resource, name, namespace=None):
+        self.reads.append(("get", resource.kind, namespace, name))
+        self._check(resource, "get")
+        for obj in self.objects.get(resource.kind, []):
+            if obj["metadata"]["name"] == name and obj["metadata"].get("namespace") == namespace:
+                return obj
+        return None

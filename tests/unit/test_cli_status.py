@@ -1,0 +1,139 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from kubectl_sidecar.cli import cli
+from tests.unit import pods
+from tests.unit.fake_cluster import FakeCluster
+
+
+def asm(enabled):
+    return {"metadata": {"name": "default"}, "spec": {"enableNativeSidecar": enabled}}
+
+
+def replicaset(name, deployment, namespace="shop"):
+    return {"metadata": {"name": name, "namespace": namespace, "ownerReferences": [
+        {"kind": "Deployment", "name": deployment, "controller": True}]}}
+
+
+def mesh_objects(enabled=False):
+    return {
+        "ASMMeshConfig": [asm(enabled)],
+        "Pod": [
+            pods.istio("native", name="cart-7d9-a", owner=("ReplicaSet", "cart-7d9")),
+            pods.istio("native", name="cart-7d9-b", owner=("ReplicaSet", "cart-7d9")),
+            pods.istio("traditional", name="web-1", owner=("ReplicaSet", "web-5f")),
+            pods.istio("native", name="debug", namespace="tools"),
+            pods.pod(name="plain", namespace="tools"),
+        ],
+        "ReplicaSet": [replicaset("cart-7d9", "cart"), replicaset("web-5f", "web")],
+        "Deployment": [],
+    }
+
+
+@pytest.fixture
+def fake(mocker):
+    cluster = FakeCluster(mesh_objects(), namespace="shop")
+    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    return cluster
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), prog_name="kubectl sidecar")
+
+
+def test_status_all_namespaces_table_and_summary(fake):
+    result = run("status", "-A")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["NAMESPACE", "POD"]
+    cart = next(line for line in lines if "cart-7d9-a" in line)
+    assert cart.split() == ["shop", "cart-7d9-a", "Deployment/cart", "istio-proxy", "native",
+                            "traditional", "restart", "Deployment/cart"]
+    assert "web-1" in next(line for line in lines if line.endswith("ok"))
+    assert lines[-1].startswith("Mesh asm: traditional (ASMMeshConfig/default")
+    assert "3 pod(s) need action, 1 workload(s) to restart" in lines[-1]
+
+
+def test_status_defaults_to_the_contexts_namespace(fake):
+    result = run("status")
+    assert "NAMESPACE" not in result.stdout and "debug" not in result.stdout
+    assert ("list", "Pod", "shop", None) in fake.reads
+
+
+def test_needs_restart_lists_only_pods_needing_action(fake):
+    result = run("status", "-A", "--needs-restart", "--no-headers")
+    names = [line.split()[1] for line in result.stdout.splitlines()]
+    assert names == ["cart-7d9-a", "cart-7d9-b", "debug"]
+
+
+def test_summary_view(fake):
+    result = run("status", "-A", "--summary")
+    assert [l.split()[0] for l in result.stdout.splitlines()[1:3]] == ["shop", "tools"]
+
+
+def test_json_output_is_the_documented_contract(fake):
+    result = run("status", "-n", "tools", "-o", "json")
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "SidecarStatus"
+    assert [(i["pod"], i["action"], i["needsRestart"]) for i in doc["items"]] == [
+        ("debug", "recreate", True), ("plain", "-", False)]
+
+
+def test_selector_is_passed_to_the_pod_list(fake):
+    run("status", "-A", "-l", "app=cart")
+    assert ("list", "Pod", None, "app=cart") in fake.reads
+
+
+def test_empty_namespace_says_so_like_kubectl(fake):
+    result = run("status", "-n", "empty")
+    assert result.exit_code == 0
+    assert "No resources found in empty namespace." in result.stderr
+
+
+def test_forbidden_pod_list_is_one_line_exit_1(mocker):
+    mocker.patch("kubectl_sidecar.cluster.connect",
+                 return_value=FakeCluster(mesh_objects(), refuse={"Pod"}))
+    result = run("status", "-A")
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith("error: pods is forbidden")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_mesh_config_still_shows_pods(mocker):
+    objects = mesh_objects()
+    del objects["ASMMeshConfig"]
+    mocker.patch("kubectl_sidecar.cluster.connect", return_value=FakeCluster(objects))
+    result = run("status", "-A", "--mesh", "asm")
+    assert result.exit_code == 0
+    assert "cart-7d9-a" in result.stdout
+    assert "ASMMeshConfig/default" in result.stdout and "not found" in result.stdout
+
+
+def test_mesh_context_reads_the_config_from_the_other_cluster(mocker):
+    data_plane = FakeCluster({k: v for k, v in mesh_objects().items() if k != "ASMMeshConfig"},
+                             context="ack")
+    control_plane = FakeCluster({"ASMMeshConfig": [asm(True)]}, context="asm-instance")
+    connect = mocker.patch("kubectl_sidecar.cluster.connect",
+                           side_effect=[data_plane, control_plane])
+    result = run("status", "-A", "--mesh-context", "asm-instance")
+    assert connect.call_args_list[1].args[1] == "asm-instance"
+    assert "Mesh asm: native (ASMMeshConfig/default on context asm-instance" in result.stdout
+
+
+def test_unreadable_replicasets_warn_and_fall_back(mocker):
+    mocker.patch("kubectl_sidecar.cluster.connect",
+                 return_value=FakeCluster(mesh_objects(), refuse={"ReplicaSet"}))
+    result = run("status", "-A")
+    assert result.exit_code == 0
+    assert "Warning: can't list replicasets" in result.stderr
+    assert "ReplicaSet/cart-7d9" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["status", "-o", "xml"], ["status", "--bogus"],
+                                  ["status", "--request-timeout", "soon"]])
+def test_usage_errors_exit_2_without_traceback(args):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,69 @@
+"""Connection errors through the real cluster module: no API server is needed to see them."""
+import socket
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from kubectl_sidecar.cli import cli
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def kubeconfig(tmp_path):
+    port = closed_port()
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "dev",
+        "clusters": [{"name": "dev", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "dev", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "dev", "namespace": "shop"}}],
+    }
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, list(args), prog_name="kubectl sidecar", env=env)
+
+
+def test_unreachable_server_is_one_clear_line(kubeconfig):
+    result = run("status", "--kubeconfig", str(kubeconfig))
+    assert result.exit_code == 1
+    message = result.stderr.strip()
+    assert message.startswith("error: the connection to the server 127.0.0.1:")
+    assert "connection refused" in message and "context dev" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_kubeconfig_env_list_is_honoured(kubeconfig, tmp_path):
+    result = run("status", env={"KUBECONFIG": f"{tmp_path}/missing:{kubeconfig}"})
+    assert "the connection to the server 127.0.0.1" in result.stderr
+
+
+def test_unknown_context_is_a_usage_error(kubeconfig):
+    result = run("status", "--kubeconfig", str(kubeconfig), "--context", "prod")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == 'error: context "prod" does not exist in the kubeconfig'
+
+
+def test_missing_kubeconfig(tmp_path):
+    result = run("status", env={"KUBECONFIG": str(tmp_path / "nope"), "KUBERNETES_SERVICE_HOST": ""})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: no kubeconfig found")
+    explicit = run("status", "--kubeconfig", str(tmp_path / "nope"))
+    assert explicit.exit_code == 2 and "does not exist" in explicit.stderr
+
+
+def test_garbage_kubeconfig(tmp_path):
+    path = tmp_path / "config"
+    path.write_text("this: [is not: a kubeconfig")
+    result = run("status", "--kubeconfig", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: can't read kubeconfig")
+    assert "Traceback" not in result.stderr
