@@ -62,6 +62,8 @@ class PodRow:
     phase: str = None
     problems: list = field(default_factory=list)
     stuck_job: bool = False  # a Job pod kept alive by its proxy after the app finished
+    terminating: bool = False  # being deleted: on its way out whatever its mode
+    lifecycle_settings: bool = False  # proxy startup/shutdown settings native mode ignores
     # Filled in by actions.assess once the mesh config and owners are known.
     desired: str = None
     desired_reason: str = None
@@ -176,6 +178,23 @@ def _override(family, annotations):
     return None, None
 
 
+# Settings that do nothing once the proxy is a native sidecar (Kubernetes orders start/stop).
+LIFECYCLE_SETTINGS = ("holdApplicationUntilProxyStarts", "terminationDrainDuration",
+                      "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "MINIMUM_DRAIN_DURATION")
+
+
+def _has_lifecycle_settings(pod, proxy):
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    proxy_config = annotations.get("proxy.istio.io/config", "")
+    if any(setting in proxy_config for setting in LIFECYCLE_SETTINGS):
+        return True
+    spec = pod.get("spec") or {}
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        if container.get("name") == proxy and container.get("lifecycle"):
+            return True
+    return False
+
+
 def _stuck_job_problem(pod, proxy, mode, owner):
     """A Job pod whose app containers finished while a traditional proxy keeps it running."""
     if mode != TRADITIONAL or not owner or owner[0] != "Job":
@@ -214,6 +233,8 @@ def classify_pod(pod, proxy_names=None):
         node=spec.get("nodeName"),
         created=metadata.get("creationTimestamp"),
         phase=status.get("phase"),
+        terminating=bool(metadata.get("deletionTimestamp")),
+        lifecycle_settings=bool(proxy) and _has_lifecycle_settings(pod, proxy),
     )
     if mode == INVALID:
         row.problems.append(

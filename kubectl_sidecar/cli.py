@@ -149,5 +149,116 @@ def status_command(kubeconfig, context, namespace, all_namespaces, selector, req
         click.echo(("\n" if rows or namespace_summary else "") + render.summary_line(report))
 
 
+def _run_options(command):
+    """Flags shared by switch and restart: how carefully to change the cluster."""
+    options = [
+        click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
+                     is_flag=False, flag_value="client",
+                     help="Only print the plan (client), or also send every write with the API's "
+                          "dryRun=All (server). Bare --dry-run means client."),
+        click.option("-y", "--yes", is_flag=True, help="Don't ask for confirmation."),
+        click.option("--concurrency", type=click.IntRange(1, 50), default=2, show_default=True,
+                     help="Workloads restarted and waited for at a time."),
+        click.option("--timeout", default="10m", show_default=True, metavar="DURATION",
+                     callback=_timeout, help="Give up waiting for rollouts after this long."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _console():
+    from kubectl_sidecar.errors import InputError
+    from kubectl_sidecar.switch import Console
+
+    def confirm():
+        if not sys.stdin.isatty():
+            raise InputError("refusing to change the cluster without --yes: stdin is not a "
+                             "terminal (--dry-run shows the plan without changing anything)")
+        return click.confirm("Apply this plan?", default=False, err=True)
+
+    return Console(out=click.echo, err=lambda text: click.echo(text, err=True), confirm=confirm)
+
+
+@cli.command("switch")
+@click.argument("workloads", nargs=-1, metavar="[WORKLOAD]...")
+@click.option("--native", "to_native", is_flag=True, help="Switch to native sidecars.")
+@click.option("--traditional", "to_traditional", is_flag=True,
+              help="Switch to traditional sidecars.")
+@connection_options
+@_run_options
+@click.option("--force", is_flag=True,
+              help="Switch to native even when the API server or a kubelet is older than 1.29.")
+@click.option("--no-restart", is_flag=True,
+              help="Only change the mesh config; print the restart command to run later.")
+def switch_command(workloads, to_native, to_traditional, kubeconfig, context, namespace,
+                   all_namespaces, selector, request_timeout, mesh, mesh_context, mesh_kubeconfig,
+                   proxy_names, dry_run, yes, concurrency, timeout, force, no_restart):
+    """Switch the mesh (or some workloads) to native or traditional sidecars, then restart
+    exactly the workloads whose pods are in the other mode, wait for them, and verify.
+
+    \b
+    Without WORKLOAD: change the mesh config (ASMMeshConfig, istiod's
+    ENABLE_NATIVE_SIDECARS, Linkerd namespace annotations) and restart affected
+    workloads in all namespaces (limit the restarts with -n).
+    With WORKLOAD (deployment/cart) or -l: pin the mode on those workloads only,
+    with the mesh's pod-template annotation; the mesh config is left alone.
+
+    \b
+    Examples:
+      kubectl sidecar switch --traditional --dry-run
+      kubectl sidecar switch --traditional --mesh-context asm-instance --yes
+      kubectl sidecar switch --traditional deployment/cart -n shop
+    """
+    from kubectl_sidecar import switch
+    from kubectl_sidecar.errors import InputError
+    from kubectl_sidecar.status import Scope
+
+    if to_native == to_traditional:
+        raise InputError("say exactly one of --native or --traditional")
+    refs = [switch.parse_workload(text) for text in workloads]
+    if refs and selector:
+        raise InputError("name workloads or use -l, not both")
+    options = switch.Options(
+        target="native" if to_native else "traditional", mesh=mesh,
+        proxy_names={name: "custom" for name in proxy_names},
+        dry_run=None if dry_run == "none" else dry_run, yes=yes, force=force,
+        no_restart=no_restart, concurrency=concurrency, timeout=timeout or 600.0)
+    connection = Connection(kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig)
+    if refs or selector:
+        if no_restart:
+            raise InputError("--no-restart applies to a mesh-wide switch only")
+        scope = _scope(connection, namespace, all_namespaces, selector)
+        code = switch.switch_workloads(connection.cluster, connection.mesh_cluster, scope, refs,
+                                       options, _console())
+    else:
+        # The config change is mesh-wide, so by default so are the restarts.
+        scope = Scope(namespace=None if all_namespaces or not namespace else namespace)
+        code = switch.switch_mesh(connection.cluster, connection.mesh_cluster, scope, options,
+                                  _console())
+    sys.exit(code)
+
+
+@cli.command("restart")
+@connection_options
+@_run_options
+def restart_command(kubeconfig, context, namespace, all_namespaces, selector, request_timeout,
+                    mesh, mesh_context, mesh_kubeconfig, proxy_names, dry_run, yes, concurrency,
+                    timeout):
+    """Restart only the workloads whose pods differ from the mode the mesh is configured
+    for (after a config change made elsewhere, e.g. through GitOps), wait, and verify.
+    """
+    from kubectl_sidecar import switch
+
+    options = switch.Options(
+        mesh=mesh, proxy_names={name: "custom" for name in proxy_names},
+        dry_run=None if dry_run == "none" else dry_run, yes=yes, concurrency=concurrency,
+        timeout=timeout or 600.0)
+    connection = Connection(kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig)
+    scope = _scope(connection, namespace, all_namespaces, selector)
+    sys.exit(switch.restart(connection.cluster, connection.mesh_cluster, scope, options,
+                            _console()))
+
+
 def main():
     cli.main(prog_name="kubectl sidecar")

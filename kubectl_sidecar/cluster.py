@@ -298,8 +298,10 @@ class Cluster:
                 return
             params = dict(params, **{"continue": token})
 
-    def list_all(self, resource, namespace=None, selector=None, metadata_only=False):
-        return [item for page in self.list_pages(resource, namespace, selector, metadata_only)
+    def list_all(self, resource, namespace=None, selector=None, metadata_only=False,
+                 field_selector=None):
+        return [item for page in self.list_pages(resource, namespace, selector, metadata_only,
+                                                 field_selector)
                 for item in page]
 
     def get(self, resource, name, namespace=None):

@@ -35,6 +35,7 @@ class MeshConfig:
     name: str  # asm | istio | linkerd | none
     mesh_wide: Setting = None  # ASM, Linkerd: one setting for all pods
     revisions: dict = field(default_factory=dict)  # Istio: revision -> Setting
+    istiods: dict = field(default_factory=dict)  # Istio: revision -> (namespace, name, container, env value)
     namespaces: dict = field(default_factory=dict)  # Linkerd: namespace -> Setting
     context: str = None  # the kubeconfig context the config was read from
     warnings: list = field(default_factory=list)
@@ -176,10 +177,17 @@ def _auto_setting(where, what, kubelet_versions):
 
 def istio_config(deployments, kubelet_versions, context=None):
     """MeshConfig from the istiod Deployments (one per revision)."""
-    revisions = {}
+    revisions, istiods = {}, {}
     for deployment in deployments:
-        revisions[istiod_revision(deployment)] = istiod_setting(deployment, kubelet_versions)
-    config = MeshConfig(name="istio", revisions=revisions, context=context)
+        revision = istiod_revision(deployment)
+        revisions[revision] = istiod_setting(deployment, kubelet_versions)
+        metadata = deployment.get("metadata") or {}
+        containers = _containers(deployment)
+        container = next((c.get("name") for c in containers if c.get("name") == "discovery"),
+                         containers[0].get("name") if containers else "discovery")
+        istiods[revision] = (metadata.get("namespace"), metadata.get("name"), container,
+                             istiod_env_value(deployment)[1])
+    config = MeshConfig(name="istio", revisions=revisions, istiods=istiods, context=context)
     if revisions:
         config.warnings.append(
             "istiod's env may be managed by an IstioOperator or Helm release; "

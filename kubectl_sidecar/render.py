@@ -140,3 +140,68 @@ def as_yaml(report, rows=None):
     import yaml
 
     return yaml.safe_dump(document(report, rows), sort_keys=False, default_flow_style=False)
+
+
+# --- switch / restart ----------------------------------------------------------------------
+
+def plan_text(plan, scope, brief=False):
+    """The plan as the user reviews it before confirming (and as a dry run prints it)."""
+    out = []
+    if not brief:
+        if plan.target:
+            out.append(f"Plan: switch to {plan.target} sidecars"
+                       + (f" in {scope.describe()}" if scope else "") + ".")
+        else:
+            out.append("Plan: restart workloads whose pods differ from the mesh's configured mode"
+                       + (f" in {scope.describe()}" if scope else "") + ".")
+    if plan.config_changes:
+        out.append("\nMesh config changes:")
+        out += [f"  {change.describe()}" for change in plan.config_changes]
+    if plan.overrides:
+        out.append("\nPod-template annotations to set (each rolls its workload out):")
+        out += [f"  {o.namespace}  {o.ref}: {o.annotation}={o.value}" for o in plan.overrides]
+    if plan.restarts:
+        out.append(f"\nWorkloads to restart ({len(plan.restarts)}):")
+        table = [[r.namespace, r.ref, str(r.pods)] for r in plan.restarts]
+        out.append(_indent(columns(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
+    if plan.manual and not brief:
+        out.append(f"\nNot switched by a restart: needs you ({len(plan.manual)}):")
+        table = [[m.namespace, m.what, m.todo] for m in plan.manual]
+        out.append(_indent(columns(["NAMESPACE", "WHAT", "TO DO"], table)))
+    if not brief:
+        untouched = f"\nUntouched: {plan.already} pod(s) already in their target mode, " \
+                    f"{plan.outside} pod(s) outside the mesh or gateways"
+        if plan.unknown:
+            untouched += f", {plan.unknown} pod(s) whose target mode is unknown"
+        out.append(untouched + ".")
+    return "\n".join(out).rstrip("\n")
+
+
+def _indent(text):
+    return "\n".join("  " + line for line in text.rstrip("\n").splitlines())
+
+
+def outcome_text(outcome, plan, interrupted=False, error=None):
+    """What was and wasn't done, and how to finish."""
+    out = []
+    if interrupted:
+        out.append("Interrupted.")
+    if error:
+        out.append(f"Stopped: {error}")
+    out.append(f"Done: {len(outcome.config_done)} of {len(plan.config_changes)} config change(s), "
+               f"{len(outcome.succeeded)} of {len(plan.overrides) + len(plan.restarts)} "
+               "workload(s) rolled out.")
+    for ref, why in outcome.failed:
+        out.append(f"  failed: {ref}: {why}")
+    waiting = [ref for ref in outcome.started
+               if ref not in outcome.succeeded and ref not in {f for f, _ in outcome.failed}]
+    for ref in waiting:
+        out.append(f"  restarted, rollout not confirmed: {ref}")
+    started = set(outcome.started) | {f for f, _ in outcome.failed}
+    left = [f"{item.kind}/{item.name} -n {item.namespace}" for item in plan.overrides + plan.restarts]
+    left = [ref for ref in left if ref not in started]
+    if left:
+        out.append(f"  not started: {', '.join(left)}")
+    if outcome.failed or left or waiting or interrupted or error:
+        out.append("Run the same command again to continue: it skips what is already done.")
+    return "\n".join(out)

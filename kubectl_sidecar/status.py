@@ -124,11 +124,14 @@ def _read_parents(cluster, scope, rows, warnings):
 
 def _read_restart_facts(cluster, scope, rows, settings, warnings):
     """Paused / OnDelete facts for the rollout-restartable workloads of pods in the wrong mode."""
-    kinds = {
-        row.workload[0] for row, setting in zip(rows, settings)
-        if row.workload and row.workload[0] in ROLLOUT_KINDS
-        and row.proxy and row.mode != setting.mode
-    }
+    wrong = [row for row, setting in zip(rows, settings) if row.proxy and row.mode != setting.mode]
+    return read_workload_facts(cluster, scope, wrong, warnings)
+
+
+def read_workload_facts(cluster, scope, rows, warnings):
+    """{(kind, namespace, name): WorkloadFacts} for the Deployments, StatefulSets and
+    DaemonSets that own these rows: one list per kind, never one read per workload."""
+    kinds = {row.workload[0] for row in rows if row.workload and row.workload[0] in ROLLOUT_KINDS}
     facts = {}
     for kind in sorted(kinds):
         resource = api.BY_KIND[kind]

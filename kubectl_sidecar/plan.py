@@ -1,0 +1,247 @@
+"""What a switch or restart will change, and what it can't: pure functions of status data.
+
+A Plan is computed from the live state every time, which is what makes a switch resumable:
+a config already set is not patched again, and only workloads that still have pods in the
+old mode are restarted.
+"""
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from kubectl_sidecar.classify import INVALID, NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
+from kubectl_sidecar.workloads import ROLLOUT_KINDS
+
+RESTARTABLE = ROLLOUT_KINDS + ("Rollout",)
+MESH_FAMILY = {"asm": "istio", "istio": "istio", "linkerd": "linkerd"}
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """One write to the mesh's configuration."""
+
+    mesh: str  # asm | istio | linkerd
+    kind: str  # the object's kind: ASMMeshConfig, Deployment (istiod), Namespace (linkerd)
+    namespace: str
+    name: str
+    old: str
+    new: str
+    context: str = None
+    container: str = None  # istiod's container holding the env var
+
+    def describe(self):
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        field_name = {"asm": "spec.enableNativeSidecar", "istio": "env ENABLE_NATIVE_SIDECARS",
+                      "linkerd": "annotation " + OVERRIDE_ANNOTATIONS["linkerd"][0]}[self.mesh]
+        on = f" on context {self.context}" if self.context else ""
+        return f"{self.kind} {where}{on}: {field_name} {self.old} -> {self.new}"
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A workload whose controller will replace its pods."""
+
+    kind: str
+    namespace: str
+    name: str
+    pods: int  # pods now in the wrong mode
+
+    @property
+    def ref(self):
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Override:
+    """A per-workload pod-template annotation that pins the mode for that workload only."""
+
+    kind: str
+    namespace: str
+    name: str
+    annotation: str
+    value: str
+
+    @property
+    def ref(self):
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Manual:
+    """Pods a restart can't switch, and what the user must do about them."""
+
+    namespace: str
+    what: str
+    todo: str
+
+
+@dataclass
+class Plan:
+    target: str  # native | traditional | None (restart: each pod's configured mode)
+    config_changes: list = field(default_factory=list)
+    overrides: list = field(default_factory=list)
+    restarts: list = field(default_factory=list)
+    manual: list = field(default_factory=list)
+    already: int = 0  # mesh pods already in the mode they should be in
+    outside: int = 0  # pods without a proxy of this mesh, or gateways: never touched
+    unknown: int = 0  # pods whose desired mode can't be known
+
+    @property
+    def empty(self):
+        return not (self.config_changes or self.overrides or self.restarts)
+
+    def restarts_by_namespace(self):
+        grouped = defaultdict(list)
+        for restart in self.restarts:
+            grouped[restart.namespace].append(restart)
+        return dict(sorted(grouped.items()))
+
+
+def mode_value(target):
+    return "true" if target == NATIVE else "false"
+
+
+def config_changes(mesh, target, rows):
+    """The writes that make the mesh inject `target` from now on (none if it already does)."""
+    if mesh.name == "asm":
+        current = mesh.mesh_wide.native if mesh.mesh_wide else None
+        if current is not None and (current == (target == NATIVE)):
+            return []
+        old = "unset" if current is None else str(current).lower()
+        return [ConfigChange("asm", "ASMMeshConfig", None, "default", old,
+                             mode_value(target), mesh.context)]
+    if mesh.name == "istio":
+        used = {row.revision or "default" for row in rows if row.family == "istio"}
+        revisions = [rev for rev in sorted(mesh.istiods) if rev in used] or sorted(mesh.istiods)
+        changes = []
+        for revision in revisions:
+            namespace, name, container, value = mesh.istiods[revision]
+            setting = mesh.revisions[revision]
+            if value is not None and value.strip().lower() == mode_value(target):
+                continue
+            old = "unset" if value is None else value
+            if setting.mode:
+                old += f" ({setting.mode})"
+            changes.append(ConfigChange("istio", "Deployment", namespace, name, old,
+                                        mode_value(target), mesh.context, container))
+        return changes
+    if mesh.name == "linkerd":
+        namespaces = sorted({row.namespace for row in rows if row.family == "linkerd"})
+        changes = []
+        for namespace in namespaces:
+            setting = mesh.namespaces.get(namespace)
+            if setting is not None and setting.mode == target:
+                continue
+            old = "unset" if setting is None else mode_value(setting.mode)
+            changes.append(ConfigChange("linkerd", "Namespace", None, namespace, old,
+                                        mode_value(target), mesh.context))
+        return changes
+    return []
+
+
+def plan_switch(rows, mesh, target, facts):
+    """Mesh-wide switch: change the config, restart every workload with pods in another mode.
+
+    Pods whose own override annotation pins a mode keep it; they are only touched when they
+    differ from that pinned mode.
+    """
+    family = MESH_FAMILY.get(mesh.name)
+    plan = Plan(target=target, config_changes=config_changes(mesh, target, rows))
+    mine = [row for row in rows if row.family == family]
+    plan.outside += len(rows) - len(mine)
+
+    def desired(row):
+        return (NATIVE if row.override else TRADITIONAL) if row.override is not None else target
+
+    _plan_pods(plan, mine, desired, facts)
+    return plan
+
+
+def plan_restart(rows, facts):
+    """Restart only: bring pods to what the mesh is configured to inject now (row.desired)."""
+    plan = Plan(target=None)
+    _plan_pods(plan, rows, lambda row: row.desired, facts)
+    return plan
+
+
+def plan_override(rows, workloads, target, facts):
+    """Per-workload switch: pin `target` with the mesh's pod-template annotation.
+
+    workloads is [(kind, namespace, name, family, template annotations)] for the named
+    workloads; rows are the pods in scope (pods of other workloads are ignored).
+    """
+    plan = Plan(target=target)
+    wanted = {(kind, namespace, name) for kind, namespace, name, _, _ in workloads}
+    for kind, namespace, name, family, annotations in workloads:
+        keys = OVERRIDE_ANNOTATIONS.get(family)
+        if not keys:
+            plan.manual.append(Manual(namespace, f"{kind}/{name}",
+                                      f"no per-workload override is known for {family or 'this'} mesh"))
+            continue
+        if annotations.get(keys[0]) != mode_value(target):
+            plan.overrides.append(Override(kind, namespace, name, keys[0], mode_value(target)))
+    overridden = {(o.kind, o.namespace, o.name) for o in plan.overrides}
+    mine = [row for row in rows
+            if row.workload and (row.workload[0], row.namespace, row.workload[1]) in wanted]
+
+    def desired(row):
+        return target if row.family else None
+
+    _plan_pods(plan, mine, desired, facts, skip_restart=overridden)
+    return plan
+
+
+def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
+    """Sort pods into: already right, outside the mesh, to restart (per workload), manual."""
+    restart_pods = defaultdict(int)
+    manual = {}
+    for row in rows:
+        if row.terminating:
+            continue
+        desired = desired_for(row)
+        if row.proxy is None or row.mode == "gateway" or (desired is None and row.mode != INVALID):
+            if row.proxy is not None and row.mode != "gateway" and desired is None:
+                plan.unknown += 1
+            else:
+                plan.outside += 1
+            continue
+        if row.stuck_job:
+            manual[(row.namespace, f"Pod/{row.name}")] = (
+                "its Job's app has finished but the traditional proxy keeps it running: "
+                f"delete it (kubectl delete pod -n {row.namespace} {row.name})")
+            continue
+        if row.mode == desired:
+            plan.already += 1
+            continue
+        workload = row.workload
+        if workload is None:
+            manual[(row.namespace, f"Pod/{row.name}")] = (
+                "bare pod: recreate it from its manifest to switch it")
+            continue
+        kind, name = workload
+        fact = facts.get((kind, row.namespace, name))
+        ref = f"{kind}/{name}"
+        if kind == "CronJob":
+            manual[(row.namespace, ref)] = "CronJob: its next run gets the new mode; nothing to do"
+        elif kind == "Job":
+            manual[(row.namespace, ref)] = (
+                "Job: running pods keep the old mode until they finish; re-run the Job to switch it")
+        elif kind in ROLLOUT_KINDS and fact is not None and fact.paused:
+            manual[(row.namespace, ref)] = (
+                f"paused: resume it (kubectl rollout resume -n {row.namespace} "
+                f"{kind.lower()}/{name}), then run this command again")
+        elif kind in ROLLOUT_KINDS and fact is not None and fact.on_delete:
+            manual[(row.namespace, ref)] = (
+                "OnDelete update strategy: a restart changes no pod; delete its pods one at a "
+                "time to switch them")
+        elif kind in RESTARTABLE:
+            restart_pods[(kind, row.namespace, name)] += 1
+        elif kind == "ReplicaSet":
+            manual[(row.namespace, ref)] = "ReplicaSet without a Deployment: delete its pods"
+        else:
+            manual[(row.namespace, ref)] = (
+                f"managed by {kind}: restart it the way its controller supports")
+    plan.restarts = [Restart(kind, namespace, name, count)
+                     for (kind, namespace, name), count in sorted(restart_pods.items(),
+                                                                  key=lambda i: (i[0][1], i[0][0], i[0][2]))
+                     if (kind, namespace, name) not in skip_restart]
+    plan.manual += [Manual(namespace, what, todo) for (namespace, what), todo in sorted(manual.items())]
+    return plan

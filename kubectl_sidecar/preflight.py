@@ -1,0 +1,65 @@
+"""Checks before a switch: can the cluster run native sidecars, and what might break."""
+from kubectl_sidecar.classify import NATIVE
+from kubectl_sidecar.meshconfig import version_tuple
+
+NATIVE_MINIMUM = (1, 29)  # SidecarContainers beta and on by default
+# Mutating webhooks of the meshes themselves: they are the injectors, not a risk to them.
+# Matched as name prefixes: "logsidecar-injector" (the ASM page's example of a webhook that
+# breaks native sidecars) must not pass for Istio's "istio-sidecar-injector".
+MESH_INJECTOR_PREFIXES = ("istio-sidecar-injector", "istio-revision-tag", "linkerd-proxy-injector",
+                          "kuma-admission-mutating", "consul-connect-injector", "kubectl-sidecar")
+
+
+def too_old_for_native(server_version, kubelets):
+    """Problems that stop native sidecars from working: the API server, then each old node."""
+    problems = []
+    server = version_tuple(server_version)
+    if server is not None and server < NATIVE_MINIMUM:
+        problems.append(f"the API server is {server_version}; native sidecars need 1.29 or later")
+    old = sorted(node for node, version in (kubelets or {}).items()
+                 if (version_tuple(version) or (0, 0)) < NATIVE_MINIMUM)
+    if old:
+        shown = ", ".join(f"{node} ({kubelets[node]})" for node in old[:10])
+        more = f" and {len(old) - 10} more" if len(old) > 10 else ""
+        problems.append(f"{len(old)} node(s) run a kubelet older than 1.29: {shown}{more}")
+    return problems
+
+
+def foreign_pod_webhooks(configurations):
+    """Names of mutating webhooks on pod creation that are not a mesh's own injector."""
+    found = []
+    for configuration in configurations:
+        config_name = (configuration.get("metadata") or {}).get("name", "")
+        if config_name.startswith(MESH_INJECTOR_PREFIXES):
+            continue
+        for webhook in configuration.get("webhooks") or ():
+            if any(_mutates_pod_creation(rule) for rule in webhook.get("rules") or ()):
+                found.append(f"{config_name}/{webhook.get('name')}")
+    return found
+
+
+def _mutates_pod_creation(rule):
+    resources = rule.get("resources") or ()
+    operations = rule.get("operations") or ()
+    groups = rule.get("apiGroups") or ()
+    return (("pods" in resources or "*" in resources or "*/*" in resources)
+            and ("CREATE" in operations or "*" in operations)
+            and ("" in groups or "*" in groups))
+
+
+def warnings_for(target, mesh_name, rows, webhooks):
+    """What the user should know before switching to `target`."""
+    notes = []
+    if target == NATIVE and webhooks:
+        notes.append(
+            "other mutating webhooks act on pod creation and may strip restartPolicy from init "
+            "containers, which makes pod creation fail: " + ", ".join(webhooks))
+    if target == NATIVE:
+        pinned = sum(1 for row in rows if row.lifecycle_settings)
+        detail = f" ({pinned} pod(s) set them)" if pinned else ""
+        default = "; ASM turns holdApplicationUntilProxyStarts on by default" if mesh_name == "asm" else ""
+        notes.append(
+            "in native mode the proxy's startup/shutdown settings do nothing: "
+            "holdApplicationUntilProxyStarts, terminationDrainDuration, "
+            f"EXIT_ON_ZERO_ACTIVE_CONNECTIONS, MINIMUM_DRAIN_DURATION, a custom proxy lifecycle{detail}{default}")
+    return notes

@@ -1,0 +1,115 @@
+"""Restart patches and rollout completion, the way `kubectl rollout` does them: pure functions."""
+from dataclasses import dataclass
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a rollout stands: done, failed (with why), or still going (with a status line)."""
+
+    done: bool
+    failed: str = None
+    message: str = ""
+
+
+def restart_patch(kind, timestamp):
+    """(patch body, patch type) that makes a workload's controller replace its pods."""
+    if kind == "Rollout":
+        # Argo Rollouts restarts pods itself when spec.restartAt passes; a CRD takes merge patch.
+        return {"spec": {"restartAt": timestamp}}, "merge"
+    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: timestamp}}}}}, "strategic"
+
+
+def template_annotation_patch(kind, key, value):
+    """(patch body, patch type) setting one pod-template annotation (a per-workload override)."""
+    patch = {"spec": {"template": {"metadata": {"annotations": {key: value}}}}}
+    return patch, "merge" if kind == "Rollout" else "strategic"
+
+
+def progress(kind, obj):
+    """kubectl rollout status's verdict for a Deployment, DaemonSet, StatefulSet or Rollout."""
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    name = f"{kind.lower()} \"{metadata.get('name')}\""
+    if metadata.get("generation", 0) > status.get("observedGeneration", 0):
+        return Progress(False, message=f"Waiting for {name} spec update to be observed...")
+    if kind == "Deployment":
+        return _deployment(name, spec, status)
+    if kind == "DaemonSet":
+        return _daemonset(name, spec, status)
+    if kind == "StatefulSet":
+        return _statefulset(name, spec, status)
+    if kind == "Rollout":
+        return _argo_rollout(name, status)
+    return Progress(True, message=f"{name}: no rollout to wait for")
+
+
+def _deployment(name, spec, status):
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+            return Progress(False, failed=f"{name} exceeded its progress deadline (ProgressDeadlineExceeded)")
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return Progress(False, failed=f"{name} can't create pods ({condition.get('reason')}): "
+                                          f"{condition.get('message', '').strip()}")
+    replicas = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    total = status.get("replicas", 0)
+    available = status.get("availableReplicas", 0)
+    if updated < replicas:
+        return Progress(False, message=f"Waiting for {name} rollout to finish: "
+                                       f"{updated} out of {replicas} new replicas have been updated...")
+    if total > updated:
+        return Progress(False, message=f"Waiting for {name} rollout to finish: "
+                                       f"{total - updated} old replicas are pending termination...")
+    if available < updated:
+        return Progress(False, message=f"Waiting for {name} rollout to finish: "
+                                       f"{available} of {updated} updated replicas are available...")
+    return Progress(True, message=f"{name} successfully rolled out")
+
+
+def _daemonset(name, spec, status):
+    if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+        return Progress(True, message=f"{name}: OnDelete strategy, nothing rolls out by itself")
+    desired = status.get("desiredNumberScheduled", 0)
+    updated = status.get("updatedNumberScheduled", 0)
+    available = status.get("numberAvailable", 0)
+    if updated < desired:
+        return Progress(False, message=f"Waiting for {name} rollout to finish: "
+                                       f"{updated} out of {desired} new pods have been updated...")
+    if available < desired:
+        return Progress(False, message=f"Waiting for {name} rollout to finish: "
+                                       f"{available} of {desired} updated pods are available...")
+    return Progress(True, message=f"{name} successfully rolled out")
+
+
+def _statefulset(name, spec, status):
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return Progress(True, message=f"{name}: OnDelete strategy, nothing rolls out by itself")
+    replicas = spec.get("replicas", 1)
+    ready = status.get("readyReplicas", 0)
+    if ready < replicas:
+        return Progress(False, message=f"Waiting for {replicas - ready} pods to be ready...")
+    partition = (strategy.get("rollingUpdate") or {}).get("partition")
+    if partition:
+        if status.get("updatedReplicas", 0) < replicas - partition:
+            return Progress(False, message=f"Waiting for partitioned roll out to finish: "
+                                           f"{status.get('updatedReplicas', 0)} out of "
+                                           f"{replicas - partition} new pods have been updated...")
+        return Progress(True, message=f"partitioned roll out complete for {name}")
+    if status.get("updateRevision") != status.get("currentRevision"):
+        return Progress(False, message=f"Waiting for {name} rolling update to complete "
+                                       f"{status.get('updatedReplicas', 0)} pods at revision "
+                                       f"{status.get('updateRevision')}...")
+    return Progress(True, message=f"{name} successfully rolled out")
+
+
+def _argo_rollout(name, status):
+    phase = status.get("phase")
+    if phase == "Healthy":
+        return Progress(True, message=f"{name} is Healthy")
+    if phase == "Degraded":
+        return Progress(False, failed=f"{name} is Degraded: {status.get('message', '')}".strip())
+    return Progress(False, message=f"Waiting for {name}: {phase or 'progressing'}")

@@ -1,0 +1,146 @@
+from kubectl_sidecar.classify import classify_pod
+from kubectl_sidecar.meshconfig import asm_config, istio_config, linkerd_config
+from kubectl_sidecar.plan import plan_override, plan_restart, plan_switch
+from kubectl_sidecar.workloads import WorkloadFacts
+from tests.unit import pods
+from tests.unit.test_meshconfig import istiod
+
+
+def rows(*specs):
+    out = []
+    for pod, workload in specs:
+        row = classify_pod(pod)
+        row.workload = workload
+        out.append(row)
+    return out
+
+
+ASM_NATIVE = asm_config({"spec": {"enableNativeSidecar": True}}, "asm")
+CART = ("Deployment", "cart")
+
+
+def mixed_cluster():
+    return rows(
+        (pods.istio("native", name="cart-a"), CART),
+        (pods.istio("native", name="cart-b"), CART),
+        (pods.istio("traditional", name="cart-c"), CART),  # mixed pods within one workload
+        (pods.istio("traditional", name="web-a"), ("Deployment", "web")),  # already switched
+        (pods.istio("native", name="db-0"), ("StatefulSet", "db")),
+        (pods.istio("native", name="agent-x"), ("DaemonSet", "agent")),
+        (pods.istio("native", name="old-0"), ("StatefulSet", "old")),  # OnDelete
+        (pods.istio("native", name="frozen-a"), ("Deployment", "frozen")),  # paused
+        (pods.istio("native", name="debug"), None),  # bare pod
+        (pods.istio("native", name="migrate-x"), ("Job", "migrate")),
+        (pods.istio("native", name="report-x"), ("CronJob", "report")),
+        (pods.istio("native", name="canary-a"), ("Rollout", "canary")),
+        (pods.istio("native", name="pinned-a", annotations={"sidecar.istio.io/nativeSidecar": "true"}),
+         ("Deployment", "pinned")),
+        (pods.pod(name="plain"), ("Deployment", "plain")),
+        (pods.istio_gateway(), ("Deployment", "istio-ingressgateway")),
+        (pods.linkerd("native", name="other-mesh"), ("Deployment", "l5d")),
+    )
+
+
+FACTS = {
+    ("StatefulSet", "shop", "old"): WorkloadFacts("StatefulSet", "shop", "old", on_delete=True),
+    ("Deployment", "shop", "frozen"): WorkloadFacts("Deployment", "shop", "frozen", paused=True),
+}
+
+
+def test_switch_plan_restarts_each_workload_with_old_mode_pods_once():
+    plan = plan_switch(mixed_cluster(), ASM_NATIVE, "traditional", FACTS)
+    assert [(r.ref, r.pods) for r in plan.restarts] == [
+        ("DaemonSet/agent", 1), ("Deployment/cart", 2), ("Rollout/canary", 1), ("StatefulSet/db", 1)]
+    assert [c.describe() for c in plan.config_changes] == [
+        "ASMMeshConfig default on context asm: spec.enableNativeSidecar true -> false"]
+
+
+def test_switch_plan_lists_what_a_restart_cant_fix():
+    plan = plan_switch(mixed_cluster(), ASM_NATIVE, "traditional", FACTS)
+    manual = {m.what: m.todo for m in plan.manual}
+    assert set(manual) == {"Pod/debug", "Job/migrate", "CronJob/report", "StatefulSet/old",
+                           "Deployment/frozen"}
+    assert "recreate" in manual["Pod/debug"]
+    assert "next run" in manual["CronJob/report"]
+    assert "OnDelete" in manual["StatefulSet/old"]
+    assert "kubectl rollout resume -n shop deployment/frozen" in manual["Deployment/frozen"]
+
+
+def test_switch_plan_leaves_switched_pinned_and_non_mesh_pods_alone():
+    plan = plan_switch(mixed_cluster(), ASM_NATIVE, "traditional", FACTS)
+    refs = {r.ref for r in plan.restarts}
+    assert not refs & {"Deployment/web", "Deployment/pinned", "Deployment/plain",
+                       "Deployment/istio-ingressgateway", "Deployment/l5d"}
+    # web-a, cart-c (a traditional pod in a mixed workload) and pinned-a (its own annotation
+    # keeps it native) are already where they should be.
+    assert plan.already == 3
+    assert plan.outside == 3  # plain, the gateway, the linkerd pod
+
+
+def test_second_run_after_success_plans_nothing():
+    switched = rows((pods.istio("traditional", name="cart-a"), CART),
+                    (pods.istio("traditional", name="cart-b"), CART))
+    plan = plan_switch(switched, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"),
+                       "traditional", {})
+    assert plan.empty and not plan.manual
+
+
+def test_resumed_run_skips_the_config_and_restarts_only_what_is_left():
+    half_done = rows((pods.istio("traditional", name="cart-a"), CART),
+                     (pods.istio("native", name="db-0"), ("StatefulSet", "db")))
+    plan = plan_switch(half_done, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"),
+                       "traditional", {})
+    assert plan.config_changes == []
+    assert [r.ref for r in plan.restarts] == ["StatefulSet/db"]
+
+
+def test_terminating_pods_of_the_old_replicaset_are_not_counted():
+    pod = pods.istio("native", name="cart-old")
+    pod["metadata"]["deletionTimestamp"] = "2026-11-24T12:00:00Z"
+    plan = plan_switch(rows((pod, CART)), asm_config({"spec": {"enableNativeSidecar": False}}, None),
+                       "traditional", {})
+    assert plan.restarts == [] and plan.already == 0
+
+
+def test_istio_switch_patches_the_istiod_of_each_used_revision_only():
+    mesh = istio_config([istiod("true", image="pilot:1.24.0"),
+                         istiod(None, image="pilot:1.24.0", revision="canary", name="istiod-canary"),
+                         istiod("true", image="pilot:1.24.0", revision="unused", name="istiod-unused")],
+                        None, "prod")
+    cluster = rows((pods.istio("native", name="a"), CART),
+                   (pods.istio("traditional", name="b", revision="canary"), ("Deployment", "b")))
+    plan = plan_switch(cluster, mesh, "traditional", {})
+    # The canary's default already means traditional; it is still pinned explicitly so an
+    # Istio upgrade (1.27 defaults to auto) can't flip it back.
+    assert [(c.name, c.old, c.new) for c in plan.config_changes] == [
+        ("istiod-canary", "unset (traditional)", "false"), ("istiod", "true (native)", "false")]
+    plan = plan_switch(cluster, mesh, "native", {})
+    assert [(c.name, c.old) for c in plan.config_changes] == [("istiod-canary", "unset (traditional)")]
+
+
+def test_linkerd_switch_annotates_namespaces_with_linkerd_pods():
+    mesh = linkerd_config({"data": {"values": "proxy:\n  nativeSidecar: false\n"}}, [])
+    cluster = rows((pods.linkerd("traditional", name="a"), CART))
+    plan = plan_switch(cluster, mesh, "native", {})
+    assert [(c.kind, c.name, c.new) for c in plan.config_changes] == [("Namespace", "shop", "true")]
+    assert [r.ref for r in plan.restarts] == ["Deployment/cart"]
+
+
+def test_restart_plan_follows_each_pods_configured_mode():
+    cluster = rows((pods.istio("native", name="a"), CART), (pods.istio("traditional", name="b"), ("Deployment", "b")))
+    cluster[0].desired, cluster[1].desired = "traditional", "traditional"
+    plan = plan_restart(cluster, {})
+    assert [r.ref for r in plan.restarts] == ["Deployment/cart"] and not plan.config_changes
+
+
+def test_override_plan_annotates_named_workloads_not_yet_pinned():
+    cluster = rows((pods.istio("native", name="cart-a"), CART),
+                   (pods.istio("native", name="web-a"), ("Deployment", "web")),
+                   (pods.istio("native", name="other"), ("Deployment", "other")))
+    workloads = [("Deployment", "shop", "cart", "istio", {}),
+                 ("Deployment", "shop", "web", "istio", {"sidecar.istio.io/nativeSidecar": "false"})]
+    plan = plan_override(cluster, workloads, "traditional", {})
+    assert [(o.ref, o.annotation, o.value) for o in plan.overrides] == [
+        ("Deployment/cart", "sidecar.istio.io/nativeSidecar", "false")]
+    # web is already pinned but its pod is still native: restart it; other is not named.
+    assert [r.ref for r in plan.restarts] == ["Deployment/web"]
