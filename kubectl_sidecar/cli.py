@@ -167,12 +167,16 @@ def _run_options(command):
     return command
 
 
+def _stdin_is_terminal():
+    return sys.stdin.isatty()
+
+
 def _console():
     from kubectl_sidecar.errors import InputError
     from kubectl_sidecar.switch import Console
 
     def confirm():
-        if not sys.stdin.isatty():
+        if not _stdin_is_terminal():
             raise InputError("refusing to change the cluster without --yes: stdin is not a "
                              "terminal (--dry-run shows the plan without changing anything)")
         return click.confirm("Apply this plan?", default=False, err=True)

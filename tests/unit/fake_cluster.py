@@ -7,12 +7,17 @@ from kubectl_sidecar.errors import ApiError
 
 
 class FakeCluster:
-    def __init__(self, objects=None, context="test", namespace="default", refuse=()):
+    def __init__(self, objects=None, context="test", namespace="default", refuse=(),
+                 refuse_writes=(), version="v1.33.1", on_patch=None):
         self.objects = objects or {}  # kind -> [object]
         self.context = context
         self.namespace = namespace
         self.refuse = set(refuse)  # kinds whose reads answer 403
+        self.refuse_writes = set(refuse_writes)  # kinds whose patches answer 403
+        self.version = version
+        self.on_patch = on_patch  # called as on_patch(cluster, kind, namespace, name, body)
         self.reads = []
+        self.patches = []
 
     def _check(self, resource, verb):
         if resource.kind in self.refuse:
@@ -33,9 +38,25 @@ class FakeCluster:
         for start in range(0, max(len(items), 1), 2):  # tiny pages exercise the paging loop
             yield items[start:start + 2]
 
-    def list_all(self, resource, namespace=None, selector=None, metadata_only=False):
+    def list_all(self, resource, namespace=None, selector=None, metadata_only=False,
+                 field_selector=None):
         return [o for page in self.list_pages(resource, namespace, selector, metadata_only)
                 for o in page]
+
+    def server_version(self):
+        return self.version
+
+    def patch(self, resource, name, body, patch_type, namespace=None, dry_run=False,
+              field_manager="kubectl-sidecar"):
+        if resource.kind in self.refuse_writes:
+            raise ApiError(403, "Forbidden",
+                           f'{resource.plural}.{resource.group} "{name}" is forbidden: User "viewer" '
+                           f'cannot patch resource "{resource.plural}" in API group "{resource.group}"',
+                           verb="patch", resource=resource.plural)
+        self.patches.append((resource.kind, namespace, name, body, patch_type, dry_run))
+        if self.on_patch and not dry_run:
+            self.on_patch(self, resource.kind, namespace, name, body)
+        return {}
 
     def get(self, resource, name, namespace=None):
         self.reads.append(("get", resource.kind, namespace, name))

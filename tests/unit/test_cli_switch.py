@@ -1,0 +1,246 @@
+"""switch and restart through the CLI, with the cluster module replaced by FakeCluster.
+
+The fake's on_patch plays the controllers: a restarted Deployment gets new pods in the mode
+the (fake) mesh config says, so the verify step sees a real outcome.
+"""
+import pytest
+from click.testing import CliRunner
+
+from kubectl_sidecar.cli import cli
+from tests.unit import pods
+from tests.unit.fake_cluster import FakeCluster
+
+
+def deployment(name, namespace="shop", replicas=2, paused=False):
+    return {"metadata": {"name": name, "namespace": namespace, "generation": 1},
+            "spec": {"replicas": replicas, "paused": paused, "template": {"metadata": {}}},
+            "status": {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
+                       "availableReplicas": replicas}}
+
+
+def replicaset(name, owner, namespace="shop"):
+    return {"metadata": {"name": name, "namespace": namespace, "ownerReferences": [
+        {"kind": "Deployment", "name": owner, "controller": True}]}}
+
+
+def node(name, version):
+    return {"metadata": {"name": name}, "status": {"nodeInfo": {"kubeletVersion": version}}}
+
+
+def cluster_objects(native=True, cart_mode="native"):
+    return {
+        "ASMMeshConfig": [{"metadata": {"name": "default"}, "spec": {"enableNativeSidecar": native}}],
+        "Node": [node("node-1", "v1.33.1"), node("node-2", "v1.33.1")],
+        "Deployment": [deployment("cart"), deployment("web", replicas=1)],
+        "ReplicaSet": [replicaset("cart-1", "cart"), replicaset("web-1", "web")],
+        "Pod": [
+            pods.istio(cart_mode, name="cart-1-a", owner=("ReplicaSet", "cart-1")),
+            pods.istio(cart_mode, name="cart-1-b", owner=("ReplicaSet", "cart-1")),
+            pods.istio("traditional", name="web-1-a", owner=("ReplicaSet", "web-1")),
+            pods.istio("native", name="debug", namespace="tools"),
+        ],
+    }
+
+
+def controllers(fail=None):
+    """on_patch: apply config patches; roll restarted Deployments to the configured mode."""
+    def on_patch(cluster, kind, namespace, name, body):
+        if kind == "ASMMeshConfig":
+            cluster.objects["ASMMeshConfig"][0]["spec"].update(body["spec"])
+            return
+        if kind != "Deployment":
+            return
+        workload = next(d for d in cluster.objects["Deployment"] if d["metadata"]["name"] == name)
+        workload["metadata"]["generation"] += 1
+        workload["status"]["observedGeneration"] = workload["metadata"]["generation"]
+        if name == fail:
+            workload["status"]["conditions"] = [{
+                "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                "message": "spec.initContainers[1].restartPolicy: Forbidden: may not be set for "
+                           "init containers without restartPolicy=Always"}]
+            return
+        annotations = body["spec"]["template"]["metadata"]["annotations"]
+        workload["spec"]["template"]["metadata"].setdefault("annotations", {}).update(annotations)
+        override = annotations.get("sidecar.istio.io/nativeSidecar")
+        native = (override == "true") if override else \
+            cluster.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"]
+        mode = "native" if native else "traditional"
+        cluster.objects["ReplicaSet"].append(replicaset(f"{name}-2", name))
+        keep = [p for p in cluster.objects["Pod"] if not p["metadata"]["name"].startswith(f"{name}-")]
+        new = [pods.istio(mode, name=f"{name}-2-{i}", owner=("ReplicaSet", f"{name}-2"))
+               for i in range(workload["spec"]["replicas"])]
+        cluster.objects["Pod"] = keep + new
+    return on_patch
+
+
+@pytest.fixture
+def fake(mocker):
+    cluster = FakeCluster(cluster_objects(), namespace="shop", on_patch=controllers())
+    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
+    return cluster
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, list(args), prog_name="kubectl sidecar", input=input)
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(fake):
+    result = run("switch", "--traditional", "--dry-run")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "ASMMeshConfig default on context test: spec.enableNativeSidecar true -> false" in out
+    assert "shop        Deployment/cart   2" in out
+    assert "Deployment/web" not in out  # already traditional
+    assert "Pod/debug" in out and "recreate it from its manifest" in out
+    assert "Dry run: nothing was changed." in out
+    assert fake.patches == []
+
+
+def test_off_a_terminal_it_refuses_without_yes(fake):
+    result = run("switch", "--traditional")
+    assert result.exit_code == 2
+    assert "refusing to change the cluster without --yes" in result.stderr
+    assert fake.patches == []
+
+
+def test_switch_patches_config_then_restarts_exactly_the_affected_workloads(fake):
+    result = run("switch", "--traditional", "--yes")
+    assert result.exit_code == 0, result.output
+    kinds = [(kind, name, patch_type) for kind, _, name, _, patch_type, _ in fake.patches]
+    assert kinds == [("ASMMeshConfig", "default", "application/merge-patch+json"),
+                     ("Deployment", "cart", "application/strategic-merge-patch+json")]
+    assert fake.patches[0][3] == {"spec": {"enableNativeSidecar": False}}
+    restarted = fake.patches[1][3]["spec"]["template"]["metadata"]["annotations"]
+    assert list(restarted) == ["kubectl.kubernetes.io/restartedAt"]
+    assert "deployment/cart -n shop restarted" in result.stderr
+    assert "(1 of 1 workloads done)" in result.stderr
+    assert "Verify: every pod that a restart could switch is in its target mode." in result.stdout
+
+
+def test_second_run_after_success_changes_nothing(fake):
+    assert run("switch", "--traditional", "--yes").exit_code == 0
+    fake.patches.clear()
+    again = run("switch", "--traditional", "--yes")
+    assert again.exit_code == 0
+    assert "Nothing to change." in again.stdout
+    assert fake.patches == []
+
+
+def test_confirmation_prompt_no_means_no(fake, mocker):
+    mocker.patch("kubectl_sidecar.cli._stdin_is_terminal", return_value=True)
+    result = run("switch", "--traditional", input="n\n")
+    assert result.exit_code == 1
+    assert "Apply this plan? [y/N]" in result.stderr
+    assert "Nothing was changed." in result.stdout and fake.patches == []
+    yes = run("switch", "--traditional", input="y\n")
+    assert yes.exit_code == 0 and fake.patches
+
+
+def test_server_dry_run_sends_every_write_with_dry_run(fake):
+    result = run("switch", "--traditional", "--dry-run=server")
+    assert result.exit_code == 0, result.output
+    assert [p[5] for p in fake.patches] == [True, True]
+    assert fake.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"] is True
+    assert "(server dry run)" in result.stderr
+
+
+def test_forbidden_config_patch_reports_that_nothing_was_done(mocker):
+    cluster = FakeCluster(cluster_objects(), refuse_writes={"ASMMeshConfig"})
+    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    result = run("switch", "--traditional", "--yes")
+    assert result.exit_code == 1
+    assert 'Stopped: asmmeshconfigs.istio.alibabacloud.com "default" is forbidden' in result.stdout
+    assert "Done: 0 of 1 config change(s), 0 of 1 workload(s) rolled out." in result.stdout
+    assert "not started: Deployment/cart -n shop" in result.stdout
+    assert cluster.patches == []
+
+
+def test_failed_rollout_stops_new_restarts_and_names_the_reason(mocker):
+    objects = cluster_objects()
+    objects["Deployment"].append(deployment("zeta"))
+    objects["ReplicaSet"].append(replicaset("zeta-1", "zeta"))
+    objects["Pod"].append(pods.istio("native", name="zeta-1-a", owner=("ReplicaSet", "zeta-1")))
+    cluster = FakeCluster(objects, on_patch=controllers(fail="cart"))
+    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    result = run("switch", "--traditional", "--yes", "--concurrency", "1")
+    assert result.exit_code == 1
+    assert "FAILED Deployment/cart -n shop: deployment \"cart\" can't create pods (FailedCreate)" in result.stderr
+    assert "restartPolicy" in result.stdout
+    assert "not started: Deployment/zeta -n shop" in result.stdout
+    assert "Run the same command again to continue" in result.stdout
+    assert [p[2] for p in cluster.patches] == ["default", "cart"]
+
+
+def test_rollout_that_never_finishes_times_out(mocker):
+    def stuck(cluster, kind, namespace, name, body):
+        if kind == "Deployment":
+            d = next(d for d in cluster.objects["Deployment"] if d["metadata"]["name"] == name)
+            d["metadata"]["generation"] += 1
+            d["status"]["observedGeneration"] = d["metadata"]["generation"]
+            d["status"]["updatedReplicas"] = 0
+    cluster = FakeCluster(cluster_objects(native=False), on_patch=stuck)
+    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
+    result = run("restart", "-A", "--yes", "--timeout", "200ms")
+    assert result.exit_code == 1
+    assert "timed out after 0.2s" in result.stdout
+
+
+def test_native_switch_refuses_old_kubelets_unless_forced(mocker):
+    objects = cluster_objects(native=False, cart_mode="traditional")
+    objects["Node"].append(node("old-node", "v1.28.4"))
+    cluster = FakeCluster(objects, on_patch=controllers())
+    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    result = run("switch", "--native", "--yes")
+    assert result.exit_code == 1
+    assert "1 node(s) run a kubelet older than 1.29: old-node (v1.28.4)" in result.stderr
+    assert cluster.patches == []
+    forced = run("switch", "--native", "--dry-run", "--force")
+    assert forced.exit_code == 0 and "(continuing: --force)" in forced.stderr
+
+
+def test_per_workload_switch_sets_the_override_annotation_only(fake):
+    result = run("switch", "--traditional", "deployment/cart", "-n", "shop", "--yes")
+    assert result.exit_code == 0, result.output
+    assert [(p[0], p[2]) for p in fake.patches] == [("Deployment", "cart")]
+    assert fake.patches[0][3]["spec"]["template"]["metadata"]["annotations"] == {
+        "sidecar.istio.io/nativeSidecar": "false"}
+    assert fake.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"] is True
+
+
+def test_no_restart_changes_only_the_config_and_says_how_to_finish(fake):
+    result = run("switch", "--traditional", "--yes", "--no-restart")
+    assert result.exit_code == 0
+    assert [p[0] for p in fake.patches] == ["ASMMeshConfig"]
+    assert "kubectl sidecar restart -A" in result.stdout
+
+
+def test_restart_follows_a_config_changed_elsewhere(mocker):
+    cluster = FakeCluster(cluster_objects(native=False), namespace="shop", on_patch=controllers())
+    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
+    result = run("restart", "--yes")
+    assert result.exit_code == 0, result.output
+    assert [(p[0], p[2]) for p in cluster.patches] == [("Deployment", "cart")]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["switch"], "exactly one of --native or --traditional"),
+    (["switch", "--native", "--traditional"], "exactly one of --native or --traditional"),
+    (["switch", "--native", "cart"], '"cart" is not a workload'),
+    (["switch", "--native", "pod/cart"], '"pod/cart" is not a workload'),
+    (["switch", "--native", "deployment/a", "-l", "app=a"], "not both"),
+    (["switch", "--native", "--dry-run=maybe"], "Invalid value for '--dry-run'"),
+])
+def test_usage_errors(fake, args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert fake.patches == []
+
+
+def test_unknown_workload_is_a_clear_error(fake):
+    result = run("switch", "--native", "deployment/nope", "-n", "shop", "--yes")
+    assert result.exit_code == 2
+    assert 'deployments.apps "nope" not found in namespace shop' in result.stderr
