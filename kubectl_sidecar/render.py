@@ -7,7 +7,7 @@ tabulate takes ~0.35 s, this takes ~0.02 s, and the pod table is the hot path of
 import json
 from datetime import datetime, timezone
 
-from kubectl_sidecar.classify import MODES
+from kubectl_sidecar.classify import GATEWAY, MODES, NONE
 
 API_VERSION = "kubectl-sidecar/v1alpha1"
 OUTPUTS = ("table", "wide", "json", "yaml")
@@ -58,8 +58,9 @@ def pod_table(report, wide=False, no_headers=False, rows=None, now=None):
         headers.insert(0, "NAMESPACE")
     table = []
     for row in rows:
+        desired = "-" if row.mode in (NONE, GATEWAY) else row.desired or "unknown"
         cells = [row.name, workload_name(row.workload), row.proxy or "<none>", row.mode,
-                 row.desired or ("-" if row.proxy is None else "unknown"), row.action]
+                 desired, row.action]
         if wide:
             cells += [row.node or "<none>", row.revision or "<none>", age(row.created, now)]
         if with_namespace:

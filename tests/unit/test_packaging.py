@@ -1,0 +1,36 @@
+"""The launcher and the krew manifest: what a user without pip install relies on."""
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_launcher_runs_from_a_checkout_without_installing():
+    result = subprocess.run([sys.executable, os.path.join(REPO, "bin", "kubectl-sidecar"), "--help"],
+                            capture_output=True, text=True, cwd="/", env=dict(os.environ, PYTHONPATH=""))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: kubectl sidecar")
+
+
+def test_krew_manifest_is_well_formed_and_points_at_real_files():
+    with open(os.path.join(REPO, "krew-manifest.yaml")) as handle:
+        manifest = yaml.safe_load(handle)
+    assert manifest["apiVersion"] == "krew.googlecontainertools.github.com/v1alpha2"
+    assert manifest["kind"] == "Plugin" and manifest["metadata"]["name"] == "sidecar"
+    spec = manifest["spec"]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", spec["version"])
+    from kubectl_sidecar import __version__
+    assert spec["version"] == f"v{__version__}"
+    for key in ("homepage", "shortDescription", "description", "caveats"):
+        assert spec[key]
+    for platform in spec["platforms"]:
+        assert re.fullmatch(r"[0-9a-f]{64}", platform["sha256"])
+        assert platform["uri"].endswith((".tar.gz", ".zip"))
+        for item in platform["files"]:
+            path = item["from"].split("/", 1)[1]  # archives unpack to kubectl-sidecar/...
+            assert os.path.exists(os.path.join(REPO, path)), item["from"]
+        assert platform["bin"] == "bin/kubectl-sidecar"
