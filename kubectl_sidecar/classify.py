@@ -3,6 +3,7 @@
 A pod dict goes in, a compact PodRow comes out; rows are what every other step works on,
 so a 50,000-pod listing never keeps the pods themselves.
 """
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -160,15 +161,19 @@ def _revision(family, metadata):
         if labels.get("istio.io/rev"):
             return labels["istio.io/rev"]
         status = annotations.get("sidecar.istio.io/status")
-        if status:
-            try:
-                return json.loads(status).get("revision") or None
-            except (ValueError, AttributeError):
-                return None
-        return None
+        return _status_revision(status) if status else None
     if family == "linkerd":
         return annotations.get("linkerd.io/proxy-version")
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _status_revision(status):
+    """The revision in Istio's status annotation; pods of one template share the same text."""
+    try:
+        return json.loads(status).get("revision") or None
+    except (ValueError, AttributeError):
+        return None
 
 
 def _override(family, annotations):
