@@ -1,0 +1,39 @@
+# The README's commands. `make test` is what CI runs (.ci/run).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test unit e2e control-plane demo demo-down bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Everything: unit tests, then the e2e tier against a real control plane (built on first use when Go
+# is installed; under CI=true a control plane that can't start fails the run instead of skipping).
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit -q
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e -m e2e
+
+control-plane: $(STAMP)
+	$(PY) -m tests.harness.build
+
+demo: $(STAMP)
+	$(PY) -m tests.harness.demo up
+
+demo-down: $(STAMP)
+	$(PY) -m tests.harness.demo down
+
+bench: $(STAMP)
+	$(PY) bench/status_bench.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

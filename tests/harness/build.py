@@ -1,0 +1,129 @@
+"""Build pinned etcd, kube-apiserver, kube-controller-manager and kubectl from the Go module proxy.
+
+Binaries land in a cache directory keyed by version; Go's own module and build caches make every
+build after the first on a machine take seconds.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+KUBERNETES_VERSION = "v1.36.3"  # native sidecars are GA since 1.33
+ETCD_VERSION = "v3.6.6"
+KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kubectl")
+
+# k8s.io/kubernetes requires its staging modules at exactly v0.0.0 and replaces them with local
+# paths that don't exist in the module zip; anything looser also catches real pseudo-versions.
+_STAGING_REQUIREMENT = re.compile(r"^\s*(k8s\.io/[a-z0-9-]+) v0\.0\.0\s*$", re.MULTILINE)
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("KUBECTL_SIDECAR_CACHE")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubectl-sidecar"
+
+
+def kubernetes_bin() -> Path:
+    return cache_root() / f"kubernetes-{KUBERNETES_VERSION}" / "bin"
+
+
+def etcd_bin() -> Path:
+    return cache_root() / f"etcd-{ETCD_VERSION}" / "bin"
+
+
+def binaries() -> dict[str, Path]:
+    found = {name: kubernetes_bin() / name for name in KUBERNETES_COMMANDS}
+    found["etcd"] = etcd_bin() / "etcd"
+    return found
+
+
+def go_available() -> bool:
+    return shutil.which("go") is not None
+
+
+def _go(args, cwd: Path, log) -> None:
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+    log(f"$ go {' '.join(args)}")
+    done = subprocess.run(["go", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-25:])
+        raise RuntimeError(f"go {' '.join(args[:2])} failed in {cwd}:\n{tail}")
+
+
+def _wrapper_module(path: Path, name: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "go.mod").write_text(f"module {name}\n\ngo 1.24\n")
+    (path / "go.sum").unlink(missing_ok=True)
+
+
+def _staging_replacements(workdir: Path, log) -> list[str]:
+    env = dict(os.environ, GOTOOLCHAIN="local")
+    log(f"$ go mod download -json k8s.io/kubernetes@{KUBERNETES_VERSION}")
+    done = subprocess.run(
+        ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"go mod download k8s.io/kubernetes@{KUBERNETES_VERSION} failed:\n{done.stdout}{done.stderr}")
+    gomod = Path(json.loads(done.stdout)["GoMod"]).read_text()
+    staging_version = "v0." + KUBERNETES_VERSION.split(".", 1)[1]
+    return [f"replace {module} => {module} {staging_version}"
+            for module in sorted(set(_STAGING_REQUIREMENT.findall(gomod)))]
+
+
+def build_kubernetes(log) -> None:
+    target = kubernetes_bin()
+    if all((target / name).exists() for name in KUBERNETES_COMMANDS):
+        return
+    src = target.parent / "src"
+    _wrapper_module(src, "kubectl-sidecar.local/kubernetes")
+    replacements = _staging_replacements(src, log)
+    with open(src / "go.mod", "a") as gomod:
+        gomod.write("\n" + "\n".join(replacements) + "\n")
+    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES_COMMANDS]
+    _go(["get", *(f"{p}@{KUBERNETES_VERSION}" for p in packages)], src, log)
+    minor = KUBERNETES_VERSION.split(".")[1]
+    stamp = " ".join(
+        f"-X k8s.io/component-base/version.{key}={value}"
+        for key, value in (("gitVersion", KUBERNETES_VERSION), ("gitMajor", "1"), ("gitMinor", minor),
+                           ("gitTreeState", "clean"))
+    )
+    staging = target.parent / "bin.partial"
+    staging.mkdir(exist_ok=True)
+    _go(["build", "-ldflags", f"-s -w {stamp}", "-o", str(staging) + "/", *packages], src, log)
+    target.mkdir(exist_ok=True)
+    for name in KUBERNETES_COMMANDS:
+        (staging / name).replace(target / name)
+
+
+def build_etcd(log) -> None:
+    target = etcd_bin()
+    if (target / "etcd").exists():
+        return
+    src = target.parent / "src"
+    _wrapper_module(src, "kubectl-sidecar.local/etcd")
+    _go(["get", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}"], src, log)
+    target.mkdir(parents=True, exist_ok=True)
+    _go(["build", "-ldflags", "-s -w", "-o", str(target / "etcd.partial"), "go.etcd.io/etcd/server/v3"], src, log)
+    (target / "etcd.partial").replace(target / "etcd")
+
+
+def build(log=lambda line: print(line, file=sys.stderr, flush=True)) -> dict[str, Path]:
+    """Build whatever is missing from the cache and return the path of every binary."""
+    if not go_available():
+        raise RuntimeError("Go is not installed: the local control plane is built from source with it")
+    started = time.monotonic()
+    build_etcd(log)
+    build_kubernetes(log)
+    log(f"control plane binaries ready in {time.monotonic() - started:.0f}s under {cache_root()}")
+    return binaries()
+
+
+if __name__ == "__main__":
+    for name, path in build().items():
+        print(f"{name}\t{path}")
