@@ -257,18 +257,44 @@ class ControlPlane:
     def env(self):
         """Environment for running `kubectl sidecar` against this control plane."""
         kubectl_dir = str(Path(self.state["kubectl"]).parent)
-        path = os.pathsep.join([kubectl_dir, str(REPO / "bin"), os.environ.get("PATH", "")])
+        # bin/kubectl-sidecar runs `python3` from PATH: the one this harness runs in has the deps.
+        python_dir = str(Path(sys.executable).parent)
+        path = os.pathsep.join([kubectl_dir, str(REPO / "bin"), python_dir, os.environ.get("PATH", "")])
         no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
         return dict(os.environ, KUBECONFIG=str(self.kubeconfig), PATH=path, NO_PROXY=no_proxy,
                     no_proxy=no_proxy)
 
-    def register_stripper(self, namespace_label="strip-restart-policy"):
-        """The optional second webhook: drops restartPolicy from init containers, as an old webhook
-        built against old client libraries does, in namespaces labelled <namespace_label>=true."""
+    def register_stripper(self):
+        """The optional second webhook: drops restartPolicy from the init containers of pods
+        labelled legacy-policy=enforced, as a webhook built against old client libraries does.
+        Returns once the API server calls it."""
         admin = self.api()
         admin.apply(resource_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations"),
-                    stripper_webhook(self.state["ports"]["webhook"], (self.certs / "ca.crt").read_bytes(),
-                                     namespace_label))
+                    stripper_webhook(self.state["ports"]["webhook"], (self.certs / "ca.crt").read_bytes()))
+        admin.wait_for("the stripping webhook to take effect", lambda: not _native_probe_admitted(admin),
+                       timeout=60, interval=0.5)
+
+    def unregister_stripper(self):
+        admin = self.api()
+        admin.delete(resource_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations",
+                                   name=STRIPPER_NAME))
+        admin.wait_for("the stripping webhook to be gone", lambda: _native_probe_admitted(admin),
+                       timeout=60, interval=0.5)
+
+
+def _native_probe_admitted(admin):
+    """Whether a labelled pod with a probed native sidecar gets through admission (dry run)."""
+    probe = {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": "strip-probe", "labels": {STRIPPER_LABEL: "enforced"}},
+             "spec": {"initContainers": [{"name": "proxy", "image": "registry.example/proxy:1",
+                                          "restartPolicy": "Always",
+                                          "readinessProbe": {"tcpSocket": {"port": 15021}}}],
+                      "containers": [{"name": "app", "image": "registry.example/app:1.0"}]}}
+    try:
+        admin.request("POST", resource_path("v1", "pods", "default"), probe, params={"dryRun": "All"})
+        return True
+    except ApiFailure:
+        return False
 
 
 def _alive(pid):
@@ -374,14 +400,17 @@ def injector_webhook(port, ca_pem):
     }
 
 
-def stripper_webhook(port, ca_pem, namespace_label):
-    # Named to sort after istio-sidecar-injector: webhooks run in name order.
+STRIPPER_NAME = "zz-legacy-policy-agent"  # sorts after istio-sidecar-injector: webhooks run in name order
+STRIPPER_LABEL = "legacy-policy"
+
+
+def stripper_webhook(port, ca_pem):
     return {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-        "metadata": {"name": "zz-legacy-policy-agent"},
+        "metadata": {"name": STRIPPER_NAME},
         "webhooks": [_webhook(
-            "legacy-policy-agent.example.com", f"https://127.0.0.1:{port}/strip", ca_pem,
-            {"matchLabels": {namespace_label: "true"}})],
+            "legacy-policy-agent.example.com", f"https://127.0.0.1:{port}/strip", ca_pem, {},
+            {"matchLabels": {STRIPPER_LABEL: "enforced"}})],
     }
 
 
@@ -420,7 +449,7 @@ def main(argv=None):
     elif args.command == "up":
         plane.up()
         print(f"export KUBECONFIG={plane.kubeconfig}")
-        print(f"export PATH={Path(plane.state['kubectl']).parent}:{REPO / 'bin'}:$PATH")
+        print(f"export PATH={Path(plane.state['kubectl']).parent}:{REPO / 'bin'}:{Path(sys.executable).parent}:$PATH")
     elif args.command == "down":
         plane.down()
     else:

@@ -47,7 +47,7 @@ def pod_status(pod):
     spec = pod["spec"]
     counter = next(_ip_counter)
     status = {"hostIP": "127.0.0.1", "podIP": f"10.244.{counter // 250 % 250}.{counter % 250 + 1}",
-              "startTime": _now(), "qosClass": "Burstable"}
+              "startTime": _now()}
     init_statuses = []
     for container in spec.get("initContainers") or []:
         if container.get("restartPolicy") == "Always":

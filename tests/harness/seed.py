@@ -35,6 +35,28 @@ def delete_namespace(admin, name, wait=True):
 
 # --- mesh configuration ----------------------------------------------------------------------
 
+def _create_or_replace(admin, collection, body, attempts=5):
+    """Create, or replace the whole object (retrying while controllers update it under us)."""
+    name = body["metadata"]["name"]
+    for attempt in range(attempts):
+        try:
+            return admin.create(collection, body)
+        except ApiFailure as failure:
+            if failure.status != 409:
+                raise
+        current = admin.get(f"{collection}/{name}", missing_ok=True)
+        if current is None:
+            continue
+        replacement = dict(body, metadata=dict(body["metadata"],
+                                               resourceVersion=current["metadata"]["resourceVersion"]))
+        try:
+            return admin.request("PUT", f"{collection}/{name}", replacement)
+        except ApiFailure as failure:
+            if failure.status != 409 or attempt == attempts - 1:
+                raise
+    raise RuntimeError(f"could not create or replace {collection}/{name}")
+
+
 def asm_mesh(admin, native):
     """ASMMeshConfig/default with spec.enableNativeSidecar (None: the field absent)."""
     spec = {"clusterDomain": "cluster.local", "enableTracing": False}
@@ -42,13 +64,7 @@ def asm_mesh(admin, native):
         spec["enableNativeSidecar"] = native
     body = {"apiVersion": "istio.alibabacloud.com/v1beta1", "kind": "ASMMeshConfig",
             "metadata": {"name": "default"}, "spec": spec}
-    try:
-        admin.create(ASM, body)
-    except ApiFailure as failure:
-        if failure.status != 409:
-            raise
-        admin.request("PUT", f"{ASM}/default", dict(body, metadata={
-            "name": "default", "resourceVersion": admin.get(f"{ASM}/default")["metadata"]["resourceVersion"]}))
+    _create_or_replace(admin, ASM, body)
 
 
 def remove_asm_mesh(admin):
@@ -69,13 +85,7 @@ def istio_mesh(admin, native_env, revision="default"):
                      "template": {"metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
                                   "spec": {"containers": [{"name": "discovery", "image": ISTIOD_IMAGE, "env": env,
                                                            "ports": [{"containerPort": 15010}]}]}}}}
-    try:
-        admin.create(deployments, body)
-    except ApiFailure as failure:
-        if failure.status != 409:
-            raise
-        admin.request("PUT", f"{deployments}/{name}", dict(body, metadata=dict(
-            body["metadata"], resourceVersion=admin.get(f"{deployments}/{name}")["metadata"]["resourceVersion"])))
+    _create_or_replace(admin, deployments, body)
 
 
 def remove_istio_mesh(admin):
@@ -84,18 +94,19 @@ def remove_istio_mesh(admin):
 
 # --- workloads ----------------------------------------------------------------------------------
 
-def _template(app, annotations=None, restart_policy=None):
+def _template(app, annotations=None, restart_policy=None, labels=None):
     spec = {"containers": [{"name": app, "image": APP_IMAGE, "ports": [{"containerPort": 8080}]}],
             "terminationGracePeriodSeconds": 5}
     if restart_policy:
         spec["restartPolicy"] = restart_policy
-    return {"metadata": {"labels": {"app": app}, "annotations": dict(annotations or {})}, "spec": spec}
+    return {"metadata": {"labels": {"app": app, **(labels or {})}, "annotations": dict(annotations or {})},
+            "spec": spec}
 
 
-def deployment(admin, ns, name, replicas=2, annotations=None, strategy=None):
+def deployment(admin, ns, name, replicas=2, annotations=None, strategy=None, labels=None):
     body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, ns, {"app": name}),
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": _template(name, annotations)}}
+                     "template": _template(name, annotations, labels=labels)}}
     if strategy:
         body["spec"]["strategy"] = strategy
     return admin.create(resource_path("apps/v1", "deployments", ns), body)

@@ -1,0 +1,122 @@
+"""`kubectl sidecar switch` through kubectl on ASM: refusals, dry runs, both directions, resuming."""
+import pytest
+
+from tests.harness import seed
+from tests.harness.api import resource_path
+from tests.harness.controlplane import STRIPPER_LABEL, add_node
+
+
+def _asm_native(admin):
+    return admin.get(resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default"))[
+        "spec"].get("enableNativeSidecar")
+
+
+def _template_annotations(admin, ns, name):
+    deployment = admin.get(resource_path("apps/v1", "deployments", ns, name))
+    return deployment["spec"]["template"]["metadata"].get("annotations") or {}
+
+
+@pytest.fixture
+def traditional_shop(asm_mesh, fresh_namespace):
+    """ASM set to traditional and two Deployments injected that way."""
+    admin = asm_mesh
+    seed.asm_mesh(admin, False)
+    for name in ("cart", "checkout"):
+        seed.deployment(admin, fresh_namespace, name)
+    seed.wait_for_pods(admin, fresh_namespace, 4)
+    assert seed.modes(admin, fresh_namespace) == ["traditional"] * 4
+    return fresh_namespace
+
+
+def test_forbidden_patch_is_reported_and_nothing_changes(kubectl, admin, traditional_shop):
+    done = kubectl.sidecar("switch", "--native", "-n", traditional_shop, "--context", "viewer", "--yes")
+    assert done.returncode == 1
+    assert 'User "viewer" cannot patch resource "asmmeshconfigs"' in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "0 of 1 config change(s), 0 of 2 workload(s)" in done.stdout + done.stderr
+    assert _asm_native(admin) is False
+    for name in ("cart", "checkout"):
+        assert "kubectl.kubernetes.io/restartedAt" not in _template_annotations(admin, traditional_shop, name)
+
+
+def test_server_dry_run_sends_writes_that_change_nothing(kubectl, admin, traditional_shop):
+    before = {d["metadata"]["name"]: d["metadata"]["generation"]
+              for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))}
+    done = kubectl.sidecar("switch", "--native", "-n", traditional_shop, "--dry-run=server", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "spec.enableNativeSidecar false -> true" in done.stdout
+    assert _asm_native(admin) is False
+    after = {d["metadata"]["name"]: d["metadata"]["generation"]
+             for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))}
+    assert after == before
+    assert seed.modes(admin, traditional_shop) == ["traditional"] * 4
+
+
+def test_refuses_without_yes_off_a_terminal(kubectl, admin, traditional_shop):
+    done = kubectl.sidecar("switch", "--native", "-n", traditional_shop)
+    assert done.returncode != 0 and "--yes" in done.stderr
+    assert _asm_native(admin) is False
+
+
+def test_switch_native_then_back_and_a_second_run_changes_nothing(kubectl, admin, traditional_shop):
+    done = kubectl.sidecar("switch", "--native", "-n", traditional_shop, "--yes", "--timeout", "2m")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _asm_native(admin) is True
+    seed.wait_for_pods(admin, traditional_shop, 4)
+    assert seed.modes(admin, traditional_shop) == ["native"] * 4
+
+    generations = {d["metadata"]["name"]: d["metadata"]["generation"]
+                   for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))}
+    again = kubectl.sidecar("switch", "--native", "-n", traditional_shop, "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to change" in again.stdout
+    assert generations == {d["metadata"]["name"]: d["metadata"]["generation"]
+                           for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))}
+
+    back = kubectl.sidecar("switch", "--traditional", "-n", traditional_shop, "--yes", "--timeout", "2m")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert _asm_native(admin) is False
+    seed.wait_for_pods(admin, traditional_shop, 4)
+    assert seed.modes(admin, traditional_shop) == ["traditional"] * 4
+
+
+def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(kubectl, admin, control_plane, asm_mesh,
+                                                                 fresh_namespace):
+    """A webhook strips restartPolicy from one Deployment's pods: its new pods are refused
+    (FailedCreate), the switch stops and says so; once the webhook is gone, the same command
+    finishes the job without redoing what was done."""
+    ns = fresh_namespace
+    seed.asm_mesh(admin, False)
+    seed.deployment(admin, ns, "cart")
+    seed.deployment(admin, ns, "legacy", labels={STRIPPER_LABEL: "enforced"})
+    seed.wait_for_pods(admin, ns, 4)
+    control_plane.register_stripper()
+    try:
+        done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--concurrency", "1",
+                               "--timeout", "45s")
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, output
+        assert "legacy" in output and "FailedCreate" in output and "restartPolicy" in output
+        assert _asm_native(admin) is True
+        assert seed.modes(admin, ns, "app=cart") == ["native"] * 2
+        assert seed.modes(admin, ns, "app=legacy") == ["traditional"] * 2
+    finally:
+        control_plane.unregister_stripper()
+    cart_generation = admin.get(resource_path("apps/v1", "deployments", ns, "cart"))["metadata"]["generation"]
+    rerun = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--timeout", "2m")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "cart" not in rerun.stdout.split("Workloads to restart", 1)[1].split("\n\n", 1)[0]
+    seed.wait_for_pods(admin, ns, 4)
+    assert seed.modes(admin, ns) == ["native"] * 4
+    assert admin.get(resource_path("apps/v1", "deployments", ns, "cart"))["metadata"]["generation"] == cart_generation
+
+
+def test_old_kubelet_blocks_a_switch_to_native(kubectl, admin, traditional_shop):
+    add_node(admin, "old-node", "v1.28.9")
+    try:
+        done = kubectl.sidecar("switch", "--native", "-n", traditional_shop, "--yes")
+        assert done.returncode != 0
+        assert "old-node" in done.stderr and "--force" in done.stderr
+        assert _asm_native(admin) is False
+    finally:
+        admin.delete(resource_path("v1", "nodes", name="old-node"))
