@@ -264,5 +264,16 @@ def restart_command(kubeconfig, context, namespace, all_namespaces, selector, re
                             _console()))
 
 
+REQUIRED_PACKAGES = ("click", "kubernetes", "yaml", "urllib3")
+
+
 def main():
-    cli.main(prog_name="kubectl sidecar")
+    try:
+        cli.main(prog_name="kubectl sidecar")
+    except ModuleNotFoundError as error:
+        # Run from a checkout or krew archive by a python3 without our dependencies.
+        if error.name not in REQUIRED_PACKAGES:
+            raise
+        sys.stderr.write(f"error: the Python package {error.name!r} is missing for {sys.executable}: "
+                         "pip install click kubernetes PyYAML (or pip install kubectl-sidecar)\n")
+        sys.exit(1)

@@ -284,25 +284,31 @@ class Cluster:
 
     # --- reads -------------------------------------------------------------------------
 
-    def list_pages(self, resource, namespace=None, selector=None, metadata_only=False,
+    def list_items(self, resource, namespace=None, selector=None, metadata_only=False,
                    field_selector=None):
-        """Yield the items of a list one page (PAGE_SIZE objects) at a time."""
+        """Yield the objects of a list, fetched a page (PAGE_SIZE objects) at a time.
+
+        Each page is released before the next is fetched, and each object as soon as the caller
+        moves on, so a list of any size costs about one page of memory.
+        """
         params = {"limit": PAGE_SIZE, "labelSelector": selector, "fieldSelector": field_selector}
         accept = METADATA_ONLY if metadata_only else "application/json"
         path = resource.path(namespace)
         while True:
             answer = self.request("GET", path, params=params, accept=accept, resource=resource)
-            yield answer.get("items") or []
             token = (answer.get("metadata") or {}).get("continue")
+            items = answer.get("items") or []
+            del answer
+            items.reverse()
+            while items:
+                yield items.pop()
             if not token:
                 return
             params = dict(params, **{"continue": token})
 
     def list_all(self, resource, namespace=None, selector=None, metadata_only=False,
                  field_selector=None):
-        return [item for page in self.list_pages(resource, namespace, selector, metadata_only,
-                                                 field_selector)
-                for item in page]
+        return list(self.list_items(resource, namespace, selector, metadata_only, field_selector))
 
     def get(self, resource, name, namespace=None):
         """The object, or None when it (or its resource type) doesn't exist."""

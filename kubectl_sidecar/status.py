@@ -84,14 +84,13 @@ def list_pod_rows(cluster, scope, proxy_names=None):
     rows = []
     intern = sys.intern
     try:
-        for page in cluster.list_pages(api.PODS, scope.namespace, scope.selector):
-            for pod in page:
-                row = classify_pod(pod, proxy_names)
-                # Thousands of rows share a few namespaces, nodes and owners: keep one copy.
-                row.namespace = intern(row.namespace or "")
-                if row.node:
-                    row.node = intern(row.node)
-                rows.append(row)
+        for pod in cluster.list_items(api.PODS, scope.namespace, scope.selector):
+            row = classify_pod(pod, proxy_names)
+            # Thousands of rows share a few namespaces, nodes and owners: keep one copy.
+            row.namespace = intern(row.namespace or "")
+            if row.node:
+                row.node = intern(row.node)
+            rows.append(row)
     except ApiError as error:
         if error.status == 400 and scope.selector:
             from kubectl_sidecar.errors import InputError

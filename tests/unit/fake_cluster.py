@@ -26,7 +26,7 @@ class FakeCluster:
                            f'"{resource.plural}" in API group "{resource.group}"',
                            verb=verb, resource=resource.plural)
 
-    def list_pages(self, resource, namespace=None, selector=None, metadata_only=False,
+    def list_items(self, resource, namespace=None, selector=None, metadata_only=False,
                    field_selector=None):
         self.reads.append(("list", resource.kind, namespace, selector))
         self._check(resource, "list")
@@ -35,13 +35,11 @@ class FakeCluster:
         if selector:
             key, _, value = selector.partition("=")
             items = [o for o in items if (o["metadata"].get("labels") or {}).get(key) == value]
-        for start in range(0, max(len(items), 1), 2):  # tiny pages exercise the paging loop
-            yield items[start:start + 2]
+        yield from items
 
     def list_all(self, resource, namespace=None, selector=None, metadata_only=False,
                  field_selector=None):
-        return [o for page in self.list_pages(resource, namespace, selector, metadata_only)
-                for o in page]
+        return list(self.list_items(resource, namespace, selector, metadata_only))
 
     def server_version(self):
         return self.version

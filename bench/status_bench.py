@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Benchmark `kubectl sidecar status -A` against `kubectl get pods -A -o json` on one real API server.
+
+Seeds N injected pods (default 10,000) into the local control plane, then alternates the two
+commands several times and reports medians of wall time and peak RSS, the number of API requests
+the plugin made (from the API server's audit log, by user agent), and `--help` start-up time.
+Several sizes (--sizes 10000,50000) show how memory grows. Results go to BENCHMARKS.md.
+
+    make bench                                   # 10,000 pods
+    make bench BENCH_ARGS="--sizes 10000,50000"  # and whether memory stays flat
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.harness import build, seed  # noqa: E402
+from tests.harness.api import resource_path  # noqa: E402
+from tests.harness.controlplane import ControlPlane  # noqa: E402
+from tests.harness.injector import inject  # noqa: E402
+
+PODS_PER_REPLICASET = 10
+NAMESPACES = 50
+PLUGIN_AGENT = "kubectl-sidecar/"
+
+
+# --- seeding ---------------------------------------------------------------------------------
+
+def _pod(ns, replicaset, index, native):
+    app = replicaset["metadata"]["name"].rsplit("-", 1)[0]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": f"{replicaset['metadata']['name']}-{index:05d}", "namespace": ns,
+                        "labels": {"app": app, "pod-template-hash": "7d9c8b6f5"},
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                             "name": replicaset["metadata"]["name"],
+                                             "uid": replicaset["metadata"]["uid"], "controller": True,
+                                             "blockOwnerDeletion": True}]},
+           "spec": {"containers": [{"name": app, "image": seed.APP_IMAGE,
+                                    "ports": [{"containerPort": 8080}],
+                                    "env": [{"name": "LOG_LEVEL", "value": "info"}]}],
+                    "nodeName": f"node-{index % 3 + 1}"}}
+    return inject(pod, ns, native)
+
+
+def seed_pods(plane, total, already):
+    """Bring the cluster to `total` pods (Deployment-owned ReplicaSets, 70% traditional)."""
+    admin = plane.api()
+    rng = random.Random(total)
+    started = time.monotonic()
+    jobs = []
+    for number in range(already // PODS_PER_REPLICASET, total // PODS_PER_REPLICASET):
+        ns = f"bench-{number % NAMESPACES:02d}"
+        jobs.append((ns, f"svc{number:05d}", rng.random() < 0.3))
+
+    def create_workload(job):
+        ns, name, native = job
+        replicaset = admin.create(resource_path("apps/v1", "replicasets", ns), {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": f"{name}-7d9c8b6f5", "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": f"uid-{name}",
+                "controller": True}]},
+            "spec": {"replicas": PODS_PER_REPLICASET,
+                     "selector": {"matchLabels": {"app": name, "pod-template-hash": "7d9c8b6f5"}},
+                     "template": {"metadata": {"labels": {"app": name, "pod-template-hash": "7d9c8b6f5"}},
+                                  "spec": {"containers": [{"name": name, "image": seed.APP_IMAGE}]}}}})
+        for index in range(PODS_PER_REPLICASET):
+            admin.create(resource_path("v1", "pods", ns), _pod(ns, replicaset, index, native))
+
+    for number in range(NAMESPACES):
+        seed.namespace(admin, f"bench-{number:02d}", injection=False)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(create_workload, jobs))
+    elapsed = time.monotonic() - started
+    created = total - already
+    print(f"seeded {created} pods in {elapsed:.0f}s ({created / max(elapsed, 0.001):.0f}/s)", file=sys.stderr)
+    return elapsed
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+def run_measured(argv, env):
+    """(wall seconds, peak RSS in MiB) of one command, its output discarded."""
+    started = time.monotonic()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {process.stderr.read().decode()[-500:]}")
+    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def count_requests(plane, argv, env, agent_prefix):
+    """API requests made by one run of argv, from the audit log, by user agent."""
+    offset = plane.audit_log.stat().st_size
+    run_measured(argv, env)
+    time.sleep(1)  # the audit backend writes each event as the request completes
+    count = 0
+    with open(plane.audit_log, "rb") as log:
+        log.seek(offset)
+        for line in log:
+            event = json.loads(line)
+            if event.get("stage") == "ResponseComplete" and event.get("userAgent", "").startswith(agent_prefix):
+                count += 1
+    return count
+
+
+def measure(plane, pods, runs):
+    env = plane.env()
+    plugin = ["kubectl", "sidecar", "status", "-A"]
+    plugin_direct = [str(REPO / "bin" / "kubectl-sidecar"), "status", "-A"]
+    reference = ["kubectl", "get", "pods", "-A", "-o", "json"]
+    for argv in (plugin, reference):  # warm the page cache and the API server's watch cache
+        run_measured(argv, env)
+    samples = {"plugin": [], "plugin-direct": [], "kubectl": []}
+    for _ in range(runs):
+        samples["kubectl"].append(run_measured(reference, env))
+        samples["plugin"].append(run_measured(plugin, env))
+        samples["plugin-direct"].append(run_measured(plugin_direct, env))
+    medians = {name: (statistics.median(w for w, _ in values), statistics.median(r for _, r in values))
+               for name, values in samples.items()}
+    requests = count_requests(plane, plugin_direct, env, PLUGIN_AGENT)
+    kubectl_requests = count_requests(plane, reference, env, "kubectl/")
+    return {"pods": pods, "runs": runs, "medians": medians, "requests": requests,
+            "kubectl_requests": kubectl_requests, "request_budget": math.ceil(pods / 500) + 10}
+
+
+def help_startup(plane, runs):
+    env = plane.env()
+    timings = {}
+    for label, argv in (("kubectl sidecar --help", ["kubectl", "sidecar", "--help"]),
+                        ("kubectl-sidecar --help", [str(REPO / "bin" / "kubectl-sidecar"), "--help"]),
+                        ("kubectl --help", ["kubectl", "--help"])):
+        run_measured(argv, env)
+        timings[label] = statistics.median(run_measured(argv, env)[0] for _ in range(runs))
+    return timings
+
+
+# --- reporting -----------------------------------------------------------------------------
+
+def _version(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip().splitlines()[0]
+    except Exception:  # noqa: BLE001 - a missing version only weakens the report
+        return "unknown"
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} CPUs ({cpu}), {memory:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def report(results, startup, seeding, plane):
+    kubectl_bin = Path(plane.state["kubectl"])
+    lines = [
+        "# Benchmarks",
+        "",
+        "`kubectl sidecar status -A` against `kubectl get pods -A -o json` on the same local API server",
+        "(`bench/status_bench.py`, run with `make bench`; numbers below are from its last run).",
+        "",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- Machine: {machine()}",
+        f"- Python {platform.python_version()}; kube-apiserver and kubectl {build.KUBERNETES_VERSION} "
+        f"(built from source), etcd {build.ETCD_VERSION}",
+        f"- kubectl: `{_version([str(kubectl_bin), 'version', '--client'])}`",
+        f"- Pods: Istio-injected (70% traditional, 30% native), {PODS_PER_REPLICASET} per ReplicaSet, "
+        f"over {NAMESPACES} namespaces; seeding took "
+        + ", ".join(f"{seconds:.0f}s for {pods}" for pods, seconds in seeding.items()),
+        "- Each figure is the median of the runs shown; the commands alternate in one run, output to /dev/null.",
+        "",
+        "| pods | runs | `kubectl get pods -A -o json` | `kubectl sidecar status -A` | ratio (wall) "
+        "| plugin alone | peak RSS kubectl | peak RSS plugin | plugin API requests (budget) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        m = result["medians"]
+        lines.append(
+            f"| {result['pods']:,} | {result['runs']} | {m['kubectl'][0]:.2f}s | {m['plugin'][0]:.2f}s "
+            f"| {m['plugin'][0] / m['kubectl'][0]:.2f} | {m['plugin-direct'][0]:.2f}s "
+            f"| {m['kubectl'][1]:.0f} MiB | {m['plugin-direct'][1]:.0f} MiB "
+            f"| {result['requests']} ({result['request_budget']}) |")
+    lines += ["", "Start-up (median wall time):", ""]
+    lines += [f"- `{label}`: {seconds * 1000:.0f} ms" for label, seconds in startup.items()]
+    lines += ["", "Targets:", ""]
+    for result in results:
+        m = result["medians"]
+        checks = [
+            ("wall time at most half of kubectl's", m["plugin"][0] <= m["kubectl"][0] / 2),
+            ("peak RSS under 100 MB", m["plugin-direct"][1] * 2**20 < 100e6),
+            (f"at most ceil(N/500)+10 = {result['request_budget']} requests",
+             result["requests"] <= result["request_budget"]),
+        ]
+        lines.append(f"- {result['pods']:,} pods: " + "; ".join(
+            f"{what}: {'met' if ok else 'NOT met'}" for what, ok in checks))
+    lines += ["", "Notes:", "",
+              "- `kubectl sidecar status -A` goes through kubectl's plugin lookup and exec, so its peak RSS "
+              "is the larger of kubectl's and the plugin's; the plugin's own is measured by running "
+              "`bin/kubectl-sidecar` directly (\"plugin alone\").",
+              f"- kubectl made {results[0]['kubectl_requests']} requests for the same listing at "
+              f"{results[0]['pods']:,} pods (its default page size is 500 too).", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000", help="comma-separated pod counts (default 10000)")
+    parser.add_argument("--runs", type=int, default=5, help="alternating runs per size (default 5)")
+    parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    with tempfile.TemporaryDirectory(prefix="sidecar-bench-") as workdir:
+        # Only the API server: no controllers to fight over the seeded ReplicaSets, no webhook.
+        plane = ControlPlane(workdir, controllers=False, kubelet=False, injector=False)
+        plane.up()
+        try:
+            seed.asm_mesh(plane.api(), True)
+            results, seeding, have = [], {}, 0
+            for size in sizes:
+                seeding[size] = seed_pods(plane, size, have)
+                have = size
+                results.append(measure(plane, size, args.runs))
+                print(json.dumps(results[-1]), file=sys.stderr)
+            startup = help_startup(plane, args.runs)
+            text = report(results, startup, seeding, plane)
+        finally:
+            plane.down()
+    Path(args.output).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
