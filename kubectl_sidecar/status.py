@@ -4,6 +4,7 @@ Reads are a fixed handful whatever the cluster's size: one paginated list of pod
 ReplicaSets and one of Jobs (metadata only) to resolve owners, the workloads that would be
 restarted, and the mesh's config objects. Never a request per pod or per namespace.
 """
+import gc
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -83,6 +84,10 @@ def list_pod_rows(cluster, scope, proxy_names=None):
     """Every pod in scope as a PodRow, one page in memory at a time."""
     rows = []
     intern = sys.intern
+    # Parsed JSON has no reference cycles, so the cyclic collector only costs time here: each
+    # full collection walks every row kept so far, which made 50,000 pods 7x slower than 10,000.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         for pod in cluster.list_items(api.PODS, scope.namespace, scope.selector):
             row = classify_pod(pod, proxy_names)
@@ -97,6 +102,9 @@ def list_pod_rows(cluster, scope, proxy_names=None):
 
             raise InputError(f'invalid selector "{scope.selector}": {error.message}') from None
         raise
+    finally:
+        if collecting:
+            gc.enable()
     return rows
 
 

@@ -126,3 +126,18 @@ def test_unknown_context_and_bad_selector_are_one_line_errors(kubectl, drifted):
     assert len(done.stderr.strip().splitlines()) == 1
     done = kubectl.sidecar("status", "-n", drifted, "-l", "app in (")
     assert done.returncode != 0 and "Traceback" not in done.stderr
+
+
+def test_every_pod_is_listed_across_pages(kubectl, admin, control_plane):
+    """More pods than one page (500): the continue token is followed to the end, once."""
+    ns = "paged"
+    seed.namespace(admin, ns, injection=False)
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda i: seed.bare_pod(admin, ns, f"p{i:04d}"), range(620)))
+        report = kubectl.sidecar_json("status", "-n", ns)
+        assert sorted(item["pod"] for item in report["items"]) == [f"p{i:04d}" for i in range(620)]
+        assert report["summary"]["modes"]["none"] == 620
+    finally:
+        seed.delete_namespace(admin, ns, wait=False)
