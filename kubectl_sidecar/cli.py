@@ -274,6 +274,7 @@ def main():
         # Run from a checkout or krew archive by a python3 without our dependencies.
         if error.name not in REQUIRED_PACKAGES:
             raise
-        sys.stderr.write(f"error: the Python package {error.name!r} is missing for {sys.executable}: "
-                         "pip install click kubernetes PyYAML (or pip install kubectl-sidecar)\n")
+        from kubectl_sidecar import missing_package_message
+
+        sys.stderr.write(missing_package_message(error.name, sys.executable) + "\n")
         sys.exit(1)

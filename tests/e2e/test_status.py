@@ -54,7 +54,7 @@ def test_json_reports_mode_desired_mode_and_action_per_workload_kind(kubectl, dr
         assert len(items) == count, workload
         for item in items:
             assert (item["mode"], item["desiredMode"], item["needsRestart"], item["action"]) == \
-                   ("%s" % mode, "native", needs_restart, action), item
+                   (mode, "native", needs_restart, action), item
             assert item["proxy"] == "istio-proxy"
     # Job pods whose app finished while the traditional proxy runs on: flagged, not restarted.
     for workload in ("Job/migrate", "CronJob/report"):

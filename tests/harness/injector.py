@@ -73,7 +73,7 @@ class MeshState:
         return False
 
 
-def proxy_container(namespace, native):
+def proxy_container(native):
     container = {
         "name": "istio-proxy", "image": PROXY_IMAGE,
         "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local",
@@ -152,7 +152,7 @@ def inject(pod, namespace, native):
     app_name = spec["containers"][0]["name"]
     init = list(spec.get("initContainers") or [])
     init.insert(0, init_container())
-    proxy = proxy_container(namespace, native)
+    proxy = proxy_container(native)
     if native:
         init.insert(1, proxy)
     else:

@@ -1,6 +1,4 @@
 """Mesh configs and workloads for the e2e tests and the demo, created through the real API."""
-import time
-
 from tests.harness.api import ApiFailure, resource_path
 
 APP_IMAGE = "registry.example/app:1.0"
@@ -173,9 +171,9 @@ def pods(admin, ns, selector=None):
 def wait_for_pods(admin, ns, count, selector=None, timeout=90):
     """Until exactly `count` pods exist (none terminating) and each has a status from the kubelet."""
     def settled():
-        found = [p for p in pods(admin, ns, selector) if not p["metadata"].get("deletionTimestamp")]
-        everything = pods(admin, ns, selector)
-        return (len(found) == count == len(everything)
+        found = pods(admin, ns, selector)
+        return (len(found) == count
+                and not any(p["metadata"].get("deletionTimestamp") for p in found)
                 and all((p.get("status") or {}).get("startTime") for p in found))
     admin.wait_for(f"{count} settled pods in {ns}" + (f" ({selector})" if selector else ""), settled,
                    timeout=timeout)
@@ -195,7 +193,3 @@ def proxy_mode(pod):
 def modes(admin, ns, selector=None):
     return sorted(proxy_mode(p) for p in pods(admin, ns, selector)
                   if not p["metadata"].get("deletionTimestamp"))
-
-
-def wait_settled(seconds=0.5):
-    time.sleep(seconds)
