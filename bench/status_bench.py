@@ -92,13 +92,17 @@ def seed_pods(plane, total, already):
 
 def run_measured(argv, env):
     """(wall seconds, peak RSS in MiB) of one command, its output discarded."""
-    started = time.monotonic()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {process.stderr.read().decode()[-500:]}")
+    # stderr goes to a file, not a pipe: nothing reads a pipe while wait4 blocks.
+    with tempfile.TemporaryFile() as errors:
+        started = time.monotonic()
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: "
+                               f"{errors.read().decode(errors='replace')[-500:]}")
     return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 

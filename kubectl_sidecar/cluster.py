@@ -289,7 +289,8 @@ class Cluster:
 
     def list_items(self, resource, namespace=None, selector=None, metadata_only=False,
                    field_selector=None):
-        """Yield the objects of a list, fetched a page (PAGE_SIZE objects) at a time.
+        """Yield the objects of a list, fetched a page (PAGE_SIZE objects, METADATA_PAGE_SIZE
+        for metadata-only lists) at a time.
 
         Each page is released before the next is fetched, and each object as soon as the caller
         moves on, so a list of any size costs about one page of memory.

@@ -13,6 +13,7 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -103,8 +104,9 @@ class ControlPlane:
         started = time.monotonic()
         binaries = build.build(log)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for stale in ("etcd", "logs", "audit.log"):
-            subprocess.run(["rm", "-rf", str(self.workdir / stale)], check=True)
+        shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
+        shutil.rmtree(self.logs, ignore_errors=True)
+        self.audit_log.unlink(missing_ok=True)
         self.logs.mkdir()
         if not (self.certs / "serving.crt").exists():
             make_certificates(self.certs)
