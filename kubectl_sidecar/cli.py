@@ -124,29 +124,43 @@ def status_command(kubeconfig, context, namespace, all_namespaces, selector, req
 
     connection = Connection(kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig)
     scope = _scope(connection, namespace, all_namespaces, selector)
-    report = status.collect(connection.cluster, scope, mesh, connection.mesh_cluster,
-                            {name: "custom" for name in proxy_names})
-    for warning in report.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+    custom_proxies = {name: "custom" for name in proxy_names}
+    if output in ("json", "yaml"):
+        report = status.collect(connection.cluster, scope, mesh, connection.mesh_cluster,
+                                custom_proxies)
+        for warning in report.warnings:
+            _warn(warning)
+        rows = [row for row in report.rows if row.needs_restart] if needs_restart else None
+        as_text = render.as_json if output == "json" else render.as_yaml
+        click.echo(as_text(report, rows), nl=False)
+        return
 
-    rows = [row for row in report.rows if row.needs_restart] if needs_restart else report.rows
-    if output == "json":
-        click.echo(render.as_json(report, rows), nl=False)
-        return
-    if output == "yaml":
-        click.echo(render.as_yaml(report, rows), nl=False)
-        return
-    if not report.rows:
+    # The table is printed a page at a time, as kubectl prints it: the first lines appear at
+    # once and memory stays flat on clusters of any size.
+    assessor = status.Assessor(connection.cluster, scope, mesh, connection.mesh_cluster, _warn)
+    tally = status.Tally()
+    table = render.PodTable(scope.all_namespaces, wide=output == "wide", no_headers=no_headers)
+    shown = 0
+    for batch in status.stream(connection.cluster, scope, assessor, custom_proxies):
+        tally.add(batch)
+        if namespace_summary:
+            continue
+        rows = [row for row in batch if row.needs_restart] if needs_restart else batch
+        shown += len(rows)
+        click.echo(table.render(rows), nl=False)
+    if not tally.pods:
         click.echo(f"No resources found in {scope.describe()}.", err=True)
     elif namespace_summary:
-        click.echo(render.namespace_summary(report, no_headers), nl=False)
-    elif rows:
-        click.echo(render.pod_table(report, wide=output == "wide", no_headers=no_headers,
-                                    rows=rows), nl=False)
-    else:
+        click.echo(render.namespace_summary(tally, no_headers), nl=False)
+    elif not shown:
         click.echo(f"No pods need action in {scope.describe()}.", err=True)
     if not no_headers:
-        click.echo(("\n" if rows or namespace_summary else "") + render.summary_line(report))
+        above = shown or (namespace_summary and tally.pods)
+        click.echo(("\n" if above else "") + render.summary_line(assessor.mesh_config(), tally))
+
+
+def _warn(text):
+    click.echo(f"Warning: {text}", err=True)
 
 
 def _run_options(command):

@@ -1,4 +1,4 @@
-"""Turn a status Report into text: table, wide, summary, json, yaml. Returns strings, no I/O.
+"""Turn status rows into text: table, wide, summary, json, yaml. Returns strings, no I/O.
 
 Tables are printed the way kubectl prints them (left-aligned columns, three spaces apart,
 upper-case headers). We format them ourselves rather than with tabulate: on 10,000 rows
@@ -13,12 +13,20 @@ API_VERSION = "kubectl-sidecar/v1alpha1"
 OUTPUTS = ("table", "wide", "json", "yaml")
 
 
-def columns(headers, rows, no_headers=False):
-    """kubectl-style table text (ends with a newline), or "" without rows and headers."""
+def columns(headers, rows, no_headers=False, widths=None):
+    """kubectl-style table text (ends with a newline), or "" without rows and headers.
+
+    widths, when given, are the least widths of the columns and are widened in place to fit
+    these rows: a table printed in parts keeps one alignment as long as its cells fit, the
+    way kubectl's tabwriter remembers widths between flushes.
+    """
     lines = rows if no_headers else [headers] + list(rows)
     if not lines:
         return ""
-    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+    if widths is None:
+        widths = [0] * len(headers)
+    for i in range(len(headers)):
+        widths[i] = max(widths[i], max(len(line[i]) for line in lines))
     last = len(headers) - 1
     out = []
     for line in lines:
@@ -46,49 +54,62 @@ def age(created, now):
     return f"{seconds}s"
 
 
-def pod_table(report, wide=False, no_headers=False, rows=None, now=None):
-    """The per-pod table. rows defaults to all of the report's rows."""
-    rows = report.rows if rows is None else rows
-    now = now or datetime.now(timezone.utc)
-    headers = ["POD", "WORKLOAD", "PROXY", "MODE", "DESIRED", "ACTION"]
-    if wide:
-        headers += ["NODE", "REVISION", "AGE"]
-    with_namespace = report.scope.all_namespaces
-    if with_namespace:
-        headers.insert(0, "NAMESPACE")
-    table = []
-    for row in rows:
+class PodTable:
+    """The per-pod table, printed in parts as batches of rows arrive: headers once, columns
+    only ever widening."""
+
+    def __init__(self, all_namespaces, wide=False, no_headers=False, now=None):
+        self.all_namespaces = all_namespaces
+        self.wide = wide
+        self.no_headers = no_headers
+        self.now = now or datetime.now(timezone.utc)
+        self.headers = ["POD", "WORKLOAD", "PROXY", "MODE", "DESIRED", "ACTION"]
+        if wide:
+            self.headers += ["NODE", "REVISION", "AGE"]
+        if all_namespaces:
+            self.headers.insert(0, "NAMESPACE")
+        self.widths = [0] * len(self.headers)
+        self._headers_done = no_headers
+
+    def render(self, rows):
+        """Text for these rows (after the headers, the first time)."""
+        table = [self._cells(row) for row in rows]
+        if not table:
+            return ""
+        text = columns(self.headers, table, self._headers_done, self.widths)
+        self._headers_done = True
+        return text
+
+    def _cells(self, row):
         desired = "-" if row.mode in (NONE, GATEWAY) else row.desired or "unknown"
         cells = [row.name, workload_name(row.workload), row.proxy or "<none>", row.mode,
                  desired, row.action]
-        if wide:
-            cells += [row.node or "<none>", row.revision or "<none>", age(row.created, now)]
-        if with_namespace:
+        if self.wide:
+            cells += [row.node or "<none>", row.revision or "<none>", age(row.created, self.now)]
+        if self.all_namespaces:
             cells.insert(0, row.namespace)
-        table.append(cells)
-    return columns(headers, table, no_headers)
+        return cells
 
 
-def summary_line(report):
+def pod_table(scope, rows, wide=False, no_headers=False, now=None):
+    """The whole per-pod table at once."""
+    return PodTable(scope.all_namespaces, wide, no_headers, now).render(rows)
+
+
+def summary_line(mesh, tally):
     """The line under the table: mesh and configured mode, pods per mode, restarts needed."""
-    counts = report.mode_counts()
+    counts = tally.mode_counts()
     modes = ", ".join(f"{counts[mode]} {mode}" for mode in MODES if counts[mode])
-    workloads = len(report.workloads_to_restart())
-    restart = sum(1 for row in report.rows if row.needs_restart)
-    return (f"Mesh {report.mesh.describe()}. Pods: {modes or 'none'}. "
-            f"{restart} pod(s) need action, {workloads} workload(s) to restart.")
+    return (f"Mesh {mesh.describe()}. Pods: {modes or 'none'}. "
+            f"{tally.needs_action} pod(s) need action, "
+            f"{len(tally.workloads)} workload(s) to restart.")
 
 
-def namespace_summary(report, no_headers=False):
+def namespace_summary(tally, no_headers=False):
     """One line per namespace with pod counts per mode (the --summary view)."""
-    per_namespace = {}
-    for row in report.rows:
-        counts = per_namespace.setdefault(row.namespace, dict.fromkeys(MODES + ("restart",), 0))
-        counts[row.mode] += 1
-        counts["restart"] += row.needs_restart
     headers = ["NAMESPACE"] + [mode.upper() for mode in MODES] + ["NEEDS-ACTION"]
     table = [[namespace] + [str(counts[key]) for key in MODES + ("restart",)]
-             for namespace, counts in sorted(per_namespace.items())]
+             for namespace, counts in sorted(tally.per_namespace.items())]
     return columns(headers, table, no_headers)
 
 
@@ -127,7 +148,7 @@ def document(report, rows=None):
         "apiVersion": API_VERSION,
         "kind": "SidecarStatus",
         "mesh": mesh_doc,
-        "summary": report.summary(),
+        "summary": report.tally().summary(),
         "warnings": list(report.warnings),
         "items": [item(row) for row in (report.rows if rows is None else rows)],
     }

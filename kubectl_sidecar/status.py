@@ -3,6 +3,9 @@
 Reads are a fixed handful whatever the cluster's size: one paginated list of pods, one of
 ReplicaSets and one of Jobs (metadata only) to resolve owners, the workloads that would be
 restarted, and the mesh's config objects. Never a request per pod or per namespace.
+
+Rows come a page at a time (`stream`), so the table can be printed as the pods arrive and
+memory stays flat however many pods there are; `collect` keeps them all for switch and json.
 """
 import gc
 import sys
@@ -13,7 +16,7 @@ from kubectl_sidecar import cluster as api
 from kubectl_sidecar import meshconfig
 from kubectl_sidecar.actions import assess
 from kubectl_sidecar.classify import MODES, classify_pod
-from kubectl_sidecar.errors import ApiError
+from kubectl_sidecar.errors import ApiError, InputError
 from kubectl_sidecar.workloads import ROLLOUT_KINDS, owner_index, resolve_workload
 
 MESH_CHOICES = ("auto", "asm", "istio", "linkerd")
@@ -35,57 +38,147 @@ class Scope:
 
 
 @dataclass
+class Tally:
+    """Counts over the rows seen so far: what the summary line and --summary need, without
+    keeping the rows themselves."""
+
+    pods: int = 0
+    modes: Counter = field(default_factory=Counter)
+    needs_action: int = 0
+    workloads: set = field(default_factory=set)  # (namespace, kind, name) to restart
+    per_namespace: dict = field(default_factory=dict)  # namespace -> Counter of modes, "restart"
+
+    def add(self, rows):
+        for row in rows:
+            self.pods += 1
+            self.modes[row.mode] += 1
+            namespace = self.per_namespace.get(row.namespace)
+            if namespace is None:
+                namespace = self.per_namespace[row.namespace] = Counter()
+            namespace[row.mode] += 1
+            if row.needs_restart:
+                self.needs_action += 1
+                namespace["restart"] += 1
+                if row.action.startswith("restart ") and row.workload:
+                    self.workloads.add((row.namespace,) + tuple(row.workload))
+        return self
+
+    def mode_counts(self):
+        return {mode: self.modes.get(mode, 0) for mode in MODES}
+
+    def summary(self):
+        return {
+            "pods": self.pods,
+            "modes": self.mode_counts(),
+            "needsRestart": self.needs_action,
+            "workloadsToRestart": len(self.workloads),
+        }
+
+
+@dataclass
 class Report:
-    """Everything status knows: the rows, the mesh config, and notes for the user."""
+    """Everything status knows with every row in memory: what switch and -o json/yaml use."""
 
     scope: Scope
     mesh: meshconfig.MeshConfig
     rows: list
     warnings: list = field(default_factory=list)
 
-    def mode_counts(self):
-        counts = Counter(row.mode for row in self.rows)
-        return {mode: counts.get(mode, 0) for mode in MODES}
-
-    def workloads_to_restart(self):
-        """Distinct workloads whose restart would bring pods to their desired mode."""
-        seen = {}
-        for row in self.rows:
-            if row.needs_restart and row.action.startswith("restart ") and row.workload:
-                seen[(row.namespace,) + tuple(row.workload)] = True
-        return list(seen)
-
-    def summary(self):
-        return {
-            "pods": len(self.rows),
-            "modes": self.mode_counts(),
-            "needsRestart": sum(1 for row in self.rows if row.needs_restart),
-            "workloadsToRestart": len(self.workloads_to_restart()),
-        }
+    def tally(self):
+        return Tally().add(self.rows)
 
 
 def collect(cluster, scope, mesh="auto", mesh_cluster=None, proxy_names=None):
     """Read the cluster and build the Report. mesh_cluster holds the mesh config (ASM)."""
-    rows = list_pod_rows(cluster, scope, proxy_names)
     warnings = []
-    parents = _read_parents(cluster, scope, rows, warnings)
-    for row in rows:
-        row.workload = resolve_workload(row.namespace, row.owner, parents)
-    mesh_config = read_mesh_config(cluster, mesh_cluster or cluster, mesh, rows)
-    settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
-    facts = _read_restart_facts(cluster, scope, rows, settings, warnings)
-    for row, setting in zip(rows, settings):
-        assess(row, setting, facts)
-    return Report(scope=scope, mesh=mesh_config, rows=rows,
-                  warnings=warnings + mesh_config.warnings)
+    assessor = Assessor(cluster, scope, mesh, mesh_cluster, warnings.append)
+    rows = [row for batch in stream(cluster, scope, assessor, proxy_names) for row in batch]
+    return Report(scope=scope, mesh=assessor.mesh_config(), rows=rows, warnings=warnings)
+
+
+def stream(cluster, scope, assessor, proxy_names=None, batch_size=api.PAGE_SIZE):
+    """Yield every pod in scope as assessed PodRows, batch_size at a time, in the API's order
+    (namespace, then name).
+
+    Only one batch need be alive at a time: the table of 50,000 pods costs what 500 do, plus
+    the owners and workloads the assessor has read.
+    """
+    batch = []
+    for row in list_pod_rows(cluster, scope, proxy_names):
+        batch.append(row)
+        if len(batch) == batch_size:
+            yield assessor.assess(batch)
+            batch = []
+    if batch:
+        yield assessor.assess(batch)
+
+
+class Assessor:
+    """Fills in each row's workload, desired mode and action, reading what that takes the
+    first time a batch needs it: the ReplicaSets and Jobs that own pods, the mesh config, the
+    Deployments, StatefulSets and DaemonSets of pods in the wrong mode. One list per kind
+    whatever the number of pods, never a read per pod or per namespace.
+    """
+
+    def __init__(self, cluster, scope, mesh="auto", mesh_cluster=None, warn=None):
+        self.cluster = cluster
+        self.mesh_cluster = mesh_cluster or cluster
+        self.scope = scope
+        self.mesh = mesh
+        self.warn = warn or (lambda message: None)
+        self._mesh_config = None
+        self._parents = {}
+        self._facts = {}
+        self._kinds_read = set()
+
+    def mesh_config(self, rows=()):
+        """The MeshConfig, read once; the first batch's rows guide --mesh auto."""
+        if self._mesh_config is None:
+            self._mesh_config = read_mesh_config(self.cluster, self.mesh_cluster, self.mesh, rows)
+            for warning in self._mesh_config.warnings:
+                self.warn(warning)
+        return self._mesh_config
+
+    def assess(self, rows):
+        self._read_parents({row.owner[0] for row in rows if row.owner})
+        for row in rows:
+            row.workload = resolve_workload(row.namespace, row.owner, self._parents)
+        mesh_config = self.mesh_config(rows)
+        settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
+        wrong = [row for row, setting in zip(rows, settings)
+                 if row.proxy and row.mode != setting.mode]
+        kinds = workload_kinds(wrong) - self._kinds_read
+        self._kinds_read |= kinds
+        read_workload_facts(self.cluster, self.scope, kinds, self.warn, into=self._facts)
+        for row, setting in zip(rows, settings):
+            assess(row, setting, self._facts)
+        return rows
+
+    def _read_parents(self, owner_kinds):
+        """The ReplicaSets and Jobs that own pods, keyed (kind, namespace, name)."""
+        for kind in ("ReplicaSet", "Job"):
+            if kind not in owner_kinds or kind in self._kinds_read:
+                continue
+            self._kinds_read.add(kind)
+            resource = api.BY_KIND[kind]
+            try:
+                objects = self.cluster.list_items(resource, self.scope.namespace,
+                                                  metadata_only=True)
+                for (namespace, name), facts in owner_index(objects, kind).items():
+                    self._parents[(kind, namespace, name)] = facts
+            except ApiError as error:
+                if error.status != 403:
+                    raise
+                self.warn(f"can't list {resource.plural} ({error.message}); "
+                          f"pods are shown with their {kind} as the workload")
 
 
 def list_pod_rows(cluster, scope, proxy_names=None):
-    """Every pod in scope as a PodRow, one page in memory at a time."""
-    rows = []
+    """Yield every pod in scope as a PodRow; the pod's JSON is dropped as soon as it is read."""
     intern = sys.intern
-    # Parsed JSON has no reference cycles, so the cyclic collector only costs time here: each
-    # full collection walks every row kept so far, which made 50,000 pods 7x slower than 10,000.
+    # Parsed JSON has no reference cycles, so the cyclic collector only costs time here: when
+    # rows are kept (switch, -o json), each full collection walks all of them, which made
+    # 50,000 pods 7x slower than 10,000.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -95,64 +188,37 @@ def list_pod_rows(cluster, scope, proxy_names=None):
             row.namespace = intern(row.namespace or "")
             if row.node:
                 row.node = intern(row.node)
-            rows.append(row)
+            yield row
     except ApiError as error:
         if error.status == 400 and scope.selector:
-            from kubectl_sidecar.errors import InputError
-
             raise InputError(f'invalid selector "{scope.selector}": {error.message}') from None
         raise
     finally:
         if collecting:
             gc.enable()
-    return rows
 
 
-def _read_parents(cluster, scope, rows, warnings):
-    """ReplicaSets and Jobs that own pods, keyed (kind, namespace, name)."""
-    owner_kinds = {row.owner[0] for row in rows if row.owner}
-    parents = {}
-    for kind in ("ReplicaSet", "Job"):
-        if kind not in owner_kinds:
-            continue
-        resource = api.BY_KIND[kind]
-        try:
-            objects = cluster.list_all(resource, scope.namespace, metadata_only=True)
-        except ApiError as error:
-            if error.status != 403:
-                raise
-            warnings.append(f"can't list {resource.plural} ({error.message}); "
-                            f"pods are shown with their {kind} as the workload")
-            continue
-        for (namespace, name), facts in owner_index(objects, kind).items():
-            parents[(kind, namespace, name)] = facts
-    return parents
-
-
-def _read_restart_facts(cluster, scope, rows, settings, warnings):
-    """Paused / OnDelete facts for the rollout-restartable workloads of pods in the wrong mode."""
-    wrong = [row for row, setting in zip(rows, settings) if row.proxy and row.mode != setting.mode]
-    return read_workload_facts(cluster, scope, wrong, warnings)
-
-
-def read_workload_facts(cluster, scope, rows, warnings):
-    """{(kind, namespace, name): WorkloadFacts} for the Deployments, StatefulSets and
-    DaemonSets that own these rows: one list per kind, never one read per workload."""
-    kinds = {row.workload[0] for row in rows if row.workload and row.workload[0] in ROLLOUT_KINDS}
-    facts = {}
+def read_workload_facts(cluster, scope, kinds, warn, into=None):
+    """{(kind, namespace, name): WorkloadFacts} for every Deployment, StatefulSet or DaemonSet
+    of these kinds in scope: one list per kind."""
+    facts = {} if into is None else into
     for kind in sorted(kinds):
         resource = api.BY_KIND[kind]
         try:
-            objects = cluster.list_all(resource, scope.namespace)
+            for (namespace, name), fact in owner_index(
+                    cluster.list_items(resource, scope.namespace), kind).items():
+                facts[(kind, namespace, name)] = fact
         except ApiError as error:
             if error.status != 403:
                 raise
-            warnings.append(f"can't list {resource.plural} ({error.message}); "
-                            "paused or OnDelete workloads are not recognised")
-            continue
-        for (namespace, name), fact in owner_index(objects, kind).items():
-            facts[(kind, namespace, name)] = fact
+            warn(f"can't list {resource.plural} ({error.message}); "
+                 "paused or OnDelete workloads are not recognised")
     return facts
+
+
+def workload_kinds(rows):
+    """The rollout-restartable kinds among these rows' workloads."""
+    return {row.workload[0] for row in rows if row.workload and row.workload[0] in ROLLOUT_KINDS}
 
 
 # --- the mesh's configuration -------------------------------------------------------------

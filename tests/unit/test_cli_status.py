@@ -137,3 +137,15 @@ def test_usage_errors_exit_2_without_traceback(args):
     result = run(*args)
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
+
+
+def test_a_table_longer_than_a_page_has_one_header_and_counts_every_pod(mocker):
+    from tests.unit.test_status import big_mesh
+
+    mocker.patch("kubectl_sidecar.cluster.connect", return_value=FakeCluster(big_mesh(1200)))
+    lines = run("status", "-A").stdout.splitlines()
+    assert [line.split()[:1] for line in lines].count(["NAMESPACE"]) == 1
+    assert len(lines) == 1 + 1200 + 2  # headers, pods, blank line, summary
+    assert lines[-1].endswith("1200 pod(s) need action, 9 workload(s) to restart.")
+    summary = run("status", "-A", "--summary", "--no-headers").stdout.splitlines()
+    assert [line.split()[-1] for line in summary] == ["120"] * 10

@@ -30,8 +30,12 @@ def report(all_namespaces=True):
     return Report(scope=Scope(None if all_namespaces else "shop"), mesh=mesh, rows=rows)
 
 
+def table(r, **options):
+    return render.pod_table(r.scope, r.rows, now=NOW, **options)
+
+
 def test_table_is_kubectl_shaped_with_namespace_first_under_all_namespaces():
-    lines = render.pod_table(report(), now=NOW).splitlines()
+    lines = table(report()).splitlines()
     assert lines[0].split() == ["NAMESPACE", "POD", "WORKLOAD", "PROXY", "MODE", "DESIRED", "ACTION"]
     assert lines[1].split() == ["shop", "cart-1", "Deployment/cart", "istio-proxy", "native",
                                 "traditional", "restart", "Deployment/cart"]
@@ -43,26 +47,46 @@ def test_table_is_kubectl_shaped_with_namespace_first_under_all_namespaces():
 
 
 def test_table_without_all_namespaces_drops_the_column_and_wide_adds_three():
-    lines = render.pod_table(report(False), wide=True, now=NOW).splitlines()
+    lines = table(report(False), wide=True).splitlines()
     assert lines[0].split() == ["POD", "WORKLOAD", "PROXY", "MODE", "DESIRED", "ACTION",
                                 "NODE", "REVISION", "AGE"]
     assert lines[1].split()[-3:] == ["node-1", "default", "4d"]
 
 
 def test_no_headers_prints_only_rows():
-    text = render.pod_table(report(), no_headers=True, now=NOW)
+    text = table(report(), no_headers=True)
     assert len(text.splitlines()) == 4 and "NAMESPACE" not in text
 
 
+def test_table_printed_in_parts_has_one_header_and_columns_that_only_widen():
+    r = report()
+    short, long_ = r.rows[2], r.rows[0]  # data/plain, then shop/cart-1 with a longer workload
+    long_.name = "cart-with-a-much-longer-pod-name"
+    parts = render.PodTable(all_namespaces=True, now=NOW)
+    first = parts.render([short]).splitlines()
+    second = parts.render([long_]).splitlines()
+    assert parts.render([]) == ""
+    assert [line.split()[0] for line in first + second] == ["NAMESPACE", "data", "shop"]
+    # The first part is aligned for itself; the second widens POD, and a third part with short
+    # names keeps the wider alignment rather than shrinking back.
+    assert first[0].index("WORKLOAD") < second[0].index("Deployment/cart")
+    third = parts.render([short]).splitlines()
+    assert third[0].index("<none>") == second[0].index("Deployment/cart")
+    # Printed whole, the rows after the widest align exactly as they did in parts.
+    whole = render.pod_table(r.scope, [short, long_, short], now=NOW).splitlines()
+    assert whole[2:] == second + third and whole[1] != first[1]
+
+
 def test_summary_line_names_mesh_source_counts_and_restarts():
-    line = render.summary_line(report())
+    r = report()
+    line = render.summary_line(r.mesh, r.tally())
     assert "asm: traditional (ASMMeshConfig/default on context asm spec.enableNativeSidecar=false)" in line
     assert "2 native, 1 traditional, 1 none" in line
     assert "2 pod(s) need action, 1 workload(s) to restart" in line
 
 
 def test_namespace_summary_counts_modes_per_namespace():
-    lines = render.namespace_summary(report()).splitlines()
+    lines = render.namespace_summary(report().tally()).splitlines()
     assert lines[0].split() == ["NAMESPACE", "NATIVE", "TRADITIONAL", "INVALID", "GATEWAY", "NONE",
                                 "NEEDS-ACTION"]
     assert lines[1].split() == ["data", "0", "1", "0", "0", "1", "0"]
