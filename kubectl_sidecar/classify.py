@@ -195,7 +195,18 @@ def _has_lifecycle_settings(pod, proxy):
         return True
     spec = pod.get("spec") or {}
     for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        if container.get("name") == proxy and container.get("lifecycle"):
+        if container.get("name") == proxy and _custom_lifecycle(container.get("lifecycle")):
+            return True
+    return False
+
+
+def _custom_lifecycle(lifecycle):
+    """A proxy lifecycle hook other than Istio's own (`pilot-agent wait` after start when
+    holding the app, `pilot-agent request POST drain` before stop): those follow the mode
+    the injector chooses, a user's own does not."""
+    for handler in (lifecycle or {}).values():
+        command = ((handler or {}).get("exec") or {}).get("command") or []
+        if not command or command[0] != "pilot-agent":
             return True
     return False
 

@@ -47,19 +47,18 @@ def _mutates_pod_creation(rule):
             and ("" in groups or "*" in groups))
 
 
-def warnings_for(target, mesh_name, rows, webhooks):
+def warnings_for(target, rows, webhooks):
     """What the user should know before switching to `target`."""
     notes = []
     if target == NATIVE and webhooks:
         notes.append(
             "other mutating webhooks act on pod creation and may strip restartPolicy from init "
             "containers, which makes pod creation fail: " + ", ".join(webhooks))
-    if target == NATIVE:
-        pinned = sum(1 for row in rows if row.lifecycle_settings)
-        detail = f" ({pinned} pod(s) set them)" if pinned else ""
-        default = "; ASM turns holdApplicationUntilProxyStarts on by default" if mesh_name == "asm" else ""
+    pinned = sum(1 for row in rows if row.lifecycle_settings and row.mode != NATIVE)
+    if target == NATIVE and pinned:
         notes.append(
-            "in native mode the proxy's startup/shutdown settings do nothing: "
+            f"{pinned} pod(s) set proxy startup/shutdown settings that do nothing in native "
+            "mode, where Kubernetes orders the proxy's start and stop itself: "
             "holdApplicationUntilProxyStarts, terminationDrainDuration, "
-            f"EXIT_ON_ZERO_ACTIVE_CONNECTIONS, MINIMUM_DRAIN_DURATION, a custom proxy lifecycle{detail}{default}")
+            "EXIT_ON_ZERO_ACTIVE_CONNECTIONS, MINIMUM_DRAIN_DURATION or their own proxy lifecycle")
     return notes

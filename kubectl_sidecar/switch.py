@@ -154,7 +154,7 @@ def _preflight(cluster, report, options, console):
             raise
         webhooks = []
         console.err("Warning: can't list mutating webhooks to check for ones that break native sidecars")
-    for warning in preflight.warnings_for(options.target, report.mesh.name, report.rows, webhooks):
+    for warning in preflight.warnings_for(options.target, report.rows, webhooks):
         console.err(f"Warning: {warning}")
 
 

@@ -25,7 +25,31 @@ def test_only_foreign_webhooks_on_pod_creation_are_reported():
 def test_native_warnings_mention_webhooks_and_lifecycle_settings():
     pinned = classify_pod(pods.istio("traditional", annotations={
         "proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}'}))
-    notes = warnings_for("native", "asm", [pinned], ["strip/it"])
+    notes = warnings_for("native", [pinned], ["strip/it"])
     assert "strip/it" in notes[0]
-    assert "(1 pod(s) set them)" in notes[1] and "ASM turns holdApplicationUntilProxyStarts on" in notes[1]
-    assert warnings_for("traditional", "asm", [pinned], ["strip/it"]) == []
+    assert notes[1].startswith("1 pod(s) set proxy startup/shutdown settings")
+    assert warnings_for("traditional", [pinned], ["strip/it"]) == []
+
+
+def test_no_lifecycle_warning_when_no_pod_to_switch_sets_them():
+    plain = classify_pod(pods.istio("traditional"))
+    already_native = classify_pod(pods.istio("native", annotations={
+        "proxy.istio.io/config": '{"terminationDrainDuration": "30s"}'}))
+    assert already_native.lifecycle_settings
+    assert warnings_for("native", [plain, already_native], []) == []
+
+
+def with_proxy_lifecycle(pod, lifecycle):
+    for container in pod["spec"]["containers"] + pod["spec"].get("initContainers", []):
+        if container["name"] == "istio-proxy":
+            container["lifecycle"] = lifecycle
+    return pod
+
+
+def test_istios_own_proxy_hooks_are_not_settings_but_a_custom_hook_is():
+    hold = {"postStart": {"exec": {"command": ["pilot-agent", "wait"]}}}
+    drain = {"preStop": {"exec": {"command": ["pilot-agent", "request", "POST", "drain"]}}}
+    custom = {"preStop": {"exec": {"command": ["sh", "-c", "sleep 20"]}}}
+    assert not classify_pod(with_proxy_lifecycle(pods.istio("traditional"), hold)).lifecycle_settings
+    assert not classify_pod(with_proxy_lifecycle(pods.istio("native"), drain)).lifecycle_settings
+    assert classify_pod(with_proxy_lifecycle(pods.istio("traditional"), custom)).lifecycle_settings
