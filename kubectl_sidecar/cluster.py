@@ -103,10 +103,10 @@ def connect(kubeconfig=None, context=None, request_timeout=None):
             "no kubeconfig found: set KUBECONFIG or pass --kubeconfig "
             f"(looked for {paths})")
     try:
-        contexts, current = kube_config.list_kube_config_contexts(paths)
+        contexts, _ = kube_config.list_kube_config_contexts(paths)
+        name = context or _current_context(existing)
     except unreadable as error:
         raise SidecarError(f"can't read kubeconfig {paths}: {_one_line(error)}") from None
-    name = context or (current or {}).get("name")
     if not name:
         raise SidecarError(
             "the kubeconfig has no current context: pass --context "
@@ -123,6 +123,23 @@ def connect(kubeconfig=None, context=None, request_timeout=None):
         raise SidecarError(f'can\'t use context "{name}": {_one_line(error)}') from None
     namespace = (chosen.get("context") or {}).get("namespace") or "default"
     return Cluster(configuration, name, namespace, request_timeout)
+
+
+def _current_context(paths):
+    """kubectl's current context for a KUBECONFIG list: the first file that sets one wins.
+
+    The client's own merge lets the last file win (kubernetes-client/python#2386), which
+    would point a command at another cluster than kubectl's.
+    """
+    import yaml
+
+    for path in paths:
+        with open(os.path.expanduser(path)) as handle:
+            config = yaml.safe_load(handle)
+        name = config.get("current-context") if isinstance(config, dict) else None
+        if name:
+            return name
+    return None
 
 
 def _connect_in_cluster(request_timeout):

@@ -67,3 +67,17 @@ def test_garbage_kubeconfig(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith("error: can't read kubeconfig")
     assert "Traceback" not in result.stderr
+
+
+def test_the_first_kubeconfig_in_the_list_to_set_a_current_context_wins(kubeconfig, tmp_path):
+    # kubectl's merge rule; the client library alone would let the last file win.
+    other = yaml.safe_load(kubeconfig.read_text())
+    other["current-context"] = "prod"
+    other["clusters"] = [{"name": "prod", "cluster": {"server": "http://127.0.0.1:1"}}]
+    other["contexts"] = [{"name": "prod", "context": {"cluster": "prod", "user": "dev"}}]
+    second = tmp_path / "second"
+    second.write_text(yaml.safe_dump(other))
+    unset = tmp_path / "unset"
+    unset.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": []}))
+    result = run("status", env={"KUBECONFIG": f"{unset}:{kubeconfig}:{second}"})
+    assert "context dev" in result.stderr and "prod" not in result.stderr
