@@ -121,7 +121,9 @@ def status_command(kubeconfig, context, namespace, all_namespaces, selector, req
     ENABLE_NATIVE_SIDECARS, linkerd-config) or the pod's override annotation.
     """
     from kubectl_sidecar import render, status
+    from kubectl_sidecar.allocator import release_large_buffers
 
+    release_large_buffers()
     connection = Connection(kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig)
     scope = _scope(connection, namespace, all_namespaces, selector)
     custom_proxies = {name: "custom" for name in proxy_names}

@@ -17,7 +17,7 @@ from kubectl_sidecar import meshconfig
 from kubectl_sidecar.actions import assess
 from kubectl_sidecar.classify import MODES, classify_pod
 from kubectl_sidecar.errors import ApiError, InputError
-from kubectl_sidecar.workloads import ROLLOUT_KINDS, owner_index, resolve_workload
+from kubectl_sidecar.workloads import ROLLOUT_KINDS, controllers, facts_index, resolve_workload
 
 MESH_CHOICES = ("auto", "asm", "istio", "linkerd")
 
@@ -162,10 +162,9 @@ class Assessor:
             self._kinds_read.add(kind)
             resource = api.BY_KIND[kind]
             try:
-                objects = self.cluster.list_items(resource, self.scope.namespace,
-                                                  metadata_only=True)
-                for (namespace, name), facts in owner_index(objects, kind).items():
-                    self._parents[(kind, namespace, name)] = facts
+                self._parents.update(controllers(
+                    self.cluster.list_items(resource, self.scope.namespace, metadata_only=True),
+                    kind))
             except ApiError as error:
                 if error.status != 403:
                     raise
@@ -205,7 +204,7 @@ def read_workload_facts(cluster, scope, kinds, warn, into=None):
     for kind in sorted(kinds):
         resource = api.BY_KIND[kind]
         try:
-            for (namespace, name), fact in owner_index(
+            for (namespace, name), fact in facts_index(
                     cluster.list_items(resource, scope.namespace), kind).items():
                 facts[(kind, namespace, name)] = fact
         except ApiError as error:

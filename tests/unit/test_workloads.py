@@ -1,4 +1,4 @@
-from kubectl_sidecar.workloads import WorkloadFacts, owner_index, resolve_workload
+from kubectl_sidecar.workloads import controllers, facts_index, resolve_workload
 
 
 def _meta(kind, name, namespace="shop", owner=None, spec=None):
@@ -12,23 +12,22 @@ def _meta(kind, name, namespace="shop", owner=None, spec=None):
 
 
 def test_replicaset_resolves_to_its_deployment_and_job_to_its_cronjob():
-    parents = {}
-    for kind, objs in (("ReplicaSet", [_meta("ReplicaSet", "cart-7d9c", owner=("Deployment", "cart"))]),
-                       ("Job", [_meta("Job", "report-2911", owner=("CronJob", "report"))])):
-        for (ns, name), facts in owner_index(objs, kind).items():
-            parents[(kind, ns, name)] = facts
+    parents = controllers([_meta("ReplicaSet", "cart-7d9c", owner=("Deployment", "cart")),
+                           _meta("ReplicaSet", "lonely")], "ReplicaSet")
+    parents.update(controllers([_meta("Job", "report-2911", owner=("CronJob", "report"))], "Job"))
+    assert parents == {("ReplicaSet", "shop", "cart-7d9c"): ("Deployment", "cart"),
+                       ("Job", "shop", "report-2911"): ("CronJob", "report")}
     assert resolve_workload("shop", ("ReplicaSet", "cart-7d9c"), parents) == ("Deployment", "cart")
     assert resolve_workload("shop", ("Job", "report-2911"), parents) == ("CronJob", "report")
 
 
 def test_argo_rollout_replicaset_resolves_to_the_rollout():
-    parents = {("ReplicaSet", "shop", "web-55f"): WorkloadFacts(
-        "ReplicaSet", "shop", "web-55f", owner=("Rollout", "web"))}
+    parents = controllers([_meta("ReplicaSet", "web-55f", owner=("Rollout", "web"))], "ReplicaSet")
     assert resolve_workload("shop", ("ReplicaSet", "web-55f"), parents) == ("Rollout", "web")
 
 
 def test_owners_without_a_parent_stay_as_they_are():
-    parents = {("ReplicaSet", "shop", "lonely"): WorkloadFacts("ReplicaSet", "shop", "lonely")}
+    parents = controllers([_meta("ReplicaSet", "lonely")], "ReplicaSet")
     assert resolve_workload("shop", ("ReplicaSet", "lonely"), parents) == ("ReplicaSet", "lonely")
     assert resolve_workload("shop", ("Job", "one-off"), {}) == ("Job", "one-off")
     assert resolve_workload("shop", ("StatefulSet", "db"), {}) == ("StatefulSet", "db")
@@ -37,13 +36,13 @@ def test_owners_without_a_parent_stay_as_they_are():
 
 
 def test_same_name_in_another_namespace_is_not_confused():
-    parents = {("ReplicaSet", "other", "cart-7d9c"): WorkloadFacts(
-        "ReplicaSet", "other", "cart-7d9c", owner=("Deployment", "wrong"))}
+    parents = controllers([_meta("ReplicaSet", "cart-7d9c", namespace="other",
+                                 owner=("Deployment", "wrong"))], "ReplicaSet")
     assert resolve_workload("shop", ("ReplicaSet", "cart-7d9c"), parents) == ("ReplicaSet", "cart-7d9c")
 
 
 def test_owner_index_reads_paused_and_on_delete():
-    index = owner_index([
+    index = facts_index([
         _meta("Deployment", "paused", spec={"paused": True}),
         _meta("StatefulSet", "db", spec={"updateStrategy": {"type": "OnDelete"}}),
         _meta("DaemonSet", "agent", spec={"updateStrategy": {"type": "RollingUpdate"}}),
