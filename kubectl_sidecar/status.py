@@ -246,7 +246,8 @@ def read_mesh_config(cluster, mesh_cluster, mesh, rows):
             continue
         if config is not None:
             return config
-    reason = "no mesh configuration found (ASMMeshConfig/default, istiod, linkerd-config)"
+    reason = ("no mesh configuration found (ASMMeshConfig/default, istiod, linkerd-config); "
+              "on ASM it is on the ASM instance's API server: pass --mesh-context")
     if notes:
         reason += "; could not read: " + "; ".join(notes)
     return meshconfig.no_mesh(reason)

@@ -86,9 +86,11 @@ class ControlPlane:
     """One control plane in one working directory."""
 
     def __init__(self, workdir=None, controllers=True, kubelet=True, injector=True, nodes=None,
-                 audit=True):
+                 audit=True, mesh_instance=None):
         self.workdir = Path(workdir or default_workdir()).resolve()
         self.controllers, self.kubelet, self.injector, self.audit = controllers, kubelet, injector, audit
+        # Another ControlPlane playing the ASM instance: the injector reads ASMMeshConfig there.
+        self.mesh_instance = mesh_instance
         self.nodes = DEFAULT_NODES if nodes is None else nodes
         self.certs = self.workdir / "certs"
         self.logs = self.workdir / "logs"
@@ -132,8 +134,13 @@ class ControlPlane:
             if self.kubelet:
                 self._start("kubelet-sim", [sys.executable, "-m", "tests.harness.kubelet_sim", *harness_args])
             if self.injector:
+                mesh_args = []
+                if self.mesh_instance is not None:
+                    mesh_args = ["--mesh-server", self.mesh_instance.state["server"],
+                                 "--mesh-token", ADMIN_TOKEN,
+                                 "--mesh-ca", str(self.mesh_instance.certs / "ca.crt")]
                 self._start("injector", [
-                    sys.executable, "-m", "tests.harness.injector", *harness_args,
+                    sys.executable, "-m", "tests.harness.injector", *harness_args, *mesh_args,
                     "--port", str(ports["webhook"]), "--cert", str(self.certs / "serving.crt"),
                     "--key", str(self.certs / "serving.key")])
                 self._register_injector(ports["webhook"])
@@ -265,6 +272,19 @@ class ControlPlane:
         no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
         return dict(os.environ, KUBECONFIG=str(self.kubeconfig), PATH=path, NO_PROXY=no_proxy,
                     no_proxy=no_proxy)
+
+    def named_kubeconfig(self, name):
+        """A kubeconfig whose cluster, user and context are all called `name` (admin rights), so
+        it can sit beside another control plane's in one KUBECONFIG list."""
+        path = self.workdir / f"{name}.kubeconfig"
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": name,
+            "clusters": [{"name": name, "cluster": {"server": self.state["server"],
+                                                    "certificate-authority": str(self.certs / "ca.crt")}}],
+            "users": [{"name": name, "user": {"token": ADMIN_TOKEN}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        }, indent=2))
+        return path
 
     def register_stripper(self):
         """The optional second webhook: drops restartPolicy from the init containers of pods

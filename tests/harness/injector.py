@@ -53,15 +53,17 @@ def istiod_decision(istiod, kubelet_versions):
 class MeshState:
     """Reads the live mesh config for each admission request (tests change it between requests)."""
 
-    def __init__(self, api):
+    def __init__(self, api, mesh_api=None):
         self.api = api
+        # On ASM the ASMMeshConfig lives on the ASM instance's API server, not the data plane's.
+        self.mesh_api = mesh_api or api
 
     def native_for(self, pod):
         override = (pod["metadata"].get("annotations") or {}).get("sidecar.istio.io/nativeSidecar")
         if override is not None and parse_bool(override) is not None:
             return parse_bool(override)
-        asm = self.api.get(resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default"),
-                           missing_ok=True)
+        asm = self.mesh_api.get(resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default"),
+                                missing_ok=True)
         if asm is not None and isinstance(asm.get("spec", {}).get("enableNativeSidecar"), bool):
             return asm["spec"]["enableNativeSidecar"]
         revision = (pod["metadata"].get("labels") or {}).get("istio.io/rev", "default")
@@ -241,8 +243,13 @@ def main(argv=None):
     for flag in ("--server", "--token", "--ca", "--cert", "--key"):
         parser.add_argument(flag, required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mesh-server", help="API server holding ASMMeshConfig (the ASM instance)")
+    parser.add_argument("--mesh-token")
+    parser.add_argument("--mesh-ca")
     args = parser.parse_args(argv)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(MeshState(Api(args.server, args.token, args.ca))))
+    mesh_api = Api(args.mesh_server, args.mesh_token, args.mesh_ca) if args.mesh_server else None
+    mesh = MeshState(Api(args.server, args.token, args.ca), mesh_api)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(mesh))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
