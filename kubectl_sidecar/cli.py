@@ -143,7 +143,7 @@ def status_command(kubeconfig, context, namespace, all_namespaces, selector, req
     tally = status.Tally()
     table = render.PodTable(scope.all_namespaces, wide=output == "wide", no_headers=no_headers)
     shown = 0
-    for batch in status.stream(connection.cluster, scope, assessor, custom_proxies):
+    for batch in status.stream(assessor, custom_proxies):
         tally.add(batch)
         if namespace_summary:
             continue

@@ -92,19 +92,19 @@ def collect(cluster, scope, mesh="auto", mesh_cluster=None, proxy_names=None):
     """Read the cluster and build the Report. mesh_cluster holds the mesh config (ASM)."""
     warnings = []
     assessor = Assessor(cluster, scope, mesh, mesh_cluster, warnings.append)
-    rows = [row for batch in stream(cluster, scope, assessor, proxy_names) for row in batch]
+    rows = [row for batch in stream(assessor, proxy_names) for row in batch]
     return Report(scope=scope, mesh=assessor.mesh_config(), rows=rows, warnings=warnings)
 
 
-def stream(cluster, scope, assessor, proxy_names=None, batch_size=api.PAGE_SIZE):
-    """Yield every pod in scope as assessed PodRows, batch_size at a time, in the API's order
-    (namespace, then name).
+def stream(assessor, proxy_names=None, batch_size=api.PAGE_SIZE):
+    """Yield every pod in the assessor's scope as assessed PodRows, batch_size at a time, in
+    the API's order (namespace, then name).
 
     Only one batch need be alive at a time: the table of 50,000 pods costs what 500 do, plus
     the owners and workloads the assessor has read.
     """
     batch = []
-    for row in list_pod_rows(cluster, scope, proxy_names):
+    for row in list_pod_rows(assessor.cluster, assessor.scope, proxy_names):
         batch.append(row)
         if len(batch) == batch_size:
             yield assessor.assess(batch)

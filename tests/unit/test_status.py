@@ -45,7 +45,7 @@ class CountingCluster(FakeCluster):
 def test_stream_hands_over_each_batch_before_reading_further_pods():
     cluster = CountingCluster(big_mesh(1200))
     scope = status.Scope()
-    batches = status.stream(cluster, scope, status.Assessor(cluster, scope), batch_size=500)
+    batches = status.stream(status.Assessor(cluster, scope), batch_size=500)
     first = next(batches)
     assert len(first) == 500 and cluster.pods_taken == 500
     assert first[0].action == "restart Deployment/web"
@@ -55,8 +55,8 @@ def test_stream_hands_over_each_batch_before_reading_further_pods():
 def test_owners_workloads_and_mesh_config_are_read_once_whatever_the_batches():
     cluster = FakeCluster(big_mesh(1200))
     scope = status.Scope()
-    rows = [row for batch in status.stream(cluster, scope, status.Assessor(cluster, scope),
-                                           batch_size=100) for row in batch]
+    batches = status.stream(status.Assessor(cluster, scope), batch_size=100)
+    rows = [row for batch in batches for row in batch]
     reads = [read[:2] for read in cluster.reads]
     assert sorted(reads) == sorted([("list", "Pod"), ("list", "ReplicaSet"),
                                     ("list", "Deployment"), ("get", "ASMMeshConfig")])
@@ -68,7 +68,7 @@ def test_a_tally_of_streamed_batches_equals_the_collected_report():
     cluster = FakeCluster(big_mesh(1200))
     scope = status.Scope()
     tally = status.Tally()
-    for batch in status.stream(cluster, scope, status.Assessor(cluster, scope), batch_size=500):
+    for batch in status.stream(status.Assessor(cluster, scope), batch_size=500):
         tally.add(batch)
     report = status.collect(FakeCluster(big_mesh(1200)), scope)
     assert tally.summary() == report.tally().summary() == {
@@ -85,6 +85,6 @@ def test_warnings_are_passed_on_as_they_arise():
     scope = status.Scope()
     warnings = []
     rows = status.collect(cluster, scope).rows
-    list(status.stream(cluster, scope, status.Assessor(cluster, scope, warn=warnings.append)))
+    list(status.stream(status.Assessor(cluster, scope, warn=warnings.append)))
     assert len(warnings) == 1 and warnings[0].startswith("can't list replicasets")
     assert rows[0].workload == ("ReplicaSet", "web-5f")
