@@ -19,9 +19,6 @@ from kubectl_sidecar.classify import MODES, classify_pod
 from kubectl_sidecar.errors import ApiError, InputError
 from kubectl_sidecar.workloads import ROLLOUT_KINDS, controllers, facts_index, resolve_workload
 
-MESH_CHOICES = ("auto", "asm", "istio", "linkerd")
-
-
 @dataclass
 class Scope:
     """Which pods: one namespace (None = all namespaces) and an optional label selector."""
@@ -83,6 +80,7 @@ class Report:
     mesh: meshconfig.MeshConfig
     rows: list
     warnings: list = field(default_factory=list)
+    assessor: "Assessor" = None  # what was read to assess the rows, to read more without repeats
 
     def tally(self):
         return Tally().add(self.rows)
@@ -90,10 +88,10 @@ class Report:
 
 def collect(cluster, scope, mesh="auto", mesh_cluster=None, proxy_names=None):
     """Read the cluster and build the Report. mesh_cluster holds the mesh config (ASM)."""
-    warnings = []
-    assessor = Assessor(cluster, scope, mesh, mesh_cluster, warnings.append)
+    assessor = Assessor(cluster, scope, mesh, mesh_cluster)
     rows = [row for batch in stream(assessor, proxy_names) for row in batch]
-    return Report(scope=scope, mesh=assessor.mesh_config(), rows=rows, warnings=warnings)
+    return Report(scope=scope, mesh=assessor.mesh_config(), rows=rows,
+                  warnings=assessor.warnings, assessor=assessor)
 
 
 def stream(assessor, proxy_names=None, batch_size=api.PAGE_SIZE):
@@ -125,7 +123,8 @@ class Assessor:
         self.mesh_cluster = mesh_cluster or cluster
         self.scope = scope
         self.mesh = mesh
-        self.warn = warn or (lambda message: None)
+        self._on_warning = warn
+        self.warnings = []
         self._mesh_config = None
         self._parents = {}
         self._facts = {}
@@ -139,6 +138,18 @@ class Assessor:
                 self.warn(warning)
         return self._mesh_config
 
+    def warn(self, message):
+        self.warnings.append(message)
+        if self._on_warning:
+            self._on_warning(message)
+
+    def workload_facts(self, rows):
+        """{(kind, namespace, name): WorkloadFacts} covering the rollout-restartable workloads
+        of these rows; each kind is listed once however often this is called."""
+        kinds = workload_kinds(rows) - self._kinds_read
+        self._kinds_read |= kinds
+        return read_workload_facts(self.cluster, self.scope, kinds, self.warn, into=self._facts)
+
     def assess(self, rows):
         self._read_parents({row.owner[0] for row in rows if row.owner})
         for row in rows:
@@ -147,11 +158,9 @@ class Assessor:
         settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
         wrong = [row for row, setting in zip(rows, settings)
                  if row.proxy and row.mode != setting.mode]
-        kinds = workload_kinds(wrong) - self._kinds_read
-        self._kinds_read |= kinds
-        read_workload_facts(self.cluster, self.scope, kinds, self.warn, into=self._facts)
+        facts = self.workload_facts(wrong)
         for row, setting in zip(rows, settings):
-            assess(row, setting, self._facts)
+            assess(row, setting, facts)
         return rows
 
     def _read_parents(self, owner_kinds):

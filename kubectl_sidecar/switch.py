@@ -54,8 +54,7 @@ def parse_workload(text):
 
 def _gather(cluster, mesh_cluster, scope, options):
     report = status.collect(cluster, scope, options.mesh, mesh_cluster, options.proxy_names)
-    kinds = status.workload_kinds([row for row in report.rows if row.proxy])
-    facts = status.read_workload_facts(cluster, scope, kinds, report.warnings.append)
+    facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
     return report, facts
 
 
