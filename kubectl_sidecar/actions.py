@@ -1,61 +1,102 @@
-"""What it takes to bring a pod to the mode its mesh would inject now: pure functions."""
-from kubectl_sidecar.classify import GATEWAY, INVALID, NONE
-from kubectl_sidecar.workloads import ROLLOUT_KINDS
+"""What it takes to bring a pod to the mode its mesh would inject now: one pure decision.
 
-OK = "ok"
-UNKNOWN = "unknown"
-RECREATE = "recreate"
-NEXT_RUN = "next run"
-JOB_RUNS_OUT = "job: runs to completion in old mode"
-DELETE_PODS = "delete pods"
-STUCK_JOB = "stuck: app exited, proxy keeps the job pod alive"
+`remedy` is the only place that walks the tree of owners (bare pod, CronJob, Job, paused,
+OnDelete, Argo Rollout, ReplicaSet without a Deployment, ...). status renders its answer,
+plan turns it into restarts and manual steps, and the summary counts it: so the table, the
+plan and the counts can't disagree about a pod.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from kubectl_sidecar.classify import GATEWAY, INVALID, NONE, PodRow
+from kubectl_sidecar.workloads import RESTARTABLE, ROLLOUT_KINDS, WorkloadFacts
 
 
-def remedy(kind, name, facts):
-    """(action, pod must be acted on) for a pod of workload kind/name in the wrong mode.
+class Step(enum.Enum):
+    """The kind of remedy. `needs_action` says whether someone must do something to the pod."""
 
-    facts is the WorkloadFacts of that workload, or None when it wasn't read.
+    NOT_MESHED = ("no mesh proxy, or a gateway: never switched", False)
+    OK = ("already in the desired mode", False)
+    UNKNOWN = ("the desired mode can't be known", False)
+    STUCK_JOB = ("a Job pod kept alive by its traditional proxy", False)
+    NEXT_RUN = ("a CronJob's next run gets the new mode", False)
+    JOB_RUNS_OUT = ("a running Job keeps its mode until it finishes", False)
+    RESTART = ("restart the workload", True)
+    RECREATE = ("a bare pod: recreate it", True)
+    RESUME = ("a paused rollout: resume it, then restart", True)
+    DELETE_PODS = ("OnDelete update strategy: delete the pods", True)
+    DELETE_REPLICASET_PODS = ("a ReplicaSet without a Deployment: delete its pods", True)
+    OTHER_CONTROLLER = ("another controller manages the pods", True)
+
+    def __init__(self, meaning: str, needs_action: bool):
+        self.meaning = meaning
+        self.needs_action = needs_action
+
+
+@dataclass(frozen=True, slots=True)
+class Remedy:
+    """A Step and the workload (kind, name) it applies to, when it applies to one."""
+
+    step: Step
+    workload: tuple[str, str] | None = None
+
+    @property
+    def needs_action(self) -> bool:
+        return self.step.needs_action
+
+
+NOT_MESHED = Remedy(Step.NOT_MESHED)
+OK = Remedy(Step.OK)
+UNKNOWN = Remedy(Step.UNKNOWN)
+STUCK_JOB = Remedy(Step.STUCK_JOB)
+
+
+def remedy(row: PodRow, desired: str | None, facts: dict) -> Remedy:
+    """What brings this pod to `desired` (a mode, or None when it can't be known).
+
+    facts is {(kind, namespace, name): WorkloadFacts} for the workloads that were read; a
+    workload missing from it is taken to be neither paused nor OnDelete.
     """
-    if kind is None:
-        return RECREATE, True
-    if kind == "CronJob":
-        return NEXT_RUN, False
-    if kind == "Job":
-        return JOB_RUNS_OUT, False
-    if kind in ROLLOUT_KINDS:
-        if facts is not None and facts.paused:
-            return f"paused: resume {kind}/{name}, then restart", True
-        if facts is not None and facts.on_delete:
-            return DELETE_PODS, True
-        return f"restart {kind}/{name}", True
-    if kind == "Rollout":
-        return f"restart Rollout/{name}", True
-    if kind == "ReplicaSet":
-        return DELETE_PODS, True
-    return f"manual: {kind}/{name} manages its pods", True
-
-
-def assess(row, setting, workload_facts):
-    """Fill in row.desired, desired_reason, needs_restart and action.
-
-    workload_facts is {(kind, namespace, name): WorkloadFacts} for the workloads read.
-    needs_restart means something must be done to this pod; a Job or CronJob pod in the old
-    mode is left to finish (its action says so) and does not count.
-    """
-    row.desired = setting.mode
-    row.desired_reason = setting.source
     if row.mode in (NONE, GATEWAY):
-        row.desired, row.needs_restart, row.action = None, False, "-"
-        return row
+        return NOT_MESHED
     if row.stuck_job:
-        row.needs_restart, row.action = False, STUCK_JOB
-        return row
-    if row.mode != INVALID and setting.mode is None:
-        row.needs_restart, row.action = False, UNKNOWN
-        return row
-    if row.mode == setting.mode:
-        row.needs_restart, row.action = False, OK
-        return row
-    kind, name = row.workload if row.workload else (None, None)
-    row.action, row.needs_restart = remedy(kind, name, workload_facts.get((kind, row.namespace, name)))
+        return STUCK_JOB
+    # An invalid pod can never start, whatever the mesh would inject: it always needs a fix.
+    if desired is None and row.mode != INVALID:
+        return UNKNOWN
+    if row.mode == desired:
+        return OK
+    if row.workload is None:
+        return Remedy(Step.RECREATE)
+    kind, name = row.workload
+    return Remedy(_owner_step(kind, facts.get((kind, row.namespace, name))), row.workload)
+
+
+def _owner_step(kind: str, facts: WorkloadFacts | None) -> Step:
+    if kind == "CronJob":
+        return Step.NEXT_RUN
+    if kind == "Job":
+        return Step.JOB_RUNS_OUT
+    if kind in ROLLOUT_KINDS and facts is not None:
+        if facts.paused:
+            return Step.RESUME
+        if facts.on_delete:
+            return Step.DELETE_PODS
+    if kind in RESTARTABLE:
+        return Step.RESTART
+    if kind == "ReplicaSet":
+        return Step.DELETE_REPLICASET_PODS
+    return Step.OTHER_CONTROLLER
+
+
+def assess(row: PodRow, setting, workload_facts: dict) -> PodRow:
+    """Fill in the row's desired mode (from a meshconfig.Setting), its source and its remedy."""
+    row.remedy = remedy(row, setting.mode, workload_facts)
+    if row.remedy is NOT_MESHED:
+        row.desired, row.desired_reason = None, setting.source
+    else:
+        row.desired, row.desired_reason = setting.mode, setting.source
     return row

@@ -68,8 +68,12 @@ class PodRow:
     # Filled in by actions.assess once the mesh config and owners are known.
     desired: str = None
     desired_reason: str = None
-    needs_restart: bool = False
-    action: str = "-"
+    remedy: "Remedy" = None  # noqa: F821 - actions.Remedy; actions imports this module
+
+    @property
+    def needs_restart(self):
+        """Something must be done to this pod to bring it to its desired mode."""
+        return self.remedy is not None and self.remedy.needs_action
 
 
 def parse_bool(value):

@@ -7,10 +7,8 @@ old mode are restarted.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from kubectl_sidecar.classify import INVALID, NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
-from kubectl_sidecar.workloads import ROLLOUT_KINDS
-
-RESTARTABLE = ROLLOUT_KINDS + ("Rollout",)
+from kubectl_sidecar.actions import Step, remedy
+from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
 MESH_FAMILY = {"asm": "istio", "istio": "istio", "linkerd": "linkerd"}
 
 
@@ -190,58 +188,55 @@ def plan_override(rows, workloads, target, facts):
 
 
 def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
-    """Sort pods into: already right, outside the mesh, to restart (per workload), manual."""
+    """Sort pods by their remedy: already right, outside the mesh, unknown, to restart (once
+    per workload), or a manual step."""
     restart_pods = defaultdict(int)
     manual = {}
     for row in rows:
         if row.terminating:
             continue
-        desired = desired_for(row)
-        if row.proxy is None or row.mode == "gateway" or (desired is None and row.mode != INVALID):
-            if row.proxy is not None and row.mode != "gateway" and desired is None:
-                plan.unknown += 1
-            else:
-                plan.outside += 1
-            continue
-        if row.stuck_job:
-            manual[(row.namespace, f"Pod/{row.name}")] = (
-                "its Job's app has finished but the traditional proxy keeps it running: "
-                f"delete it (kubectl delete pod -n {row.namespace} {row.name})")
-            continue
-        if row.mode == desired:
+        fix = remedy(row, desired_for(row), facts)
+        if fix.step is Step.NOT_MESHED:
+            plan.outside += 1
+        elif fix.step is Step.UNKNOWN:
+            plan.unknown += 1
+        elif fix.step is Step.OK:
             plan.already += 1
-            continue
-        workload = row.workload
-        if workload is None:
-            manual[(row.namespace, f"Pod/{row.name}")] = (
-                "bare pod: recreate it from its manifest to switch it")
-            continue
-        kind, name = workload
-        fact = facts.get((kind, row.namespace, name))
-        ref = f"{kind}/{name}"
-        if kind == "CronJob":
-            manual[(row.namespace, ref)] = "CronJob: its next run gets the new mode; nothing to do"
-        elif kind == "Job":
-            manual[(row.namespace, ref)] = (
-                "Job: running pods keep the old mode until they finish; re-run the Job to switch it")
-        elif kind in ROLLOUT_KINDS and fact is not None and fact.paused:
-            manual[(row.namespace, ref)] = (
-                f"paused: resume it (kubectl rollout resume -n {row.namespace} "
-                f"{kind.lower()}/{name}), then run this command again")
-        elif kind in ROLLOUT_KINDS and fact is not None and fact.on_delete:
-            manual[(row.namespace, ref)] = (
-                "OnDelete update strategy: a restart changes no pod; delete its pods one at a "
-                "time to switch them")
-        elif kind in RESTARTABLE:
-            restart_pods[(kind, row.namespace, name)] += 1
-        elif kind == "ReplicaSet":
-            manual[(row.namespace, ref)] = "ReplicaSet without a Deployment: delete its pods"
+        elif fix.step is Step.RESTART:
+            restart_pods[(fix.workload[0], row.namespace, fix.workload[1])] += 1
         else:
-            manual[(row.namespace, ref)] = (
-                f"managed by {kind}: restart it the way its controller supports")
-    plan.restarts = [Restart(kind, namespace, name, count)
-                     for (kind, namespace, name), count in sorted(restart_pods.items(),
-                                                                  key=lambda i: (i[0][1], i[0][0], i[0][2]))
-                     if (kind, namespace, name) not in skip_restart]
+            what = f"{fix.workload[0]}/{fix.workload[1]}" if fix.workload else f"Pod/{row.name}"
+            manual[(row.namespace, what)] = manual_step(fix, row)
+    plan.restarts = [
+        Restart(kind, namespace, name, count)
+        for (kind, namespace, name), count in sorted(
+            restart_pods.items(), key=lambda item: (item[0][1], item[0][0], item[0][2]))
+        if (kind, namespace, name) not in skip_restart
+    ]
     plan.manual += [Manual(namespace, what, todo) for (namespace, what), todo in sorted(manual.items())]
     return plan
+
+
+def manual_step(fix, row):
+    """What the user must do about a pod whose remedy is not a restart we can make."""
+    step = fix.step
+    namespace = row.namespace
+    if step is Step.STUCK_JOB:
+        return ("its Job's app has finished but the traditional proxy keeps it running: "
+                f"delete it (kubectl delete pod -n {namespace} {row.name})")
+    if step is Step.RECREATE:
+        return "bare pod: recreate it from its manifest to switch it"
+    kind, name = fix.workload
+    if step is Step.NEXT_RUN:
+        return "CronJob: its next run gets the new mode; nothing to do"
+    if step is Step.JOB_RUNS_OUT:
+        return "Job: running pods keep the old mode until they finish; re-run the Job to switch it"
+    if step is Step.RESUME:
+        return (f"paused: resume it (kubectl rollout resume -n {namespace} "
+                f"{kind.lower()}/{name}), then run this command again")
+    if step is Step.DELETE_PODS:
+        return ("OnDelete update strategy: a restart changes no pod; delete its pods one at a "
+                "time to switch them")
+    if step is Step.DELETE_REPLICASET_PODS:
+        return "ReplicaSet without a Deployment: delete its pods"
+    return f"managed by {kind}: restart it the way its controller supports"

@@ -7,6 +7,7 @@ tabulate takes ~0.35 s, this takes ~0.02 s, and the pod table is the hot path of
 import json
 from datetime import datetime, timezone
 
+from kubectl_sidecar.actions import Step
 from kubectl_sidecar.classify import GATEWAY, MODES, NONE
 
 API_VERSION = "kubectl-sidecar/v1alpha1"
@@ -33,6 +34,30 @@ def columns(headers, rows, no_headers=False, widths=None):
         cells = [cell.ljust(widths[i]) if i < last else cell for i, cell in enumerate(line)]
         out.append("   ".join(cells).rstrip())
     return "\n".join(out) + "\n"
+
+
+# The ACTION column's words for each remedy; {ref} is the workload's Kind/name.
+ACTION_TEXT = {
+    Step.NOT_MESHED: "-",
+    Step.OK: "ok",
+    Step.UNKNOWN: "unknown",
+    Step.STUCK_JOB: "stuck: app exited, proxy keeps the job pod alive",
+    Step.NEXT_RUN: "next run",
+    Step.JOB_RUNS_OUT: "job: runs to completion in old mode",
+    Step.RESTART: "restart {ref}",
+    Step.RECREATE: "recreate",
+    Step.RESUME: "paused: resume {ref}, then restart",
+    Step.DELETE_PODS: "delete pods",
+    Step.DELETE_REPLICASET_PODS: "delete pods",
+    Step.OTHER_CONTROLLER: "manual: {ref} manages its pods",
+}
+
+
+def action_text(remedy):
+    """The ACTION cell (and the json `action`) for an actions.Remedy."""
+    if remedy is None:
+        return "-"
+    return ACTION_TEXT[remedy.step].format(ref=workload_name(remedy.workload))
 
 
 def workload_name(workload):
@@ -83,7 +108,7 @@ class PodTable:
     def _cells(self, row):
         desired = "-" if row.mode in (NONE, GATEWAY) else row.desired or "unknown"
         cells = [row.name, workload_name(row.workload), row.proxy or "<none>", row.mode,
-                 desired, row.action]
+                 desired, action_text(row.remedy)]
         if self.wide:
             cells += [row.node or "<none>", row.revision or "<none>", age(row.created, self.now)]
         if self.all_namespaces:
@@ -124,7 +149,7 @@ def item(row):
         "desiredMode": row.desired,
         "desiredModeSource": row.desired_reason if row.proxy else None,
         "needsRestart": row.needs_restart,
-        "action": row.action,
+        "action": action_text(row.remedy),
         "problems": list(row.problems),
         "node": row.node,
         "revision": row.revision,

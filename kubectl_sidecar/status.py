@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from kubectl_sidecar import cluster as api
 from kubectl_sidecar import meshconfig
-from kubectl_sidecar.actions import assess
+from kubectl_sidecar.actions import Step, assess
 from kubectl_sidecar.classify import MODES, classify_pod
 from kubectl_sidecar.errors import ApiError, InputError
 from kubectl_sidecar.workloads import ROLLOUT_KINDS, controllers, facts_index, resolve_workload
@@ -56,8 +56,8 @@ class Tally:
             if row.needs_restart:
                 self.needs_action += 1
                 namespace["restart"] += 1
-                if row.action.startswith("restart ") and row.workload:
-                    self.workloads.add((row.namespace,) + tuple(row.workload))
+                if row.remedy.step is Step.RESTART:
+                    self.workloads.add((row.namespace,) + row.workload)
         return self
 
     def mode_counts(self):

@@ -11,6 +11,7 @@ from kubectl_sidecar import preflight, render, status
 from kubectl_sidecar.classify import NATIVE
 from kubectl_sidecar.errors import ApiError, InputError, SidecarError
 from kubectl_sidecar.execute import Executor
+from kubectl_sidecar.workloads import RESTARTABLE
 
 KIND_ALIASES = {
     "deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
@@ -112,7 +113,7 @@ def _target_workloads(cluster, scope, refs, report):
     wanted = [(kind, namespace, name) for kind, name in refs]
     if not refs:
         wanted = sorted({(row.workload[0], row.namespace, row.workload[1]) for row in report.rows
-                         if row.proxy and row.workload and row.workload[0] in planning.RESTARTABLE})
+                         if row.proxy and row.workload and row.workload[0] in RESTARTABLE})
     families = {}
     for row in report.rows:
         if row.workload and row.family:

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 # Kinds whose pod template `kubectl rollout restart` can bump.
 ROLLOUT_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
+# Kinds a restart re-injects: those, and Argo Rollouts (through spec.restartAt).
+RESTARTABLE = ROLLOUT_KINDS + ("Rollout",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """status.stream and status.collect over an in-memory cluster: batching, and one read per kind."""
 from kubectl_sidecar import status
+from kubectl_sidecar.render import action_text
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
 
@@ -48,7 +49,7 @@ def test_stream_hands_over_each_batch_before_reading_further_pods():
     batches = status.stream(status.Assessor(cluster, scope), batch_size=500)
     first = next(batches)
     assert len(first) == 500 and cluster.pods_taken == 500
-    assert first[0].action == "restart Deployment/web"
+    assert action_text(first[0].remedy) == "restart Deployment/web"
     assert [len(batch) for batch in batches] == [500, 200]
 
 
@@ -61,7 +62,7 @@ def test_owners_workloads_and_mesh_config_are_read_once_whatever_the_batches():
     assert sorted(reads) == sorted([("list", "Pod"), ("list", "ReplicaSet"),
                                     ("list", "Deployment"), ("get", "ASMMeshConfig")])
     # Facts read for the first batch still decide the last one: ns-9's Deployment is paused.
-    assert rows[-1].namespace == "ns-9" and rows[-1].action.startswith("paused: resume")
+    assert rows[-1].namespace == "ns-9" and action_text(rows[-1].remedy).startswith("paused: resume")
 
 
 def test_a_tally_of_streamed_batches_equals_the_collected_report():
