@@ -82,7 +82,7 @@ class Connection:
     """The clusters one command talks to, from the connection flags."""
 
     def __init__(self, kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig):
-        from kubectl_sidecar import cluster
+        from kubectl_sidecar import kubeconfig as cluster
 
         self.cluster = cluster.connect(kubeconfig, context, request_timeout)
         self.mesh_cluster = None

@@ -1,22 +1,20 @@
-"""The one module that talks to an API server.
+"""The one module that talks to an API server: requests, pagination, errors.
 
-The official client loads the kubeconfig and does the authentication (client certificates,
-tokens, exec plugins and their refresh). Requests go through our own small urllib3 layer:
+kubeconfig.py turns a kubeconfig context into the client Configuration this is built from; the
+official client does the authentication. Requests go through our own small urllib3 layer:
 the generated client's model objects cost ~9x more time on big lists than raw JSON, and its
 REST layer changed how it encodes patch bodies and raises errors between client majors, while
 patch content types are exactly what this tool must get right. Every HTTP and connection error
 becomes an ApiError or Unreachable here, and nowhere else.
 """
 import json
-import os
 import platform
 import ssl
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 
 from kubectl_sidecar import __version__
-from kubectl_sidecar.errors import ApiError, InputError, SidecarError, Unreachable
+from kubectl_sidecar.errors import ApiError, SidecarError, Unreachable, one_line
 
 PAGE_SIZE = 500
 # Metadata-only objects (owners of pods, namespaces) are a tenth of a pod's size: bigger pages keep
@@ -25,145 +23,7 @@ METADATA_PAGE_SIZE = 5000
 USER_AGENT = f"kubectl-sidecar/{__version__} ({platform.system().lower()}/{platform.machine()})"
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
-JSON_MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-
-
-@dataclass(frozen=True)
-class Resource:
-    """A kind of object, described by data: where it lives in the API."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool = True
-
-    def path(self, namespace=None, name=None):
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{urllib.parse.quote(namespace, safe='')}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{urllib.parse.quote(name, safe='')}"
-        return base
-
-    @property
-    def qualified(self):
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-
-PODS = Resource("", "v1", "pods", "Pod")
-NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
-NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
-CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
-EVENTS = Resource("", "v1", "events", "Event")
-DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
-REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
-STATEFULSETS = Resource("apps", "v1", "statefulsets", "StatefulSet")
-DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet")
-JOBS = Resource("batch", "v1", "jobs", "Job")
-CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
-ROLLOUTS = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
-ASM_MESH_CONFIGS = Resource(
-    "istio.alibabacloud.com", "v1beta1", "asmmeshconfigs", "ASMMeshConfig", namespaced=False)
-MUTATING_WEBHOOKS = Resource(
-    "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
-    "MutatingWebhookConfiguration", namespaced=False)
-BY_KIND = {r.kind: r for r in (PODS, NODES, NAMESPACES, CONFIGMAPS, DEPLOYMENTS, REPLICASETS,
-                               STATEFULSETS, DAEMONSETS, JOBS, CRONJOBS, ROLLOUTS,
-                               ASM_MESH_CONFIGS)}
-
 _VERBS = {"GET": "get", "PATCH": "patch", "POST": "create", "PUT": "update", "DELETE": "delete"}
-
-
-def kubeconfig_paths(explicit=None):
-    """The kubeconfig file(s) to read: --kubeconfig, else $KUBECONFIG, else ~/.kube/config."""
-    if explicit:
-        return explicit
-    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-
-
-def connect(kubeconfig=None, context=None, request_timeout=None):
-    """A Cluster for a kubeconfig context (the current one by default)."""
-    import yaml
-    from kubernetes.client import Configuration
-    from kubernetes.config import ConfigException, kube_config
-
-    unreadable = (ConfigException, ValueError, OSError, yaml.YAMLError)
-    paths = kubeconfig_paths(kubeconfig)
-    existing = [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
-    if not existing:
-        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            return _connect_in_cluster(request_timeout)
-        if kubeconfig:
-            raise InputError(f"kubeconfig {kubeconfig} does not exist")
-        raise SidecarError(
-            "no kubeconfig found: set KUBECONFIG or pass --kubeconfig "
-            f"(looked for {paths})")
-    try:
-        contexts, _ = kube_config.list_kube_config_contexts(paths)
-        name = context or _current_context(existing)
-    except unreadable as error:
-        raise SidecarError(f"can't read kubeconfig {paths}: {_one_line(error)}") from None
-    if not name:
-        raise SidecarError(
-            "the kubeconfig has no current context: pass --context "
-            "(kubectl config get-contexts lists them)")
-    chosen = next((c for c in contexts or () if c.get("name") == name), None)
-    if chosen is None:
-        raise InputError(f'context "{name}" does not exist in the kubeconfig')
-    configuration = Configuration()
-    try:
-        kube_config.load_kube_config(
-            config_file=paths, context=name, client_configuration=configuration,
-            persist_config=False)
-    except unreadable as error:
-        raise SidecarError(f'can\'t use context "{name}": {_one_line(error)}') from None
-    namespace = (chosen.get("context") or {}).get("namespace") or "default"
-    return Cluster(configuration, name, namespace, request_timeout)
-
-
-def _current_context(paths):
-    """kubectl's current context for a KUBECONFIG list: the first file that sets one wins.
-
-    The client's own merge lets the last file win (kubernetes-client/python#2386), which
-    would point a command at another cluster than kubectl's.
-    """
-    import yaml
-
-    for path in paths:
-        with open(os.path.expanduser(path)) as handle:
-            config = yaml.safe_load(handle)
-        name = config.get("current-context") if isinstance(config, dict) else None
-        if name:
-            return name
-    return None
-
-
-def _connect_in_cluster(request_timeout):
-    from kubernetes.client import Configuration
-    from kubernetes.config import ConfigException, incluster_config
-
-    configuration = Configuration()
-    try:
-        incluster_config.InClusterConfigLoader(
-            token_filename=incluster_config.SERVICE_TOKEN_FILENAME,
-            cert_filename=incluster_config.SERVICE_CERT_FILENAME,
-        ).load_and_set(configuration)
-    except ConfigException as error:
-        raise SidecarError(f"no kubeconfig and in-cluster config failed: {error}") from None
-    try:
-        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as handle:
-            namespace = handle.read().strip() or "default"
-    except OSError:
-        namespace = "default"
-    return Cluster(configuration, "in-cluster", namespace, request_timeout)
-
-
-def _one_line(error):
-    return " ".join(str(error).split())
 
 
 class Cluster:
@@ -176,7 +36,6 @@ class Cluster:
         self.context = context
         self.namespace = namespace
         self.host = configuration.host.rstrip("/")
-        self.request_count = 0
         if request_timeout:
             self._timeout = urllib3.Timeout(connect=request_timeout, read=request_timeout)
         else:
@@ -242,7 +101,6 @@ class Cluster:
         if params:
             url += "?" + urllib.parse.urlencode([(k, v) for k, v in params.items() if v is not None])
         data = None if body is None else json.dumps(body).encode()
-        self.request_count += 1
         try:
             response = self._pool.request(
                 method, url, body=data, headers=self._headers(accept, content_type),
@@ -366,11 +224,11 @@ def _connection_reason(error):
                    "Connection reset"):
         if marker in text:
             return marker.lower()
-    return _one_line(text)
+    return one_line(text)
 
 
 def _ssl_reason(error):
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "the server's certificate is not trusted by the kubeconfig's CA"
-    return _one_line(text)
+    return one_line(text)

@@ -39,3 +39,24 @@ class ApiError(SidecarError):
 
 class Unreachable(SidecarError):
     """The API server could not be reached, or did not answer in time."""
+
+
+def one_line(error):
+    """An exception's text folded onto one line, for `error: ...` messages."""
+    return " ".join(str(error).split())
+
+
+def unless_forbidden(read, fallback=None, warn=None):
+    """read(), or `fallback` when the API server refuses it (403 Forbidden).
+
+    Users with narrower rights still get an answer from what they may read; warn(error), when
+    given, says what could not be read.
+    """
+    try:
+        return read()
+    except ApiError as error:
+        if error.status != 403:
+            raise
+        if warn is not None:
+            warn(error)
+        return fallback

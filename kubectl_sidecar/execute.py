@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kubectl_sidecar import cluster as api
+from kubectl_sidecar import resources
 from kubectl_sidecar.errors import ApiError, SidecarError
 from kubectl_sidecar.rollout import progress, restart_patch, template_annotation_patch
 
-PATCH_TYPES = {"merge": api.JSON_MERGE_PATCH, "strategic": api.STRATEGIC_MERGE_PATCH}
+PATCH_TYPES = {"merge": resources.JSON_MERGE_PATCH, "strategic": resources.STRATEGIC_MERGE_PATCH}
 POLL_SECONDS = 1.0
 
 
@@ -66,9 +66,9 @@ class Executor:
     def apply_config(self, change):
         """Write one ConfigChange; for istiod, wait for it to roll out before going on."""
         if change.mesh == "asm":
-            self.mesh_cluster.patch(api.ASM_MESH_CONFIGS, change.name,
+            self.mesh_cluster.patch(resources.ASM_MESH_CONFIGS, change.name,
                                     {"spec": {"enableNativeSidecar": change.new == "true"}},
-                                    api.JSON_MERGE_PATCH, dry_run=self.server_dry_run)
+                                    resources.JSON_MERGE_PATCH, dry_run=self.server_dry_run)
             self.say(f"asmmeshconfig.istio.alibabacloud.com/{change.name} patched "
                      f"(enableNativeSidecar: {change.old} -> {change.new}){self._suffix}")
         elif change.mesh == "istio":
@@ -76,15 +76,15 @@ class Executor:
             body = {"spec": {"template": {"spec": {"containers": [{
                 "name": change.container,
                 "env": [{"name": "ENABLE_NATIVE_SIDECARS", "value": change.new}]}]}}}}
-            self.cluster.patch(api.DEPLOYMENTS, change.name, body, api.STRATEGIC_MERGE_PATCH,
+            self.cluster.patch(resources.DEPLOYMENTS, change.name, body, resources.STRATEGIC_MERGE_PATCH,
                                namespace=change.namespace, dry_run=self.server_dry_run)
             self.say(f"deployment.apps/{change.name} -n {change.namespace} patched "
                      f"(ENABLE_NATIVE_SIDECARS: {change.old} -> {change.new}){self._suffix}")
         elif change.mesh == "linkerd":
             key = "config.linkerd.io/proxy-enable-native-sidecar"
-            self.cluster.patch(api.NAMESPACES, change.name,
+            self.cluster.patch(resources.NAMESPACES, change.name,
                                {"metadata": {"annotations": {key: change.new}}},
-                               api.JSON_MERGE_PATCH, dry_run=self.server_dry_run)
+                               resources.JSON_MERGE_PATCH, dry_run=self.server_dry_run)
             self.say(f"namespace/{change.name} annotated {key}={change.new}{self._suffix}")
         self.outcome.config_done.append(change.describe())
         if change.mesh == "istio" and not self.server_dry_run:
@@ -139,7 +139,7 @@ class Executor:
                  f"({done} of {total} workloads done)")
 
     def _patch(self, item):
-        resource = api.BY_KIND[item.kind]
+        resource = resources.BY_KIND[item.kind]
         if hasattr(item, "annotation"):
             body, patch_type = template_annotation_patch(item.kind, item.annotation, item.value)
         else:
@@ -155,7 +155,7 @@ class Executor:
 
     def _wait(self, kind, namespace, name, started_at=None):
         """None once the rollout is done; otherwise why it failed or timed out."""
-        resource = api.BY_KIND[kind]
+        resource = resources.BY_KIND[kind]
         last = None
         while True:
             obj = self.cluster.get(resource, name, namespace)
@@ -181,7 +181,7 @@ class Executor:
         """The newest FailedCreate event of a StatefulSet/DaemonSet since the restart, if any."""
         selector = f"involvedObject.kind={kind},involvedObject.name={name},reason=FailedCreate"
         try:
-            events = self.cluster.list_all(api.EVENTS, namespace, field_selector=selector)
+            events = self.cluster.list_all(resources.EVENTS, namespace, field_selector=selector)
         except ApiError:
             return None
         for event in events:

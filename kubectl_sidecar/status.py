@@ -12,11 +12,13 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kubectl_sidecar import cluster as api
+from kubectl_sidecar import resources
+from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar import meshconfig
 from kubectl_sidecar.actions import Step, assess
 from kubectl_sidecar.classify import MODES, classify_pod
-from kubectl_sidecar.errors import ApiError, InputError
+from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
+from kubectl_sidecar.meshread import read_mesh_config
 from kubectl_sidecar.workloads import ROLLOUT_KINDS, controllers, facts_index, resolve_workload
 
 @dataclass
@@ -94,7 +96,7 @@ def collect(cluster, scope, mesh="auto", mesh_cluster=None, proxy_names=None):
                   warnings=assessor.warnings, assessor=assessor)
 
 
-def stream(assessor, proxy_names=None, batch_size=api.PAGE_SIZE):
+def stream(assessor, proxy_names=None, batch_size=PAGE_SIZE):
     """Yield every pod in the assessor's scope as assessed PodRows, batch_size at a time, in
     the API's order (namespace, then name).
 
@@ -169,16 +171,14 @@ class Assessor:
             if kind not in owner_kinds or kind in self._kinds_read:
                 continue
             self._kinds_read.add(kind)
-            resource = api.BY_KIND[kind]
-            try:
-                self._parents.update(controllers(
+            resource = resources.BY_KIND[kind]
+            unless_forbidden(
+                lambda: self._parents.update(controllers(
                     self.cluster.list_items(resource, self.scope.namespace, metadata_only=True),
-                    kind))
-            except ApiError as error:
-                if error.status != 403:
-                    raise
-                self.warn(f"can't list {resource.plural} ({error.message}); "
-                          f"pods are shown with their {kind} as the workload")
+                    kind)),
+                warn=lambda error: self.warn(
+                    f"can't list {resource.plural} ({error.message}); "
+                    f"pods are shown with their {kind} as the workload"))
 
 
 def list_pod_rows(cluster, scope, proxy_names=None):
@@ -190,7 +190,7 @@ def list_pod_rows(cluster, scope, proxy_names=None):
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for pod in cluster.list_items(api.PODS, scope.namespace, scope.selector):
+        for pod in cluster.list_items(resources.PODS, scope.namespace, scope.selector):
             row = classify_pod(pod, proxy_names)
             # Thousands of rows share a few namespaces, nodes and owners: keep one copy.
             row.namespace = intern(row.namespace or "")
@@ -211,117 +211,17 @@ def read_workload_facts(cluster, scope, kinds, warn, into=None):
     of these kinds in scope: one list per kind."""
     facts = {} if into is None else into
     for kind in sorted(kinds):
-        resource = api.BY_KIND[kind]
-        try:
-            for (namespace, name), fact in facts_index(
-                    cluster.list_items(resource, scope.namespace), kind).items():
-                facts[(kind, namespace, name)] = fact
-        except ApiError as error:
-            if error.status != 403:
-                raise
-            warn(f"can't list {resource.plural} ({error.message}); "
-                 "paused or OnDelete workloads are not recognised")
+        resource = resources.BY_KIND[kind]
+        index = unless_forbidden(
+            lambda: facts_index(cluster.list_items(resource, scope.namespace), kind),
+            fallback={},
+            warn=lambda error: warn(f"can't list {resource.plural} ({error.message}); "
+                                    "paused or OnDelete workloads are not recognised"))
+        for (namespace, name), fact in index.items():
+            facts[(kind, namespace, name)] = fact
     return facts
 
 
 def workload_kinds(rows):
     """The rollout-restartable kinds among these rows' workloads."""
     return {row.workload[0] for row in rows if row.workload and row.workload[0] in ROLLOUT_KINDS}
-
-
-# --- the mesh's configuration -------------------------------------------------------------
-
-def read_mesh_config(cluster, mesh_cluster, mesh, rows):
-    """The MeshConfig for --mesh (auto: the first of ASM, Istio, Linkerd whose config exists)."""
-    if mesh == "asm":
-        return _read_asm(mesh_cluster)
-    if mesh == "istio":
-        return _read_istio(cluster)
-    if mesh == "linkerd":
-        return _read_linkerd(cluster)
-    families = Counter(row.family for row in rows if row.family)
-    order = [_read_asm, _read_istio, _read_linkerd]
-    if families and families.most_common(1)[0][0] == "linkerd":
-        order = [_read_linkerd, _read_asm, _read_istio]
-    notes = []
-    for reader in order:
-        target = mesh_cluster if reader is _read_asm else cluster
-        try:
-            config = reader(target, quiet=True)
-        except ApiError as error:
-            if error.status not in (401, 403):
-                raise
-            notes.append(error.message)
-            continue
-        if config is not None:
-            return config
-    reason = ("no mesh configuration found (ASMMeshConfig/default, istiod, linkerd-config); "
-              "on ASM it is on the ASM instance's API server: pass --mesh-context")
-    if notes:
-        reason += "; could not read: " + "; ".join(notes)
-    return meshconfig.no_mesh(reason)
-
-
-def _read_asm(mesh_cluster, quiet=False):
-    obj = mesh_cluster.get(api.ASM_MESH_CONFIGS, meshconfig.ASM_NAME)
-    if obj is None and quiet:
-        return None
-    return meshconfig.asm_config(obj, mesh_cluster.context)
-
-
-def _read_istio(cluster, quiet=False):
-    deployments = _istiod_deployments(cluster)
-    if not deployments and quiet:
-        return None
-    kubelets = None
-    if meshconfig.istiod_needs_kubelets(deployments):
-        kubelets = node_kubelet_versions(cluster)
-    config = meshconfig.istio_config(deployments, kubelets, cluster.context)
-    if not deployments:
-        config.warnings.append("no istiod Deployment (label app=istiod) found")
-    return config
-
-
-def _istiod_deployments(cluster):
-    try:
-        return cluster.list_all(api.DEPLOYMENTS, None, selector="app=istiod")
-    except ApiError as error:
-        if error.status != 403:
-            raise
-    # Users without cluster-wide read may still read the usual control-plane namespaces.
-    found = []
-    for namespace in ("istio-system", "aks-istio-system"):
-        try:
-            found += cluster.list_all(api.DEPLOYMENTS, namespace, selector="app=istiod")
-        except ApiError as error:
-            if error.status != 403:
-                raise
-    return found
-
-
-def node_kubelet_versions(cluster):
-    """{node: kubelet version}, or None when nodes can't be listed."""
-    try:
-        nodes = cluster.list_all(api.NODES)
-    except ApiError as error:
-        if error.status != 403:
-            raise
-        return None
-    return {
-        (node.get("metadata") or {}).get("name"):
-            ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
-        for node in nodes
-    }
-
-
-def _read_linkerd(cluster, quiet=False):
-    config_map = cluster.get(api.CONFIGMAPS, "linkerd-config", "linkerd")
-    if config_map is None and quiet:
-        return None
-    try:
-        namespaces = cluster.list_all(api.NAMESPACES, metadata_only=True)
-    except ApiError as error:
-        if error.status != 403:
-            raise
-        namespaces = []
-    return meshconfig.linkerd_config(config_map, namespaces, cluster.context)

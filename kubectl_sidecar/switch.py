@@ -5,11 +5,11 @@ an interruption or a failure picks up where it stopped, and after success change
 """
 from dataclasses import dataclass
 
-from kubectl_sidecar import cluster as api
+from kubectl_sidecar import resources
 from kubectl_sidecar import plan as planning
-from kubectl_sidecar import preflight, render, status
+from kubectl_sidecar import meshread, preflight, render, status
 from kubectl_sidecar.classify import NATIVE
-from kubectl_sidecar.errors import ApiError, InputError, SidecarError
+from kubectl_sidecar.errors import InputError, SidecarError, unless_forbidden
 from kubectl_sidecar.execute import Executor
 from kubectl_sidecar.workloads import RESTARTABLE
 
@@ -120,7 +120,7 @@ def _target_workloads(cluster, scope, refs, report):
             families[(row.workload[0], row.namespace, row.workload[1])] = row.family
     targets = []
     for kind, ns, name in wanted:
-        resource = api.BY_KIND[kind]
+        resource = resources.BY_KIND[kind]
         obj = cluster.get(resource, name, ns)
         if obj is None:
             raise InputError(f'{resource.qualified} "{name}" not found in namespace {ns}')
@@ -138,7 +138,7 @@ def _warn(console, warnings):
 
 def _preflight(cluster, report, options, console):
     if options.target == NATIVE:
-        kubelets = status.node_kubelet_versions(cluster)
+        kubelets = meshread.node_kubelet_versions(cluster)
         if kubelets is None:
             console.err("Warning: can't list nodes to check their kubelet versions")
         problems = preflight.too_old_for_native(cluster.server_version(), kubelets)
@@ -147,13 +147,10 @@ def _preflight(cluster, report, options, console):
                                + " (--force to switch anyway)")
         for problem in problems:
             console.err(f"Warning: {problem} (continuing: --force)")
-    try:
-        webhooks = preflight.foreign_pod_webhooks(cluster.list_all(api.MUTATING_WEBHOOKS))
-    except ApiError as error:
-        if error.status != 403:
-            raise
-        webhooks = []
-        console.err("Warning: can't list mutating webhooks to check for ones that break native sidecars")
+    webhooks = preflight.foreign_pod_webhooks(unless_forbidden(
+        lambda: cluster.list_all(resources.MUTATING_WEBHOOKS), fallback=[],
+        warn=lambda _: console.err(
+            "Warning: can't list mutating webhooks to check for ones that break native sidecars")))
     for warning in preflight.warnings_for(options.target, report.rows, webhooks):
         console.err(f"Warning: {warning}")
 

@@ -35,7 +35,7 @@ def mesh_objects(enabled=False):
 @pytest.fixture
 def fake(mocker):
     cluster = FakeCluster(mesh_objects(), namespace="shop")
-    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
     return cluster
 
 
@@ -93,7 +93,7 @@ def test_empty_namespace_says_so_like_kubectl(fake):
 
 
 def test_forbidden_pod_list_is_one_line_exit_1(mocker):
-    mocker.patch("kubectl_sidecar.cluster.connect",
+    mocker.patch("kubectl_sidecar.kubeconfig.connect",
                  return_value=FakeCluster(mesh_objects(), refuse={"Pod"}))
     result = run("status", "-A")
     assert result.exit_code == 1
@@ -104,7 +104,7 @@ def test_forbidden_pod_list_is_one_line_exit_1(mocker):
 def test_missing_mesh_config_still_shows_pods(mocker):
     objects = mesh_objects()
     del objects["ASMMeshConfig"]
-    mocker.patch("kubectl_sidecar.cluster.connect", return_value=FakeCluster(objects))
+    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=FakeCluster(objects))
     result = run("status", "-A", "--mesh", "asm")
     assert result.exit_code == 0
     assert "cart-7d9-a" in result.stdout
@@ -115,7 +115,7 @@ def test_mesh_context_reads_the_config_from_the_other_cluster(mocker):
     data_plane = FakeCluster({k: v for k, v in mesh_objects().items() if k != "ASMMeshConfig"},
                              context="ack")
     control_plane = FakeCluster({"ASMMeshConfig": [asm(True)]}, context="asm-instance")
-    connect = mocker.patch("kubectl_sidecar.cluster.connect",
+    connect = mocker.patch("kubectl_sidecar.kubeconfig.connect",
                            side_effect=[data_plane, control_plane])
     result = run("status", "-A", "--mesh-context", "asm-instance")
     assert connect.call_args_list[1].args[1] == "asm-instance"
@@ -123,7 +123,7 @@ def test_mesh_context_reads_the_config_from_the_other_cluster(mocker):
 
 
 def test_unreadable_replicasets_warn_and_fall_back(mocker):
-    mocker.patch("kubectl_sidecar.cluster.connect",
+    mocker.patch("kubectl_sidecar.kubeconfig.connect",
                  return_value=FakeCluster(mesh_objects(), refuse={"ReplicaSet"}))
     result = run("status", "-A")
     assert result.exit_code == 0
@@ -142,7 +142,7 @@ def test_usage_errors_exit_2_without_traceback(args):
 def test_a_table_longer_than_a_page_has_one_header_and_counts_every_pod(mocker):
     from tests.unit.test_status import big_mesh
 
-    mocker.patch("kubectl_sidecar.cluster.connect", return_value=FakeCluster(big_mesh(1200)))
+    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=FakeCluster(big_mesh(1200)))
     lines = run("status", "-A").stdout.splitlines()
     assert [line.split()[:1] for line in lines].count(["NAMESPACE"]) == 1
     assert len(lines) == 1 + 1200 + 2  # headers, pods, blank line, summary

@@ -76,7 +76,7 @@ def controllers(fail=None):
 @pytest.fixture
 def fake(mocker):
     cluster = FakeCluster(cluster_objects(), namespace="shop", on_patch=controllers())
-    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
     mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
     return cluster
 
@@ -147,7 +147,7 @@ def test_server_dry_run_sends_every_write_with_dry_run(fake):
 
 def test_forbidden_config_patch_reports_that_nothing_was_done(mocker):
     cluster = FakeCluster(cluster_objects(), refuse_writes={"ASMMeshConfig"})
-    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
     result = run("switch", "--traditional", "--yes")
     assert result.exit_code == 1
     assert 'Stopped: asmmeshconfigs.istio.alibabacloud.com "default" is forbidden' in result.stdout
@@ -162,7 +162,7 @@ def test_failed_rollout_stops_new_restarts_and_names_the_reason(mocker):
     objects["ReplicaSet"].append(replicaset("zeta-1", "zeta"))
     objects["Pod"].append(pods.istio("native", name="zeta-1-a", owner=("ReplicaSet", "zeta-1")))
     cluster = FakeCluster(objects, on_patch=controllers(fail="cart"))
-    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
     result = run("switch", "--traditional", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert "FAILED Deployment/cart -n shop: deployment \"cart\" can't create pods (FailedCreate)" in result.stderr
@@ -180,7 +180,7 @@ def test_rollout_that_never_finishes_times_out(mocker):
             d["status"]["observedGeneration"] = d["metadata"]["generation"]
             d["status"]["updatedReplicas"] = 0
     cluster = FakeCluster(cluster_objects(native=False), on_patch=stuck)
-    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
     mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
     result = run("restart", "-A", "--yes", "--timeout", "200ms")
     assert result.exit_code == 1
@@ -191,7 +191,7 @@ def test_native_switch_refuses_old_kubelets_unless_forced(mocker):
     objects = cluster_objects(native=False, cart_mode="traditional")
     objects["Node"].append(node("old-node", "v1.28.4"))
     cluster = FakeCluster(objects, on_patch=controllers())
-    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
     result = run("switch", "--native", "--yes")
     assert result.exit_code == 1
     assert "1 node(s) run a kubelet older than 1.29: old-node (v1.28.4)" in result.stderr
@@ -218,7 +218,7 @@ def test_no_restart_changes_only_the_config_and_says_how_to_finish(fake):
 
 def test_restart_follows_a_config_changed_elsewhere(mocker):
     cluster = FakeCluster(cluster_objects(native=False), namespace="shop", on_patch=controllers())
-    mocker.patch("kubectl_sidecar.cluster.connect", return_value=cluster)
+    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
     mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
     result = run("restart", "--yes")
     assert result.exit_code == 0, result.output

@@ -1,0 +1,96 @@
+"""Reading what decides each pod's desired mode: the mesh's config objects (ASMMeshConfig,
+istiod Deployments, linkerd-config and namespace annotations) and the nodes' kubelet versions.
+
+A fixed handful of requests whatever the cluster's size; meshconfig.py interprets the objects.
+"""
+
+from collections import Counter
+
+from kubectl_sidecar import meshconfig, resources
+from kubectl_sidecar.errors import ApiError, unless_forbidden
+
+
+def read_mesh_config(cluster, mesh_cluster, mesh, rows):
+    """The MeshConfig for --mesh (auto: the first of ASM, Istio, Linkerd whose config exists)."""
+    if mesh == "asm":
+        return _read_asm(mesh_cluster)
+    if mesh == "istio":
+        return _read_istio(cluster)
+    if mesh == "linkerd":
+        return _read_linkerd(cluster)
+    families = Counter(row.family for row in rows if row.family)
+    order = [_read_asm, _read_istio, _read_linkerd]
+    if families and families.most_common(1)[0][0] == "linkerd":
+        order = [_read_linkerd, _read_asm, _read_istio]
+    notes = []
+    for reader in order:
+        target = mesh_cluster if reader is _read_asm else cluster
+        try:
+            config = reader(target, quiet=True)
+        except ApiError as error:
+            if error.status not in (401, 403):
+                raise
+            notes.append(error.message)
+            continue
+        if config is not None:
+            return config
+    reason = ("no mesh configuration found (ASMMeshConfig/default, istiod, linkerd-config); "
+              "on ASM it is on the ASM instance's API server: pass --mesh-context")
+    if notes:
+        reason += "; could not read: " + "; ".join(notes)
+    return meshconfig.no_mesh(reason)
+
+
+def _read_asm(mesh_cluster, quiet=False):
+    obj = mesh_cluster.get(resources.ASM_MESH_CONFIGS, meshconfig.ASM_NAME)
+    if obj is None and quiet:
+        return None
+    return meshconfig.asm_config(obj, mesh_cluster.context)
+
+
+def _read_istio(cluster, quiet=False):
+    deployments = _istiod_deployments(cluster)
+    if not deployments and quiet:
+        return None
+    kubelets = None
+    if meshconfig.istiod_needs_kubelets(deployments):
+        kubelets = node_kubelet_versions(cluster)
+    config = meshconfig.istio_config(deployments, kubelets, cluster.context)
+    if not deployments:
+        config.warnings.append("no istiod Deployment (label app=istiod) found")
+    return config
+
+
+def _istiod_deployments(cluster):
+    everywhere = unless_forbidden(
+        lambda: cluster.list_all(resources.DEPLOYMENTS, None, selector="app=istiod"))
+    if everywhere is not None:
+        return everywhere
+    # Users without cluster-wide read may still read the usual control-plane namespaces.
+    found = []
+    for namespace in ("istio-system", "aks-istio-system"):
+        found += unless_forbidden(
+            lambda ns=namespace: cluster.list_all(resources.DEPLOYMENTS, ns, selector="app=istiod"),
+            fallback=[])
+    return found
+
+
+def node_kubelet_versions(cluster):
+    """{node: kubelet version}, or None when nodes can't be listed."""
+    nodes = unless_forbidden(lambda: cluster.list_all(resources.NODES))
+    if nodes is None:
+        return None
+    return {
+        (node.get("metadata") or {}).get("name"):
+            ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
+        for node in nodes
+    }
+
+
+def _read_linkerd(cluster, quiet=False):
+    config_map = cluster.get(resources.CONFIGMAPS, "linkerd-config", "linkerd")
+    if config_map is None and quiet:
+        return None
+    namespaces = unless_forbidden(
+        lambda: cluster.list_all(resources.NAMESPACES, metadata_only=True), fallback=[])
+    return meshconfig.linkerd_config(config_map, namespaces, cluster.context)
