@@ -11,9 +11,8 @@ from datetime import datetime
 
 from kubectl_sidecar import resources
 from kubectl_sidecar.errors import ApiError, SidecarError
-from kubectl_sidecar.rollout import progress, restart_patch, template_annotation_patch
+from kubectl_sidecar.rollout import progress
 
-PATCH_TYPES = {"merge": resources.JSON_MERGE_PATCH, "strategic": resources.STRATEGIC_MERGE_PATCH}
 POLL_SECONDS = 1.0
 
 
@@ -65,34 +64,20 @@ class Executor:
 
     def apply_config(self, change):
         """Write one ConfigChange; for istiod, wait for it to roll out before going on."""
-        if change.mesh == "asm":
-            self.mesh_cluster.patch(resources.ASM_MESH_CONFIGS, change.name,
-                                    {"spec": {"enableNativeSidecar": change.new == "true"}},
-                                    resources.JSON_MERGE_PATCH, dry_run=self.server_dry_run)
-            self.say(f"asmmeshconfig.istio.alibabacloud.com/{change.name} patched "
-                     f"(enableNativeSidecar: {change.old} -> {change.new}){self._suffix}")
-        elif change.mesh == "istio":
-            # Strategic merge matches containers and env entries by name: other env is kept.
-            body = {"spec": {"template": {"spec": {"containers": [{
-                "name": change.container,
-                "env": [{"name": "ENABLE_NATIVE_SIDECARS", "value": change.new}]}]}}}}
-            self.cluster.patch(resources.DEPLOYMENTS, change.name, body, resources.STRATEGIC_MERGE_PATCH,
-                               namespace=change.namespace, dry_run=self.server_dry_run)
-            self.say(f"deployment.apps/{change.name} -n {change.namespace} patched "
-                     f"(ENABLE_NATIVE_SIDECARS: {change.old} -> {change.new}){self._suffix}")
-        elif change.mesh == "linkerd":
-            key = "config.linkerd.io/proxy-enable-native-sidecar"
-            self.cluster.patch(resources.NAMESPACES, change.name,
-                               {"metadata": {"annotations": {key: change.new}}},
-                               resources.JSON_MERGE_PATCH, dry_run=self.server_dry_run)
-            self.say(f"namespace/{change.name} annotated {key}={change.new}{self._suffix}")
+        cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
+        self._send(cluster, change.patch())
+        self.say(change.describe_done() + self._suffix)
         self.outcome.config_done.append(change.describe())
-        if change.mesh == "istio" and not self.server_dry_run:
+        if change.rolls_out and not self.server_dry_run:
             self.start_clock()
             why = self._wait("Deployment", change.namespace, change.name)
             if why:
                 raise SidecarError(f"istiod {change.namespace}/{change.name} did not roll out: {why}")
             self.say(f"deployment.apps/{change.name} -n {change.namespace} rolled out")
+
+    def _send(self, cluster, patch):
+        cluster.patch(patch.resource, patch.name, patch.body, patch.content_type,
+                      namespace=patch.namespace, dry_run=self.server_dry_run)
 
     # --- workloads ---------------------------------------------------------------------
 
@@ -116,14 +101,13 @@ class Executor:
             return
         started_at = datetime.now().astimezone()
         try:
-            self._patch(item)
+            self._send(self.cluster, item.patch(now_rfc3339()))
         except SidecarError as error:
             self._fail(ref, error.format_message())
             return
         with self._lock:
             self.outcome.started.append(ref)
-        verb = "annotated" if hasattr(item, "annotation") else "restarted"
-        self.say(f"{item.kind.lower()}/{item.name} -n {item.namespace} {verb}{self._suffix}")
+        self.say(f"{item.kind.lower()}/{item.name} -n {item.namespace} {item.verb}{self._suffix}")
         if self.server_dry_run:
             with self._lock:
                 self.outcome.succeeded.append(ref)
@@ -137,15 +121,6 @@ class Executor:
             done = len(self.outcome.succeeded) + len(self.outcome.failed)
         self.say(f"{item.kind.lower()}/{item.name} -n {item.namespace} rolled out "
                  f"({done} of {total} workloads done)")
-
-    def _patch(self, item):
-        resource = resources.BY_KIND[item.kind]
-        if hasattr(item, "annotation"):
-            body, patch_type = template_annotation_patch(item.kind, item.annotation, item.value)
-        else:
-            body, patch_type = restart_patch(item.kind, now_rfc3339())
-        self.cluster.patch(resource, item.name, body, PATCH_TYPES[patch_type],
-                           namespace=item.namespace, dry_run=self.server_dry_run)
 
     def _fail(self, ref, why):
         self._stop.set()

@@ -7,6 +7,7 @@ old mode are restarted.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from kubectl_sidecar import patches
 from kubectl_sidecar.actions import Step, remedy
 from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
 MESH_FAMILY = {"asm": "istio", "istio": "istio", "linkerd": "linkerd"}
@@ -25,10 +26,33 @@ class ConfigChange:
     context: str = None
     container: str = None  # istiod's container holding the env var
 
+    @property
+    def on_mesh_instance(self):
+        """ASM keeps its config on the ASM instance's API server, not the data plane's."""
+        return self.mesh == "asm"
+
+    @property
+    def rolls_out(self):
+        """istiod must roll out before it injects the new mode: wait for it."""
+        return self.mesh == "istio"
+
+    def patch(self):
+        if self.mesh == "asm":
+            return patches.asm_native_sidecar(self.name, self.new == "true")
+        if self.mesh == "istio":
+            return patches.istiod_env(self.namespace, self.name, self.container, self.new)
+        return patches.linkerd_namespace(self.name, self.new)
+
+    def describe_done(self):
+        """The log line once the patch is sent."""
+        field_name = {"asm": "enableNativeSidecar", "istio": patches.ISTIO_ENV,
+                      "linkerd": patches.LINKERD_NAMESPACE_ANNOTATION}[self.mesh]
+        return f"{self.patch().ref} patched ({field_name}: {self.old} -> {self.new})"
+
     def describe(self):
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        field_name = {"asm": "spec.enableNativeSidecar", "istio": "env ENABLE_NATIVE_SIDECARS",
-                      "linkerd": "annotation " + OVERRIDE_ANNOTATIONS["linkerd"][0]}[self.mesh]
+        field_name = {"asm": "spec.enableNativeSidecar", "istio": "env " + patches.ISTIO_ENV,
+                      "linkerd": "annotation " + patches.LINKERD_NAMESPACE_ANNOTATION}[self.mesh]
         on = f" on context {self.context}" if self.context else ""
         return f"{self.kind} {where}{on}: {field_name} {self.old} -> {self.new}"
 
@@ -41,10 +65,14 @@ class Restart:
     namespace: str
     name: str
     pods: int  # pods now in the wrong mode
+    verb = "restarted"
 
     @property
     def ref(self):
         return f"{self.kind}/{self.name}"
+
+    def patch(self, timestamp):
+        return patches.restart(self.kind, self.namespace, self.name, timestamp)
 
 
 @dataclass(frozen=True)
@@ -56,10 +84,15 @@ class Override:
     name: str
     annotation: str
     value: str
+    verb = "annotated"
 
     @property
     def ref(self):
         return f"{self.kind}/{self.name}"
+
+    def patch(self, timestamp=None):
+        return patches.pod_template_annotation(self.kind, self.namespace, self.name,
+                                               self.annotation, self.value)
 
 
 @dataclass(frozen=True)

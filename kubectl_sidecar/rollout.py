@@ -1,8 +1,5 @@
-"""Restart patches and rollout completion, the way `kubectl rollout` does them: pure functions."""
+"""Rollout completion, decided the way `kubectl rollout status` decides it: pure functions."""
 from dataclasses import dataclass
-
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-
 
 @dataclass(frozen=True)
 class Progress:
@@ -11,20 +8,6 @@ class Progress:
     done: bool
     failed: str = None
     message: str = ""
-
-
-def restart_patch(kind, timestamp):
-    """(patch body, patch type) that makes a workload's controller replace its pods."""
-    if kind == "Rollout":
-        # Argo Rollouts restarts pods itself when spec.restartAt passes; a CRD takes merge patch.
-        return {"spec": {"restartAt": timestamp}}, "merge"
-    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: timestamp}}}}}, "strategic"
-
-
-def template_annotation_patch(kind, key, value):
-    """(patch body, patch type) setting one pod-template annotation (a per-workload override)."""
-    patch = {"spec": {"template": {"metadata": {"annotations": {key: value}}}}}
-    return patch, "merge" if kind == "Rollout" else "strategic"
 
 
 def progress(kind, obj):

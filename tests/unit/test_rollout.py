@@ -1,30 +1,12 @@
 import pytest
 
-from kubectl_sidecar.rollout import progress, restart_patch, template_annotation_patch
+from kubectl_sidecar.rollout import progress
 
 
 def obj(spec=None, status=None, generation=2, observed=2, name="cart"):
     status = dict(status or {})
     status.setdefault("observedGeneration", observed)
     return {"metadata": {"name": name, "generation": generation}, "spec": spec or {}, "status": status}
-
-
-def test_restart_patch_is_kubectls_restarted_at_annotation_as_strategic_merge():
-    body, kind = restart_patch("Deployment", "2026-11-24T12:00:00+00:00")
-    assert kind == "strategic"
-    assert body == {"spec": {"template": {"metadata": {"annotations": {
-        "kubectl.kubernetes.io/restartedAt": "2026-11-24T12:00:00+00:00"}}}}}
-
-
-def test_argo_rollout_restarts_through_restart_at_with_a_merge_patch():
-    assert restart_patch("Rollout", "T") == ({"spec": {"restartAt": "T"}}, "merge")
-
-
-def test_override_patch_sets_one_template_annotation():
-    body, kind = template_annotation_patch("StatefulSet", "sidecar.istio.io/nativeSidecar", "false")
-    assert kind == "strategic"
-    assert body["spec"]["template"]["metadata"]["annotations"] == {
-        "sidecar.istio.io/nativeSidecar": "false"}
 
 
 @pytest.mark.parametrize("status, done", [
