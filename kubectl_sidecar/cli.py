@@ -82,21 +82,28 @@ class Connection:
     """The clusters one command talks to, from the connection flags."""
 
     def __init__(self, kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig):
-        from kubectl_sidecar import kubeconfig as cluster
+        from kubectl_sidecar import kubeconfig as config
 
-        self.cluster = cluster.connect(kubeconfig, context, request_timeout)
+        self.cluster = config.connect(kubeconfig, context, request_timeout)
         self.mesh_cluster = None
         if mesh_context or mesh_kubeconfig:
-            self.mesh_cluster = cluster.connect(
+            self.mesh_cluster = config.connect(
                 mesh_kubeconfig or kubeconfig, mesh_context, request_timeout)
 
+    @classmethod
+    def from_flags(cls, flags):
+        return cls(flags["kubeconfig"], flags["context"], flags["request_timeout"],
+                   flags["mesh_context"], flags["mesh_kubeconfig"])
 
-def _scope(connection, namespace, all_namespaces, selector):
+
+def _scope(connection, flags):
+    """-n/-A/-l as a Scope; without either, the context's namespace, as kubectl does."""
     from kubectl_sidecar.status import Scope
 
-    if all_namespaces:
-        return Scope(namespace=None, selector=selector)
-    return Scope(namespace=namespace or connection.cluster.namespace, selector=selector)
+    if flags["all_namespaces"]:
+        return Scope(namespace=None, selector=flags["selector"])
+    return Scope(namespace=flags["namespace"] or connection.cluster.namespace,
+                 selector=flags["selector"])
 
 
 @cli.command("status")
@@ -109,9 +116,7 @@ def _scope(connection, namespace, all_namespaces, selector):
 @click.option("--summary", "namespace_summary", is_flag=True,
               help="One line per namespace with pod counts per mode.")
 @handle_broken_pipe
-def status_command(kubeconfig, context, namespace, all_namespaces, selector, request_timeout,
-                   mesh, mesh_context, mesh_kubeconfig, proxy_names, output, no_headers,
-                   needs_restart, namespace_summary):
+def status_command(output, no_headers, needs_restart, namespace_summary, **flags):
     """Show each pod's sidecar mode, the mode its mesh would inject now, and what to do.
 
     \b
@@ -124,9 +129,10 @@ def status_command(kubeconfig, context, namespace, all_namespaces, selector, req
     from kubectl_sidecar.allocator import release_large_buffers
 
     release_large_buffers()
-    connection = Connection(kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig)
-    scope = _scope(connection, namespace, all_namespaces, selector)
-    custom_proxies = {name: "custom" for name in proxy_names}
+    connection = Connection.from_flags(flags)
+    scope = _scope(connection, flags)
+    custom_proxies = {name: "custom" for name in flags["proxy_names"]}
+    mesh = flags["mesh"]
     if output in ("json", "yaml"):
         report = status.collect(connection.cluster, scope, mesh, connection.mesh_cluster,
                                 custom_proxies)
@@ -176,7 +182,8 @@ def _run_options(command):
         click.option("--concurrency", type=click.IntRange(1, 50), default=2, show_default=True,
                      help="Workloads restarted and waited for at a time."),
         click.option("--timeout", default="10m", show_default=True, metavar="DURATION",
-                     callback=_timeout, help="Give up waiting for rollouts after this long."),
+                     callback=_timeout,
+                     help="Give up waiting for rollouts after this long (0 = no limit)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -200,6 +207,25 @@ def _console():
     return Console(out=click.echo, err=lambda text: click.echo(text, err=True), confirm=confirm)
 
 
+def _run_settings(flags, target=None, workloads=(), force=False, no_restart=False):
+    """switch's and restart's flags as one validated switch.Options; raises InputError on a
+    combination that can't run, before anything connects."""
+    from kubectl_sidecar import switch
+    from kubectl_sidecar.errors import InputError
+
+    refs = [switch.parse_workload(text) for text in workloads]
+    if refs and flags["selector"]:
+        raise InputError("name workloads or use -l, not both")
+    if no_restart and (refs or flags["selector"]):
+        raise InputError("--no-restart applies to a mesh-wide switch only")
+    return switch.Options(
+        target=target, workloads=refs, mesh=flags["mesh"],
+        proxy_names={name: "custom" for name in flags["proxy_names"]},
+        dry_run=None if flags["dry_run"] == "none" else flags["dry_run"], yes=flags["yes"],
+        force=force, no_restart=no_restart, concurrency=flags["concurrency"],
+        timeout=flags["timeout"])
+
+
 @cli.command("switch")
 @click.argument("workloads", nargs=-1, metavar="[WORKLOAD]...")
 @click.option("--native", "to_native", is_flag=True, help="Switch to native sidecars.")
@@ -211,9 +237,7 @@ def _console():
               help="Switch to native even when the API server or a kubelet is older than 1.29.")
 @click.option("--no-restart", is_flag=True,
               help="Only change the mesh config; print the restart command to run later.")
-def switch_command(workloads, to_native, to_traditional, kubeconfig, context, namespace,
-                   all_namespaces, selector, request_timeout, mesh, mesh_context, mesh_kubeconfig,
-                   proxy_names, dry_run, yes, concurrency, timeout, force, no_restart):
+def switch_command(workloads, to_native, to_traditional, force, no_restart, **flags):
     """Switch the mesh (or some workloads) to native or traditional sidecars, then restart
     exactly the workloads whose pods are in the other mode, wait for them, and verify.
 
@@ -236,48 +260,34 @@ def switch_command(workloads, to_native, to_traditional, kubeconfig, context, na
 
     if to_native == to_traditional:
         raise InputError("say exactly one of --native or --traditional")
-    refs = [switch.parse_workload(text) for text in workloads]
-    if refs and selector:
-        raise InputError("name workloads or use -l, not both")
-    options = switch.Options(
-        target="native" if to_native else "traditional", mesh=mesh,
-        proxy_names={name: "custom" for name in proxy_names},
-        dry_run=None if dry_run == "none" else dry_run, yes=yes, force=force,
-        no_restart=no_restart, concurrency=concurrency, timeout=timeout or 600.0)
-    connection = Connection(kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig)
-    if refs or selector:
-        if no_restart:
-            raise InputError("--no-restart applies to a mesh-wide switch only")
-        scope = _scope(connection, namespace, all_namespaces, selector)
-        code = switch.switch_workloads(connection.cluster, connection.mesh_cluster, scope, refs,
-                                       options, _console())
+    options = _run_settings(flags, "native" if to_native else "traditional", workloads, force,
+                            no_restart)
+    connection = Connection.from_flags(flags)
+    if options.workloads or flags["selector"]:
+        scope = _scope(connection, flags)
+        code = switch.switch_workloads(connection.cluster, connection.mesh_cluster, scope, options,
+                                       _console())
     else:
         # The config change is mesh-wide, so by default so are the restarts.
-        scope = Scope(namespace=None if all_namespaces or not namespace else namespace)
-        code = switch.switch_mesh(connection.cluster, connection.mesh_cluster, scope, options,
-                                  _console())
+        namespace = None if flags["all_namespaces"] else flags["namespace"]
+        code = switch.switch_mesh(connection.cluster, connection.mesh_cluster,
+                                  Scope(namespace=namespace), options, _console())
     sys.exit(code)
 
 
 @cli.command("restart")
 @connection_options
 @_run_options
-def restart_command(kubeconfig, context, namespace, all_namespaces, selector, request_timeout,
-                    mesh, mesh_context, mesh_kubeconfig, proxy_names, dry_run, yes, concurrency,
-                    timeout):
+def restart_command(**flags):
     """Restart only the workloads whose pods differ from the mode the mesh is configured
     for (after a config change made elsewhere, e.g. through GitOps), wait, and verify.
     """
     from kubectl_sidecar import switch
 
-    options = switch.Options(
-        mesh=mesh, proxy_names={name: "custom" for name in proxy_names},
-        dry_run=None if dry_run == "none" else dry_run, yes=yes, concurrency=concurrency,
-        timeout=timeout or 600.0)
-    connection = Connection(kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig)
-    scope = _scope(connection, namespace, all_namespaces, selector)
-    sys.exit(switch.restart(connection.cluster, connection.mesh_cluster, scope, options,
-                            _console()))
+    options = _run_settings(flags)
+    connection = Connection.from_flags(flags)
+    sys.exit(switch.restart(connection.cluster, connection.mesh_cluster,
+                            _scope(connection, flags), options, _console()))
 
 
 REQUIRED_PACKAGES = ("click", "kubernetes", "yaml", "urllib3")

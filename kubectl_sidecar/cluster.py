@@ -7,14 +7,19 @@ REST layer changed how it encodes patch bodies and raises errors between client 
 patch content types are exactly what this tool must get right. Every HTTP and connection error
 becomes an ApiError or Unreachable here, and nowhere else.
 """
+from __future__ import annotations
+
 import json
 import platform
 import ssl
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from typing import Protocol
 
 from kubectl_sidecar import __version__
 from kubectl_sidecar.errors import ApiError, SidecarError, Unreachable, one_line
+from kubectl_sidecar.resources import Resource
 
 PAGE_SIZE = 500
 # Metadata-only objects (owners of pods, namespaces) are a tenth of a pod's size: bigger pages keep
@@ -24,6 +29,30 @@ USER_AGENT = f"kubectl-sidecar/{__version__} ({platform.system().lower()}/{platf
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 _VERBS = {"GET": "get", "PATCH": "patch", "POST": "create", "PUT": "update", "DELETE": "delete"}
+
+
+class ClusterApi(Protocol):
+    """What the rest of the package may ask of an API server. Cluster is the real one; the unit
+    tests' FakeCluster is held to the same signatures."""
+
+    context: str  # the kubeconfig context, for messages
+    namespace: str  # the context's default namespace
+
+    def list_items(self, resource: Resource, namespace: str | None = None,
+                   selector: str | None = None, metadata_only: bool = False,
+                   field_selector: str | None = None) -> Iterator[dict]: ...
+
+    def list_all(self, resource: Resource, namespace: str | None = None,
+                 selector: str | None = None, metadata_only: bool = False,
+                 field_selector: str | None = None) -> list[dict]: ...
+
+    def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict | None: ...
+
+    def server_version(self) -> str: ...
+
+    def patch(self, resource: Resource, name: str, body: dict, content_type: str,
+              namespace: str | None = None, dry_run: bool = False,
+              field_manager: str = "kubectl-sidecar") -> dict: ...
 
 
 class Cluster:
@@ -168,8 +197,9 @@ class Cluster:
 
     # --- reads -------------------------------------------------------------------------
 
-    def list_items(self, resource, namespace=None, selector=None, metadata_only=False,
-                   field_selector=None):
+    def list_items(self, resource: Resource, namespace: str | None = None,
+                   selector: str | None = None, metadata_only: bool = False,
+                   field_selector: str | None = None) -> Iterator[dict]:
         """Yield the objects of a list, fetched a page (PAGE_SIZE objects, METADATA_PAGE_SIZE
         for metadata-only lists) at a time.
 
@@ -192,11 +222,12 @@ class Cluster:
                 return
             params = dict(params, **{"continue": token})
 
-    def list_all(self, resource, namespace=None, selector=None, metadata_only=False,
-                 field_selector=None):
+    def list_all(self, resource: Resource, namespace: str | None = None,
+                 selector: str | None = None, metadata_only: bool = False,
+                 field_selector: str | None = None) -> list[dict]:
         return list(self.list_items(resource, namespace, selector, metadata_only, field_selector))
 
-    def get(self, resource, name, namespace=None):
+    def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict | None:
         """The object, or None when it (or its resource type) doesn't exist."""
         try:
             return self.request("GET", resource.path(namespace, name), resource=resource)
@@ -205,16 +236,17 @@ class Cluster:
                 return None
             raise
 
-    def server_version(self):
+    def server_version(self) -> str:
         return self.request("GET", "/version").get("gitVersion")
 
     # --- writes ------------------------------------------------------------------------
 
-    def patch(self, resource, name, body, patch_type, namespace=None, dry_run=False,
-              field_manager="kubectl-sidecar"):
+    def patch(self, resource: Resource, name: str, body: dict, content_type: str,
+              namespace: str | None = None, dry_run: bool = False,
+              field_manager: str = "kubectl-sidecar") -> dict:
         params = {"fieldManager": field_manager, "dryRun": "All" if dry_run else None}
         return self.request("PATCH", resource.path(namespace, name), params=params, body=body,
-                            content_type=patch_type, resource=resource)
+                            content_type=content_type, resource=resource)
 
 
 def _connection_reason(error):

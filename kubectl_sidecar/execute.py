@@ -57,8 +57,11 @@ class Executor:
         return " (server dry run)" if self.server_dry_run else ""
 
     def start_clock(self):
-        if self.deadline is None:
+        if self.deadline is None and self.timeout is not None:
             self.deadline = self.clock() + self.timeout
+
+    def _past_deadline(self):
+        return self.deadline is not None and self.clock() > self.deadline
 
     # --- the mesh config ---------------------------------------------------------------
 
@@ -95,7 +98,7 @@ class Executor:
 
     def _one(self, item, total):
         ref = f"{item.kind}/{item.name} -n {item.namespace}"
-        if self._stop.is_set() or self.clock() > self.deadline:
+        if self._stop.is_set() or self._past_deadline():
             with self._lock:
                 self.outcome.not_started.append(ref)
             return
@@ -148,7 +151,7 @@ class Executor:
             if state.message != last:
                 self.say(f"  {state.message}")
                 last = state.message
-            if self.clock() > self.deadline:
+            if self._past_deadline():
                 return f"timed out after {self.timeout:g}s: {state.message}"
             self.sleep(POLL_SECONDS)
 

@@ -3,11 +3,11 @@
 The plan is always recomputed from the live cluster, so running the same command again after
 an interruption or a failure picks up where it stopped, and after success changes nothing.
 """
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from kubectl_sidecar import resources
+from kubectl_sidecar import meshread, preflight, render, resources, status
 from kubectl_sidecar import plan as planning
-from kubectl_sidecar import meshread, preflight, render, status
 from kubectl_sidecar.classify import NATIVE
 from kubectl_sidecar.errors import InputError, SidecarError, unless_forbidden
 from kubectl_sidecar.execute import Executor
@@ -23,24 +23,27 @@ KIND_ALIASES = {
 
 @dataclass
 class Options:
-    target: str = None  # native | traditional | None for `restart`
+    """How a switch or restart runs, complete and validated before anything connects."""
+
+    target: str | None = None  # native | traditional; None for `restart` (the configured mode)
+    workloads: list = field(default_factory=list)  # [(kind, name)] for a per-workload switch
     mesh: str = "auto"
-    proxy_names: dict = None
-    dry_run: str = None  # None | client | server
+    proxy_names: dict = field(default_factory=dict)
+    dry_run: str | None = None  # None | client | server
     yes: bool = False
     force: bool = False
     no_restart: bool = False
     concurrency: int = 2
-    timeout: float = 600.0
+    timeout: float | None = 600.0  # seconds; None = no limit
 
 
+@dataclass
 class Console:
     """Where a run talks: results (plan, verdict) to out, progress and prompts to err."""
 
-    def __init__(self, out, err, confirm):
-        self.out = out
-        self.err = err
-        self.confirm = confirm
+    out: Callable[[str], None]
+    err: Callable[[str], None]
+    confirm: Callable[[], bool]
 
 
 def parse_workload(text):
@@ -53,58 +56,56 @@ def parse_workload(text):
     return KIND_ALIASES[kind.lower()], name
 
 
-def _gather(cluster, mesh_cluster, scope, options):
-    report = status.collect(cluster, scope, options.mesh, mesh_cluster, options.proxy_names)
-    facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
-    return report, facts
-
-
 def switch_mesh(cluster, mesh_cluster, scope, options, console):
-    """Mesh-wide switch. Returns the process exit code."""
-    report, facts = _gather(cluster, mesh_cluster, scope, options)
-    _warn(console, report.warnings)
-    if report.mesh.name == "none":
-        raise SidecarError(f"{report.mesh.mesh_wide.source}; name the mesh with --mesh "
-                           "(and --mesh-context for ASM)")
-    _preflight(cluster, report, options, console)
-    plan = planning.plan_switch(report.rows, report.mesh, options.target, facts)
+    """Mesh-wide switch: the config change, then every workload in the other mode. Exit code."""
 
-    def rerun():
-        again, again_facts = _gather(cluster, mesh_cluster, scope, options)
-        return planning.plan_switch(again.rows, again.mesh, options.target, again_facts)
+    def check(report):
+        if report.mesh.name == "none":
+            raise SidecarError(f"{report.mesh.mesh_wide.source}; name the mesh with --mesh "
+                               "(and --mesh-context for ASM)")
+        _preflight(cluster, report, options, console)
 
-    return _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun)
+    def make_plan(report, facts):
+        return planning.plan_switch(report.rows, report.mesh, options.target, facts)
+
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
 
 
 def restart(cluster, mesh_cluster, scope, options, console):
     """Restart workloads whose pods differ from the configured mode. Returns the exit code."""
-    report, facts = _gather(cluster, mesh_cluster, scope, options)
+    return _run(cluster, mesh_cluster, scope, options, console,
+                lambda report, facts: planning.plan_restart(report.rows, facts))
+
+
+def switch_workloads(cluster, mesh_cluster, scope, options, console):
+    """Per-workload switch through the mesh's pod-template override annotation. Exit code."""
+
+    def make_plan(report, facts):
+        workloads = _target_workloads(cluster, scope, options.workloads, report)
+        if not workloads:
+            raise InputError(f'no meshed workload has pods matching "{scope.selector}" in '
+                             f"{scope.describe()}")
+        return planning.plan_override(report.rows, workloads, options.target, facts)
+
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan)
+
+
+def _run(cluster, mesh_cluster, scope, options, console, make_plan, check=None):
+    """The one routine behind every command that changes the cluster: gather, check, plan,
+    confirm, carry out, verify against a fresh plan."""
+
+    def gather():
+        report = status.collect(cluster, scope, options.mesh, mesh_cluster, options.proxy_names)
+        facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
+        return report, facts
+
+    report, facts = gather()
     _warn(console, report.warnings)
-    plan = planning.plan_restart(report.rows, facts)
-
-    def rerun():
-        again, again_facts = _gather(cluster, mesh_cluster, scope, options)
-        return planning.plan_restart(again.rows, again_facts)
-
-    return _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun)
-
-
-def switch_workloads(cluster, mesh_cluster, scope, refs, options, console):
-    """Per-workload switch through the mesh's pod-template override annotation."""
-    report, facts = _gather(cluster, mesh_cluster, scope, options)
-    _warn(console, report.warnings)
-    workloads = _target_workloads(cluster, scope, refs, report)
-    if not workloads:
-        raise InputError(f'no meshed workload has pods matching "{scope.selector}" in '
-                         f"{scope.describe()}")
-    plan = planning.plan_override(report.rows, workloads, options.target, facts)
-
-    def rerun():
-        again, again_facts = _gather(cluster, mesh_cluster, scope, options)
-        return planning.plan_override(again.rows, _target_workloads(cluster, scope, refs, again),
-                                      options.target, again_facts)
-
-    return _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun)
+    if check is not None:
+        check(report)
+    plan = make_plan(report, facts)
+    return _carry_out(cluster, mesh_cluster, scope, plan, options, console,
+                      rerun=lambda: make_plan(*gather()))
 
 
 def _target_workloads(cluster, scope, refs, report):

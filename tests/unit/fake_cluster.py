@@ -1,14 +1,78 @@
-"""A stand-in for cluster.Cluster in CLI tests: same methods, objects held in memory.
+"""A stand-in for cluster.Cluster in CLI tests: the same interface, objects held in memory.
 
 It replaces only the network edge; everything above it (status, classify, render, cli) runs
-for real. The real Cluster is tested against a real API server in tests/e2e.
+for real. The real Cluster is tested against a real API server in tests/e2e. It satisfies
+cluster.ClusterApi (test_fake_cluster.py holds it to the same signatures) and honours every
+argument: a selector it can't evaluate is an error, never ignored.
 """
+
+import re
+
 from kubectl_sidecar.errors import ApiError
+
+_SET_TERM = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+
+
+def _terms(selector):
+    """Split a selector on the commas that are not inside `in (a,b)` sets."""
+    terms, depth, current = [], 0, ""
+    for char in selector:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    return [term.strip() for term in terms + [current] if term.strip()]
+
+
+def label_matcher(selector):
+    """A predicate over a labels dict for a Kubernetes label selector."""
+    checks = []
+    for term in _terms(selector or ""):
+        found = _SET_TERM.match(term)
+        if found:
+            key, operator, values = found.groups()
+            allowed = {value.strip() for value in values.split(",")}
+            if operator == "in":
+                checks.append(lambda labels, k=key, a=allowed: labels.get(k) in a)
+            else:
+                checks.append(lambda labels, k=key, a=allowed: labels.get(k) not in a)
+        elif "!=" in term:
+            key, value = (part.strip() for part in term.split("!=", 1))
+            checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
+        elif "=" in term:
+            key, value = (part.strip() for part in term.replace("==", "=").split("=", 1))
+            checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+        elif term.startswith("!"):
+            checks.append(lambda labels, k=term[1:].strip(): k not in labels)
+        elif re.fullmatch(r"[\w./-]+", term):
+            checks.append(lambda labels, k=term: k in labels)
+        else:
+            raise ValueError(f"the fake cluster can't evaluate the label selector term {term!r}")
+    return lambda labels: all(check(labels) for check in checks)
+
+
+def field_matcher(selector):
+    """A predicate over an object for a field selector (`a.b=v`, `a.b!=v`, comma-separated)."""
+    checks = []
+    for term in _terms(selector or ""):
+        negate = "!=" in term
+        path, value = (part.strip() for part in term.replace("==", "=").split("!=" if negate else "=", 1))
+        if not path or value is None:
+            raise ValueError(f"the fake cluster can't evaluate the field selector term {term!r}")
+
+        def check(obj, keys=path.split("."), want=value, negate=negate):
+            for key in keys:
+                obj = obj.get(key) if isinstance(obj, dict) else None
+            return (str(obj) != want) if negate else (str(obj) == want)
+        checks.append(check)
+    return lambda obj: all(check(obj) for check in checks)
 
 
 class FakeCluster:
     def __init__(self, objects=None, context="test", namespace="default", refuse=(),
-                 refuse_writes=(), version="v1.33.1", on_patch=None):
+                 refuse_writes=(), version="v1.33.1", on_patch=None, on_get=None):
         self.objects = objects or {}  # kind -> [object]
         self.context = context
         self.namespace = namespace
@@ -16,6 +80,7 @@ class FakeCluster:
         self.refuse_writes = set(refuse_writes)  # kinds whose patches answer 403
         self.version = version
         self.on_patch = on_patch  # called as on_patch(cluster, kind, namespace, name, body)
+        self.on_get = on_get  # called with each object a get returns, before it is returned
         self.reads = []
         self.patches = []
 
@@ -30,28 +95,30 @@ class FakeCluster:
                    field_selector=None):
         self.reads.append(("list", resource.kind, namespace, selector))
         self._check(resource, "list")
-        items = [o for o in self.objects.get(resource.kind, [])
-                 if namespace is None or o["metadata"].get("namespace") == namespace]
-        if selector:
-            key, _, value = selector.partition("=")
-            items = [o for o in items if (o["metadata"].get("labels") or {}).get(key) == value]
-        yield from items
+        labels_match = label_matcher(selector)
+        fields_match = field_matcher(field_selector)
+        for obj in self.objects.get(resource.kind, []):
+            metadata = obj["metadata"]
+            if namespace is not None and metadata.get("namespace") != namespace:
+                continue
+            if labels_match(metadata.get("labels") or {}) and fields_match(obj):
+                yield {"metadata": metadata} if metadata_only else obj
 
     def list_all(self, resource, namespace=None, selector=None, metadata_only=False,
                  field_selector=None):
-        return list(self.list_items(resource, namespace, selector, metadata_only))
+        return list(self.list_items(resource, namespace, selector, metadata_only, field_selector))
 
     def server_version(self):
         return self.version
 
-    def patch(self, resource, name, body, patch_type, namespace=None, dry_run=False,
+    def patch(self, resource, name, body, content_type, namespace=None, dry_run=False,
               field_manager="kubectl-sidecar"):
         if resource.kind in self.refuse_writes:
             raise ApiError(403, "Forbidden",
                            f'{resource.plural}.{resource.group} "{name}" is forbidden: User "viewer" '
                            f'cannot patch resource "{resource.plural}" in API group "{resource.group}"',
                            verb="patch", resource=resource.plural)
-        self.patches.append((resource.kind, namespace, name, body, patch_type, dry_run))
+        self.patches.append((resource.kind, namespace, name, body, content_type, dry_run))
         if self.on_patch and not dry_run:
             self.on_patch(self, resource.kind, namespace, name, body)
         return {}
@@ -61,5 +128,7 @@ class FakeCluster:
         self._check(resource, "get")
         for obj in self.objects.get(resource.kind, []):
             if obj["metadata"]["name"] == name and obj["metadata"].get("namespace") == namespace:
+                if self.on_get:
+                    self.on_get(obj)
                 return obj
         return None

@@ -232,12 +232,16 @@ def test_restart_follows_a_config_changed_elsewhere(mocker):
     (["switch", "--native", "pod/cart"], '"pod/cart" is not a workload'),
     (["switch", "--native", "deployment/a", "-l", "app=a"], "not both"),
     (["switch", "--native", "--dry-run=maybe"], "Invalid value for '--dry-run'"),
+    (["switch", "--native", "deployment/a", "--no-restart"], "mesh-wide switch only"),
+    (["switch", "--native", "-l", "app=a", "--no-restart"], "mesh-wide switch only"),
+    (["restart", "--timeout", "soon"], "--timeout"),
 ])
-def test_usage_errors(fake, args, message):
+def test_usage_errors_are_found_before_connecting(mocker, args, message):
+    connect = mocker.patch("kubectl_sidecar.kubeconfig.connect")
     result = run(*args)
     assert result.exit_code == 2
     assert message in result.stderr
-    assert fake.patches == []
+    connect.assert_not_called()
 
 
 def test_unknown_workload_is_a_clear_error(fake):
