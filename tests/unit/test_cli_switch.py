@@ -4,32 +4,15 @@ The fake's on_patch plays the controllers: a restarted Deployment gets new pods 
 the (fake) mesh config says, so the verify step sees a real outcome.
 """
 import pytest
-from click.testing import CliRunner
 
-from kubectl_sidecar.cli import cli
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
-
-
-def deployment(name, namespace="shop", replicas=2, paused=False):
-    return {"metadata": {"name": name, "namespace": namespace, "generation": 1},
-            "spec": {"replicas": replicas, "paused": paused, "template": {"metadata": {}}},
-            "status": {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
-                       "availableReplicas": replicas}}
-
-
-def replicaset(name, owner, namespace="shop"):
-    return {"metadata": {"name": name, "namespace": namespace, "ownerReferences": [
-        {"kind": "Deployment", "name": owner, "controller": True}]}}
-
-
-def node(name, version):
-    return {"metadata": {"name": name}, "status": {"nodeInfo": {"kubeletVersion": version}}}
+from tests.unit.objects import asm_mesh_config, deployment, node, replicaset
 
 
 def cluster_objects(native=True, cart_mode="native"):
     return {
-        "ASMMeshConfig": [{"metadata": {"name": "default"}, "spec": {"enableNativeSidecar": native}}],
+        "ASMMeshConfig": [asm_mesh_config(native)],
         "Node": [node("node-1", "v1.33.1"), node("node-2", "v1.33.1")],
         "Deployment": [deployment("cart"), deployment("web", replicas=1)],
         "ReplicaSet": [replicaset("cart-1", "cart"), replicaset("web-1", "web")],
@@ -74,18 +57,13 @@ def controllers(fail=None):
 
 
 @pytest.fixture
-def fake(mocker):
+def fake(connect_to, fast_polls):
     cluster = FakeCluster(cluster_objects(), namespace="shop", on_patch=controllers())
-    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
-    mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
+    connect_to(cluster)
     return cluster
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(cli, list(args), prog_name="kubectl sidecar", input=input)
-
-
-def test_dry_run_prints_the_plan_and_changes_nothing(fake):
+def test_dry_run_prints_the_plan_and_changes_nothing(fake, run):
     result = run("switch", "--traditional", "--dry-run")
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -97,14 +75,14 @@ def test_dry_run_prints_the_plan_and_changes_nothing(fake):
     assert fake.patches == []
 
 
-def test_off_a_terminal_it_refuses_without_yes(fake):
+def test_off_a_terminal_it_refuses_without_yes(fake, run):
     result = run("switch", "--traditional")
     assert result.exit_code == 2
     assert "refusing to change the cluster without --yes" in result.stderr
     assert fake.patches == []
 
 
-def test_switch_patches_config_then_restarts_exactly_the_affected_workloads(fake):
+def test_switch_patches_config_then_restarts_exactly_the_affected_workloads(fake, run):
     result = run("switch", "--traditional", "--yes")
     assert result.exit_code == 0, result.output
     kinds = [(kind, name, patch_type) for kind, _, name, _, patch_type, _ in fake.patches]
@@ -118,7 +96,7 @@ def test_switch_patches_config_then_restarts_exactly_the_affected_workloads(fake
     assert "Verify: every pod that a restart could switch is in its target mode." in result.stdout
 
 
-def test_second_run_after_success_changes_nothing(fake):
+def test_second_run_after_success_changes_nothing(fake, run):
     assert run("switch", "--traditional", "--yes").exit_code == 0
     fake.patches.clear()
     again = run("switch", "--traditional", "--yes")
@@ -127,7 +105,7 @@ def test_second_run_after_success_changes_nothing(fake):
     assert fake.patches == []
 
 
-def test_confirmation_prompt_no_means_no(fake, mocker):
+def test_confirmation_prompt_no_means_no(fake, mocker, run):
     mocker.patch("kubectl_sidecar.cli._stdin_is_terminal", return_value=True)
     result = run("switch", "--traditional", input="n\n")
     assert result.exit_code == 1
@@ -137,7 +115,7 @@ def test_confirmation_prompt_no_means_no(fake, mocker):
     assert yes.exit_code == 0 and fake.patches
 
 
-def test_server_dry_run_sends_every_write_with_dry_run(fake):
+def test_server_dry_run_sends_every_write_with_dry_run(fake, run):
     result = run("switch", "--traditional", "--dry-run=server")
     assert result.exit_code == 0, result.output
     assert [p[5] for p in fake.patches] == [True, True]
@@ -145,9 +123,9 @@ def test_server_dry_run_sends_every_write_with_dry_run(fake):
     assert "(server dry run)" in result.stderr
 
 
-def test_forbidden_config_patch_reports_that_nothing_was_done(mocker):
+def test_forbidden_config_patch_reports_that_nothing_was_done(run, connect_to):
     cluster = FakeCluster(cluster_objects(), refuse_writes={"ASMMeshConfig"})
-    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
+    connect_to(cluster)
     result = run("switch", "--traditional", "--yes")
     assert result.exit_code == 1
     assert 'Stopped: asmmeshconfigs.istio.alibabacloud.com "default" is forbidden' in result.stdout
@@ -156,13 +134,13 @@ def test_forbidden_config_patch_reports_that_nothing_was_done(mocker):
     assert cluster.patches == []
 
 
-def test_failed_rollout_stops_new_restarts_and_names_the_reason(mocker):
+def test_failed_rollout_stops_new_restarts_and_names_the_reason(run, connect_to, fast_polls):
     objects = cluster_objects()
     objects["Deployment"].append(deployment("zeta"))
     objects["ReplicaSet"].append(replicaset("zeta-1", "zeta"))
     objects["Pod"].append(pods.istio("native", name="zeta-1-a", owner=("ReplicaSet", "zeta-1")))
     cluster = FakeCluster(objects, on_patch=controllers(fail="cart"))
-    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
+    connect_to(cluster)
     result = run("switch", "--traditional", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert "FAILED Deployment/cart -n shop: deployment \"cart\" can't create pods (FailedCreate)" in result.stderr
@@ -172,7 +150,7 @@ def test_failed_rollout_stops_new_restarts_and_names_the_reason(mocker):
     assert [p[2] for p in cluster.patches] == ["default", "cart"]
 
 
-def test_rollout_that_never_finishes_times_out(mocker):
+def test_rollout_that_never_finishes_times_out(run, connect_to, fast_polls):
     def stuck(cluster, kind, namespace, name, body):
         if kind == "Deployment":
             d = next(d for d in cluster.objects["Deployment"] if d["metadata"]["name"] == name)
@@ -180,18 +158,17 @@ def test_rollout_that_never_finishes_times_out(mocker):
             d["status"]["observedGeneration"] = d["metadata"]["generation"]
             d["status"]["updatedReplicas"] = 0
     cluster = FakeCluster(cluster_objects(native=False), on_patch=stuck)
-    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
-    mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
+    connect_to(cluster)
     result = run("restart", "-A", "--yes", "--timeout", "200ms")
     assert result.exit_code == 1
     assert "timed out after 0.2s" in result.stdout
 
 
-def test_native_switch_refuses_old_kubelets_unless_forced(mocker):
+def test_native_switch_refuses_old_kubelets_unless_forced(run, connect_to):
     objects = cluster_objects(native=False, cart_mode="traditional")
     objects["Node"].append(node("old-node", "v1.28.4"))
     cluster = FakeCluster(objects, on_patch=controllers())
-    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
+    connect_to(cluster)
     result = run("switch", "--native", "--yes")
     assert result.exit_code == 1
     assert "1 node(s) run a kubelet older than 1.29: old-node (v1.28.4)" in result.stderr
@@ -200,7 +177,7 @@ def test_native_switch_refuses_old_kubelets_unless_forced(mocker):
     assert forced.exit_code == 0 and "(continuing: --force)" in forced.stderr
 
 
-def test_per_workload_switch_sets_the_override_annotation_only(fake):
+def test_per_workload_switch_sets_the_override_annotation_only(fake, run):
     result = run("switch", "--traditional", "deployment/cart", "-n", "shop", "--yes")
     assert result.exit_code == 0, result.output
     assert [(p[0], p[2]) for p in fake.patches] == [("Deployment", "cart")]
@@ -209,17 +186,16 @@ def test_per_workload_switch_sets_the_override_annotation_only(fake):
     assert fake.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"] is True
 
 
-def test_no_restart_changes_only_the_config_and_says_how_to_finish(fake):
+def test_no_restart_changes_only_the_config_and_says_how_to_finish(fake, run):
     result = run("switch", "--traditional", "--yes", "--no-restart")
     assert result.exit_code == 0
     assert [p[0] for p in fake.patches] == ["ASMMeshConfig"]
     assert "kubectl sidecar restart -A" in result.stdout
 
 
-def test_restart_follows_a_config_changed_elsewhere(mocker):
+def test_restart_follows_a_config_changed_elsewhere(run, connect_to, fast_polls):
     cluster = FakeCluster(cluster_objects(native=False), namespace="shop", on_patch=controllers())
-    mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=cluster)
-    mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
+    connect_to(cluster)
     result = run("restart", "--yes")
     assert result.exit_code == 0, result.output
     assert [(p[0], p[2]) for p in cluster.patches] == [("Deployment", "cart")]
@@ -236,15 +212,15 @@ def test_restart_follows_a_config_changed_elsewhere(mocker):
     (["switch", "--native", "-l", "app=a", "--no-restart"], "mesh-wide switch only"),
     (["restart", "--timeout", "soon"], "--timeout"),
 ])
-def test_usage_errors_are_found_before_connecting(mocker, args, message):
-    connect = mocker.patch("kubectl_sidecar.kubeconfig.connect")
+def test_usage_errors_are_found_before_connecting(args, message, run, connect_to):
+    connect = connect_to(None)
     result = run(*args)
     assert result.exit_code == 2
     assert message in result.stderr
     connect.assert_not_called()
 
 
-def test_unknown_workload_is_a_clear_error(fake):
+def test_unknown_workload_is_a_clear_error(fake, run):
     result = run("switch", "--native", "deployment/nope", "-n", "shop", "--yes")
     assert result.exit_code == 2
     assert 'deployments.apps "nope" not found in namespace shop' in result.stderr

@@ -3,9 +3,6 @@ import socket
 
 import pytest
 import yaml
-from click.testing import CliRunner
-
-from kubectl_sidecar.cli import cli
 
 
 def closed_port():
@@ -28,11 +25,7 @@ def kubeconfig(tmp_path):
     return path
 
 
-def run(*args, env=None):
-    return CliRunner().invoke(cli, list(args), prog_name="kubectl sidecar", env=env)
-
-
-def test_unreachable_server_is_one_clear_line(kubeconfig):
+def test_unreachable_server_is_one_clear_line(kubeconfig, run):
     result = run("status", "--kubeconfig", str(kubeconfig))
     assert result.exit_code == 1
     message = result.stderr.strip()
@@ -41,18 +34,18 @@ def test_unreachable_server_is_one_clear_line(kubeconfig):
     assert len(message.splitlines()) == 1
 
 
-def test_kubeconfig_env_list_is_honoured(kubeconfig, tmp_path):
+def test_kubeconfig_env_list_is_honoured(kubeconfig, tmp_path, run):
     result = run("status", env={"KUBECONFIG": f"{tmp_path}/missing:{kubeconfig}"})
     assert "the connection to the server 127.0.0.1" in result.stderr
 
 
-def test_unknown_context_is_a_usage_error(kubeconfig):
+def test_unknown_context_is_a_usage_error(kubeconfig, run):
     result = run("status", "--kubeconfig", str(kubeconfig), "--context", "prod")
     assert result.exit_code == 2
     assert result.stderr.strip() == 'error: context "prod" does not exist in the kubeconfig'
 
 
-def test_missing_kubeconfig(tmp_path):
+def test_missing_kubeconfig(tmp_path, run):
     result = run("status", env={"KUBECONFIG": str(tmp_path / "nope"), "KUBERNETES_SERVICE_HOST": ""})
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no kubeconfig found")
@@ -60,7 +53,7 @@ def test_missing_kubeconfig(tmp_path):
     assert explicit.exit_code == 2 and "does not exist" in explicit.stderr
 
 
-def test_garbage_kubeconfig(tmp_path):
+def test_garbage_kubeconfig(tmp_path, run):
     path = tmp_path / "config"
     path.write_text("this: [is not: a kubeconfig")
     result = run("status", "--kubeconfig", str(path))
@@ -69,7 +62,7 @@ def test_garbage_kubeconfig(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_the_first_kubeconfig_in_the_list_to_set_a_current_context_wins(kubeconfig, tmp_path):
+def test_the_first_kubeconfig_in_the_list_to_set_a_current_context_wins(kubeconfig, tmp_path, run):
     # kubectl's merge rule; the client library alone would let the last file win.
     other = yaml.safe_load(kubeconfig.read_text())
     other["current-context"] = "prod"

@@ -3,22 +3,13 @@ from kubectl_sidecar import status
 from kubectl_sidecar.render import action_text
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
-
-
-def replicaset(name, deployment, namespace):
-    return {"metadata": {"name": name, "namespace": namespace, "ownerReferences": [
-        {"kind": "Deployment", "name": deployment, "controller": True}]}}
-
-
-def deployment(name, namespace, paused=False):
-    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"paused": paused}}
+from tests.unit.objects import asm_mesh_config, deployment, replicaset
 
 
 def big_mesh(pod_count):
     """pod_count native pods across namespaces ns-0..ns-9 under an ASM config asking for
     traditional; each namespace has one Deployment, the one in ns-9 paused."""
-    objects = {"ASMMeshConfig": [{"metadata": {"name": "default"},
-                                  "spec": {"enableNativeSidecar": False}}],
+    objects = {"ASMMeshConfig": [asm_mesh_config(False)],
                "Pod": [], "ReplicaSet": [], "Deployment": []}
     for n in range(10):
         namespace = f"ns-{n}"

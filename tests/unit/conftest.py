@@ -1,0 +1,31 @@
+"""Fixtures for the CLI tests: run the real CLI, and connect it to a FakeCluster."""
+import pytest
+from click.testing import CliRunner
+
+from kubectl_sidecar.cli import cli
+
+
+@pytest.fixture
+def run():
+    """run(*args, input=None, env=None): the CLI as kubectl would invoke it, output captured."""
+    def invoke(*args, input=None, env=None):
+        return CliRunner().invoke(cli, list(args), prog_name="kubectl sidecar", input=input,
+                                  env=env)
+    return invoke
+
+
+@pytest.fixture
+def connect_to(mocker):
+    """connect_to(cluster, ...): the CLI's connections go to these clusters in turn (the first
+    for every connection when only one is given). Returns the mock, to see what was asked."""
+    def patch(*clusters):
+        if len(clusters) == 1:
+            return mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=clusters[0])
+        return mocker.patch("kubectl_sidecar.kubeconfig.connect", side_effect=list(clusters))
+    return patch
+
+
+@pytest.fixture
+def fast_polls(mocker):
+    """Rollout waits poll every 10 ms instead of every second."""
+    mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
