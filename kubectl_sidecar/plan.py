@@ -4,13 +4,14 @@ A Plan is computed from the live state every time, which is what makes a switch 
 a config already set is not patched again, and only workloads that still have pods in the
 old mode are restarted.
 """
+from __future__ import annotations
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from kubectl_sidecar import patches
 from kubectl_sidecar.actions import Step, remedy
 from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
-MESH_FAMILY = {"asm": "istio", "istio": "istio", "linkerd": "linkerd"}
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,8 @@ class ConfigChange:
     name: str
     old: str
     new: str
-    context: str = None
-    container: str = None  # istiod's container holding the env var
+    context: str | None = None
+    container: str | None = None  # istiod's container holding the env var
 
     @property
     def on_mesh_instance(self):
@@ -174,7 +175,7 @@ def plan_switch(rows, mesh, target, facts):
     Pods whose own override annotation pins a mode keep it; they are only touched when they
     differ from that pinned mode.
     """
-    family = MESH_FAMILY.get(mesh.name)
+    family = mesh.family
     plan = Plan(target=target, config_changes=config_changes(mesh, target, rows))
     mine = [row for row in rows if row.family == family]
     plan.outside += len(rows) - len(mine)
@@ -201,13 +202,13 @@ def plan_override(rows, workloads, target, facts):
     """
     plan = Plan(target=target)
     wanted = {(kind, namespace, name) for kind, namespace, name, _, _ in workloads}
-    for kind, namespace, name, family, annotations in workloads:
+    for kind, namespace, name, family, template_annotations in workloads:
         keys = OVERRIDE_ANNOTATIONS.get(family)
         if not keys:
             plan.manual.append(Manual(namespace, f"{kind}/{name}",
                                       f"no per-workload override is known for {family or 'this'} mesh"))
             continue
-        if annotations.get(keys[0]) != mode_value(target):
+        if template_annotations.get(keys[0]) != mode_value(target):
             plan.overrides.append(Override(kind, namespace, name, keys[0], mode_value(target)))
     overridden = {(o.kind, o.namespace, o.name) for o in plan.overrides}
     mine = [row for row in rows

@@ -1,12 +1,15 @@
 """Rollout completion, decided the way `kubectl rollout status` decides it: pure functions."""
+from __future__ import annotations
+
 from dataclasses import dataclass
+
 
 @dataclass(frozen=True)
 class Progress:
     """Where a rollout stands: done, failed (with why), or still going (with a status line)."""
 
     done: bool
-    failed: str = None
+    failed: str | None = None
     message: str = ""
 
 

@@ -7,26 +7,28 @@ restarted, and the mesh's config objects. Never a request per pod or per namespa
 Rows come a page at a time (`stream`), so the table can be printed as the pods arrive and
 memory stays flat however many pods there are; `collect` keeps them all for switch and json.
 """
+from __future__ import annotations
+
 import gc
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kubectl_sidecar import resources
-from kubectl_sidecar.cluster import PAGE_SIZE
-from kubectl_sidecar import meshconfig
+from kubectl_sidecar import meshconfig, resources
 from kubectl_sidecar.actions import Step, assess
 from kubectl_sidecar.classify import MODES, classify_pod
+from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
 from kubectl_sidecar.meshread import read_mesh_config
 from kubectl_sidecar.workloads import ROLLOUT_KINDS, controllers, facts_index, resolve_workload
+
 
 @dataclass
 class Scope:
     """Which pods: one namespace (None = all namespaces) and an optional label selector."""
 
-    namespace: str = None
-    selector: str = None
+    namespace: str | None = None
+    selector: str | None = None
 
     @property
     def all_namespaces(self):
@@ -82,7 +84,7 @@ class Report:
     mesh: meshconfig.MeshConfig
     rows: list
     warnings: list = field(default_factory=list)
-    assessor: "Assessor" = None  # what was read to assess the rows, to read more without repeats
+    assessor: Assessor | None = None  # what was read to assess the rows, to read more without repeats
 
     def tally(self):
         return Tally().add(self.rows)
@@ -158,27 +160,28 @@ class Assessor:
             row.workload = resolve_workload(row.namespace, row.owner, self._parents)
         mesh_config = self.mesh_config(rows)
         settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
-        wrong = [row for row, setting in zip(rows, settings)
+        wrong = [row for row, setting in zip(rows, settings, strict=True)
                  if row.proxy and row.mode != setting.mode]
         facts = self.workload_facts(wrong)
-        for row, setting in zip(rows, settings):
+        for row, setting in zip(rows, settings, strict=True):
             assess(row, setting, facts)
         return rows
 
     def _read_parents(self, owner_kinds):
         """The ReplicaSets and Jobs that own pods, keyed (kind, namespace, name)."""
         for kind in ("ReplicaSet", "Job"):
-            if kind not in owner_kinds or kind in self._kinds_read:
-                continue
-            self._kinds_read.add(kind)
-            resource = resources.BY_KIND[kind]
-            unless_forbidden(
-                lambda: self._parents.update(controllers(
-                    self.cluster.list_items(resource, self.scope.namespace, metadata_only=True),
-                    kind)),
-                warn=lambda error: self.warn(
-                    f"can't list {resource.plural} ({error.message}); "
-                    f"pods are shown with their {kind} as the workload"))
+            if kind in owner_kinds and kind not in self._kinds_read:
+                self._kinds_read.add(kind)
+                self._parents.update(self._owner_index(kind))
+
+    def _owner_index(self, kind):
+        resource = resources.BY_KIND[kind]
+        return unless_forbidden(
+            lambda: controllers(
+                self.cluster.list_items(resource, self.scope.namespace, metadata_only=True), kind),
+            fallback={},
+            warn=lambda error: self.warn(f"can't list {resource.plural} ({error.message}); "
+                                         f"pods are shown with their {kind} as the workload"))
 
 
 def list_pod_rows(cluster, scope, proxy_names=None):
@@ -211,15 +214,18 @@ def read_workload_facts(cluster, scope, kinds, warn, into=None):
     of these kinds in scope: one list per kind."""
     facts = {} if into is None else into
     for kind in sorted(kinds):
-        resource = resources.BY_KIND[kind]
-        index = unless_forbidden(
-            lambda: facts_index(cluster.list_items(resource, scope.namespace), kind),
-            fallback={},
-            warn=lambda error: warn(f"can't list {resource.plural} ({error.message}); "
-                                    "paused or OnDelete workloads are not recognised"))
-        for (namespace, name), fact in index.items():
+        for (namespace, name), fact in _facts_of_kind(cluster, scope, kind, warn).items():
             facts[(kind, namespace, name)] = fact
     return facts
+
+
+def _facts_of_kind(cluster, scope, kind, warn):
+    resource = resources.BY_KIND[kind]
+    return unless_forbidden(
+        lambda: facts_index(cluster.list_items(resource, scope.namespace), kind),
+        fallback={},
+        warn=lambda error: warn(f"can't list {resource.plural} ({error.message}); "
+                                "paused or OnDelete workloads are not recognised"))
 
 
 def workload_kinds(rows):

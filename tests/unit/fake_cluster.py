@@ -45,7 +45,8 @@ def label_matcher(selector):
             key, value = (part.strip() for part in term.replace("==", "=").split("=", 1))
             checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
         elif term.startswith("!"):
-            checks.append(lambda labels, k=term[1:].strip(): k not in labels)
+            key = term[1:].strip()
+            checks.append(lambda labels, k=key: k not in labels)
         elif re.fullmatch(r"[\w./-]+", term):
             checks.append(lambda labels, k=term: k in labels)
         else:
@@ -62,12 +63,16 @@ def field_matcher(selector):
         if not path or value is None:
             raise ValueError(f"the fake cluster can't evaluate the field selector term {term!r}")
 
-        def check(obj, keys=path.split("."), want=value, negate=negate):
-            for key in keys:
-                obj = obj.get(key) if isinstance(obj, dict) else None
-            return (str(obj) != want) if negate else (str(obj) == want)
-        checks.append(check)
+        checks.append(_field_check(path.split("."), value, negate))
     return lambda obj: all(check(obj) for check in checks)
+
+
+def _field_check(keys, want, negate):
+    def check(obj):
+        for key in keys:
+            obj = obj.get(key) if isinstance(obj, dict) else None
+        return (str(obj) != want) if negate else (str(obj) == want)
+    return check
 
 
 class FakeCluster:

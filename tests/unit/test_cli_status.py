@@ -57,7 +57,7 @@ def test_needs_restart_lists_only_pods_needing_action(fake, run):
 
 def test_summary_view(fake, run):
     result = run("status", "-A", "--summary")
-    assert [l.split()[0] for l in result.stdout.splitlines()[1:3]] == ["shop", "tools"]
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:3]] == ["shop", "tools"]
 
 
 def test_json_output_is_the_documented_contract(fake, run):
