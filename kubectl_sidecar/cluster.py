@@ -299,6 +299,8 @@ class Cluster:
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise self._unreachable(error) from None
         finally:
+            # A watch left early still has a body in flight: that connection can't be reused.
+            response.close()
             response.release_conn()
 
     def list_all(self, resource: Resource, namespace: str | None = None,
