@@ -116,7 +116,8 @@ def _has_appmesh_env(container):
 
 def _is_appmesh_gateway_envoy(container):
     for env in container.get("env") or ():
-        if env.get("name") in _APPMESH_RESOURCE_ENV and "/virtualGateway/" in (env.get("value") or ""):
+        name, value = env.get("name"), env.get("value") or ""
+        if name in _APPMESH_RESOURCE_ENV and "/virtualGateway/" in value:
             return True
     return False
 

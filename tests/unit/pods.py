@@ -207,13 +207,17 @@ def consul_before_1_0(metrics_merging=True, marked=True, **kwargs):
             _consul_inject_init()]
     containers = [_app(),
                   {"name": "envoy-sidecar", "image": "envoyproxy/envoy:v1.23.1",
-                   "command": ["envoy", "--config-path", "/consul/connect-inject/envoy-bootstrap.yaml"],
-                   "env": [{"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}]}]
+                   "command": ["envoy", "--config-path",
+                               "/consul/connect-inject/envoy-bootstrap.yaml"],
+                   "env": [{"name": "HOST_IP",
+                            "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}]}]
     if metrics_merging:
-        containers.append({"name": "consul-sidecar", "image": "hashicorp/consul-k8s-control-plane:0.49.8",
+        containers.append({"name": "consul-sidecar",
+                           "image": "hashicorp/consul-k8s-control-plane:0.49.8",
                            "command": ["consul-k8s-control-plane", "consul-sidecar",
                                        "-enable-service-registration=false",
-                                       "-enable-metrics-merging=true", "-merged-metrics-port=20100"]})
+                                       "-enable-metrics-merging=true",
+                                       "-merged-metrics-port=20100"]})
     annotations = dict(CONSUL_INJECTED) if marked else {}
     annotations.update(kwargs.pop("annotations", {}))
     labels = kwargs.pop("labels", dict(CONSUL_INJECTED) if marked else {})
@@ -224,8 +228,10 @@ def consul_before_1_0(metrics_merging=True, marked=True, **kwargs):
 def consul_before_0_24(**kwargs):
     """consul-k8s up to 0.23 (connect-inject/handler.go at v0.23.0)."""
     containers = [_app(),
-                  {"name": "consul-connect-envoy-sidecar", "image": "envoyproxy/envoy-alpine:v1.14.2"},
-                  {"name": "consul-connect-lifecycle-sidecar", "image": "hashicorp/consul-k8s:0.23.0"}]
+                  {"name": "consul-connect-envoy-sidecar",
+                   "image": "envoyproxy/envoy-alpine:v1.14.2"},
+                  {"name": "consul-connect-lifecycle-sidecar",
+                   "image": "hashicorp/consul-k8s:0.23.0"}]
     return pod(init_containers=[_consul_inject_init()], containers=containers,
                annotations=dict(CONSUL_INJECTED), labels=dict(CONSUL_INJECTED), **kwargs)
 
@@ -244,9 +250,12 @@ def _appmesh_env(resource, legacy=False):
     return env
 
 
+APPMESH_ECR = "840364872350.dkr.ecr.us-west-2.amazonaws.com"
+
+
 def _appmesh_envoy(resource, legacy=False):
     return {"name": "envoy",
-            "image": "840364872350.dkr.ecr.us-west-2.amazonaws.com/aws-appmesh-envoy:v1.34.13.3-prod",
+            "image": f"{APPMESH_ECR}/aws-appmesh-envoy:v1.34.13.3-prod",
             "securityContext": {"runAsUser": 1337},
             "ports": [{"containerPort": 9901, "name": "stats", "protocol": "TCP"}],
             "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 20s"]}}},
@@ -279,7 +288,7 @@ def appmesh(wait_until_proxy_ready=False, xray=False, cni=False, **kwargs):
                             "appmesh.k8s.aws/ignoredUID": "1337"})
     else:
         init = [{"name": "proxyinit",
-                 "image": "840364872350.dkr.ecr.us-west-2.amazonaws.com/aws-appmesh-proxy-route-manager:v7-prod",
+                 "image": f"{APPMESH_ECR}/aws-appmesh-proxy-route-manager:v7-prod",
                  "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}},
                  "env": [{"name": "APPMESH_START_ENABLED", "value": "1"},
                          {"name": "APPMESH_IGNORE_UID", "value": "1337"},
@@ -310,7 +319,8 @@ def contour_envoy(**kwargs):
          "command": ["envoy"], "args": ["-c", "/config/envoy.json", "--log-level info"],
          "env": [{"name": "CONTOUR_NAMESPACE",
                   "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                 {"name": "ENVOY_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
+                 {"name": "ENVOY_POD_NAME",
+                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
     ]
     return pod(name="envoy-x7k2p", namespace="projectcontour", init_containers=init,
                containers=containers, labels={"app": "envoy"}, owner=("DaemonSet", "envoy"),
@@ -324,7 +334,8 @@ def envoy_gateway_proxy(**kwargs):
          "command": ["envoy"], "args": ["--service-cluster", "default/eg"],
          "env": [{"name": "ENVOY_GATEWAY_NAMESPACE",
                   "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                 {"name": "ENVOY_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
+                 {"name": "ENVOY_POD_NAME",
+                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
         {"name": "shutdown-manager", "image": "docker.io/envoyproxy/gateway:v1.5.0",
          "command": ["envoy-gateway"], "args": ["envoy", "shutdown-manager"]},
     ]

@@ -131,7 +131,8 @@ MIGRATE = {"name": "migrate", "image": "registry.example/migrate:1.0"}
     (pods.consul_k8s("native", user_init_containers=[MIGRATE]),
      ("consul-dataplane", "consul", "native")),
     (pods.consul_k8s("traditional"), ("consul-dataplane", "consul", "traditional")),
-    (pods.consul_k8s("traditional", lifecycle=False), ("consul-dataplane", "consul", "traditional")),
+    (pods.consul_k8s("traditional", lifecycle=False),
+     ("consul-dataplane", "consul", "traditional")),
     # Multi-port: one consul-connect-inject-init-<svc> and consul-dataplane-<svc> per service.
     (pods.consul_k8s("native", services=["web", "admin"]),
      ("consul-dataplane-web", "consul", "native")),
@@ -211,9 +212,10 @@ def envoy_named(name, **container):
         {"name": "AWS_REGION", "value": "us-west-2"}]}], init_containers=[{"name": "proxyinit"}]),
     # An envoy whose environment merely looks alike: App Mesh's mark is an APPMESH_ variable.
     envoy_named("envoy", env=[{"name": "ENVOY_APPMESH_MODE", "value": "1"}]),
-], ids=["contour", "envoy-gateway", "consul-0.49-unmarked", "envoy-sidecar", "consul-connect-envoy-sidecar",
-        "consul-dataplane-web", "envoy-sidecar-web", "consul-mark-not-injected", "consul-sidecar",
-        "consul-lifecycle-sidecar", "xray-daemon", "envoy-lookalike-env"])
+], ids=["contour", "envoy-gateway", "consul-0.49-unmarked", "envoy-sidecar",
+        "consul-connect-envoy-sidecar", "consul-dataplane-web", "envoy-sidecar-web",
+        "consul-mark-not-injected", "consul-sidecar", "consul-lifecycle-sidecar", "xray-daemon",
+        "envoy-lookalike-env"])
 def test_what_must_not_count_as_a_proxy(pod):
     assert find_proxy(pod) == (None, None, "none")
 
@@ -221,7 +223,8 @@ def test_what_must_not_count_as_a_proxy(pod):
 def test_marked_consul_pod_with_only_helpers_left_is_none():
     # e.g. a pod whose envoy-sidecar a later webhook or a kubectl edit removed.
     pod = pods.consul_before_1_0()
-    pod["spec"]["containers"] = [c for c in pod["spec"]["containers"] if c["name"] != "envoy-sidecar"]
+    containers = pod["spec"]["containers"]
+    pod["spec"]["containers"] = [c for c in containers if c["name"] != "envoy-sidecar"]
     assert find_proxy(pod) == (None, None, "none")
 
 

@@ -175,7 +175,8 @@ def argv_injector(*flags, **kwargs):
     (helm_injector(f"-{FLAG}=true \\\n"), True, f"{WHERE} arg -{FLAG}=true"),
     (helm_injector(f"\"-{FLAG}=true\" \\\n"), True, f"{WHERE} arg -{FLAG}=true"),
     (helm_injector(f"-{FLAG}=\"true\" \\\n"), True, f"{WHERE} arg -{FLAG}=true"),
-    (helm_injector("-enable-webhook-ca-update \\\n"), False, f"{WHERE} has no -{FLAG} (default false)"),
+    (helm_injector("-enable-webhook-ca-update \\\n"), False,
+     f"{WHERE} has no -{FLAG} (default false)"),
     # Go's flag syntax: one or two dashes, =value or bare (true); strconv.ParseBool's words.
     (argv_injector(f"-{FLAG}"), True, f"{WHERE} arg -{FLAG}"),
     (argv_injector(f"--{FLAG}"), True, f"{WHERE} arg --{FLAG}"),
@@ -193,7 +194,8 @@ def argv_injector(*flags, **kwargs):
     (consul_injector(command=["consul-k8s-control-plane", f"-{FLAG}=true", "inject-connect"]),
      False, f"{WHERE} has no -{FLAG} (default false)"),
     # Subcommand in command, flags in args.
-    (consul_injector(command=["consul-k8s-control-plane", "inject-connect"], args=[f"-{FLAG}=true"]),
+    (consul_injector(command=["consul-k8s-control-plane", "inject-connect"],
+                     args=[f"-{FLAG}=true"]),
      True, f"{WHERE} arg -{FLAG}=true"),
 ])
 def test_consul_setting_reads_the_injector_flag_as_go_does(deployment, native, source):
@@ -204,7 +206,8 @@ def test_consul_setting_reads_the_injector_flag_as_go_does(deployment, native, s
 @pytest.mark.parametrize("deployment, source_part", [
     (argv_injector(f"-{FLAG}=yes"), "not a Go bool, the injector won't start"),
     (argv_injector(f"-{FLAG}="), "not a Go bool"),
-    (consul_injector(command=["/bin/webhook"], args=["--port=8443"]), "runs no `consul-k8s-control-plane inject-connect`"),
+    (consul_injector(command=["/bin/webhook"], args=["--port=8443"]),
+     "runs no `consul-k8s-control-plane inject-connect`"),
 ])
 def test_consul_setting_unknown_with_the_reason(deployment, source_part):
     setting = consul_setting(deployment)
@@ -214,7 +217,8 @@ def test_consul_setting_unknown_with_the_reason(deployment, source_part):
 def test_consul_bool_flag_with_a_separate_value_is_true_and_says_why():
     setting = consul_setting(argv_injector(f"-{FLAG}", "false", "-log-level=debug"))
     assert setting.native is True
-    assert "followed by 'false': Go reads it as true and stops reading flags there" in setting.source
+    assert ("followed by 'false': Go reads it as true and stops reading flags there"
+            in setting.source)
 
 
 def test_consul_k8s_too_old_for_native_says_so():
@@ -262,7 +266,8 @@ def test_consul_pods_get_desired_from_the_injector_unless_annotated():
     assert (setting.mode, setting.source) == ("native", f"{WHERE} arg -{FLAG}=true")
     annotated = desired_setting(consul_pod("native", override="false"), config)
     assert annotated.mode == "traditional"
-    assert annotated.source == "pod annotation consul.hashicorp.com/enable-consul-dataplane-as-sidecar"
+    assert annotated.source == (
+        "pod annotation consul.hashicorp.com/enable-consul-dataplane-as-sidecar")
 
 
 def test_consul_too_old_ignores_the_pod_annotation():
@@ -312,7 +317,8 @@ HELM_TRUE = helm_injector(f"-{FLAG}=true \\\n")
                         "command": ["/bin/sh", "-ec", helm_script(f"-{FLAG}=true \\\n")]}),
     (HELM_TRUE, False, {"name": "sidecar-injector", "command": ["/bin/sh", "-ec", helm_script()]}),
     (helm_injector(f"'-{FLAG}=false' \\\n"), True,
-     {"name": "sidecar-injector", "command": ["/bin/sh", "-ec", helm_script(f"'-{FLAG}=true' \\\n")]}),
+     {"name": "sidecar-injector",
+      "command": ["/bin/sh", "-ec", helm_script(f"'-{FLAG}=true' \\\n")]}),
     (argv_injector(f"--{FLAG}=false", "-log-level=info"), True,
      {"name": "sidecar-injector", "args": ["inject-connect", "-listen=:8080", f"--{FLAG}=true",
                                            "-log-level=info"]}),
@@ -326,7 +332,8 @@ HELM_TRUE = helm_injector(f"-{FLAG}=true \\\n")
     (argv_injector("-log-level=info"), True,
      {"name": "sidecar-injector", "args": ["inject-connect", f"-{FLAG}=true", "-listen=:8080",
                                            "-log-level=info"]}),
-    (consul_injector(command=["consul-k8s-control-plane", "inject-connect"], args=["-listen=:8080"]),
+    (consul_injector(command=["consul-k8s-control-plane", "inject-connect"],
+                     args=["-listen=:8080"]),
      True, {"name": "sidecar-injector", "args": [f"-{FLAG}=true", "-listen=:8080"]}),
     (consul_injector(command=["consul-k8s-control-plane", "inject-connect", "-listen=:8080"]), True,
      {"name": "sidecar-injector", "command": ["consul-k8s-control-plane", "inject-connect",
@@ -355,7 +362,8 @@ def test_consul_injector_patch_changes_only_the_flag(deployment, native, expecte
      "runs consul-k8s 1.8.1 without -default-enable-consul-dataplane-as-sidecar"),
     (argv_injector(image="hashicorp/consul-k8s-control-plane@sha256:0123abcd"),
      "a consul-k8s of unknown version"),
-    (consul_injector(command=["/bin/webhook"]), "runs no `consul-k8s-control-plane inject-connect`"),
+    (consul_injector(command=["/bin/webhook"]),
+     "runs no `consul-k8s-control-plane inject-connect`"),
 ])
 def test_consul_injector_patch_refuses_what_could_stop_the_injector(deployment, message):
     with pytest.raises(SidecarError, match=re.escape(message)):
