@@ -107,6 +107,8 @@ class Cluster:
             pool_args["cert_reqs"] = ssl.CERT_REQUIRED if configuration.verify_ssl else ssl.CERT_NONE
             if configuration.ssl_ca_cert:
                 pool_args["ca_certs"] = configuration.ssl_ca_cert
+            if getattr(configuration, "ca_cert_data", None):  # plainconfig: the CA's PEM text
+                pool_args["ca_cert_data"] = configuration.ca_cert_data
             if configuration.cert_file:
                 pool_args["cert_file"] = configuration.cert_file
             if configuration.key_file:

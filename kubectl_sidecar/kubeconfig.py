@@ -6,6 +6,7 @@ plugins and their refresh); this module picks the file(s) and context the way ku
 
 import os
 
+from kubectl_sidecar import plainconfig
 from kubectl_sidecar.cluster import Cluster
 from kubectl_sidecar.errors import InputError, SidecarError, one_line
 
@@ -19,11 +20,6 @@ def kubeconfig_paths(explicit=None):
 
 def connect(kubeconfig=None, context=None, request_timeout=None):
     """A Cluster for a kubeconfig context (the current one by default)."""
-    import yaml
-    from kubernetes.client import Configuration
-    from kubernetes.config import ConfigException, kube_config
-
-    unreadable = (ConfigException, ValueError, OSError, yaml.YAMLError)
     paths = kubeconfig_paths(kubeconfig)
     existing = [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
     if not existing:
@@ -34,6 +30,14 @@ def connect(kubeconfig=None, context=None, request_timeout=None):
         raise SidecarError(
             "no kubeconfig found: set KUBECONFIG or pass --kubeconfig "
             f"(looked for {paths})")
+    plain = plainconfig.load(existing, context)  # None: a context only the client can load
+    if plain is not None:
+        return Cluster(*plain, request_timeout)
+    import yaml
+    from kubernetes.client import Configuration
+    from kubernetes.config import ConfigException, kube_config
+
+    unreadable = (ConfigException, ValueError, OSError, yaml.YAMLError)
     try:
         contexts, _ = kube_config.list_kube_config_contexts(paths)
         name = context or _current_context(existing)
