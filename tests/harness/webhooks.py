@@ -1,0 +1,107 @@
+"""The MutatingWebhookConfigurations that point the API server at the harness's injector server,
+named and selecting as the mesh's own chart does, and the optional stripper.
+
+The API server calls webhook configurations in name order: istio-sidecar-injector, then
+zz-legacy-policy-agent (the stripper must come after the injector, as a late third-party webhook
+does).
+"""
+import base64
+
+from tests.harness.api import ApiFailure, resource_path
+
+CONFIGS = resource_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations")
+STRIPPER_NAME = "zz-legacy-policy-agent"
+STRIPPER_LABEL = "legacy-policy"
+PROBE_NAMESPACE = "injection-probe"
+
+
+def _webhook(name, url, ca_pem, namespace_selector, object_selector=None):
+    hook = {
+        "name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None", "timeoutSeconds": 10,
+        # Fail, not the Ignore some charts default to: a broken stand-in must fail loudly, not
+        # leave pods silently uninjected.
+        "failurePolicy": "Fail", "reinvocationPolicy": "Never",
+        "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
+        "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                   "resources": ["pods"], "scope": "Namespaced"}],
+        "namespaceSelector": namespace_selector,
+    }
+    if object_selector:
+        hook["objectSelector"] = object_selector
+    return hook
+
+
+def _config(name, hook):
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": name}, "webhooks": [hook]}
+
+
+def istio_webhook(port, ca_pem):
+    # Istio's own selectors: namespaces labelled istio-injection=enabled, pods not opted out.
+    config = _config("istio-sidecar-injector", _webhook(
+        "sidecar-injector.istio.io", f"https://127.0.0.1:{port}/inject", ca_pem,
+        {"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]},
+        {"matchExpressions": [{"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}]}))
+    config["metadata"]["labels"] = {"app": "sidecar-injector"}
+    return config
+
+
+def stripper_webhook(port, ca_pem):
+    return _config(STRIPPER_NAME, _webhook(
+        "legacy-policy-agent.example.com", f"https://127.0.0.1:{port}/strip", ca_pem, {},
+        {"matchLabels": {STRIPPER_LABEL: "enforced"}}))
+
+
+def register_injectors(admin, port, ca_pem, timeout=60):
+    admin.apply(CONFIGS, istio_webhook(port, ca_pem))
+    wait_for_injection(admin, timeout)
+
+
+def wait_for_injection(admin, timeout=60):
+    """A new webhook configuration takes a moment to apply: dry-run pods until one is injected."""
+    admin.apply(resource_path("v1", "namespaces"), {
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": PROBE_NAMESPACE, "labels": {"istio-injection": "enabled"}}})
+    probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
+             "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]}}
+
+    def injected():
+        try:
+            created = admin.request("POST", resource_path("v1", "pods", PROBE_NAMESPACE), probe,
+                                    params={"dryRun": "All"})
+        except ApiFailure:
+            return False
+        names = [c["name"] for c in created["spec"].get("containers", []) + created["spec"].get("initContainers", [])]
+        return "istio-proxy" in names
+
+    admin.wait_for("the injector webhook to take effect", injected, timeout=timeout, interval=0.5)
+    admin.delete(resource_path("v1", "namespaces", name=PROBE_NAMESPACE))
+
+
+def register_stripper(admin, port, ca_pem):
+    """Drops restartPolicy from the init containers of pods labelled legacy-policy=enforced, as a
+    webhook built against old client libraries does. Returns once the API server calls it."""
+    admin.apply(CONFIGS, stripper_webhook(port, ca_pem))
+    admin.wait_for("the stripping webhook to take effect", lambda: not _native_probe_admitted(admin),
+                   timeout=60, interval=0.5)
+
+
+def unregister_stripper(admin):
+    admin.delete(f"{CONFIGS}/{STRIPPER_NAME}")
+    admin.wait_for("the stripping webhook to be gone", lambda: _native_probe_admitted(admin),
+                   timeout=60, interval=0.5)
+
+
+def _native_probe_admitted(admin):
+    """Whether a labelled pod with a probed native sidecar gets through admission (dry run)."""
+    probe = {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": "strip-probe", "labels": {STRIPPER_LABEL: "enforced"}},
+             "spec": {"initContainers": [{"name": "proxy", "image": "registry.example/proxy:1",
+                                          "restartPolicy": "Always",
+                                          "readinessProbe": {"tcpSocket": {"port": 15021}}}],
+                      "containers": [{"name": "app", "image": "registry.example/app:1.0"}]}}
+    try:
+        admin.request("POST", resource_path("v1", "pods", "default"), probe, params={"dryRun": "All"})
+        return True
+    except ApiFailure:
+        return False
