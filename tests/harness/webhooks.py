@@ -13,6 +13,11 @@ CONFIGS = resource_path("admissionregistration.k8s.io/v1", "mutatingwebhookconfi
 STRIPPER_NAME = "zz-legacy-policy-agent"
 STRIPPER_LABEL = "legacy-policy"
 PROBE_NAMESPACE = "injection-probe"
+# Every route of the injector server marks a pod carrying this label with
+# PROBE_SEEN_PREFIX + route, and does nothing else to it: how `wait_for_route` knows the API
+# server calls a webhook, whether or not its mesh would inject anything yet.
+PROBE_LABEL = "harness.kubectl-sidecar.io/webhook-probe"
+PROBE_SEEN_PREFIX = "harness.kubectl-sidecar.io/seen-by-"
 
 
 def _webhook(name, url, ca_pem, namespace_selector, object_selector=None):
@@ -53,29 +58,29 @@ def stripper_webhook(port, ca_pem):
 
 
 def register_injectors(admin, port, ca_pem, timeout=60):
+    """Istio's webhook, at start-up: the harness's default mesh."""
     admin.apply(CONFIGS, istio_webhook(port, ca_pem))
-    wait_for_injection(admin, timeout)
-
-
-def wait_for_injection(admin, timeout=60):
-    """A new webhook configuration takes a moment to apply: dry-run pods until one is injected."""
     admin.apply(resource_path("v1", "namespaces"), {
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": PROBE_NAMESPACE, "labels": {"istio-injection": "enabled"}}})
-    probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
+    wait_for_route(admin, "inject", PROBE_NAMESPACE, timeout)
+    admin.delete(resource_path("v1", "namespaces", name=PROBE_NAMESPACE))
+
+
+def wait_for_route(admin, route, namespace, timeout=60):
+    """A new webhook configuration takes a moment to apply: dry-run a probe pod in `namespace`
+    until the injector's `route` has seen it."""
+    probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "labels": {PROBE_LABEL: "true"}},
              "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]}}
 
-    def injected():
+    def seen():
         try:
-            created = admin.request("POST", resource_path("v1", "pods", PROBE_NAMESPACE), probe,
-                                    params={"dryRun": "All"})
+            created = admin.request("POST", resource_path("v1", "pods", namespace), probe, params={"dryRun": "All"})
         except ApiFailure:
             return False
-        names = [c["name"] for c in created["spec"].get("containers", []) + created["spec"].get("initContainers", [])]
-        return "istio-proxy" in names
+        return PROBE_SEEN_PREFIX + route in (created["metadata"].get("annotations") or {})
 
-    admin.wait_for("the injector webhook to take effect", injected, timeout=timeout, interval=0.5)
-    admin.delete(resource_path("v1", "namespaces", name=PROBE_NAMESPACE))
+    admin.wait_for(f"the {route} webhook to take effect", seen, timeout=timeout, interval=0.2)
 
 
 def register_stripper(admin, port, ca_pem):
