@@ -92,3 +92,14 @@ def istio_mesh(admin):
     seed.istio_mesh(admin, "false")
     yield admin
     seed.remove_istio_mesh(admin)
+
+
+@pytest.fixture(scope="module")
+def linkerd_mesh(admin):
+    """Linkerd owns the mesh config for the module: linkerd-config with proxy.nativeSidecar=false
+    (namespaces opt in and choose with seed.linkerd_namespace); removed afterwards."""
+    seed.remove_asm_mesh(admin)
+    seed.remove_istio_mesh(admin)
+    seed.linkerd_mesh(admin, False)
+    yield admin
+    seed.remove_linkerd_mesh(admin)

@@ -1,5 +1,9 @@
 """Mesh configs and workloads for the e2e tests and the demo, created through the real API."""
+import yaml
+
+from tests.harness import webhooks
 from tests.harness.api import ApiFailure, resource_path
+from tests.harness.injectors import linkerd as linkerd_injector
 
 APP_IMAGE = "registry.example/app:1.0"
 ISTIOD_IMAGE = "docker.io/istio/pilot:1.26.2"
@@ -17,10 +21,13 @@ def _meta(name, namespace=None, labels=None, annotations=None):
     return meta
 
 
-def namespace(admin, name, injection=True, labels=None):
+def namespace(admin, name, injection=True, labels=None, annotations=None):
+    """Create the namespace, or merge these labels and annotations into it (None removes a key).
+    injection: Istio's istio-injection=enabled label."""
     all_labels = {"istio-injection": "enabled"} if injection else {}
     all_labels.update(labels or {})
-    admin.apply(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(name, labels=all_labels)})
+    admin.apply(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": _meta(name, labels=all_labels, annotations=annotations)})
 
 
 def delete_namespace(admin, name, wait=True):
@@ -90,6 +97,52 @@ def remove_istio_mesh(admin):
     admin.delete(resource_path("apps/v1", "deployments", "istio-system", "istiod"))
 
 
+# Linkerd: ConfigMap linkerd/linkerd-config, whose `values` key holds the chart's values, and
+# namespace annotations (injectors/linkerd.py says how its injector reads them).
+
+LINKERD_VERSION = "edge-26.5.2"
+LINKERD_CONFIG = resource_path("v1", "configmaps", "linkerd")
+LINKERD_NATIVE = linkerd_injector.NATIVE_KEYS[0]  # config.linkerd.io/proxy-enable-native-sidecar
+
+
+def linkerd_mesh(admin, native):
+    """linkerd-config with proxy.nativeSidecar (None: the key absent, which Linkerd reads as false),
+    and Linkerd's injector webhook."""
+    namespace(admin, "linkerd", injection=False)
+    proxy = {"image": {"name": linkerd_injector.PROXY_IMAGE, "version": ""}, "await": True,
+             "ports": {"admin": 4191, "control": 4190, "inbound": 4143, "outbound": 4140}}
+    if native is not None:
+        proxy["nativeSidecar"] = native
+    values = {"linkerdVersion": LINKERD_VERSION, "cniEnabled": False, "clusterDomain": "cluster.local",
+              "identityTrustAnchorsPEM": "-----BEGIN CERTIFICATE-----\nharness\n-----END CERTIFICATE-----\n",
+              "proxy": proxy}
+    body = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _meta("linkerd-config", "linkerd", {"linkerd.io/control-plane-component": "controller"}),
+            "data": {"values": yaml.safe_dump(values, sort_keys=True)}}
+    _create_or_replace(admin, LINKERD_CONFIG, body)
+    webhooks.install_mesh_webhook(admin, "linkerd")
+
+
+def remove_linkerd_mesh(admin):
+    webhooks.remove_mesh_webhook(admin, "linkerd")
+    admin.delete(f"{LINKERD_CONFIG}/linkerd-config")
+
+
+def linkerd_namespace(admin, name, native=None, inject="enabled", key=LINKERD_NATIVE):
+    """A namespace opted in with linkerd.io/inject (None: no opt-in) and, unless native is None, the
+    mode annotation `key` set to "true"/"false". Re-applying merges, so it also flips a mode.
+    Linkerd copies the namespace's mode annotation onto each pod it injects (unless the pod has
+    its own), as it does with every config annotation."""
+    annotations = {linkerd_injector.INJECT: inject} if inject else {}
+    if native is not None:
+        annotations[key] = str(native).lower()
+    namespace(admin, name, injection=False, annotations=annotations)
+
+
+def namespace_annotations(admin, name):
+    return admin.get(resource_path("v1", "namespaces", name=name))["metadata"].get("annotations") or {}
+
+
 # --- workloads ----------------------------------------------------------------------------------
 
 def _template(app, annotations=None, restart_policy=None, labels=None):
@@ -102,6 +155,7 @@ def _template(app, annotations=None, restart_policy=None, labels=None):
 
 
 def deployment(admin, ns, name, replicas=2, annotations=None, strategy=None, labels=None):
+    """annotations and labels go on the pod template."""
     body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, ns, {"app": name}),
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                      "template": _template(name, annotations, labels=labels)}}
@@ -179,15 +233,35 @@ def wait_for_pods(admin, ns, count, selector=None, timeout=90):
                    timeout=timeout)
 
 
+PROXIES = ("istio-proxy", "linkerd-proxy")
+
+
 def proxy_mode(pod):
-    """native / traditional / none, read directly off a pod (independent of the code under test)."""
+    """native / traditional / invalid / none, read directly off a pod (independent of the code
+    under test)."""
     spec = pod["spec"]
     for container in spec.get("initContainers") or []:
-        if container["name"] == "istio-proxy":
+        if container["name"] in PROXIES:
             return "native" if container.get("restartPolicy") == "Always" else "invalid"
-    if any(c["name"] == "istio-proxy" for c in spec["containers"]):
+    if any(c["name"] in PROXIES for c in spec["containers"]):
         return "traditional"
     return "none"
+
+
+def injected_mode(admin, ns, workload, kind="deployments"):
+    """The mode the injectors would give a new pod of this workload now (a dry-run create): the
+    mesh's own answer, to hold what `kubectl sidecar` calls DESIRED against."""
+    template = admin.get(resource_path("apps/v1", kind, ns, workload))["spec"]["template"]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": dict(template.get("metadata") or {}, generateName=f"{workload}-"),
+           "spec": template["spec"]}
+    created = admin.request("POST", resource_path("v1", "pods", ns), pod, params={"dryRun": "All"})
+    return proxy_mode(created)
+
+
+def template_annotations(admin, ns, workload, kind="deployments"):
+    found = admin.get(resource_path("apps/v1", kind, ns, workload))
+    return found["spec"]["template"]["metadata"].get("annotations") or {}
 
 
 def modes(admin, ns, selector=None):

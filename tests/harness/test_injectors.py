@@ -2,7 +2,10 @@
 to, so they are checked against the meshes' own rules here (no cluster needed)."""
 import pytest
 
+from tests.harness.injectors import linkerd
 from tests.harness.injectors.common import parse_bool
+
+STABLE, BETA, ALPHA = linkerd.NATIVE_KEYS
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -12,3 +15,72 @@ from tests.harness.injectors.common import parse_bool
 ])
 def test_parse_bool_is_gos_strconv_parsebool(text, expected):
     assert parse_bool(text) is expected
+
+
+# --- Linkerd ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pod,namespace,expected", [
+    ({}, {}, False),
+    ({}, {"linkerd.io/inject": "enabled"}, True),
+    ({}, {"linkerd.io/inject": "ingress"}, True),
+    ({"linkerd.io/inject": "disabled"}, {"linkerd.io/inject": "enabled"}, False),
+    ({"linkerd.io/inject": "enabled"}, {}, True),
+    ({"linkerd.io/inject": "enabled"}, {"linkerd.io/inject": "disabled"}, True),
+    ({"linkerd.io/inject": "yes"}, {"linkerd.io/inject": "enabled"}, False),  # invalid value
+])
+def test_linkerd_opt_in(pod, namespace, expected):
+    assert linkerd.wants_injection(pod, namespace) is expected
+
+
+@pytest.mark.parametrize("config,namespace,pod,expected", [
+    (False, {}, {}, False),
+    (True, {}, {}, True),
+    (None, {}, {}, False),  # absent from the values: Go's zero value
+    (False, {STABLE: "true"}, {}, True),
+    (False, {ALPHA: "true"}, {}, True),
+    (False, {BETA: "true"}, {}, False),  # not copied from namespaces since 2.20
+    (True, {STABLE: "false"}, {STABLE: "true"}, True),  # the pod's own key wins
+    (False, {STABLE: "true"}, {ALPHA: "false"}, True),  # the copied stable key outranks the pod's alpha
+    (False, {}, {BETA: "true"}, True),
+    (False, {}, {ALPHA: "true"}, True),
+    (False, {}, {STABLE: "false", BETA: "true"}, False),  # stable first
+    (True, {}, {STABLE: "yes", ALPHA: "false"}, True),  # invalid first key: default, later keys ignored
+])
+def test_linkerd_mode(config, namespace, pod, expected):
+    values = {"proxy": {} if config is None else {"nativeSidecar": config}}
+    assert linkerd.native_sidecar(values, linkerd.effective_annotations(pod, namespace)) is expected
+
+
+def _pod(annotations=None, init=()):
+    return {"metadata": {"name": "p", "annotations": dict(annotations or {}), "labels": {"app": "p"}},
+            "spec": {"initContainers": [{"name": n, "image": "i"} for n in init],
+                     "containers": [{"name": "app", "image": "i"}]}}
+
+
+def _layout(pod):
+    return ([(c["name"], c.get("restartPolicy")) for c in pod["spec"].get("initContainers") or []],
+            [c["name"] for c in pod["spec"]["containers"]])
+
+
+def test_linkerd_native_layout_puts_init_and_proxy_before_the_users_init_containers():
+    injected = linkerd.inject(_pod({"linkerd.io/inject": "enabled"}, ["setup"]), "ns",
+                              {"proxy": {"nativeSidecar": True, "await": True}}, {})
+    assert _layout(injected) == ([("linkerd-init", None), ("linkerd-proxy", "Always"), ("setup", None)], ["app"])
+    assert injected["metadata"]["annotations"]["linkerd.io/proxy-version"]
+
+
+@pytest.mark.parametrize("wait,containers", [(True, ["linkerd-proxy", "app"]), (False, ["app", "linkerd-proxy"])])
+def test_linkerd_traditional_layout(wait, containers):
+    injected = linkerd.inject(_pod({}, ["setup"]), "ns", {"proxy": {"await": wait}}, {"linkerd.io/inject": "enabled"})
+    assert _layout(injected) == ([("setup", None), ("linkerd-init", None)], containers)
+    # The namespace's opt-in is copied onto the pod, as Linkerd copies its config annotations.
+    assert injected["metadata"]["annotations"]["linkerd.io/inject"] == "enabled"
+
+
+def test_linkerd_with_cni_validates_the_network_instead():
+    injected = linkerd.inject(_pod({"linkerd.io/inject": "enabled"}), "ns", {"cniEnabled": True}, {})
+    assert _layout(injected)[0] == [("linkerd-network-validator", None)]
+
+
+def test_linkerd_leaves_pods_with_a_proxy_alone():
+    assert linkerd.inject(_pod({"linkerd.io/inject": "enabled"}, ["istio-init"]), "ns", {}, {}) is None

@@ -1,9 +1,8 @@
-"""The MutatingWebhookConfigurations that point the API server at the harness's injector server,
-named and selecting as the mesh's own chart does, and the optional stripper.
+"""The MutatingWebhookConfigurations that point the API server at the harness's injector server:
+one per mesh, named and selecting as the mesh's own chart does, and the optional stripper.
 
-The API server calls webhook configurations in name order: istio-sidecar-injector, then
-zz-legacy-policy-agent (the stripper must come after the injector, as a late third-party webhook
-does).
+The API server calls webhook configurations in name order: istio-sidecar-injector, linkerd-proxy-injector-webhook-config, then zz-legacy-policy-agent (the
+stripper must come after the injectors, as a late third-party webhook does).
 """
 import base64
 
@@ -51,6 +50,19 @@ def istio_webhook(port, ca_pem):
     return config
 
 
+def linkerd_webhook(port, ca_pem):
+    # linkerd-control-plane's proxyInjector.namespaceSelector/objectSelector defaults: every
+    # namespace but kube-system and cert-manager; the opt-in (linkerd.io/inject) is an annotation
+    # the injector itself reads, so the API server calls it for every pod.
+    return _config("linkerd-proxy-injector-webhook-config", _webhook(
+        "linkerd-proxy-injector.linkerd.io", f"https://127.0.0.1:{port}/linkerd", ca_pem,
+        {"matchExpressions": [
+            {"key": "config.linkerd.io/admission-webhooks", "operator": "NotIn", "values": ["disabled"]},
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "cert-manager"]}]},
+        {"matchExpressions": [{"key": "linkerd.io/control-plane-component", "operator": "DoesNotExist"},
+                              {"key": "linkerd.io/cni-resource", "operator": "DoesNotExist"}]}))
+
+
 def stripper_webhook(port, ca_pem):
     return _config(STRIPPER_NAME, _webhook(
         "legacy-policy-agent.example.com", f"https://127.0.0.1:{port}/strip", ca_pem, {},
@@ -58,13 +70,35 @@ def stripper_webhook(port, ca_pem):
 
 
 def register_injectors(admin, port, ca_pem, timeout=60):
-    """Istio's webhook, at start-up: the harness's default mesh."""
+    """Istio's webhook, at start-up: the harness's default mesh. Linkerd's comes with
+    its mesh (install_mesh_webhook), as a mesh's install brings its webhook; until then the API
+    server spends no time calling them for every pod of the suite."""
     admin.apply(CONFIGS, istio_webhook(port, ca_pem))
     admin.apply(resource_path("v1", "namespaces"), {
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": PROBE_NAMESPACE, "labels": {"istio-injection": "enabled"}}})
     wait_for_route(admin, "inject", PROBE_NAMESPACE, timeout)
     admin.delete(resource_path("v1", "namespaces", name=PROBE_NAMESPACE))
+
+
+MESH_WEBHOOKS = {"linkerd": linkerd_webhook}
+
+
+def install_mesh_webhook(admin, mesh, timeout=60):
+    """Register Linkerd's webhook, pointed at the injector server that Istio's
+    registration (made at start-up) points at; returns once the API server calls it. Does nothing
+    on a control plane started without the injector."""
+    istio = admin.get(f"{CONFIGS}/istio-sidecar-injector", missing_ok=True)
+    if istio is None:
+        return
+    client = istio["webhooks"][0]["clientConfig"]
+    port = int(client["url"].rsplit(":", 1)[1].split("/", 1)[0])
+    admin.apply(CONFIGS, MESH_WEBHOOKS[mesh](port, base64.b64decode(client["caBundle"])))
+    wait_for_route(admin, mesh, "default", timeout)
+
+
+def remove_mesh_webhook(admin, mesh):
+    admin.delete(f"{CONFIGS}/{MESH_WEBHOOKS[mesh](0, b'')['metadata']['name']}")
 
 
 def wait_for_route(admin, route, namespace, timeout=60):

@@ -35,5 +35,14 @@ def injection_patch(original, injected):
     return patch
 
 
+def annotations(pod):
+    return (pod.get("metadata") or {}).get("annotations") or {}
+
+
+def container_names(pod):
+    spec = pod["spec"]
+    return {c["name"] for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])}
+
+
 class Refused(Exception):
     """The injector answers the admission request with an error: the pod is not created."""
