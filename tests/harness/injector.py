@@ -3,6 +3,7 @@
 Routes, one per MutatingWebhookConfiguration (webhooks.py):
 - /inject: Istio and ASM (injectors/istio.py);
 - /linkerd: Linkerd's proxy injector (injectors/linkerd.py);
+- /consul: consul-k8s's connect injector (injectors/consul.py);
 - /strip: removes restartPolicy from every init container: an old webhook built against client
   libraries that don't know the field, the failure the ASM page describes.
 
@@ -17,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.harness.api import Api
 from tests.harness.injectors.common import Refused, injection_patch
+from tests.harness.injectors.consul import ConsulInjector
 
 # `inject` stays importable from here: bench/status_bench.py builds injected pods with it.
 from tests.harness.injectors.istio import IstioInjector, inject  # noqa: F401
@@ -99,7 +101,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     api = Api(args.server, args.token, args.ca)
     mesh_api = Api(args.mesh_server, args.mesh_token, args.mesh_ca) if args.mesh_server else None
-    injectors = {"inject": IstioInjector(api, mesh_api), "linkerd": LinkerdInjector(api)}
+    injectors = {"inject": IstioInjector(api, mesh_api), "linkerd": LinkerdInjector(api),
+                 "consul": ConsulInjector(api)}
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(injectors))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)

@@ -3,7 +3,9 @@ import yaml
 
 from tests.harness import webhooks
 from tests.harness.api import ApiFailure, resource_path
+from tests.harness.injectors import consul as consul_injector
 from tests.harness.injectors import linkerd as linkerd_injector
+from tests.harness.injectors.common import container_argv, go_bool_flag
 
 APP_IMAGE = "registry.example/app:1.0"
 ISTIOD_IMAGE = "docker.io/istio/pilot:1.26.2"
@@ -143,22 +145,81 @@ def namespace_annotations(admin, name):
     return admin.get(resource_path("v1", "namespaces", name=name))["metadata"].get("annotations") or {}
 
 
+# Consul: Deployment consul/consul-connect-injector, the chart's shape, its defaults as flags of
+# the `/bin/sh -ec` script in `command` (injectors/consul.py reads them as the process would).
+
+CONSUL_IMAGE = consul_injector.K8S_IMAGE
+CONSUL_AS_SIDECAR = consul_injector.AS_SIDECAR  # the per-pod annotation
+CONSUL_INJECT = consul_injector.INJECT
+
+
+def consul_mesh(admin, native=False, lifecycle=True):
+    """consul-connect-injector rendered as the chart renders it, and its webhook. native:
+    -default-enable-consul-dataplane-as-sidecar=true|false (the chart's
+    connectInject.dataplaneAsSidecarInitContainer.defaultEnabled), or None to leave the flag out
+    (Go's default, false). lifecycle: -default-enable-sidecar-proxy-lifecycle (chart default true).
+    Always -default-inject=false, the chart's default: pods opt in with
+    consul.hashicorp.com/connect-inject: "true" (the harness injector relies on it)."""
+    namespace(admin, consul_injector.NAMESPACE, injection=False)
+    flags = ["-config-file=/consul/config/config.json", "-log-level=info", "-log-json=false",
+             "-default-inject=false", f'-consul-dataplane-image="{consul_injector.DATAPLANE_IMAGE}"',
+             f'-consul-k8s-image="{CONSUL_IMAGE}"', '-release-name="consul"', '-release-namespace="consul"',
+             "-resource-prefix=consul", "-listen=:8080",
+             f"-default-enable-sidecar-proxy-lifecycle={str(lifecycle).lower()}",
+             "-default-sidecar-proxy-lifecycle-shutdown-grace-period-seconds=30",
+             "-default-sidecar-proxy-lifecycle-graceful-port=20600"]
+    if native is not None:
+        flags.append(f"-{consul_injector.AS_SIDECAR_FLAG}={str(native).lower()}")
+    if native:
+        flags += ["-default-sidecar-probe-check-initial-delay-seconds=1", "-default-sidecar-probe-period-seconds=10",
+                  '-default-sidecar-probe-failure-threshold="3"', '-default-sidecar-probe-check-timeout-seconds="5"']
+    script = "exec consul-k8s-control-plane inject-connect \\\n" + "".join(
+        f"  {flag} \\\n" for flag in flags[:-1]) + f"  {flags[-1]}\n"
+    labels = {"app": "consul", "chart": "consul-helm", "release": "consul", "component": "connect-injector"}
+    container = {"name": "sidecar-injector", "image": CONSUL_IMAGE,
+                 "ports": [{"containerPort": 8080, "name": "webhook-server", "protocol": "TCP"}],
+                 "command": ["/bin/sh", "-ec", script]}
+    body = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": _meta(consul_injector.DEPLOYMENT, consul_injector.NAMESPACE, labels),
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"serviceAccountName": "consul-connect-injector",
+                                           "containers": [container]}}}}
+    _create_or_replace(admin, resource_path("apps/v1", "deployments", consul_injector.NAMESPACE), body)
+    webhooks.install_mesh_webhook(admin, "consul")
+
+
+def remove_consul_mesh(admin):
+    webhooks.remove_mesh_webhook(admin, "consul")
+    admin.delete(consul_injector.INJECTOR)
+
+
+def consul_injector_flag(admin, name=consul_injector.AS_SIDECAR_FLAG):
+    """A boolean flag of the running consul-connect-injector as its process would read it: True,
+    False, or None when absent (to assert on what `switch` wrote)."""
+    deployment = admin.get(consul_injector.INJECTOR)
+    argv = [word for c in deployment["spec"]["template"]["spec"]["containers"] for word in container_argv(c)]
+    return go_bool_flag(argv, name)
+
+
 # --- workloads ----------------------------------------------------------------------------------
 
-def _template(app, annotations=None, restart_policy=None, labels=None):
+def _template(app, annotations=None, restart_policy=None, labels=None, init_containers=None):
     spec = {"containers": [{"name": app, "image": APP_IMAGE, "ports": [{"containerPort": 8080}]}],
             "terminationGracePeriodSeconds": 5}
+    if init_containers:
+        spec["initContainers"] = [{"name": name, "image": APP_IMAGE} for name in init_containers]
     if restart_policy:
         spec["restartPolicy"] = restart_policy
     return {"metadata": {"labels": {"app": app, **(labels or {})}, "annotations": dict(annotations or {})},
             "spec": spec}
 
 
-def deployment(admin, ns, name, replicas=2, annotations=None, strategy=None, labels=None):
-    """annotations and labels go on the pod template."""
+def deployment(admin, ns, name, replicas=2, annotations=None, strategy=None, labels=None, init_containers=None):
+    """annotations and labels go on the pod template; init_containers: names of the app's own."""
     body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, ns, {"app": name}),
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": _template(name, annotations, labels=labels)}}
+                     "template": _template(name, annotations, labels=labels, init_containers=init_containers)}}
     if strategy:
         body["spec"]["strategy"] = strategy
     return admin.create(resource_path("apps/v1", "deployments", ns), body)
@@ -233,7 +294,7 @@ def wait_for_pods(admin, ns, count, selector=None, timeout=90):
                    timeout=timeout)
 
 
-PROXIES = ("istio-proxy", "linkerd-proxy")
+PROXIES = ("istio-proxy", "linkerd-proxy", "consul-dataplane")
 
 
 def proxy_mode(pod):

@@ -2,8 +2,9 @@
 to, so they are checked against the meshes' own rules here (no cluster needed)."""
 import pytest
 
-from tests.harness.injectors import linkerd
-from tests.harness.injectors.common import parse_bool
+from tests.harness import seed
+from tests.harness.injectors import consul, linkerd
+from tests.harness.injectors.common import BadFlag, Refused, container_argv, go_bool_flag, parse_bool
 
 STABLE, BETA, ALPHA = linkerd.NATIVE_KEYS
 
@@ -15,6 +16,31 @@ STABLE, BETA, ALPHA = linkerd.NATIVE_KEYS
 ])
 def test_parse_bool_is_gos_strconv_parsebool(text, expected):
     assert parse_bool(text) is expected
+
+
+@pytest.mark.parametrize("argv,expected", [
+    ([], None),
+    (["-x"], True),
+    (["--x"], True),
+    (["-x=false"], False),
+    (["-x=true", "-x=0"], False),  # the last one wins
+    (["-xy=true"], None),
+    (["x=true"], None),
+])
+def test_go_bool_flag(argv, expected):
+    assert go_bool_flag(argv, "x") is expected
+
+
+def test_go_bool_flag_refuses_what_go_refuses():
+    with pytest.raises(BadFlag):
+        go_bool_flag(["-x=yes"], "x")
+
+
+def test_flags_come_out_of_the_charts_shell_script():
+    script = 'exec consul-k8s-control-plane inject-connect \\\n  -default-inject=false \\\n  -release-name="consul"\n'
+    container = {"command": ["/bin/sh", "-ec", script]}
+    assert container_argv(container) == ["exec", "consul-k8s-control-plane", "inject-connect",
+                                         "-default-inject=false", "-release-name=consul"]
 
 
 # --- Linkerd ------------------------------------------------------------------------------------
@@ -84,3 +110,66 @@ def test_linkerd_with_cni_validates_the_network_instead():
 
 def test_linkerd_leaves_pods_with_a_proxy_alone():
     assert linkerd.inject(_pod({"linkerd.io/inject": "enabled"}, ["istio-init"]), "ns", {}, {}) is None
+
+
+# --- Consul -------------------------------------------------------------------------------------
+
+FLAGS = {consul.INJECT_FLAG: False, consul.LIFECYCLE_FLAG: True, consul.AS_SIDECAR_FLAG: False}
+OPT_IN = {consul.INJECT: "true"}
+
+
+@pytest.mark.parametrize("annotations,flags,layout", [
+    (OPT_IN, FLAGS, ([("setup", None), ("consul-connect-inject-init", None)], ["consul-dataplane", "app"])),
+    ({**OPT_IN, consul.LIFECYCLE: "false"}, FLAGS,
+     ([("setup", None), ("consul-connect-inject-init", None)], ["app", "consul-dataplane"])),
+    ({**OPT_IN, consul.AS_SIDECAR: "true"}, FLAGS,
+     ([("setup", None), ("consul-connect-inject-init", None), ("consul-dataplane", "Always")], ["app"])),
+    (OPT_IN, {**FLAGS, consul.AS_SIDECAR_FLAG: True},
+     ([("setup", None), ("consul-connect-inject-init", None), ("consul-dataplane", "Always")], ["app"])),
+    ({**OPT_IN, consul.AS_SIDECAR: "false"}, {**FLAGS, consul.AS_SIDECAR_FLAG: True},
+     ([("setup", None), ("consul-connect-inject-init", None)], ["consul-dataplane", "app"])),
+    ({**OPT_IN, consul.AS_SIDECAR: ""}, {**FLAGS, consul.AS_SIDECAR_FLAG: True},  # empty: the default
+     ([("setup", None), ("consul-connect-inject-init", None), ("consul-dataplane", "Always")], ["app"])),
+])
+def test_consul_layouts(annotations, flags, layout):
+    injected = consul.inject(_pod(annotations, ["setup"]), "ns", flags)
+    assert _layout(injected) == layout
+    assert injected["metadata"]["annotations"][consul.INJECT_STATUS] == "injected"
+
+
+@pytest.mark.parametrize("annotations,namespace", [({}, "ns"), ({consul.INJECT: "false"}, "ns"),
+                                                   (OPT_IN, "kube-system"),
+                                                   ({**OPT_IN, consul.INJECT_STATUS: "injected"}, "ns")])
+def test_consul_leaves_alone(annotations, namespace):
+    assert consul.inject(_pod(annotations), namespace, FLAGS) is None
+
+
+def test_consul_refuses_an_invalid_mode_annotation_as_its_webhook_does():
+    with pytest.raises(Refused):
+        consul.inject(_pod({**OPT_IN, consul.AS_SIDECAR: "yes"}), "ns", FLAGS)
+
+
+class _Recorder:
+    """Just enough of Api for seed helpers that only write."""
+
+    def __init__(self):
+        self.objects = {}
+
+    def apply(self, path, body):
+        self.objects[f"{path}/{body['metadata']['name']}"] = body
+
+    create = apply
+
+    def get(self, path, missing_ok=False):
+        return self.objects.get(path)
+
+
+@pytest.mark.parametrize("native,lifecycle", [(True, True), (False, True), (None, False)])
+def test_seeded_consul_injector_carries_its_flags_as_the_chart_renders_them(native, lifecycle):
+    admin = _Recorder()
+    seed.consul_mesh(admin, native=native, lifecycle=lifecycle)
+    deployment = admin.objects[consul.INJECTOR]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["/bin/sh", "-ec"]
+    assert seed.consul_injector_flag(admin) is native
+    assert consul.injector_flags(deployment) == {consul.INJECT_FLAG: False, consul.LIFECYCLE_FLAG: lifecycle,
+                                                 consul.AS_SIDECAR_FLAG: bool(native)}

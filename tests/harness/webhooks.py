@@ -1,7 +1,8 @@
 """The MutatingWebhookConfigurations that point the API server at the harness's injector server:
 one per mesh, named and selecting as the mesh's own chart does, and the optional stripper.
 
-The API server calls webhook configurations in name order: istio-sidecar-injector, linkerd-proxy-injector-webhook-config, then zz-legacy-policy-agent (the
+The API server calls webhook configurations in name order: consul-connect-injector,
+istio-sidecar-injector, linkerd-proxy-injector-webhook-config, then zz-legacy-policy-agent (the
 stripper must come after the injectors, as a late third-party webhook does).
 """
 import base64
@@ -63,6 +64,19 @@ def linkerd_webhook(port, ca_pem):
                               {"key": "linkerd.io/cni-resource", "operator": "DoesNotExist"}]}))
 
 
+def consul_webhook(port, ca_pem):
+    # The consul chart (release and global.name "consul"): connectInject.namespaceSelector's
+    # default and the objectSelector that spares Consul's own pods; the opt-in
+    # (consul.hashicorp.com/connect-inject) is read by the injector.
+    return _config("consul-connect-injector", _webhook(
+        "consul-connect-injector.consul.hashicorp.com", f"https://127.0.0.1:{port}/consul", ca_pem,
+        {"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+             "values": ["kube-system", "local-path-storage", "openebs", "gmp-system", "gke-managed-cim"]},
+            {"key": "openshift.io/cluster-monitoring", "operator": "DoesNotExist"}]},
+        {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["consul"]}]}))
+
+
 def stripper_webhook(port, ca_pem):
     return _config(STRIPPER_NAME, _webhook(
         "legacy-policy-agent.example.com", f"https://127.0.0.1:{port}/strip", ca_pem, {},
@@ -70,8 +84,8 @@ def stripper_webhook(port, ca_pem):
 
 
 def register_injectors(admin, port, ca_pem, timeout=60):
-    """Istio's webhook, at start-up: the harness's default mesh. Linkerd's comes with
-    its mesh (install_mesh_webhook), as a mesh's install brings its webhook; until then the API
+    """Istio's webhook, at start-up: the harness's default mesh. Linkerd's and Consul's come with
+    their mesh (install_mesh_webhook), as a mesh's install brings its webhook; until then the API
     server spends no time calling them for every pod of the suite."""
     admin.apply(CONFIGS, istio_webhook(port, ca_pem))
     admin.apply(resource_path("v1", "namespaces"), {
@@ -81,11 +95,11 @@ def register_injectors(admin, port, ca_pem, timeout=60):
     admin.delete(resource_path("v1", "namespaces", name=PROBE_NAMESPACE))
 
 
-MESH_WEBHOOKS = {"linkerd": linkerd_webhook}
+MESH_WEBHOOKS = {"linkerd": linkerd_webhook, "consul": consul_webhook}
 
 
 def install_mesh_webhook(admin, mesh, timeout=60):
-    """Register Linkerd's webhook, pointed at the injector server that Istio's
+    """Register Linkerd's or Consul's webhook, pointed at the injector server that Istio's
     registration (made at start-up) points at; returns once the API server calls it. Does nothing
     on a control plane started without the injector."""
     istio = admin.get(f"{CONFIGS}/istio-sidecar-injector", missing_ok=True)
