@@ -112,7 +112,8 @@ def install_mesh_webhook(admin, mesh, timeout=60):
 
 
 def remove_mesh_webhook(admin, mesh):
-    admin.delete(f"{CONFIGS}/{MESH_WEBHOOKS[mesh](0, b'')['metadata']['name']}")
+    name = MESH_WEBHOOKS[mesh](0, b"")["metadata"]["name"]  # the configuration's name, whatever it points at
+    admin.delete(f"{CONFIGS}/{name}")
 
 
 def wait_for_route(admin, route, namespace, timeout=60):
