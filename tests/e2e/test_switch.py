@@ -3,7 +3,8 @@ import pytest
 
 from tests.harness import seed
 from tests.harness.api import resource_path
-from tests.harness.controlplane import STRIPPER_LABEL, add_node
+from tests.harness.bootstrap import add_node
+from tests.harness.webhooks import STRIPPER_LABEL
 
 
 def _asm_native(admin):
