@@ -12,7 +12,7 @@ import click
 from kubectl_sidecar import __version__
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-MESHES = ("auto", "asm", "istio", "linkerd")
+MESHES = ("auto", "asm", "istio", "linkerd", "consul")
 OUTPUTS = ("table", "wide", "json", "yaml")
 
 
@@ -123,7 +123,8 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
     MODE is native, traditional, invalid (proxy in initContainers without
     restartPolicy: Always: the pod can't start), gateway (the proxy is the workload)
     or none. DESIRED comes from the mesh config (ASMMeshConfig, istiod's
-    ENABLE_NATIVE_SIDECARS, linkerd-config) or the pod's override annotation.
+    ENABLE_NATIVE_SIDECARS, linkerd-config, Consul's connect-injector flag) or the
+    pod's override annotation.
     """
     from kubectl_sidecar import render, status
     from kubectl_sidecar.allocator import release_large_buffers
