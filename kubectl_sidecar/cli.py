@@ -235,7 +235,9 @@ def _run_settings(flags, target=None, workloads=(), force=False, no_restart=Fals
 @connection_options
 @_run_options
 @click.option("--force", is_flag=True,
-              help="Switch to native even when the API server or a kubelet is older than 1.29.")
+              help="Switch to native even when the API server or a kubelet is older than 1.29, "
+                   "or Consul's injector can't inject native (never when the switch would stop "
+                   "it from starting).")
 @click.option("--no-restart", is_flag=True,
               help="Only change the mesh config; print the restart command to run later.")
 def switch_command(workloads, to_native, to_traditional, force, no_restart, **flags):
@@ -244,8 +246,8 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, **fl
 
     \b
     Without WORKLOAD: change the mesh config (ASMMeshConfig, istiod's
-    ENABLE_NATIVE_SIDECARS, Linkerd namespace annotations) and restart affected
-    workloads in all namespaces (limit the restarts with -n).
+    ENABLE_NATIVE_SIDECARS, Linkerd namespace annotations, Consul's connect-injector
+    flag) and restart affected workloads in all namespaces (limit the restarts with -n).
     With WORKLOAD (deployment/cart) or -l: pin the mode on those workloads only,
     with the mesh's pod-template annotation; the mesh config is left alone.
 

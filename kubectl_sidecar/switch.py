@@ -138,6 +138,13 @@ def _warn(console, warnings):
 
 
 def _preflight(cluster, report, options, console):
+    for problem, forceable in preflight.control_plane_problems(report.mesh, options.target):
+        refusal = f"refusing to switch to {options.target} sidecars: {problem}"
+        if not forceable:
+            raise SidecarError(refusal)
+        if not options.force:
+            raise SidecarError(refusal + " (--force to switch anyway)")
+        console.err(f"Warning: {problem} (continuing: --force)")
     if options.target == NATIVE:
         kubelets = meshread.node_kubelet_versions(cluster)
         if kubelets is None:
