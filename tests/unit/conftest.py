@@ -23,9 +23,3 @@ def connect_to(mocker):
             return mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=clusters[0])
         return mocker.patch("kubectl_sidecar.kubeconfig.connect", side_effect=list(clusters))
     return patch
-
-
-@pytest.fixture
-def fast_polls(mocker):
-    """Rollout waits poll every 10 ms instead of every second."""
-    mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
