@@ -89,7 +89,7 @@ def controllers(injector_fails=False):
 
 
 @pytest.fixture
-def fake(connect_to, fast_polls):
+def fake(connect_to):
     cluster = FakeCluster(consul_objects(), namespace="shop", on_patch=controllers())
     connect_to(cluster)
     return cluster
@@ -163,14 +163,13 @@ def test_switch_patches_the_injector_waits_for_it_then_restarts_the_old_mode_wor
     assert fake.patches == []
 
 
-def test_an_injector_that_does_not_roll_out_stops_before_any_restart(run, connect_to,
-                                                                     fast_polls):
+def test_an_injector_that_does_not_roll_out_stops_before_any_restart(run, connect_to):
     cluster = FakeCluster(consul_objects(), on_patch=controllers(injector_fails=True))
     connect_to(cluster)
     result = run("switch", "--native", "--mesh", "consul", "--yes")
     assert result.exit_code == 1
     assert "consul/consul-connect-injector did not roll out" in result.stdout
-    assert "not started: Deployment/web -n shop" in result.stdout
+    assert "0 of 1 workload(s) rolled out" in result.stdout
     assert [p[2] for p in cluster.patches] == ["consul-connect-injector"]
 
 
