@@ -95,3 +95,14 @@ def control_plane_problems(mesh, target):
              f"version, and one older than -{meshconfig.CONSUL_FLAG} (consul-k8s 1.9.0, "
              "backported to 1.6.9, 1.7.5, 1.8.2) exits when started with it: check the "
              f"version, then set {meshconfig.CONSUL_HELM_VALUE}=true with helm", False)]
+
+
+def override_ignored(mesh, target):
+    """Why the mesh would ignore a pod-template annotation asking for `target`, or None: a
+    consul-k8s that can't inject native ignores its pods' annotation too."""
+    if mesh.family != "consul" or target != NATIVE or mesh.native_supported is not False:
+        return None
+    version = meshconfig.consul_k8s_version(mesh.injector_deployment)
+    return (f"the connect-injector {mesh.injector[0]}/{mesh.injector[1]} runs consul-k8s "
+            f"{meshconfig.release_text(version)}, which can't inject native sidecars and "
+            f"ignores the pods' annotation; that needs {meshconfig.CONSUL_NATIVE_RELEASES}")

@@ -111,7 +111,17 @@ def switch_workloads(cluster, mesh_cluster, scope, options, console):
                              f"{scope.describe()}")
         return planning.plan_override(report.rows, workloads, options.target, facts)
 
-    return _run(cluster, mesh_cluster, scope, options, console, make_plan)
+    def check(report):
+        # Restarting into the same old mode would fail verify, and every rerun would restart
+        # the workloads again.
+        problem = preflight.override_ignored(report.mesh, options.target)
+        if problem and not options.force:
+            raise SidecarError(f"refusing to switch to {options.target} sidecars: {problem} "
+                               "(--force to switch anyway)")
+        if problem:
+            console.err(f"Warning: {problem} (continuing: --force)")
+
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
 
 
 def _run(cluster, mesh_cluster, scope, options, console, make_plan, check=None):

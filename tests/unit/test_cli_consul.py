@@ -232,3 +232,23 @@ def test_per_workload_switch_sets_consuls_pod_annotation_only(fake, run):
         AS_SIDECAR: "true"}
     assert injector_args(fake).native is False  # the mesh-wide flag is left alone
     assert "Verify: every pod that a restart could switch is in its target mode." in result.stdout
+
+
+def test_per_workload_native_on_an_injector_that_ignores_the_annotation_is_refused(
+        run, connect_to):
+    cluster = FakeCluster(consul_objects(argv_injector(
+        image="hashicorp/consul-k8s-control-plane:1.7.4")), namespace="shop")
+    connect_to(cluster)
+    result = run("switch", "--native", "deployment/web", "--mesh", "consul", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: refusing to switch to native sidecars: the connect-injector "
+        "consul/consul-connect-injector runs consul-k8s 1.7.4, which can't inject native "
+        "sidecars and ignores the pods' annotation; that needs consul-k8s 1.9.0 or later, or "
+        "1.6.9, 1.7.5, 1.8.2 (--force to switch anyway)")
+    assert cluster.patches == []
+    forced = run("switch", "--native", "deployment/web", "--mesh", "consul", "--dry-run",
+                 "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "(continuing: --force)" in forced.stderr
+    assert f"Deployment/web: {AS_SIDECAR}=true" in forced.stdout

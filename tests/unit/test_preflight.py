@@ -5,6 +5,7 @@ from kubectl_sidecar.meshconfig import asm_config, consul_config
 from kubectl_sidecar.preflight import (
     control_plane_problems,
     foreign_pod_webhooks,
+    override_ignored,
     too_old_for_native,
     warnings_for,
 )
@@ -105,3 +106,14 @@ def test_consul_control_plane_problems(injector, target, expected):
 
 def test_other_meshes_have_no_control_plane_problems_here():
     assert control_plane_problems(asm_config(None, "asm"), "native") == []
+
+
+def test_only_a_consul_too_old_for_native_ignores_the_pod_annotation():
+    old = consul_config(argv_injector(**image(":1.8.1")))
+    assert "runs consul-k8s 1.8.1, which can't inject native sidecars and ignores" in (
+        override_ignored(old, "native"))
+    assert override_ignored(old, "traditional") is None
+    assert override_ignored(consul_config(argv_injector(**image("@sha256:0123abcd"))),
+                            "native") is None  # unknown: the annotation may well work
+    assert override_ignored(consul_config(helm_injector()), "native") is None
+    assert override_ignored(asm_config(None, "asm"), "native") is None
