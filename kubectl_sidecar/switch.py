@@ -263,6 +263,8 @@ def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
             console.board.finish()
     outcome = executor.outcome
     report_to(render.outcome_text(outcome, plan, server_dry_run=options.dry_run == "server"))
+    if code is None and outcome.interrupted:
+        code = 130
     if code is None:
         code = 1 if (outcome.failed or outcome.not_started) else 0
         if code == 0 and not options.dry_run:
