@@ -9,7 +9,7 @@ import pytest
 
 from tests.harness import seed
 from tests.harness.api import resource_path
-from tests.harness.controlplane import STRIPPER_LABEL
+from tests.harness.webhooks import STRIPPER_LABEL
 from tests.harness.kubelet_sim import HOLD_LABEL, READY_AFTER
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
