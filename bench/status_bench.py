@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -275,6 +276,17 @@ def report(results, startup, seeding, plane):
     return "\n".join(lines)
 
 
+# Other benches' sections (bench/switch_bench.py's), which this report must not wipe out.
+OTHER_SECTION = re.compile(r"<!-- ([\w-]+): begin -->.*?<!-- \1: end -->\n?", re.S)
+
+
+def write_report(path, text):
+    """BENCHMARKS.md: this report, then the other benches' sections as they were."""
+    old = path.read_text() if path.exists() else ""
+    sections = [match.group(0) for match in OTHER_SECTION.finditer(old)]
+    path.write_text(text.rstrip("\n") + "\n" + "".join("\n" + section for section in sections))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000", help="comma-separated pod counts (default 10000)")
@@ -298,7 +310,7 @@ def main(argv=None):
             text = report(results, startup, seeding, plane)
         finally:
             plane.down()
-    Path(args.output).write_text(text)
+    write_report(Path(args.output), text)
     print(text)
 
 
