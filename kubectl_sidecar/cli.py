@@ -25,23 +25,62 @@ def _timeout(ctx, param, value):
 
 
 def connection_options(command):
-    """kubectl's own connection and scope flags, spelled as kubectl spells them."""
+    """kubectl's own connection and scope flags, spelled as kubectl spells them (cli-runtime's
+    ConfigFlags), then ours for where the mesh config lives.
+
+    The flags that say which API server and which credentials (--server, --token, --cluster,
+    --user, the TLS files) apply to the main connection only; --mesh-context names its own.
+    Who we act as (--as, --as-group, --as-uid), --request-timeout and --disable-compression
+    apply to both connections, as they would to two kubectl commands run with them.
+    """
     options = [
-        click.option("--kubeconfig", metavar="PATH",
+        click.option("--kubeconfig", metavar="PATH", type=click.Path(dir_okay=False),
                      help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
-        click.option("--context", metavar="NAME", help="The kubeconfig context to use."),
+        click.option("--context", metavar="NAME",
+                     help="The kubeconfig context to use."),
         click.option("-n", "--namespace", metavar="NS",
                      help="Namespace (default: the context's namespace)."),
         click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces."),
         click.option("-l", "--selector", metavar="SELECTOR",
                      help="Label selector, e.g. -l app=cart,tier!=db."),
         click.option("--request-timeout", metavar="DURATION", callback=_timeout,
-                     help="Give up on a single API request after this long (e.g. 30s; 0 = no limit)."),
+                     help="Give up on a single API request after this long "
+                          "(e.g. 30s; 0 = no limit)."),
+        click.option("--cluster", metavar="NAME",
+                     help="The name of the kubeconfig cluster to use (main connection)."),
+        click.option("--user", metavar="NAME",
+                     help="The name of the kubeconfig user to use (main connection)."),
+        click.option("-s", "--server", metavar="URL",
+                     help="The address and port of the Kubernetes API server (main connection; "
+                          "no kubeconfig needed with it)."),
+        click.option("--token", metavar="TOKEN",
+                     help="Bearer token for authentication to the API server (main connection)."),
+        click.option("--certificate-authority", metavar="PATH", type=click.Path(dir_okay=False),
+                     help="Path to a cert file for the certificate authority (main connection)."),
+        click.option("--client-certificate", metavar="PATH", type=click.Path(dir_okay=False),
+                     help="Path to a client certificate file for TLS (main connection)."),
+        click.option("--client-key", metavar="PATH", type=click.Path(dir_okay=False),
+                     help="Path to a client key file for TLS (main connection)."),
+        click.option("--insecure-skip-tls-verify", is_flag=True,
+                     help="Don't check the server's certificate: insecure (main connection)."),
+        click.option("--tls-server-name", metavar="NAME",
+                     help="Server name to use for server certificate validation (main "
+                          "connection; default: the server's host name)."),
+        click.option("--as", "as_user", metavar="USER",
+                     help="Username to impersonate for the operation (a user or "
+                          "system:serviceaccount:NS:NAME; both connections)."),
+        click.option("--as-group", "as_groups", metavar="GROUP", multiple=True,
+                     help="Group to impersonate for the operation (repeatable; both connections)."),
+        click.option("--as-uid", metavar="UID",
+                     help="UID to impersonate for the operation (both connections)."),
+        click.option("--disable-compression", is_flag=True,
+                     help="Opt out of response compression for all requests to the server."),
         click.option("--mesh", type=click.Choice(MESHES), default="auto", show_default=True,
                      help="Which mesh's configuration decides the desired mode."),
         click.option("--mesh-context", metavar="NAME",
-                     help="Context of the API server holding the mesh config (ASM: the ASM instance)."),
-        click.option("--mesh-kubeconfig", metavar="PATH",
+                     help="Context of the API server holding the mesh config "
+                          "(ASM: the ASM instance)."),
+        click.option("--mesh-kubeconfig", metavar="PATH", type=click.Path(dir_okay=False),
                      help="Kubeconfig for --mesh-context (default: --kubeconfig)."),
         click.option("--proxy-name", "proxy_names", metavar="NAME", multiple=True,
                      help="Treat containers with this name as a mesh proxy too (repeatable)."),
@@ -81,19 +120,36 @@ def cli():
 class Connection:
     """The clusters one command talks to, from the connection flags."""
 
-    def __init__(self, kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig):
+    def __init__(self, kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig,
+                 overrides=None):
         from kubectl_sidecar import kubeconfig as config
 
-        self.cluster = config.connect(kubeconfig, context, request_timeout)
+        overrides = overrides or config.Overrides()
+        self.cluster = config.connect(kubeconfig, context, request_timeout, overrides)
         self.mesh_cluster = None
         if mesh_context or mesh_kubeconfig:
             self.mesh_cluster = config.connect(
-                mesh_kubeconfig or kubeconfig, mesh_context, request_timeout)
+                mesh_kubeconfig or kubeconfig, mesh_context, request_timeout,
+                overrides.for_mesh())
 
     @classmethod
     def from_flags(cls, flags):
         return cls(flags["kubeconfig"], flags["context"], flags["request_timeout"],
-                   flags["mesh_context"], flags["mesh_kubeconfig"])
+                   flags["mesh_context"], flags["mesh_kubeconfig"], overrides_from(flags))
+
+
+def overrides_from(flags):
+    """kubectl's connection flags as kubeconfig.Overrides."""
+    from kubectl_sidecar.kubeconfig import Overrides
+
+    return Overrides(
+        cluster=flags["cluster"], user=flags["user"], server=flags["server"],
+        token=flags["token"], certificate_authority=flags["certificate_authority"],
+        client_certificate=flags["client_certificate"], client_key=flags["client_key"],
+        insecure_skip_tls_verify=flags["insecure_skip_tls_verify"],
+        tls_server_name=flags["tls_server_name"], as_user=flags["as_user"],
+        as_groups=tuple(flags["as_groups"]), as_uid=flags["as_uid"],
+        disable_compression=flags["disable_compression"])
 
 
 def _scope(connection, flags):
