@@ -24,6 +24,16 @@ def _timeout(ctx, param, value):
     return parse_duration(value, f"--{param.name.replace('_', '-')}") or None
 
 
+def _complete(name):
+    """A completion callback from completion.py, imported only when completing: `--help` and
+    every command stay fast."""
+    def complete(ctx, param, incomplete):
+        from kubectl_sidecar import completion
+
+        return getattr(completion, name)(ctx, param, incomplete)
+    return complete
+
+
 def connection_options(command):
     """kubectl's own connection and scope flags, spelled as kubectl spells them (cli-runtime's
     ConfigFlags), then ours for where the mesh config lives.
@@ -36,9 +46,9 @@ def connection_options(command):
     options = [
         click.option("--kubeconfig", metavar="PATH", type=click.Path(dir_okay=False),
                      help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
-        click.option("--context", metavar="NAME",
+        click.option("--context", metavar="NAME", shell_complete=_complete("contexts"),
                      help="The kubeconfig context to use."),
-        click.option("-n", "--namespace", metavar="NS",
+        click.option("-n", "--namespace", metavar="NS", shell_complete=_complete("namespaces"),
                      help="Namespace (default: the context's namespace)."),
         click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces."),
         click.option("-l", "--selector", metavar="SELECTOR",
@@ -46,9 +56,9 @@ def connection_options(command):
         click.option("--request-timeout", metavar="DURATION", callback=_timeout,
                      help="Give up on a single API request after this long "
                           "(e.g. 30s; 0 = no limit)."),
-        click.option("--cluster", metavar="NAME",
+        click.option("--cluster", metavar="NAME", shell_complete=_complete("clusters"),
                      help="The name of the kubeconfig cluster to use (main connection)."),
-        click.option("--user", metavar="NAME",
+        click.option("--user", metavar="NAME", shell_complete=_complete("users"),
                      help="The name of the kubeconfig user to use (main connection)."),
         click.option("-s", "--server", metavar="URL",
                      help="The address and port of the Kubernetes API server (main connection; "
@@ -77,7 +87,7 @@ def connection_options(command):
                      help="Opt out of response compression for all requests to the server."),
         click.option("--mesh", type=click.Choice(MESHES), default="auto", show_default=True,
                      help="Which mesh's configuration decides the desired mode."),
-        click.option("--mesh-context", metavar="NAME",
+        click.option("--mesh-context", metavar="NAME", shell_complete=_complete("contexts"),
                      help="Context of the API server holding the mesh config "
                           "(ASM: the ASM instance)."),
         click.option("--mesh-kubeconfig", metavar="PATH", type=click.Path(dir_okay=False),
@@ -162,7 +172,8 @@ def _scope(connection, flags):
                  selector=flags["selector"])
 
 
-@cli.command("status")
+@cli.command("status",
+             short_help="Show each pod's sidecar mode and what needs a restart.")
 @connection_options
 @click.option("-o", "--output", type=click.Choice(OUTPUTS), default="table", show_default=True,
               help="Output format. json/yaml follow the SidecarStatus contract in the README.")
@@ -282,8 +293,10 @@ def _run_settings(flags, target=None, workloads=(), force=False, no_restart=Fals
         timeout=flags["timeout"])
 
 
-@cli.command("switch")
-@click.argument("workloads", nargs=-1, metavar="[WORKLOAD]...")
+@cli.command("switch",
+             short_help="Switch the mesh or workloads to native or traditional sidecars.")
+@click.argument("workloads", nargs=-1, metavar="[WORKLOAD]...",
+                shell_complete=_complete("workloads"))
 @click.option("--native", "to_native", is_flag=True, help="Switch to native sidecars.")
 @click.option("--traditional", "to_traditional", is_flag=True,
               help="Switch to traditional sidecars.")
@@ -331,7 +344,8 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, **fl
     sys.exit(code)
 
 
-@cli.command("restart")
+@cli.command("restart",
+             short_help="Restart workloads whose pods differ from the configured mode.")
 @connection_options
 @_run_options
 def restart_command(**flags):
@@ -346,12 +360,33 @@ def restart_command(**flags):
                             _scope(connection, flags), options, _console()))
 
 
+@cli.command("completion",
+             short_help="Print the shell completion script for kubectl-sidecar.")
+@click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
+def completion_command(shell):
+    """Print the shell completion script for kubectl-sidecar run directly.
+
+    \b
+    For `kubectl sidecar <TAB>` kubectl (1.26+) asks kubectl_complete-sidecar on
+    PATH instead: pip installs it; see the README for krew.
+
+    \b
+    Examples:
+      source <(kubectl-sidecar completion bash)
+      kubectl-sidecar completion fish > ~/.config/fish/completions/kubectl-sidecar.fish
+    """
+    from kubectl_sidecar import completion
+
+    click.echo(completion.script(shell), nl=False)
+
+
 REQUIRED_PACKAGES = ("click", "kubernetes", "yaml", "urllib3")
 
 
 def main():
     try:
-        cli.main(prog_name="kubectl sidecar")
+        # complete_var spelled out: click would derive it from "kubectl sidecar", space and all.
+        cli.main(prog_name="kubectl sidecar", complete_var="_KUBECTL_SIDECAR_COMPLETE")
     except ModuleNotFoundError as error:
         # Run from a checkout or krew archive by a python3 without our dependencies.
         if error.name not in REQUIRED_PACKAGES:
