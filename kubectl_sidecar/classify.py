@@ -15,14 +15,28 @@ INVALID = "invalid"
 MODES = (NATIVE, TRADITIONAL, INVALID, GATEWAY, NONE)
 
 # Proxy container name -> mesh family. Helper init containers (istio-init, linkerd-init,
-# kuma-init, ...) are deliberately absent: they run and exit, they are not the proxy.
+# kuma-init, consul-connect-inject-init, ...) and helper sidecars (Consul's consul-sidecar,
+# App Mesh's xray-daemon) are deliberately absent: they are not the proxy.
 KNOWN_PROXIES = {
     "istio-proxy": "istio",
     "linkerd-proxy": "linkerd",
     "kuma-sidecar": "kuma",
     "consul-dataplane": "consul",
     "envoy": "envoy",
+    # consul-k8s before 1.0 (0.24-0.49) and before 0.24: Envoy ran beside a consul-sidecar
+    # (consul-connect-lifecycle-sidecar), which never counts.
+    "envoy-sidecar": "consul",
+    "consul-connect-envoy-sidecar": "consul",
 }
+
+# Names too generic to trust alone: they count only where the mesh left its mark. The rest of
+# KNOWN_PROXIES are distinctive enough to count wherever they appear.
+_NAMES_NEEDING_CONSUL_MARK = frozenset({"envoy-sidecar", "consul-connect-envoy-sidecar"})
+
+# consul-k8s marks every pod it injects (annotation and label alike) with this; pre-1.0 too.
+CONSUL_INJECT_STATUS = "consul.hashicorp.com/connect-inject-status"
+# consul-k8s multi-port pods get one proxy per service, named `<proxy>-<service>`.
+_CONSUL_MULTIPORT_PREFIXES = ("consul-dataplane-", "envoy-sidecar-")
 
 # Per-pod annotations a mesh reads to choose the mode for that pod, by family.
 OVERRIDE_ANNOTATIONS = {
@@ -36,7 +50,12 @@ OVERRIDE_ANNOTATIONS = {
 }
 
 # "envoy" is also the main container of Contour, Envoy Gateway and others; it is a mesh
-# sidecar only where a mesh left one of these marks on the pod.
+# sidecar only where a mesh left its mark: App Mesh's APPMESH_* environment on the container
+# itself, or one of these on the pod.
+_APPMESH_ENV_PREFIX = "APPMESH_"
+# App Mesh names the Envoy's resource here: mesh/<mesh>/virtualNode/<node> for a sidecar,
+# mesh/<mesh>/virtualGateway/<gateway> where Envoy is the gateway itself.
+_APPMESH_RESOURCE_ENV = ("APPMESH_RESOURCE_ARN", "APPMESH_VIRTUAL_NODE_NAME")
 _ENVOY_MESH_INIT_CONTAINERS = {"osm-init", "proxyinit"}
 _ENVOY_MESH_LABELS = ("osm-proxy-uuid",)
 _ENVOY_MESH_ANNOTATION_PREFIXES = ("appmesh.k8s.aws/", "openservicemesh.io/")
@@ -94,10 +113,24 @@ def controller_of(metadata):
     return None
 
 
-def _proxy_family(name, proxy_names):
-    if name in proxy_names:
-        return proxy_names[name]
-    return KNOWN_PROXIES.get(name)
+def _has_appmesh_env(container):
+    return any((env.get("name") or "").startswith(_APPMESH_ENV_PREFIX)
+               for env in container.get("env") or ())
+
+
+def _is_appmesh_gateway_envoy(container):
+    for env in container.get("env") or ():
+        name, value = env.get("name"), env.get("value") or ""
+        if name in _APPMESH_RESOURCE_ENV and "/virtualGateway/" in value:
+            return True
+    return False
+
+
+def _has_consul_mark(metadata):
+    annotations = metadata.get("annotations") or {}
+    if annotations.get(CONSUL_INJECT_STATUS) == "injected":
+        return True
+    return (metadata.get("labels") or {}).get(CONSUL_INJECT_STATUS) == "injected"
 
 
 def _has_envoy_mesh_marks(metadata, init_containers):
@@ -120,30 +153,58 @@ def find_proxy(pod, proxy_names=None):
     spec = pod.get("spec") or {}
     init_containers = spec.get("initContainers") or ()
     containers = spec.get("containers") or ()
+    # Looked up at most once, and only for pods with a container name that needs it: this runs
+    # for every pod of `status -A`, where most containers are apps settled by one dict lookup.
+    consul_marked = None
 
-    def is_proxy(container):
-        family = _proxy_family(container.get("name"), proxy_names)
-        if family == "envoy" and container.get("name") not in proxy_names:
-            return _has_envoy_mesh_marks(metadata, init_containers)
-        return family is not None
+    def has_consul_mark():
+        nonlocal consul_marked
+        if consul_marked is None:
+            consul_marked = _has_consul_mark(metadata)
+        return consul_marked
 
-    in_init = [c for c in init_containers if is_proxy(c)]
-    in_main = [c for c in containers if is_proxy(c)]
+    def family_of(container):
+        """The container's mesh family if it is a proxy, else None."""
+        name = container.get("name")
+        if name in proxy_names:
+            return proxy_names[name]
+        family = KNOWN_PROXIES.get(name)
+        if family is None:
+            if name and name.startswith(_CONSUL_MULTIPORT_PREFIXES) and has_consul_mark():
+                return "consul"
+            return None
+        if family == "envoy":
+            if _has_appmesh_env(container) or _has_envoy_mesh_marks(metadata, init_containers):
+                return family
+            return None
+        if name in _NAMES_NEEDING_CONSUL_MARK and not has_consul_mark():
+            return None
+        return family
+
+    def proxies_among(candidates):
+        found = []
+        for container in candidates:
+            family = family_of(container)
+            if family:
+                found.append((container, family))
+        return found
+
+    in_init = proxies_among(init_containers)
+    in_main = proxies_among(containers)
 
     # A restartable init proxy is what runs first and for the pod's life; an init proxy
     # without restartPolicy: Always never exits, so the pod can't start: report that.
-    native = [c for c in in_init if c.get("restartPolicy") == "Always"]
-    if native:
-        name = native[0]["name"]
-        return name, _proxy_family(name, proxy_names), NATIVE
+    for container, family in in_init:
+        if container.get("restartPolicy") == "Always":
+            return container["name"], family, NATIVE
     if in_init:
-        name = in_init[0]["name"]
-        return name, _proxy_family(name, proxy_names), INVALID
+        container, family = in_init[0]
+        return container["name"], family, INVALID
     if in_main:
-        name = in_main[0]["name"]
-        family = _proxy_family(name, proxy_names)
-        mode = GATEWAY if _is_gateway(metadata, containers, in_main) else TRADITIONAL
-        return name, family, mode
+        container, family = in_main[0]
+        proxies = [c for c, _ in in_main]
+        mode = GATEWAY if _is_gateway(metadata, containers, proxies) else TRADITIONAL
+        return container["name"], family, mode
     return None, None, NONE
 
 
@@ -153,6 +214,10 @@ def _is_gateway(metadata, containers, proxies):
         return True
     labels = metadata.get("labels") or {}
     if labels.get("istio") in ISTIO_GATEWAY_LABELS or "gateway.istio.io/managed" in labels:
+        return True
+    # App Mesh leaves a virtual gateway's own envoy container in place (an xray-daemon may
+    # run beside it) and names the gateway in its environment.
+    if any(proxy.get("name") == "envoy" and _is_appmesh_gateway_envoy(proxy) for proxy in proxies):
         return True
     # Istio starts a gateway's proxy as `pilot-agent proxy router`, a sidecar as `proxy sidecar`.
     return any("router" in (proxy.get("args") or ()) for proxy in proxies)

@@ -14,7 +14,7 @@ import platform
 import ssl
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from kubectl_sidecar import __version__
@@ -31,6 +31,22 @@ METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 _VERBS = {"GET": "get", "PATCH": "patch", "POST": "create", "PUT": "update", "DELETE": "delete"}
 
 
+class Listing:
+    """The objects of one list, fetched a page at a time as they are iterated. Once the
+    first page is in, resource_version is the version the whole list was read at: the place
+    to start a watch from."""
+
+    def __init__(self, pages: Callable[[Listing], Iterator[list[dict]]]):
+        self._pages = pages
+        self.resource_version: str | None = None
+
+    def __iter__(self) -> Iterator[dict]:
+        for items in self._pages(self):
+            items.reverse()
+            while items:
+                yield items.pop()
+
+
 class ClusterApi(Protocol):
     """What the rest of the package may ask of an API server. Cluster is the real one; the unit
     tests' FakeCluster is held to the same signatures."""
@@ -40,11 +56,16 @@ class ClusterApi(Protocol):
 
     def list_items(self, resource: Resource, namespace: str | None = None,
                    selector: str | None = None, metadata_only: bool = False,
-                   field_selector: str | None = None) -> Iterator[dict]: ...
+                   field_selector: str | None = None) -> Listing: ...
 
     def list_all(self, resource: Resource, namespace: str | None = None,
                  selector: str | None = None, metadata_only: bool = False,
                  field_selector: str | None = None) -> list[dict]: ...
+
+    def watch(self, resource: Resource, namespace: str | None = None,
+              selector: str | None = None, field_selector: str | None = None,
+              resource_version: str | None = None,
+              timeout_seconds: int = 300) -> Iterator[tuple[str, dict]]: ...
 
     def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict | None: ...
 
@@ -138,6 +159,23 @@ class Cluster:
     def request(self, method, path, params=None, body=None, content_type=None,
                 accept="application/json", resource=None):
         """Send one request; the decoded JSON answer. Errors become ApiError or Unreachable."""
+        response = self._send(method, path, params, body, content_type, accept, resource)
+        raw = response.data
+        del response
+        if not raw:
+            return {}
+        try:
+            # A page of 500 pods is ~5 MB of JSON: drop the bytes before the objects are built,
+            # so a page is held twice (text, objects) rather than three times at the peak.
+            text = raw.decode("utf-8")
+            del raw
+            return json.loads(text)
+        except ValueError:
+            raise self._not_json(method, path) from None
+
+    def _send(self, method, path, params=None, body=None, content_type=None,
+              accept="application/json", resource=None, stream=False, timeout=None):
+        """The response to one request (its body unread when stream); errors translated."""
         import urllib3
 
         url = self.host + path
@@ -147,7 +185,7 @@ class Cluster:
         try:
             response = self._pool.request(
                 method, url, body=data, headers=self._headers(accept, content_type),
-                preload_content=True)
+                preload_content=not stream, timeout=timeout or self._timeout)
         except urllib3.exceptions.NewConnectionError as error:
             # Checked first: urllib3 makes it a subclass of ConnectTimeoutError.
             raise self._unreachable(error) from None
@@ -162,21 +200,15 @@ class Cluster:
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise self._unreachable(error) from None
         if response.status >= 400:
+            if stream:
+                response.read()
             raise self._api_error(method, response, resource)
-        raw = response.data
-        del response
-        if not raw:
-            return {}
-        try:
-            # A page of 500 pods is ~5 MB of JSON: drop the bytes before the objects are built,
-            # so a page is held twice (text, objects) rather than three times at the peak.
-            text = raw.decode("utf-8")
-            del raw
-            return json.loads(text)
-        except ValueError:
-            raise SidecarError(
-                f"the server {self.host} answered {method} {path} with something that is "
-                "not JSON; is this a Kubernetes API server?") from None
+        return response
+
+    def _not_json(self, method, path):
+        return SidecarError(
+            f"the server {self.host} answered {method} {path} with something that is "
+            "not JSON; is this a Kubernetes API server?")
 
     def _unreachable(self, error):
         return Unreachable(
@@ -213,9 +245,9 @@ class Cluster:
 
     def list_items(self, resource: Resource, namespace: str | None = None,
                    selector: str | None = None, metadata_only: bool = False,
-                   field_selector: str | None = None) -> Iterator[dict]:
-        """Yield the objects of a list, fetched a page (PAGE_SIZE objects, METADATA_PAGE_SIZE
-        for metadata-only lists) at a time.
+                   field_selector: str | None = None) -> Listing:
+        """The objects of a list, fetched a page (PAGE_SIZE objects, METADATA_PAGE_SIZE for
+        metadata-only lists) at a time as they are iterated.
 
         Each page is released before the next is fetched, and each object as soon as the caller
         moves on, so a list of any size costs about one page of memory.
@@ -224,17 +256,66 @@ class Cluster:
         params = {"limit": limit, "labelSelector": selector, "fieldSelector": field_selector}
         accept = METADATA_ONLY if metadata_only else "application/json"
         path = resource.path(namespace)
-        while True:
-            answer = self.request("GET", path, params=params, accept=accept, resource=resource)
-            token = (answer.get("metadata") or {}).get("continue")
-            items = answer.get("items") or []
-            del answer
-            items.reverse()
-            while items:
-                yield items.pop()
-            if not token:
-                return
-            params = dict(params, **{"continue": token})
+
+        def pages(listing):
+            query = params
+            while True:
+                answer = self.request("GET", path, params=query, accept=accept, resource=resource)
+                metadata = answer.get("metadata") or {}
+                # Every page of a paginated list is read at the first page's version.
+                if listing.resource_version is None:
+                    listing.resource_version = metadata.get("resourceVersion")
+                token = metadata.get("continue")
+                items = answer.get("items") or []
+                del answer
+                yield items
+                if not token:
+                    return
+                query = dict(params, **{"continue": token})
+
+        return Listing(pages)
+
+    def watch(self, resource: Resource, namespace: str | None = None,
+              selector: str | None = None, field_selector: str | None = None,
+              resource_version: str | None = None,
+              timeout_seconds: int = 300) -> Iterator[tuple[str, dict]]:
+        """Yield (event type, object) from a watch that starts after resource_version, until
+        the server ends it (after about timeout_seconds).
+
+        BOOKMARK events carry only the newest resourceVersion, to resume from. A version the
+        server has forgotten raises ApiError 410 (re-list, then watch again); a dropped
+        connection raises Unreachable.
+        """
+        import urllib3
+
+        params = {"watch": "true", "labelSelector": selector, "fieldSelector": field_selector,
+                  "resourceVersion": resource_version, "allowWatchBookmarks": "true",
+                  "timeoutSeconds": timeout_seconds}
+        # The server ends the watch after timeout_seconds: a read that waits much longer than
+        # that means a stalled server or a dead connection.
+        read_limit = urllib3.Timeout(connect=self._timeout.connect_timeout,
+                                     read=timeout_seconds + 30)
+        path = resource.path(namespace)
+        response = self._send("GET", path, params, resource=resource, stream=True,
+                              timeout=read_limit)
+        try:
+            for line in _lines(response):
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise self._not_json("GET", path) from None
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    raise ApiError(obj.get("code") or 500, obj.get("reason") or "Error",
+                                   obj.get("message") or "the watch failed", verb="watch",
+                                   resource=resource.qualified)
+                yield kind, obj
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise self._unreachable(error) from None
+        finally:
+            # A watch left early still has a body in flight: that connection can't be reused.
+            response.close()
+            response.release_conn()
 
     def list_all(self, resource: Resource, namespace: str | None = None,
                  selector: str | None = None, metadata_only: bool = False,
@@ -281,6 +362,19 @@ def _tls_context(configuration):
     if configuration.cert_file:
         context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
     return context
+
+
+def _lines(response):
+    """The lines of a streamed response body (a watch sends one JSON event per line)."""
+    pending = b""
+    for chunk in response.stream(64 * 1024, decode_content=True):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
 
 
 def _connection_reason(error):

@@ -6,12 +6,13 @@ import re
 from dataclasses import dataclass, field
 
 from kubectl_sidecar.classify import NATIVE, TRADITIONAL, parse_bool
+from kubectl_sidecar.errors import SidecarError
 
 ASM_GROUP, ASM_VERSION, ASM_PLURAL, ASM_NAME = (
     "istio.alibabacloud.com", "v1beta1", "asmmeshconfigs", "default")
 ISTIO_ENV = "ENABLE_NATIVE_SIDECARS"
 NATIVE_GA_KUBELET = (1, 33)  # Istio's "auto" wants every kubelet at least here
-MESH_FAMILIES = {"asm": "istio", "istio": "istio", "linkerd": "linkerd"}
+MESH_FAMILIES = {"asm": "istio", "istio": "istio", "linkerd": "linkerd", "consul": "consul"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +33,17 @@ class Setting:
 class MeshConfig:
     """The mesh whose config we read, and the settings that decide each pod's mode."""
 
-    name: str  # asm | istio | linkerd | none
-    mesh_wide: Setting = None  # ASM, Linkerd: one setting for all pods
+    name: str  # asm | istio | linkerd | consul | none
+    mesh_wide: Setting = None  # ASM, Linkerd, Consul: one setting for all pods
     revisions: dict = field(default_factory=dict)  # Istio: revision -> Setting
     istiods: dict = field(default_factory=dict)  # Istio: revision -> (namespace, name, container, env value)
     namespaces: dict = field(default_factory=dict)  # Linkerd: namespace -> Setting
     context: str = None  # the kubeconfig context the config was read from
     warnings: list = field(default_factory=list)
+    injector: tuple = None  # Consul: (namespace, name, container) of the connect-injector
+    # False when the running control plane can't inject native at all: then it ignores the
+    # pods' override annotations too.
+    native_supported: bool = None
 
     @property
     def family(self):
@@ -234,12 +239,281 @@ def _linkerd_native_value(values_text):
     return value if isinstance(value, bool) else None
 
 
+# --- Consul (consul-k8s) -----------------------------------------------------------------
+# The connect-injector decides per pod: the pod's annotation
+# consul.hashicorp.com/enable-consul-dataplane-as-sidecar if set, else its own flag
+# -default-enable-consul-dataplane-as-sidecar (Helm:
+# connectInject.dataplaneAsSidecarInitContainer.defaultEnabled), false when absent.
+
+CONSUL_FLAG = "default-enable-consul-dataplane-as-sidecar"
+CONSUL_SUBCOMMAND = "inject-connect"  # `consul-k8s-control-plane inject-connect -flags...`
+# The Helm chart labels the injector Deployment (<release>-consul-connect-injector) so.
+CONSUL_INJECTOR_SELECTOR = "component=connect-injector"
+# consul-k8s PR #4678 shipped in 1.9.0 and was backported to these patch releases; older
+# injectors don't know the flag (an injector given it exits: "flag provided but not defined").
+CONSUL_NATIVE_BACKPORTS = {(1, 6): 9, (1, 7): 5, (1, 8): 2}
+CONSUL_NATIVE_SINCE = (1, 9)
+CONSUL_HELM_VALUE = "connectInject.dataplaneAsSidecarInitContainer.defaultEnabled"
+
+_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh"})
+# In a shell script the flag is a word of its own, perhaps quoted, perhaps with =value.
+_CONSUL_FLAG_WORD = re.compile(
+    r"(?<!\S)(['\"]?)(--?)" + re.escape(CONSUL_FLAG) + r"(?:=(['\"]?)([^\s'\"]*)\3)?\1(?!\S)")
+_SUBCOMMAND_WORD = re.compile(r"(?<!\S)" + re.escape(CONSUL_SUBCOMMAND) + r"(?!\S)")
+_END_OF_FLAGS_WORD = re.compile(r"(?<!\S)--(?!\S)")
+_NEXT_WORD = re.compile(r"(?:\s|\\\n)*([^\s\\]\S*)")
+_IMAGE_TAG_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class _FlagUse:
+    """One occurrence of the flag: in `field` ("command" or "args") element `index`, either
+    the whole element (span None) or, in a shell script, the characters span[0]:span[1]."""
+
+    field: str
+    index: int
+    span: tuple
+    dashes: str
+    value: str  # None for the bare flag, which Go reads as true
+    next_word: str  # what follows it, to tell `-flag false` apart
+
+    @property
+    def text(self):
+        return f"{self.dashes}{CONSUL_FLAG}" + ("" if self.value is None else f"={self.value}")
+
+
+def consul_injector_container(deployment):
+    """The container of a Deployment that runs consul-k8s's `inject-connect`, or None."""
+    for container in _containers(deployment):
+        argv = list(container.get("command") or ()) + list(container.get("args") or ())
+        if CONSUL_SUBCOMMAND in argv or any(
+                _SUBCOMMAND_WORD.search(script) for _, _, script in _shell_scripts(container)):
+            return container
+    return None
+
+
+def consul_k8s_version(deployment):
+    """consul-k8s (major, minor, patch) of the injector's image tag; patch None if the tag has
+    none ("1.10-dev"); None when the tag says nothing (a digest, "latest")."""
+    container = consul_injector_container(deployment) or {}
+    image = (container.get("image") or "").split("@", 1)[0]
+    tail = image.rsplit("/", 1)[-1]
+    if ":" not in tail:
+        return None
+    match = _IMAGE_TAG_VERSION.match(tail.rsplit(":", 1)[-1])
+    if not match:
+        return None
+    patch = int(match.group(3)) if match.group(3) is not None else None
+    return (int(match.group(1)), int(match.group(2)), patch)
+
+
+def consul_supports_native(version):
+    """Whether consul-k8s `version` (from consul_k8s_version) can inject consul-dataplane as a
+    native sidecar: True, False, or None when the version doesn't say."""
+    if version is None:
+        return None
+    major_minor, patch = version[:2], version[2]
+    if major_minor >= CONSUL_NATIVE_SINCE:
+        return True
+    if major_minor not in CONSUL_NATIVE_BACKPORTS:
+        return False
+    if patch is None:
+        return None
+    return patch >= CONSUL_NATIVE_BACKPORTS[major_minor]
+
+
+def _argv(container):
+    """(field, index, value) of each element of command + args: what the container runs."""
+    return ([("command", i, str(v)) for i, v in enumerate(container.get("command") or ())]
+            + [("args", i, str(v)) for i, v in enumerate(container.get("args") or ())])
+
+
+def _shell_scripts(container):
+    """(field, index, text) of each `sh -c SCRIPT` script in the container's command + args.
+
+    The Helm chart runs the injector as `/bin/sh -ec "exec consul-k8s-control-plane
+    inject-connect \\ -flag=value \\ ..."`: its flags live inside that one string.
+    """
+    argv = _argv(container)
+    for position in range(2, len(argv)):
+        shell, option = argv[position - 2][2], argv[position - 1][2]
+        if shell.rsplit("/", 1)[-1] in _SHELLS and option.startswith("-") and option.endswith("c"):
+            yield argv[position]
+
+
+def _consul_flag_uses(container):
+    """Every place the injector reads the flag from, in the order Go parses them (the last one
+    wins): argv elements after `inject-connect`, or words after it in a shell script. Go stops
+    reading flags at `--`."""
+    uses = []
+    argv = _argv(container)
+    scripts = {(where, index): script for where, index, script in _shell_scripts(container)}
+    reading = False
+    for position, (where, index, value) in enumerate(argv):
+        if (where, index) in scripts:
+            uses += _script_flag_uses(where, index, value)
+            continue
+        if value == CONSUL_SUBCOMMAND and not reading:
+            reading = True
+            continue
+        if not reading:
+            continue
+        if value == "--":
+            break
+        dashes, rest = ("--", value[2:]) if value.startswith("--") else ("-", value[1:])
+        if not value.startswith("-") or (rest != CONSUL_FLAG
+                                         and not rest.startswith(CONSUL_FLAG + "=")):
+            continue
+        flag_value = rest.split("=", 1)[1] if "=" in rest else None
+        next_word = argv[position + 1][2] if position + 1 < len(argv) else None
+        uses.append(_FlagUse(where, index, None, dashes, flag_value, next_word))
+    return uses
+
+
+def _script_flag_uses(where, index, script):
+    subcommand = _SUBCOMMAND_WORD.search(script)
+    if not subcommand:
+        return []
+    end = _END_OF_FLAGS_WORD.search(script, subcommand.end())
+    stop = end.start() if end else len(script)
+    uses = []
+    for match in _CONSUL_FLAG_WORD.finditer(script, subcommand.end(), stop):
+        following = _NEXT_WORD.match(script, match.end())
+        uses.append(_FlagUse(where, index, match.span(), match.group(2), match.group(4),
+                             following.group(1) if following else None))
+    return uses
+
+
+def consul_setting(deployment):
+    """Setting of the connect-injector: its -default-enable-consul-dataplane-as-sidecar flag."""
+    metadata = deployment.get("metadata") or {}
+    where = f"Deployment {metadata.get('namespace')}/{metadata.get('name')}"
+    container = consul_injector_container(deployment)
+    if container is None:
+        return Setting(None, f"{where} runs no `consul-k8s-control-plane {CONSUL_SUBCOMMAND}`")
+    uses = _consul_flag_uses(container)
+    if not uses:
+        version = consul_k8s_version(deployment)
+        if consul_supports_native(version) is False:
+            return Setting(False, f"{where} runs consul-k8s {_release(version)}, which can't "
+                                  "inject native (1.6.9, 1.7.5, 1.8.2, 1.9.0 and later can)")
+        return Setting(False, f"{where} has no -{CONSUL_FLAG} (default false)")
+    last = uses[-1]
+    if last.value is None:
+        source = f"{where} arg {last.text}"
+        if last.next_word is not None and parse_bool(last.next_word) is not None:
+            # Go's bool flags take no separate value: `-flag false` is true, and Go stops
+            # reading flags at "false", ignoring every flag after it.
+            source += (f" followed by {last.next_word!r}: Go reads it as true and stops "
+                       "reading flags there")
+        return Setting(True, source)
+    native = parse_bool(last.value)
+    if native is None:
+        return Setting(None, f"{where} arg {last.text}: not a Go bool, the injector won't start")
+    return Setting(native, f"{where} arg {last.text}")
+
+
+def _release(version):
+    return ".".join(str(part) for part in version if part is not None)
+
+
+def consul_config(deployment, context=None):
+    """MeshConfig from consul-k8s's connect-injector Deployment (None if there is none)."""
+    if deployment is None:
+        return MeshConfig(name="consul", context=context, mesh_wide=Setting(
+            None, f"no consul-k8s connect-injector Deployment ({CONSUL_INJECTOR_SELECTOR}) found"))
+    metadata = deployment.get("metadata") or {}
+    container = consul_injector_container(deployment)
+    config = MeshConfig(
+        name="consul", context=context, mesh_wide=consul_setting(deployment),
+        injector=(metadata.get("namespace"), metadata.get("name"),
+                  container.get("name") if container else None),
+        native_supported=consul_supports_native(consul_k8s_version(deployment)))
+    if container is not None:
+        config.warnings.append(
+            f"the consul Helm chart sets -{CONSUL_FLAG} from {CONSUL_HELM_VALUE}; "
+            "a helm upgrade without the same value reverts a hand edit")
+    return config
+
+
+def consul_injector_patch(deployment, native):
+    """The injector's container entry for a strategic merge patch of the Deployment's
+    spec.template.spec.containers that sets -default-enable-consul-dataplane-as-sidecar to
+    `native`: {"name": ..., "command" and/or "args": [...]}, every other element as it was.
+    None when the injector already injects that mode.
+
+    Each occurrence of the flag is rewritten in place (keeping its dashes and quotes); without
+    one, the flag goes right after `inject-connect`, where Go always reads it (a flag after
+    the first non-flag argument would be ignored). Raises SidecarError when there is no
+    injector container, or when adding the flag could stop an injector that predates it.
+    """
+    container = consul_injector_container(deployment)
+    metadata = deployment.get("metadata") or {}
+    where = f"Deployment {metadata.get('namespace')}/{metadata.get('name')}"
+    if container is None:
+        raise SidecarError(f"{where} runs no `consul-k8s-control-plane {CONSUL_SUBCOMMAND}`")
+    if consul_setting(deployment).native is native:
+        return None
+    wanted = "true" if native else "false"
+    fields = {"command": list(container.get("command") or ()),
+              "args": list(container.get("args") or ())}
+    uses = _consul_flag_uses(container)
+    if uses:
+        # Right to left, so that earlier spans in the same script keep their offsets.
+        for use in sorted(uses, key=lambda u: (u.field, u.index, u.span or (0, 0)), reverse=True):
+            values = fields[use.field]
+            if use.span is None:
+                values[use.index] = f"{use.dashes}{CONSUL_FLAG}={wanted}"
+            else:
+                script = values[use.index]
+                quote = _CONSUL_FLAG_WORD.match(script, use.span[0]).group(1)
+                values[use.index] = (script[:use.span[0]] + f"{quote}{use.dashes}{CONSUL_FLAG}="
+                                     f"{wanted}{quote}" + script[use.span[1]:])
+    else:
+        supported = consul_supports_native(consul_k8s_version(deployment))
+        if supported is not True:
+            version = consul_k8s_version(deployment)
+            known = (f"consul-k8s {_release(version)}" if version
+                     else "a consul-k8s of unknown version")
+            raise SidecarError(
+                f"{where} runs {known} without -{CONSUL_FLAG}; an injector that predates the "
+                f"flag won't start with it: upgrade consul-k8s, or set {CONSUL_HELM_VALUE} "
+                "with helm")
+        _insert_after_subcommand(container, fields, f"-{CONSUL_FLAG}={wanted}")
+    patch = {"name": container.get("name")}
+    for name, values in fields.items():
+        if values != list(container.get(name) or ()):
+            patch[name] = values
+    return patch
+
+
+def _insert_after_subcommand(container, fields, flag):
+    """Put `flag` right after `inject-connect` in command + args (or in its `sh -c` script)."""
+    scripts = {(where, index) for where, index, _ in _shell_scripts(container)}
+    for name in ("command", "args"):
+        values = fields[name]
+        for index, value in enumerate(values):
+            if (name, index) in scripts:
+                subcommand = _SUBCOMMAND_WORD.search(value)
+                if subcommand:
+                    values[index] = f"{value[:subcommand.end()]} {flag}{value[subcommand.end():]}"
+                    return
+            elif value == CONSUL_SUBCOMMAND:
+                if name == "command" and index == len(values) - 1:
+                    fields["args"].insert(0, flag)
+                else:
+                    values.insert(index + 1, flag)
+                return
+
+
 # --- per pod -----------------------------------------------------------------------------
 
 def desired_setting(row, mesh):
     """The Setting that decides what the mesh would inject into this pod now."""
     if row.proxy is None:
         return Setting(None, "no mesh proxy")
+    if mesh.native_supported is False and mesh.family == row.family:
+        return mesh.mesh_wide  # a control plane without native mode ignores the annotation
     if row.override is not None:
         return Setting(row.override, f"pod annotation {row.override_annotation}")
     if mesh.family != row.family:

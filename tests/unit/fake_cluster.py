@@ -7,7 +7,9 @@ argument: a selector it can't evaluate is an error, never ignored.
 """
 
 import re
+import time
 
+from kubectl_sidecar.cluster import Listing
 from kubectl_sidecar.errors import ApiError
 
 _SET_TERM = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
@@ -86,8 +88,14 @@ class FakeCluster:
         self.version = version
         self.on_patch = on_patch  # called as on_patch(cluster, kind, namespace, name, body)
         self.on_get = on_get  # called with each object a get returns, before it is returned
+        # kind -> [session]: each watch call plays the next session, a list of (type, object)
+        # events or exceptions to raise. With none left, a watch replays the objects as they
+        # now are (MODIFIED) every 10 ms, the way a controller's updates would arrive.
+        self.watch_script = {}
+        self.resource_version = 1
         self.reads = []
         self.patches = []
+        self.watches = []
 
     def _check(self, resource, verb):
         if resource.kind in self.refuse:
@@ -100,6 +108,16 @@ class FakeCluster:
                    field_selector=None):
         self.reads.append(("list", resource.kind, namespace, selector))
         self._check(resource, "list")
+        matching = self._matching(resource, namespace, selector, field_selector)
+        items = [{"metadata": obj["metadata"]} if metadata_only else obj for obj in matching]
+        version = str(self.resource_version)
+
+        def pages(listing):
+            listing.resource_version = version
+            yield list(items)
+        return Listing(pages)
+
+    def _matching(self, resource, namespace, selector, field_selector):
         labels_match = label_matcher(selector)
         fields_match = field_matcher(field_selector)
         for obj in self.objects.get(resource.kind, []):
@@ -107,7 +125,24 @@ class FakeCluster:
             if namespace is not None and metadata.get("namespace") != namespace:
                 continue
             if labels_match(metadata.get("labels") or {}) and fields_match(obj):
-                yield {"metadata": metadata} if metadata_only else obj
+                yield obj
+
+    def watch(self, resource, namespace=None, selector=None, field_selector=None,
+              resource_version=None, timeout_seconds=300):
+        self.watches.append((resource.kind, namespace, selector, field_selector, resource_version))
+        self._check(resource, "watch")
+        sessions = self.watch_script.get(resource.kind)
+        if sessions:
+            for event in sessions.pop(0):
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+            return
+        time.sleep(0.01)
+        for obj in list(self._matching(resource, namespace, selector, field_selector)):
+            if self.on_get:
+                self.on_get(obj)
+            yield "MODIFIED", obj
 
     def list_all(self, resource, namespace=None, selector=None, metadata_only=False,
                  field_selector=None):

@@ -119,3 +119,118 @@ def test_job_pods_still_working_or_not_jobs_are_not_flagged(statuses, owner):
 ])
 def test_parse_bool_reads_annotation_values_like_go(text, value):
     assert parse_bool(text) is value
+
+
+# --- each injector's exact output (consul-k8s, App Mesh controller, Kuma) -------------------
+
+MIGRATE = {"name": "migrate", "image": "registry.example/migrate:1.0"}
+
+
+@pytest.mark.parametrize("pod, expected", [
+    # consul-k8s 1.9+ (and 1.6.9/1.7.5/1.8.2): the user's init containers come first.
+    (pods.consul_k8s("native", user_init_containers=[MIGRATE]),
+     ("consul-dataplane", "consul", "native")),
+    (pods.consul_k8s("traditional"), ("consul-dataplane", "consul", "traditional")),
+    (pods.consul_k8s("traditional", lifecycle=False),
+     ("consul-dataplane", "consul", "traditional")),
+    # Multi-port: one consul-connect-inject-init-<svc> and consul-dataplane-<svc> per service.
+    (pods.consul_k8s("native", services=["web", "admin"]),
+     ("consul-dataplane-web", "consul", "native")),
+    (pods.consul_k8s("traditional", services=["web", "admin"]),
+     ("consul-dataplane-web", "consul", "traditional")),
+    # Before 1.0 the proxy was envoy-sidecar (before 0.24 consul-connect-envoy-sidecar).
+    (pods.consul_before_1_0(), ("envoy-sidecar", "consul", "traditional")),
+    (pods.consul_before_1_0(metrics_merging=False), ("envoy-sidecar", "consul", "traditional")),
+    (pods.consul_before_0_24(), ("consul-connect-envoy-sidecar", "consul", "traditional")),
+    # App Mesh virtual node: proxyinit + envoy, or with the App Mesh CNI no init container.
+    (pods.appmesh(), ("envoy", "envoy", "traditional")),
+    (pods.appmesh(wait_until_proxy_ready=True, xray=True), ("envoy", "envoy", "traditional")),
+    (pods.appmesh(cni=True, xray=True), ("envoy", "envoy", "traditional")),
+    # App Mesh virtual gateway: envoy is the workload, also beside an xray-daemon.
+    (pods.appmesh_virtual_gateway(), ("envoy", "envoy", "gateway")),
+    (pods.appmesh_virtual_gateway(xray=True), ("envoy", "envoy", "gateway")),
+    (pods.appmesh_virtual_gateway(xray=True, legacy_env=True), ("envoy", "envoy", "gateway")),
+    # Kuma: native puts kuma-init and kuma-sidecar before the user's init containers.
+    (pods.kuma_k8s("native", user_init_containers=[MIGRATE]), ("kuma-sidecar", "kuma", "native")),
+    (pods.kuma_k8s("traditional", user_init_containers=[MIGRATE]),
+     ("kuma-sidecar", "kuma", "traditional")),
+], ids=lambda value: None if isinstance(value, dict) else "-".join(value))
+def test_injections_shaped_like_each_injector_output(pod, expected):
+    assert find_proxy(pod) == expected
+
+
+def test_consul_native_needs_restart_policy_always_like_any_other_mesh():
+    stripped = pods.with_init_restart_policy_stripped(
+        pods.consul_k8s("native", user_init_containers=[MIGRATE]))
+    assert find_proxy(stripped) == ("consul-dataplane", "consul", "invalid")
+
+
+def test_consul_override_annotation_is_recorded():
+    row = classify_pod(pods.consul_k8s(
+        "native", annotations={"consul.hashicorp.com/enable-consul-dataplane-as-sidecar": "true"}))
+    assert (row.override, row.override_annotation) == (
+        True, "consul.hashicorp.com/enable-consul-dataplane-as-sidecar")
+
+
+def without_consul_annotation(pod):
+    pod["metadata"]["annotations"].pop("consul.hashicorp.com/connect-inject-status")
+    return pod
+
+
+@pytest.mark.parametrize("pod", [
+    # consul-k8s marks its pods with both; either one is enough.
+    without_consul_annotation(pods.consul_before_1_0()),
+    pods.consul_before_1_0(labels={}),
+])
+def test_either_consul_mark_is_enough(pod):
+    assert find_proxy(pod)[:2] == ("envoy-sidecar", "consul")
+
+
+def envoy_named(name, **container):
+    return pods.pod(containers=[{"name": "app"}, {"name": name, **container}])
+
+
+@pytest.mark.parametrize("pod", [
+    # Ingress controllers whose main container is plain envoy: the app, not a sidecar.
+    pods.contour_envoy(),
+    pods.envoy_gateway_proxy(),
+    # A user container that happens to be called envoy-sidecar, without Consul's mark.
+    pods.consul_before_1_0(marked=False),
+    envoy_named("envoy-sidecar"),
+    envoy_named("consul-connect-envoy-sidecar"),
+    envoy_named("consul-dataplane-web"),
+    envoy_named("envoy-sidecar-web"),
+    pods.pod(containers=[{"name": "app"}, {"name": "envoy-sidecar"}],
+             annotations={"consul.hashicorp.com/connect-inject-status": "pending"}),
+    # Consul's and App Mesh's helpers are never the proxy, whatever else the pod carries.
+    pods.pod(containers=[{"name": "app"}, {"name": "consul-sidecar"}],
+             init_containers=[{"name": "copy-consul-bin"}, {"name": "consul-connect-inject-init"}],
+             annotations=pods.CONSUL_INJECTED),
+    pods.pod(containers=[{"name": "app"}, {"name": "consul-connect-lifecycle-sidecar"}],
+             annotations=pods.CONSUL_INJECTED),
+    pods.pod(containers=[{"name": "app"}, {"name": "xray-daemon", "env": [
+        {"name": "AWS_REGION", "value": "us-west-2"}]}], init_containers=[{"name": "proxyinit"}]),
+    # An envoy whose environment merely looks alike: App Mesh's mark is an APPMESH_ variable.
+    envoy_named("envoy", env=[{"name": "ENVOY_APPMESH_MODE", "value": "1"}]),
+], ids=["contour", "envoy-gateway", "consul-0.49-unmarked", "envoy-sidecar",
+        "consul-connect-envoy-sidecar", "consul-dataplane-web", "envoy-sidecar-web",
+        "consul-mark-not-injected", "consul-sidecar", "consul-lifecycle-sidecar", "xray-daemon",
+        "envoy-lookalike-env"])
+def test_what_must_not_count_as_a_proxy(pod):
+    assert find_proxy(pod) == (None, None, "none")
+
+
+def test_marked_consul_pod_with_only_helpers_left_is_none():
+    # e.g. a pod whose envoy-sidecar a later webhook or a kubectl edit removed.
+    pod = pods.consul_before_1_0()
+    containers = pod["spec"]["containers"]
+    pod["spec"]["containers"] = [c for c in containers if c["name"] != "envoy-sidecar"]
+    assert find_proxy(pod) == (None, None, "none")
+
+
+def test_appmesh_mark_on_the_container_alone_is_enough():
+    # No proxyinit, no appmesh.k8s.aws/ annotation: only the container's own environment.
+    pod = envoy_named("envoy", env=[{"name": "APPMESH_VIRTUAL_NODE_NAME",
+                                     "value": "mesh/m/virtualNode/cart_shop"}])
+    assert find_proxy(pod) == ("envoy", "envoy", "traditional")
+
