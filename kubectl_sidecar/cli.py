@@ -182,8 +182,15 @@ def _scope(connection, flags):
               help="Only pods that need action to reach the mesh's configured mode.")
 @click.option("--summary", "namespace_summary", is_flag=True,
               help="One line per namespace with pod counts per mode.")
+@click.option("-w", "--watch", is_flag=True,
+              help="After the table, print a row whenever a pod appears or changes mode or "
+                   "action (as kubectl get -w); Ctrl-C to stop.")
+@click.option("--exit-code", is_flag=True,
+              help="Exit 1 when any pod in scope needs action, 0 when the mesh has converged "
+                   "(as kubectl diff); 3 when it can't be told (an error talking to the cluster).")
 @handle_broken_pipe
-def status_command(output, no_headers, needs_restart, namespace_summary, **flags):
+def status_command(output, no_headers, needs_restart, namespace_summary, watch, exit_code,
+                   **flags):
     """Show each pod's sidecar mode, the mode its mesh would inject now, and what to do.
 
     \b
@@ -191,7 +198,32 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
     restartPolicy: Always: the pod can't start), gateway (the proxy is the workload)
     or none. DESIRED comes from the mesh config (ASMMeshConfig, istiod's
     ENABLE_NATIVE_SIDECARS, linkerd-config) or the pod's override annotation.
+
+    \b
+    Exit codes with --exit-code: 0 nothing needs action, 1 some pod does,
+    2 bad input, 3 an error talking to the cluster.
     """
+    from kubectl_sidecar.errors import InputError, SidecarError
+
+    if watch and (output in ("json", "yaml") or namespace_summary):
+        raise InputError("--watch prints table rows: use it with -o table or wide, without "
+                         "--summary")
+    if watch and exit_code:
+        raise InputError("--exit-code judges one look at the cluster: not with --watch")
+    try:
+        needing_action = _status(output, no_headers, needs_restart, namespace_summary, watch,
+                                 flags)
+    except SidecarError as error:
+        if exit_code:
+            # As kubectl diff: 1 means "differences", so an error must not look like one.
+            error.exit_code = 3
+        raise
+    if exit_code and needing_action:
+        sys.exit(1)
+
+
+def _status(output, no_headers, needs_restart, namespace_summary, watch, flags):
+    """Print the status; the number of pods that need action."""
     from kubectl_sidecar import render, status
     from kubectl_sidecar.allocator import release_large_buffers
 
@@ -208,7 +240,7 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
         rows = [row for row in report.rows if row.needs_restart] if needs_restart else None
         as_text = render.as_json if output == "json" else render.as_yaml
         click.echo(as_text(report, rows), nl=False)
-        return
+        return report.tally().needs_action
 
     # The table is printed a page at a time, as kubectl prints it: the first lines appear at
     # once and memory stays flat on clusters of any size.
@@ -216,8 +248,13 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
     tally = status.Tally()
     table = render.PodTable(scope.all_namespaces, wide=output == "wide", no_headers=no_headers)
     shown = 0
+    known = {}  # with --watch: what each pod's row said, to print only changes after
     for batch in status.stream(assessor, custom_proxies):
         tally.add(batch)
+        if watch:
+            from kubectl_sidecar.watch import known_state
+
+            known.update(known_state(batch))
         if namespace_summary:
             continue
         rows = [row for row in batch if row.needs_restart] if needs_restart else batch
@@ -229,9 +266,27 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
         click.echo(render.namespace_summary(tally, no_headers), nl=False)
     elif not shown:
         click.echo(f"No pods need action in {scope.describe()}.", err=True)
-    if not no_headers:
+    if watch:
+        # kubectl get -w prints rows only: the summary goes to stderr, where status goes.
+        if not no_headers:
+            click.echo(render.summary_line(assessor.mesh_config(), tally), err=True)
+        _watch(assessor, custom_proxies, known, table, needs_restart)
+    elif not no_headers:
         above = shown or (namespace_summary and tally.pods)
         click.echo(("\n" if above else "") + render.summary_line(assessor.mesh_config(), tally))
+    return tally.needs_action
+
+
+def _watch(assessor, proxy_names, known, table, needs_restart):
+    """status -w after the table: rows as pods change, until Ctrl-C (exit 0, as kubectl get -w)."""
+    from kubectl_sidecar.watch import PodWatch
+
+    follow = PodWatch(assessor, proxy_names, known, warn=_warn, only_needing_action=needs_restart)
+    try:
+        for row in follow.rows():
+            click.echo(table.render([row]), nl=False)
+    except KeyboardInterrupt:
+        return
 
 
 def _warn(text):
