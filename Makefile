@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit e2e control-plane demo demo-down bench clean
+.PHONY: test unit e2e control-plane demo demo-down bench bench-switch clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ demo-down: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/status_bench.py $(BENCH_ARGS)
+
+bench-switch: $(STAMP)
+	$(PY) bench/switch_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

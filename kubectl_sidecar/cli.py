@@ -14,6 +14,7 @@ from kubectl_sidecar import __version__
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MESHES = ("auto", "asm", "istio", "linkerd")
 OUTPUTS = ("table", "wide", "json", "yaml")
+DEFAULT_CONCURRENCY = 2
 
 
 def _timeout(ctx, param, value):
@@ -279,12 +280,15 @@ def _status(output, no_headers, needs_restart, namespace_summary, watch, flags):
 
 def _watch(assessor, proxy_names, known, table, needs_restart):
     """status -w after the table: rows as pods change, until Ctrl-C (exit 0, as kubectl get -w)."""
+    from kubectl_sidecar.errors import Terminated
     from kubectl_sidecar.watch import PodWatch
 
     follow = PodWatch(assessor, proxy_names, known, warn=_warn, only_needing_action=needs_restart)
     try:
         for row in follow.rows():
             click.echo(table.render([row]), nl=False)
+    except Terminated:
+        raise  # SIGTERM is not the user stopping the watch: exit 143 as any command does
     except KeyboardInterrupt:
         return
 
@@ -301,11 +305,23 @@ def _run_options(command):
                      help="Only print the plan (client), or also send every write with the API's "
                           "dryRun=All (server). Bare --dry-run means client."),
         click.option("-y", "--yes", is_flag=True, help="Don't ask for confirmation."),
-        click.option("--concurrency", type=click.IntRange(1, 50), default=2, show_default=True,
-                     help="Workloads restarted and waited for at a time."),
+        click.option("--concurrency", type=click.IntRange(1, 50), default=DEFAULT_CONCURRENCY,
+                     show_default=True, help="Workloads restarted and waited for at a time."),
         click.option("--timeout", default="10m", show_default=True, metavar="DURATION",
                      callback=_timeout,
-                     help="Give up waiting for rollouts after this long (0 = no limit)."),
+                     help="Give up waiting for one workload's rollout after this long, as "
+                          "kubectl rollout status --timeout does (0 = no limit). A run over "
+                          "many workloads takes as long as their rollouts need."),
+        click.option("--keep-going", is_flag=True,
+                     help="Don't stop starting restarts after a failed rollout; report every "
+                          "failure at the end."),
+        click.option("--skip-unhealthy", is_flag=True,
+                     help="Don't restart workloads that were already failing (by default they "
+                          "are restarted but not waited for)."),
+        click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True,
+                     help="json: the plan (with --dry-run) or the outcome as one document on "
+                          "stdout; the human report goes to stderr."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -316,8 +332,9 @@ def _stdin_is_terminal():
     return sys.stdin.isatty()
 
 
-def _console():
+def _console(output="text"):
     from kubectl_sidecar.errors import InputError
+    from kubectl_sidecar.progress import Board
     from kubectl_sidecar.switch import Console
 
     def confirm():
@@ -326,10 +343,13 @@ def _console():
                              "terminal (--dry-run shows the plan without changing anything)")
         return click.confirm("Apply this plan?", default=False, err=True)
 
-    return Console(out=click.echo, err=lambda text: click.echo(text, err=True), confirm=confirm)
+    board = Board(sys.stderr) if sys.stderr.isatty() else None
+    return Console(out=click.echo, err=lambda text: click.echo(text, err=True), confirm=confirm,
+                   board=board)
 
 
-def _run_settings(flags, target=None, workloads=(), force=False, no_restart=False):
+def _run_settings(flags, target=None, workloads=(), force=False, no_restart=False,
+                  pin_failed=False):
     """switch's and restart's flags as one validated switch.Options; raises InputError on a
     combination that can't run, before anything connects."""
     from kubectl_sidecar import switch
@@ -340,12 +360,18 @@ def _run_settings(flags, target=None, workloads=(), force=False, no_restart=Fals
         raise InputError("name workloads or use -l, not both")
     if no_restart and (refs or flags["selector"]):
         raise InputError("--no-restart applies to a mesh-wide switch only")
+    if pin_failed and (refs or flags["selector"]):
+        raise InputError("--pin-failed applies to a mesh-wide switch only")
+    mesh_wide = target is not None and not refs and not flags["selector"]
     return switch.Options(
         target=target, workloads=refs, mesh=flags["mesh"],
         proxy_names={name: "custom" for name in flags["proxy_names"]},
         dry_run=None if flags["dry_run"] == "none" else flags["dry_run"], yes=flags["yes"],
         force=force, no_restart=no_restart, concurrency=flags["concurrency"],
-        timeout=flags["timeout"])
+        timeout=flags["timeout"], keep_going=flags["keep_going"], pin_failed=pin_failed,
+        skip_unhealthy=flags["skip_unhealthy"], output=flags["output"],
+        restart_namespace=(flags["namespace"] if mesh_wide and not flags["all_namespaces"]
+                           else None))
 
 
 @cli.command("switch",
@@ -361,7 +387,10 @@ def _run_settings(flags, target=None, workloads=(), force=False, no_restart=Fals
               help="Switch to native even when the API server or a kubelet is older than 1.29.")
 @click.option("--no-restart", is_flag=True,
               help="Only change the mesh config; print the restart command to run later.")
-def switch_command(workloads, to_native, to_traditional, force, no_restart, **flags):
+@click.option("--pin-failed", is_flag=True,
+              help="Pin workloads whose rollout failed after the switch back to the old mode "
+                   "with the mesh's per-workload annotation.")
+def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_failed, **flags):
     """Switch the mesh (or some workloads) to native or traditional sidecars, then restart
     exactly the workloads whose pods are in the other mode, wait for them, and verify.
 
@@ -380,12 +409,11 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, **fl
     """
     from kubectl_sidecar import switch
     from kubectl_sidecar.errors import InputError
-    from kubectl_sidecar.status import Scope
 
     if to_native == to_traditional:
         raise InputError("say exactly one of --native or --traditional")
     options = _run_settings(flags, "native" if to_native else "traditional", workloads, force,
-                            no_restart)
+                            no_restart, pin_failed)
     connection = Connection.from_flags(flags)
     if options.workloads or flags["selector"]:
         scope = _scope(connection, flags)
@@ -393,9 +421,7 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, **fl
                                        _console())
     else:
         # The config change is mesh-wide, so by default so are the restarts.
-        namespace = None if flags["all_namespaces"] else flags["namespace"]
-        code = switch.switch_mesh(connection.cluster, connection.mesh_cluster,
-                                  Scope(namespace=namespace), options, _console())
+        code = switch.switch_mesh(connection.cluster, connection.mesh_cluster, options, _console())
     sys.exit(code)
 
 
@@ -439,9 +465,36 @@ REQUIRED_PACKAGES = ("click", "kubernetes", "yaml", "urllib3")
 
 
 def main():
+    import signal
+
+    from kubectl_sidecar.errors import InputError, Terminated, show_usage_error
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    # SIGTERM ends a run like Ctrl-C does (report what was done), not silently mid-change.
+    signal.signal(signal.SIGTERM, terminate)
     try:
         # complete_var spelled out: click would derive it from "kubectl sidecar", space and all.
-        cli.main(prog_name="kubectl sidecar", complete_var="_KUBECTL_SIDECAR_COMPLETE")
+        code = cli.main(prog_name="kubectl sidecar", standalone_mode=False,
+                        complete_var="_KUBECTL_SIDECAR_COMPLETE")
+    except InputError as error:
+        error.show()
+        code = error.exit_code
+    except click.UsageError as error:
+        show_usage_error(error)
+        code = error.exit_code
+    except click.ClickException as error:
+        error.show()
+        code = error.exit_code
+    except Terminated:
+        click.echo("Terminated.", err=True)
+        code = 143
+    except (KeyboardInterrupt, click.Abort) as error:
+        # click turns a KeyboardInterrupt raised in a command (Terminated is one) into Abort.
+        terminated = isinstance(error.__cause__, Terminated)
+        click.echo("Terminated." if terminated else "Interrupted.", err=True)
+        code = 143 if terminated else 130
     except ModuleNotFoundError as error:
         # Run from a checkout or krew archive by a python3 without our dependencies.
         if error.name not in REQUIRED_PACKAGES:
@@ -449,4 +502,5 @@ def main():
         from kubectl_sidecar import missing_package_message
 
         sys.stderr.write(missing_package_message(error.name, sys.executable) + "\n")
-        sys.exit(1)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

@@ -71,6 +71,8 @@ class ClusterApi(Protocol):
 
     def server_version(self) -> str: ...
 
+    def create(self, resource: Resource, body: dict, namespace: str | None = None) -> dict: ...
+
     def patch(self, resource: Resource, name: str, body: dict, content_type: str,
               namespace: str | None = None, dry_run: bool = False,
               field_manager: str = "kubectl-sidecar") -> dict: ...
@@ -335,6 +337,11 @@ class Cluster:
         return self.request("GET", "/version").get("gitVersion")
 
     # --- writes ------------------------------------------------------------------------
+
+    def create(self, resource: Resource, body: dict, namespace: str | None = None) -> dict:
+        """POST an object (here: the access reviews `kubectl auth can-i` sends); the answer."""
+        return self.request("POST", resource.path(namespace), body=body,
+                            content_type="application/json", resource=resource)
 
     def patch(self, resource: Resource, name: str, body: dict, content_type: str,
               namespace: str | None = None, dry_run: bool = False,

@@ -22,8 +22,25 @@ class InputError(click.UsageError):
         super().__init__(message)
 
     def show(self, file=None):
-        # kubectl prints bad-input errors as one line, without the usage text.
-        click.echo(f"error: {self.format_message()}", file=file, err=True)
+        show_usage_error(self, hint=False)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI runner, `timeout`): stop at once, report what was done, exit 143."""
+
+
+LONGEST_ERROR = 300  # characters: a pasted blob of input is not echoed back whole
+
+
+def show_usage_error(error: click.UsageError, hint: bool = True) -> None:
+    """kubectl's shape for bad input: one `error:` line, then (for a flag that doesn't
+    parse) where the usage is."""
+    message = one_line(error.format_message())
+    if len(message) > LONGEST_ERROR:
+        message = message[:LONGEST_ERROR] + "... (shortened)"
+    click.echo(f"error: {message}", err=True)
+    if hint and error.ctx is not None:
+        click.echo(f"See '{error.ctx.command_path} --help' for usage.", err=True)
 
 
 class ApiError(SidecarError):

@@ -1,19 +1,27 @@
-"""The one loop that changes the cluster: config writes, restarts a few at a time, waiting.
+"""The one loop that changes the cluster: send each write, wait for its rollout, record.
 
-Every change is announced on stderr as it happens, so an interrupted or failed run always
-shows what was and wasn't done; the Outcome records the same for the final report.
+Every change is announced as it happens, so an interrupted or failed run always shows what was
+and wasn't done; the Outcome records the same for the final report. Rollouts are followed
+through a few watches (tracking.Tracker), and each one's wait is bounded by --timeout on its
+own, as `kubectl rollout status --timeout` bounds one resource's.
 """
-import threading
+
+from __future__ import annotations
+
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from threading import Event, Lock
 
-from kubectl_sidecar import resources
-from kubectl_sidecar.errors import ApiError, SidecarError
-from kubectl_sidecar.rollout import progress
+from kubectl_sidecar.errors import ApiError, SidecarError, Terminated, Unreachable
+from kubectl_sidecar.tracking import Tracker, Waited
 
-POLL_SECONDS = 1.0
+# Transient answers worth another try: the server is restarting, overloaded or briefly away.
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_DELAYS = (0.5, 1, 2, 4, 8, 8)
+DEFAULT_RETRY_SECONDS = 60.0  # how long a write is retried when no --timeout bounds it
 
 
 @dataclass
@@ -21,91 +29,174 @@ class Outcome:
     """What a run did: the report that decides the exit code."""
 
     config_done: list = field(default_factory=list)
-    started: list = field(default_factory=list)  # refs whose restart patch was sent
-    succeeded: list = field(default_factory=list)
+    started: list = field(default_factory=list)  # refs whose write was sent
+    succeeded: list = field(default_factory=list)  # rolled out (or accepted, in a server dry run)
     failed: list = field(default_factory=list)  # (ref, why)
+    refused: list = field(default_factory=list)  # refs whose write the server refused (4xx)
     not_started: list = field(default_factory=list)
+    not_waited: list = field(default_factory=list)  # (ref, why): restarted, rollout not followed
+    pinned: list = field(default_factory=list)  # refs pinned back to the old mode
+    interrupted: bool = False
+    terminated: bool = False
 
     @property
-    def ok(self):
-        return not self.failed and not self.not_started
+    def ok(self) -> bool:
+        return not self.failed and not self.not_started and not self.interrupted
 
 
-def now_rfc3339():
+def now_rfc3339() -> str:
     """Local time with offset, as kubectl writes restartedAt."""
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+def ref_of(item) -> str:
+    return f"{item.kind}/{item.name} -n {item.namespace}"
+
+
 class Executor:
     def __init__(self, cluster, mesh_cluster=None, say=print, dry_run=None, concurrency=2,
-                 timeout=600.0, clock=time.monotonic, sleep=time.sleep):
+                 timeout=600.0, keep_going=False, clock=time.monotonic, sleep=time.sleep,
+                 tracker=None, progress=None):
         self.cluster = cluster
         self.mesh_cluster = mesh_cluster or cluster
         self.say = say
         self.server_dry_run = dry_run == "server"
         self.concurrency = max(1, concurrency)
+        self.timeout = timeout  # seconds for each rollout; None = no limit
+        self.keep_going = keep_going or self.server_dry_run  # a dry run lists every refusal
         self.clock = clock
         self.sleep = sleep
-        self.deadline = None
-        self.timeout = timeout
+        self.tracker = tracker or Tracker(cluster, clock=clock)
+        self.progress = progress  # progress.Board or None
         self.outcome = Outcome()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self._stop_starting = Event()
+        self._give_up = Event()
+        self._lock = Lock()
+        self._total = 0
 
     @property
     def _suffix(self):
         return " (server dry run)" if self.server_dry_run else ""
 
-    def start_clock(self):
-        if self.deadline is None and self.timeout is not None:
-            self.deadline = self.clock() + self.timeout
+    def _deadline(self):
+        return None if self.timeout is None else self.clock() + self.timeout
 
-    def _past_deadline(self):
-        return self.deadline is not None and self.clock() > self.deadline
+    def _timeout_text(self):
+        return "" if self.timeout is None else f" after {self.timeout:g}s"
 
     # --- the mesh config ---------------------------------------------------------------
 
     def apply_config(self, change):
-        """Write one ConfigChange; for istiod, wait for it to roll out before going on."""
+        """Write one ConfigChange; where the mesh's control plane must roll out first
+        (istiod), wait for it before going on."""
         cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
-        self._send(cluster, change.patch())
+        self._send(cluster, change.patch(), self._deadline())
         self.say(change.describe_done() + self._suffix)
         self.outcome.config_done.append(change.describe())
         if change.rolls_out and not self.server_dry_run:
-            self.start_clock()
-            why = self._wait("Deployment", change.namespace, change.name)
-            if why:
-                raise SidecarError(f"istiod {change.namespace}/{change.name} did not roll out: {why}")
+            key = ("Deployment", change.namespace, change.name)
+            self.tracker.follow([key])
+            why = self.tracker.wait(key, deadline=self._deadline(), give_up=self._give_up,
+                                    timeout_text=self._timeout_text())
+            if why == Waited.GAVE_UP:
+                raise KeyboardInterrupt
+            if why != Waited.DONE:
+                raise SidecarError(f"{change.kind} {change.namespace}/{change.name} did not roll "
+                                   f"out: {why}")
             self.say(f"deployment.apps/{change.name} -n {change.namespace} rolled out")
 
-    def _send(self, cluster, patch):
-        cluster.patch(patch.resource, patch.name, patch.body, patch.content_type,
-                      namespace=patch.namespace, dry_run=self.server_dry_run)
+    def _send(self, cluster, patch, deadline):
+        """PATCH, retrying transient failures with backoff until the deadline; the answer."""
+        give_up_at = deadline if deadline is not None else self.clock() + DEFAULT_RETRY_SECONDS
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                return cluster.patch(patch.resource, patch.name, patch.body, patch.content_type,
+                                     namespace=patch.namespace, dry_run=self.server_dry_run)
+            except (ApiError, Unreachable) as error:
+                transient = not isinstance(error, ApiError) or error.status in RETRY_STATUSES
+                if not transient or delay is None or self.clock() + delay > give_up_at:
+                    raise
+                self.say(f"  {patch.ref}: {error.format_message()}; retrying in {delay:g}s")
+                self.sleep(delay)
+        raise AssertionError("unreachable")
 
     # --- workloads ---------------------------------------------------------------------
 
-    def run(self, items):
-        """Patch and wait for each Restart or Override, `concurrency` at a time.
+    def run(self, items, waited=lambda item: True):
+        """Send each Restart or Override and wait for its rollout, `concurrency` at a time.
 
-        After the first failure no new workload is started; those already started are
-        still waited for, so nothing is left mid-rollout unreported.
+        After a failure no new workload is started (unless keep_going); those already started
+        are still waited for, so nothing is left mid-rollout unreported. waited(item) False:
+        restart it but don't follow its rollout (a workload that was failing before we came).
+        The first Ctrl-C starts nothing new and waits for what is running; the second stops
+        waiting; SIGTERM stops at once.
         """
-        self.start_clock()
-        total = len(items)
+        if not self.server_dry_run:
+            self.tracker.follow([(i.kind, i.namespace, i.name) for i in items if waited(i)])
+        pending = deque(items)
+        running = {}
+        self._total = len(items)
+        if self.progress:
+            self.progress.start(len(items))
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            list(pool.map(lambda item: self._one(item, total), items))
+            while pending or running:
+                try:
+                    while pending and len(running) < self.concurrency:
+                        if self._stop_starting.is_set():
+                            self._record_not_started(pending)
+                            break
+                        item = pending.popleft()
+                        running[pool.submit(self._one, item, waited(item))] = item
+                    if not running:
+                        break
+                    done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        del running[future]
+                        future.result()
+                    self._show_progress(len(running), len(pending))
+                except KeyboardInterrupt as interrupt:
+                    self._interrupted(interrupt, len(running), pending)
+        if self.outcome.terminated:
+            raise Terminated
         return self.outcome
 
-    def _one(self, item, total):
-        ref = f"{item.kind}/{item.name} -n {item.namespace}"
-        if self._stop.is_set() or self._past_deadline():
-            with self._lock:
-                self.outcome.not_started.append(ref)
+    def _interrupted(self, interrupt, running, pending):
+        self._stop_starting.set()
+        self._record_not_started(pending)
+        if isinstance(interrupt, Terminated) or self.outcome.interrupted:
+            self.outcome.terminated |= isinstance(interrupt, Terminated)
+            self.outcome.interrupted = True
+            self._give_up.set()
             return
-        started_at = datetime.now().astimezone()
+        self.outcome.interrupted = True
+        if running:
+            self.say(f"Interrupted: waiting for {running} rollout(s) in progress; starting no "
+                     "more. Ctrl-C again to stop waiting.")
+        else:
+            self._give_up.set()
+
+    def _record_not_started(self, pending):
+        with self._lock:
+            self.outcome.not_started += [ref_of(item) for item in pending]
+        pending.clear()
+
+    def _show_progress(self, running, pending):
+        if self.progress:
+            with self._lock:
+                self.progress.update(done=len(self.outcome.succeeded) + len(self.outcome.not_waited),
+                                     running=running, failed=len(self.outcome.failed),
+                                     left=pending)
+
+    def _one(self, item, follow):
+        ref = ref_of(item)
+        since = datetime.now().astimezone()
+        deadline = self._deadline()
         try:
-            self._send(self.cluster, item.patch(now_rfc3339()))
+            answer = self._send(self.cluster, item.patch(now_rfc3339()), deadline)
         except SidecarError as error:
+            with self._lock:
+                if isinstance(error, ApiError) and 400 <= error.status < 500:
+                    self.outcome.refused.append(ref)
             self._fail(ref, error.format_message())
             return
         with self._lock:
@@ -115,59 +206,52 @@ class Executor:
             with self._lock:
                 self.outcome.succeeded.append(ref)
             return
-        why = self._wait(item.kind, item.namespace, item.name, started_at)
-        if why:
+        if not follow:
+            with self._lock:
+                self.outcome.not_waited.append((ref, item.unhealthy))
+            return
+        key = (item.kind, item.namespace, item.name)
+        self.tracker.note(key, answer)
+        why = self.tracker.wait(key, since=since, deadline=deadline, give_up=self._give_up,
+                                on_progress=lambda message: self.say(f"  {message}"),
+                                timeout_text=self._timeout_text())
+        if why == Waited.GAVE_UP:
+            return  # started, rollout not confirmed: the report says so
+        if why != Waited.DONE:
             self._fail(ref, why)
             return
         with self._lock:
             self.outcome.succeeded.append(ref)
             done = len(self.outcome.succeeded) + len(self.outcome.failed)
         self.say(f"{item.kind.lower()}/{item.name} -n {item.namespace} rolled out "
-                 f"({done} of {total} workloads done)")
+                 f"({done} of {self._total} workloads done)")
 
     def _fail(self, ref, why):
-        self._stop.set()
+        if not self.keep_going:
+            self._stop_starting.set()
         with self._lock:
             self.outcome.failed.append((ref, why))
         self.say(f"FAILED {ref}: {why}")
 
-    def _wait(self, kind, namespace, name, started_at=None):
-        """None once the rollout is done; otherwise why it failed or timed out."""
-        resource = resources.BY_KIND[kind]
-        last = None
-        while True:
-            obj = self.cluster.get(resource, name, namespace)
-            if obj is None:
-                return f"{kind}/{name} was deleted while waiting"
-            state = progress(kind, obj)
-            if state.failed:
-                return state.failed
-            if state.done:
-                return None
-            if kind in ("StatefulSet", "DaemonSet"):
-                refused = self._failed_create(kind, namespace, name, started_at)
-                if refused:
-                    return refused
-            if state.message != last:
-                self.say(f"  {state.message}")
-                last = state.message
-            if self._past_deadline():
-                return f"timed out after {self.timeout:g}s: {state.message}"
-            self.sleep(POLL_SECONDS)
+    # --- after the run -----------------------------------------------------------------
 
-    def _failed_create(self, kind, namespace, name, since):
-        """The newest FailedCreate event of a StatefulSet/DaemonSet since the restart, if any."""
-        selector = f"involvedObject.kind={kind},involvedObject.name={name},reason=FailedCreate"
-        try:
-            events = self.cluster.list_all(resources.EVENTS, namespace, field_selector=selector)
-        except ApiError:
-            return None
-        for event in events:
-            stamp = event.get("lastTimestamp") or event.get("eventTime") or ""
-            try:
-                when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            if since is None or when >= since.replace(microsecond=0):
-                return f"can't create pods (FailedCreate): {event.get('message', '').strip()}"
-        return None
+    def pin(self, overrides):
+        """Pin failed workloads back to the old mode with the mesh's override annotation, and
+        wait for that rollout: the fix the vendor documents for a webhook that breaks one."""
+        for override in overrides:
+            ref = ref_of(override)
+            key = (override.kind, override.namespace, override.name)
+            answer = self._send(self.cluster, override.patch(), self._deadline())
+            self.say(f"{override.kind.lower()}/{override.name} -n {override.namespace} pinned "
+                     f"({override.annotation}={override.value})")
+            self.tracker.follow([key])
+            self.tracker.note(key, answer)
+            why = self.tracker.wait(key, deadline=self._deadline(), give_up=self._give_up,
+                                    timeout_text=self._timeout_text())
+            self.outcome.pinned.append(ref)
+            if why != Waited.DONE:
+                self.say(f"  {ref}: the rollout back to the old mode is not confirmed: {why}")
+
+    def close(self):
+        """Stop following rollouts."""
+        self.tracker.stop()

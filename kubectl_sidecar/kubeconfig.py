@@ -377,17 +377,19 @@ class _logged_errors:
 
 
 class _signals_raise:
-    """SIGTERM ends the process through Python (SystemExit 143) rather than on the spot while
-    credential files exist, so the `finally` that deletes them runs; Ctrl-C already raises
-    KeyboardInterrupt. The exec plugin may take seconds (a browser login): that is when a CI
-    runner's SIGTERM comes."""
+    """While credential files exist, SIGTERM must end the process through Python, so that the
+    `finally` deleting them runs: the CLI's main() makes it an exception already; any other
+    caller (the completion helper, library use) gets SystemExit 143 here instead of the
+    default, which ends the process on the spot. Ctrl-C already raises KeyboardInterrupt. The
+    exec plugin may take seconds (a browser login): that is when a CI runner's SIGTERM comes."""
 
     def __enter__(self):
         import signal
         import threading
 
         self.previous = None
-        if threading.current_thread() is threading.main_thread():
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
             self.previous = signal.signal(signal.SIGTERM, _exit_on_signal)
         return self
 

@@ -66,6 +66,8 @@ class Restart:
     namespace: str
     name: str
     pods: int  # pods now in the wrong mode
+    family: str | None = None  # the mesh whose proxy the pods run
+    unhealthy: str | None = None  # why it was failing before the restart, if it was
     verb = "restarted"
 
     @property
@@ -85,6 +87,7 @@ class Override:
     name: str
     annotation: str
     value: str
+    unhealthy: str | None = None
     verb = "annotated"
 
     @property
@@ -115,10 +118,30 @@ class Plan:
     already: int = 0  # mesh pods already in the mode they should be in
     outside: int = 0  # pods without a proxy of this mesh, or gateways: never touched
     unknown: int = 0  # pods whose desired mode can't be known
+    elsewhere: int = 0  # workloads to restart outside the namespace the restarts are limited to
 
     @property
     def empty(self):
         return not (self.config_changes or self.overrides or self.restarts)
+
+    @property
+    def unhealthy(self):
+        """Restarts of workloads that were failing before: restarted, not waited for."""
+        return [restart for restart in self.restarts if restart.unhealthy]
+
+    def limit_to(self, namespace):
+        """Restart only in `namespace` (a mesh-wide switch with -n); count the others."""
+        self.elsewhere += sum(1 for r in self.restarts if r.namespace != namespace)
+        self.restarts = [r for r in self.restarts if r.namespace == namespace]
+        self.manual = [m for m in self.manual if m.namespace == namespace]
+
+    def set_aside_unhealthy(self):
+        """Don't restart workloads that were failing before (--skip-unhealthy): list them."""
+        for restart in self.unhealthy:
+            self.manual.append(Manual(restart.namespace, restart.ref,
+                                      f"was failing before ({restart.unhealthy}): fix it, then "
+                                      "run this command again"))
+        self.restarts = [restart for restart in self.restarts if not restart.unhealthy]
 
     def restarts_by_namespace(self):
         grouped = defaultdict(list)
@@ -225,6 +248,7 @@ def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
     """Sort pods by their remedy: already right, outside the mesh, unknown, to restart (once
     per workload), or a manual step."""
     restart_pods = defaultdict(int)
+    families = {}
     manual = {}
     for row in rows:
         if row.terminating:
@@ -237,12 +261,15 @@ def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
         elif fix.step is Step.OK:
             plan.already += 1
         elif fix.step is Step.RESTART:
-            restart_pods[(fix.workload[0], row.namespace, fix.workload[1])] += 1
+            key = (fix.workload[0], row.namespace, fix.workload[1])
+            restart_pods[key] += 1
+            families[key] = row.family
         else:
             what = f"{fix.workload[0]}/{fix.workload[1]}" if fix.workload else f"Pod/{row.name}"
             manual[(row.namespace, what)] = manual_step(fix, row)
     plan.restarts = [
-        Restart(kind, namespace, name, count)
+        Restart(kind, namespace, name, count, families[(kind, namespace, name)],
+                getattr(facts.get((kind, namespace, name)), "unhealthy", None))
         for (kind, namespace, name), count in sorted(
             restart_pods.items(), key=lambda item: (item[0][1], item[0][0], item[0][2]))
         if (kind, namespace, name) not in skip_restart

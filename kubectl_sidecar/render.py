@@ -210,10 +210,16 @@ def plan_text(plan, scope, brief=False):
     if plan.overrides:
         out.append("\nPod-template annotations to set (each rolls its workload out):")
         out += [f"  {o.namespace}  {o.ref}: {o.annotation}={o.value}" for o in plan.overrides]
-    if plan.restarts:
-        out.append(f"\nWorkloads to restart ({len(plan.restarts)}):")
-        table = [[r.namespace, r.ref, str(r.pods)] for r in plan.restarts]
+    healthy = [r for r in plan.restarts if not r.unhealthy]
+    if healthy:
+        out.append(f"\nWorkloads to restart ({len(healthy)}):")
+        table = [[r.namespace, r.ref, str(r.pods)] for r in healthy]
         out.append(_indent(columns(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
+    if plan.unhealthy:
+        out.append(f"\nFailing before the switch: restarted, not waited for, never stopping the "
+                   f"run ({len(plan.unhealthy)}; --skip-unhealthy leaves them alone):")
+        table = [[r.namespace, r.ref, str(r.pods), r.unhealthy] for r in plan.unhealthy]
+        out.append(_indent(columns(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH", "FAILING"], table)))
     if plan.manual and not brief:
         out.append(f"\nNot switched by a restart: needs you ({len(plan.manual)}):")
         table = [[m.namespace, m.what, m.todo] for m in plan.manual]
@@ -224,6 +230,9 @@ def plan_text(plan, scope, brief=False):
         if plan.unknown:
             untouched += f", {plan.unknown} pod(s) whose target mode is unknown"
         out.append(untouched + ".")
+        if plan.elsewhere:
+            out.append(f"Not restarted: {plan.elsewhere} workload(s) in other namespaces keep the "
+                       "old mode until restarted (kubectl sidecar restart -A).")
     return "\n".join(out).rstrip("\n")
 
 
@@ -231,27 +240,108 @@ def _indent(text):
     return "\n".join("  " + line for line in text.rstrip("\n").splitlines())
 
 
-def outcome_text(outcome, plan, interrupted=False, error=None):
+def outcome_text(outcome, plan, server_dry_run=False):
     """What was and wasn't done, and how to finish."""
     out = []
-    if interrupted:
+    if outcome.terminated:
+        out.append("Terminated.")
+    elif outcome.interrupted:
         out.append("Interrupted.")
-    if error:
-        out.append(f"Stopped: {error}")
+    workloads = len(plan.overrides) + len(plan.restarts)
+    verb = "accepted by the server (dry run)" if server_dry_run else "rolled out"
     out.append(f"Done: {len(outcome.config_done)} of {len(plan.config_changes)} config change(s), "
-               f"{len(outcome.succeeded)} of {len(plan.overrides) + len(plan.restarts)} "
-               "workload(s) rolled out.")
+               f"{len(outcome.succeeded)} of {workloads} workload(s) {verb}.")
+    failed = {ref for ref, _ in outcome.failed}
     for ref, why in outcome.failed:
-        out.append(f"  failed: {ref}: {why}")
+        out.append(f"  {'refused' if ref in outcome.refused else 'failed'}: {ref}: {why}")
+    for ref, why in outcome.not_waited:
+        out.append(f"  restarted, not waited for (failing before: {why}): {ref}")
+    unwaited = {ref for ref, _ in outcome.not_waited}
     waiting = [ref for ref in outcome.started
-               if ref not in outcome.succeeded and ref not in {f for f, _ in outcome.failed}]
+               if ref not in outcome.succeeded and ref not in failed and ref not in unwaited]
     for ref in waiting:
         out.append(f"  restarted, rollout not confirmed: {ref}")
-    started = set(outcome.started) | {f for f, _ in outcome.failed}
-    left = [f"{item.kind}/{item.name} -n {item.namespace}" for item in plan.overrides + plan.restarts]
-    left = [ref for ref in left if ref not in started]
-    if left:
-        out.append(f"  not started: {', '.join(left)}")
-    if outcome.failed or left or waiting or interrupted or error:
-        out.append("Run the same command again to continue: it skips what is already done.")
+    for ref in outcome.pinned:
+        out.append(f"  pinned back to the old mode: {ref}")
+    if outcome.not_started:
+        shown = outcome.not_started[:20]
+        more = len(outcome.not_started) - len(shown)
+        out.append(f"  not started: {', '.join(shown)}"
+                   + (f" and {more} more" if more else ""))
+    out += _next_step(outcome, failed, waiting, server_dry_run)
     return "\n".join(out)
+
+
+def _next_step(outcome, failed, waiting, server_dry_run):
+    """How to finish, said only where it helps: a rerun can't fix a refusal, and a dry run or
+    a finished run has nothing to continue."""
+    if server_dry_run:
+        if outcome.failed:
+            return [f"The server refused {len(outcome.failed)} write(s): a real run would fail "
+                    "there."]
+        return []
+    lines = []
+    refused = [ref for ref in outcome.refused]
+    if refused:
+        lines.append(f"{len(refused)} write(s) were refused: running again won't help until "
+                     "you have the rights to make them.")
+    rerunnable = (failed - set(refused)) or outcome.not_started or waiting or outcome.interrupted
+    if rerunnable:
+        lines.append("Run the same command again to continue: it skips what is already done.")
+    return lines
+
+
+# --- machine-readable switch / restart documents --------------------------------------------
+
+def _item_doc(item):
+    doc = {"kind": item.kind, "namespace": item.namespace, "name": item.name}
+    if getattr(item, "pods", None) is not None:
+        doc["podsToSwitch"] = item.pods
+    if getattr(item, "annotation", None):
+        doc["annotation"] = {item.annotation: item.value}
+    if item.unhealthy:
+        doc["failingBefore"] = item.unhealthy
+    return doc
+
+
+def plan_document(plan, findings=None):
+    return {
+        "target": plan.target,
+        "configChanges": [{"object": c.describe().split(":")[0], "change": c.describe(),
+                           "from": c.old, "to": c.new} for c in plan.config_changes],
+        "overrides": [_item_doc(o) for o in plan.overrides],
+        "restarts": [_item_doc(r) for r in plan.restarts],
+        "manual": [{"namespace": m.namespace, "what": m.what, "todo": m.todo} for m in plan.manual],
+        "untouched": {"alreadyInTargetMode": plan.already, "outsideTheMesh": plan.outside,
+                      "unknownTarget": plan.unknown, "workloadsInOtherNamespaces": plan.elsewhere},
+        "accessRefused": [{"verb": p.verb, "group": p.group, "resource": p.plural,
+                           "namespace": p.namespace, "onMeshInstance": p.on_mesh_instance,
+                           "reason": reason}
+                          for p, reason in (findings.refused if findings else [])],
+    }
+
+
+def plan_json(plan, findings=None):
+    """The plan as one document (switch/restart -o json with --dry-run or nothing to do)."""
+    return json.dumps({"apiVersion": API_VERSION, "kind": "SwitchPlan",
+                       "plan": plan_document(plan, findings)}, indent=2)
+
+
+def outcome_json(plan, outcome, exit_code):
+    """What a run did as one document (switch/restart -o json)."""
+    return json.dumps({
+        "apiVersion": API_VERSION, "kind": "SwitchResult",
+        "plan": plan_document(plan),
+        "result": {
+            "exitCode": exit_code,
+            "configChanged": list(outcome.config_done),
+            "rolledOut": list(outcome.succeeded),
+            "failed": [{"workload": ref, "reason": why, "refused": ref in outcome.refused}
+                       for ref, why in outcome.failed],
+            "notWaitedFor": [{"workload": ref, "failingBefore": why}
+                             for ref, why in outcome.not_waited],
+            "pinned": list(outcome.pinned),
+            "notStarted": list(outcome.not_started),
+            "interrupted": outcome.interrupted,
+        },
+    }, indent=2)

@@ -48,6 +48,9 @@ ASM_MESH_CONFIGS = Resource(
 MUTATING_WEBHOOKS = Resource(
     "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
     "MutatingWebhookConfiguration", namespaced=False)
-BY_KIND = {r.kind: r for r in (PODS, NODES, NAMESPACES, CONFIGMAPS, DEPLOYMENTS, REPLICASETS,
+SELF_SUBJECT_ACCESS_REVIEWS = Resource(
+    "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
+    namespaced=False)
+BY_KIND = {r.kind: r for r in (PODS, NODES, NAMESPACES, CONFIGMAPS, EVENTS, DEPLOYMENTS, REPLICASETS,
                                STATEFULSETS, DAEMONSETS, JOBS, CRONJOBS, ROLLOUTS,
                                ASM_MESH_CONFIGS)}

@@ -99,3 +99,37 @@ def _argo_rollout(name, status):
     if phase == "Degraded":
         return Progress(False, failed=f"{name} is Degraded: {status.get('message', '')}".strip())
     return Progress(False, message=f"Waiting for {name}: {phase or 'progressing'}")
+
+
+def unhealthy(kind: str, obj: dict) -> str | None:
+    """Why a workload is failing before anyone restarts it (its last rollout finished, yet pods
+    are missing or unavailable, or it can't progress), or None. A restart won't complete for it,
+    so a switch must not wait on it or let it stop the others."""
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    if metadata.get("generation", 0) > status.get("observedGeneration", 0):
+        return None  # a change is on its way: judge it when it lands
+    if kind == "Deployment":
+        for condition in status.get("conditions") or ():
+            if condition.get("reason") == "ProgressDeadlineExceeded":
+                return "exceeded its progress deadline"
+            if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+                return f"can't create pods ({condition.get('reason')})"
+        replicas = spec.get("replicas", 1)
+        if status.get("updatedReplicas", 0) >= replicas and \
+                status.get("availableReplicas", 0) < replicas:
+            return f"{replicas - status.get('availableReplicas', 0)} of {replicas} pods unavailable"
+    elif kind == "StatefulSet":
+        replicas = spec.get("replicas", 1)
+        settled = status.get("updateRevision") == status.get("currentRevision")
+        if settled and status.get("readyReplicas", 0) < replicas:
+            return f"{replicas - status.get('readyReplicas', 0)} of {replicas} pods not ready"
+    elif kind == "DaemonSet":
+        desired = status.get("desiredNumberScheduled", 0)
+        if status.get("updatedNumberScheduled", 0) >= desired and \
+                status.get("numberUnavailable", 0) > 0:
+            return f"{status['numberUnavailable']} of {desired} pods unavailable"
+    elif kind == "Rollout" and status.get("phase") == "Degraded":
+        return "Degraded"
+    return None

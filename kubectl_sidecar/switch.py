@@ -6,11 +6,12 @@ an interruption or a failure picks up where it stopped, and after success change
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kubectl_sidecar import meshread, preflight, render, resources, status
+from kubectl_sidecar import access, meshread, preflight, render, resources, status
 from kubectl_sidecar import plan as planning
-from kubectl_sidecar.classify import NATIVE
-from kubectl_sidecar.errors import InputError, SidecarError, unless_forbidden
-from kubectl_sidecar.execute import Executor
+from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
+from kubectl_sidecar.errors import ApiError, InputError, SidecarError, Terminated, unless_forbidden
+from kubectl_sidecar.execute import Executor, ref_of
+from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
 
 KIND_ALIASES = {
@@ -34,7 +35,12 @@ class Options:
     force: bool = False
     no_restart: bool = False
     concurrency: int = 2
-    timeout: float | None = 600.0  # seconds; None = no limit
+    timeout: float | None = 600.0  # seconds for each rollout; None = no limit
+    keep_going: bool = False  # don't stop starting restarts after a failed rollout
+    pin_failed: bool = False  # pin workloads whose rollout failed back to the old mode
+    skip_unhealthy: bool = False  # don't restart workloads that were failing before
+    restart_namespace: str | None = None  # mesh-wide switch: restart only in this namespace
+    output: str = "text"  # text | json (the plan or the outcome as one document on stdout)
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Console:
     out: Callable[[str], None]
     err: Callable[[str], None]
     confirm: Callable[[], bool]
+    board: object = None  # progress.Board on a terminal, else None
 
 
 def parse_workload(text):
@@ -56,25 +63,42 @@ def parse_workload(text):
     return KIND_ALIASES[kind.lower()], name
 
 
-def switch_mesh(cluster, mesh_cluster, scope, options, console):
-    """Mesh-wide switch: the config change, then every workload in the other mode. Exit code."""
+def switch_mesh(cluster, mesh_cluster, options, console):
+    """Mesh-wide switch: the config change, then every workload in the other mode. Exit code.
+
+    The config change reaches every namespace, so every namespace is read; with
+    options.restart_namespace only that one's workloads are restarted, and the plan says how
+    many elsewhere keep the old mode until they are.
+    """
 
     def check(report):
         if report.mesh.name == "none":
             raise SidecarError(f"{report.mesh.mesh_wide.source}; name the mesh with --mesh "
                                "(and --mesh-context for ASM)")
         _preflight(cluster, report, options, console)
+        if options.restart_namespace and not any(
+                row.namespace == options.restart_namespace for row in report.rows):
+            console.err(f"Warning: no pods in namespace {options.restart_namespace}: the mesh "
+                        "config change still applies to every namespace")
 
     def make_plan(report, facts):
-        return planning.plan_switch(report.rows, report.mesh, options.target, facts)
+        plan = planning.plan_switch(report.rows, report.mesh, options.target, facts)
+        if options.restart_namespace:
+            plan.limit_to(options.restart_namespace)
+        return plan
 
-    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+    return _run(cluster, mesh_cluster, Scope(namespace=None), options, console, make_plan, check)
 
 
 def restart(cluster, mesh_cluster, scope, options, console):
     """Restart workloads whose pods differ from the configured mode. Returns the exit code."""
+
+    def check(report):
+        if not report.rows:
+            console.err(f"Warning: no pods found in {scope.describe()}")
+
     return _run(cluster, mesh_cluster, scope, options, console,
-                lambda report, facts: planning.plan_restart(report.rows, facts))
+                lambda report, facts: planning.plan_restart(report.rows, facts), check)
 
 
 def switch_workloads(cluster, mesh_cluster, scope, options, console):
@@ -92,20 +116,27 @@ def switch_workloads(cluster, mesh_cluster, scope, options, console):
 
 def _run(cluster, mesh_cluster, scope, options, console, make_plan, check=None):
     """The one routine behind every command that changes the cluster: gather, check, plan,
-    confirm, carry out, verify against a fresh plan."""
+    check access, confirm, carry out, verify against a fresh plan."""
 
     def gather():
         report = status.collect(cluster, scope, options.mesh, mesh_cluster, options.proxy_names)
         facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
         return report, facts
 
+    def fresh_plan():
+        plan = make_plan(*gather())
+        if options.skip_unhealthy:
+            plan.set_aside_unhealthy()
+        return plan
+
     report, facts = gather()
     _warn(console, report.warnings)
     if check is not None:
         check(report)
     plan = make_plan(report, facts)
-    return _carry_out(cluster, mesh_cluster, scope, plan, options, console,
-                      rerun=lambda: make_plan(*gather()))
+    if options.skip_unhealthy:
+        plan.set_aside_unhealthy()
+    return _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun=fresh_plan)
 
 
 def _target_workloads(cluster, scope, refs, report):
@@ -157,47 +188,103 @@ def _preflight(cluster, report, options, console):
 
 
 def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
-    console.out(render.plan_text(plan, scope))
+    report_to = console.err if options.output == "json" else console.out
+    report_to(render.plan_text(plan, scope))
+    findings = None
+    if not plan.empty:
+        findings = access.check(access.needed(plan), cluster, mesh_cluster)
+        context = getattr(cluster, "context", None)
+        mesh_context = getattr(mesh_cluster or cluster, "context", None)
+        for line in findings.lines(context, mesh_context):
+            console.err(f"Warning: {line}" if line.startswith("could not") else f"Refused: {line}")
+    if options.output == "json" and (plan.empty or options.dry_run == "client" or
+                                     (findings and findings.refused)):
+        console.out(render.plan_json(plan, findings))
     if plan.empty:
-        console.out("Nothing to change." + (" Everything is already in the target mode."
-                                           if not plan.manual else ""))
+        report_to("Nothing to change." + (" Everything is already in the target mode."
+                                          if not plan.manual else ""))
         return 0
+    if findings.refused:
+        report_to(f"Nothing was changed: {len(findings.refused)} permission(s) the plan needs "
+                  "are missing (above). Ask for them, or narrow the run with -n or a workload.")
+        return 1
     if options.dry_run == "client":
-        console.out("Dry run: nothing was changed.")
+        report_to("Dry run: nothing was changed.")
         return 0
     if options.dry_run is None and not options.yes and not console.confirm():
-        console.out("Nothing was changed.")
+        report_to("Nothing was changed.")
         return 1
-    executor = Executor(cluster, mesh_cluster, say=console.err, dry_run=options.dry_run,
-                        concurrency=options.concurrency, timeout=options.timeout)
+    say = console.board.say if console.board else console.err
+    executor = Executor(cluster, mesh_cluster, say=say, dry_run=options.dry_run,
+                        concurrency=options.concurrency, timeout=options.timeout,
+                        keep_going=options.keep_going, progress=console.board)
+    code = None
     try:
         for change in plan.config_changes:
             executor.apply_config(change)
         if options.no_restart:
-            console.out("Config changed; no workload was restarted (--no-restart). Restart "
-                        f"them later with: {restart_command(scope)}")
+            report_to("Config changed; no workload was restarted (--no-restart). Restart "
+                      f"them later with: {restart_command(scope)}")
             return 0
-        executor.run(plan.overrides + plan.restarts)
+        executor.run(plan.overrides + plan.restarts, waited=lambda item: not item.unhealthy)
+        if options.pin_failed and plan.target:
+            executor.pin(_pins_for(plan, executor.outcome))
+    except Terminated:
+        code = 143
+        executor.outcome.interrupted = executor.outcome.terminated = True
     except KeyboardInterrupt:
-        console.out(render.outcome_text(executor.outcome, plan, interrupted=True))
-        return 130
+        code = 130
+        executor.outcome.interrupted = True
     except SidecarError as error:
-        console.out(render.outcome_text(executor.outcome, plan, error=error.format_message()))
-        return 1
-    console.out(render.outcome_text(executor.outcome, plan))
-    if options.dry_run:
-        return 0
-    if not executor.outcome.ok:
-        return 1
-    return _verify(rerun, console)
+        code = 1
+        executor.outcome.failed.append(("mesh config", error.format_message()))
+        if isinstance(error, ApiError) and 400 <= error.status < 500:
+            executor.outcome.refused.append("mesh config")
+    finally:
+        executor.close()
+        if console.board:
+            console.board.finish()
+    outcome = executor.outcome
+    report_to(render.outcome_text(outcome, plan, server_dry_run=options.dry_run == "server"))
+    if code is None and outcome.interrupted:
+        code = 130
+    if code is None:
+        code = 1 if (outcome.failed or outcome.not_started) else 0
+        if code == 0 and not options.dry_run:
+            code = _verify(rerun, outcome, report_to)
+    if options.output == "json":
+        console.out(render.outcome_json(plan, outcome, code))
+    return code
 
 
-def _verify(rerun, console):
+def _pins_for(plan, outcome):
+    """Overrides pinning back to the old mode the workloads whose rollout failed after our
+    restart (not those the server refused: nothing changed there)."""
+    failed = {ref for ref, _ in outcome.failed} - set(outcome.refused)
+    old = planning.mode_value(TRADITIONAL if plan.target == NATIVE else NATIVE)
+    pins = []
+    for restart in plan.restarts:
+        keys = OVERRIDE_ANNOTATIONS.get(restart.family)
+        if keys and ref_of(restart) in failed:
+            pins.append(planning.Override(restart.kind, restart.namespace, restart.name,
+                                          keys[0], old))
+    return pins
+
+
+def _verify(rerun, outcome, report_to):
     remaining = rerun()
+    unwaited = {ref for ref, _ in outcome.not_waited}
+    pinned = set(outcome.pinned)
+    remaining.restarts = [r for r in remaining.restarts
+                          if ref_of(r) not in unwaited and ref_of(r) not in pinned]
     if remaining.config_changes or remaining.overrides or remaining.restarts:
-        console.out("Verify: FAILED, still to do:\n" + render.plan_text(remaining, None, brief=True))
+        report_to("Verify: FAILED, still to do:\n" + render.plan_text(remaining, None, brief=True))
         return 1
-    console.out("Verify: every pod that a restart could switch is in its target mode.")
+    line = "Verify: every pod that a restart could switch is in its target mode"
+    if unwaited:
+        line += (f", except in {len(unwaited)} workload(s) that were failing before the switch "
+                 "(restarted, not waited for)")
+    report_to(line + ".")
     return 0
 
 

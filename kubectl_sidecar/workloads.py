@@ -1,6 +1,10 @@
 """Owner resolution and what a workload's controller will do on a restart: pure functions."""
+from __future__ import annotations
+
 import sys
 from dataclasses import dataclass
+
+from kubectl_sidecar.rollout import unhealthy
 
 # Kinds whose pod template `kubectl rollout restart` can bump.
 ROLLOUT_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
@@ -17,6 +21,7 @@ class WorkloadFacts:
     name: str
     paused: bool = False
     on_delete: bool = False  # updateStrategy OnDelete: a template change moves no pod
+    unhealthy: str | None = None  # why it was failing before we touched it (rollout.unhealthy)
 
 
 def facts_index(objects, kind):
@@ -32,6 +37,7 @@ def facts_index(objects, kind):
             name=metadata.get("name"),
             paused=bool(spec.get("paused")),
             on_delete=strategy.get("type") == "OnDelete",
+            unhealthy=unhealthy(kind, obj),
         )
     return index
 

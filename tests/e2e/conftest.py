@@ -92,3 +92,28 @@ def istio_mesh(admin):
     seed.istio_mesh(admin, "false")
     yield admin
     seed.remove_istio_mesh(admin)
+
+
+@pytest.fixture(scope="module")
+def linkerd_mesh(admin):
+    """Linkerd owns the mesh config for the module: linkerd-config with proxy.nativeSidecar=false
+    (namespaces opt in and choose with seed.linkerd_namespace); removed afterwards."""
+    seed.remove_asm_mesh(admin)
+    seed.remove_istio_mesh(admin)
+    seed.linkerd_mesh(admin, False)
+    yield admin
+    seed.remove_linkerd_mesh(admin)
+
+
+@pytest.fixture(scope="module")
+def consul_mesh(admin):
+    """Consul's injector Deployment for the module, as the chart installs it: traditional by
+    default (-default-enable-consul-dataplane-as-sidecar=false), proxy lifecycle management on.
+    Tests change the default with seed.consul_mesh(admin, native=...) and read it back with
+    seed.consul_injector_flag(admin); pods opt in with seed.CONSUL_INJECT and choose their own
+    mode with seed.CONSUL_AS_SIDECAR. Removed afterwards."""
+    seed.remove_asm_mesh(admin)
+    seed.remove_istio_mesh(admin)
+    seed.consul_mesh(admin, native=False)
+    yield admin
+    seed.remove_consul_mesh(admin)

@@ -1,201 +1,29 @@
-"""The mesh's sidecar injector, as a mutating admission webhook on 127.0.0.1.
+"""The meshes' sidecar injectors, as one mutating admission webhook server on 127.0.0.1.
 
-/inject adds istio-proxy the way Istio's injector does (istio-init helper, probes, volumes,
-sidecar.istio.io/status), natively or traditionally, decided from the live config exactly as the
-mesh decides: the pod's sidecar.istio.io/nativeSidecar annotation, else ASMMeshConfig/default
-spec.enableNativeSidecar, else ENABLE_NATIVE_SIDECARS on the istiod of the pod's revision (auto: all
-kubelets >= 1.33), else traditional.
+Routes, one per MutatingWebhookConfiguration (webhooks.py):
+- /inject: Istio and ASM (injectors/istio.py);
+- /linkerd: Linkerd's proxy injector (injectors/linkerd.py);
+- /consul: consul-k8s's connect injector (injectors/consul.py);
+- /strip: removes restartPolicy from every init container: an old webhook built against client
+  libraries that don't know the field, the failure the ASM page describes.
 
-/strip removes restartPolicy from every init container: an old webhook built against client
-libraries that don't know the field, the failure the ASM page describes.
+Each injector reads the live mesh config on every request, as the tests change it between pods.
 """
 import argparse
 import base64
-import copy
 import json
-import re
 import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.harness.api import Api, resource_path
+from tests.harness.api import Api
+from tests.harness.injectors.common import Refused, injection_patch
+from tests.harness.injectors.consul import ConsulInjector
 
-PROXY_IMAGE = "docker.io/istio/proxyv2:1.26.2"
-ISTIO_VOLUMES = ["workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data",
-                 "istio-podinfo", "istio-token", "istiod-ca-cert"]
-TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
-
-
-def parse_bool(value):
-    text = str(value).strip().lower()
-    return True if text in TRUE_WORDS else False if text in FALSE_WORDS else None
-
-
-def _version(text):
-    match = re.search(r"(\d+)\.(\d+)", text or "")
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def istiod_decision(istiod, kubelet_versions):
-    """Native or not from one istiod Deployment and the nodes' kubelet versions."""
-    containers = istiod["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e.get("value", "") for c in containers for e in c.get("env", [])}
-    value = env.get("ENABLE_NATIVE_SIDECARS")
-    if value is None:
-        image = containers[0].get("image", "")
-        version = _version(image.rsplit(":", 1)[-1]) or (0, 0)
-        value = "auto" if version >= (1, 27) else "false"
-    if value.strip().lower() == "auto":
-        return bool(kubelet_versions) and all((_version(v) or (0, 0)) >= (1, 33) for v in kubelet_versions)
-    return bool(parse_bool(value))
-
-
-class MeshState:
-    """Reads the live mesh config for each admission request (tests change it between requests)."""
-
-    def __init__(self, api, mesh_api=None):
-        self.api = api
-        # On ASM the ASMMeshConfig lives on the ASM instance's API server, not the data plane's.
-        self.mesh_api = mesh_api or api
-
-    def native_for(self, pod):
-        override = (pod["metadata"].get("annotations") or {}).get("sidecar.istio.io/nativeSidecar")
-        if override is not None and parse_bool(override) is not None:
-            return parse_bool(override)
-        asm = self.mesh_api.get(resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default"),
-                                missing_ok=True)
-        if asm is not None and isinstance(asm.get("spec", {}).get("enableNativeSidecar"), bool):
-            return asm["spec"]["enableNativeSidecar"]
-        revision = (pod["metadata"].get("labels") or {}).get("istio.io/rev", "default")
-        for istiod in self.api.items(resource_path("apps/v1", "deployments"), {"labelSelector": "app=istiod"}):
-            if (istiod["metadata"].get("labels") or {}).get("istio.io/rev", "default") == revision:
-                nodes = self.api.items(resource_path("v1", "nodes"))
-                kubelets = [n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "") for n in nodes]
-                return istiod_decision(istiod, kubelets)
-        return False
-
-
-def proxy_container(native):
-    container = {
-        "name": "istio-proxy", "image": PROXY_IMAGE,
-        "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local",
-                 "--proxyLogLevel=warning", "--proxyComponentLogLevel=misc:error",
-                 "--log_output_level=default:info"],
-        "env": [
-            {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
-            {"name": "CA_ADDR", "value": "istiod.istio-system.svc:15012"},
-            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
-            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"apiVersion": "v1",
-                                                                  "fieldPath": "metadata.namespace"}}},
-            {"name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes"},
-            {"name": "ISTIO_META_MESH_ID", "value": "cluster.local"},
-        ],
-        "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
-        "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021}, "periodSeconds": 15,
-                           "timeoutSeconds": 3, "failureThreshold": 4},
-        "resources": {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                            "privileged": False, "readOnlyRootFilesystem": True, "runAsGroup": 1337,
-                            "runAsNonRoot": True, "runAsUser": 1337},
-        "volumeMounts": [{"mountPath": "/var/run/secrets/workload-spiffe-uds", "name": "workload-socket"},
-                         {"mountPath": "/var/run/secrets/credential-uds", "name": "credential-socket"},
-                         {"mountPath": "/var/run/secrets/workload-spiffe-credentials", "name": "workload-certs"},
-                         {"mountPath": "/var/run/secrets/istio", "name": "istiod-ca-cert"},
-                         {"mountPath": "/var/lib/istio/data", "name": "istio-data"},
-                         {"mountPath": "/etc/istio/proxy", "name": "istio-envoy"},
-                         {"mountPath": "/var/run/secrets/tokens", "name": "istio-token"},
-                         {"mountPath": "/etc/istio/pod", "name": "istio-podinfo"}],
-    }
-    if native:
-        # Istio gives the native sidecar a startup probe so apps start after the proxy is ready.
-        container["restartPolicy"] = "Always"
-        container["startupProbe"] = {"httpGet": {"path": "/healthz/ready", "port": 15021},
-                                     "periodSeconds": 1, "timeoutSeconds": 3, "failureThreshold": 600}
-    return container
-
-
-def init_container():
-    return {
-        "name": "istio-init", "image": PROXY_IMAGE,
-        "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT",
-                 "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "--log_output_level=default:info"],
-        "resources": {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False,
-                            "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
-                            "privileged": False, "readOnlyRootFilesystem": False, "runAsGroup": 0,
-                            "runAsNonRoot": False, "runAsUser": 0},
-    }
-
-
-def volumes():
-    return [
-        {"name": "workload-socket", "emptyDir": {}},
-        {"name": "credential-socket", "emptyDir": {}},
-        {"name": "workload-certs", "emptyDir": {}},
-        {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
-        {"name": "istio-data", "emptyDir": {}},
-        {"name": "istio-podinfo", "downwardAPI": {"items": [
-            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
-            {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}}]}},
-        {"name": "istio-token", "projected": {"sources": [{"serviceAccountToken": {
-            "audience": "istio-ca", "expirationSeconds": 43200, "path": "istio-token"}}]}},
-        {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}},
-    ]
-
-
-def inject(pod, namespace, native):
-    """The injected pod (a new dict)."""
-    pod = copy.deepcopy(pod)
-    spec, metadata = pod["spec"], pod["metadata"]
-    names = {c["name"] for c in spec.get("containers", []) + spec.get("initContainers", [])}
-    if "istio-proxy" in names:
-        return pod
-    revision = (metadata.get("labels") or {}).get("istio.io/rev", "default")
-    app_name = spec["containers"][0]["name"]
-    init = list(spec.get("initContainers") or [])
-    init.insert(0, init_container())
-    proxy = proxy_container(native)
-    if native:
-        init.insert(1, proxy)
-    else:
-        spec["containers"] = spec["containers"] + [proxy]
-    spec["initContainers"] = init
-    spec["volumes"] = list(spec.get("volumes") or []) + volumes()
-    # The istio-token volume needs a service account; on a real cluster the ServiceAccount
-    # admission plugin (off in the harness, which has no token controller) has set it already.
-    spec.setdefault("serviceAccountName", "default")
-    status = {"initContainers": ["istio-init"] + (["istio-proxy"] if native else []),
-              "containers": None if native else ["istio-proxy"], "volumes": ISTIO_VOLUMES,
-              "imagePullSecrets": None, "revision": revision}
-    annotations = dict(metadata.get("annotations") or {})
-    annotations.update({
-        "sidecar.istio.io/status": json.dumps(status, separators=(",", ":")),
-        "kubectl.kubernetes.io/default-container": app_name,
-        "kubectl.kubernetes.io/default-logs-container": app_name,
-        "prometheus.io/path": "/stats/prometheus", "prometheus.io/port": "15020", "prometheus.io/scrape": "true",
-        "istio.io/rev": revision,
-    })
-    labels = dict(metadata.get("labels") or {})
-    app = labels.get("app") or labels.get("app.kubernetes.io/name") or metadata.get("generateName", "pod").rstrip("-")
-    labels.update({"security.istio.io/tlsMode": "istio", "service.istio.io/canonical-name": app,
-                   "service.istio.io/canonical-revision": labels.get("version", "latest")})
-    metadata["annotations"], metadata["labels"] = annotations, labels
-    return pod
-
-
-def injection_patch(original, injected):
-    """JSON Patch replacing the few top-level fields injection changes ("add" replaces if present)."""
-    patch = []
-    for path, key in (("/metadata/annotations", ("metadata", "annotations")),
-                      ("/metadata/labels", ("metadata", "labels")),
-                      ("/spec/initContainers", ("spec", "initContainers")),
-                      ("/spec/containers", ("spec", "containers")),
-                      ("/spec/volumes", ("spec", "volumes")),
-                      ("/spec/serviceAccountName", ("spec", "serviceAccountName"))):
-        before, after = original[key[0]].get(key[1]), injected[key[0]].get(key[1])
-        if before != after:
-            patch.append({"op": "add", "path": path, "value": after})
-    return patch
+# `inject` stays importable from here: bench/status_bench.py builds injected pods with it.
+from tests.harness.injectors.istio import IstioInjector, inject  # noqa: F401
+from tests.harness.injectors.linkerd import LinkerdInjector
+from tests.harness.webhooks import PROBE_LABEL, PROBE_SEEN_PREFIX
 
 
 def strip_patch(pod):
@@ -204,28 +32,52 @@ def strip_patch(pod):
             if "restartPolicy" in container]
 
 
-def review_response(review, patch):
-    response = {"uid": review["request"]["uid"], "allowed": True}
-    if patch:
+def probe_patch(pod, route):
+    """What every route does to the probe pod of webhooks.wait_for_route."""
+    marked = dict(pod["metadata"].get("annotations") or {}, **{PROBE_SEEN_PREFIX + route: "true"})
+    return [{"op": "add", "path": "/metadata/annotations", "value": marked}]
+
+
+def review_response(review, patch=None, refusal=None):
+    response = {"uid": review["request"]["uid"], "allowed": refusal is None}
+    if refusal is not None:
+        # As controller-runtime's admission.Errored(500, err) answers.
+        response["status"] = {"code": 500, "message": refusal}
+    elif patch:
         response["patchType"] = "JSONPatch"
         response["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
-def make_handler(mesh):
+def answer(injectors, route, request):
+    """The AdmissionReview response for one request to one route (pure but for the injectors'
+    reads of the live config)."""
+    pod, namespace = request["request"]["object"], request["request"]["namespace"]
+    if ((pod.get("metadata") or {}).get("labels") or {}).get(PROBE_LABEL):
+        return review_response(request, probe_patch(pod, route))
+    if route == "strip":
+        return review_response(request, strip_patch(pod))
+    try:
+        injected = injectors[route].review(pod, namespace)
+    except Refused as refusal:
+        return review_response(request, refusal=str(refusal))
+    return review_response(request, injection_patch(pod, injected) if injected is not None else None)
+
+
+def make_handler(injectors):
+    routes = set(injectors) | {"strip"}
+
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive: the API server reuses its connection instead of a TLS handshake per pod.
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self):
             review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            pod = review["request"]["object"]
-            if self.path.startswith("/inject"):
-                native = mesh.native_for(pod)
-                patch = injection_patch(pod, inject(pod, review["request"]["namespace"], native))
-            elif self.path.startswith("/strip"):
-                patch = strip_patch(pod)
-            else:
+            route = self.path.strip("/").split("?")[0]
+            if route not in routes:
                 self.send_error(404)
                 return
-            body = json.dumps(review_response(review, patch)).encode()
+            body = json.dumps(answer(injectors, route, review)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -247,9 +99,11 @@ def main(argv=None):
     parser.add_argument("--mesh-token")
     parser.add_argument("--mesh-ca")
     args = parser.parse_args(argv)
+    api = Api(args.server, args.token, args.ca)
     mesh_api = Api(args.mesh_server, args.mesh_token, args.mesh_ca) if args.mesh_server else None
-    mesh = MeshState(Api(args.server, args.token, args.ca), mesh_api)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(mesh))
+    injectors = {"inject": IstioInjector(api, mesh_api), "linkerd": LinkerdInjector(api),
+                 "consul": ConsulInjector(api)}
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(injectors))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
     server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -8,15 +8,23 @@ affinity), then reports container statuses the way a kubelet would once the imag
 - Job pods: app containers finish; a traditional proxy keeps running, so the pod never succeeds
   (the stuck Job of the ASM page), while a native one is stopped and the pod Succeeds.
 Pods being deleted are removed at once, as a kubelet does after the grace period.
+
+Two knobs make rollouts slow on purpose (tests of waiting, the switch benchmark):
+- a pod annotated `kubelet-sim/ready-after-seconds: "N"` becomes ready N seconds after it starts;
+- a pod created in a namespace labelled `kubelet-sim/hold=true` starts but never becomes ready
+  (a rollout that neither finishes nor fails), while the pods already there stay as they are.
 """
 import argparse
 import itertools
 import sys
+import threading
 import time
 
 from tests.harness.api import Api, ApiFailure, resource_path
 
 PROXIES = {"istio-proxy", "linkerd-proxy", "kuma-sidecar", "consul-dataplane", "envoy-sidecar"}
+READY_AFTER = "kubelet-sim/ready-after-seconds"
+HOLD_LABEL = "kubelet-sim/hold"
 _ip_counter = itertools.count(1)
 
 
@@ -40,6 +48,15 @@ def _completed(container):
 def _condition(kind, ok):
     return {"type": kind, "status": "True" if ok else "False", "lastTransitionTime": _now(),
             "lastProbeTime": None}
+
+
+def not_ready_yet(status):
+    """The same status with every running container started but not ready (pure)."""
+    held = dict(status)
+    held["containerStatuses"] = [dict(s, ready=False) for s in status.get("containerStatuses", [])]
+    held["conditions"] = [dict(c, status="False") if c["type"] in ("ContainersReady", "Ready")
+                          else c for c in status.get("conditions", [])]
+    return held
 
 
 def pod_status(pod):
@@ -132,8 +149,28 @@ class Kubelet:
             return
         if (pod.get("status") or {}).get("startTime"):
             return
-        self.api.request("PATCH", f"{path}/status", {"status": pod_status(pod)},
-                         content_type="application/merge-patch+json", expect=(200, 404, 409))
+        status = pod_status(pod)
+        delay = (metadata.get("annotations") or {}).get(READY_AFTER)
+        if self._held(metadata["namespace"]):
+            self._report(path, not_ready_yet(status))
+        elif delay:
+            self._report(path, not_ready_yet(status))
+            timer = threading.Timer(float(delay), self._report, (path, status))
+            timer.daemon = True
+            timer.start()
+        else:
+            self._report(path, status)
+
+    def _report(self, path, status):
+        try:
+            self.api.request("PATCH", f"{path}/status", {"status": status},
+                             content_type="application/merge-patch+json", expect=(200, 404, 409))
+        except Exception as error:  # noqa: BLE001 - a timer thread must not die loudly
+            print(f"kubelet-sim: {path}: {error}", file=sys.stderr, flush=True)
+
+    def _held(self, namespace):
+        found = self.api.get(resource_path("v1", "namespaces", name=namespace), missing_ok=True)
+        return ((found or {}).get("metadata", {}).get("labels") or {}).get(HOLD_LABEL) == "true"
 
     def run(self):
         pods = resource_path("v1", "pods")

@@ -1,5 +1,11 @@
 """Mesh configs and workloads for the e2e tests and the demo, created through the real API."""
+import yaml
+
+from tests.harness import webhooks
 from tests.harness.api import ApiFailure, resource_path
+from tests.harness.injectors import consul as consul_injector
+from tests.harness.injectors import linkerd as linkerd_injector
+from tests.harness.injectors.common import container_argv, go_bool_flag
 
 APP_IMAGE = "registry.example/app:1.0"
 ISTIOD_IMAGE = "docker.io/istio/pilot:1.26.2"
@@ -17,10 +23,13 @@ def _meta(name, namespace=None, labels=None, annotations=None):
     return meta
 
 
-def namespace(admin, name, injection=True, labels=None):
+def namespace(admin, name, injection=True, labels=None, annotations=None):
+    """Create the namespace, or merge these labels and annotations into it (None removes a key).
+    injection: Istio's istio-injection=enabled label."""
     all_labels = {"istio-injection": "enabled"} if injection else {}
     all_labels.update(labels or {})
-    admin.apply(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(name, labels=all_labels)})
+    admin.apply(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": _meta(name, labels=all_labels, annotations=annotations)})
 
 
 def delete_namespace(admin, name, wait=True):
@@ -90,21 +99,127 @@ def remove_istio_mesh(admin):
     admin.delete(resource_path("apps/v1", "deployments", "istio-system", "istiod"))
 
 
+# Linkerd: ConfigMap linkerd/linkerd-config, whose `values` key holds the chart's values, and
+# namespace annotations (injectors/linkerd.py says how its injector reads them).
+
+LINKERD_VERSION = "edge-26.5.2"
+LINKERD_CONFIG = resource_path("v1", "configmaps", "linkerd")
+LINKERD_NATIVE = linkerd_injector.NATIVE_KEYS[0]  # config.linkerd.io/proxy-enable-native-sidecar
+
+
+def linkerd_mesh(admin, native):
+    """linkerd-config with proxy.nativeSidecar (None: the key absent, which Linkerd reads as false),
+    and Linkerd's injector webhook."""
+    namespace(admin, "linkerd", injection=False)
+    proxy = {"image": {"name": linkerd_injector.PROXY_IMAGE, "version": ""}, "await": True,
+             "ports": {"admin": 4191, "control": 4190, "inbound": 4143, "outbound": 4140}}
+    if native is not None:
+        proxy["nativeSidecar"] = native
+    values = {"linkerdVersion": LINKERD_VERSION, "cniEnabled": False, "clusterDomain": "cluster.local",
+              "identityTrustAnchorsPEM": "-----BEGIN CERTIFICATE-----\nharness\n-----END CERTIFICATE-----\n",
+              "proxy": proxy}
+    body = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _meta("linkerd-config", "linkerd", {"linkerd.io/control-plane-component": "controller"}),
+            "data": {"values": yaml.safe_dump(values, sort_keys=True)}}
+    _create_or_replace(admin, LINKERD_CONFIG, body)
+    webhooks.install_mesh_webhook(admin, "linkerd")
+
+
+def remove_linkerd_mesh(admin):
+    webhooks.remove_mesh_webhook(admin, "linkerd")
+    admin.delete(f"{LINKERD_CONFIG}/linkerd-config")
+
+
+def linkerd_namespace(admin, name, native=None, inject="enabled", key=LINKERD_NATIVE):
+    """A namespace opted in with linkerd.io/inject (None: no opt-in) and, unless native is None, the
+    mode annotation `key` set to "true"/"false". Re-applying merges, so it also flips a mode.
+    Linkerd copies the namespace's mode annotation onto each pod it injects (unless the pod has
+    its own), as it does with every config annotation."""
+    annotations = {linkerd_injector.INJECT: inject} if inject else {}
+    if native is not None:
+        annotations[key] = str(native).lower()
+    namespace(admin, name, injection=False, annotations=annotations)
+
+
+def namespace_annotations(admin, name):
+    return admin.get(resource_path("v1", "namespaces", name=name))["metadata"].get("annotations") or {}
+
+
+# Consul: Deployment consul/consul-connect-injector, the chart's shape, its defaults as flags of
+# the `/bin/sh -ec` script in `command` (injectors/consul.py reads them as the process would).
+
+CONSUL_IMAGE = consul_injector.K8S_IMAGE
+CONSUL_AS_SIDECAR = consul_injector.AS_SIDECAR  # the per-pod annotation
+CONSUL_INJECT = consul_injector.INJECT
+
+
+def consul_mesh(admin, native=False, lifecycle=True):
+    """consul-connect-injector rendered as the chart renders it, and its webhook. native:
+    -default-enable-consul-dataplane-as-sidecar=true|false (the chart's
+    connectInject.dataplaneAsSidecarInitContainer.defaultEnabled), or None to leave the flag out
+    (Go's default, false). lifecycle: -default-enable-sidecar-proxy-lifecycle (chart default true).
+    Always -default-inject=false, the chart's default: pods opt in with
+    consul.hashicorp.com/connect-inject: "true" (the harness injector relies on it)."""
+    namespace(admin, consul_injector.NAMESPACE, injection=False)
+    flags = ["-config-file=/consul/config/config.json", "-log-level=info", "-log-json=false",
+             "-default-inject=false", f'-consul-dataplane-image="{consul_injector.DATAPLANE_IMAGE}"',
+             f'-consul-k8s-image="{CONSUL_IMAGE}"', '-release-name="consul"', '-release-namespace="consul"',
+             "-resource-prefix=consul", "-listen=:8080",
+             f"-default-enable-sidecar-proxy-lifecycle={str(lifecycle).lower()}",
+             "-default-sidecar-proxy-lifecycle-shutdown-grace-period-seconds=30",
+             "-default-sidecar-proxy-lifecycle-graceful-port=20600"]
+    if native is not None:
+        flags.append(f"-{consul_injector.AS_SIDECAR_FLAG}={str(native).lower()}")
+    if native:
+        flags += ["-default-sidecar-probe-check-initial-delay-seconds=1", "-default-sidecar-probe-period-seconds=10",
+                  '-default-sidecar-probe-failure-threshold="3"', '-default-sidecar-probe-check-timeout-seconds="5"']
+    script = "exec consul-k8s-control-plane inject-connect \\\n" + "".join(
+        f"  {flag} \\\n" for flag in flags[:-1]) + f"  {flags[-1]}\n"
+    labels = {"app": "consul", "chart": "consul-helm", "release": "consul", "component": "connect-injector"}
+    container = {"name": "sidecar-injector", "image": CONSUL_IMAGE,
+                 "ports": [{"containerPort": 8080, "name": "webhook-server", "protocol": "TCP"}],
+                 "command": ["/bin/sh", "-ec", script]}
+    body = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": _meta(consul_injector.DEPLOYMENT, consul_injector.NAMESPACE, labels),
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"serviceAccountName": "consul-connect-injector",
+                                           "containers": [container]}}}}
+    _create_or_replace(admin, resource_path("apps/v1", "deployments", consul_injector.NAMESPACE), body)
+    webhooks.install_mesh_webhook(admin, "consul")
+
+
+def remove_consul_mesh(admin):
+    webhooks.remove_mesh_webhook(admin, "consul")
+    admin.delete(consul_injector.INJECTOR)
+
+
+def consul_injector_flag(admin, name=consul_injector.AS_SIDECAR_FLAG):
+    """A boolean flag of the running consul-connect-injector as its process would read it: True,
+    False, or None when absent (to assert on what `switch` wrote)."""
+    deployment = admin.get(consul_injector.INJECTOR)
+    argv = [word for c in deployment["spec"]["template"]["spec"]["containers"] for word in container_argv(c)]
+    return go_bool_flag(argv, name)
+
+
 # --- workloads ----------------------------------------------------------------------------------
 
-def _template(app, annotations=None, restart_policy=None, labels=None):
+def _template(app, annotations=None, restart_policy=None, labels=None, init_containers=None):
     spec = {"containers": [{"name": app, "image": APP_IMAGE, "ports": [{"containerPort": 8080}]}],
             "terminationGracePeriodSeconds": 5}
+    if init_containers:
+        spec["initContainers"] = [{"name": name, "image": APP_IMAGE} for name in init_containers]
     if restart_policy:
         spec["restartPolicy"] = restart_policy
     return {"metadata": {"labels": {"app": app, **(labels or {})}, "annotations": dict(annotations or {})},
             "spec": spec}
 
 
-def deployment(admin, ns, name, replicas=2, annotations=None, strategy=None, labels=None):
+def deployment(admin, ns, name, replicas=2, annotations=None, strategy=None, labels=None, init_containers=None):
+    """annotations and labels go on the pod template; init_containers: names of the app's own."""
     body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, ns, {"app": name}),
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": _template(name, annotations, labels=labels)}}
+                     "template": _template(name, annotations, labels=labels, init_containers=init_containers)}}
     if strategy:
         body["spec"]["strategy"] = strategy
     return admin.create(resource_path("apps/v1", "deployments", ns), body)
@@ -179,15 +294,35 @@ def wait_for_pods(admin, ns, count, selector=None, timeout=90):
                    timeout=timeout)
 
 
+PROXIES = ("istio-proxy", "linkerd-proxy", "consul-dataplane")
+
+
 def proxy_mode(pod):
-    """native / traditional / none, read directly off a pod (independent of the code under test)."""
+    """native / traditional / invalid / none, read directly off a pod (independent of the code
+    under test)."""
     spec = pod["spec"]
     for container in spec.get("initContainers") or []:
-        if container["name"] == "istio-proxy":
+        if container["name"] in PROXIES:
             return "native" if container.get("restartPolicy") == "Always" else "invalid"
-    if any(c["name"] == "istio-proxy" for c in spec["containers"]):
+    if any(c["name"] in PROXIES for c in spec["containers"]):
         return "traditional"
     return "none"
+
+
+def injected_mode(admin, ns, workload, kind="deployments"):
+    """The mode the injectors would give a new pod of this workload now (a dry-run create): the
+    mesh's own answer, to hold what `kubectl sidecar` calls DESIRED against."""
+    template = admin.get(resource_path("apps/v1", kind, ns, workload))["spec"]["template"]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": dict(template.get("metadata") or {}, generateName=f"{workload}-"),
+           "spec": template["spec"]}
+    created = admin.request("POST", resource_path("v1", "pods", ns), pod, params={"dryRun": "All"})
+    return proxy_mode(created)
+
+
+def template_annotations(admin, ns, workload, kind="deployments"):
+    found = admin.get(resource_path("apps/v1", kind, ns, workload))
+    return found["spec"]["template"]["metadata"].get("annotations") or {}
 
 
 def modes(admin, ns, selector=None):

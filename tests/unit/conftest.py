@@ -25,12 +25,6 @@ def connect_to(mocker):
     return patch
 
 
-@pytest.fixture
-def fast_polls(mocker):
-    """Rollout waits poll every 10 ms instead of every second."""
-    mocker.patch("kubectl_sidecar.execute.POLL_SECONDS", 0.01)
-
-
 @pytest.fixture(scope="session")
 def cert_pair(tmp_path_factory):
     """A throwaway self-signed certificate and key (the TLS context loads them for real)."""

@@ -9,6 +9,7 @@ argument: a selector it can't evaluate is an error, never ignored.
 import re
 import time
 
+from kubectl_sidecar import resources
 from kubectl_sidecar.cluster import Listing
 from kubectl_sidecar.errors import ApiError
 
@@ -89,13 +90,14 @@ class FakeCluster:
         self.on_patch = on_patch  # called as on_patch(cluster, kind, namespace, name, body)
         self.on_get = on_get  # called with each object a get returns, before it is returned
         # kind -> [session]: each watch call plays the next session, a list of (type, object)
-        # events or exceptions to raise. With none left, a watch replays the objects as they
+        # events, exceptions to raise, or callables(cluster) returning one of those. With none left, a watch replays the objects as they
         # now are (MODIFIED) every 10 ms, the way a controller's updates would arrive.
         self.watch_script = {}
         self.resource_version = 1
         self.reads = []
         self.patches = []
         self.watches = []
+        self.reviews = []
 
     def _check(self, resource, verb):
         if resource.kind in self.refuse:
@@ -134,6 +136,8 @@ class FakeCluster:
         sessions = self.watch_script.get(resource.kind)
         if sessions:
             for event in sessions.pop(0):
+                if callable(event):  # a change to the cluster at this point of the session
+                    event = event(self)
                 if isinstance(event, BaseException):
                     raise event
                 yield event
@@ -162,6 +166,17 @@ class FakeCluster:
         if self.on_patch and not dry_run:
             self.on_patch(self, resource.kind, namespace, name, body)
         return {}
+
+    def create(self, resource, body, namespace=None):
+        """Answers SelfSubjectAccessReviews: a patch of a kind in refuse_writes is refused."""
+        if resource.kind != "SelfSubjectAccessReview":
+            raise ValueError(f"the fake cluster can't create {resource.kind}")
+        self.reviews.append(body["spec"]["resourceAttributes"])
+        attributes = body["spec"]["resourceAttributes"]
+        refused = any(r.plural == attributes["resource"] and r.group == attributes["group"]
+                      for r in resources.BY_KIND.values() if r.kind in self.refuse_writes)
+        return {"status": {"allowed": not refused,
+                           "reason": "" if not refused else "no RBAC policy matched"}}
 
     def get(self, resource, name, namespace=None):
         self.reads.append(("get", resource.kind, namespace, name))

@@ -57,7 +57,7 @@ def controllers(fail=None):
 
 
 @pytest.fixture
-def fake(connect_to, fast_polls):
+def fake(connect_to):
     cluster = FakeCluster(cluster_objects(), namespace="shop", on_patch=controllers())
     connect_to(cluster)
     return cluster
@@ -123,18 +123,42 @@ def test_server_dry_run_sends_every_write_with_dry_run(fake, run):
     assert "(server dry run)" in result.stderr
 
 
-def test_forbidden_config_patch_reports_that_nothing_was_done(run, connect_to):
-    cluster = FakeCluster(cluster_objects(), refuse_writes={"ASMMeshConfig"})
+def test_missing_rights_are_found_before_any_write(run, connect_to):
+    cluster = FakeCluster(cluster_objects(), refuse_writes={"Deployment"})
     connect_to(cluster)
     result = run("switch", "--traditional", "--yes")
     assert result.exit_code == 1
-    assert 'Stopped: asmmeshconfigs.istio.alibabacloud.com "default" is forbidden' in result.stdout
+    assert ("Refused: may not patch deployments.apps in namespace shop (context test)"
+            in result.stderr)
+    assert "Nothing was changed: 1 permission(s) the plan needs are missing" in result.stdout
+    assert cluster.patches == []  # not even the mesh config, which this user may patch
+    assert {(r["verb"], r["resource"], r.get("namespace")) for r in cluster.reviews} == {
+        ("patch", "asmmeshconfigs", None), ("patch", "deployments", "shop")}
+    dry = run("switch", "--traditional", "--dry-run")
+    assert dry.exit_code == 1 and "Refused: may not patch deployments.apps" in dry.stderr
+
+
+def test_a_write_refused_despite_the_access_check_stops_and_says_a_rerun_wont_help(
+        run, connect_to):
+    class Admission(FakeCluster):
+        """RBAC allows the patch; an admission webhook refuses it."""
+
+        def create(self, resource, body, namespace=None):
+            return {"status": {"allowed": True}}
+
+    cluster = Admission(cluster_objects(), refuse_writes={"ASMMeshConfig"})
+    connect_to(cluster)
+    result = run("switch", "--traditional", "--yes")
+    assert result.exit_code == 1
+    assert 'refused: mesh config: asmmeshconfigs.istio.alibabacloud.com "default" is forbidden' \
+        in result.stdout
     assert "Done: 0 of 1 config change(s), 0 of 1 workload(s) rolled out." in result.stdout
-    assert "not started: Deployment/cart -n shop" in result.stdout
+    assert "running again won't help" in result.stdout
+    assert "Run the same command again" not in result.stdout
     assert cluster.patches == []
 
 
-def test_failed_rollout_stops_new_restarts_and_names_the_reason(run, connect_to, fast_polls):
+def test_failed_rollout_stops_new_restarts_and_names_the_reason(run, connect_to):
     objects = cluster_objects()
     objects["Deployment"].append(deployment("zeta"))
     objects["ReplicaSet"].append(replicaset("zeta-1", "zeta"))
@@ -150,7 +174,7 @@ def test_failed_rollout_stops_new_restarts_and_names_the_reason(run, connect_to,
     assert [p[2] for p in cluster.patches] == ["default", "cart"]
 
 
-def test_rollout_that_never_finishes_times_out(run, connect_to, fast_polls):
+def test_rollout_that_never_finishes_times_out(run, connect_to):
     def stuck(cluster, kind, namespace, name, body):
         if kind == "Deployment":
             d = next(d for d in cluster.objects["Deployment"] if d["metadata"]["name"] == name)
@@ -193,7 +217,7 @@ def test_no_restart_changes_only_the_config_and_says_how_to_finish(fake, run):
     assert "kubectl sidecar restart -A" in result.stdout
 
 
-def test_restart_follows_a_config_changed_elsewhere(run, connect_to, fast_polls):
+def test_restart_follows_a_config_changed_elsewhere(run, connect_to):
     cluster = FakeCluster(cluster_objects(native=False), namespace="shop", on_patch=controllers())
     connect_to(cluster)
     result = run("restart", "--yes")

@@ -1,57 +1,141 @@
-"""The executor's waiting rules, with the cluster replaced by FakeCluster and a fake clock."""
+"""The executor: per-rollout deadlines, keep-going, pinning, with FakeCluster playing the
+controllers (its watch replays objects as they now are) and a clock the tests control."""
 from kubectl_sidecar.execute import Executor
-from kubectl_sidecar.plan import Restart
+from kubectl_sidecar.plan import Override, Restart
 from tests.unit.fake_cluster import FakeCluster
 
 
-def rolling_deployment(polls_until_done):
-    """A Deployment whose rollout completes after `polls_until_done` reads."""
-    deployment = {"metadata": {"name": "cart", "namespace": "shop", "generation": 2},
-                  "spec": {"replicas": 1},
-                  "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 0}}
-    reads = []
-
-    def on_read(obj):
-        reads.append(obj)
-        if len(reads) >= polls_until_done:
-            obj["status"].update(updatedReplicas=1, availableReplicas=1)
-    return deployment, on_read
-
-
-class SlowClock:
-    """Every wait between polls takes an hour."""
+class TickingClock:
+    """Every reading is ten seconds after the last."""
 
     def __init__(self):
         self.now = 0.0
 
     def __call__(self):
+        self.now += 10
         return self.now
 
-    def sleep(self, seconds):
-        self.now += 3600
+
+def deployment(name, replicas=1):
+    return {"metadata": {"name": name, "namespace": "shop", "generation": 1},
+            "spec": {"replicas": replicas},
+            "status": {"observedGeneration": 1, "replicas": replicas,
+                       "updatedReplicas": replicas, "availableReplicas": replicas}}
 
 
-def executor_for(cluster, timeout):
-    clock = SlowClock()
-    return Executor(cluster, say=lambda text: None, timeout=timeout, clock=clock,
-                    sleep=clock.sleep)
+def controllers(reads_to_finish=3, failing=(), never=()):
+    """on_patch starts a rollout; after `reads_to_finish` reads of a workload it completes,
+    fails (ReplicaFailure) for names in failing, and never moves for names in never."""
+    reads = {}
+
+    def on_patch(cluster, kind, namespace, name, body):
+        obj = next(o for o in cluster.objects[kind] if o["metadata"]["name"] == name)
+        obj["metadata"]["generation"] += 1
+        obj["status"].update(observedGeneration=obj["metadata"]["generation"], updatedReplicas=0)
+        reads[name] = 0
+
+    def on_get(obj):
+        name = obj["metadata"]["name"]
+        if name not in reads or name in never:
+            return
+        reads[name] += 1
+        if reads[name] < reads_to_finish:
+            return
+        if name in failing:
+            obj["status"]["conditions"] = [{"type": "ReplicaFailure", "status": "True",
+                                            "reason": "FailedCreate", "message": "webhook said no"}]
+        else:
+            obj["status"].update(updatedReplicas=obj["spec"]["replicas"],
+                                 availableReplicas=obj["spec"]["replicas"])
+    return on_patch, on_get
 
 
-def cluster_with(deployment, on_read):
-    return FakeCluster({"Deployment": [deployment]}, on_get=on_read)
+def fleet(*names, **behaviour):
+    on_patch, on_get = controllers(**behaviour)
+    return FakeCluster({"Deployment": [deployment(name) for name in names]}, namespace="shop",
+                       on_patch=on_patch, on_get=on_get)
+
+
+def executor(cluster, timeout=60, concurrency=1, keep_going=False):
+    return Executor(cluster, say=lambda text: None, timeout=timeout, concurrency=concurrency,
+                    keep_going=keep_going, clock=TickingClock(), sleep=lambda seconds: None)
+
+
+def restarts(*names):
+    return [Restart("Deployment", "shop", name, 1) for name in names]
 
 
 def test_no_timeout_waits_as_long_as_the_rollout_takes():
-    deployment, on_read = rolling_deployment(polls_until_done=5)
-    executor = executor_for(cluster_with(deployment, on_read), timeout=None)
-    outcome = executor.run([Restart("Deployment", "shop", "cart", 1)])
-    assert outcome.succeeded == ["Deployment/cart -n shop"] and not outcome.failed
+    run = executor(fleet("cart", reads_to_finish=20), timeout=None)
+    assert run.run(restarts("cart")).succeeded == ["Deployment/cart -n shop"]
 
 
-def test_a_timeout_ends_the_wait_and_says_where_the_rollout_stood():
-    deployment, on_read = rolling_deployment(polls_until_done=5)
-    executor = executor_for(cluster_with(deployment, on_read), timeout=60)
-    outcome = executor.run([Restart("Deployment", "shop", "cart", 1)])
+def test_a_timeout_ends_one_rollouts_wait_and_says_where_it_stood():
+    outcome = executor(fleet("cart", never={"cart"}), timeout=60).run(restarts("cart"))
     [(ref, why)] = outcome.failed
     assert ref == "Deployment/cart -n shop"
-    assert why.startswith('timed out after 60s: Waiting for deployment "cart" rollout')
+    assert why.startswith('timed out after 60s: Waiting for deployment "cart" rollout to finish')
+
+
+def test_the_timeout_bounds_each_rollout_not_the_whole_run():
+    # Each rollout takes ~30 "seconds" of the 60 allowed; the three take ~90 one after another.
+    names = ("a", "b", "c")
+    run = executor(fleet(*names, reads_to_finish=3), timeout=60, concurrency=1)
+    outcome = run.run(restarts(*names))
+    assert sorted(outcome.succeeded) == [f"Deployment/{n} -n shop" for n in names]
+    assert not outcome.failed and not outcome.not_started
+
+
+def test_a_failed_rollout_stops_new_restarts_unless_keep_going():
+    stopped = executor(fleet("a", "b", failing={"a"})).run(restarts("a", "b"))
+    assert [ref for ref, _ in stopped.failed] == ["Deployment/a -n shop"]
+    assert "webhook said no" in stopped.failed[0][1]
+    assert stopped.not_started == ["Deployment/b -n shop"]
+    going = executor(fleet("a", "b", failing={"a"}), keep_going=True).run(restarts("a", "b"))
+    assert [ref for ref, _ in going.failed] == ["Deployment/a -n shop"]
+    assert going.succeeded == ["Deployment/b -n shop"] and not going.not_started
+
+
+def test_already_unhealthy_workloads_are_restarted_but_not_waited_for():
+    broken = Restart("Deployment", "shop", "a", 1, unhealthy="1 of 1 pods unavailable")
+    cluster = fleet("a", "b", never={"a"})
+    outcome = executor(cluster).run([broken] + restarts("b"),
+                                    waited=lambda item: item.unhealthy is None)
+    assert [p[2] for p in cluster.patches] == ["a", "b"]
+    assert outcome.not_waited == [("Deployment/a -n shop", "1 of 1 pods unavailable")]
+    assert outcome.succeeded == ["Deployment/b -n shop"] and not outcome.failed
+
+
+def test_pinning_sends_the_override_and_waits_for_its_rollout():
+    cluster = fleet("a")
+    run = executor(cluster)
+    run.pin([Override("Deployment", "shop", "a", "sidecar.istio.io/nativeSidecar", "false")])
+    assert cluster.patches[0][3] == {"spec": {"template": {"metadata": {"annotations": {
+        "sidecar.istio.io/nativeSidecar": "false"}}}}}
+    assert run.outcome.pinned == ["Deployment/a -n shop"]
+
+
+def test_a_write_the_server_briefly_refuses_is_retried_until_it_lands():
+    from kubectl_sidecar.errors import ApiError, Unreachable
+
+    class Flaky(FakeCluster):
+        answers = [ApiError(503, "ServiceUnavailable", "etcd leader changed"),
+                   Unreachable("connection reset")]
+
+        def patch(self, *args, **kwargs):
+            if self.answers:
+                raise self.answers.pop(0)
+            return super().patch(*args, **kwargs)
+
+    on_patch, on_get = controllers()
+    cluster = Flaky({"Deployment": [deployment("a")]}, on_patch=on_patch, on_get=on_get)
+    outcome = executor(cluster).run(restarts("a"))
+    assert outcome.succeeded == ["Deployment/a -n shop"] and not Flaky.answers
+
+
+def test_a_write_refused_for_good_is_not_retried_and_is_recorded_as_refused():
+    cluster = fleet("a")
+    cluster.refuse_writes = {"Deployment"}
+    outcome = executor(cluster).run(restarts("a"))
+    assert outcome.refused == ["Deployment/a -n shop"]
+    assert "forbidden" in outcome.failed[0][1]

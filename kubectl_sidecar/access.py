@@ -1,0 +1,96 @@
+"""Whether the caller may make every write a plan contains, asked before the first one.
+
+A user who may patch the mesh config but not the Deployments of one namespace would otherwise
+flip the mesh and then be refused the restarts, leaving it half-migrated until someone with the
+rights finishes. So the plan's writes become the distinct (verb, resource, namespace) questions
+`kubectl auth can-i` asks, one SelfSubjectAccessReview each (not one per workload).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from kubectl_sidecar import resources
+from kubectl_sidecar.errors import ApiError
+
+CONCURRENT_REVIEWS = 8
+
+
+@dataclass(frozen=True, order=True)
+class Permission:
+    """One question: may I `verb` `resource` (group/plural) in `namespace`, on which API server."""
+
+    on_mesh_instance: bool  # ASM's config lives on the ASM instance's API server
+    verb: str
+    group: str
+    plural: str
+    namespace: str | None
+
+    def describe(self, context: str) -> str:
+        what = f"{self.plural}.{self.group}" if self.group else self.plural
+        where = f" in namespace {self.namespace}" if self.namespace else ""
+        return f"{self.verb} {what}{where} (context {context})"
+
+
+def needed(plan, timestamp="now") -> list[Permission]:
+    """The distinct permissions the plan's writes need, in a stable order."""
+    wanted = set()
+    for change in plan.config_changes:
+        wanted.add(_permission(change.patch(), change.on_mesh_instance))
+    for item in plan.overrides + plan.restarts:
+        wanted.add(_permission(item.patch(timestamp), False))
+    return sorted(wanted)
+
+
+def _permission(patch, on_mesh_instance):
+    resource = patch.resource
+    return Permission(on_mesh_instance, "patch", resource.group, resource.plural,
+                      patch.namespace if resource.namespaced else None)
+
+
+def review_body(permission: Permission) -> dict:
+    attributes = {"verb": permission.verb, "group": permission.group,
+                  "resource": permission.plural}
+    if permission.namespace:
+        attributes["namespace"] = permission.namespace
+    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes}}
+
+
+@dataclass
+class Findings:
+    refused: list  # (Permission, reason)
+    unchecked: list  # (Permission, why the question couldn't be asked)
+
+    def lines(self, context, mesh_context):
+        out = [f"may not {p.describe(mesh_context if p.on_mesh_instance else context)}"
+               + (f": {reason}" if reason else "") for p, reason in self.refused]
+        out += [f"could not check {p.describe(mesh_context if p.on_mesh_instance else context)}"
+                f": {why}" for p, why in self.unchecked]
+        return out
+
+
+def check(permissions, cluster, mesh_cluster=None) -> Findings:
+    """Ask the API server(s) each question; what was refused, and what couldn't be asked."""
+    mesh_cluster = mesh_cluster or cluster
+
+    def ask(permission):
+        target = mesh_cluster if permission.on_mesh_instance else cluster
+        try:
+            answer = target.create(resources.SELF_SUBJECT_ACCESS_REVIEWS, review_body(permission))
+        except ApiError as error:
+            return permission, None, error.message
+        status = answer.get("status") or {}
+        if status.get("allowed"):
+            return permission, True, None
+        return permission, False, status.get("reason") or status.get("evaluationError") or ""
+
+    findings = Findings(refused=[], unchecked=[])
+    with ThreadPoolExecutor(max_workers=CONCURRENT_REVIEWS) as pool:
+        for permission, allowed, detail in pool.map(ask, permissions):
+            if allowed is None:
+                findings.unchecked.append((permission, detail))
+            elif not allowed:
+                findings.refused.append((permission, detail))
+    return findings

@@ -1,0 +1,254 @@
+"""Following many rollouts through a few watches: one per kind and scope, never a request per
+workload per second.
+
+Each watch runs in a thread that lists once, then watches from the list's version, resumes
+from the last version it saw after a disconnect (with backoff while the API server is away)
+and lists again when the server has forgotten that version (410 Gone). Waiters read the newest
+object the watches delivered and decide with kubectl's rollout rules (rollout.progress), so a
+rollout costs no requests of its own and is seen the moment its controller reports it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from kubectl_sidecar import resources
+from kubectl_sidecar.errors import ApiError, Unreachable
+from kubectl_sidecar.rollout import progress
+
+WATCH_SECONDS = 300  # the server ends each watch after about this long; we start the next
+BACKOFF_SECONDS = (0.5, 1, 2, 4, 8)  # while the API server can't be reached
+DELETED = object()  # the workload was deleted while we waited for it
+# Kinds whose refusals to create pods show only as FailedCreate events (a Deployment's show
+# as its ReplicaFailure condition).
+EVENT_KINDS = ("StatefulSet", "DaemonSet")
+
+
+@dataclass(frozen=True)
+class WatchProblem:
+    """Why a watch isn't delivering: permanent (forbidden, no such kind) or a passing outage."""
+
+    message: str
+    permanent: bool
+
+
+class Waited:
+    """A wait's verdict: done, failed with why, or given up (interrupted) before it ended."""
+
+    DONE = "done"
+    GAVE_UP = "gave up"
+
+
+class Tracker:
+    def __init__(self, cluster, clock=time.monotonic, sleep=None):
+        self.cluster = cluster
+        self.clock = clock
+        self._changed = threading.Condition()
+        self._wanted = set()  # (kind, namespace, name)
+        self._objects = {}  # (kind, namespace, name) -> newest object, or DELETED
+        self._failed_creates = {}  # (kind, namespace, name) -> (when, message)
+        self._problems = {}  # (kind, namespace or None) -> WatchProblem
+        self._following = set()  # (kind, namespace or None) with a running watch
+        self._stopped = threading.Event()
+        self._sleep = sleep or self._stopped.wait
+
+    # --- what to follow ----------------------------------------------------------------
+
+    def follow(self, keys):
+        """Start following these (kind, namespace, name): per kind, one watch over their
+        namespace, or over all namespaces when they span several."""
+        keys = set(keys)
+        with self._changed:
+            self._wanted |= keys
+        by_kind = {}
+        for kind, namespace, _ in keys:
+            by_kind.setdefault(kind, set()).add(namespace)
+        for kind, namespaces in sorted(by_kind.items()):
+            scope = next(iter(namespaces)) if len(namespaces) == 1 else None
+            self._start(kind, scope)
+            if kind in EVENT_KINDS:
+                self._start("Event", scope)
+
+    def note(self, key, obj):
+        """An object we just wrote (the patch's answer): newer than what the watch may have
+        delivered yet, so a rollout is never judged from the object before our change."""
+        if not obj:
+            return
+        with self._changed:
+            current = self._objects.get(key)
+            if current is None or current is DELETED or _generation(obj) >= _generation(current):
+                self._objects[key] = obj
+                self._changed.notify_all()
+
+    def stop(self):
+        self._stopped.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    # --- waiting -----------------------------------------------------------------------
+
+    def wait(self, key, since=None, deadline=None, give_up=None, on_progress=None,
+             timeout_text=""):
+        """Waited.DONE once the rollout of key is complete; Waited.GAVE_UP when give_up is
+        set first; else why it failed (its rollout failed, it can't be watched, or the
+        deadline, a clock() reading, passed)."""
+        kind = key[0]
+        last_message = None
+        with self._changed:
+            while True:
+                obj = self._objects.get(key)
+                state = None
+                if obj is DELETED:
+                    return f"{kind}/{key[2]} was deleted while waiting"
+                if obj is not None:
+                    state = progress(kind, obj)
+                    if state.failed:
+                        return state.failed
+                    if state.done:
+                        return Waited.DONE
+                    refused = self._failed_create(key, since)
+                    if refused:
+                        return refused
+                    if on_progress and state.message != last_message:
+                        on_progress(state.message)
+                        last_message = state.message
+                problem = self._problem_for(key)
+                if problem is not None and problem.permanent:
+                    return problem.message
+                if give_up is not None and give_up.is_set():
+                    return Waited.GAVE_UP
+                left = None if deadline is None else deadline - self.clock()
+                if left is not None and left <= 0:
+                    where = state.message if state else (problem.message if problem else
+                                                         "no status seen yet")
+                    return f"timed out{timeout_text}: {where}"
+                self._changed.wait(timeout=1.0 if left is None else min(left, 1.0))
+
+    def _failed_create(self, key, since):
+        seen = self._failed_creates.get(key)
+        if seen is None:
+            return None
+        when, message = seen
+        if since is not None and when is not None and when < since.replace(microsecond=0):
+            return None
+        return f"can't create pods (FailedCreate): {message}"
+
+    def _problem_for(self, key):
+        kind, namespace, _ = key
+        return self._problems.get((kind, namespace)) or self._problems.get((kind, None))
+
+    # --- the watches -------------------------------------------------------------------
+
+    def _start(self, kind, namespace):
+        with self._changed:
+            if (kind, namespace) in self._following or (kind, None) in self._following:
+                return
+            self._following.add((kind, namespace))
+        thread = threading.Thread(target=self._watch, args=(kind, namespace), daemon=True,
+                                  name=f"watch {kind} {namespace or '*'}")
+        thread.start()
+
+    def _watch(self, kind, namespace):
+        resource = resources.BY_KIND[kind]
+        field_selector = "reason=FailedCreate" if kind == "Event" else None
+        version = None
+        failures = 0
+        while not self._stopped.is_set():
+            try:
+                if version is None:
+                    listing = self.cluster.list_items(resource, namespace,
+                                                      field_selector=field_selector)
+                    for obj in listing:
+                        self._deliver(kind, "ADDED", obj)
+                    version = listing.resource_version
+                    self._clear_problem(kind, namespace)
+                for event, obj in self.cluster.watch(resource, namespace,
+                                                     field_selector=field_selector,
+                                                     resource_version=version,
+                                                     timeout_seconds=WATCH_SECONDS):
+                    if self._stopped.is_set():
+                        return
+                    version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                    if event != "BOOKMARK":
+                        self._deliver(kind, event, obj)
+                    if failures:
+                        failures = 0
+                        self._clear_problem(kind, namespace)
+            except ApiError as error:
+                if error.status == 410:
+                    version = None  # the server forgot our version: list again
+                    continue
+                if error.status == 403 and namespace is None:
+                    # May not watch all namespaces: watch each wanted one instead.
+                    self._split_by_namespace(kind)
+                    return
+                if error.status in (401, 403, 404):
+                    self._report(kind, namespace, f"can't watch {resource.qualified}: "
+                                                  f"{error.message}", permanent=True)
+                    return
+                failures = self._back_off(kind, namespace, error.message, failures)
+            except Unreachable as error:
+                failures = self._back_off(kind, namespace, error.format_message(), failures)
+
+    def _split_by_namespace(self, kind):
+        with self._changed:
+            self._following.discard((kind, None))
+            namespaces = sorted({ns for k, ns, _ in self._wanted
+                                 if k == kind or (kind == "Event" and k in EVENT_KINDS)})
+        for namespace in namespaces:
+            self._start(kind, namespace)
+
+    def _back_off(self, kind, namespace, message, failures):
+        self._report(kind, namespace, f"the API server is not answering ({message}); retrying",
+                     permanent=False)
+        self._sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
+        return failures + 1
+
+    def _report(self, kind, namespace, message, permanent):
+        with self._changed:
+            self._problems[(kind, namespace)] = WatchProblem(message, permanent)
+            self._changed.notify_all()
+
+    def _clear_problem(self, kind, namespace):
+        with self._changed:
+            self._problems.pop((kind, namespace), None)
+
+    def _deliver(self, kind, event, obj):
+        if kind == "Event":
+            self._deliver_event(obj)
+            return
+        metadata = obj.get("metadata") or {}
+        key = (kind, metadata.get("namespace"), metadata.get("name"))
+        with self._changed:
+            if key not in self._wanted:
+                return
+            if event == "DELETED":
+                self._objects[key] = DELETED
+            else:
+                current = self._objects.get(key)
+                # A watch replaying an older state must not undo what a patch answer told us.
+                if current is None or current is DELETED or \
+                        _generation(obj) >= _generation(current):
+                    self._objects[key] = obj
+            self._changed.notify_all()
+
+    def _deliver_event(self, event):
+        involved = event.get("involvedObject") or {}
+        key = (involved.get("kind"), involved.get("namespace"), involved.get("name"))
+        stamp = event.get("lastTimestamp") or event.get("eventTime") or ""
+        try:
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            when = None
+        with self._changed:
+            if key not in self._wanted:
+                return
+            self._failed_creates[key] = (when, (event.get("message") or "").strip())
+            self._changed.notify_all()
+
+
+def _generation(obj):
+    return (obj.get("metadata") or {}).get("generation") or 0

@@ -1,0 +1,104 @@
+"""The Tracker's watch bookkeeping: resume from the last version, re-list on 410, fall back
+to per-namespace watches, and give up only for good reasons."""
+import threading
+
+from kubectl_sidecar.errors import ApiError, Unreachable
+from kubectl_sidecar.tracking import Tracker, Waited
+from tests.unit.fake_cluster import FakeCluster
+
+KEY = ("Deployment", "shop", "cart")
+
+
+def deployment(version, done, namespace="shop", name="cart"):
+    updated = 2 if done else 1
+    return {"metadata": {"name": name, "namespace": namespace, "generation": 2,
+                         "resourceVersion": str(version)},
+            "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": updated,
+                       "availableReplicas": updated}}
+
+
+def tracker_for(cluster):
+    return Tracker(cluster, sleep=lambda seconds: None)
+
+
+def wait(tracker, key=KEY, **kwargs):
+    try:
+        return tracker.wait(key, **kwargs)
+    finally:
+        tracker.stop()
+
+
+def test_a_dropped_watch_resumes_from_the_last_version_it_saw():
+    cluster = FakeCluster({"Deployment": [deployment(1, done=False)]})
+    cluster.watch_script["Deployment"] = [
+        [("MODIFIED", deployment(5, done=False)), Unreachable("connection reset by peer")],
+        [("BOOKMARK", {"metadata": {"resourceVersion": "6"}}), ("MODIFIED", deployment(7, True))],
+    ]
+    tracker = tracker_for(cluster)
+    tracker.follow([KEY])
+    assert wait(tracker) == Waited.DONE
+    assert [w[4] for w in cluster.watches[:2]] == ["1", "5"]  # the list's version, then resumed
+
+
+def test_a_forgotten_version_means_list_again_then_watch_from_the_new_list():
+    def compacted(cluster):
+        cluster.resource_version = 9
+        cluster.objects["Deployment"][0] = deployment(9, done=True)
+        return ApiError(410, "Expired", "too old resource version")
+
+    cluster = FakeCluster({"Deployment": [deployment(1, done=False)]})
+    cluster.watch_script["Deployment"] = [[compacted]]
+    tracker = tracker_for(cluster)
+    tracker.follow([KEY])
+    assert wait(tracker) == Waited.DONE
+    lists = [r for r in cluster.reads if r[0] == "list"]
+    assert len(lists) == 2 and cluster.watches[1][4] == "9"
+
+
+def test_no_right_to_watch_all_namespaces_falls_back_to_each_namespace():
+    class NamespacedOnly(FakeCluster):
+        def watch(self, resource, namespace=None, *args, **kwargs):
+            if namespace is None:
+                raise ApiError(403, "Forbidden", "cannot watch at the cluster scope")
+            return super().watch(resource, namespace, *args, **kwargs)
+
+    def finish(obj):  # only the namespaced watches (not the cluster-wide list) see it done
+        obj["status"].update(updatedReplicas=2, availableReplicas=2)
+
+    objects = {"Deployment": [deployment(1, False), deployment(1, False, "web", "w")]}
+    cluster = NamespacedOnly(objects, on_get=finish)
+    tracker = tracker_for(cluster)
+    other = ("Deployment", "web", "w")
+    tracker.follow([KEY, other])
+    assert tracker.wait(KEY) == Waited.DONE
+    assert wait(tracker, other) == Waited.DONE
+    assert {w[1] for w in cluster.watches} == {"shop", "web"}
+
+
+def test_a_kind_that_cant_be_watched_at_all_ends_the_wait_with_the_reason():
+    cluster = FakeCluster({"Deployment": [deployment(1, done=False)]}, refuse={"Deployment"})
+    tracker = tracker_for(cluster)
+    tracker.follow([KEY])
+    assert "can't watch deployments.apps" in wait(tracker)
+
+
+def test_a_patch_answer_is_never_overwritten_by_an_older_state():
+    old = deployment(1, done=True)
+    cluster = FakeCluster({"Deployment": [old]})
+    tracker = tracker_for(cluster)
+    tracker.follow([KEY])
+    patched = deployment(2, done=False)
+    patched["metadata"]["generation"] = 3  # our change, not yet observed by the controller
+    tracker.note(KEY, patched)
+    give_up = threading.Event()
+    threading.Timer(0.3, give_up.set).start()
+    assert wait(tracker, give_up=give_up) == Waited.GAVE_UP  # never "done" from the old object
+
+
+def test_a_deleted_workload_ends_the_wait():
+    cluster = FakeCluster({"Deployment": [deployment(1, done=False)]})
+    cluster.watch_script["Deployment"] = [[("DELETED", deployment(2, done=False))]]
+    tracker = tracker_for(cluster)
+    tracker.follow([KEY])
+    assert wait(tracker) == "Deployment/cart was deleted while waiting"
