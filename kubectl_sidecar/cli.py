@@ -150,17 +150,18 @@ class Connection:
 
 
 def overrides_from(flags):
-    """kubectl's connection flags as kubeconfig.Overrides."""
+    """kubectl's connection flags as kubeconfig.Overrides. Missing flags count as not given:
+    completion passes what click has parsed of a half-typed command line."""
     from kubectl_sidecar.kubeconfig import Overrides
 
     return Overrides(
-        cluster=flags["cluster"], user=flags["user"], server=flags["server"],
-        token=flags["token"], certificate_authority=flags["certificate_authority"],
-        client_certificate=flags["client_certificate"], client_key=flags["client_key"],
-        insecure_skip_tls_verify=flags["insecure_skip_tls_verify"],
-        tls_server_name=flags["tls_server_name"], as_user=flags["as_user"],
-        as_groups=tuple(flags["as_groups"]), as_uid=flags["as_uid"],
-        disable_compression=flags["disable_compression"])
+        cluster=flags.get("cluster"), user=flags.get("user"), server=flags.get("server"),
+        token=flags.get("token"), certificate_authority=flags.get("certificate_authority"),
+        client_certificate=flags.get("client_certificate"), client_key=flags.get("client_key"),
+        insecure_skip_tls_verify=bool(flags.get("insecure_skip_tls_verify")),
+        tls_server_name=flags.get("tls_server_name"), as_user=flags.get("as_user"),
+        as_groups=tuple(flags.get("as_groups") or ()), as_uid=flags.get("as_uid"),
+        disable_compression=bool(flags.get("disable_compression")))
 
 
 def _scope(connection, flags):

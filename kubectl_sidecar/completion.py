@@ -177,20 +177,12 @@ def _lookup(ctx, read):
     """read(cluster) on the cluster the words so far point at, with a short timeout; None on
     any failure (no kubeconfig, unreachable, forbidden, a credential plugin that fails)."""
     from kubectl_sidecar import kubeconfig
+    from kubectl_sidecar.cli import overrides_from
 
     params = ctx.params
     try:
-        overrides = kubeconfig.Overrides(
-            cluster=params.get("cluster"), user=params.get("user"), server=params.get("server"),
-            token=params.get("token"), certificate_authority=params.get("certificate_authority"),
-            client_certificate=params.get("client_certificate"),
-            client_key=params.get("client_key"),
-            insecure_skip_tls_verify=bool(params.get("insecure_skip_tls_verify")),
-            tls_server_name=params.get("tls_server_name"), as_user=params.get("as_user"),
-            as_groups=tuple(params.get("as_groups") or ()), as_uid=params.get("as_uid"),
-            disable_compression=bool(params.get("disable_compression")))
         cluster = kubeconfig.connect(params.get("kubeconfig"), params.get("context"),
-                                     LOOKUP_TIMEOUT, overrides)
+                                     LOOKUP_TIMEOUT, overrides_from(params))
         return read(cluster)
     except Exception:  # noqa: BLE001 - completion is best effort and silent
         return None

@@ -128,3 +128,13 @@ def test_click_completion_answers_the_script(kubeconfig):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["plain,dev", "plain,prod"]
+
+
+def test_values_come_from_the_kubeconfig_named_earlier_on_the_line(kubeconfig, monkeypatch,
+                                                                   tmp_path):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "elsewhere"))
+    assert protocol_output(["status", "--context", ""]) == ":4\n"
+    assert protocol_output(["status", "--kubeconfig", str(kubeconfig), "--context", ""]) == \
+        "dev\nprod\n:4\n"
+    assert protocol_output(["status", "--kubeconfig", str(kubeconfig), "-n", ""]) == \
+        "payments\nshop\n:4\n"
