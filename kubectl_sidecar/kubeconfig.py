@@ -313,6 +313,7 @@ def _load(config, name, namespace, request_timeout, impersonation, compression):
                 raise SidecarError(f'can\'t use context "{name}": {one_line(error)}') from None
             if errors:
                 raise SidecarError(f"getting credentials: {_exec_message(errors[0], config)}")
+            _refresh_fails_loudly(configuration, config)
             try:
                 return Cluster(configuration, name, namespace, request_timeout,
                                impersonate=impersonation, compression=compression)
@@ -322,6 +323,23 @@ def _load(config, name, namespace, request_timeout, impersonation, compression):
     finally:
         shutil.rmtree(private, ignore_errors=True)
         _forget_temp_files(kube_config, private)
+
+
+def _refresh_fails_loudly(configuration, config):
+    """The client re-runs an exec plugin when its token expires, from the hook it calls before
+    every request, and again only logs a failure: the request would go out with the expired
+    token. Fail that request with the plugin's error instead."""
+    hook = configuration.refresh_api_key_hook
+    if hook is None:
+        return
+
+    def refresh(conf):
+        with _logged_errors() as errors:
+            hook(conf)
+        if errors:
+            raise SidecarError(f"getting credentials: {_exec_message(errors[0], config)}")
+
+    configuration.refresh_api_key_hook = refresh
 
 
 def _check_exec_command(exec_config):

@@ -165,3 +165,25 @@ def test_no_key_file_left_when_terminated_while_the_plugin_runs(tmp_path, server
     finish(process)
     assert process.returncode == 143
     assert left_in_tmp(tmp_path) == []
+
+
+def test_plugin_failing_when_its_token_is_refreshed_fails_the_request(tmp_path, server, run):
+    # The first token expires at once, so the client runs the plugin again before the first
+    # request; that second run fails.
+    runs = tmp_path / "runs"
+    output = {"apiVersion": EXEC_API, "kind": "ExecCredential",
+              "status": {"token": "t", "expirationTimestamp": "2020-01-01T00:00:00Z"}}
+    command = plugin(tmp_path, f"""
+        import os
+        if os.path.exists({str(runs)!r}):
+            sys.stderr.write("refresh token revoked\\n")
+            sys.exit(1)
+        open({str(runs)!r}, "w").close()
+        print(json.dumps({output!r}))
+        """)
+    config = kubeconfig(tmp_path / "config", server, exec_user(command))
+    result = run("status", "--kubeconfig", config)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: getting credentials: exec: executable {command} failed with exit code 1: "
+        "refresh token revoked"]
