@@ -230,3 +230,21 @@ def test_a_run_far_longer_than_timeout_succeeds_when_each_rollout_is_within_it(
     assert done.returncode == 0, done.stdout + done.stderr
     assert took > 6, f"the run should outlast one --timeout ({took:.1f}s)"
     assert f"{len(names)} of {len(names)} workload(s) rolled out" in done.stdout
+
+
+def test_an_api_server_restart_mid_wait_is_survived(kubectl, control_plane, admin, asm_mesh,
+                                                    fresh_namespace):
+    ns = fresh_namespace
+    seed.asm_mesh(admin, False)
+    seed.deployment(admin, ns, "cart", replicas=1, annotations={READY_AFTER: "8"})
+    seed.wait_for_pods(admin, ns, 1)
+    admin.wait_for("the first pod to be ready", lambda: all(
+        c["status"] == "True" for p in seed.pods(admin, ns) for c in p["status"]["conditions"]
+        if c["type"] == "Ready"), timeout=60)
+    run = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "2m")
+    _wait_for_line(run, f"deployment/cart -n {ns} restarted")
+    control_plane.restart_apiserver(down_seconds=2)
+    out, err = run.communicate(timeout=150)
+    assert run.returncode == 0, out + err
+    assert "1 of 1 workload(s) rolled out" in out
+    assert "Verify: every pod" in out

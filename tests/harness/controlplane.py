@@ -135,7 +135,16 @@ class ControlPlane:
         if self.audit:
             argv += [f"--audit-policy-file={self.workdir / 'audit-policy.yaml'}",
                      f"--audit-log-path={self.audit_log}", "--audit-log-maxsize=0"]
+        self._apiserver_argv = argv
         self.processes.start("kube-apiserver", argv)
+
+    def restart_apiserver(self, down_seconds=2.0):
+        """Kill kube-apiserver, leave it down a moment, start it again on the same port and
+        data: what a managed cluster's control-plane upgrade looks like to a client."""
+        self.processes.stop("kube-apiserver")
+        time.sleep(down_seconds)
+        self.processes.start("kube-apiserver", self._apiserver_argv)
+        self._wait_ready()
 
     def _start_controller_manager(self, binary):
         # The components share the admin's kubeconfig file.

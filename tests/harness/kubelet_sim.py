@@ -161,12 +161,19 @@ class Kubelet:
         else:
             self._report(path, status)
 
-    def _report(self, path, status):
-        try:
-            self.api.request("PATCH", f"{path}/status", {"status": status},
-                             content_type="application/merge-patch+json", expect=(200, 404, 409))
-        except Exception as error:  # noqa: BLE001 - a timer thread must not die loudly
-            print(f"kubelet-sim: {path}: {error}", file=sys.stderr, flush=True)
+    def _report(self, path, status, attempts=30):
+        """Patch a pod's status, retrying for a while: a delayed report may come due while the
+        API server restarts, and a real kubelet keeps reporting until it gets through."""
+        for attempt in range(attempts):
+            try:
+                self.api.request("PATCH", f"{path}/status", {"status": status},
+                                 content_type="application/merge-patch+json",
+                                 expect=(200, 404, 409))
+                return
+            except Exception as error:  # noqa: BLE001 - a timer thread must not die loudly
+                if attempt == attempts - 1:
+                    print(f"kubelet-sim: {path}: {error}", file=sys.stderr, flush=True)
+                time.sleep(1)
 
     def _held(self, namespace):
         found = self.api.get(resource_path("v1", "namespaces", name=namespace), missing_ok=True)
@@ -175,11 +182,13 @@ class Kubelet:
     def run(self):
         pods = resource_path("v1", "pods")
         while True:
-            self.refresh_nodes()
-            listing = self.api.request("GET", pods)
-            for pod in listing["items"]:
-                self._safely(pod)
             try:
+                # Inside the try: an API server restart must not end the simulator, as it
+                # doesn't end a kubelet.
+                self.refresh_nodes()
+                listing = self.api.request("GET", pods)
+                for pod in listing["items"]:
+                    self._safely(pod)
                 for kind, pod in self.api.watch(pods, listing["metadata"]["resourceVersion"]):
                     if kind in ("ADDED", "MODIFIED"):
                         self._safely(pod)

@@ -38,6 +38,14 @@ class Processes:
             raise RuntimeError(f"{name} exited at once: {self.tail(name)}")
         return process
 
+    def stop(self, name: str) -> None:
+        """Kill one recorded process (its group) and wait until it is gone."""
+        pid = self.state["pids"][name]
+        _signal_group(pid, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_WAIT
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def alive(self, name: str) -> bool:
         return alive(self.state["pids"][name])
 
