@@ -154,15 +154,21 @@ def test_no_key_file_left_when_stopped_mid_request(tmp_path, cert_pair, signum, 
 def test_no_key_file_left_when_terminated_while_the_plugin_runs(tmp_path, server, cert_pair):
     # The plugin takes its time (a browser login); SIGTERM meanwhile still cleans up.
     marker = tmp_path / "plugin-started"
-    command = plugin(tmp_path, f"open({str(marker)!r}, 'w').close()\nimport time\ntime.sleep(30)\n")
+    command = plugin(tmp_path, "import os, time\n"
+                               f"open({str(marker)!r}, 'w').write(str(os.getpid()))\n"
+                               "time.sleep(30)\n")
     config = kubeconfig(tmp_path / "config", server, dict(key_data_user(cert_pair),
                                                           **exec_user(command)))
     process = sidecar(tmp_path, "status", "--kubeconfig", config)
     deadline = time.monotonic() + 20
-    while not marker.exists() and time.monotonic() < deadline:
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     finish(process)
+    try:
+        os.kill(int(marker.read_text()), signal.SIGKILL)  # the orphaned plugin, ours to end
+    except (ValueError, ProcessLookupError):
+        pass
     assert process.returncode == 143
     assert left_in_tmp(tmp_path) == []
 
