@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubectl_sidecar.cli import cli
+from kubectl_sidecar.cli import MESHES, cli
 from kubectl_sidecar.completion import protocol_output
 
 BIN = Path(__file__).resolve().parents[2] / "bin"
@@ -75,7 +75,7 @@ def test_a_flag_already_given_is_not_offered_again_unless_repeatable():
 @pytest.mark.parametrize("words, expected", [
     (["status", "-o", ""], "table\nwide\njson\nyaml\n:4\n"),
     (["status", "--output", "j"], "json\n:4\n"),
-    (["status", "--mesh", ""], "auto\nasm\nistio\nlinkerd\n:4\n"),
+    (["status", "--mesh", ""], "".join(f"{mesh}\n" for mesh in MESHES) + ":4\n"),
     (["switch", "--traditional", "--dry-run", ""], "none\nclient\nserver\n:4\n"),
     (["status", "--selector", ""], ":4\n"),  # free text: nothing to offer, and no file names
 ])
