@@ -13,7 +13,7 @@ apiVersion: v1
 kind: Config
 current-context: cloud
 clusters: [{name: cloud, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: cloud, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: true}}}]
+users: [{name: cloud, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: "true"}}}]
 contexts: [{name: cloud, context: {cluster: cloud, user: cloud}}]
 """
 
