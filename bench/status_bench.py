@@ -232,7 +232,8 @@ def report(results, startup, seeding, plane):
     lines += [
         "",
         "Against the floor: `bench/floor.py` fetches the same pod pages (page size "
-        f"{PAGE_SIZE}, same token) and parses each with json.loads, nothing else; it runs in the "
+        f"{PAGE_SIZE}, same token, gzip as status asks for it) and parses each with json.loads, "
+        "nothing else; it runs in the "
         "same rotation as `bin/kubectl-sidecar status -A` (\"plugin alone\"). Ratio: the median "
         "of each run's status wall time over the floor's in that run. CPU is user + system.",
         "",
