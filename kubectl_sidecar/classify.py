@@ -95,12 +95,17 @@ class PodRow:
         return self.remedy is not None and self.remedy.needs_action
 
 
+# Go's strconv.ParseBool, which every mesh here reads its boolean annotations and flags with:
+# exactly these spellings. It trims nothing, so " true" is an error to Go and None here.
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
 def parse_bool(value):
-    """True/False the way Go's strconv.ParseBool reads annotation values; None if neither."""
-    text = str(value).strip()
-    if text in ("1", "t", "T", "true", "TRUE", "True"):
+    """True/False the way Go's strconv.ParseBool reads `value`; None where Go returns an error."""
+    if value in _GO_TRUE:
         return True
-    if text in ("0", "f", "F", "false", "FALSE", "False"):
+    if value in _GO_FALSE:
         return False
     return None
 

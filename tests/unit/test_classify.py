@@ -114,8 +114,12 @@ def test_job_pods_still_working_or_not_jobs_are_not_flagged(statuses, owner):
 
 
 @pytest.mark.parametrize("text, value", [
-    ("true", True), ("True", True), ("1", True), ("false", False), ("F", False),
-    ("yes", None), ("", None),
+    # Go's strconv.ParseBool accepts exactly these twelve spellings...
+    ("1", True), ("t", True), ("T", True), ("true", True), ("TRUE", True), ("True", True),
+    ("0", False), ("f", False), ("F", False), ("false", False), ("FALSE", False), ("False", False),
+    # ...and refuses everything else: other cases, yes/on, and any surrounding space.
+    ("tRUE", None), ("yes", None), ("on", None), ("", None),
+    (" true", None), ("true ", None), ("\tfalse", None), ("false\n", None), (" 1 ", None),
 ])
 def test_parse_bool_reads_annotation_values_like_go(text, value):
     assert parse_bool(text) is value
