@@ -220,11 +220,9 @@ def test_a_beta_annotation_on_a_namespace_does_nothing(kubectl, disagreements):
     assert (item["mode"], item["desiredMode"], item["action"]) == ("traditional", "traditional", "ok")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: Linkerd's own postStart hook (linkerd-await, injected with proxy.await, the default) "
-    "counts as a user's proxy lifecycle setting (classify._custom_lifecycle knows only pilot-agent), so "
-    "every switch of Linkerd to native warns about settings that Linkerd itself drops in native mode"))
 def test_switching_to_native_does_not_warn_about_linkerds_own_hook(kubectl, injected):
+    """Linkerd's own postStart hook (linkerd-await, injected with proxy.await, the default) is
+    not a user's proxy lifecycle setting: Linkerd itself drops it in native mode."""
     done = kubectl.sidecar("switch", "--native", "--mesh", "linkerd", "-n", "l5d-default", "--dry-run")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "restart" in done.stdout.lower()  # the plan has the traditional Deployment in it
