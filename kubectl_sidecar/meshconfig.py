@@ -5,7 +5,7 @@ Fetching the objects is cluster.py's job; this module only reads plain dicts.
 import re
 from dataclasses import dataclass, field
 
-from kubectl_sidecar.classify import NATIVE, TRADITIONAL, parse_bool
+from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL, parse_bool
 from kubectl_sidecar.errors import SidecarError
 
 ASM_GROUP, ASM_VERSION, ASM_PLURAL, ASM_NAME = (
@@ -202,10 +202,15 @@ def istio_config(deployments, kubelet_versions, context=None):
 
 # --- Linkerd -----------------------------------------------------------------------------
 
+# Linkerd's mode keys in the order it reads them: config.linkerd.io, config.beta, config.alpha.
+LINKERD_KEYS = OVERRIDE_ANNOTATIONS["linkerd"]
+# The ones it copies from a namespace (pkg/inject ProxyAnnotations + ProxyAlphaConfigAnnotations):
+# the deprecated beta key is on neither list, so on a namespace it does nothing.
+LINKERD_NAMESPACE_KEYS = (LINKERD_KEYS[0], LINKERD_KEYS[2])
+
+
 def linkerd_config(config_map, namespaces, context=None):
     """MeshConfig from linkerd-config's values (proxy.nativeSidecar) and namespace annotations."""
-    from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
-
     mesh_wide = Setting(None, "linkerd/linkerd-config not found")
     if config_map is not None:
         values_text = (config_map.get("data") or {}).get("values") or ""
@@ -218,13 +223,35 @@ def linkerd_config(config_map, namespaces, context=None):
     for namespace in namespaces or ():
         metadata = namespace.get("metadata") or {}
         annotations = metadata.get("annotations") or {}
-        for key in OVERRIDE_ANNOTATIONS["linkerd"]:
-            if key in annotations and parse_bool(annotations[key]) is not None:
-                by_namespace[metadata.get("name")] = Setting(
-                    parse_bool(annotations[key]), f"namespace annotation {key}")
-                break
+        inherited = {key: annotations[key] for key in LINKERD_NAMESPACE_KEYS if key in annotations}
+        if inherited:
+            by_namespace[metadata.get("name")] = linkerd_setting({}, inherited, mesh_wide)
     return MeshConfig(name="linkerd", mesh_wide=mesh_wide, namespaces=by_namespace,
                       context=context)
+
+
+def linkerd_setting(own, namespace_annotations, default):
+    """What Linkerd injects into a pod whose own mode annotations are `own` ({key: value}) in a
+    namespace with `namespace_annotations`, when linkerd-config says `default` (a Setting).
+
+    As pkg/inject does it: AppendNamespaceAnnotations copies the namespace's stable and alpha
+    keys onto the pod where the pod lacks that key; ApplyAnnotationOverrides then takes the
+    first present of stable, beta, alpha. A value ParseBool refuses leaves linkerd-config's
+    value, and still hides the keys after it.
+    """
+    for key in LINKERD_KEYS:
+        if key in own:
+            value, where = own[key], f"pod annotation {key}"
+        elif key in LINKERD_NAMESPACE_KEYS and key in namespace_annotations:
+            value, where = namespace_annotations[key], f"namespace annotation {key}"
+        else:
+            continue
+        native = parse_bool(value)
+        if native is None:
+            return Setting(default.native,
+                           f"{where}={value!r} is not a Go bool, so {default.source}")
+        return Setting(native, where)
+    return default
 
 
 def _linkerd_native_value(values_text):

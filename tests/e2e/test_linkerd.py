@@ -209,12 +209,10 @@ def test_desired_follows_a_changed_namespace_annotation(kubectl, disagreements):
         "traditional", "native", "restart Deployment/web")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: since Linkerd 2.20 only config.linkerd.io/ and config.alpha.linkerd.io/ "
-    "proxy-enable-native-sidecar are copied from a namespace (pkg/inject ProxyAnnotations, "
-    "ProxyAlphaConfigAnnotations); the beta key counts on pods only, but kubectl-sidecar honours it "
-    "on namespaces and says DESIRED native"))
 def test_a_beta_annotation_on_a_namespace_does_nothing(kubectl, disagreements):
+    """Since Linkerd 2.20 only config.linkerd.io/ and config.alpha.linkerd.io/
+    proxy-enable-native-sidecar are copied from a namespace (pkg/inject ProxyAnnotations,
+    ProxyAlphaConfigAnnotations): the beta key counts on pods only."""
     assert seed.injected_mode(disagreements, "l5d-beta-ns", "web") == "traditional"
     [item] = kubectl.sidecar_json("status", "-n", "l5d-beta-ns")["items"]
     assert (item["mode"], item["desiredMode"], item["action"]) == ("traditional", "traditional", "ok")

@@ -8,7 +8,7 @@ from kubectl_sidecar.errors import SidecarError
 from kubectl_sidecar.meshconfig import (
     asm_config, consul_config, consul_injector_patch, consul_k8s_version, consul_setting,
     consul_supports_native, desired_setting, istio_config, istiod_needs_kubelets, istiod_setting,
-    linkerd_config, version_tuple)
+    LINKERD_KEYS, linkerd_config, version_tuple)
 from tests.unit import pods
 
 
@@ -109,6 +109,35 @@ def test_linkerd_namespace_annotation_and_config_values():
     legacy = classify_pod(pods.linkerd("native", namespace="legacy"))
     assert desired_setting(legacy, config).mode == "traditional"
     assert linkerd_config({"data": {"values": "proxy: {}"}}, []).mesh_wide.native is False
+
+
+STABLE, BETA, ALPHA = LINKERD_KEYS
+LINKERD_TRADITIONAL = {"data": {"values": "proxy:\n  nativeSidecar: false\n"}}
+
+
+def linkerd_namespace(name, annotations):
+    return {"metadata": {"name": name, "annotations": annotations}}
+
+
+@pytest.mark.parametrize("annotations, mode, source", [
+    ({STABLE: "true"}, "native", f"namespace annotation {STABLE}"),
+    ({ALPHA: "true"}, "native", f"namespace annotation {ALPHA}"),
+    # Linkerd copies only the stable and alpha keys from a namespace: beta there does nothing.
+    ({BETA: "true"}, "traditional", "linkerd-config proxy.nativeSidecar=false"),
+    ({BETA: "true", ALPHA: "false"}, "traditional", f"namespace annotation {ALPHA}"),
+    ({STABLE: "false", ALPHA: "true"}, "traditional", f"namespace annotation {STABLE}"),
+    # A value Go can't parse leaves linkerd-config's, and still hides the alpha key after it.
+    ({STABLE: "yes", ALPHA: "true"}, "traditional",
+     f"namespace annotation {STABLE}='yes' is not a Go bool, so "
+     "linkerd-config proxy.nativeSidecar=false"),
+    ({STABLE: " true"}, "traditional",
+     f"namespace annotation {STABLE}=' true' is not a Go bool, so "
+     "linkerd-config proxy.nativeSidecar=false"),
+])
+def test_linkerd_namespace_annotations_count_as_linkerd_reads_them(annotations, mode, source):
+    config = linkerd_config(LINKERD_TRADITIONAL, [linkerd_namespace("web", annotations)])
+    setting = desired_setting(classify_pod(pods.linkerd("traditional", namespace="web")), config)
+    assert (setting.mode, setting.source) == (mode, source)
 
 
 def test_pods_of_another_mesh_family_are_unknown():
