@@ -78,8 +78,12 @@ class PodRow:
     owner: tuple = None  # (kind, name) of the controlling owner, as the pod names it
     workload: tuple = None  # (kind, name) after resolving ReplicaSets and Jobs
     revision: str = None
-    override: bool = None  # the pod's own native/traditional annotation, if any
+    # The workload's own native/traditional annotation, if any: the pod's as classified, which
+    # the status Assessor replaces with the pod template's where the mesh copies namespace
+    # annotations onto pods (Linkerd), so that a copy is not taken for the workload's own.
+    override: bool = None
     override_annotation: str = None
+    mode_annotations: tuple = None  # ((key, value), ...) of the family's mode annotations, in order
     node: str = None
     created: str = None
     phase: str = None
@@ -253,10 +257,19 @@ def _status_revision(status):
         return None
 
 
-def _override(family, annotations):
-    for key in OVERRIDE_ANNOTATIONS.get(family, ()):
-        if key in annotations:
-            return parse_bool(annotations[key]), key
+def mode_annotations_of(family, annotations):
+    """((key, value), ...) of the family's mode annotations present, in OVERRIDE_ANNOTATIONS
+    order; None when there are none (most pods: no tuple kept per row)."""
+    found = tuple((key, annotations[key]) for key in OVERRIDE_ANNOTATIONS.get(family, ())
+                  if key in annotations)
+    return found or None
+
+
+def override_of(pairs):
+    """(native or None, key) from mode_annotations_of(): the first key present decides, as every
+    mesh here reads them; a value Go can't parse is None. (None, None) without one."""
+    for key, value in pairs or ():
+        return parse_bool(value), key
     return None, None
 
 
@@ -340,7 +353,8 @@ def classify_pod(pod, proxy_names=None):
     status = pod.get("status") or {}
     proxy, family, mode = find_proxy(pod, proxy_names)
     owner = controller_of(metadata)
-    override, override_annotation = _override(family, metadata.get("annotations") or {})
+    own = mode_annotations_of(family, metadata.get("annotations") or {})
+    override, override_annotation = override_of(own)
     row = PodRow(
         namespace=metadata.get("namespace"),
         name=metadata.get("name"),
@@ -352,6 +366,7 @@ def classify_pod(pod, proxy_names=None):
         revision=_revision(family, metadata),
         override=override,
         override_annotation=override_annotation,
+        mode_annotations=own,
         node=spec.get("nodeName"),
         created=metadata.get("creationTimestamp"),
         phase=status.get("phase"),

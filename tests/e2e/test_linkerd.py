@@ -178,7 +178,7 @@ def test_summary_table_counts_linkerd_pods(kubectl, injected):
     assert rows["l5d-optin"] == ["0", "1", "0", "0", "1", "0"]
 
 
-# --- where the plugin and Linkerd disagree (product bugs; see each reason) ------------------------
+# --- where the plugin and Linkerd once disagreed ----------------------------------------------
 
 @pytest.fixture(scope="module")
 def disagreements(linkerd_mesh):
@@ -197,12 +197,10 @@ def disagreements(linkerd_mesh):
         seed.delete_namespace(admin, ns, wait=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: Linkerd copies the namespace's config.linkerd.io/proxy-enable-native-sidecar onto "
-    "every pod it injects (pkg/inject AppendNamespaceAnnotations), and kubectl-sidecar reads that copy "
-    "as the pod's own override, so after the namespace changes DESIRED stays the old mode "
-    "(source 'pod annotation ...') and `switch` never restarts those pods"))
 def test_desired_follows_a_changed_namespace_annotation(kubectl, disagreements):
+    """Linkerd copies the namespace's config.linkerd.io/proxy-enable-native-sidecar onto every
+    pod it injects (pkg/inject AppendNamespaceAnnotations): that copy is not the pod's own
+    override, so after the namespace changes DESIRED follows it."""
     assert seed.injected_mode(disagreements, "l5d-flip", "web") == "native"
     [item] = kubectl.sidecar_json("status", "-n", "l5d-flip")["items"]
     assert (item["mode"], item["desiredMode"], item["action"]) == (

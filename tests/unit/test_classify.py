@@ -95,6 +95,18 @@ def test_linkerd_override_annotation_variants_are_read():
     assert row.override is True
 
 
+def test_every_mode_annotation_of_the_pod_is_kept_in_the_meshs_reading_order():
+    row = classify_pod(pods.linkerd("traditional", annotations={
+        "config.alpha.linkerd.io/proxy-enable-native-sidecar": "true",
+        "config.linkerd.io/proxy-enable-native-sidecar": "yes"}))
+    assert row.mode_annotations == (("config.linkerd.io/proxy-enable-native-sidecar", "yes"),
+                                    ("config.alpha.linkerd.io/proxy-enable-native-sidecar", "true"))
+    # The first key present decides, even with a value Go refuses.
+    assert (row.override, row.override_annotation) == (
+        None, "config.linkerd.io/proxy-enable-native-sidecar")
+    assert classify_pod(pods.linkerd("traditional")).mode_annotations is None
+
+
 def test_job_pod_whose_app_exited_while_the_traditional_proxy_runs_is_flagged():
     stuck = pods.istio("traditional", owner=("Job", "migrate"),
                        statuses=[pods.terminated("app"), pods.running("istio-proxy")])
