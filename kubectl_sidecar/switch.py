@@ -111,7 +111,17 @@ def switch_workloads(cluster, mesh_cluster, scope, options, console):
                              f"{scope.describe()}")
         return planning.plan_override(report.rows, workloads, options.target, facts)
 
-    return _run(cluster, mesh_cluster, scope, options, console, make_plan)
+    def check(report):
+        # Restarting into the same old mode would fail verify, and every rerun would restart
+        # the workloads again.
+        problem = preflight.override_ignored(report.mesh, options.target)
+        if problem and not options.force:
+            raise SidecarError(f"refusing to switch to {options.target} sidecars: {problem} "
+                               "(--force to switch anyway)")
+        if problem:
+            console.err(f"Warning: {problem} (continuing: --force)")
+
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
 
 
 def _run(cluster, mesh_cluster, scope, options, console, make_plan, check=None):
@@ -169,6 +179,13 @@ def _warn(console, warnings):
 
 
 def _preflight(cluster, report, options, console):
+    for problem, forceable in preflight.control_plane_problems(report.mesh, options.target):
+        refusal = f"refusing to switch to {options.target} sidecars: {problem}"
+        if not forceable:
+            raise SidecarError(refusal)
+        if not options.force:
+            raise SidecarError(refusal + " (--force to switch anyway)")
+        console.err(f"Warning: {problem} (continuing: --force)")
     if options.target == NATIVE:
         kubelets = meshread.node_kubelet_versions(cluster)
         if kubelets is None:
