@@ -476,10 +476,7 @@ def consul_config(deployment, context=None):
                   container.get("name") if container else None),
         injector_deployment=deployment,
         native_supported=consul_supports_native(consul_k8s_version(deployment)))
-    if container is not None:
-        config.warnings.append(
-            f"the consul Helm chart sets -{CONSUL_FLAG} from {CONSUL_HELM_VALUE}; "
-            "a helm upgrade without the same value reverts a hand edit")
+    # The Helm caveat belongs to a switch (plan.ConfigChange says it), not to every status.
     return config
 
 
