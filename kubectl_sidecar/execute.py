@@ -140,26 +140,37 @@ class Executor:
         if self.progress:
             self.progress.start(len(items))
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            while pending or running:
-                try:
-                    while pending and len(running) < self.concurrency:
-                        if self._stop_starting.is_set():
-                            self._record_not_started(pending)
-                            break
-                        item = pending.popleft()
-                        running[pool.submit(self._one, item, waited(item))] = item
-                    if not running:
-                        break
-                    done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        del running[future]
-                        future.result()
-                    self._show_progress(len(running), len(pending))
-                except KeyboardInterrupt as interrupt:
-                    self._interrupted(interrupt, len(running), pending)
+            try:
+                self._drive(pool, waited, pending, running)
+            except BaseException:
+                # Whatever escapes (a second Ctrl-C mid-report), no worker may go on waiting:
+                # leaving the pool joins them, and a wait without --timeout never ends.
+                self._stop_starting.set()
+                self._give_up.set()
+                raise
         if self.outcome.terminated:
             raise Terminated
         return self.outcome
+
+    def _drive(self, pool, waited, pending, running):
+        """Keep `concurrency` workloads going until none is left or running."""
+        while pending or running:
+            try:
+                while pending and len(running) < self.concurrency:
+                    if self._stop_starting.is_set():
+                        self._record_not_started(pending)
+                        break
+                    item = pending.popleft()
+                    running[pool.submit(self._one, item, waited(item))] = item
+                if not running:
+                    break
+                done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del running[future]
+                    future.result()
+                self._show_progress(len(running), len(pending))
+            except KeyboardInterrupt as interrupt:
+                self._interrupted(interrupt, len(running), pending)
 
     def _interrupted(self, interrupt, running, pending):
         self._stop_starting.set()
@@ -254,5 +265,7 @@ class Executor:
                 self.say(f"  {ref}: the rollout back to the old mode is not confirmed: {why}")
 
     def close(self):
-        """Stop following rollouts."""
+        """Stop following rollouts; any wait still going ends."""
+        self._stop_starting.set()
+        self._give_up.set()
         self.tracker.stop()
