@@ -37,3 +37,21 @@ def test_missing_click_is_one_line(tmp_path):
 def test_help_works_with_everything_installed(tmp_path):
     done = subprocess.run([sys.executable, str(LAUNCHER), "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "status" in done.stdout
+
+
+def test_an_archives_vendor_dir_comes_before_this_pythons_site_packages(tmp_path):
+    # The archive's layout, with a vendored kubernetes that differs from the one installed here.
+    import shutil
+    repo = LAUNCHER.parents[1]
+    shutil.copytree(repo / "bin", tmp_path / "bin")
+    shutil.copytree(repo / "kubectl_sidecar", tmp_path / "kubectl_sidecar",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "vendor" / "kubernetes").mkdir(parents=True)
+    (tmp_path / "vendor" / "kubernetes" / "__init__.py").write_text("")
+    (tmp_path / "vendor" / "kubernetes-99.0.0.dist-info").mkdir()
+    (tmp_path / "vendor" / "kubernetes-99.0.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: kubernetes\nVersion: 99.0.0\n")
+    done = subprocess.run([sys.executable, str(tmp_path / "bin" / "kubectl-sidecar"), "version"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "kubernetes: 99.0.0 (vendored)" in done.stdout.splitlines()
