@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit e2e control-plane demo demo-down bench clean
+.PHONY: test unit e2e control-plane demo demo-down bench dist manifest lock clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,release]'
 	touch $(STAMP)
 
 # Everything: unit tests, then the e2e tier against a real control plane (built on first use when Go
@@ -34,6 +34,20 @@ demo-down: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/status_bench.py $(BENCH_ARGS)
+
+# The release (README "Cutting a release"): the krew archive with every dependency vendored, the
+# wheel and the sdist, into dist/. Reproducible: the same commit gives the same archive bytes.
+dist: $(STAMP)
+	$(PY) -m release.dist
+
+# Rebuild the krew archive and write its sha256 (and version) into krew-manifest.yaml: run it after
+# code changes are committed, then commit the manifest on its own.
+manifest: $(STAMP)
+	$(PY) -m release.manifest
+
+# Re-pin vendor.lock to the newest pure-Python releases the archive can vendor (network: PyPI).
+lock: $(STAMP)
+	$(PY) -m release.lock
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
