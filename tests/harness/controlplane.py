@@ -479,4 +479,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except build.GoMissing as error:  # one line saying what to install, not a traceback
+        sys.exit(f"error: {error}")
