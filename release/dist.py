@@ -88,12 +88,17 @@ def main(argv=None):
     parser.add_argument("--archive-only", action="store_true", help="only the krew archive")
     args = parser.parse_args(argv)
     try:
-        path, _ = build_archive(args.out)
+        built = [build_archive(args.out)[0]]
         if not args.archive_only:
             build_python_dists(args.out, epoch=source.last_input_commit(REPO)[1])
+            out = Path(args.out)
+            # Older setuptools name the sdist kubectl-sidecar-X.tar.gz, newer kubectl_sidecar-X.tar.gz.
+            built += sorted(out.glob(f"kubectl[-_]sidecar-{version()}.tar.gz"))
+            built += sorted(out.glob(f"kubectl_sidecar-{version()}-*.whl"))
     except ERRORS as error:
         sys.exit(f"error: {error}")
-    print(path)
+    for path in built:
+        print(path)
 
 
 if __name__ == "__main__":

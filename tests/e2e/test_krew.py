@@ -321,3 +321,21 @@ def test_krew_installed_plugin_runs_through_kubectl_on_a_bare_python3(
         assert workload in plan.stdout
     # A dry run changes nothing.
     assert seed.modes(control_plane.api(), shop) == ["native"] * 4
+
+
+# --- the wheel, for pip and pipx ---------------------------------------------------------------------
+
+def test_the_wheel_installs_offline_and_runs(tmp_path):
+    dist.build_python_dists(tmp_path / "dist", epoch=source.last_input_commit(REPO)[1])
+    (wheel,) = (tmp_path / "dist").glob(f"kubectl_sidecar-{__version__}-py3-none-any.whl")
+    target = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
+                           "--target", str(target), str(wheel)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # The console script pip wrote, with this Python's click and kubernetes beside the target.
+    run = subprocess.run([sys.executable, str(target / "bin" / "kubectl-sidecar"), "version"],
+                         env=dict(os.environ, PYTHONPATH=str(target)), capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    report = version_report(run.stdout)
+    assert report["kubectl-sidecar"] == __version__ and report["commit"] == "unknown"
