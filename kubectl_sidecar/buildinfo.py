@@ -1,5 +1,6 @@
 """What `kubectl sidecar version` reports: the plugin's version, the commit it was built from, the
 Python running it and the kubernetes client it imports. What a bug report needs."""
+
 import json
 import platform
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 from kubectl_sidecar import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# Written into the package by `make dist` (release/dist.py); absent in a checkout and in pip installs.
+# Written into the package by `make dist` (release/dist.py); absent in checkouts and pip installs.
 BUILD_INFO = PACKAGE_DIR / "build-info.json"
 
 
@@ -25,11 +26,18 @@ def commit():
     if not (checkout / ".git").exists():
         return "unknown"
     try:
-        head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"],
-                              capture_output=True, text=True, timeout=5)
-        changes = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--",
-                                  "kubectl_sidecar", "bin"], capture_output=True, text=True,
-                                 timeout=5)
+        head = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        changes = subprocess.run(
+            ["git", "-C", str(checkout), "status", "--porcelain", "--", "kubectl_sidecar", "bin"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):  # no git: the checkout can't say
         return "unknown"
     if head.returncode != 0:
@@ -52,9 +60,11 @@ def kubernetes_client():
 
 
 def describe():
-    return "\n".join([
-        f"kubectl-sidecar {__version__}",
-        f"commit:     {commit()}",
-        f"python:     {platform.python_version()} ({sys.executable})",
-        f"kubernetes: {kubernetes_client()}",
-    ])
+    return "\n".join(
+        [
+            f"kubectl-sidecar {__version__}",
+            f"commit:     {commit()}",
+            f"python:     {platform.python_version()} ({sys.executable})",
+            f"kubernetes: {kubernetes_client()}",
+        ]
+    )

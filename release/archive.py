@@ -1,5 +1,6 @@
 """A byte-for-byte reproducible .tar.gz: sorted entries, one mtime, root-owned, fixed modes and a
 gzip header without a file name or time. The same files and epoch give the same bytes."""
+
 import gzip
 import io
 import tarfile

@@ -3,6 +3,7 @@ the wheel and sdist, into dist/.
 
     python -m release.dist [--out DIR] [--archive-only]
 """
+
 import argparse
 import hashlib
 import json
@@ -43,8 +44,10 @@ def archive_files(repo, fetch, log):
     commit, epoch = source.last_input_commit(repo)
     modified = source.modified_inputs(repo)
     if modified:
-        log(f"warning: uncommitted changes in {', '.join(modified)}: this archive is not the one "
-            f"commit {commit[:12]} gives, and its sha256 won't match a manifest made from that commit")
+        log(
+            f"warning: uncommitted changes in {', '.join(modified)}: this archive is not the one "
+            f"commit {commit[:12]} gives; its sha256 won't match a manifest made from that commit"
+        )
     entries = lockfile.parse((Path(repo) / "vendor.lock").read_text())
     files = {f"{TOP}/{path}": data for path, data in source.archived_files(repo).items()}
     files[f"{TOP}/kubectl_sidecar/build-info.json"] = build_info(commit, epoch, bool(modified))
@@ -63,8 +66,10 @@ def build_archive(out_dir, repo=REPO, log=lambda line: print(line, file=sys.stde
     path.write_bytes(data)
     digest = hashlib.sha256(data).hexdigest()
     path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    log(f"{path}: {len(data) / 2**20:.1f} MiB, {len(files)} files, sha256 {digest}, "
-        f"from commit {commit[:12]}")
+    log(
+        f"{path}: {len(data) / 2**20:.1f} MiB, {len(files)} files, sha256 {digest}, "
+        f"from commit {commit[:12]}"
+    )
     return path, digest
 
 
@@ -74,9 +79,22 @@ def build_python_dists(out_dir, repo=REPO, epoch=None):
     env = dict(os.environ)
     if epoch is not None:
         env["SOURCE_DATE_EPOCH"] = str(epoch)  # wheel and sdist timestamps
-    done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel",
-                           "--outdir", str(out_dir), str(repo)], env=env, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--no-isolation",
+            "--sdist",
+            "--wheel",
+            "--outdir",
+            str(out_dir),
+            str(repo),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
         raise source.SourceError(f"python -m build failed (pip install build wheel):\n{tail}")
@@ -84,7 +102,9 @@ def build_python_dists(out_dir, repo=REPO, epoch=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="make dist", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(REPO / "dist"), help="output directory (default dist/)")
+    parser.add_argument(
+        "--out", default=str(REPO / "dist"), help="output directory (default dist/)"
+    )
     parser.add_argument("--archive-only", action="store_true", help="only the krew archive")
     args = parser.parse_args(argv)
     try:
@@ -92,7 +112,7 @@ def main(argv=None):
         if not args.archive_only:
             build_python_dists(args.out, epoch=source.last_input_commit(REPO)[1])
             out = Path(args.out)
-            # Older setuptools name the sdist kubectl-sidecar-X.tar.gz, newer kubectl_sidecar-X.tar.gz.
+            # The sdist is kubectl-sidecar-X.tar.gz (older setuptools) or kubectl_sidecar-X.tar.gz.
             built += sorted(out.glob(f"kubectl[-_]sidecar-{version()}.tar.gz"))
             built += sorted(out.glob(f"kubectl_sidecar-{version()}-*.whl"))
     except ERRORS as error:

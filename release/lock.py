@@ -5,6 +5,7 @@ project's universal wheel (py3-none-any) is taken from PyPI's index, or for PyYA
 all compiled, the sdist, whose pure tree release/vendor.py takes. Run it to take new releases of
 the dependencies; the build itself only reads the lock.
 """
+
 import json
 import subprocess
 import sys
@@ -27,26 +28,55 @@ def resolve():
     """{normalised name: version} pip picks for VENDORED on the oldest supported Python."""
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "report.json"
-        # Resolving needs some platform for PyYAML's compiled wheels; only names and versions are kept.
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--dry-run",
-                        "--ignore-installed", "--report", str(report), "--target", scratch,
-                        "--only-binary=:all:", "--platform", "any", "--platform",
-                        "manylinux2014_x86_64", "--python-version", OLDEST_PYTHON,
-                        "--implementation", "cp", *VENDORED], check=True)
+        # Resolving needs a platform for PyYAML's compiled wheels; only names and versions are kept.
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--dry-run",
+                "--ignore-installed",
+                "--report",
+                str(report),
+                "--target",
+                scratch,
+                "--only-binary=:all:",
+                "--platform",
+                "any",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--python-version",
+                OLDEST_PYTHON,
+                "--implementation",
+                "cp",
+                *VENDORED,
+            ],
+            check=True,
+        )
         installs = json.loads(report.read_text())["install"]
-    return {lockfile.normalise(item["metadata"]["name"]): item["metadata"]["version"]
-            for item in installs}
+    return {
+        lockfile.normalise(item["metadata"]["name"]): item["metadata"]["version"]
+        for item in installs
+    }
 
 
 def pure_file(name, version):
-    """The Locked file for one project: its universal wheel, else its sdist if it is a known pure one."""
-    request = urllib.request.Request(f"https://pypi.org/simple/{name}/",
-                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    """The Locked file for one project: its universal wheel, else its sdist if known to be pure."""
+    request = urllib.request.Request(
+        f"https://pypi.org/simple/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         files = json.load(response)["files"]
-    candidates = [f for f in files if not f.get("yanked")
-                  and lockfile.normalise(f["filename"].split("-")[0]) == name
-                  and f["filename"].split("-")[1].removesuffix(".tar.gz") == version]
+    candidates = [
+        f
+        for f in files
+        if not f.get("yanked")
+        and lockfile.normalise(f["filename"].split("-")[0]) == name
+        and f["filename"].split("-")[1].removesuffix(".tar.gz") == version
+    ]
     wheels = [f for f in candidates if f["filename"].endswith("-none-any.whl")]
     sdists = [f for f in candidates if f["filename"].endswith(".tar.gz")]
     chosen = wheels[:1] or (sdists[:1] if name in vendor.PURE_SDIST_TREES else [])

@@ -3,11 +3,14 @@
 It is a pip requirements file (`name @ url --hash=sha256:...`), so `pip install --require-hashes
 -r vendor.lock` installs the same set; the release build reads it with `parse` and nothing else.
 """
+
 import re
 from dataclasses import dataclass
 
-_LINE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*@\s*(?P<url>https://\S+)\s+"
-                   r"--hash=sha256:(?P<sha256>[0-9a-f]{64})$")
+_LINE = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*@\s*(?P<url>https://\S+)\s+"
+    r"--hash=sha256:(?P<sha256>[0-9a-f]{64})$"
+)
 _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-.+\.whl$")
 _SDIST = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)\.tar\.gz$")
 
@@ -18,7 +21,7 @@ class LockError(ValueError):
 
 @dataclass(frozen=True)
 class Locked:
-    name: str      # normalised project name (PEP 503): lowercase, runs of -_. as one -
+    name: str  # normalised project name (PEP 503): lowercase, runs of -_. as one -
     version: str
     url: str
     sha256: str
@@ -47,13 +50,17 @@ def parse(text):
             continue
         match = _LINE.match(re.sub(r"\s+", " ", line))
         if not match:
-            raise LockError(f"vendor.lock: entry {number} is not 'name @ https://... "
-                            f"--hash=sha256:<64 hex>': {line[:80]!r}")
+            raise LockError(
+                f"vendor.lock: entry {number} is not 'name @ https://... "
+                f"--hash=sha256:<64 hex>': {line[:80]!r}"
+            )
         name, url = normalise(match["name"]), match["url"]
         filename = url.rsplit("/", 1)[1]
         found = _WHEEL.match(filename) or _SDIST.match(filename)
         if not found:
-            raise LockError(f"vendor.lock: {name}: {filename} is neither a wheel nor a .tar.gz sdist")
+            raise LockError(
+                f"vendor.lock: {name}: {filename} is neither a wheel nor a .tar.gz sdist"
+            )
         if normalise(found["name"]) != name:
             raise LockError(f"vendor.lock: {name}: the file {filename} is another project's")
         if name in seen:

@@ -2,8 +2,9 @@
 krew-manifest.yaml, editing only those values so comments and layout stay as they are.
 
 Run it after any change to the archive's inputs (see release/source.py) is committed, and commit
-the manifest on its own: that commit touches no input, so the archive, and its sha256, stay the same.
+the manifest on its own: that commit touches no input, so the archive and its sha256 stay the same.
 """
+
 import re
 import sys
 
@@ -20,11 +21,16 @@ def update(text, version, sha256):
     tag = f"v{version}"
     text, versions = re.subn(r"(?m)^(  version: )\S+$", rf"\g<1>{tag}", text)
     text, digests = re.subn(r'(?m)^(\s+sha256: )"?[0-9A-Fa-f]*"?\s*$', rf'\g<1>"{sha256}"', text)
-    text, uris = re.subn(r"(?m)^(\s+uri: \S+/download/)[^/\s]+/[^/\s]+$",
-                         rf"\g<1>{tag}/{dist.archive_name(version)}", text)
+    text, uris = re.subn(
+        r"(?m)^(\s+uri: \S+/download/)[^/\s]+/[^/\s]+$",
+        rf"\g<1>{tag}/{dist.archive_name(version)}",
+        text,
+    )
     if versions != 1 or not digests or uris != digests:
-        raise ValueError(f"expected spec.version once and a uri and sha256 per platform; found "
-                         f"{versions} version, {uris} uri and {digests} sha256 lines")
+        raise ValueError(
+            f"expected spec.version once and a uri and sha256 per platform; found "
+            f"{versions} version, {uris} uri and {digests} sha256 lines"
+        )
     return text
 
 
@@ -39,8 +45,10 @@ def main():
         print(f"{MANIFEST.name} already names {path.name} with sha256 {digest}")
         return
     MANIFEST.write_text(after)
-    print(f"{MANIFEST.name} now names {path.name} with sha256 {digest}: commit it on its own "
-          f"(git commit -m 'krew-manifest: sha256 of {path.name}' {MANIFEST.name})")
+    print(
+        f"{MANIFEST.name} now names {path.name} with sha256 {digest}: commit it on its own "
+        f"(git commit -m 'krew-manifest: sha256 of {path.name}' {MANIFEST.name})"
+    )
 
 
 if __name__ == "__main__":

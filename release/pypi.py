@@ -1,4 +1,5 @@
 """Files from PyPI, fetched by the sha256 vendor.lock names and cached, so reruns are offline."""
+
 import hashlib
 import os
 import urllib.request
@@ -12,8 +13,11 @@ class FetchError(RuntimeError):
 def cache_dir():
     # The same cache the test harness keeps its control-plane binaries in.
     configured = os.environ.get("KUBECTL_SIDECAR_CACHE")
-    root = Path(configured) if configured else \
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubectl-sidecar"
+    root = (
+        Path(configured)
+        if configured
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubectl-sidecar"
+    )
     return root / "pypi"
 
 

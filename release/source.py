@@ -3,6 +3,7 @@ changed any input of the archive, which supplies both the commit baked into it a
 
 Not HEAD: the release flow commits the manifest (with the archive's new sha256) after the code, and
 that commit must not change the archive again."""
+
 import subprocess
 from pathlib import Path
 
@@ -21,18 +22,24 @@ def _git(repo, *args):
     try:
         done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
     except FileNotFoundError:
-        raise SourceError("git is not installed: make dist reads the commit it builds from git") from None
+        raise SourceError(
+            "git is not installed: make dist reads the commit it builds from git"
+        ) from None
     if done.returncode != 0:
-        raise SourceError(f"git {' '.join(args[:2])} failed in {repo}: "
-                          f"{done.stderr.decode(errors='replace').strip()}")
+        raise SourceError(
+            f"git {' '.join(args[:2])} failed in {repo}: "
+            f"{done.stderr.decode(errors='replace').strip()}"
+        )
     return done.stdout
 
 
 def last_input_commit(repo):
     """(commit, unix time) of the last commit that changed an input of the archive."""
     if _git(repo, "rev-parse", "--is-shallow-repository").strip() == b"true":
-        raise SourceError("this is a shallow clone: the archive's commit and time come from the "
-                          "history of its inputs (git fetch --unshallow)")
+        raise SourceError(
+            "this is a shallow clone: the archive's commit and time come from the "
+            "history of its inputs (git fetch --unshallow)"
+        )
     line = _git(repo, "log", "-1", "--format=%H %ct", "--", *INPUTS).decode().strip()
     if not line:
         raise SourceError(f"no commit touches {', '.join(INPUTS)} yet")
@@ -41,7 +48,7 @@ def last_input_commit(repo):
 
 
 def modified_inputs(repo):
-    """Inputs that differ from the last commit (uncommitted or untracked), as git status shows them."""
+    """Inputs that differ from the last commit (uncommitted or untracked), as git status says."""
     out = _git(repo, "status", "--porcelain", "--", *INPUTS).decode()
     return [line[3:] for line in out.splitlines()]
 

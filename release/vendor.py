@@ -1,5 +1,6 @@
 """The vendored dependency tree: each locked file unpacked to the paths it would have in
 site-packages, as {relative path: bytes}. Pure: it is given the files' bytes."""
+
 import io
 import tarfile
 import zipfile
@@ -21,10 +22,12 @@ def unpack(entry, data):
 
 
 def _wheel(entry, data):
-    tags = entry.filename[:-len(".whl")].split("-")[-3:]
+    tags = entry.filename[: -len(".whl")].split("-")[-3:]
     if tags[1:] != ["none", "any"]:
-        raise VendorError(f"{entry.filename} is built for one platform or Python "
-                          f"({'-'.join(tags)}): lock a py3-none-any wheel or a pure sdist")
+        raise VendorError(
+            f"{entry.filename} is built for one platform or Python "
+            f"({'-'.join(tags)}): lock a py3-none-any wheel or a pure sdist"
+        )
     files = {}
     with zipfile.ZipFile(io.BytesIO(data)) as wheel:
         for name in wheel.namelist():
@@ -41,8 +44,10 @@ def _wheel(entry, data):
 
 def _sdist(entry, data):
     if entry.name not in PURE_SDIST_TREES:
-        raise VendorError(f"{entry.filename}: only {', '.join(PURE_SDIST_TREES)} may be vendored "
-                          "from an sdist (their pure-Python tree is known)")
+        raise VendorError(
+            f"{entry.filename}: only {', '.join(PURE_SDIST_TREES)} may be vendored "
+            "from an sdist (their pure-Python tree is known)"
+        )
     source, target = PURE_SDIST_TREES[entry.name]
     files = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as sdist:
@@ -51,7 +56,7 @@ def _sdist(entry, data):
         prefix = f"{top}/{source}/"
         for member in members:
             if member.name.startswith(prefix) and member.name.endswith(".py"):
-                files[f"{target}/{member.name[len(prefix):]}"] = sdist.extractfile(member).read()
+                files[f"{target}/{member.name[len(prefix) :]}"] = sdist.extractfile(member).read()
         # A dist-info, so importlib.metadata finds its version, and its licence travels with it.
         info = f"{top}.dist-info"
         by_name = {m.name: m for m in members}

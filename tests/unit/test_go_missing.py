@@ -1,4 +1,5 @@
 """`make demo` / hack/control-plane without a usable Go: one line saying what to install, exit 1."""
+
 import os
 import subprocess
 import sys
@@ -15,14 +16,27 @@ def _run(tmp_path, module, *args, go_version=None):
     if go_version:  # a real executable answering `go env GOVERSION` as that release would
         (bin_dir / "go").write_text(f"#!/bin/sh\necho {go_version}\n")
         (bin_dir / "go").chmod(0o755)
-    env = dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin", KUBECTL_SIDECAR_CACHE=str(tmp_path / "cache"))
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = dict(
+        os.environ, PATH=f"{bin_dir}:/usr/bin:/bin", KUBECTL_SIDECAR_CACHE=str(tmp_path / "cache")
+    )
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("module, args", [("tests.harness.demo", ["up"]),
-                                          ("tests.harness.controlplane", ["up"]),
-                                          ("tests.harness.build", [])])
+@pytest.mark.parametrize(
+    "module, args",
+    [
+        ("tests.harness.demo", ["up"]),
+        ("tests.harness.controlplane", ["up"]),
+        ("tests.harness.build", []),
+    ],
+)
 def test_without_go_one_line_names_the_go_version_needed(tmp_path, module, args):
     done = _run(tmp_path, module, *args)
     assert done.returncode == 1

@@ -62,7 +62,8 @@ def test_an_archives_vendor_dir_comes_before_this_pythons_site_packages(tmp_path
 
 def _python39():
     pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    for candidate in [shutil.which("python3.9"), *sorted(glob.glob(f"{pyenv}/versions/3.9*/bin/python3.9"))]:
+    installed = sorted(glob.glob(f"{pyenv}/versions/3.9*/bin/python3.9"))
+    for candidate in [shutil.which("python3.9"), *installed]:
         if candidate and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
             return candidate
     return None
@@ -75,4 +76,6 @@ def test_a_python_older_than_3_10_is_named_in_one_line():
     done = subprocess.run([python, str(LAUNCHER), "--help"], capture_output=True, text=True)
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith("error: kubectl-sidecar needs python3 3.10 or later; the python3 on PATH is 3.9.")
+    assert line.startswith(
+        "error: kubectl-sidecar needs python3 3.10 or later; the python3 on PATH is 3.9."
+    )

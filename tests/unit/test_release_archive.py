@@ -1,4 +1,5 @@
 """The reproducible tar.gz: same files and epoch, same bytes; nothing of the build machine in it."""
+
 import gzip
 import io
 import struct
@@ -8,18 +9,37 @@ import pytest
 
 from release import archive
 
-FILES = {"top/bin/run": b"#!/bin/sh\n", "top/b.txt": b"b", "top/a/x.py": b"x = 1\n", "top/a-b": b"ab"}
+FILES = {
+    "top/bin/run": b"#!/bin/sh\n",
+    "top/b.txt": b"b",
+    "top/a/x.py": b"x = 1\n",
+    "top/a-b": b"ab",
+}
 
 
 def _members(data):
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return [(m.name, m.type, m.mode, m.mtime, m.uid, m.gid, m.uname, m.gname,
-                 tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()]
+        return [
+            (
+                m.name,
+                m.type,
+                m.mode,
+                m.mtime,
+                m.uid,
+                m.gid,
+                m.uname,
+                m.gname,
+                tar.extractfile(m).read() if m.isfile() else None,
+            )
+            for m in tar.getmembers()
+        ]
 
 
 def test_same_files_and_epoch_give_the_same_bytes_whatever_the_input_order():
     one = archive.tar_gz(FILES, 1700000000, executables={"top/bin/run"})
-    two = archive.tar_gz(dict(reversed(list(FILES.items()))), 1700000000, executables={"top/bin/run"})
+    two = archive.tar_gz(
+        dict(reversed(list(FILES.items()))), 1700000000, executables={"top/bin/run"}
+    )
     assert one == two
     assert one != archive.tar_gz(FILES, 1700000001, executables={"top/bin/run"})
 
@@ -29,7 +49,9 @@ def test_entries_are_sorted_root_owned_with_fixed_modes_and_one_mtime():
     names = [m[0] for m in members]
     assert names == ["top", "top/a", "top/a-b", "top/a/x.py", "top/b.txt", "top/bin", "top/bin/run"]
     for parent in ("top", "top/a", "top/bin"):  # a directory comes before what it holds
-        assert all(names.index(parent) < names.index(n) for n in names if n.startswith(parent + "/"))
+        assert all(
+            names.index(parent) < names.index(n) for n in names if n.startswith(parent + "/")
+        )
     modes = {m[0]: (m[1], m[2]) for m in members}
     assert modes["top/bin/run"] == (tarfile.REGTYPE, 0o755)
     assert modes["top/b.txt"] == (tarfile.REGTYPE, 0o644)

@@ -1,5 +1,6 @@
 """The archive's commit and time come from the last commit that changed its inputs, so committing
 the manifest afterwards changes neither (the release flow is not circular)."""
+
 import subprocess
 
 import pytest
@@ -8,11 +9,19 @@ from release import source
 
 
 def _git(repo, *args, epoch):
-    env = {"GIT_AUTHOR_DATE": f"@{epoch} +0000", "GIT_COMMITTER_DATE": f"@{epoch} +0000",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(repo), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    env = {
+        "GIT_AUTHOR_DATE": f"@{epoch} +0000",
+        "GIT_COMMITTER_DATE": f"@{epoch} +0000",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "HOME": str(repo),
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
