@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit e2e control-plane demo demo-down bench dist manifest lock clean
+.PHONY: test unit e2e control-plane demo demo-down bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ demo-down: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/status_bench.py $(BENCH_ARGS)
 
+clean:
+	rm -rf $(VENV) build dist *.egg-info
+
+.PHONY: dist manifest lock
+
 # The release (README "Cutting a release"): the krew archive with every dependency vendored, the
 # wheel and the sdist, into dist/. Reproducible: the same commit gives the same archive bytes.
 dist: $(STAMP)
@@ -48,6 +53,3 @@ manifest: $(STAMP)
 # Re-pin vendor.lock to the newest pure-Python releases the archive can vendor (network: PyPI).
 lock: $(STAMP)
 	$(PY) -m release.lock
-
-clean:
-	rm -rf $(VENV) build dist *.egg-info
