@@ -56,10 +56,15 @@ def archive_files(repo, fetch, log):
     return files, commit, epoch
 
 
+def executables(files):
+    """The archive paths that get mode 0755: everything in bin/."""
+    return {path for path in files if path.startswith(f"{TOP}/bin/")}
+
+
 def build_archive(out_dir, repo=REPO, log=lambda line: print(line, file=sys.stderr)):
     """Write dist/kubectl-sidecar-vX.Y.Z-krew.tar.gz (and its .sha256); return (path, sha256)."""
     files, commit, epoch = archive_files(repo, lambda entry: pypi.fetch(entry, log=log), log)
-    data = archive.tar_gz(files, epoch, executables={LAUNCHER})
+    data = archive.tar_gz(files, epoch, executables=executables(files))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / archive_name(version(repo))

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 # Files copied into the archive, as they are in the working tree (tracked files only).
-ARCHIVED = ("kubectl_sidecar", "bin/kubectl-sidecar", "LICENSE")
+# bin/ whole: every launcher in it (the plugin's, and any helper beside it) ships executable.
+ARCHIVED = ("kubectl_sidecar", "bin", "LICENSE")
 # Everything whose change changes the archive's bytes: the files above, the vendored set, and the
 # code that lays out and packs the archive. krew-manifest.yaml is deliberately not among them.
 INPUTS = ARCHIVED + ("vendor.lock", "release")

@@ -166,7 +166,10 @@ def test_archive_holds_launcher_package_and_every_dependency(built):
         info = json.loads(
             tar.extractfile(members["kubectl-sidecar/kubectl_sidecar/build-info.json"]).read()
         )
-    assert members["kubectl-sidecar/bin/kubectl-sidecar"].mode == 0o755
+    launchers = sorted(path.name for path in (REPO / "bin").iterdir())
+    assert "kubectl-sidecar" in launchers
+    for name in launchers:  # every launcher in bin/, executable
+        assert members[f"kubectl-sidecar/bin/{name}"].mode == 0o755, name
     assert "kubectl-sidecar/LICENSE" in members
     for package in ("click", "kubernetes", "yaml", "urllib3", "certifi", "dateutil", "requests"):
         assert f"kubectl-sidecar/vendor/{package}/__init__.py" in members, package
@@ -272,7 +275,7 @@ def _older_release(built, tmp_path):
         "0" * 40, epoch, False
     )
     old = tmp_path / "kubectl-sidecar-v0.0.9-krew.tar.gz"
-    old.write_bytes(archive.tar_gz(files, epoch, executables={dist.LAUNCHER}))
+    old.write_bytes(archive.tar_gz(files, epoch, executables=dist.executables(files)))
     old_manifest = tmp_path / "old" / "sidecar.yaml"
     old_manifest.parent.mkdir()
     old_manifest.write_text(
