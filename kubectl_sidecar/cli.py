@@ -280,7 +280,7 @@ def restart_command(kubeconfig, context, namespace, all_namespaces, selector, re
                             _console()))
 
 
-@cli.command("version")
+@cli.command("version", short_help="Show the version, commit, Python and kubernetes client.")
 def version_command():
     """Show the plugin's version, the commit it was built from, its Python and kubernetes client."""
     _show_version(click.get_current_context(), True)
