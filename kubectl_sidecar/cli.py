@@ -9,8 +9,6 @@ import sys
 
 import click
 
-from kubectl_sidecar import __version__
-
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MESHES = ("auto", "asm", "istio", "linkerd", "consul")
 OUTPUTS = ("table", "wide", "json", "yaml")
@@ -117,7 +115,9 @@ def handle_broken_pipe(function):
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "--version", prog_name="kubectl-sidecar")
+@click.option("--version", is_flag=True, is_eager=True, expose_value=False,
+              callback=lambda ctx, param, value: _show_version(ctx, value),
+              help="Show the version and build details, then exit.")
 def cli():
     """See and switch how the service-mesh proxy runs in each pod: as a native sidecar
     (an init container with restartPolicy: Always) or as a traditional extra container.
@@ -465,6 +465,20 @@ def completion_command(shell):
     from kubectl_sidecar import completion
 
     click.echo(completion.script(shell), nl=False)
+
+
+@cli.command("version", short_help="Show the version, commit, Python and kubernetes client.")
+def version_command():
+    """Show the plugin's version, the commit it was built from, its Python and kubernetes client."""
+    _show_version(click.get_current_context(), True)
+
+
+def _show_version(ctx, value):
+    if value and not ctx.resilient_parsing:
+        from kubectl_sidecar import buildinfo
+
+        click.echo(buildinfo.describe())
+        ctx.exit()
 
 
 REQUIRED_PACKAGES = ("click", "kubernetes", "yaml", "urllib3")
