@@ -25,12 +25,28 @@ def _timeout(ctx, param, value):
     return parse_duration(value, f"--{param.name.replace('_', '-')}") or None
 
 
+def _contexts(ctx, param, value):
+    """--context a --context b,c -> ("a", "b", "c"): each once, in the order given."""
+    from kubectl_sidecar.errors import InputError
+
+    names = []
+    for text in value:
+        for name in text.split(","):
+            if not name.strip():
+                raise InputError(f'--context "{text}": a context name is empty')
+            if name.strip() not in names:
+                names.append(name.strip())
+    return tuple(names)
+
+
 def connection_options(command):
     """kubectl's own connection and scope flags, spelled as kubectl spells them."""
     options = [
         click.option("--kubeconfig", metavar="PATH",
                      help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
-        click.option("--context", metavar="NAME", help="The kubeconfig context to use."),
+        click.option("--context", metavar="NAME", multiple=True, callback=_contexts,
+                     help="The kubeconfig context to use; repeat it (or list several, "
+                          "comma-separated) to work on a fleet of clusters."),
         click.option("-n", "--namespace", metavar="NS",
                      help="Namespace (default: the context's namespace)."),
         click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces."),
@@ -93,8 +109,26 @@ class Connection:
 
     @classmethod
     def from_flags(cls, flags):
-        return cls(flags["kubeconfig"], flags["context"], flags["request_timeout"],
-                   flags["mesh_context"], flags["mesh_kubeconfig"])
+        return cls(flags["kubeconfig"], (flags["context"] or (None,))[0],
+                   flags["request_timeout"], flags["mesh_context"], flags["mesh_kubeconfig"])
+
+
+def _fleet(flags):
+    """With two or more --context: a fleet.Member per context, in the order given, all
+    sharing one connection to --mesh-context (the ASM instance). None for one context."""
+    from kubectl_sidecar import fleet
+    from kubectl_sidecar import kubeconfig as config
+
+    if len(flags["context"]) < 2:
+        return None
+    clusters = [config.connect(flags["kubeconfig"], name, flags["request_timeout"])
+                for name in flags["context"]]
+    mesh_cluster = None
+    if flags["mesh_context"] or flags["mesh_kubeconfig"]:
+        mesh_cluster = config.connect(flags["mesh_kubeconfig"] or flags["kubeconfig"],
+                                      flags["mesh_context"], flags["request_timeout"])
+    return [fleet.Member(name, cluster, mesh_cluster)
+            for name, cluster in zip(flags["context"], clusters, strict=True)]
 
 
 def _scope(connection, flags):
@@ -130,6 +164,10 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
     from kubectl_sidecar.allocator import release_large_buffers
 
     release_large_buffers()
+    members = _fleet(flags)
+    if members:
+        sys.exit(_fleet_status(members, flags, output, no_headers, needs_restart,
+                               namespace_summary))
     connection = Connection.from_flags(flags)
     scope = _scope(connection, flags)
     custom_proxies = {name: "custom" for name in flags["proxy_names"]}
@@ -170,6 +208,80 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
 
 def _warn(text):
     click.echo(f"Warning: {text}", err=True)
+
+
+def _member_scope(member, flags):
+    from kubectl_sidecar.status import Scope
+
+    if flags["all_namespaces"]:
+        return Scope(namespace=None, selector=flags["selector"])
+    return Scope(namespace=flags["namespace"] or member.cluster.namespace,
+                 selector=flags["selector"])
+
+
+def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_summary):
+    """status over two or more contexts: the table with CONTEXT first, every context read at
+    once and printed in the order given. A context that can't be read is one line on stderr;
+    the others are still shown, and the exit code is 1."""
+    from kubectl_sidecar import fleet, render, status
+
+    scopes = [_member_scope(member, flags) for member in members]
+    custom_proxies = {name: "custom" for name in flags["proxy_names"]}
+    if output in ("json", "yaml"):
+        results = fleet.collect(members, scopes, flags["mesh"], custom_proxies)
+        reports = {name: r for name, r in results.items() if isinstance(r, status.Report)}
+        errors = {name: r for name, r in results.items() if not isinstance(r, status.Report)}
+        for name, report in reports.items():
+            for warning in report.warnings:
+                _warn(f"context {name}: {warning}")
+        for name, error in errors.items():
+            click.echo(fleet.error_line(name, error), err=True)
+        whole = fleet.total({name: report.tally() for name, report in reports.items()})
+        messages = {name: fleet.error_message(error) for name, error in errors.items()}
+        click.echo(render.dump(render.fleet_document(reports, whole, messages, needs_restart),
+                               output), nl=False)
+        return 1 if errors else 0
+
+    assessors = [
+        status.Assessor(member.cluster, scope, flags["mesh"], member.mesh_cluster,
+                        lambda text, name=member.name: _warn(f"context {name}: {text}"))
+        for member, scope in zip(members, scopes, strict=True)]
+    all_namespaces = all(scope.all_namespaces for scope in scopes)
+    table = render.PodTable(all_namespaces, wide=output == "wide", no_headers=no_headers,
+                            contexts=True)
+    tallies, failed, shown = {}, [], 0
+    for batch in fleet.stream(members, assessors, custom_proxies):
+        name = batch.member.name
+        if batch.error is not None:
+            click.echo(fleet.error_line(name, batch.error), err=True)
+            failed.append(name)
+            tallies.pop(name, None)
+            continue
+        tally = tallies.setdefault(name, status.Tally())
+        if batch.done:
+            continue
+        tally.add(batch.rows)
+        if namespace_summary:
+            continue
+        rows = [row for row in batch.rows if row.needs_restart] if needs_restart else batch.rows
+        shown += len(rows)
+        click.echo(table.render(rows, name), nl=False)
+    whole = fleet.total(tallies)
+    where = "all namespaces" if all_namespaces else "the namespaces chosen"
+    if not whole.pods:
+        click.echo(f"No resources found in {where} of {len(tallies)} context(s).", err=True)
+    elif namespace_summary:
+        click.echo(render.fleet_namespace_summary(list(tallies.items()), no_headers), nl=False)
+    elif not shown:
+        click.echo(f"No pods need action in {where} of {len(tallies)} context(s).", err=True)
+    if not no_headers and tallies:
+        above = shown or (namespace_summary and whole.pods)
+        parts = [(member.name, assessor.mesh_config(), tallies[member.name])
+                 for member, assessor in zip(members, assessors, strict=True)
+                 if member.name in tallies]
+        click.echo(("\n" if above else "")
+                   + render.fleet_summary_lines(parts, whole, failed))
+    return 1 if failed else 0
 
 
 def _run_options(command):
@@ -287,6 +399,14 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
         raise InputError("say exactly one of --native or --traditional")
     options = _run_settings(flags, "native" if to_native else "traditional", workloads, force,
                             no_restart, pin_failed)
+    members = _fleet(flags)
+    if members:
+        from kubectl_sidecar import fleet
+
+        if options.workloads or flags["selector"]:
+            scopes = [_member_scope(member, flags) for member in members]
+            sys.exit(fleet.switch_workloads(members, scopes, options, _console()))
+        sys.exit(fleet.switch_mesh(members, options, _console()))
     connection = Connection.from_flags(flags)
     if options.workloads or flags["selector"]:
         scope = _scope(connection, flags)
@@ -308,6 +428,12 @@ def restart_command(**flags):
     from kubectl_sidecar import switch
 
     options = _run_settings(flags)
+    members = _fleet(flags)
+    if members:
+        from kubectl_sidecar import fleet
+
+        scopes = [_member_scope(member, flags) for member in members]
+        sys.exit(fleet.restart(members, scopes, options, _console()))
     connection = Connection.from_flags(flags)
     sys.exit(switch.restart(connection.cluster, connection.mesh_cluster,
                             _scope(connection, flags), options, _console()))

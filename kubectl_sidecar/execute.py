@@ -175,6 +175,16 @@ class Executor:
         else:
             self._give_up.set()
 
+    def stop(self, give_up=False, terminated=False):
+        """Start no new restart, and with give_up stop waiting too: Ctrl-C and SIGTERM for a
+        run in another thread (a fleet runs one Executor per context), which signals never
+        reach."""
+        self.outcome.interrupted = True
+        self.outcome.terminated |= terminated
+        self._stop_starting.set()
+        if give_up or terminated:
+            self._give_up.set()
+
     def _record_not_started(self, pending):
         with self._lock:
             self.outcome.not_started += [ref_of(item) for item in pending]

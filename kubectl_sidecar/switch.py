@@ -64,7 +64,13 @@ def parse_workload(text):
 
 
 def switch_mesh(cluster, mesh_cluster, options, console):
-    """Mesh-wide switch: the config change, then every workload in the other mode. Exit code.
+    """Mesh-wide switch: the config change, then every workload in the other mode. Exit code."""
+    scope, make_plan, check = mesh_wide_steps(cluster, options, console)
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+
+
+def mesh_wide_steps(cluster, options, console):
+    """(scope, make_plan, check) of a mesh-wide switch on one cluster.
 
     The config change reaches every namespace, so every namespace is read; with
     options.restart_namespace only that one's workloads are restarted, and the plan says how
@@ -87,22 +93,33 @@ def switch_mesh(cluster, mesh_cluster, options, console):
             plan.limit_to(options.restart_namespace)
         return plan
 
-    return _run(cluster, mesh_cluster, Scope(namespace=None), options, console, make_plan, check)
+    return Scope(namespace=None), make_plan, check
 
 
 def restart(cluster, mesh_cluster, scope, options, console):
     """Restart workloads whose pods differ from the configured mode. Returns the exit code."""
+    scope, make_plan, check = restart_steps(scope, console)
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+
+
+def restart_steps(scope, console):
+    """(scope, make_plan, check) of a restart."""
 
     def check(report):
         if not report.rows:
             console.err(f"Warning: no pods found in {scope.describe()}")
 
-    return _run(cluster, mesh_cluster, scope, options, console,
-                lambda report, facts: planning.plan_restart(report.rows, facts), check)
+    return scope, lambda report, facts: planning.plan_restart(report.rows, facts), check
 
 
 def switch_workloads(cluster, mesh_cluster, scope, options, console):
     """Per-workload switch through the mesh's pod-template override annotation. Exit code."""
+    scope, make_plan, check = workload_steps(cluster, scope, options)
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+
+
+def workload_steps(cluster, scope, options):
+    """(scope, make_plan, check) of a per-workload switch."""
 
     def make_plan(report, facts):
         workloads = _target_workloads(cluster, scope, options.workloads, report)
@@ -111,7 +128,7 @@ def switch_workloads(cluster, mesh_cluster, scope, options, console):
                              f"{scope.describe()}")
         return planning.plan_override(report.rows, workloads, options.target, facts)
 
-    return _run(cluster, mesh_cluster, scope, options, console, make_plan)
+    return scope, make_plan, None
 
 
 def _run(cluster, mesh_cluster, scope, options, console, make_plan, check=None):

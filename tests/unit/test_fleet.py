@@ -1,0 +1,298 @@
+"""Fleets (two or more --context): status and switch over several FakeClusters, and the pure
+pieces of fleet.py and render.py they are made of."""
+import json
+
+import pytest
+
+from kubectl_sidecar import fleet, render
+from kubectl_sidecar.cli import _contexts
+from kubectl_sidecar.errors import InputError, Unreachable
+from kubectl_sidecar.meshconfig import MeshConfig, Setting
+from kubectl_sidecar.plan import ConfigChange, Plan, Restart
+from kubectl_sidecar.status import Tally
+from tests.unit import pods
+from tests.unit.fake_cluster import FakeCluster
+from tests.unit.objects import asm_mesh_config, deployment, replicaset
+
+
+def data_plane(context, mode="native", apps=("cart",)):
+    """A data plane of one ASM instance: Deployments of two pods each, injected `mode`."""
+    objects = {"Deployment": [], "ReplicaSet": [], "Pod": []}
+    for app in apps:
+        objects["Deployment"].append(deployment(app))
+        objects["ReplicaSet"].append(replicaset(f"{app}-1", app))
+        objects["Pod"] += [pods.istio(mode, name=f"{app}-1-{i}", owner=("ReplicaSet", f"{app}-1"))
+                           for i in "ab"]
+    return objects
+
+
+def instance(native=True, **kwargs):
+    """The ASM instance: only the ASMMeshConfig; patches to it take effect."""
+    def on_patch(cluster, kind, namespace, name, body):
+        cluster.objects["ASMMeshConfig"][0]["spec"].update(body["spec"])
+    return FakeCluster({"ASMMeshConfig": [asm_mesh_config(native)]}, context="asm-instance",
+                       on_patch=on_patch, **kwargs)
+
+
+def rolled_by(mesh):
+    """on_patch for a data plane: a restarted Deployment gets new pods in the mode the
+    instance's ASMMeshConfig says now."""
+    def on_patch(cluster, kind, namespace, name, body):
+        if kind != "Deployment":
+            return
+        workload = next(d for d in cluster.objects["Deployment"] if d["metadata"]["name"] == name)
+        workload["metadata"]["generation"] += 1
+        workload["status"]["observedGeneration"] = workload["metadata"]["generation"]
+        native = mesh.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"]
+        cluster.objects["ReplicaSet"].append(replicaset(f"{name}-2", name))
+        cluster.objects["Pod"] = [
+            p for p in cluster.objects["Pod"] if not p["metadata"]["name"].startswith(f"{name}-")
+        ] + [pods.istio("native" if native else "traditional", name=f"{name}-2-{i}",
+                        owner=("ReplicaSet", f"{name}-2")) for i in "ab"]
+    return on_patch
+
+
+@pytest.fixture
+def asm_fleet(connect_to):
+    """Two data planes (hz: cart, sh: cart and web), native like their instance."""
+    mesh = instance(native=True)
+    hz = FakeCluster(data_plane("hz"), context="hz", namespace="shop", on_patch=rolled_by(mesh))
+    sh = FakeCluster(data_plane("sh", apps=("cart", "web")), context="sh", namespace="shop",
+                     on_patch=rolled_by(mesh))
+    connect_to(hz, sh, mesh)
+    return hz, sh, mesh
+
+
+FLEET = ("--context", "hz", "--context", "sh", "--mesh-context", "asm-instance")
+
+
+# --- --context -------------------------------------------------------------------------------
+
+def test_contexts_repeat_and_split_on_commas_each_once():
+    assert _contexts(None, None, ("a", "b,c", "a")) == ("a", "b", "c")
+    assert _contexts(None, None, ()) == ()
+    with pytest.raises(InputError, match="a context name is empty"):
+        _contexts(None, None, ("a,",))
+
+
+def test_an_empty_context_name_is_one_error_line(run):
+    result = run("status", "--context", "a,,b")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[0] == 'error: --context "a,,b": a context name is empty'
+
+
+# --- status ----------------------------------------------------------------------------------
+
+def test_status_over_a_fleet_has_context_first_and_counts_per_context_and_in_total(asm_fleet,
+                                                                                 run):
+    result = run("status", "-A", *FLEET)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["CONTEXT", "NAMESPACE", "POD", "WORKLOAD", "PROXY", "MODE",
+                                "DESIRED", "ACTION"]
+    assert [line.split()[:3] for line in lines[1:7]] == [
+        ["hz", "shop", "cart-1-a"], ["hz", "shop", "cart-1-b"], ["sh", "shop", "cart-1-a"],
+        ["sh", "shop", "cart-1-b"], ["sh", "shop", "web-1-a"], ["sh", "shop", "web-1-b"]]
+    assert lines[-3].startswith("Context hz: Mesh asm: native (ASMMeshConfig/default on context "
+                                "asm-instance")
+    assert lines[-3].endswith("Pods: 2 native. 0 pod(s) need action, 0 workload(s) to restart.")
+    assert lines[-2].startswith("Context sh: Mesh asm: native")
+    assert lines[-1] == ("Total over 2 context(s): Pods: 6 native. 0 pod(s) need action, "
+                         "0 workload(s) to restart.")
+
+
+def test_status_summary_is_one_line_per_context_and_namespace(asm_fleet, run):
+    result = run("status", "-A", "--summary", *FLEET)
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["CONTEXT", "NAMESPACE", "NATIVE"]
+    assert [line.split()[:3] for line in lines[1:3]] == [["hz", "shop", "2"], ["sh", "shop", "4"]]
+
+
+def test_status_reads_each_contexts_own_namespace(asm_fleet, run):
+    hz, sh, _ = asm_fleet
+    result = run("status", *FLEET)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].split()[:2] == ["CONTEXT", "POD"]
+    assert ("list", "Pod", "shop", None) in hz.reads and ("list", "Pod", "shop", None) in sh.reads
+
+
+def test_an_unreachable_context_is_one_line_and_the_others_are_shown(run, connect_to):
+    class Down(FakeCluster):
+        def list_items(self, *args, **kwargs):
+            raise Unreachable("can't reach the API server of context down: connection refused")
+
+    mesh = instance()
+    connect_to(FakeCluster(data_plane("hz"), context="hz"), Down(context="down"), mesh)
+    result = run("status", "-A", "--context", "hz,down", "--mesh-context", "asm-instance")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: context down: can't reach the API server of context down: connection refused"]
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:3]] == ["hz", "hz"]
+    assert result.stdout.splitlines()[-1].startswith(
+        "Total over 1 context(s) (1 more not read: down): Pods: 2 native.")
+
+
+def test_status_json_adds_context_fields_only(asm_fleet, run):
+    result = run("status", "-A", "-o", "json", *FLEET)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["apiVersion"] == "kubectl-sidecar/v1alpha1" and doc["kind"] == "SidecarStatus"
+    assert doc["mesh"]["name"] == "asm" and doc["mesh"]["configuredMode"] == "native"
+    assert set(doc["mesh"]["contexts"]) == {"hz", "sh"}
+    assert doc["mesh"]["contexts"]["sh"]["context"] == "asm-instance"
+    assert doc["summary"]["pods"] == 6
+    assert doc["summary"]["contexts"]["hz"]["pods"] == 2
+    assert [(i["context"], i["pod"]) for i in doc["items"]][:3] == [
+        ("hz", "cart-1-a"), ("hz", "cart-1-b"), ("sh", "cart-1-a")]
+    one_context_item = {"namespace", "pod", "workload", "proxy", "mode", "desiredMode",
+                        "desiredModeSource", "needsRestart", "action", "problems", "node",
+                        "revision", "creationTimestamp"}
+    assert set(doc["items"][0]) == one_context_item | {"context"}
+    assert doc["errors"] == []
+
+
+# --- switch ----------------------------------------------------------------------------------
+
+def test_switch_patches_the_instance_once_and_restarts_in_every_context(asm_fleet, run,
+                                                                        connect_to):
+    hz, sh, mesh = asm_fleet
+    result = run("switch", "--traditional", "--yes", *FLEET)
+    assert result.exit_code == 0, result.output
+    assert [(p[0], p[2], p[3]) for p in mesh.patches] == [
+        ("ASMMeshConfig", "default", {"spec": {"enableNativeSidecar": False}})]
+    assert [p[2] for p in hz.patches] == ["cart"]
+    assert sorted(p[2] for p in sh.patches) == ["cart", "web"]
+    out = result.stdout
+    assert "Plan: switch to traditional sidecars across 2 contexts (hz, sh)." in out
+    assert out.count("ASMMeshConfig default on context asm-instance") == 1
+    assert ("Verify: in all 2 contexts every pod that a restart could switch is in its target "
+            "mode.") in out
+    assert "[hz] deployment/cart -n shop restarted" in result.stderr
+    # Access was asked of each API server where a write goes, before the first write.
+    assert {r["resource"] for r in mesh.reviews} == {"asmmeshconfigs"}
+    assert {r["resource"] for r in sh.reviews} == {"deployments"}
+
+    connect_to(hz, sh, mesh)  # a second command connects again
+    again = run("switch", "--traditional", "--yes", *FLEET)
+    assert again.exit_code == 0, again.output
+    assert "Nothing to change in any context." in again.stdout
+    assert len(mesh.patches) == 1 and len(hz.patches) == 1 and len(sh.patches) == 2
+
+
+def test_a_refusal_in_one_context_writes_nothing_anywhere(run, connect_to):
+    mesh = instance()
+    hz = FakeCluster(data_plane("hz"), context="hz", on_patch=rolled_by(mesh))
+    sh = FakeCluster(data_plane("sh"), context="sh", refuse_writes={"Deployment"})
+    connect_to(hz, sh, mesh)
+    result = run("switch", "--traditional", "--yes", *FLEET)
+    assert result.exit_code == 1
+    assert ("Refused: may not patch deployments.apps in namespace shop (context sh)"
+            in result.stderr)
+    assert "Nothing was changed in any context: 1 permission(s)" in result.stdout
+    assert mesh.patches == [] and hz.patches == [] and sh.patches == []
+
+
+def test_dry_run_json_is_one_plan_per_context(asm_fleet, run):
+    hz, sh, mesh = asm_fleet
+    result = run("switch", "--traditional", "--dry-run", "-o", "json", *FLEET)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "SwitchPlan"
+    assert [c["context"] for c in doc["contexts"]] == ["hz", "sh"]
+    assert len(doc["contexts"][0]["plan"]["configChanges"]) == 1
+    assert doc["contexts"][1]["plan"]["configChanges"] == []
+    assert [r["name"] for r in doc["contexts"][1]["plan"]["restarts"]] == ["cart", "web"]
+    assert mesh.patches == hz.patches == sh.patches == []
+
+
+def test_restart_over_a_fleet_restarts_only_what_differs(run, connect_to):
+    mesh = instance(native=False)
+    hz = FakeCluster(data_plane("hz", "native"), context="hz", namespace="shop",
+                     on_patch=rolled_by(mesh))
+    sh = FakeCluster(data_plane("sh", "traditional"), context="sh", namespace="shop",
+                     on_patch=rolled_by(mesh))
+    connect_to(hz, sh, mesh)
+    result = run("restart", "--yes", *FLEET)
+    assert result.exit_code == 0, result.output
+    assert [p[2] for p in hz.patches] == ["cart"] and sh.patches == [] and mesh.patches == []
+
+
+def test_contexts_sharing_an_instance_that_disagree_are_refused_unless_forced(run, connect_to):
+    # sh runs Linkerd with its own config: it is not a data plane of the ASM instance.
+    mesh = instance()
+    hz = FakeCluster(data_plane("hz"), context="hz", on_patch=rolled_by(mesh))
+    linkerd_config = {"metadata": {"name": "linkerd-config", "namespace": "linkerd"},
+                      "data": {"values": "proxy:\n  nativeSidecar: true\n"}}
+    sh = FakeCluster({"Pod": [pods.linkerd("native", name="api-0")], "ConfigMap": [linkerd_config],
+                      "Namespace": []}, context="sh")
+    connect_to(hz, sh, mesh)
+    result = run("switch", "--traditional", "--yes", *FLEET)
+    assert result.exit_code == 1, result.output
+    assert "Refused: contexts sharing the mesh config on asm-instance report different " \
+           "configured modes: hz: asm: native" in result.stderr
+    assert "sh: linkerd: native" in result.stderr
+    assert mesh.patches == hz.patches == sh.patches == []
+
+
+# --- the pure pieces ---------------------------------------------------------------------------
+
+def asm(mode, context="asm-instance"):
+    return MeshConfig("asm", mesh_wide=Setting(mode == "native",
+                                               f"ASMMeshConfig/default on context {context}"),
+                      context=context)
+
+
+def test_disagreements_only_between_contexts_sharing_one_config():
+    assert fleet.disagreements({"a": asm("native"), "b": asm("native")}, "asm-instance") == []
+    lines = fleet.disagreements({"a": asm("native"), "b": asm("traditional")}, "asm-instance")
+    assert len(lines) == 1 and "a: asm: native" in lines[0] and "b: asm: traditional" in lines[0]
+    # Istio primaries each have their own istiod: nothing shared, nothing to agree on.
+    assert fleet.disagreements({"a": asm("native"), "b": asm("traditional")}, None) == []
+
+
+def test_a_config_write_planned_by_several_contexts_is_kept_once():
+    shared = ConfigChange("asm", "ASMMeshConfig", None, "default", "true", "false", "asm-instance")
+    istiod_a = ConfigChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "a")
+    istiod_b = ConfigChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "b")
+    plans = {"a": Plan("traditional", config_changes=[shared, istiod_a]),
+             "b": Plan("traditional", config_changes=[shared, istiod_b])}
+    fleet.dedupe_config_changes(plans)
+    assert plans["a"].config_changes == [shared, istiod_a]
+    assert plans["b"].config_changes == [istiod_b]
+
+
+def test_total_counts_a_workload_per_context():
+    class Row:
+        def __init__(self, mode, needs):
+            self.namespace, self.mode, self.needs_restart = "shop", mode, needs
+            self.workload = ("Deployment", "cart")
+            from kubectl_sidecar.actions import Remedy, Step
+            self.remedy = Remedy(Step.RESTART if needs else Step.OK, self.workload)
+
+    a = Tally().add([Row("native", True), Row("native", True)])
+    b = Tally().add([Row("native", True), Row("traditional", False)])
+    whole = fleet.total({"a": a, "b": b})
+    assert whole.pods == 4 and whole.needs_action == 3 and len(whole.workloads) == 2
+    assert whole.per_namespace["shop"]["native"] == 3
+
+
+def test_fleet_plan_text_is_per_context_and_says_where_nothing_changes():
+    plan = Plan("traditional", restarts=[Restart("Deployment", "shop", "cart", 2)])
+    text = render.fleet_plan_text([("a", plan, None), ("b", Plan("traditional"), None)],
+                                  "traditional")
+    lines = text.splitlines()
+    assert lines[0] == "Plan: switch to traditional sidecars across 2 contexts (a, b)."
+    assert "Context a:" in lines and "Context b:" in lines
+    assert "    shop        Deployment/cart   2" in lines
+    after_b = lines[lines.index("Context b:") + 1]
+    assert after_b.startswith("  Nothing to change here.")
+
+
+def test_fleet_summary_lines():
+    tally = Tally()
+    lines = render.fleet_summary_lines([("a", asm("native"), tally)], tally, failed=["b"])
+    assert lines.splitlines() == [
+        "Context a: Mesh asm: native (ASMMeshConfig/default on context asm-instance). Pods: "
+        "none. 0 pod(s) need action, 0 workload(s) to restart.",
+        "Total over 1 context(s) (1 more not read: b): Pods: none. 0 pod(s) need action, "
+        "0 workload(s) to restart."]
