@@ -56,7 +56,7 @@ def ref_of(item) -> str:
 class Executor:
     def __init__(self, cluster, mesh_cluster=None, say=print, dry_run=None, concurrency=2,
                  timeout=600.0, keep_going=False, clock=time.monotonic, sleep=time.sleep,
-                 tracker=None, progress=None):
+                 tracker=None, progress=None, stop_starting=None):
         self.cluster = cluster
         self.mesh_cluster = mesh_cluster or cluster
         self.say = say
@@ -69,7 +69,9 @@ class Executor:
         self.tracker = tracker or Tracker(cluster, clock=clock)
         self.progress = progress  # progress.Board or None
         self.outcome = Outcome()
-        self._stop_starting = Event()
+        # Shared by the Executors of a fleet: a failed rollout in one context stops new
+        # restarts in every context, as it does in one.
+        self._stop_starting = stop_starting or Event()
         self._give_up = Event()
         self._lock = Lock()
         self._total = 0

@@ -360,12 +360,13 @@ def carry_out(parts, options, console, problems, rerun):
     if options.dry_run is None and not options.yes and not console.confirm():
         report_to("Nothing was changed.")
         return 1
+    stop_starting = threading.Event()
     for part in parts:
         part.executor = Executor(
             part.member.cluster, part.member.mesh_cluster,
             say=lambda text, name=part.member.name: console.err(f"[{name}] {text}"),
             dry_run=options.dry_run, concurrency=options.concurrency, timeout=options.timeout,
-            keep_going=options.keep_going)
+            keep_going=options.keep_going, stop_starting=stop_starting)
     code = None
     current = parts[0]
     try:

@@ -1,6 +1,7 @@
 """Fleets (two or more --context): status and switch over several FakeClusters, and the pure
 pieces of fleet.py and render.py they are made of."""
 import json
+from collections import Counter
 
 import pytest
 
@@ -34,15 +35,20 @@ def instance(native=True, **kwargs):
                        on_patch=on_patch, **kwargs)
 
 
-def rolled_by(mesh):
+def rolled_by(mesh, fail=()):
     """on_patch for a data plane: a restarted Deployment gets new pods in the mode the
-    instance's ASMMeshConfig says now."""
+    instance's ASMMeshConfig says now; one named in fail can't create its pods."""
     def on_patch(cluster, kind, namespace, name, body):
         if kind != "Deployment":
             return
         workload = next(d for d in cluster.objects["Deployment"] if d["metadata"]["name"] == name)
         workload["metadata"]["generation"] += 1
         workload["status"]["observedGeneration"] = workload["metadata"]["generation"]
+        if name in fail:
+            workload["status"]["conditions"] = [{
+                "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                "message": "spec.initContainers[1].restartPolicy: Forbidden"}]
+            return
         native = mesh.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"]
         cluster.objects["ReplicaSet"].append(replicaset(f"{name}-2", name))
         cluster.objects["Pod"] = [
@@ -179,6 +185,35 @@ def test_switch_patches_the_instance_once_and_restarts_in_every_context(asm_flee
     assert len(mesh.patches) == 1 and len(hz.patches) == 1 and len(sh.patches) == 2
 
 
+def test_a_rerun_after_a_failure_continues_in_every_context(run, connect_to):
+    mesh = instance(native=True)
+    hz = FakeCluster(data_plane("hz"), context="hz", on_patch=rolled_by(mesh, fail=("cart",)))
+    sh = FakeCluster(data_plane("sh", apps=("cart", "web")), context="sh",
+                     on_patch=rolled_by(mesh))
+    connect_to(hz, sh, mesh)
+    first = run("switch", "--traditional", "--yes", "--concurrency", "1", *FLEET)
+    assert first.exit_code == 1, first.output
+    assert "[hz] FAILED Deployment/cart -n shop" in first.stderr
+    assert "Run the same command again to continue" in first.stdout
+    assert len(mesh.patches) == 1
+
+    # The webhook is fixed; the rerun restarts what is still in the old mode, everywhere.
+    hz.on_patch = rolled_by(mesh)
+    hz.objects["Deployment"][0]["status"].pop("conditions")
+    restarted_before = {(c.context, p[2]) for c in (hz, sh) for p in c.patches}
+    connect_to(hz, sh, mesh)
+    again = run("switch", "--traditional", "--yes", *FLEET)
+    assert again.exit_code == 0, again.output
+    assert len(mesh.patches) == 1  # the instance was already switched
+    assert "Mesh config changes" not in again.stdout
+    patched = Counter((c.context, p[2]) for c in (hz, sh) for p in c.patches)
+    # Only the failed restart is made twice: what rolled out before is not restarted again.
+    assert patched == {("hz", "cart"): 2, ("sh", "cart"): 1, ("sh", "web"): 1}
+    assert ("hz", "cart") in restarted_before
+    assert all("-2-" in p["metadata"]["name"] for c in (hz, sh) for p in c.objects["Pod"])
+    assert "Verify: in all 2 contexts" in again.stdout
+
+
 def test_a_refusal_in_one_context_writes_nothing_anywhere(run, connect_to):
     mesh = instance()
     hz = FakeCluster(data_plane("hz"), context="hz", on_patch=rolled_by(mesh))
@@ -277,15 +312,20 @@ def test_total_counts_a_workload_per_context():
 
 
 def test_fleet_plan_text_is_per_context_and_says_where_nothing_changes():
-    plan = Plan("traditional", restarts=[Restart("Deployment", "shop", "cart", 2)])
+    istiod = ConfigChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "a")
+    plan = Plan("traditional", config_changes=[istiod],
+                restarts=[Restart("Deployment", "shop", "cart", 2)])
     text = render.fleet_plan_text([("a", plan, None), ("b", Plan("traditional"), None)],
                                   "traditional")
     lines = text.splitlines()
     assert lines[0] == "Plan: switch to traditional sidecars across 2 contexts (a, b)."
+    assert lines[1:4] == ["", "Mesh config changes:",
+                          "  Deployment istio-system/istiod on context a: env "
+                          "ENABLE_NATIVE_SIDECARS true -> false"]
     assert "Context a:" in lines and "Context b:" in lines
     assert "    shop        Deployment/cart   2" in lines
     after_b = lines[lines.index("Context b:") + 1]
-    assert after_b.startswith("  Nothing to change here.")
+    assert after_b.startswith("  Nothing to restart here.")
 
 
 def test_fleet_summary_lines():
