@@ -268,7 +268,9 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
         click.echo(table.render(rows, name), nl=False)
     whole = fleet.total(tallies)
     where = "all namespaces" if all_namespaces else "the namespaces chosen"
-    if not whole.pods:
+    if not tallies:
+        pass  # every context's error is already said
+    elif not whole.pods:
         click.echo(f"No resources found in {where} of {len(tallies)} context(s).", err=True)
     elif namespace_summary:
         click.echo(render.fleet_namespace_summary(list(tallies.items()), no_headers), nl=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from kubectl_sidecar import status
@@ -423,8 +423,6 @@ def _restart_everywhere(parts, console):
     """Every context's Executor.run at once. Signals reach only this thread: the first
     Ctrl-C stops every context starting restarts, the second stops the waiting, SIGTERM
     both at once."""
-    from concurrent.futures import FIRST_COMPLETED, wait
-
     from kubectl_sidecar.errors import Terminated
 
     terminated = False

@@ -1,6 +1,8 @@
 """Fleets (two or more --context): status and switch over several FakeClusters, and the pure
 pieces of fleet.py and render.py they are made of."""
 import json
+import threading
+import time
 from collections import Counter
 
 import pytest
@@ -212,6 +214,61 @@ def test_a_rerun_after_a_failure_continues_in_every_context(run, connect_to):
     assert ("hz", "cart") in restarted_before
     assert all("-2-" in p["metadata"]["name"] for c in (hz, sh) for p in c.objects["Pod"])
     assert "Verify: in all 2 contexts" in again.stdout
+
+
+def test_ctrl_c_stops_starting_in_every_context_and_a_rerun_finishes(asm_fleet, run,
+                                                                      connect_to, mocker):
+    hz, sh, mesh = asm_fleet
+    real_wait = fleet.wait
+    calls = []
+    # sh's first restart is held in flight until the Ctrl-C has been handled.
+    gate = threading.Event()
+    rollout = sh.on_patch
+
+    def held(*args):
+        gate.wait(5)
+        rollout(*args)
+
+    sh.on_patch = held
+
+    def interrupted_once(*args, **kwargs):
+        # Ctrl-C reaches the main thread while sh's first restart is in flight.
+        calls.append(1)
+        if len(calls) == 1:
+            deadline = time.monotonic() + 5
+            while not sh.patches and time.monotonic() < deadline:
+                time.sleep(0.001)
+            raise KeyboardInterrupt
+        gate.set()
+        return real_wait(*args, **kwargs)
+
+    mocker.patch("kubectl_sidecar.fleet.wait", side_effect=interrupted_once)
+    first = run("switch", "--traditional", "--yes", "--concurrency", "1", *FLEET)
+    assert first.exit_code == 130, first.output
+    assert ("Interrupted: waiting for the rollouts in progress in every context; starting no "
+            "more. Ctrl-C again to stop waiting.") in first.stderr
+    assert "not started: Deployment/web -n shop" in first.stdout
+    assert "Run the same command again to continue" in first.stdout
+    assert [p[2] for p in sh.patches] == ["cart"]
+
+    mocker.patch("kubectl_sidecar.fleet.wait", side_effect=real_wait)
+    sh.on_patch = rollout
+    connect_to(hz, sh, mesh)
+    again = run("switch", "--traditional", "--yes", *FLEET)
+    assert again.exit_code == 0, again.output
+    assert [p[2] for p in sh.patches] == ["cart", "web"] and len(mesh.patches) == 1
+
+
+def test_switch_json_is_the_outcome_per_context(asm_fleet, run):
+    result = run("switch", "--traditional", "--yes", "-o", "json", *FLEET)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "SwitchResult" and doc["result"] == {"exitCode": 0}
+    assert [(c["context"], c["result"]["rolledOut"]) for c in doc["contexts"]] == [
+        ("hz", ["Deployment/cart -n shop"]),
+        ("sh", ["Deployment/cart -n shop", "Deployment/web -n shop"])]
+    assert len(doc["contexts"][0]["result"]["configChanged"]) == 1
+    assert "Plan: switch to traditional" in result.stderr  # the human report
 
 
 def test_a_refusal_in_one_context_writes_nothing_anywhere(run, connect_to):
