@@ -12,9 +12,11 @@ import click
 from kubectl_sidecar import __version__
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-MESHES = ("auto", "asm", "istio", "linkerd")
+MESHES = ("auto", "asm", "istio", "linkerd", "consul")
 OUTPUTS = ("table", "wide", "json", "yaml")
-DEFAULT_CONCURRENCY = 2
+# Measured (BENCHMARKS.md, switch): the plugin costs the same at any concurrency; the limit is
+# what restarting many workloads at once costs the cluster.
+DEFAULT_CONCURRENCY = 5
 
 
 def _timeout(ctx, param, value):
@@ -158,7 +160,8 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
     MODE is native, traditional, invalid (proxy in initContainers without
     restartPolicy: Always: the pod can't start), gateway (the proxy is the workload)
     or none. DESIRED comes from the mesh config (ASMMeshConfig, istiod's
-    ENABLE_NATIVE_SIDECARS, linkerd-config) or the pod's override annotation.
+    ENABLE_NATIVE_SIDECARS, linkerd-config, Consul's connect-injector flag) or the
+    pod's override annotation.
     """
     from kubectl_sidecar import render, status
     from kubectl_sidecar.allocator import release_large_buffers
@@ -371,7 +374,9 @@ def _run_settings(flags, target=None, workloads=(), force=False, no_restart=Fals
 @connection_options
 @_run_options
 @click.option("--force", is_flag=True,
-              help="Switch to native even when the API server or a kubelet is older than 1.29.")
+              help="Switch to native even when the API server or a kubelet is older than 1.29, "
+                   "or Consul's injector can't inject native (never when the switch would stop "
+                   "it from starting).")
 @click.option("--no-restart", is_flag=True,
               help="Only change the mesh config; print the restart command to run later.")
 @click.option("--pin-failed", is_flag=True,
@@ -383,8 +388,8 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
 
     \b
     Without WORKLOAD: change the mesh config (ASMMeshConfig, istiod's
-    ENABLE_NATIVE_SIDECARS, Linkerd namespace annotations) and restart affected
-    workloads in all namespaces (limit the restarts with -n).
+    ENABLE_NATIVE_SIDECARS, Linkerd namespace annotations, Consul's connect-injector
+    flag) and restart affected workloads in all namespaces (limit the restarts with -n).
     With WORKLOAD (deployment/cart) or -l: pin the mode on those workloads only,
     with the mesh's pod-template annotation; the mesh config is left alone.
 

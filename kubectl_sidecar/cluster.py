@@ -75,7 +75,7 @@ class ClusterApi(Protocol):
 
     def patch(self, resource: Resource, name: str, body: dict, content_type: str,
               namespace: str | None = None, dry_run: bool = False,
-              field_manager: str = "kubectl-sidecar") -> dict: ...
+              field_manager: str = "kubectl-sidecar", timeout: float | None = None) -> dict: ...
 
 
 class Cluster:
@@ -145,9 +145,15 @@ class Cluster:
         return headers
 
     def request(self, method, path, params=None, body=None, content_type=None,
-                accept="application/json", resource=None):
-        """Send one request; the decoded JSON answer. Errors become ApiError or Unreachable."""
-        response = self._send(method, path, params, body, content_type, accept, resource)
+                accept="application/json", resource=None, timeout=None):
+        """Send one request; the decoded JSON answer. Errors become ApiError or Unreachable.
+        timeout (seconds), when given, bounds this request instead of --request-timeout."""
+        import urllib3
+
+        limit = None if timeout is None else urllib3.Timeout(connect=min(timeout, 30),
+                                                             read=timeout)
+        response = self._send(method, path, params, body, content_type, accept, resource,
+                              timeout=limit)
         raw = response.data
         del response
         if not raw:
@@ -331,10 +337,12 @@ class Cluster:
 
     def patch(self, resource: Resource, name: str, body: dict, content_type: str,
               namespace: str | None = None, dry_run: bool = False,
-              field_manager: str = "kubectl-sidecar") -> dict:
+              field_manager: str = "kubectl-sidecar", timeout: float | None = None) -> dict:
+        """PATCH an object; the answer. timeout bounds this request (a stalled server must
+        not hold a run past its deadline)."""
         params = {"fieldManager": field_manager, "dryRun": "All" if dry_run else None}
         return self.request("PATCH", resource.path(namespace, name), params=params, body=body,
-                            content_type=content_type, resource=resource)
+                            content_type=content_type, resource=resource, timeout=timeout)
 
 
 def _lines(response):

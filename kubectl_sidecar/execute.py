@@ -113,7 +113,8 @@ class Executor:
         for delay in (*RETRY_DELAYS, None):
             try:
                 return cluster.patch(patch.resource, patch.name, patch.body, patch.content_type,
-                                     namespace=patch.namespace, dry_run=self.server_dry_run)
+                                     namespace=patch.namespace, dry_run=self.server_dry_run,
+                                     timeout=max(1.0, give_up_at - self.clock()))
             except (ApiError, Unreachable) as error:
                 transient = not isinstance(error, ApiError) or error.status in RETRY_STATUSES
                 if not transient or delay is None or self.clock() + delay > give_up_at:

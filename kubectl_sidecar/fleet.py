@@ -200,7 +200,7 @@ def switch_workloads(members, scopes, options, console):
     by_name = {member.name: scope for member, scope in zip(members, scopes, strict=True)}
     return run(members, options, console,
                lambda member, say: switch.workload_steps(member.cluster, by_name[member.name],
-                                                         options))
+                                                         options, say))
 
 
 def in_context(name, text):

@@ -41,6 +41,9 @@ class MeshConfig:
     context: str = None  # the kubeconfig context the config was read from
     warnings: list = field(default_factory=list)
     injector: tuple = None  # Consul: (namespace, name, container) of the connect-injector
+    # Consul: the connect-injector Deployment as read. Its flag lives inside a command or
+    # script that a switch must rewrite whole, so the patch is built from this very object.
+    injector_deployment: dict = None
     # False when the running control plane can't inject native at all: then it ignores the
     # pods' override annotations too.
     native_supported: bool = None
@@ -253,6 +256,7 @@ CONSUL_INJECTOR_SELECTOR = "component=connect-injector"
 # injectors don't know the flag (an injector given it exits: "flag provided but not defined").
 CONSUL_NATIVE_BACKPORTS = {(1, 6): 9, (1, 7): 5, (1, 8): 2}
 CONSUL_NATIVE_SINCE = (1, 9)
+CONSUL_NATIVE_RELEASES = "consul-k8s 1.9.0 or later, or 1.6.9, 1.7.5, 1.8.2"
 CONSUL_HELM_VALUE = "connectInject.dataplaneAsSidecarInitContainer.defaultEnabled"
 
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh"})
@@ -395,8 +399,8 @@ def consul_setting(deployment):
     if not uses:
         version = consul_k8s_version(deployment)
         if consul_supports_native(version) is False:
-            return Setting(False, f"{where} runs consul-k8s {_release(version)}, which can't "
-                                  "inject native (1.6.9, 1.7.5, 1.8.2, 1.9.0 and later can)")
+            return Setting(False, f"{where} runs consul-k8s {release_text(version)}, which can't "
+                                  f"inject native (that needs {CONSUL_NATIVE_RELEASES})")
         return Setting(False, f"{where} has no -{CONSUL_FLAG} (default false)")
     last = uses[-1]
     if last.value is None:
@@ -413,7 +417,16 @@ def consul_setting(deployment):
     return Setting(native, f"{where} arg {last.text}")
 
 
-def _release(version):
+def consul_flag_text(deployment):
+    """The flag as the injector's command spells it where Go reads it last
+    ("-default-enable-consul-dataplane-as-sidecar=true"), or None when it isn't given."""
+    container = consul_injector_container(deployment)
+    uses = _consul_flag_uses(container) if container is not None else []
+    return uses[-1].text if uses else None
+
+
+def release_text(version):
+    """(1, 8, None) -> "1.8", (1, 9, 0) -> "1.9.0"."""
     return ".".join(str(part) for part in version if part is not None)
 
 
@@ -428,11 +441,9 @@ def consul_config(deployment, context=None):
         name="consul", context=context, mesh_wide=consul_setting(deployment),
         injector=(metadata.get("namespace"), metadata.get("name"),
                   container.get("name") if container else None),
+        injector_deployment=deployment,
         native_supported=consul_supports_native(consul_k8s_version(deployment)))
-    if container is not None:
-        config.warnings.append(
-            f"the consul Helm chart sets -{CONSUL_FLAG} from {CONSUL_HELM_VALUE}; "
-            "a helm upgrade without the same value reverts a hand edit")
+    # The Helm caveat belongs to a switch (plan.ConfigChange says it), not to every status.
     return config
 
 
@@ -473,7 +484,7 @@ def consul_injector_patch(deployment, native):
         supported = consul_supports_native(consul_k8s_version(deployment))
         if supported is not True:
             version = consul_k8s_version(deployment)
-            known = (f"consul-k8s {_release(version)}" if version
+            known = (f"consul-k8s {release_text(version)}" if version
                      else "a consul-k8s of unknown version")
             raise SidecarError(
                 f"{where} runs {known} without -{CONSUL_FLAG}; an injector that predates the "

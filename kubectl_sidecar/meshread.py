@@ -1,5 +1,6 @@
 """Reading what decides each pod's desired mode: the mesh's config objects (ASMMeshConfig,
-istiod Deployments, linkerd-config and namespace annotations) and the nodes' kubelet versions.
+istiod Deployments, linkerd-config and namespace annotations, Consul's connect-injector
+Deployment) and the nodes' kubelet versions.
 
 A fixed handful of requests whatever the cluster's size; meshconfig.py interprets the objects.
 """
@@ -11,17 +12,24 @@ from kubectl_sidecar.errors import ApiError, unless_forbidden
 
 
 def read_mesh_config(cluster, mesh_cluster, mesh, rows):
-    """The MeshConfig for --mesh (auto: the first of ASM, Istio, Linkerd whose config exists)."""
+    """The MeshConfig for --mesh (auto: the first of ASM, Istio, Linkerd, Consul whose config
+    exists; the mesh most of the pods belong to first)."""
     if mesh == "asm":
         return _read_asm(mesh_cluster)
     if mesh == "istio":
         return _read_istio(cluster)
     if mesh == "linkerd":
         return _read_linkerd(cluster)
+    if mesh == "consul":
+        return _read_consul(cluster)
     families = Counter(row.family for row in rows if row.family)
-    order = [_read_asm, _read_istio, _read_linkerd]
-    if families and families.most_common(1)[0][0] == "linkerd":
-        order = [_read_linkerd, _read_asm, _read_istio]
+    order = [_read_asm, _read_istio, _read_linkerd, _read_consul]
+    # An ASMMeshConfig or istiod left over in a cluster whose pods run another mesh must not
+    # decide their mode.
+    first = {"linkerd": _read_linkerd, "consul": _read_consul}.get(
+        families.most_common(1)[0][0] if families else None)
+    if first is not None:
+        order = [first] + [reader for reader in order if reader is not first]
     notes = []
     for reader in order:
         target = mesh_cluster if reader is _read_asm else cluster
@@ -34,7 +42,8 @@ def read_mesh_config(cluster, mesh_cluster, mesh, rows):
             continue
         if config is not None:
             return config
-    reason = ("no mesh configuration found (ASMMeshConfig/default, istiod, linkerd-config); "
+    reason = ("no mesh configuration found (ASMMeshConfig/default, istiod, linkerd-config, "
+              f"Consul's connect-injector {meshconfig.CONSUL_INJECTOR_SELECTOR}); "
               "on ASM it is on the ASM instance's API server: pass --mesh-context")
     if notes:
         reason += "; could not read: " + "; ".join(notes)
@@ -94,3 +103,46 @@ def _read_linkerd(cluster, quiet=False):
     namespaces = unless_forbidden(
         lambda: cluster.list_all(resources.NAMESPACES, metadata_only=True), fallback=[])
     return meshconfig.linkerd_config(config_map, namespaces, cluster.context)
+
+
+# The consul Helm chart's usual release namespace, read when Deployments can't be listed
+# cluster-wide.
+CONSUL_NAMESPACES = ("consul",)
+
+
+def _read_consul(cluster, quiet=False):
+    labelled = _consul_injector_deployments(cluster)
+    # The label alone may match another chart's component: the injector is the one that
+    # runs `inject-connect`. Without one, --mesh consul still names what it found.
+    injectors = [d for d in labelled if meshconfig.consul_injector_container(d) is not None]
+    if not injectors and quiet:
+        return None
+    chosen = (injectors or labelled or [None])[0]
+    config = meshconfig.consul_config(chosen, cluster.context)
+    if len(injectors) > 1:
+        names = ", ".join(_deployment_name(d) for d in injectors)
+        config.warnings.append(f"more than one Consul connect-injector ({names}); "
+                               f"{_deployment_name(chosen)} decides")
+    return config
+
+
+def _consul_injector_deployments(cluster):
+    """Deployments labelled as Consul's connect-injector, in the API's order (namespace, then
+    name)."""
+    selector = meshconfig.CONSUL_INJECTOR_SELECTOR
+    everywhere = unless_forbidden(
+        lambda: cluster.list_all(resources.DEPLOYMENTS, None, selector=selector))
+    if everywhere is not None:
+        return everywhere
+    # Users without cluster-wide read may still read the chart's usual namespace.
+    found = []
+    for namespace in CONSUL_NAMESPACES:
+        found += unless_forbidden(
+            lambda ns=namespace: cluster.list_all(resources.DEPLOYMENTS, ns, selector=selector),
+            fallback=[])
+    return found
+
+
+def _deployment_name(deployment):
+    metadata = deployment.get("metadata") or {}
+    return f"{metadata.get('namespace')}/{metadata.get('name')}"

@@ -83,3 +83,16 @@ def linkerd_namespace(namespace: str, value: str) -> Patch:
     return Patch(resources.NAMESPACES, None, namespace,
                  {"metadata": {"annotations": {LINKERD_NAMESPACE_ANNOTATION: value}}},
                  JSON_MERGE_PATCH)
+
+
+def consul_injector(namespace: str, name: str, container: dict,
+                    resource_version: str | None = None) -> Patch:
+    """Consul's connect-injector container with its command/args rewritten (container is
+    meshconfig.consul_injector_patch's entry). Strategic merge matches the container by name
+    and replaces command and args whole, so the patch carries the resourceVersion they were
+    read at: if the Deployment changed since (a helm upgrade), the API server answers 409
+    Conflict instead of letting stale flags overwrite the new ones."""
+    body = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
+    return Patch(resources.DEPLOYMENTS, namespace, name, body, STRATEGIC_MERGE_PATCH)

@@ -12,20 +12,32 @@ from dataclasses import dataclass, field
 from kubectl_sidecar import patches
 from kubectl_sidecar.actions import Step, remedy
 from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
+from kubectl_sidecar.meshconfig import (
+    CONSUL_FLAG,
+    CONSUL_HELM_VALUE,
+    consul_flag_text,
+    consul_injector_patch,
+)
 
 
 @dataclass(frozen=True)
 class ConfigChange:
     """One write to the mesh's configuration."""
 
-    mesh: str  # asm | istio | linkerd
-    kind: str  # the object's kind: ASMMeshConfig, Deployment (istiod), Namespace (linkerd)
+    mesh: str  # asm | istio | linkerd | consul
+    # the object's kind: ASMMeshConfig, Deployment (istiod, Consul's connect-injector),
+    # Namespace (linkerd)
+    kind: str
     namespace: str
     name: str
     old: str
     new: str
     context: str | None = None
-    container: str | None = None  # istiod's container holding the env var
+    container: str | None = None  # the container to patch: istiod's, Consul's injector's
+    # Consul: the injector's container entry with its command/args rewritten, and the
+    # resourceVersion they were read at (meshconfig.consul_injector_patch).
+    container_patch: dict | None = field(default=None, hash=False)
+    resource_version: str | None = None
 
     @property
     def on_mesh_instance(self):
@@ -34,26 +46,37 @@ class ConfigChange:
 
     @property
     def rolls_out(self):
-        """istiod must roll out before it injects the new mode: wait for it."""
-        return self.mesh == "istio"
+        """istiod and Consul's connect-injector read their setting at start: they must roll
+        out before they inject the new mode, so wait for them before restarting workloads."""
+        return self.mesh in ("istio", "consul")
 
     def patch(self):
         if self.mesh == "asm":
             return patches.asm_native_sidecar(self.name, self.new == "true")
         if self.mesh == "istio":
             return patches.istiod_env(self.namespace, self.name, self.container, self.new)
+        if self.mesh == "consul":
+            return patches.consul_injector(self.namespace, self.name, self.container_patch,
+                                           self.resource_version)
         return patches.linkerd_namespace(self.name, self.new)
 
     def describe_done(self):
         """The log line once the patch is sent."""
         field_name = {"asm": "enableNativeSidecar", "istio": patches.ISTIO_ENV,
-                      "linkerd": patches.LINKERD_NAMESPACE_ANNOTATION}[self.mesh]
-        return f"{self.patch().ref} patched ({field_name}: {self.old} -> {self.new})"
+                      "linkerd": patches.LINKERD_NAMESPACE_ANNOTATION,
+                      "consul": "-" + CONSUL_FLAG}[self.mesh]
+        change = f"{field_name}: {self.old} -> {self.new}"
+        if self.mesh == "consul":
+            # The chart renders the flag from this value: an upgrade without it undoes ours.
+            change += (f"; set {CONSUL_HELM_VALUE}={self.new} in the Helm release's values "
+                       "too, or the next `helm upgrade` reverts this")
+        return f"{self.patch().ref} patched ({change})"
 
     def describe(self):
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
         field_name = {"asm": "spec.enableNativeSidecar", "istio": "env " + patches.ISTIO_ENV,
-                      "linkerd": "annotation " + patches.LINKERD_NAMESPACE_ANNOTATION}[self.mesh]
+                      "linkerd": "annotation " + patches.LINKERD_NAMESPACE_ANNOTATION,
+                      "consul": "arg -" + CONSUL_FLAG}[self.mesh]
         on = f" on context {self.context}" if self.context else ""
         return f"{self.kind} {where}{on}: {field_name} {self.old} -> {self.new}"
 
@@ -189,7 +212,28 @@ def config_changes(mesh, target, rows):
             changes.append(ConfigChange("linkerd", "Namespace", None, namespace, old,
                                         mode_value(target), mesh.context))
         return changes
+    if mesh.name == "consul":
+        return _consul_changes(mesh, target)
     return []
+
+
+def _consul_changes(mesh, target):
+    """The connect-injector's flag; none without an injector (switch's preflight refuses)."""
+    deployment = mesh.injector_deployment
+    if deployment is None:
+        return []
+    container = consul_injector_patch(deployment, target == NATIVE)
+    if container is None:
+        return []
+    namespace, name, container_name = mesh.injector
+    current = mesh.mesh_wide.native
+    if consul_flag_text(deployment) is None:
+        old = "unset (false)"
+    else:
+        old = consul_flag_text(deployment) if current is None else str(current).lower()
+    version = (deployment.get("metadata") or {}).get("resourceVersion")
+    return [ConfigChange("consul", "Deployment", namespace, name, old, mode_value(target),
+                         mesh.context, container_name, container, version)]
 
 
 def plan_switch(rows, mesh, target, facts):

@@ -40,13 +40,15 @@ class Board:
         self._lock = threading.Lock()
         self._line = ""
         self._total = 0
-        self._started = clock()
+        self._started = None
 
     def start(self, total):
         self._total = total
         self._started = self.clock()
 
     def update(self, done, running, failed, left):
+        if self._started is None:
+            self._started = self.clock()
         text = status_line(self._total, done, running, failed, left, self.clock() - self._started)
         with self._lock:
             self._line = text

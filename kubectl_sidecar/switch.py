@@ -114,11 +114,11 @@ def restart_steps(scope, console):
 
 def switch_workloads(cluster, mesh_cluster, scope, options, console):
     """Per-workload switch through the mesh's pod-template override annotation. Exit code."""
-    scope, make_plan, check = workload_steps(cluster, scope, options)
+    scope, make_plan, check = workload_steps(cluster, scope, options, console)
     return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
 
 
-def workload_steps(cluster, scope, options):
+def workload_steps(cluster, scope, options, console):
     """(scope, make_plan, check) of a per-workload switch."""
 
     def make_plan(report, facts):
@@ -128,7 +128,17 @@ def workload_steps(cluster, scope, options):
                              f"{scope.describe()}")
         return planning.plan_override(report.rows, workloads, options.target, facts)
 
-    return scope, make_plan, None
+    def check(report):
+        # Restarting into the same old mode would fail verify, and every rerun would restart
+        # the workloads again.
+        problem = preflight.override_ignored(report.mesh, options.target)
+        if problem and not options.force:
+            raise SidecarError(f"refusing to switch to {options.target} sidecars: {problem} "
+                               "(--force to switch anyway)")
+        if problem:
+            console.err(f"Warning: {problem} (continuing: --force)")
+
+    return scope, make_plan, check
 
 
 def _run(cluster, mesh_cluster, scope, options, console, make_plan, check=None):
@@ -186,6 +196,13 @@ def _warn(console, warnings):
 
 
 def _preflight(cluster, report, options, console):
+    for problem, forceable in preflight.control_plane_problems(report.mesh, options.target):
+        refusal = f"refusing to switch to {options.target} sidecars: {problem}"
+        if not forceable:
+            raise SidecarError(refusal)
+        if not options.force:
+            raise SidecarError(refusal + " (--force to switch anyway)")
+        console.err(f"Warning: {problem} (continuing: --force)")
     if options.target == NATIVE:
         kubelets = meshread.node_kubelet_versions(cluster)
         if kubelets is None:

@@ -80,7 +80,7 @@ class Tracker:
         with self._changed:
             current = self._objects.get(key)
             if current is None or current is DELETED or _generation(obj) >= _generation(current):
-                self._objects[key] = obj
+                self._objects[key] = rollout_view(obj)
                 self._changed.notify_all()
 
     def stop(self):
@@ -232,7 +232,7 @@ class Tracker:
                 # A watch replaying an older state must not undo what a patch answer told us.
                 if current is None or current is DELETED or \
                         _generation(obj) >= _generation(current):
-                    self._objects[key] = obj
+                    self._objects[key] = rollout_view(obj)
             self._changed.notify_all()
 
     def _deliver_event(self, event):
@@ -248,6 +248,19 @@ class Tracker:
                 return
             self._failed_creates[key] = (when, (event.get("message") or "").strip())
             self._changed.notify_all()
+
+
+def rollout_view(obj):
+    """What rollout.progress reads of a workload, without its pod template: a run over
+    thousands of workloads keeps one small entry each, not each object whole."""
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    return {
+        "metadata": {key: metadata[key] for key in ("name", "namespace", "generation")
+                     if key in metadata},
+        "spec": {key: value for key, value in spec.items() if key != "template"},
+        "status": obj.get("status") or {},
+    }
 
 
 def _generation(obj):

@@ -1,15 +1,17 @@
-"""Consul through kubectl: consul-dataplane pods as consul-k8s injects them, in both modes.
+"""Consul through kubectl: consul-dataplane pods as consul-k8s injects them, in both modes;
+DESIRED from the injector's flag or the pod's annotation; switch rewriting the flag.
 
 The harness injector follows consul-k8s's (tests/harness/injectors/consul.py): the mode comes from
 the pod's consul.hashicorp.com/enable-consul-dataplane-as-sidecar, else the injector Deployment's
--default-enable-consul-dataplane-as-sidecar flag. kubectl-sidecar does not read Consul's config
-yet, so these tests assert MODE and PROXY only; DESIRED tests belong beside them once it does
-(seed.consul_mesh(admin, native=...) flips the flag, seed.injected_mode says what Consul would
-inject now, seed.consul_injector_flag reads back what a switch wrote).
+-default-enable-consul-dataplane-as-sidecar flag. Each DESIRED asserted here is also checked
+against what that injector gives a new pod now (seed.injected_mode), so the test holds the plugin
+to the mesh, not to itself.
 """
 import pytest
 
 from tests.harness import seed
+from tests.harness.api import resource_path
+from tests.harness.injectors import consul as consul_injector
 
 NS = "consul-shop"
 OPT_IN = {seed.CONSUL_INJECT: "true"}
@@ -70,3 +72,182 @@ def test_status_classifies_native_and_traditional_consul_dataplane(kubectl, cons
     }
     assert report["summary"]["modes"]["native"] == 2
     assert report["summary"]["modes"]["traditional"] == 3
+
+
+# --- DESIRED and switch: after the status tests above (whose pods stay until the module ends) ---
+
+SWITCH_NS = "consul-switch"
+FLAG = consul_injector.AS_SIDECAR_FLAG
+INJECTOR = "Deployment consul/consul-connect-injector"
+HELM_VALUE = "connectInject.dataplaneAsSidecarInitContainer.defaultEnabled"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+def _items_by_workload(report):
+    grouped = {}
+    for item in report["items"]:
+        grouped.setdefault(item["workload"]["name"], []).append(item)
+    return grouped
+
+
+def _injector(admin):
+    return admin.get(consul_injector.INJECTOR)
+
+
+def _injector_rolled_out(admin):
+    """Until the injector Deployment's rollout is complete, so nothing changes it under a test."""
+    def done():
+        deployment = _injector(admin)
+        status = deployment.get("status") or {}
+        replicas = deployment["spec"].get("replicas", 1)
+        return (status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+                and status.get("updatedReplicas") == replicas
+                and status.get("availableReplicas") == replicas
+                and status.get("replicas") == replicas)
+    admin.wait_for("consul-connect-injector rolled out", done, timeout=90)
+
+
+def _set_injector_default(admin, native):
+    seed.consul_mesh(admin, native=native)
+    assert seed.consul_injector_flag(admin) is native
+    _injector_rolled_out(admin)
+
+
+def _old_mode_deployments(admin):
+    """(namespace, Deployment) of every Consul pod in the cluster that is traditional and not
+    pinned by its own annotation: read off the pods, independently of the plugin."""
+    found = set()
+    for pod in admin.items(resource_path("v1", "pods")):
+        metadata = pod["metadata"]
+        if metadata.get("deletionTimestamp") or seed.proxy_mode(pod) != "traditional":
+            continue
+        if not any(c["name"] == "consul-dataplane" for c in pod["spec"]["containers"]):
+            continue
+        if (metadata.get("annotations") or {}).get(seed.CONSUL_AS_SIDECAR):
+            continue
+        found.add((metadata["namespace"], metadata["labels"]["app"]))  # seed names pods' app
+    return found
+
+
+def _restarted_at(admin):
+    return {(d["metadata"]["namespace"], d["metadata"]["name"]):
+            (d["spec"]["template"]["metadata"].get("annotations") or {}).get(RESTARTED_AT)
+            for d in admin.items(resource_path("apps/v1", "deployments"))}
+
+
+def _generations(admin):
+    return {(d["metadata"]["namespace"], d["metadata"]["name"]): d["metadata"]["generation"]
+            for d in admin.items(resource_path("apps/v1", "deployments"))}
+
+
+@pytest.fixture(scope="module")
+def consul_fleet(consul_mesh):
+    """The injector's flag says traditional. consul-switch: `cart` (2 pods) and `checkout` opt in
+    without a mode (traditional), `pinned` asks for traditional and `early` for native on their
+    pod templates."""
+    admin = consul_mesh
+    _set_injector_default(admin, False)
+    seed.namespace(admin, SWITCH_NS, injection=False)
+    seed.deployment(admin, SWITCH_NS, "cart", annotations=OPT_IN)
+    seed.deployment(admin, SWITCH_NS, "checkout", replicas=1, annotations=OPT_IN)
+    seed.deployment(admin, SWITCH_NS, "pinned", replicas=1,
+                    annotations={**OPT_IN, seed.CONSUL_AS_SIDECAR: "false"})
+    seed.deployment(admin, SWITCH_NS, "early", replicas=1,
+                    annotations={**OPT_IN, seed.CONSUL_AS_SIDECAR: "true"})
+    seed.wait_for_pods(admin, SWITCH_NS, 5)
+    assert seed.modes(admin, SWITCH_NS) == ["native"] + ["traditional"] * 4
+    yield admin
+    seed.delete_namespace(admin, SWITCH_NS, wait=False)
+
+
+def test_desired_comes_from_the_injector_flag_unless_the_pod_annotation_says(kubectl,
+                                                                             consul_fleet):
+    admin = consul_fleet
+    flag_false = f"{INJECTOR} arg -{FLAG}=false"
+    annotation = f"pod annotation {seed.CONSUL_AS_SIDECAR}"
+    report = kubectl.sidecar_json("status", "-n", SWITCH_NS)  # --mesh auto finds Consul
+    assert (report["mesh"]["name"], report["mesh"]["source"]) == ("consul", flag_false)
+    expected = {"cart": ("traditional", "traditional", flag_false, "ok"),
+                "checkout": ("traditional", "traditional", flag_false, "ok"),
+                "pinned": ("traditional", "traditional", annotation, "ok"),
+                "early": ("native", "native", annotation, "ok")}
+    found = {name: {(i["mode"], i["desiredMode"], i["desiredModeSource"], i["action"])
+                    for i in items}
+             for name, items in _items_by_workload(report).items()}
+    assert found == {name: {row} for name, row in expected.items()}
+    for name, (_, desired, _, _) in expected.items():
+        assert seed.injected_mode(admin, SWITCH_NS, name) == desired, name
+
+    # The flag flipped behind the plugin's back (a helm upgrade): DESIRED follows it, except
+    # where the pod's annotation decides.
+    _set_injector_default(admin, True)
+    try:
+        flag_true = f"{INJECTOR} arg -{FLAG}=true"
+        report = kubectl.sidecar_json("status", "-n", SWITCH_NS, "--mesh", "consul")
+        found = {name: {(i["desiredMode"], i["desiredModeSource"], i["needsRestart"], i["action"])
+                        for i in items}
+                 for name, items in _items_by_workload(report).items()}
+        assert found == {
+            "cart": {("native", flag_true, True, "restart Deployment/cart")},
+            "checkout": {("native", flag_true, True, "restart Deployment/checkout")},
+            "pinned": {("traditional", annotation, False, "ok")},
+            "early": {("native", annotation, False, "ok")}}
+        assert seed.injected_mode(admin, SWITCH_NS, "cart") == "native"
+        assert seed.injected_mode(admin, SWITCH_NS, "pinned") == "traditional"
+    finally:
+        _set_injector_default(admin, False)
+
+
+def test_switch_native_patches_the_injector_restarts_the_old_mode_only_and_reruns_as_a_no_op(
+        kubectl, consul_fleet):
+    admin = consul_fleet
+    _set_injector_default(admin, False)
+    script_before = _injector(admin)["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    old_mode = _old_mode_deployments(admin)
+    assert {(SWITCH_NS, "cart"), (SWITCH_NS, "checkout")} <= old_mode
+    assert not {(SWITCH_NS, "pinned"), (SWITCH_NS, "early")} & old_mode
+    restarted_before = _restarted_at(admin)
+
+    done = kubectl.sidecar("switch", "--native", "--mesh", "consul", "--yes", "--timeout", "2m")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Verify: every pod that a restart could switch is in its target mode." in done.stdout
+
+    # The injector: the flag rewritten in the chart's script, every other word as it was.
+    assert seed.consul_injector_flag(admin) is True
+    script = _injector(admin)["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert script == script_before.replace(f"-{FLAG}=false", f"-{FLAG}=true")
+    assert f"set {HELM_VALUE}=true in the Helm release's values too" in done.stderr
+    # ...and rolled out before any workload restarted, so the new pods get the new mode.
+    rolled_out = done.stderr.index("deployment.apps/consul-connect-injector -n consul rolled out")
+    assert rolled_out < done.stderr.index(" restarted")
+
+    # Exactly the Deployments that had traditional, unpinned Consul pods were restarted.
+    after = _restarted_at(admin)
+    restarted = {key for key, stamp in after.items() if stamp != restarted_before.get(key)}
+    assert restarted == old_mode
+    seed.wait_for_pods(admin, SWITCH_NS, 5)
+    assert seed.modes(admin, SWITCH_NS, "app in (cart,checkout,early)") == ["native"] * 4
+    assert seed.modes(admin, SWITCH_NS, "app=pinned") == ["traditional"]  # its annotation wins
+
+    generations = _generations(admin)
+    again = kubectl.sidecar("switch", "--native", "--mesh", "consul", "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to change" in again.stdout
+    assert _generations(admin) == generations  # the injector included
+
+
+def test_per_workload_switch_sets_the_consul_annotation_on_the_template_only(kubectl,
+                                                                            consul_fleet):
+    admin = consul_fleet
+    flag = seed.consul_injector_flag(admin)
+    done = kubectl.sidecar("switch", "--traditional", "deployment/early", "-n", SWITCH_NS,
+                           "--mesh", "consul", "--yes", "--timeout", "2m")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seed.template_annotations(admin, SWITCH_NS, "early")[seed.CONSUL_AS_SIDECAR] == "false"
+    assert seed.consul_injector_flag(admin) is flag  # the mesh-wide default is left alone
+    seed.wait_for_pods(admin, SWITCH_NS, 5)
+    assert seed.modes(admin, SWITCH_NS, "app=early") == ["traditional"]
+    [item] = kubectl.sidecar_json("status", "-n", SWITCH_NS, "-l", "app=early")["items"]
+    assert (item["mode"], item["desiredMode"], item["action"]) == ("traditional", "traditional",
+                                                                   "ok")

@@ -156,7 +156,7 @@ class FakeCluster:
         return self.version
 
     def patch(self, resource, name, body, content_type, namespace=None, dry_run=False,
-              field_manager="kubectl-sidecar"):
+              field_manager="kubectl-sidecar", timeout=None):
         if resource.kind in self.refuse_writes:
             raise ApiError(403, "Forbidden",
                            f'{resource.plural}.{resource.group} "{name}" is forbidden: User "viewer" '

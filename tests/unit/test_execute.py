@@ -129,7 +129,7 @@ def test_a_write_the_server_briefly_refuses_is_retried_until_it_lands():
 
     on_patch, on_get = controllers()
     cluster = Flaky({"Deployment": [deployment("a")]}, on_patch=on_patch, on_get=on_get)
-    outcome = executor(cluster).run(restarts("a"))
+    outcome = executor(cluster, timeout=600).run(restarts("a"))
     assert outcome.succeeded == ["Deployment/a -n shop"] and not Flaky.answers
 
 

@@ -282,9 +282,9 @@ def test_pre_1_0_consul_pods_belong_to_the_consul_mesh():
     assert desired_setting(row, config).mode == "traditional"
 
 
-def test_consul_helm_hand_edit_warning_and_missing_injector():
-    assert any("helm upgrade" in warning and "dataplaneAsSidecarInitContainer.defaultEnabled"
-               in warning for warning in consul_config(helm_injector()).warnings)
+def test_consul_status_is_quiet_about_helm_and_says_when_the_injector_is_missing():
+    # The Helm caveat is said by a switch that changes the flag, not by every status.
+    assert consul_config(helm_injector()).warnings == []
     missing = consul_config(None)
     assert missing.mesh_wide.native is None
     assert "component=connect-injector" in missing.mesh_wide.source

@@ -45,6 +45,21 @@ def template_annotations(annotations):
      {"spec": {"template": {"spec": {"containers": [
          {"name": "discovery", "env": [{"name": "ENABLE_NATIVE_SIDECARS", "value": "false"}]}]}}}},
      STRATEGIC, "deployment.apps/istiod-canary -n istio-system"),
+    # Consul's injector: command/args are replaced whole, so only if the Deployment is still
+    # the version they were read from.
+    (patches.consul_injector("consul", "consul-connect-injector",
+                             {"name": "sidecar-injector", "args": ["inject-connect", "-x=1"]},
+                             "4711"),
+     "/apis/apps/v1/namespaces/consul/deployments/consul-connect-injector",
+     {"metadata": {"resourceVersion": "4711"}, "spec": {"template": {"spec": {"containers": [
+         {"name": "sidecar-injector", "args": ["inject-connect", "-x=1"]}]}}}},
+     STRATEGIC, "deployment.apps/consul-connect-injector -n consul"),
+    (patches.consul_injector("consul", "consul-connect-injector",
+                             {"name": "sidecar-injector", "command": ["sh", "-ec", "exec x"]}),
+     "/apis/apps/v1/namespaces/consul/deployments/consul-connect-injector",
+     {"spec": {"template": {"spec": {"containers": [
+         {"name": "sidecar-injector", "command": ["sh", "-ec", "exec x"]}]}}}},
+     STRATEGIC, "deployment.apps/consul-connect-injector -n consul"),
     (patches.linkerd_namespace("emojivoto", "true"), "/api/v1/namespaces/emojivoto",
      {"metadata": {"annotations": {"config.linkerd.io/proxy-enable-native-sidecar": "true"}}},
      MERGE, "namespace/emojivoto"),

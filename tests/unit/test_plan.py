@@ -1,9 +1,9 @@
 from kubectl_sidecar.classify import classify_pod
-from kubectl_sidecar.meshconfig import asm_config, istio_config, linkerd_config
+from kubectl_sidecar.meshconfig import asm_config, consul_config, istio_config, linkerd_config
 from kubectl_sidecar.plan import plan_override, plan_restart, plan_switch
 from kubectl_sidecar.workloads import WorkloadFacts
 from tests.unit import pods
-from tests.unit.test_meshconfig import istiod
+from tests.unit.test_meshconfig import FLAG, argv_injector, helm_injector, helm_script, istiod
 
 
 def rows(*specs):
@@ -144,3 +144,66 @@ def test_override_plan_annotates_named_workloads_not_yet_pinned():
         ("Deployment/cart", "sidecar.istio.io/nativeSidecar", "false")]
     # web is already pinned but its pod is still native: restart it; other is not named.
     assert [r.ref for r in plan.restarts] == ["Deployment/web"]
+
+
+CONSUL_AS_SIDECAR = "consul.hashicorp.com/enable-consul-dataplane-as-sidecar"
+
+
+def consul_cluster():
+    return rows((pods.consul_k8s("traditional", name="web-a"), ("Deployment", "web")),
+                (pods.consul_k8s("native", name="api-a"), ("Deployment", "api")),
+                (pods.consul_k8s("traditional", name="pinned-a",
+                                 annotations={CONSUL_AS_SIDECAR: "false"}),
+                 ("Deployment", "pinned")),
+                (pods.istio("traditional", name="other-mesh"), ("Deployment", "other")))
+
+
+def test_consul_switch_rewrites_the_injector_flag_and_restarts_old_mode_workloads():
+    injector = helm_injector()
+    injector["metadata"]["resourceVersion"] = "4711"
+    plan = plan_switch(consul_cluster(), consul_config(injector, "prod"), "native", {})
+    [change] = plan.config_changes
+    assert change.describe() == (f"Deployment consul/consul-connect-injector on context prod: "
+                                 f"arg -{FLAG} false -> true")
+    assert change.rolls_out and not change.on_mesh_instance
+    patch = change.patch()
+    assert patch.ref == "deployment.apps/consul-connect-injector -n consul"
+    assert patch.body == {"metadata": {"resourceVersion": "4711"}, "spec": {"template": {"spec": {
+        "containers": [{"name": "sidecar-injector",
+                        "command": ["/bin/sh", "-ec", helm_script(f"-{FLAG}=true \\\n")]}]}}}}
+    assert change.describe_done() == (
+        f"deployment.apps/consul-connect-injector -n consul patched (-{FLAG}: false -> true; "
+        "set connectInject.dataplaneAsSidecarInitContainer.defaultEnabled=true in the Helm "
+        "release's values too, or the next `helm upgrade` reverts this)")
+    # web is traditional; pinned keeps its own annotation; the Istio pod is another mesh's.
+    assert [r.ref for r in plan.restarts] == ["Deployment/web"]
+    assert (plan.already, plan.outside) == (2, 1)
+
+
+def test_consul_switch_without_the_flag_adds_it_and_says_it_was_unset():
+    plan = plan_switch(consul_cluster(), consul_config(argv_injector()), "native", {})
+    [change] = plan.config_changes
+    assert (change.old, change.new) == ("unset (false)", "true")
+    assert change.container_patch["args"][:2] == ["inject-connect", f"-{FLAG}=true"]
+    assert "resourceVersion" not in str(change.patch().body)  # none read, none to hold to
+
+
+def test_consul_switch_already_configured_changes_only_pods():
+    plan = plan_switch(consul_cluster(), consul_config(helm_injector()), "traditional", {})
+    assert plan.config_changes == []
+    assert [r.ref for r in plan.restarts] == ["Deployment/api"]
+    # Without an injector there is nothing to patch: switch's preflight refuses first.
+    assert config_changes_for(consul_config(None)) == []
+
+
+def config_changes_for(mesh):
+    return plan_switch(consul_cluster(), mesh, "native", {}).config_changes
+
+
+def test_consul_override_plan_uses_consuls_pod_annotation():
+    cluster = rows((pods.consul_k8s("traditional", name="web-a"), ("Deployment", "web")))
+    plan = plan_override(cluster, [("Deployment", "shop", "web", "consul", {})], "native", {})
+    assert [(o.ref, o.annotation, o.value) for o in plan.overrides] == [
+        ("Deployment/web", CONSUL_AS_SIDECAR, "true")]
+    # The annotation rolls the workload out itself: no separate restart.
+    assert plan.restarts == []

@@ -1,6 +1,16 @@
+import pytest
+
 from kubectl_sidecar.classify import classify_pod
-from kubectl_sidecar.preflight import foreign_pod_webhooks, too_old_for_native, warnings_for
+from kubectl_sidecar.meshconfig import asm_config, consul_config
+from kubectl_sidecar.preflight import (
+    control_plane_problems,
+    foreign_pod_webhooks,
+    override_ignored,
+    too_old_for_native,
+    warnings_for,
+)
 from tests.unit import pods
+from tests.unit.test_meshconfig import FLAG, argv_injector, consul_injector, helm_injector
 
 
 def test_old_api_server_and_kubelets_are_named():
@@ -53,3 +63,57 @@ def test_istios_own_proxy_hooks_are_not_settings_but_a_custom_hook_is():
     assert not classify_pod(with_proxy_lifecycle(pods.istio("traditional"), hold)).lifecycle_settings
     assert not classify_pod(with_proxy_lifecycle(pods.istio("native"), drain)).lifecycle_settings
     assert classify_pod(with_proxy_lifecycle(pods.istio("traditional"), custom)).lifecycle_settings
+
+
+def image(tag):
+    return {"image": f"hashicorp/consul-k8s-control-plane{tag}"}
+
+
+@pytest.mark.parametrize("injector, target, expected", [
+    # New enough, or switching to traditional: nothing in the way.
+    (helm_injector(), "native", []),
+    (argv_injector(**image(":1.7.4")), "traditional", []),
+    # Too old, flag already there: a rewrite is harmless but useless; --force may insist.
+    (argv_injector(f"-{FLAG}=false", **image(":1.8.1")), "native",
+     [("the connect-injector consul/consul-connect-injector runs consul-k8s 1.8.1, which "
+       "can't inject native sidecars; that needs consul-k8s 1.9.0 or later, or 1.6.9, 1.7.5, "
+       "1.8.2", True)]),
+    # Too old, no flag: adding it would stop the injector. Never, even with --force.
+    (argv_injector(**image(":1.5.3")), "native",
+     [("the connect-injector consul/consul-connect-injector runs consul-k8s 1.5.3, which "
+       "can't inject native sidecars; that needs consul-k8s 1.9.0 or later, or 1.6.9, 1.7.5, "
+       f"1.8.2, and an injector that old exits when started with -{FLAG}: upgrade consul-k8s "
+       "first", False)]),
+    # Unknown version: only a flag it already starts with is safe to rewrite.
+    (argv_injector(f"-{FLAG}=false", **image("@sha256:0123abcd")), "native", []),
+    (argv_injector(**image("@sha256:0123abcd")), "native",
+     [("the connect-injector consul/consul-connect-injector's image "
+       "(hashicorp/consul-k8s-control-plane@sha256:0123abcd) doesn't tell its consul-k8s "
+       f"version, and one older than -{FLAG} (consul-k8s 1.9.0, backported to 1.6.9, 1.7.5, "
+       "1.8.2) exits when started with it: check the version, then set "
+       "connectInject.dataplaneAsSidecarInitContainer.defaultEnabled=true with helm", False)]),
+    # No injector at all: nothing to switch, either way.
+    (None, "traditional",
+     [("no consul-k8s connect-injector Deployment (component=connect-injector) found: "
+       "nothing to switch", False)]),
+    (consul_injector(command=["/bin/webhook"]), "native",
+     [("Deployment consul/consul-connect-injector runs no `consul-k8s-control-plane "
+       "inject-connect`: nothing to switch", False)]),
+])
+def test_consul_control_plane_problems(injector, target, expected):
+    assert control_plane_problems(consul_config(injector), target) == expected
+
+
+def test_other_meshes_have_no_control_plane_problems_here():
+    assert control_plane_problems(asm_config(None, "asm"), "native") == []
+
+
+def test_only_a_consul_too_old_for_native_ignores_the_pod_annotation():
+    old = consul_config(argv_injector(**image(":1.8.1")))
+    assert "runs consul-k8s 1.8.1, which can't inject native sidecars and ignores" in (
+        override_ignored(old, "native"))
+    assert override_ignored(old, "traditional") is None
+    assert override_ignored(consul_config(argv_injector(**image("@sha256:0123abcd"))),
+                            "native") is None  # unknown: the annotation may well work
+    assert override_ignored(consul_config(helm_injector()), "native") is None
+    assert override_ignored(asm_config(None, "asm"), "native") is None

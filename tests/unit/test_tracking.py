@@ -102,3 +102,15 @@ def test_a_deleted_workload_ends_the_wait():
     tracker = tracker_for(cluster)
     tracker.follow([KEY])
     assert wait(tracker) == "Deployment/cart was deleted while waiting"
+
+
+def test_a_followed_workload_is_kept_without_its_pod_template():
+    from kubectl_sidecar.rollout import progress
+    from kubectl_sidecar.tracking import rollout_view
+
+    obj = deployment(3, done=False)
+    obj["spec"]["template"] = {"spec": {"containers": [{"name": "app", "image": "x" * 10000}]}}
+    obj["spec"]["strategy"] = {"type": "RollingUpdate"}
+    view = rollout_view(obj)
+    assert "template" not in view["spec"] and view["spec"]["strategy"] == obj["spec"]["strategy"]
+    assert progress("Deployment", view) == progress("Deployment", obj)
