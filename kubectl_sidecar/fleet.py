@@ -134,7 +134,9 @@ def disagreements(meshes, shared):
     something else is not attached to that instance (or is a stale context): switching the
     fleet would leave it out.
     """
-    if shared is None or len({configured(mesh) for mesh in meshes.values()}) < 2:
+    if shared is None or not any(mesh.context == shared for mesh in meshes.values()):
+        return []  # no context reads the shared config: each has its own (Istio primaries)
+    if len({configured(mesh) for mesh in meshes.values()}) < 2:
         return []
     return [f"contexts sharing the mesh config on {shared} report different configured modes: "
             + "; ".join(f"{name}: {mesh.describe()}" for name, mesh in meshes.items())]
@@ -361,10 +363,12 @@ def carry_out(parts, options, console, problems, rerun):
         report_to("Nothing was changed.")
         return 1
     stop_starting = threading.Event()
+    def said_in(name):
+        return lambda text: console.err(f"[{name}] {text}")
+
     for part in parts:
         part.executor = Executor(
-            part.member.cluster, part.member.mesh_cluster,
-            say=lambda text, name=part.member.name: console.err(f"[{name}] {text}"),
+            part.member.cluster, part.member.mesh_cluster, say=said_in(part.member.name),
             dry_run=options.dry_run, concurrency=options.concurrency, timeout=options.timeout,
             keep_going=options.keep_going, stop_starting=stop_starting)
     code = None
@@ -372,7 +376,11 @@ def carry_out(parts, options, console, problems, rerun):
     try:
         for current in parts:
             for change in current.plan.config_changes:
+                # Logged as from the API server the write goes to: the ASM instance's
+                # config is not hz's, though hz's part of the plan holds it.
+                current.executor.say = said_in(change.context or current.member.name)
                 current.executor.apply_config(change)
+            current.executor.say = said_in(current.member.name)
         if options.no_restart:
             from kubectl_sidecar.switch import restart_command
 

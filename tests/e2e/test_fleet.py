@@ -125,7 +125,8 @@ def test_switch_patches_the_instance_once_and_rolls_both_data_planes(fleet):
     before = fleet["instance"].api().get(ASM_DEFAULT)["metadata"]["generation"]
     done = sidecar(fleet, "switch", "--native", "--yes", "--timeout", "2m", *FLEET)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stderr.count("asmmeshconfig.istio.alibabacloud.com/default patched") == 1
+    patched = "[asm-instance] asmmeshconfig.istio.alibabacloud.com/default patched"
+    assert done.stderr.count(patched) == 1, done.stderr
     after = fleet["instance"].api().get(ASM_DEFAULT)
     assert after["spec"]["enableNativeSidecar"] is True
     assert after["metadata"]["generation"] == before + 1  # one write to the spec

@@ -176,6 +176,7 @@ def test_switch_patches_the_instance_once_and_restarts_in_every_context(asm_flee
     assert ("Verify: in all 2 contexts every pod that a restart could switch is in its target "
             "mode.") in out
     assert "[hz] deployment/cart -n shop restarted" in result.stderr
+    assert "[asm-instance] asmmeshconfig.istio.alibabacloud.com/default patched" in result.stderr
     # Access was asked of each API server where a write goes, before the first write.
     assert {r["resource"] for r in mesh.reviews} == {"asmmeshconfigs"}
     assert {r["resource"] for r in sh.reviews} == {"deployments"}
@@ -340,6 +341,11 @@ def test_disagreements_only_between_contexts_sharing_one_config():
     assert len(lines) == 1 and "a: asm: native" in lines[0] and "b: asm: traditional" in lines[0]
     # Istio primaries each have their own istiod: nothing shared, nothing to agree on.
     assert fleet.disagreements({"a": asm("native"), "b": asm("traditional")}, None) == []
+    istio_a = MeshConfig("istio", revisions={"default": Setting(True, "istiod")}, context="a")
+    istio_b = MeshConfig("istio", revisions={"default": Setting(False, "istiod")}, context="b")
+    assert fleet.disagreements({"a": istio_a, "b": istio_b}, "asm-instance") == []
+    # ... but one context not reading the instance its fleet shares is a disagreement.
+    assert fleet.disagreements({"a": asm("native"), "b": istio_b}, "asm-instance") != []
 
 
 def test_a_config_write_planned_by_several_contexts_is_kept_once():
