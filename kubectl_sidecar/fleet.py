@@ -46,8 +46,8 @@ def stream(members, assessors, proxy_names=None, read_ahead=READ_AHEAD):
     """Yield Batches of every member in turn (all of the first context, then the second...),
     while every context is read at once: each in its own thread, a few pages ahead.
 
-    A context that can't be read (unreachable, forbidden) yields one Batch with its error and
-    the others go on. Threads are daemons: a reader blocked on a full queue when the consumer
+    A context that can't be read (unreachable, forbidden: a SidecarError) yields one Batch
+    with its error and the others go on. Threads are daemons: a reader blocked on a full queue when the consumer
     stops (`| head`) does not keep the process alive.
     """
     queues = []
@@ -59,6 +59,10 @@ def stream(members, assessors, proxy_names=None, read_ahead=READ_AHEAD):
     for pipe in queues:
         while True:
             batch = pipe.get()
+            if batch.error is not None and not isinstance(batch.error, SidecarError):
+                # Bad input (an invalid selector) is bad in every context, and a bug is a
+                # bug: end the command as one context would, not as one lost context.
+                raise batch.error
             yield batch
             if batch.done or batch.error is not None:
                 break
@@ -69,10 +73,7 @@ def _read(member, assessor, proxy_names, pipe):
         for rows in status.stream(assessor, proxy_names):
             pipe.put(Batch(member, rows))
         assessor.mesh_config()  # read here, in parallel, even when the context has no pods
-    except SidecarError as error:
-        pipe.put(Batch(member, error=error))
-        return
-    except Exception as error:  # noqa: BLE001 - reported for this context, the others go on
+    except Exception as error:  # noqa: BLE001 - handed to the consumer, which decides
         pipe.put(Batch(member, error=error))
         return
     pipe.put(Batch(member, done=True))

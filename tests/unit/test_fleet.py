@@ -9,7 +9,7 @@ import pytest
 
 from kubectl_sidecar import fleet, render
 from kubectl_sidecar.cli import _contexts
-from kubectl_sidecar.errors import InputError, Unreachable
+from kubectl_sidecar.errors import ApiError, InputError, Unreachable
 from kubectl_sidecar.meshconfig import MeshConfig, Setting
 from kubectl_sidecar.plan import ConfigChange, Plan, Restart
 from kubectl_sidecar.status import Tally
@@ -138,6 +138,35 @@ def test_an_unreachable_context_is_one_line_and_the_others_are_shown(run, connec
     assert [line.split()[0] for line in result.stdout.splitlines()[1:3]] == ["hz", "hz"]
     assert result.stdout.splitlines()[-1].startswith(
         "Total over 1 context(s) (1 more not read: down): Pods: 2 native.")
+
+
+def test_a_forbidden_context_is_one_line_in_json_too(run, connect_to):
+    mesh = instance()
+    hz = FakeCluster(data_plane("hz"), context="hz")
+    sh = FakeCluster(data_plane("sh"), context="sh", refuse={"Pod"})
+    connect_to(hz, sh, mesh)
+    result = run("status", "-A", "-o", "json", *FLEET)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        'error: context sh: pods is forbidden: User "viewer" cannot list resource "pods" in '
+        'API group ""']
+    doc = json.loads(result.stdout)
+    assert doc["errors"] == [{"context": "sh", "message": 'pods is forbidden: User "viewer" '
+                              'cannot list resource "pods" in API group ""'}]
+    assert {item["context"] for item in doc["items"]} == {"hz"}
+    assert list(doc["mesh"]["contexts"]) == ["hz"]
+
+
+def test_an_invalid_selector_is_bad_input_in_a_fleet_too(run, connect_to):
+    class BadSelector(FakeCluster):
+        def list_items(self, resource, *args, **kwargs):
+            raise ApiError(400, "BadRequest", "unable to parse requirement")
+
+    connect_to(BadSelector(context="hz"), BadSelector(context="sh"), instance())
+    result = run("status", "-A", "-l", "app=(", *FLEET)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        'error: invalid selector "app=(": unable to parse requirement']
 
 
 def test_status_json_adds_context_fields_only(asm_fleet, run):
