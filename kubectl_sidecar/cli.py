@@ -10,6 +10,7 @@ import sys
 import click
 
 from kubectl_sidecar import __version__
+from kubectl_sidecar.errors import SidecarError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MESHES = ("auto", "asm", "istio", "linkerd", "consul")
@@ -41,26 +42,75 @@ def _contexts(ctx, param, value):
     return tuple(names)
 
 
+def _complete(name):
+    """A completion callback from completion.py, imported only when completing: `--help` and
+    every command stay fast."""
+    def complete(ctx, param, incomplete):
+        from kubectl_sidecar import completion
+
+        return getattr(completion, name)(ctx, param, incomplete)
+    return complete
+
+
 def connection_options(command):
-    """kubectl's own connection and scope flags, spelled as kubectl spells them."""
+    """kubectl's own connection and scope flags, spelled as kubectl spells them (cli-runtime's
+    ConfigFlags), then ours for where the mesh config lives.
+
+    The flags that say which API server and which credentials (--server, --token, --cluster,
+    --user, the TLS files) apply to the main connection only; --mesh-context names its own.
+    Who we act as (--as, --as-group, --as-uid), --request-timeout and --disable-compression
+    apply to both connections, as they would to two kubectl commands run with them.
+    """
     options = [
-        click.option("--kubeconfig", metavar="PATH",
+        click.option("--kubeconfig", metavar="PATH", type=click.Path(dir_okay=False),
                      help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
         click.option("--context", metavar="NAME", multiple=True, callback=_contexts,
+                     shell_complete=_complete("contexts"),
                      help="The kubeconfig context to use; repeat it (or list several, "
                           "comma-separated) to work on a fleet of clusters."),
-        click.option("-n", "--namespace", metavar="NS",
+        click.option("-n", "--namespace", metavar="NS", shell_complete=_complete("namespaces"),
                      help="Namespace (default: the context's namespace)."),
         click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces."),
         click.option("-l", "--selector", metavar="SELECTOR",
                      help="Label selector, e.g. -l app=cart,tier!=db."),
         click.option("--request-timeout", metavar="DURATION", callback=_timeout,
-                     help="Give up on a single API request after this long (e.g. 30s; 0 = no limit)."),
+                     help="Give up on a single API request after this long "
+                          "(e.g. 30s; 0 = no limit)."),
+        click.option("--cluster", metavar="NAME", shell_complete=_complete("clusters"),
+                     help="The name of the kubeconfig cluster to use (main connection)."),
+        click.option("--user", metavar="NAME", shell_complete=_complete("users"),
+                     help="The name of the kubeconfig user to use (main connection)."),
+        click.option("-s", "--server", metavar="URL",
+                     help="The address and port of the Kubernetes API server (main connection; "
+                          "no kubeconfig needed with it)."),
+        click.option("--token", metavar="TOKEN",
+                     help="Bearer token for authentication to the API server (main connection)."),
+        click.option("--certificate-authority", metavar="PATH", type=click.Path(dir_okay=False),
+                     help="Path to a cert file for the certificate authority (main connection)."),
+        click.option("--client-certificate", metavar="PATH", type=click.Path(dir_okay=False),
+                     help="Path to a client certificate file for TLS (main connection)."),
+        click.option("--client-key", metavar="PATH", type=click.Path(dir_okay=False),
+                     help="Path to a client key file for TLS (main connection)."),
+        click.option("--insecure-skip-tls-verify", is_flag=True,
+                     help="Don't check the server's certificate: insecure (main connection)."),
+        click.option("--tls-server-name", metavar="NAME",
+                     help="Server name to use for server certificate validation (main "
+                          "connection; default: the server's host name)."),
+        click.option("--as", "as_user", metavar="USER",
+                     help="Username to impersonate for the operation (a user or "
+                          "system:serviceaccount:NS:NAME; both connections)."),
+        click.option("--as-group", "as_groups", metavar="GROUP", multiple=True,
+                     help="Group to impersonate for the operation (repeatable; both connections)."),
+        click.option("--as-uid", metavar="UID",
+                     help="UID to impersonate for the operation (both connections)."),
+        click.option("--disable-compression", is_flag=True,
+                     help="Opt out of response compression for all requests to the server."),
         click.option("--mesh", type=click.Choice(MESHES), default="auto", show_default=True,
                      help="Which mesh's configuration decides the desired mode."),
-        click.option("--mesh-context", metavar="NAME",
-                     help="Context of the API server holding the mesh config (ASM: the ASM instance)."),
-        click.option("--mesh-kubeconfig", metavar="PATH",
+        click.option("--mesh-context", metavar="NAME", shell_complete=_complete("contexts"),
+                     help="Context of the API server holding the mesh config "
+                          "(ASM: the ASM instance)."),
+        click.option("--mesh-kubeconfig", metavar="PATH", type=click.Path(dir_okay=False),
                      help="Kubeconfig for --mesh-context (default: --kubeconfig)."),
         click.option("--proxy-name", "proxy_names", metavar="NAME", multiple=True,
                      help="Treat containers with this name as a mesh proxy too (repeatable)."),
@@ -100,37 +150,74 @@ def cli():
 class Connection:
     """The clusters one command talks to, from the connection flags."""
 
-    def __init__(self, kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig):
+    def __init__(self, kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig,
+                 overrides=None):
         from kubectl_sidecar import kubeconfig as config
 
-        self.cluster = config.connect(kubeconfig, context, request_timeout)
+        overrides = overrides or config.Overrides()
+        self.cluster = config.connect(kubeconfig, context, request_timeout, overrides)
         self.mesh_cluster = None
         if mesh_context or mesh_kubeconfig:
             self.mesh_cluster = config.connect(
-                mesh_kubeconfig or kubeconfig, mesh_context, request_timeout)
+                mesh_kubeconfig or kubeconfig, mesh_context, request_timeout,
+                overrides.for_mesh())
 
     @classmethod
     def from_flags(cls, flags):
-        return cls(flags["kubeconfig"], (flags["context"] or (None,))[0],
-                   flags["request_timeout"], flags["mesh_context"], flags["mesh_kubeconfig"])
+        return cls(flags["kubeconfig"], first_context(flags), flags["request_timeout"],
+                   flags["mesh_context"], flags["mesh_kubeconfig"], overrides_from(flags))
+
+
+def first_context(params):
+    """The one --context (None: the current context). --context is a tuple of names since it
+    may name a fleet; completion passes what click has parsed so far."""
+    names = params.get("context") or (None,)
+    return names[0] if isinstance(names, (tuple, list)) else names
 
 
 def _fleet(flags):
     """With two or more --context: a fleet.Member per context, in the order given, all
-    sharing one connection to --mesh-context (the ASM instance). None for one context."""
+    sharing one connection to --mesh-context (the ASM instance). None for one context.
+
+    Who we act as and how we talk (--as, --disable-compression) apply to every context; the
+    flags that pick one API server and its credentials (--server, --token, --cluster, ...)
+    can't apply to several.
+    """
     from kubectl_sidecar import fleet
     from kubectl_sidecar import kubeconfig as config
+    from kubectl_sidecar.errors import InputError
 
     if len(flags["context"]) < 2:
         return None
-    clusters = [config.connect(flags["kubeconfig"], name, flags["request_timeout"])
+    overrides = overrides_from(flags)
+    shared = overrides.for_mesh()
+    if overrides != shared:
+        raise InputError("--cluster, --user, --server, --token and the TLS flags choose one API "
+                         "server and its credentials: not with several --context (give each "
+                         "cluster a kubeconfig context)")
+    clusters = [config.connect(flags["kubeconfig"], name, flags["request_timeout"], shared)
                 for name in flags["context"]]
     mesh_cluster = None
     if flags["mesh_context"] or flags["mesh_kubeconfig"]:
         mesh_cluster = config.connect(flags["mesh_kubeconfig"] or flags["kubeconfig"],
-                                      flags["mesh_context"], flags["request_timeout"])
+                                      flags["mesh_context"], flags["request_timeout"], shared)
     return [fleet.Member(name, cluster, mesh_cluster)
             for name, cluster in zip(flags["context"], clusters, strict=True)]
+
+
+def overrides_from(flags):
+    """kubectl's connection flags as kubeconfig.Overrides. Missing flags count as not given:
+    completion passes what click has parsed of a half-typed command line."""
+    from kubectl_sidecar.kubeconfig import Overrides
+
+    return Overrides(
+        cluster=flags.get("cluster"), user=flags.get("user"), server=flags.get("server"),
+        token=flags.get("token"), certificate_authority=flags.get("certificate_authority"),
+        client_certificate=flags.get("client_certificate"), client_key=flags.get("client_key"),
+        insecure_skip_tls_verify=bool(flags.get("insecure_skip_tls_verify")),
+        tls_server_name=flags.get("tls_server_name"), as_user=flags.get("as_user"),
+        as_groups=tuple(flags.get("as_groups") or ()), as_uid=flags.get("as_uid"),
+        disable_compression=bool(flags.get("disable_compression")))
 
 
 def _scope(connection, flags):
@@ -143,7 +230,8 @@ def _scope(connection, flags):
                  selector=flags["selector"])
 
 
-@cli.command("status")
+@cli.command("status",
+             short_help="Show each pod's sidecar mode and what needs a restart.")
 @connection_options
 @click.option("-o", "--output", type=click.Choice(OUTPUTS), default="table", show_default=True,
               help="Output format. json/yaml follow the SidecarStatus contract in the README.")
@@ -152,8 +240,15 @@ def _scope(connection, flags):
               help="Only pods that need action to reach the mesh's configured mode.")
 @click.option("--summary", "namespace_summary", is_flag=True,
               help="One line per namespace with pod counts per mode.")
+@click.option("-w", "--watch", is_flag=True,
+              help="After the table, print a row whenever a pod appears or changes mode or "
+                   "action (as kubectl get -w); Ctrl-C to stop.")
+@click.option("--exit-code", is_flag=True,
+              help="Exit 1 when any pod in scope needs action, 0 when the mesh has converged "
+                   "(as kubectl diff); 3 when it can't be told (an error talking to the cluster).")
 @handle_broken_pipe
-def status_command(output, no_headers, needs_restart, namespace_summary, **flags):
+def status_command(output, no_headers, needs_restart, namespace_summary, watch, exit_code,
+                   **flags):
     """Show each pod's sidecar mode, the mode its mesh would inject now, and what to do.
 
     \b
@@ -162,15 +257,42 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
     or none. DESIRED comes from the mesh config (ASMMeshConfig, istiod's
     ENABLE_NATIVE_SIDECARS, linkerd-config, Consul's connect-injector flag) or the
     pod's override annotation.
+
+    \b
+    Exit codes with --exit-code: 0 nothing needs action, 1 some pod does,
+    2 bad input, 3 an error talking to the cluster.
     """
+    from kubectl_sidecar.errors import InputError, SidecarError
+
+    if watch and (output in ("json", "yaml") or namespace_summary):
+        raise InputError("--watch prints table rows: use it with -o table or wide, without "
+                         "--summary")
+    if watch and exit_code:
+        raise InputError("--exit-code judges one look at the cluster: not with --watch")
+    if watch and len(flags["context"]) > 1:
+        raise InputError("--watch follows one context: not with several --context")
+    try:
+        needing_action = _status(output, no_headers, needs_restart, namespace_summary, watch,
+                                 flags)
+    except SidecarError as error:
+        if exit_code:
+            # As kubectl diff: 1 means "differences", so an error must not look like one.
+            error.exit_code = 3
+        raise
+    if exit_code and needing_action:
+        sys.exit(1)
+
+
+def _status(output, no_headers, needs_restart, namespace_summary, watch, flags):
+    """Print the status; the number of pods that need action."""
     from kubectl_sidecar import render, status
     from kubectl_sidecar.allocator import release_large_buffers
 
     release_large_buffers()
     members = _fleet(flags)
     if members:
-        sys.exit(_fleet_status(members, flags, output, no_headers, needs_restart,
-                               namespace_summary))
+        return _fleet_status(members, flags, output, no_headers, needs_restart,
+                             namespace_summary)
     connection = Connection.from_flags(flags)
     scope = _scope(connection, flags)
     custom_proxies = {name: "custom" for name in flags["proxy_names"]}
@@ -183,7 +305,7 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
         rows = [row for row in report.rows if row.needs_restart] if needs_restart else None
         as_text = render.as_json if output == "json" else render.as_yaml
         click.echo(as_text(report, rows), nl=False)
-        return
+        return report.tally().needs_action
 
     # The table is printed a page at a time, as kubectl prints it: the first lines appear at
     # once and memory stays flat on clusters of any size.
@@ -191,8 +313,13 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
     tally = status.Tally()
     table = render.PodTable(scope.all_namespaces, wide=output == "wide", no_headers=no_headers)
     shown = 0
+    known = {}  # with --watch: what each pod's row said, to print only changes after
     for batch in status.stream(assessor, custom_proxies):
         tally.add(batch)
+        if watch:
+            from kubectl_sidecar.watch import known_state
+
+            known.update(known_state(batch))
         if namespace_summary:
             continue
         rows = [row for row in batch if row.needs_restart] if needs_restart else batch
@@ -204,13 +331,44 @@ def status_command(output, no_headers, needs_restart, namespace_summary, **flags
         click.echo(render.namespace_summary(tally, no_headers), nl=False)
     elif not shown:
         click.echo(f"No pods need action in {scope.describe()}.", err=True)
-    if not no_headers:
+    if watch:
+        # kubectl get -w prints rows only: the summary goes to stderr, where status goes.
+        if not no_headers:
+            click.echo(render.summary_line(assessor.mesh_config(), tally), err=True)
+        _watch(assessor, custom_proxies, known, table, needs_restart)
+    elif not no_headers:
         above = shown or (namespace_summary and tally.pods)
         click.echo(("\n" if above else "") + render.summary_line(assessor.mesh_config(), tally))
+    return tally.needs_action
+
+
+def _watch(assessor, proxy_names, known, table, needs_restart):
+    """status -w after the table: rows as pods change, until Ctrl-C (exit 0, as kubectl get -w)."""
+    from kubectl_sidecar.errors import Terminated
+    from kubectl_sidecar.watch import PodWatch
+
+    follow = PodWatch(assessor, proxy_names, known, warn=_warn, only_needing_action=needs_restart)
+    try:
+        for row in follow.rows():
+            click.echo(table.render([row]), nl=False)
+    except Terminated:
+        raise  # SIGTERM is not the user stopping the watch: exit 143 as any command does
+    except KeyboardInterrupt:
+        return
 
 
 def _warn(text):
     click.echo(f"Warning: {text}", err=True)
+
+
+class ContextsNotRead(SidecarError):
+    """Some contexts of a fleet could not be read: each already said so in its own line."""
+
+    def __init__(self, names):
+        super().__init__(f"could not read context(s) {', '.join(names)}")
+
+    def show(self, file=None):
+        pass
 
 
 def _member_scope(member, flags):
@@ -224,8 +382,9 @@ def _member_scope(member, flags):
 
 def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_summary):
     """status over two or more contexts: the table with CONTEXT first, every context read at
-    once and printed in the order given. A context that can't be read is one line on stderr;
-    the others are still shown, and the exit code is 1."""
+    once and printed in the order given; the number of pods that need action. A context that
+    can't be read is one line on stderr; the others are still shown, then ContextsNotRead
+    (exit 1, or 3 with --exit-code) ends the command."""
     from kubectl_sidecar import fleet, render, status
 
     scopes = [_member_scope(member, flags) for member in members]
@@ -243,7 +402,9 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
         messages = {name: fleet.error_message(error) for name, error in errors.items()}
         click.echo(render.dump(render.fleet_document(reports, whole, messages, needs_restart),
                                output), nl=False)
-        return 1 if errors else 0
+        if errors:
+            raise ContextsNotRead(list(errors))
+        return whole.needs_action
 
     assessors = [
         status.Assessor(member.cluster, scope, flags["mesh"], member.mesh_cluster,
@@ -286,7 +447,9 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
                  if member.name in tallies]
         click.echo(("\n" if above else "")
                    + render.fleet_summary_lines(parts, whole, failed))
-    return 1 if failed else 0
+    if failed:
+        raise ContextsNotRead(failed)
+    return whole.needs_action
 
 
 def _run_options(command):
@@ -366,8 +529,10 @@ def _run_settings(flags, target=None, workloads=(), force=False, no_restart=Fals
                            else None))
 
 
-@cli.command("switch")
-@click.argument("workloads", nargs=-1, metavar="[WORKLOAD]...")
+@cli.command("switch",
+             short_help="Switch the mesh or workloads to native or traditional sidecars.")
+@click.argument("workloads", nargs=-1, metavar="[WORKLOAD]...",
+                shell_complete=_complete("workloads"))
 @click.option("--native", "to_native", is_flag=True, help="Switch to native sidecars.")
 @click.option("--traditional", "to_traditional", is_flag=True,
               help="Switch to traditional sidecars.")
@@ -425,7 +590,8 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
     sys.exit(code)
 
 
-@cli.command("restart")
+@cli.command("restart",
+             short_help="Restart workloads whose pods differ from the configured mode.")
 @connection_options
 @_run_options
 def restart_command(**flags):
@@ -446,6 +612,26 @@ def restart_command(**flags):
                             _scope(connection, flags), options, _console()))
 
 
+@cli.command("completion",
+             short_help="Print the shell completion script for kubectl-sidecar.")
+@click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
+def completion_command(shell):
+    """Print the shell completion script for kubectl-sidecar run directly.
+
+    \b
+    For `kubectl sidecar <TAB>` kubectl (1.26+) asks kubectl_complete-sidecar on
+    PATH instead: pip installs it; see the README for krew.
+
+    \b
+    Examples:
+      source <(kubectl-sidecar completion bash)
+      kubectl-sidecar completion fish > ~/.config/fish/completions/kubectl-sidecar.fish
+    """
+    from kubectl_sidecar import completion
+
+    click.echo(completion.script(shell), nl=False)
+
+
 REQUIRED_PACKAGES = ("click", "kubernetes", "yaml", "urllib3")
 
 
@@ -460,7 +646,9 @@ def main():
     # SIGTERM ends a run like Ctrl-C does (report what was done), not silently mid-change.
     signal.signal(signal.SIGTERM, terminate)
     try:
-        code = cli.main(prog_name="kubectl sidecar", standalone_mode=False)
+        # complete_var spelled out: click would derive it from "kubectl sidecar", space and all.
+        code = cli.main(prog_name="kubectl sidecar", standalone_mode=False,
+                        complete_var="_KUBECTL_SIDECAR_COMPLETE")
     except InputError as error:
         error.show()
         code = error.exit_code
@@ -473,9 +661,11 @@ def main():
     except Terminated:
         click.echo("Terminated.", err=True)
         code = 143
-    except (KeyboardInterrupt, click.Abort):
-        click.echo("Interrupted.", err=True)
-        code = 130
+    except (KeyboardInterrupt, click.Abort) as error:
+        # click turns a KeyboardInterrupt raised in a command (Terminated is one) into Abort.
+        terminated = isinstance(error.__cause__, Terminated)
+        click.echo("Terminated." if terminated else "Interrupted.", err=True)
+        code = 143 if terminated else 130
     except ModuleNotFoundError as error:
         # Run from a checkout or krew archive by a python3 without our dependencies.
         if error.name not in REQUIRED_PACKAGES:

@@ -81,12 +81,18 @@ class ClusterApi(Protocol):
 class Cluster:
     """One API server, as one kubeconfig context reaches it. Returns plain JSON data."""
 
-    def __init__(self, configuration, context, namespace, request_timeout=None):
+    def __init__(self, configuration, context, namespace, request_timeout=None,
+                 impersonate=None, compression=True):
         import urllib3
 
         self.configuration = configuration
         self.context = context
         self.namespace = namespace
+        # kubectl's --as/--as-group/--as-uid (kubeconfig.Impersonation), sent on every request.
+        self.impersonate = impersonate
+        # As kubectl: ask for gzip (the API server compresses big lists ~10x) unless
+        # --disable-compression or the kubeconfig's disable-compression says not to.
+        self.compression = compression
         self.host = configuration.host.rstrip("/")
         if request_timeout:
             self._timeout = urllib3.Timeout(connect=request_timeout, read=request_timeout)
@@ -101,13 +107,9 @@ class Cluster:
 
         pool_args = {"maxsize": 8, "retries": False, "timeout": self._timeout}
         if self.host.startswith("https"):
-            pool_args["cert_reqs"] = ssl.CERT_REQUIRED if configuration.verify_ssl else ssl.CERT_NONE
-            if configuration.ssl_ca_cert:
-                pool_args["ca_certs"] = configuration.ssl_ca_cert
-            if configuration.cert_file:
-                pool_args["cert_file"] = configuration.cert_file
-            if configuration.key_file:
-                pool_args["key_file"] = configuration.key_file
+            pool_args["ssl_context"] = _tls_context(configuration)
+            pool_args["cert_reqs"] = (ssl.CERT_REQUIRED if configuration.verify_ssl
+                                      else ssl.CERT_NONE)
             if getattr(configuration, "tls_server_name", None):
                 pool_args["server_hostname"] = configuration.tls_server_name
             if configuration.assert_hostname is not None:
@@ -142,6 +144,18 @@ class Cluster:
 
             headers.update(urllib3.make_headers(
                 basic_auth=f"{self.configuration.username}:{self.configuration.password}"))
+        if self.compression:
+            headers["Accept-Encoding"] = "gzip"
+        if self.impersonate:
+            headers.update(self.impersonate.headers())
+            if self.impersonate.groups:
+                import urllib3
+
+                # One Impersonate-Group line per group: the API server reads each line as one
+                # group and would take "a, b" as a single group named so.
+                headers = urllib3.HTTPHeaderDict(headers)
+                for group in self.impersonate.groups:
+                    headers.add("Impersonate-Group", group)
         return headers
 
     def request(self, method, path, params=None, body=None, content_type=None,
@@ -345,6 +359,26 @@ class Cluster:
                             content_type=content_type, resource=resource, timeout=timeout)
 
 
+def _tls_context(configuration):
+    """The TLS context, built now from the files as they are now: the kubeconfig loader deletes
+    the temp files holding client keys as soon as the Cluster exists (kubeconfig.py), and
+    urllib3 would otherwise read them at every new connection."""
+    from urllib3.util.ssl_ import create_urllib3_context
+
+    verify = configuration.verify_ssl
+    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif configuration.ssl_ca_cert:
+        context.load_verify_locations(cafile=configuration.ssl_ca_cert)
+    else:
+        context.load_default_certs()
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
+    return context
+
+
 def _lines(response):
     """The lines of a streamed response body (a watch sends one JSON event per line)."""
     pending = b""
@@ -369,7 +403,13 @@ def _connection_reason(error):
 
 
 def _ssl_reason(error):
+    import re
+
     text = str(error)
+    # --tls-server-name (or the server's address) that the certificate doesn't name.
+    mismatch = re.search(r"Hostname mismatch, (certificate is not valid for '[^']*')", text)
+    if mismatch:
+        return f"the server's {mismatch.group(1)}"
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "the server's certificate is not trusted by the kubeconfig's CA"
     return one_line(text)

@@ -106,7 +106,7 @@ def stream(assessor, proxy_names=None, batch_size=PAGE_SIZE):
     the owners and workloads the assessor has read.
     """
     batch = []
-    for row in list_pod_rows(assessor.cluster, assessor.scope, proxy_names):
+    for row in list_pod_rows(assessor.cluster, assessor.scope, proxy_names, assessor):
         batch.append(row)
         if len(batch) == batch_size:
             yield assessor.assess(batch)
@@ -133,6 +133,7 @@ class Assessor:
         self._parents = {}
         self._facts = {}
         self._kinds_read = set()
+        self.pods_version = None  # the pod list's resourceVersion, once it has been read
 
     def mesh_config(self, rows=()):
         """The MeshConfig, read once; the first batch's rows guide --mesh auto."""
@@ -167,6 +168,22 @@ class Assessor:
             assess(row, setting, facts)
         return rows
 
+    def read_new_parents(self, rows):
+        """The ReplicaSets and Jobs created since their kind was listed (a rollout's new
+        ReplicaSet, seen by `status -w`): one GET each, remembered, so the pods resolve to their
+        Deployment or CronJob rather than to the ReplicaSet or Job itself."""
+        for row in rows:
+            if not row.owner or row.owner[0] not in ("ReplicaSet", "Job"):
+                continue
+            key = (row.owner[0], row.namespace, row.owner[1])
+            if row.owner[0] not in self._kinds_read or key in self._parents:
+                continue
+            resource = resources.BY_KIND[row.owner[0]]
+            found = unless_forbidden(
+                lambda r=resource, k=key: self.cluster.get(r, k[2], k[1]))
+            # An owner without a controller (or gone) resolves to itself: remember that too.
+            self._parents[key] = controllers([found] if found else [], key[0]).get(key, row.owner)
+
     def _read_parents(self, owner_kinds):
         """The ReplicaSets and Jobs that own pods, keyed (kind, namespace, name)."""
         for kind in ("ReplicaSet", "Job"):
@@ -184,8 +201,9 @@ class Assessor:
                                          f"pods are shown with their {kind} as the workload"))
 
 
-def list_pod_rows(cluster, scope, proxy_names=None):
-    """Yield every pod in scope as a PodRow; the pod's JSON is dropped as soon as it is read."""
+def list_pod_rows(cluster, scope, proxy_names=None, assessor=None):
+    """Yield every pod in scope as a PodRow; the pod's JSON is dropped as soon as it is read.
+    The list's resourceVersion goes to assessor.pods_version: where `status -w` watches from."""
     intern = sys.intern
     # Parsed JSON has no reference cycles, so the cyclic collector only costs time here: when
     # rows are kept (switch, -o json), each full collection walks all of them, which made
@@ -193,13 +211,16 @@ def list_pod_rows(cluster, scope, proxy_names=None):
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for pod in cluster.list_items(resources.PODS, scope.namespace, scope.selector):
+        listing = cluster.list_items(resources.PODS, scope.namespace, scope.selector)
+        for pod in listing:
             row = classify_pod(pod, proxy_names)
             # Thousands of rows share a few namespaces, nodes and owners: keep one copy.
             row.namespace = intern(row.namespace or "")
             if row.node:
                 row.node = intern(row.node)
             yield row
+        if assessor is not None:  # a plain iterator (some test doubles) has no version
+            assessor.pods_version = getattr(listing, "resource_version", None)
     except ApiError as error:
         if error.status == 400 and scope.selector:
             raise InputError(f'invalid selector "{scope.selector}": {error.message}') from None

@@ -9,6 +9,7 @@ to the mesh, not to itself.
 """
 import pytest
 
+from tests.e2e.reports import items_by_workload
 from tests.harness import seed
 from tests.harness.api import resource_path
 from tests.harness.injectors import consul as consul_injector
@@ -81,13 +82,6 @@ FLAG = consul_injector.AS_SIDECAR_FLAG
 INJECTOR = "Deployment consul/consul-connect-injector"
 HELM_VALUE = "connectInject.dataplaneAsSidecarInitContainer.defaultEnabled"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-
-
-def _items_by_workload(report):
-    grouped = {}
-    for item in report["items"]:
-        grouped.setdefault(item["workload"]["name"], []).append(item)
-    return grouped
 
 
 def _injector(admin):
@@ -173,7 +167,7 @@ def test_desired_comes_from_the_injector_flag_unless_the_pod_annotation_says(kub
                 "early": ("native", "native", annotation, "ok")}
     found = {name: {(i["mode"], i["desiredMode"], i["desiredModeSource"], i["action"])
                     for i in items}
-             for name, items in _items_by_workload(report).items()}
+             for name, items in items_by_workload(report).items()}
     assert found == {name: {row} for name, row in expected.items()}
     for name, (_, desired, _, _) in expected.items():
         assert seed.injected_mode(admin, SWITCH_NS, name) == desired, name
@@ -186,7 +180,7 @@ def test_desired_comes_from_the_injector_flag_unless_the_pod_annotation_says(kub
         report = kubectl.sidecar_json("status", "-n", SWITCH_NS, "--mesh", "consul")
         found = {name: {(i["desiredMode"], i["desiredModeSource"], i["needsRestart"], i["action"])
                         for i in items}
-                 for name, items in _items_by_workload(report).items()}
+                 for name, items in items_by_workload(report).items()}
         assert found == {
             "cart": {("native", flag_true, True, "restart Deployment/cart")},
             "checkout": {("native", flag_true, True, "restart Deployment/checkout")},

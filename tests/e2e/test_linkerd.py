@@ -7,19 +7,13 @@ DESIRED asserted here is also checked against what that injector gives a new pod
 """
 import pytest
 
+from tests.e2e.reports import items_by_workload
 from tests.harness import seed
 from tests.harness.api import resource_path
 from tests.harness.injectors.linkerd import NATIVE_KEYS
 
 STABLE, BETA, ALPHA = NATIVE_KEYS
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-
-
-def _items_by_workload(report):
-    grouped = {}
-    for item in report["items"]:
-        grouped.setdefault(item["workload"]["name"], []).append(item)
-    return grouped
 
 
 def _generations(admin, ns):
@@ -162,7 +156,7 @@ def test_namespace_annotation_decides_for_its_pods(kubectl, injected):
 
 
 def test_pod_opt_in_without_a_namespace_opt_in(kubectl, injected):
-    grouped = _items_by_workload(kubectl.sidecar_json("status", "-n", "l5d-optin"))
+    grouped = items_by_workload(kubectl.sidecar_json("status", "-n", "l5d-optin"))
     [solo], [plain] = grouped["solo"], grouped["plain"]
     assert (solo["proxy"], solo["mode"], solo["desiredMode"]) == ("linkerd-proxy", "traditional", "traditional")
     assert (plain["proxy"], plain["mode"]) == (None, "none")

@@ -220,9 +220,7 @@ def test_a_run_far_longer_than_timeout_succeeds_when_each_rollout_is_within_it(
     for name in names:
         seed.deployment(admin, ns, name, replicas=1, annotations={READY_AFTER: "1.5"})
     seed.wait_for_pods(admin, ns, len(names))
-    admin.wait_for("the pods to be ready", lambda: all(
-        c["status"] == "True" for p in seed.pods(admin, ns) for c in p["status"]["conditions"]
-        if c["type"] == "Ready"), timeout=60)
+    seed.wait_for_ready(admin, ns)
     started = time.monotonic()
     done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--concurrency", "1",
                            "--timeout", "6s")
@@ -238,9 +236,7 @@ def test_an_api_server_restart_mid_wait_is_survived(kubectl, control_plane, admi
     seed.asm_mesh(admin, False)
     seed.deployment(admin, ns, "cart", replicas=1, annotations={READY_AFTER: "8"})
     seed.wait_for_pods(admin, ns, 1)
-    admin.wait_for("the first pod to be ready", lambda: all(
-        c["status"] == "True" for p in seed.pods(admin, ns) for c in p["status"]["conditions"]
-        if c["type"] == "Ready"), timeout=60)
+    seed.wait_for_ready(admin, ns)
     run = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "2m")
     _wait_for_line(run, f"deployment/cart -n {ns} restarted")
     control_plane.restart_apiserver(down_seconds=2)

@@ -283,6 +283,14 @@ def pods(admin, ns, selector=None):
     return admin.items(resource_path("v1", "pods", ns), params)
 
 
+def wait_for_ready(admin, ns, timeout=60):
+    """Until every pod in the namespace reports Ready (slow ones: kubelet-sim/ready-after)."""
+    admin.wait_for(f"the pods in {ns} to be ready", lambda: all(
+        c["status"] == "True" for p in pods(admin, ns)
+        for c in (p.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"),
+        timeout=timeout)
+
+
 def wait_for_pods(admin, ns, count, selector=None, timeout=90):
     """Until exactly `count` pods exist (none terminating) and each has a status from the kubelet."""
     def settled():

@@ -23,3 +23,16 @@ def connect_to(mocker):
             return mocker.patch("kubectl_sidecar.kubeconfig.connect", return_value=clusters[0])
         return mocker.patch("kubectl_sidecar.kubeconfig.connect", side_effect=list(clusters))
     return patch
+
+
+@pytest.fixture(scope="session")
+def cert_pair(tmp_path_factory):
+    """A throwaway self-signed certificate and key (the TLS context loads them for real)."""
+    import subprocess
+
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "client.crt", directory / "client.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=test"],
+                   check=True, capture_output=True)
+    return str(cert), str(key)

@@ -169,6 +169,31 @@ def test_an_invalid_selector_is_bad_input_in_a_fleet_too(run, connect_to):
         'error: invalid selector "app=(": unable to parse requirement']
 
 
+def test_exit_code_over_a_fleet(run, connect_to):
+    mesh = instance(native=False)
+    hz = FakeCluster(data_plane("hz", "traditional"), context="hz")
+    sh = FakeCluster(data_plane("sh", "native"), context="sh")
+    connect_to(hz, sh, mesh)
+    assert run("status", "-A", "--exit-code", *FLEET).exit_code == 1  # sh needs restarts
+    connect_to(hz, FakeCluster(data_plane("sh", "traditional"), context="sh"), mesh)
+    assert run("status", "-A", "--exit-code", *FLEET).exit_code == 0
+    connect_to(hz, FakeCluster(context="sh", refuse={"Pod"}), mesh)
+    unread = run("status", "-A", "--exit-code", *FLEET)
+    assert unread.exit_code == 3  # can't be told, as for one cluster
+    assert unread.stderr.count("error:") == 1
+
+
+def test_flags_for_one_context_are_refused_with_several(run):
+    watch = run("status", "-w", "--context", "hz,sh")
+    assert watch.exit_code == 2
+    assert watch.stderr.splitlines()[0] == (
+        "error: --watch follows one context: not with several --context")
+    server = run("status", "--server", "https://127.0.0.1:6443", "--context", "hz,sh")
+    assert server.exit_code == 2
+    assert server.stderr.splitlines()[0].startswith(
+        "error: --cluster, --user, --server, --token and the TLS flags choose one API server")
+
+
 def test_status_json_adds_context_fields_only(asm_fleet, run):
     result = run("status", "-A", "-o", "json", *FLEET)
     assert result.exit_code == 0, result.output

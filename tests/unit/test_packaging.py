@@ -34,3 +34,18 @@ def test_krew_manifest_is_well_formed_and_points_at_real_files():
             path = item["from"].split("/", 1)[1]  # archives unpack to kubectl-sidecar/...
             assert os.path.exists(os.path.join(REPO, path)), item["from"]
         assert platform["bin"] == "bin/kubectl-sidecar"
+
+
+def test_completion_helper_runs_from_a_checkout_and_is_installed_by_pip():
+    helper = os.path.join(REPO, "bin", "kubectl_complete-sidecar")
+    assert os.access(helper, os.X_OK)
+    result = subprocess.run([sys.executable, helper, "st"], capture_output=True, text=True,
+                            cwd="/", env=dict(os.environ, PYTHONPATH=""))
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.splitlines()[-1] == ":4" and result.stdout.startswith("status\t")
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(os.path.join(REPO, "setup.cfg"))
+    scripts = setup["options.entry_points"]["console_scripts"]
+    assert "kubectl_complete-sidecar = kubectl_sidecar.completion:main" in scripts
