@@ -411,7 +411,9 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
                         lambda text, name=member.name: _warn(f"context {name}: {text}"))
         for member, scope in zip(members, scopes, strict=True)]
     all_namespaces = all(scope.all_namespaces for scope in scopes)
-    table = render.PodTable(all_namespaces, wide=output == "wide", no_headers=no_headers,
+    # Without -n each context shows its own namespace: name it unless they are all one.
+    one_namespace = len({scope.namespace for scope in scopes}) == 1 and not all_namespaces
+    table = render.PodTable(not one_namespace, wide=output == "wide", no_headers=no_headers,
                             contexts=True)
     tallies, failed, shown = {}, [], 0
     for batch in fleet.stream(members, assessors, custom_proxies):
@@ -431,7 +433,8 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
         shown += len(rows)
         click.echo(table.render(rows, name), nl=False)
     whole = fleet.total(tallies)
-    where = "all namespaces" if all_namespaces else "the namespaces chosen"
+    where = ("all namespaces" if all_namespaces else scopes[0].describe() if one_namespace
+             else "each context's namespace")
     if not tallies:
         pass  # every context's error is already said
     elif not whole.pods:

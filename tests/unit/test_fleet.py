@@ -124,6 +124,20 @@ def test_status_reads_each_contexts_own_namespace(asm_fleet, run):
     assert ("list", "Pod", "shop", None) in hz.reads and ("list", "Pod", "shop", None) in sh.reads
 
 
+def test_contexts_with_different_namespaces_show_the_namespace(run, connect_to):
+    mesh = instance()
+    hz = FakeCluster(data_plane("hz"), context="hz", namespace="shop")
+    sh = FakeCluster(data_plane("sh"), context="sh", namespace="default")
+    connect_to(hz, sh, mesh)
+    result = run("status", *FLEET)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].split()[:3] == ["CONTEXT", "NAMESPACE", "POD"]
+    assert [line.split()[:2] for line in result.stdout.splitlines()[1:3]] == [
+        ["hz", "shop"], ["hz", "shop"]]
+    assert "Context sh: Mesh asm: native" in result.stdout  # nothing in sh's default namespace
+    assert "Pods: none." in result.stdout.splitlines()[-2]
+
+
 def test_an_unreachable_context_is_one_line_and_the_others_are_shown(run, connect_to):
     class Down(FakeCluster):
         def list_items(self, *args, **kwargs):
