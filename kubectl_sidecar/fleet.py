@@ -385,10 +385,13 @@ def carry_out(parts, options, console, problems, rerun):
         if options.no_restart:
             from kubectl_sidecar.switch import restart_command
 
+            command = (restart_command(parts[0].scope) + " --context "
+                       + ",".join(p.member.name for p in parts))
+            mesh_cluster = parts[0].member.mesh_cluster
+            if mesh_cluster is not None:
+                command += f" --mesh-context {mesh_cluster.context}"
             report_to("Config changed; no workload was restarted (--no-restart). Restart them "
-                      "later in each context with: "
-                      + restart_command(parts[0].scope) + " --context "
-                      + ",".join(p.member.name for p in parts))
+                      f"later in every context with: {command}")
             return 0
         _restart_everywhere(parts, console)
         if options.pin_failed and parts[0].plan.target:

@@ -38,8 +38,9 @@ def instance(native=True, **kwargs):
 
 
 def rolled_by(mesh, fail=()):
-    """on_patch for a data plane: a restarted Deployment gets new pods in the mode the
-    instance's ASMMeshConfig says now; one named in fail can't create its pods."""
+    """on_patch for a data plane: a restarted Deployment gets new pods in the mode its
+    template's override or else the instance's ASMMeshConfig says now; one named in fail
+    can't create its pods."""
     def on_patch(cluster, kind, namespace, name, body):
         if kind != "Deployment":
             return
@@ -51,7 +52,12 @@ def rolled_by(mesh, fail=()):
                 "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
                 "message": "spec.initContainers[1].restartPolicy: Forbidden"}]
             return
-        native = mesh.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"]
+        annotations = body["spec"]["template"]["metadata"]["annotations"]
+        workload["spec"]["template"]["metadata"].setdefault("annotations", {}).update(annotations)
+        override = workload["spec"]["template"]["metadata"]["annotations"].get(
+            "sidecar.istio.io/nativeSidecar")
+        native = (override == "true") if override else \
+            mesh.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"]
         cluster.objects["ReplicaSet"].append(replicaset(f"{name}-2", name))
         cluster.objects["Pod"] = [
             p for p in cluster.objects["Pod"] if not p["metadata"]["name"].startswith(f"{name}-")
@@ -338,6 +344,27 @@ def test_switch_json_is_the_outcome_per_context(asm_fleet, run):
         ("sh", ["Deployment/cart -n shop", "Deployment/web -n shop"])]
     assert len(doc["contexts"][0]["result"]["configChanged"]) == 1
     assert "Plan: switch to traditional" in result.stderr  # the human report
+
+
+def test_no_restart_changes_the_config_once_and_says_how_to_finish(asm_fleet, run):
+    hz, sh, mesh = asm_fleet
+    result = run("switch", "--traditional", "--yes", "--no-restart", *FLEET)
+    assert result.exit_code == 0, result.output
+    assert len(mesh.patches) == 1 and hz.patches == sh.patches == []
+    assert ("Restart them later in every context with: kubectl sidecar restart -A --context "
+            "hz,sh --mesh-context asm-instance") in result.stdout
+
+
+def test_a_per_workload_switch_annotates_the_workload_in_every_context(asm_fleet, run):
+    hz, sh, mesh = asm_fleet
+    result = run("switch", "--traditional", "deployment/cart", "-n", "shop", "--yes", *FLEET)
+    assert result.exit_code == 0, result.output
+    assert mesh.patches == []  # the mesh-wide config stays as it is
+    for cluster in (hz, sh):
+        [(kind, _, name, body, _, _)] = cluster.patches
+        assert (kind, name) == ("Deployment", "cart")
+        assert body["spec"]["template"]["metadata"]["annotations"] == {
+            "sidecar.istio.io/nativeSidecar": "false"}
 
 
 def test_a_refusal_in_one_context_writes_nothing_anywhere(run, connect_to):
