@@ -395,10 +395,10 @@ def carry_out(parts, options, console, problems, rerun):
             return 0
         _restart_everywhere(parts, console)
         if options.pin_failed and parts[0].plan.target:
-            from kubectl_sidecar.switch import _pins_for
+            from kubectl_sidecar.switch import pins_for
 
             for current in parts:
-                current.executor.pin(_pins_for(current.plan, current.executor.outcome))
+                current.executor.pin(pins_for(current.plan, current.executor.outcome))
     except Terminated:
         code = 143
         for part in parts:

@@ -262,7 +262,7 @@ def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
             return 0
         executor.run(plan.overrides + plan.restarts, waited=lambda item: not item.unhealthy)
         if options.pin_failed and plan.target:
-            executor.pin(_pins_for(plan, executor.outcome))
+            executor.pin(pins_for(plan, executor.outcome))
     except Terminated:
         code = 143
         executor.outcome.interrupted = executor.outcome.terminated = True
@@ -291,7 +291,7 @@ def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
     return code
 
 
-def _pins_for(plan, outcome):
+def pins_for(plan, outcome):
     """Overrides pinning back to the old mode the workloads whose rollout failed after our
     restart (not those the server refused: nothing changed there)."""
     failed = {ref for ref, _ in outcome.failed} - set(outcome.refused)

@@ -40,14 +40,17 @@ def instance(native=True, **kwargs):
 def rolled_by(mesh, fail=()):
     """on_patch for a data plane: a restarted Deployment gets new pods in the mode its
     template's override or else the instance's ASMMeshConfig says now; one named in fail
-    can't create its pods."""
+    can't create its pods, the first time it is restarted."""
+    failing = set(fail)
+
     def on_patch(cluster, kind, namespace, name, body):
         if kind != "Deployment":
             return
         workload = next(d for d in cluster.objects["Deployment"] if d["metadata"]["name"] == name)
         workload["metadata"]["generation"] += 1
         workload["status"]["observedGeneration"] = workload["metadata"]["generation"]
-        if name in fail:
+        if name in failing:
+            failing.discard(name)
             workload["status"]["conditions"] = [{
                 "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
                 "message": "spec.initContainers[1].restartPolicy: Forbidden"}]
@@ -344,6 +347,24 @@ def test_switch_json_is_the_outcome_per_context(asm_fleet, run):
         ("sh", ["Deployment/cart -n shop", "Deployment/web -n shop"])]
     assert len(doc["contexts"][0]["result"]["configChanged"]) == 1
     assert "Plan: switch to traditional" in result.stderr  # the human report
+
+
+def test_pin_failed_pins_the_failed_workload_in_its_own_context(run, connect_to):
+    mesh = instance(native=True)
+    hz = FakeCluster(data_plane("hz"), context="hz", on_patch=rolled_by(mesh, fail=("cart",)))
+    sh = FakeCluster(data_plane("sh", apps=("cart", "web")), context="sh",
+                     on_patch=rolled_by(mesh))
+    connect_to(hz, sh, mesh)
+    result = run("switch", "--traditional", "--yes", "--keep-going", "--pin-failed", *FLEET)
+    assert result.exit_code == 1, result.output
+    assert "pinned back to the old mode: Deployment/cart -n shop" in result.stdout
+    assert "[hz] deployment/cart -n shop pinned (sidecar.istio.io/nativeSidecar=true)" \
+        in result.stderr
+    pin = hz.patches[-1][3]["spec"]["template"]["metadata"]["annotations"]
+    assert pin == {"sidecar.istio.io/nativeSidecar": "true"}
+    # sh's workloads rolled out and were not pinned: their one patch each is the restart.
+    assert [set(p[3]["spec"]["template"]["metadata"]["annotations"]) for p in sh.patches] == [
+        {"kubectl.kubernetes.io/restartedAt"}] * 2
 
 
 def test_no_restart_changes_the_config_once_and_says_how_to_finish(asm_fleet, run):
