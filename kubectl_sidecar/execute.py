@@ -56,7 +56,7 @@ def ref_of(item) -> str:
 class Executor:
     def __init__(self, cluster, mesh_cluster=None, say=print, dry_run=None, concurrency=2,
                  timeout=600.0, keep_going=False, clock=time.monotonic, sleep=time.sleep,
-                 tracker=None, progress=None):
+                 tracker=None, progress=None, stop_starting=None):
         self.cluster = cluster
         self.mesh_cluster = mesh_cluster or cluster
         self.say = say
@@ -69,7 +69,9 @@ class Executor:
         self.tracker = tracker or Tracker(cluster, clock=clock)
         self.progress = progress  # progress.Board or None
         self.outcome = Outcome()
-        self._stop_starting = Event()
+        # Shared by the Executors of a fleet: a failed rollout in one context stops new
+        # restarts in every context, as it does in one.
+        self._stop_starting = stop_starting or Event()
         self._give_up = Event()
         self._lock = Lock()
         self._total = 0
@@ -185,6 +187,16 @@ class Executor:
             self.say(f"Interrupted: waiting for {running} rollout(s) in progress; starting no "
                      "more. Ctrl-C again to stop waiting.")
         else:
+            self._give_up.set()
+
+    def stop(self, give_up=False, terminated=False):
+        """Start no new restart, and with give_up stop waiting too: Ctrl-C and SIGTERM for a
+        run in another thread (a fleet runs one Executor per context), which signals never
+        reach."""
+        self.outcome.interrupted = True
+        self.outcome.terminated |= terminated
+        self._stop_starting.set()
+        if give_up or terminated:
             self._give_up.set()
 
     def _record_not_started(self, pending):
