@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,release]'
 	touch $(STAMP)
 
 # Everything: unit tests, then the e2e tier against a real control plane (built on first use when Go
@@ -40,3 +40,19 @@ bench-switch: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+.PHONY: dist manifest lock
+
+# The release (README "Cutting a release"): the krew archive with every dependency vendored, the
+# wheel and the sdist, into dist/. Reproducible: the same commit gives the same archive bytes.
+dist: $(STAMP)
+	$(PY) -m release.dist
+
+# Rebuild the krew archive and write its sha256 (and version) into krew-manifest.yaml: run it after
+# code changes are committed, then commit the manifest on its own.
+manifest: $(STAMP)
+	$(PY) -m release.manifest
+
+# Re-pin vendor.lock to the newest pure-Python releases the archive can vendor (network: PyPI).
+lock: $(STAMP)
+	$(PY) -m release.lock

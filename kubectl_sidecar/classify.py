@@ -5,6 +5,7 @@ so a 50,000-pod listing never keeps the pods themselves.
 """
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 
 NATIVE = "native"
@@ -59,6 +60,8 @@ _APPMESH_RESOURCE_ENV = ("APPMESH_RESOURCE_ARN", "APPMESH_VIRTUAL_NODE_NAME")
 _ENVOY_MESH_INIT_CONTAINERS = {"osm-init", "proxyinit"}
 _ENVOY_MESH_LABELS = ("osm-proxy-uuid",)
 _ENVOY_MESH_ANNOTATION_PREFIXES = ("appmesh.k8s.aws/", "openservicemesh.io/")
+# The controller's preStop script, `sleep %s` of its --prestop-delay flag (default "20").
+_APPMESH_PRESTOP = re.compile(r"sleep [0-9.]+[smhd]?")
 
 ISTIO_GATEWAY_LABELS = {"ingressgateway", "egressgateway", "eastwestgateway"}
 
@@ -75,8 +78,12 @@ class PodRow:
     owner: tuple = None  # (kind, name) of the controlling owner, as the pod names it
     workload: tuple = None  # (kind, name) after resolving ReplicaSets and Jobs
     revision: str = None
-    override: bool = None  # the pod's own native/traditional annotation, if any
+    # The workload's own native/traditional annotation, if any: the pod's as classified, which
+    # the status Assessor replaces with the pod template's where the mesh copies namespace
+    # annotations onto pods (Linkerd), so that a copy is not taken for the workload's own.
+    override: bool = None
     override_annotation: str = None
+    mode_annotations: tuple = None  # ((key, value), ...) of the family's mode annotations, in order
     node: str = None
     created: str = None
     phase: str = None
@@ -95,12 +102,17 @@ class PodRow:
         return self.remedy is not None and self.remedy.needs_action
 
 
+# Go's strconv.ParseBool, which every mesh here reads its boolean annotations and flags with:
+# exactly these spellings. It trims nothing, so " true" is an error to Go and None here.
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
 def parse_bool(value):
-    """True/False the way Go's strconv.ParseBool reads annotation values; None if neither."""
-    text = str(value).strip()
-    if text in ("1", "t", "T", "true", "TRUE", "True"):
+    """True/False the way Go's strconv.ParseBool reads `value`; None where Go returns an error."""
+    if value in _GO_TRUE:
         return True
-    if text in ("0", "f", "F", "false", "FALSE", "False"):
+    if value in _GO_FALSE:
         return False
     return None
 
@@ -245,10 +257,19 @@ def _status_revision(status):
         return None
 
 
-def _override(family, annotations):
-    for key in OVERRIDE_ANNOTATIONS.get(family, ()):
-        if key in annotations:
-            return parse_bool(annotations[key]), key
+def mode_annotations_of(family, annotations):
+    """((key, value), ...) of the family's mode annotations present, in OVERRIDE_ANNOTATIONS
+    order; None when there are none (most pods: no tuple kept per row)."""
+    found = tuple((key, annotations[key]) for key in OVERRIDE_ANNOTATIONS.get(family, ())
+                  if key in annotations)
+    return found or None
+
+
+def override_of(pairs):
+    """(native or None, key) from mode_annotations_of(): the first key present decides, as every
+    mesh here reads them; a value Go can't parse is None. (None, None) without one."""
+    for key, value in pairs or ():
+        return parse_bool(value), key
     return None, None
 
 
@@ -257,26 +278,55 @@ LIFECYCLE_SETTINGS = ("holdApplicationUntilProxyStarts", "terminationDrainDurati
                       "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "MINIMUM_DRAIN_DURATION")
 
 
-def _has_lifecycle_settings(pod, proxy):
+def _has_lifecycle_settings(pod, proxy, family):
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     proxy_config = annotations.get("proxy.istio.io/config", "")
     if any(setting in proxy_config for setting in LIFECYCLE_SETTINGS):
         return True
     spec = pod.get("spec") or {}
     for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        if container.get("name") == proxy and _custom_lifecycle(container.get("lifecycle")):
+        if container.get("name") == proxy and _custom_lifecycle(container, family):
             return True
     return False
 
 
-def _custom_lifecycle(lifecycle):
-    """A proxy lifecycle hook other than Istio's own (`pilot-agent wait` after start when
-    holding the app, `pilot-agent request POST drain` before stop): those follow the mode
-    the injector chooses, a user's own does not."""
-    for handler in (lifecycle or {}).values():
+def _custom_lifecycle(container, family):
+    """A proxy lifecycle hook other than the mesh's own: those the injector writes follow the
+    mode it chooses (it leaves them out, or writes the native ones, in native mode); a user's
+    own hook does not. An empty or non-exec handler is the user's."""
+    for hook, handler in (container.get("lifecycle") or {}).items():
         command = ((handler or {}).get("exec") or {}).get("command") or []
-        if not command or command[0] != "pilot-agent":
+        if not command or not _mesh_hook(family, container, hook, command):
             return True
+    return False
+
+
+def _mesh_hook(family, container, hook, command):
+    """Whether `command` in the proxy's `hook` is what the family's injector writes there."""
+    if family == "istio":
+        # `pilot-agent wait` after start when holding the app, `pilot-agent request POST
+        # drain` before stop.
+        return command[0] == "pilot-agent"
+    if family == "linkerd":
+        # charts/partials/templates/_proxy.tpl: with proxy.await (the default) and only in
+        # traditional mode. Its other hook, preStop `/bin/sleep N`, renders a setting the user
+        # chose (proxy.waitBeforeExitSeconds) that native mode drops: that one still counts.
+        return hook == "postStart" and command[0] == "/usr/lib/linkerd/linkerd-await"
+    if family == "kuma":
+        # pkg/plugins/runtime/k8s: `kuma-dp wait` after start (waitForDataplaneReady), and in
+        # native mode the injector's own preStop.
+        if hook == "postStart":
+            return command[:2] == ["kuma-dp", "wait"]
+        return hook == "preStop" and command == ["killall", "-USR2", "kuma-dp"]
+    if family == "envoy" and _has_appmesh_env(container):
+        # aws-app-mesh-controller-for-k8s pkg/inject/sidecar_builder.go: preStop
+        # `sh -c "sleep <prestop-delay>"` on every envoy, and with WaitUntilProxyReady a
+        # postStart script that runs `/usr/bin/agent -envoyReadiness`.
+        if command[:2] != ["sh", "-c"] or len(command) != 3:
+            return False
+        if hook == "preStop":
+            return _APPMESH_PRESTOP.fullmatch(command[2]) is not None
+        return hook == "postStart" and "/usr/bin/agent -envoyReadiness" in command[2]
     return False
 
 
@@ -303,7 +353,8 @@ def classify_pod(pod, proxy_names=None):
     status = pod.get("status") or {}
     proxy, family, mode = find_proxy(pod, proxy_names)
     owner = controller_of(metadata)
-    override, override_annotation = _override(family, metadata.get("annotations") or {})
+    own = mode_annotations_of(family, metadata.get("annotations") or {})
+    override, override_annotation = override_of(own)
     row = PodRow(
         namespace=metadata.get("namespace"),
         name=metadata.get("name"),
@@ -315,11 +366,12 @@ def classify_pod(pod, proxy_names=None):
         revision=_revision(family, metadata),
         override=override,
         override_annotation=override_annotation,
+        mode_annotations=own,
         node=spec.get("nodeName"),
         created=metadata.get("creationTimestamp"),
         phase=status.get("phase"),
         terminating=bool(metadata.get("deletionTimestamp")),
-        lifecycle_settings=bool(proxy) and _has_lifecycle_settings(pod, proxy),
+        lifecycle_settings=bool(proxy) and _has_lifecycle_settings(pod, proxy, family),
     )
     if mode == INVALID:
         row.problems.append(

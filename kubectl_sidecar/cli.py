@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from kubectl_sidecar import __version__
+from kubectl_sidecar.errors import SidecarError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MESHES = ("auto", "asm", "istio", "linkerd", "consul")
@@ -25,6 +25,20 @@ def _timeout(ctx, param, value):
     if value is None:
         return None
     return parse_duration(value, f"--{param.name.replace('_', '-')}") or None
+
+
+def _contexts(ctx, param, value):
+    """--context a --context b,c -> ("a", "b", "c"): each once, in the order given."""
+    from kubectl_sidecar.errors import InputError
+
+    names = []
+    for text in value:
+        for name in text.split(","):
+            if not name.strip():
+                raise InputError(f'--context "{text}": a context name is empty')
+            if name.strip() not in names:
+                names.append(name.strip())
+    return tuple(names)
 
 
 def _complete(name):
@@ -49,8 +63,10 @@ def connection_options(command):
     options = [
         click.option("--kubeconfig", metavar="PATH", type=click.Path(dir_okay=False),
                      help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
-        click.option("--context", metavar="NAME", shell_complete=_complete("contexts"),
-                     help="The kubeconfig context to use."),
+        click.option("--context", metavar="NAME", multiple=True, callback=_contexts,
+                     shell_complete=_complete("contexts"),
+                     help="The kubeconfig context to use; repeat it (or list several, "
+                          "comma-separated) to work on a fleet of clusters."),
         click.option("-n", "--namespace", metavar="NS", shell_complete=_complete("namespaces"),
                      help="Namespace (default: the context's namespace)."),
         click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces."),
@@ -117,7 +133,9 @@ def handle_broken_pipe(function):
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "--version", prog_name="kubectl-sidecar")
+@click.option("--version", is_flag=True, is_eager=True, expose_value=False,
+              callback=lambda ctx, param, value: _show_version(ctx, value),
+              help="Show the version and build details, then exit.")
 def cli():
     """See and switch how the service-mesh proxy runs in each pod: as a native sidecar
     (an init container with restartPolicy: Always) or as a traditional extra container.
@@ -147,8 +165,45 @@ class Connection:
 
     @classmethod
     def from_flags(cls, flags):
-        return cls(flags["kubeconfig"], flags["context"], flags["request_timeout"],
+        return cls(flags["kubeconfig"], first_context(flags), flags["request_timeout"],
                    flags["mesh_context"], flags["mesh_kubeconfig"], overrides_from(flags))
+
+
+def first_context(params):
+    """The one --context (None: the current context). --context is a tuple of names since it
+    may name a fleet; completion passes what click has parsed so far."""
+    names = params.get("context") or (None,)
+    return names[0] if isinstance(names, (tuple, list)) else names
+
+
+def _fleet(flags):
+    """With two or more --context: a fleet.Member per context, in the order given, all
+    sharing one connection to --mesh-context (the ASM instance). None for one context.
+
+    Who we act as and how we talk (--as, --disable-compression) apply to every context; the
+    flags that pick one API server and its credentials (--server, --token, --cluster, ...)
+    can't apply to several.
+    """
+    from kubectl_sidecar import fleet
+    from kubectl_sidecar import kubeconfig as config
+    from kubectl_sidecar.errors import InputError
+
+    if len(flags["context"]) < 2:
+        return None
+    overrides = overrides_from(flags)
+    shared = overrides.for_mesh()
+    if overrides != shared:
+        raise InputError("--cluster, --user, --server, --token and the TLS flags choose one API "
+                         "server and its credentials: not with several --context (give each "
+                         "cluster a kubeconfig context)")
+    clusters = [config.connect(flags["kubeconfig"], name, flags["request_timeout"], shared)
+                for name in flags["context"]]
+    mesh_cluster = None
+    if flags["mesh_context"] or flags["mesh_kubeconfig"]:
+        mesh_cluster = config.connect(flags["mesh_kubeconfig"] or flags["kubeconfig"],
+                                      flags["mesh_context"], flags["request_timeout"], shared)
+    return [fleet.Member(name, cluster, mesh_cluster)
+            for name, cluster in zip(flags["context"], clusters, strict=True)]
 
 
 def overrides_from(flags):
@@ -215,6 +270,8 @@ def status_command(output, no_headers, needs_restart, namespace_summary, watch, 
                          "--summary")
     if watch and exit_code:
         raise InputError("--exit-code judges one look at the cluster: not with --watch")
+    if watch and len(flags["context"]) > 1:
+        raise InputError("--watch follows one context: not with several --context")
     try:
         needing_action = _status(output, no_headers, needs_restart, namespace_summary, watch,
                                  flags)
@@ -233,6 +290,10 @@ def _status(output, no_headers, needs_restart, namespace_summary, watch, flags):
     from kubectl_sidecar.allocator import release_large_buffers
 
     release_large_buffers()
+    members = _fleet(flags)
+    if members:
+        return _fleet_status(members, flags, output, no_headers, needs_restart,
+                             namespace_summary)
     connection = Connection.from_flags(flags)
     scope = _scope(connection, flags)
     custom_proxies = {name: "custom" for name in flags["proxy_names"]}
@@ -299,6 +360,100 @@ def _watch(assessor, proxy_names, known, table, needs_restart):
 
 def _warn(text):
     click.echo(f"Warning: {text}", err=True)
+
+
+class ContextsNotRead(SidecarError):
+    """Some contexts of a fleet could not be read: each already said so in its own line."""
+
+    def __init__(self, names):
+        super().__init__(f"could not read context(s) {', '.join(names)}")
+
+    def show(self, file=None):
+        pass
+
+
+def _member_scope(member, flags):
+    from kubectl_sidecar.status import Scope
+
+    if flags["all_namespaces"]:
+        return Scope(namespace=None, selector=flags["selector"])
+    return Scope(namespace=flags["namespace"] or member.cluster.namespace,
+                 selector=flags["selector"])
+
+
+def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_summary):
+    """status over two or more contexts: the table with CONTEXT first, every context read at
+    once and printed in the order given; the number of pods that need action. A context that
+    can't be read is one line on stderr; the others are still shown, then ContextsNotRead
+    (exit 1, or 3 with --exit-code) ends the command."""
+    from kubectl_sidecar import fleet, render, status
+
+    scopes = [_member_scope(member, flags) for member in members]
+    custom_proxies = {name: "custom" for name in flags["proxy_names"]}
+    if output in ("json", "yaml"):
+        results = fleet.collect(members, scopes, flags["mesh"], custom_proxies)
+        reports = {name: r for name, r in results.items() if isinstance(r, status.Report)}
+        errors = {name: r for name, r in results.items() if not isinstance(r, status.Report)}
+        for name, report in reports.items():
+            for warning in report.warnings:
+                _warn(f"context {name}: {warning}")
+        for name, error in errors.items():
+            click.echo(fleet.error_line(name, error), err=True)
+        whole = fleet.total({name: report.tally() for name, report in reports.items()})
+        messages = {name: fleet.error_message(error) for name, error in errors.items()}
+        click.echo(render.dump(render.fleet_document(reports, whole, messages, needs_restart),
+                               output), nl=False)
+        if errors:
+            raise ContextsNotRead(list(errors))
+        return whole.needs_action
+
+    assessors = [
+        status.Assessor(member.cluster, scope, flags["mesh"], member.mesh_cluster,
+                        lambda text, name=member.name: _warn(f"context {name}: {text}"))
+        for member, scope in zip(members, scopes, strict=True)]
+    all_namespaces = all(scope.all_namespaces for scope in scopes)
+    # Without -n each context shows its own namespace: name it unless they are all one.
+    one_namespace = len({scope.namespace for scope in scopes}) == 1 and not all_namespaces
+    table = render.PodTable(not one_namespace, wide=output == "wide", no_headers=no_headers,
+                            contexts=True)
+    tallies, failed, shown = {}, [], 0
+    for batch in fleet.stream(members, assessors, custom_proxies):
+        name = batch.member.name
+        if batch.error is not None:
+            click.echo(fleet.error_line(name, batch.error), err=True)
+            failed.append(name)
+            tallies.pop(name, None)
+            continue
+        tally = tallies.setdefault(name, status.Tally())
+        if batch.done:
+            continue
+        tally.add(batch.rows)
+        if namespace_summary:
+            continue
+        rows = [row for row in batch.rows if row.needs_restart] if needs_restart else batch.rows
+        shown += len(rows)
+        click.echo(table.render(rows, name), nl=False)
+    whole = fleet.total(tallies)
+    where = ("all namespaces" if all_namespaces else scopes[0].describe() if one_namespace
+             else "each context's namespace")
+    if not tallies:
+        pass  # every context's error is already said
+    elif not whole.pods:
+        click.echo(f"No resources found in {where} of {len(tallies)} context(s).", err=True)
+    elif namespace_summary:
+        click.echo(render.fleet_namespace_summary(list(tallies.items()), no_headers), nl=False)
+    elif not shown:
+        click.echo(f"No pods need action in {where} of {len(tallies)} context(s).", err=True)
+    if not no_headers and tallies:
+        above = shown or (namespace_summary and whole.pods)
+        parts = [(member.name, assessor.mesh_config(), tallies[member.name])
+                 for member, assessor in zip(members, assessors, strict=True)
+                 if member.name in tallies]
+        click.echo(("\n" if above else "")
+                   + render.fleet_summary_lines(parts, whole, failed))
+    if failed:
+        raise ContextsNotRead(failed)
+    return whole.needs_action
 
 
 def _run_options(command):
@@ -420,6 +575,14 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
         raise InputError("say exactly one of --native or --traditional")
     options = _run_settings(flags, "native" if to_native else "traditional", workloads, force,
                             no_restart, pin_failed)
+    members = _fleet(flags)
+    if members:
+        from kubectl_sidecar import fleet
+
+        if options.workloads or flags["selector"]:
+            scopes = [_member_scope(member, flags) for member in members]
+            sys.exit(fleet.switch_workloads(members, scopes, options, _console()))
+        sys.exit(fleet.switch_mesh(members, options, _console()))
     connection = Connection.from_flags(flags)
     if options.workloads or flags["selector"]:
         scope = _scope(connection, flags)
@@ -442,6 +605,12 @@ def restart_command(**flags):
     from kubectl_sidecar import switch
 
     options = _run_settings(flags)
+    members = _fleet(flags)
+    if members:
+        from kubectl_sidecar import fleet
+
+        scopes = [_member_scope(member, flags) for member in members]
+        sys.exit(fleet.restart(members, scopes, options, _console()))
     connection = Connection.from_flags(flags)
     sys.exit(switch.restart(connection.cluster, connection.mesh_cluster,
                             _scope(connection, flags), options, _console()))
@@ -465,6 +634,20 @@ def completion_command(shell):
     from kubectl_sidecar import completion
 
     click.echo(completion.script(shell), nl=False)
+
+
+@cli.command("version", short_help="Show the version, commit, Python and kubernetes client.")
+def version_command():
+    """Show the plugin's version, the commit it was built from, its Python and kubernetes client."""
+    _show_version(click.get_current_context(), True)
+
+
+def _show_version(ctx, value):
+    if value and not ctx.resilient_parsing:
+        from kubectl_sidecar import buildinfo
+
+        click.echo(buildinfo.describe())
+        ctx.exit()
 
 
 REQUIRED_PACKAGES = ("click", "kubernetes", "yaml", "urllib3")

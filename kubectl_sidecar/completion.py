@@ -177,11 +177,11 @@ def _lookup(ctx, read):
     """read(cluster) on the cluster the words so far point at, with a short timeout; None on
     any failure (no kubeconfig, unreachable, forbidden, a credential plugin that fails)."""
     from kubectl_sidecar import kubeconfig
-    from kubectl_sidecar.cli import overrides_from
+    from kubectl_sidecar.cli import first_context, overrides_from
 
     params = ctx.params
     try:
-        cluster = kubeconfig.connect(params.get("kubeconfig"), params.get("context"),
+        cluster = kubeconfig.connect(params.get("kubeconfig"), first_context(params),
                                      LOOKUP_TIMEOUT, overrides_from(params))
         return read(cluster)
     except Exception:  # noqa: BLE001 - completion is best effort and silent

@@ -56,7 +56,7 @@ def ref_of(item) -> str:
 class Executor:
     def __init__(self, cluster, mesh_cluster=None, say=print, dry_run=None, concurrency=2,
                  timeout=600.0, keep_going=False, clock=time.monotonic, sleep=time.sleep,
-                 tracker=None, progress=None):
+                 tracker=None, progress=None, stop_starting=None):
         self.cluster = cluster
         self.mesh_cluster = mesh_cluster or cluster
         self.say = say
@@ -69,7 +69,9 @@ class Executor:
         self.tracker = tracker or Tracker(cluster, clock=clock)
         self.progress = progress  # progress.Board or None
         self.outcome = Outcome()
-        self._stop_starting = Event()
+        # Shared by the Executors of a fleet: a failed rollout in one context stops new
+        # restarts in every context, as it does in one.
+        self._stop_starting = stop_starting or Event()
         self._give_up = Event()
         self._lock = Lock()
         self._total = 0
@@ -140,26 +142,37 @@ class Executor:
         if self.progress:
             self.progress.start(len(items))
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            while pending or running:
-                try:
-                    while pending and len(running) < self.concurrency:
-                        if self._stop_starting.is_set():
-                            self._record_not_started(pending)
-                            break
-                        item = pending.popleft()
-                        running[pool.submit(self._one, item, waited(item))] = item
-                    if not running:
-                        break
-                    done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        del running[future]
-                        future.result()
-                    self._show_progress(len(running), len(pending))
-                except KeyboardInterrupt as interrupt:
-                    self._interrupted(interrupt, len(running), pending)
+            try:
+                self._drive(pool, waited, pending, running)
+            except BaseException:
+                # Whatever escapes (a second Ctrl-C mid-report), no worker may go on waiting:
+                # leaving the pool joins them, and a wait without --timeout never ends.
+                self._stop_starting.set()
+                self._give_up.set()
+                raise
         if self.outcome.terminated:
             raise Terminated
         return self.outcome
+
+    def _drive(self, pool, waited, pending, running):
+        """Keep `concurrency` workloads going until none is left or running."""
+        while pending or running:
+            try:
+                while pending and len(running) < self.concurrency:
+                    if self._stop_starting.is_set():
+                        self._record_not_started(pending)
+                        break
+                    item = pending.popleft()
+                    running[pool.submit(self._one, item, waited(item))] = item
+                if not running:
+                    break
+                done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del running[future]
+                    future.result()
+                self._show_progress(len(running), len(pending))
+            except KeyboardInterrupt as interrupt:
+                self._interrupted(interrupt, len(running), pending)
 
     def _interrupted(self, interrupt, running, pending):
         self._stop_starting.set()
@@ -174,6 +187,16 @@ class Executor:
             self.say(f"Interrupted: waiting for {running} rollout(s) in progress; starting no "
                      "more. Ctrl-C again to stop waiting.")
         else:
+            self._give_up.set()
+
+    def stop(self, give_up=False, terminated=False):
+        """Start no new restart, and with give_up stop waiting too: Ctrl-C and SIGTERM for a
+        run in another thread (a fleet runs one Executor per context), which signals never
+        reach."""
+        self.outcome.interrupted = True
+        self.outcome.terminated |= terminated
+        self._stop_starting.set()
+        if give_up or terminated:
             self._give_up.set()
 
     def _record_not_started(self, pending):
@@ -254,5 +277,7 @@ class Executor:
                 self.say(f"  {ref}: the rollout back to the old mode is not confirmed: {why}")
 
     def close(self):
-        """Stop following rollouts."""
+        """Stop following rollouts; any wait still going ends."""
+        self._stop_starting.set()
+        self._give_up.set()
         self.tracker.stop()

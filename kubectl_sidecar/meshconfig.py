@@ -5,7 +5,7 @@ Fetching the objects is cluster.py's job; this module only reads plain dicts.
 import re
 from dataclasses import dataclass, field
 
-from kubectl_sidecar.classify import NATIVE, TRADITIONAL, parse_bool
+from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL, parse_bool
 from kubectl_sidecar.errors import SidecarError
 
 ASM_GROUP, ASM_VERSION, ASM_PLURAL, ASM_NAME = (
@@ -38,6 +38,8 @@ class MeshConfig:
     revisions: dict = field(default_factory=dict)  # Istio: revision -> Setting
     istiods: dict = field(default_factory=dict)  # Istio: revision -> (namespace, name, container, env value)
     namespaces: dict = field(default_factory=dict)  # Linkerd: namespace -> Setting
+    # Linkerd: namespace -> {key: value} of the mode annotations it copies onto its pods
+    namespace_annotations: dict = field(default_factory=dict)
     context: str = None  # the kubeconfig context the config was read from
     warnings: list = field(default_factory=list)
     injector: tuple = None  # Consul: (namespace, name, container) of the connect-injector
@@ -205,10 +207,18 @@ def istio_config(deployments, kubelet_versions, context=None):
 
 # --- Linkerd -----------------------------------------------------------------------------
 
+# Linkerd's mode keys in the order it reads them: config.linkerd.io, config.beta, config.alpha.
+LINKERD_KEYS = OVERRIDE_ANNOTATIONS["linkerd"]
+# The ones it copies from a namespace (pkg/inject ProxyAnnotations + ProxyAlphaConfigAnnotations):
+# the deprecated beta key is on neither list, so on a namespace it does nothing.
+LINKERD_NAMESPACE_KEYS = (LINKERD_KEYS[0], LINKERD_KEYS[2])
+# Meshes whose injector copies the namespace's mode annotation onto every pod it injects
+# (Linkerd's AppendNamespaceAnnotations): on their pods that copy is not the workload's own.
+COPIES_NAMESPACE_MODE = frozenset({"linkerd"})
+
+
 def linkerd_config(config_map, namespaces, context=None):
     """MeshConfig from linkerd-config's values (proxy.nativeSidecar) and namespace annotations."""
-    from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
-
     mesh_wide = Setting(None, "linkerd/linkerd-config not found")
     if config_map is not None:
         values_text = (config_map.get("data") or {}).get("values") or ""
@@ -217,17 +227,40 @@ def linkerd_config(config_map, namespaces, context=None):
             mesh_wide = Setting(False, "linkerd-config proxy.nativeSidecar unset (default false)")
         else:
             mesh_wide = Setting(native, f"linkerd-config proxy.nativeSidecar={str(native).lower()}")
-    by_namespace = {}
+    by_namespace, inherited_by_namespace = {}, {}
     for namespace in namespaces or ():
         metadata = namespace.get("metadata") or {}
         annotations = metadata.get("annotations") or {}
-        for key in OVERRIDE_ANNOTATIONS["linkerd"]:
-            if key in annotations and parse_bool(annotations[key]) is not None:
-                by_namespace[metadata.get("name")] = Setting(
-                    parse_bool(annotations[key]), f"namespace annotation {key}")
-                break
+        inherited = {key: annotations[key] for key in LINKERD_NAMESPACE_KEYS if key in annotations}
+        if inherited:
+            by_namespace[metadata.get("name")] = linkerd_setting({}, inherited, mesh_wide)
+            inherited_by_namespace[metadata.get("name")] = inherited
     return MeshConfig(name="linkerd", mesh_wide=mesh_wide, namespaces=by_namespace,
-                      context=context)
+                      namespace_annotations=inherited_by_namespace, context=context)
+
+
+def linkerd_setting(own, namespace_annotations, default):
+    """What Linkerd injects into a pod whose own mode annotations are `own` ({key: value}) in a
+    namespace with `namespace_annotations`, when linkerd-config says `default` (a Setting).
+
+    As pkg/inject does it: AppendNamespaceAnnotations copies the namespace's stable and alpha
+    keys onto the pod where the pod lacks that key; ApplyAnnotationOverrides then takes the
+    first present of stable, beta, alpha. A value ParseBool refuses leaves linkerd-config's
+    value, and still hides the keys after it.
+    """
+    for key in LINKERD_KEYS:
+        if key in own:
+            value, where = own[key], f"pod annotation {key}"
+        elif key in LINKERD_NAMESPACE_KEYS and key in namespace_annotations:
+            value, where = namespace_annotations[key], f"namespace annotation {key}"
+        else:
+            continue
+        native = parse_bool(value)
+        if native is None:
+            return Setting(default.native,
+                           f"{where}={value!r} is not a Go bool, so {default.source}")
+        return Setting(native, where)
+    return default
 
 
 def _linkerd_native_value(values_text):
@@ -525,12 +558,15 @@ def desired_setting(row, mesh):
         return Setting(None, "no mesh proxy")
     if mesh.native_supported is False and mesh.family == row.family:
         return mesh.mesh_wide  # a control plane without native mode ignores the annotation
+    if mesh.name == "linkerd" and row.family == "linkerd":
+        # row.mode_annotations are the workload's own (status.Assessor puts the pod template's
+        # in place of a pod's copies of its namespace's); the namespace's as it is now.
+        return linkerd_setting(dict(row.mode_annotations or ()),
+                               mesh.namespace_annotations.get(row.namespace) or {}, mesh.mesh_wide)
     if row.override is not None:
         return Setting(row.override, f"pod annotation {row.override_annotation}")
     if mesh.family != row.family:
         return Setting(None, f"no {row.family} mesh configuration read")
-    if mesh.name == "linkerd" and row.namespace in mesh.namespaces:
-        return mesh.namespaces[row.namespace]
     if mesh.mesh_wide is not None:
         return mesh.mesh_wide
     revision = row.revision or "default"

@@ -17,6 +17,7 @@ from kubectl_sidecar.meshconfig import (
     CONSUL_HELM_VALUE,
     consul_flag_text,
     consul_injector_patch,
+    linkerd_setting,
 )
 
 
@@ -239,15 +240,26 @@ def _consul_changes(mesh, target):
 def plan_switch(rows, mesh, target, facts):
     """Mesh-wide switch: change the config, restart every workload with pods in another mode.
 
-    Pods whose own override annotation pins a mode keep it; they are only touched when they
-    differ from that pinned mode.
+    Pods whose workload's own override annotation pins a mode keep it; they are only touched
+    when they differ from that pinned mode. (row.override and row.mode_annotations are the
+    workload's own: status.Assessor has set aside pods' copies of their namespace's.)
     """
     family = mesh.family
     plan = Plan(target=target, config_changes=config_changes(mesh, target, rows))
     mine = [row for row in rows if row.family == family]
     plan.outside += len(rows) - len(mine)
+    # Linkerd: the namespace annotations the switch writes, which its pods inherit.
+    written = {c.name: c.new for c in plan.config_changes if c.mesh == "linkerd"}
 
     def desired(row):
+        if mesh.name == "linkerd":
+            # What Linkerd will inject once the namespace is annotated: the stable key a
+            # template sets wins over it, a beta or alpha key on the template does not.
+            inherited = dict(mesh.namespace_annotations.get(row.namespace) or {})
+            if row.namespace in written:
+                inherited[patches.LINKERD_NAMESPACE_ANNOTATION] = written[row.namespace]
+            return linkerd_setting(dict(row.mode_annotations or ()), inherited,
+                                   mesh.mesh_wide).mode
         return (NATIVE if row.override else TRADITIONAL) if row.override is not None else target
 
     _plan_pods(plan, mine, desired, facts)

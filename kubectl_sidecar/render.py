@@ -7,6 +7,7 @@ The small tables built whole (--summary, the switch plan) were measured too
 (bench/tables_bench.py): tabulate gives the same text but costs ~34 ms to import and 14-18x the
 time per table, and earns nothing on names that are all ASCII, so they use columns() as well.
 """
+import dataclasses
 import json
 from datetime import datetime, timezone
 
@@ -86,8 +87,9 @@ class PodTable:
     """The per-pod table, printed in parts as batches of rows arrive: headers once, columns
     only ever widening."""
 
-    def __init__(self, all_namespaces, wide=False, no_headers=False, now=None):
+    def __init__(self, all_namespaces, wide=False, no_headers=False, now=None, contexts=False):
         self.all_namespaces = all_namespaces
+        self.contexts = contexts  # a fleet: CONTEXT first
         self.wide = wide
         self.no_headers = no_headers
         self.now = now or datetime.now(timezone.utc)
@@ -96,12 +98,16 @@ class PodTable:
             self.headers += ["NODE", "REVISION", "AGE"]
         if all_namespaces:
             self.headers.insert(0, "NAMESPACE")
+        if contexts:
+            self.headers.insert(0, "CONTEXT")
         self.widths = [0] * len(self.headers)
         self._headers_done = no_headers
 
-    def render(self, rows):
-        """Text for these rows (after the headers, the first time)."""
+    def render(self, rows, context=None):
+        """Text for these rows (after the headers, the first time); context fills CONTEXT."""
         table = [self._cells(row) for row in rows]
+        if self.contexts:
+            table = [[context] + cells for cells in table]
         if not table:
             return ""
         text = columns(self.headers, table, self._headers_done, self.widths)
@@ -141,6 +147,29 @@ def namespace_summary(tally, no_headers=False):
     return columns(headers, table, no_headers)
 
 
+def fleet_summary_lines(parts, whole, failed=()):
+    """Under a fleet's table: the summary line of each context (parts: [(context, MeshConfig,
+    Tally)]), then the fleet's total; failed names the contexts that could not be read."""
+    lines = [f"Context {name}: " + summary_line(mesh, tally) for name, mesh, tally in parts]
+    counts = whole.mode_counts()
+    modes = ", ".join(f"{counts[mode]} {mode}" for mode in MODES if counts[mode])
+    read = f"{len(parts)} context(s)"
+    if failed:
+        read += f" ({len(failed)} more not read: {', '.join(failed)})"
+    lines.append(f"Total over {read}: Pods: {modes or 'none'}. {whole.needs_action} pod(s) "
+                 f"need action, {len(whole.workloads)} workload(s) to restart.")
+    return "\n".join(lines)
+
+
+def fleet_namespace_summary(tallies, no_headers=False):
+    """--summary over a fleet: one line per context and namespace ([(context, Tally)])."""
+    headers = ["CONTEXT", "NAMESPACE"] + [mode.upper() for mode in MODES] + ["NEEDS-ACTION"]
+    table = [[name, namespace] + [str(counts[key]) for key in MODES + ("restart",)]
+             for name, tally in tallies
+             for namespace, counts in sorted(tally.per_namespace.items())]
+    return columns(headers, table, no_headers)
+
+
 def item(row):
     """One pod in the documented -o json/yaml contract."""
     return {
@@ -160,10 +189,8 @@ def item(row):
     }
 
 
-def document(report, rows=None):
-    """The whole -o json/yaml document (a dict)."""
-    mesh = report.mesh
-    mesh_doc = {
+def mesh_document(mesh):
+    return {
         "name": mesh.name,
         "context": mesh.context,
         "configuredMode": mesh.mesh_wide.mode if mesh.mesh_wide else None,
@@ -172,14 +199,60 @@ def document(report, rows=None):
                       for rev, s in sorted(mesh.revisions.items())},
         "description": mesh.describe(),
     }
+
+
+def document(report, rows=None):
+    """The whole -o json/yaml document (a dict)."""
     return {
         "apiVersion": API_VERSION,
         "kind": "SidecarStatus",
-        "mesh": mesh_doc,
+        "mesh": mesh_document(report.mesh),
         "summary": report.tally().summary(),
         "warnings": list(report.warnings),
         "items": [item(row) for row in (report.rows if rows is None else rows)],
     }
+
+
+def fleet_document(reports, whole, errors=None, needs_restart=False):
+    """The -o json/yaml document of a fleet ({context: Report}, in order): the one-context
+    contract with fields added, none renamed. mesh and summary keep their fields (the mesh's
+    when every context reports the same, else null; the fleet's totals) and gain `contexts`,
+    each context's own; every item gains `context`; `errors` lists contexts not read.
+    whole is the fleet's Tally (fleet.total)."""
+    meshes = {name: mesh_document(report.mesh) for name, report in reports.items()}
+    alike = {json.dumps(doc, sort_keys=True) for doc in meshes.values()}
+    first = next(iter(meshes.values()), None)
+    mesh_doc = dict(first) if first is not None and len(alike) == 1 else {
+        key: None for key in ("name", "context", "configuredMode", "source", "revisions",
+                              "description")}
+    mesh_doc["contexts"] = meshes
+    summary = whole.summary()
+    summary["contexts"] = {name: report.tally().summary() for name, report in reports.items()}
+    items = []
+    for name, report in reports.items():
+        for row in report.rows:
+            if not needs_restart or row.needs_restart:
+                items.append(dict(item(row), context=name))
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "SidecarStatus",
+        "mesh": mesh_doc,
+        "summary": summary,
+        "warnings": [f"context {name}: {warning}" for name, report in reports.items()
+                     for warning in report.warnings],
+        "errors": [{"context": name, "message": message}
+                   for name, message in (errors or {}).items()],
+        "items": items,
+    }
+
+
+def dump(doc, output):
+    """A document as json or yaml text."""
+    if output == "json":
+        return json.dumps(doc, indent=2) + "\n"
+    import yaml
+
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 
 
 def as_json(report, rows=None):
@@ -194,10 +267,10 @@ def as_yaml(report, rows=None):
 
 # --- switch / restart ----------------------------------------------------------------------
 
-def plan_text(plan, scope, brief=False):
+def plan_text(plan, scope, brief=False, header=True):
     """The plan as the user reviews it before confirming (and as a dry run prints it)."""
     out = []
-    if not brief:
+    if not brief and header:
         if plan.target:
             out.append(f"Plan: switch to {plan.target} sidecars"
                        + (f" in {scope.describe()}" if scope else "") + ".")
@@ -236,8 +309,35 @@ def plan_text(plan, scope, brief=False):
     return "\n".join(out).rstrip("\n")
 
 
+def fleet_plan_text(parts, target):
+    """A fleet's plan ([(context, Plan, Scope)], in order): the mesh config writes once, each
+    naming the API server it goes to, then what is restarted in each context."""
+    names = ", ".join(name for name, _, _ in parts)
+    what = (f"switch to {target} sidecars" if target else
+            "restart workloads whose pods differ from the mesh's configured mode")
+    out = [f"Plan: {what} across {len(parts)} contexts ({names})."]
+    changes = [change for _, plan, _ in parts for change in plan.config_changes]
+    if changes:
+        out.append("\nMesh config changes:")
+        out += [f"  {change.describe()}" for change in changes]
+    for name, plan, scope in parts:
+        out.append(f"\nContext {name}" + (f", {scope.describe()}" if scope else "") + ":")
+        alone = dataclasses.replace(plan, config_changes=[])
+        body = plan_text(alone, scope, header=False).strip("\n")
+        busy = plan.overrides or plan.restarts or plan.manual
+        out.append(_indent(body if busy else "Nothing to restart here. " + body))
+    return "\n".join(out)
+
+
+def fleet_outcome_text(parts, server_dry_run=False):
+    """What was done in each context ([(context, Outcome, Plan)])."""
+    return "\n".join(f"Context {name}:\n" + _indent(outcome_text(outcome, plan, server_dry_run))
+                     for name, outcome, plan in parts)
+
+
 def _indent(text):
-    return "\n".join("  " + line for line in text.rstrip("\n").splitlines())
+    return "\n".join("  " + line if line else line
+                     for line in text.rstrip("\n").splitlines())
 
 
 def outcome_text(outcome, plan, server_dry_run=False):
@@ -332,16 +432,43 @@ def outcome_json(plan, outcome, exit_code):
     return json.dumps({
         "apiVersion": API_VERSION, "kind": "SwitchResult",
         "plan": plan_document(plan),
-        "result": {
-            "exitCode": exit_code,
-            "configChanged": list(outcome.config_done),
-            "rolledOut": list(outcome.succeeded),
-            "failed": [{"workload": ref, "reason": why, "refused": ref in outcome.refused}
-                       for ref, why in outcome.failed],
-            "notWaitedFor": [{"workload": ref, "failingBefore": why}
-                             for ref, why in outcome.not_waited],
-            "pinned": list(outcome.pinned),
-            "notStarted": list(outcome.not_started),
-            "interrupted": outcome.interrupted,
-        },
+        "result": result_document(outcome, exit_code),
     }, indent=2)
+
+
+def fleet_plan_json(parts, refusals=()):
+    """A fleet's plan as one document ([(context, Plan, Findings or None)]); refusals are
+    lines saying why the fleet as a whole was refused (contexts that disagree)."""
+    return json.dumps({"apiVersion": API_VERSION, "kind": "SwitchPlan",
+                       "refused": list(refusals),
+                       "contexts": [{"context": name, "plan": plan_document(plan, findings)}
+                                    for name, plan, findings in parts]}, indent=2)
+
+
+def fleet_outcome_json(parts, exit_code):
+    """What a fleet run did ([(context, Plan, Outcome)]): per context, the plan and result."""
+    return json.dumps({
+        "apiVersion": API_VERSION, "kind": "SwitchResult",
+        "result": {"exitCode": exit_code},
+        "contexts": [{"context": name, "plan": plan_document(plan),
+                      "result": result_document(outcome, None)}
+                     for name, plan, outcome in parts],
+    }, indent=2)
+
+
+def result_document(outcome, exit_code):
+    result = {
+        "exitCode": exit_code,
+        "configChanged": list(outcome.config_done),
+        "rolledOut": list(outcome.succeeded),
+        "failed": [{"workload": ref, "reason": why, "refused": ref in outcome.refused}
+                   for ref, why in outcome.failed],
+        "notWaitedFor": [{"workload": ref, "failingBefore": why}
+                         for ref, why in outcome.not_waited],
+        "pinned": list(outcome.pinned),
+        "notStarted": list(outcome.not_started),
+        "interrupted": outcome.interrupted,
+    }
+    if exit_code is None:
+        del result["exitCode"]  # a fleet's exit code is the run's, said once
+    return result

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from kubectl_sidecar import meshconfig, resources
 from kubectl_sidecar.actions import Step, assess
-from kubectl_sidecar.classify import MODES, classify_pod
+from kubectl_sidecar.classify import MODES, classify_pod, mode_annotations_of, override_of
 from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
 from kubectl_sidecar.meshread import read_mesh_config
@@ -118,8 +118,9 @@ def stream(assessor, proxy_names=None, batch_size=PAGE_SIZE):
 class Assessor:
     """Fills in each row's workload, desired mode and action, reading what that takes the
     first time a batch needs it: the ReplicaSets and Jobs that own pods, the mesh config, the
-    Deployments, StatefulSets and DaemonSets of pods in the wrong mode. One list per kind
-    whatever the number of pods, never a read per pod or per namespace.
+    Deployments, StatefulSets and DaemonSets of pods in the wrong mode or whose mode annotation
+    may be a copy of their namespace's. One list per kind whatever the number of pods, never a
+    read per pod or per namespace.
     """
 
     def __init__(self, cluster, scope, mesh="auto", mesh_cluster=None, warn=None):
@@ -160,6 +161,7 @@ class Assessor:
         for row in rows:
             row.workload = resolve_workload(row.namespace, row.owner, self._parents)
         mesh_config = self.mesh_config(rows)
+        self._use_template_modes(rows)
         settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
         wrong = [row for row, setting in zip(rows, settings, strict=True)
                  if row.proxy and row.mode != setting.mode]
@@ -167,6 +169,23 @@ class Assessor:
         for row, setting in zip(rows, settings, strict=True):
             assess(row, setting, facts)
         return rows
+
+    def _use_template_modes(self, rows):
+        """Linkerd copies its namespace's mode annotation onto every pod it injects, so the
+        pod's copy is not its workload's own choice: that is on the pod template. For the
+        Linkerd pods that carry such an annotation, take their Deployment's, StatefulSet's or
+        DaemonSet's template's instead (listed once per kind, with the workload facts). A bare
+        pod, or a workload of another kind, keeps the pod's own."""
+        marked = [row for row in rows
+                  if row.family in meshconfig.COPIES_NAMESPACE_MODE and row.mode_annotations]
+        if not marked:
+            return
+        facts = self.workload_facts(marked)
+        for row in marked:
+            fact = row.workload and facts.get((row.workload[0], row.namespace, row.workload[1]))
+            if fact:
+                row.mode_annotations = mode_annotations_of(row.family, dict(fact.template_modes))
+                row.override, row.override_annotation = override_of(row.mode_annotations)
 
     def read_new_parents(self, rows):
         """The ReplicaSets and Jobs created since their kind was listed (a rollout's new

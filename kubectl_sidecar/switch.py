@@ -64,7 +64,13 @@ def parse_workload(text):
 
 
 def switch_mesh(cluster, mesh_cluster, options, console):
-    """Mesh-wide switch: the config change, then every workload in the other mode. Exit code.
+    """Mesh-wide switch: the config change, then every workload in the other mode. Exit code."""
+    scope, make_plan, check = mesh_wide_steps(cluster, options, console)
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+
+
+def mesh_wide_steps(cluster, options, console):
+    """(scope, make_plan, check) of a mesh-wide switch on one cluster.
 
     The config change reaches every namespace, so every namespace is read; with
     options.restart_namespace only that one's workloads are restarted, and the plan says how
@@ -87,22 +93,33 @@ def switch_mesh(cluster, mesh_cluster, options, console):
             plan.limit_to(options.restart_namespace)
         return plan
 
-    return _run(cluster, mesh_cluster, Scope(namespace=None), options, console, make_plan, check)
+    return Scope(namespace=None), make_plan, check
 
 
 def restart(cluster, mesh_cluster, scope, options, console):
     """Restart workloads whose pods differ from the configured mode. Returns the exit code."""
+    scope, make_plan, check = restart_steps(scope, console)
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+
+
+def restart_steps(scope, console):
+    """(scope, make_plan, check) of a restart."""
 
     def check(report):
         if not report.rows:
             console.err(f"Warning: no pods found in {scope.describe()}")
 
-    return _run(cluster, mesh_cluster, scope, options, console,
-                lambda report, facts: planning.plan_restart(report.rows, facts), check)
+    return scope, lambda report, facts: planning.plan_restart(report.rows, facts), check
 
 
 def switch_workloads(cluster, mesh_cluster, scope, options, console):
     """Per-workload switch through the mesh's pod-template override annotation. Exit code."""
+    scope, make_plan, check = workload_steps(cluster, scope, options, console)
+    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+
+
+def workload_steps(cluster, scope, options, console):
+    """(scope, make_plan, check) of a per-workload switch."""
 
     def make_plan(report, facts):
         workloads = _target_workloads(cluster, scope, options.workloads, report)
@@ -121,7 +138,7 @@ def switch_workloads(cluster, mesh_cluster, scope, options, console):
         if problem:
             console.err(f"Warning: {problem} (continuing: --force)")
 
-    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+    return scope, make_plan, check
 
 
 def _run(cluster, mesh_cluster, scope, options, console, make_plan, check=None):
@@ -245,7 +262,7 @@ def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
             return 0
         executor.run(plan.overrides + plan.restarts, waited=lambda item: not item.unhealthy)
         if options.pin_failed and plan.target:
-            executor.pin(_pins_for(plan, executor.outcome))
+            executor.pin(pins_for(plan, executor.outcome))
     except Terminated:
         code = 143
         executor.outcome.interrupted = executor.outcome.terminated = True
@@ -274,7 +291,7 @@ def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
     return code
 
 
-def _pins_for(plan, outcome):
+def pins_for(plan, outcome):
     """Overrides pinning back to the old mode the workloads whose rollout failed after our
     restart (not those the server refused: nothing changed there)."""
     failed = {ref for ref, _ in outcome.failed} - set(outcome.refused)

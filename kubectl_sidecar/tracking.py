@@ -118,7 +118,7 @@ class Tracker:
                 problem = self._problem_for(key)
                 if problem is not None and problem.permanent:
                     return problem.message
-                if give_up is not None and give_up.is_set():
+                if (give_up is not None and give_up.is_set()) or self._stopped.is_set():
                     return Waited.GAVE_UP
                 left = None if deadline is None else deadline - self.clock()
                 if left is not None and left <= 0:

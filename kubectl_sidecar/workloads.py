@@ -4,12 +4,15 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
 from kubectl_sidecar.rollout import unhealthy
 
 # Kinds whose pod template `kubectl rollout restart` can bump.
 ROLLOUT_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
 # Kinds a restart re-injects: those, and Argo Rollouts (through spec.restartAt).
 RESTARTABLE = ROLLOUT_KINDS + ("Rollout",)
+# Every mesh's per-workload mode annotations: the ones kept of a pod template.
+_MODE_KEYS = tuple(key for keys in OVERRIDE_ANNOTATIONS.values() for key in keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,7 @@ class WorkloadFacts:
     paused: bool = False
     on_delete: bool = False  # updateStrategy OnDelete: a template change moves no pod
     unhealthy: str | None = None  # why it was failing before we touched it (rollout.unhealthy)
+    template_modes: tuple = ()  # ((key, value), ...) of mesh mode annotations on its pod template
 
 
 def facts_index(objects, kind):
@@ -31,6 +35,7 @@ def facts_index(objects, kind):
         metadata = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
         strategy = spec.get("updateStrategy") or {}
+        template = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
         index[(metadata.get("namespace"), metadata.get("name"))] = WorkloadFacts(
             kind=kind,
             namespace=metadata.get("namespace"),
@@ -38,6 +43,7 @@ def facts_index(objects, kind):
             paused=bool(spec.get("paused")),
             on_delete=strategy.get("type") == "OnDelete",
             unhealthy=unhealthy(kind, obj),
+            template_modes=tuple((key, template[key]) for key in _MODE_KEYS if key in template),
         )
     return index
 

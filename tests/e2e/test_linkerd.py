@@ -172,7 +172,7 @@ def test_summary_table_counts_linkerd_pods(kubectl, injected):
     assert rows["l5d-optin"] == ["0", "1", "0", "0", "1", "0"]
 
 
-# --- where the plugin and Linkerd disagree (product bugs; see each reason) ------------------------
+# --- where the plugin and Linkerd once disagreed ----------------------------------------------
 
 @pytest.fixture(scope="module")
 def disagreements(linkerd_mesh):
@@ -191,34 +191,28 @@ def disagreements(linkerd_mesh):
         seed.delete_namespace(admin, ns, wait=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: Linkerd copies the namespace's config.linkerd.io/proxy-enable-native-sidecar onto "
-    "every pod it injects (pkg/inject AppendNamespaceAnnotations), and kubectl-sidecar reads that copy "
-    "as the pod's own override, so after the namespace changes DESIRED stays the old mode "
-    "(source 'pod annotation ...') and `switch` never restarts those pods"))
 def test_desired_follows_a_changed_namespace_annotation(kubectl, disagreements):
+    """Linkerd copies the namespace's config.linkerd.io/proxy-enable-native-sidecar onto every
+    pod it injects (pkg/inject AppendNamespaceAnnotations): that copy is not the pod's own
+    override, so after the namespace changes DESIRED follows it."""
     assert seed.injected_mode(disagreements, "l5d-flip", "web") == "native"
     [item] = kubectl.sidecar_json("status", "-n", "l5d-flip")["items"]
     assert (item["mode"], item["desiredMode"], item["action"]) == (
         "traditional", "native", "restart Deployment/web")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: since Linkerd 2.20 only config.linkerd.io/ and config.alpha.linkerd.io/ "
-    "proxy-enable-native-sidecar are copied from a namespace (pkg/inject ProxyAnnotations, "
-    "ProxyAlphaConfigAnnotations); the beta key counts on pods only, but kubectl-sidecar honours it "
-    "on namespaces and says DESIRED native"))
 def test_a_beta_annotation_on_a_namespace_does_nothing(kubectl, disagreements):
+    """Since Linkerd 2.20 only config.linkerd.io/ and config.alpha.linkerd.io/
+    proxy-enable-native-sidecar are copied from a namespace (pkg/inject ProxyAnnotations,
+    ProxyAlphaConfigAnnotations): the beta key counts on pods only."""
     assert seed.injected_mode(disagreements, "l5d-beta-ns", "web") == "traditional"
     [item] = kubectl.sidecar_json("status", "-n", "l5d-beta-ns")["items"]
     assert (item["mode"], item["desiredMode"], item["action"]) == ("traditional", "traditional", "ok")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: Linkerd's own postStart hook (linkerd-await, injected with proxy.await, the default) "
-    "counts as a user's proxy lifecycle setting (classify._custom_lifecycle knows only pilot-agent), so "
-    "every switch of Linkerd to native warns about settings that Linkerd itself drops in native mode"))
 def test_switching_to_native_does_not_warn_about_linkerds_own_hook(kubectl, injected):
+    """Linkerd's own postStart hook (linkerd-await, injected with proxy.await, the default) is
+    not a user's proxy lifecycle setting: Linkerd itself drops it in native mode."""
     done = kubectl.sidecar("switch", "--native", "--mesh", "linkerd", "-n", "l5d-default", "--dry-run")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "restart" in done.stdout.lower()  # the plan has the traditional Deployment in it

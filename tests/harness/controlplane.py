@@ -219,4 +219,7 @@ if __name__ == "__main__":
     # hack/control-plane runs this module; the command line itself lives in cli.py.
     from tests.harness.cli import main
 
-    main()
+    try:
+        main()
+    except build.GoMissing as error:  # one line saying what to install, not a traceback
+        sys.exit(f"error: {error}")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.harness import seed
+from tests.harness import build, seed
 from tests.harness.controlplane import REPO, ControlPlane, default_workdir
 
 
@@ -60,4 +60,7 @@ def down():
 
 
 if __name__ == "__main__":
-    {"up": up, "down": down}[sys.argv[1] if len(sys.argv) > 1 else "up"]()
+    try:
+        {"up": up, "down": down}[sys.argv[1] if len(sys.argv) > 1 else "up"]()
+    except build.GoMissing as error:
+        sys.exit(f"error: {error}")

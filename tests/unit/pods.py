@@ -79,10 +79,18 @@ def istio(mode, revision="default", cni=False, **kwargs):
                annotations=annotations, **kwargs)
 
 
-def linkerd(mode, **kwargs):
+LINKERD_AWAIT = {"postStart": {"exec": {"command": [
+    "/usr/lib/linkerd/linkerd-await", "--timeout=2m", "--port=4191"]}}}
+
+
+def linkerd(mode, wait=True, **kwargs):
+    """A Linkerd-injected pod. Traditional with proxy.await (`wait`, the default) carries the
+    chart's linkerd-await postStart hook; native mode never does."""
     helper = {"name": "linkerd-init", "image": "cr.l5d.io/linkerd/proxy-init:v2.4.1",
               "args": ["--incoming-proxy-port", "4143"]}
     proxy = _proxy("linkerd-proxy", native=mode == "native")
+    if mode != "native" and wait:
+        proxy["lifecycle"] = copy.deepcopy(LINKERD_AWAIT)
     annotations = {"linkerd.io/proxy-version": "stable-2.16.0", "linkerd.io/inject": "enabled"}
     annotations.update(kwargs.pop("annotations", {}))
     if mode == "native":
@@ -251,6 +259,15 @@ def _appmesh_env(resource, legacy=False):
 
 
 APPMESH_ECR = "840364872350.dkr.ecr.us-west-2.amazonaws.com"
+# sidecar_builder.go's WaitUntilProxyReady hook with the default timeout and interval.
+APPMESH_POST_START = (
+    "if [[ $(/usr/bin/envoy --version) =~ ([0-9]+)\\.([0-9]+)\\.([0-9]+)-appmesh\\.([0-9]+) && "
+    "${BASH_REMATCH[1]} -ge 2 || (${BASH_REMATCH[1]} -ge 1 && ${BASH_REMATCH[2]} -gt 22) || "
+    "(${BASH_REMATCH[1]} -ge 1 && ${BASH_REMATCH[2]} -ge 22 && ${BASH_REMATCH[3]} -gt 2) || "
+    "(${BASH_REMATCH[1]} -ge 1 && ${BASH_REMATCH[2]} -ge 22 && ${BASH_REMATCH[3]} -ge 2 && "
+    "${BASH_REMATCH[4]} -gt 0) ]]; then APPNET_AGENT_POLL_ENVOY_READINESS_TIMEOUT_S=180 "
+    "APPNET_AGENT_POLL_ENVOY_READINESS_INTERVAL_S=5 /usr/bin/agent -envoyReadiness; else echo "
+    "'WaitUntilProxyReady is not supported in Envoy version < 1.22.2.1'; fi")
 
 
 def _appmesh_envoy(resource, legacy=False):
@@ -277,6 +294,8 @@ def appmesh(wait_until_proxy_ready=False, xray=False, cni=False, **kwargs):
     after them when X-Ray tracing is on.
     """
     envoy = _appmesh_envoy("mesh/shop-mesh/virtualNode/cart_shop")
+    if wait_until_proxy_ready:
+        envoy["lifecycle"]["postStart"] = {"exec": {"command": ["sh", "-c", APPMESH_POST_START]}}
     containers = [envoy, _app()] if wait_until_proxy_ready else [_app(), envoy]
     if xray:
         containers.append(_xray_daemon())
@@ -345,11 +364,12 @@ def envoy_gateway_proxy(**kwargs):
                        "app.kubernetes.io/managed-by": "envoy-gateway"}, **kwargs)
 
 
-def kuma_k8s(mode, user_init_containers=(), **kwargs):
+def kuma_k8s(mode, user_init_containers=(), wait_for_dataplane=False, **kwargs):
     """Kuma's injector (pkg/plugins/runtime/k8s/webhooks/injector/injector.go): native puts
     kuma-init and kuma-sidecar (restartPolicy: Always, preStop `killall -USR2 kuma-dp`) before
     the user's init containers; traditional puts kuma-sidecar first in containers and kuma-init
-    after the user's init containers."""
+    after the user's init containers, with a `kuma-dp wait` postStart hook when the pod waits
+    for the dataplane (containers/factory.go)."""
     helper = {"name": "kuma-init", "image": "docker.io/kumahq/kuma-init:2.14.3",
               "command": ["/usr/bin/kumactl", "install", "transparent-proxy"]}
     proxy = {"name": "kuma-sidecar", "image": "docker.io/kumahq/kuma-dp:2.14.3",
@@ -364,5 +384,8 @@ def kuma_k8s(mode, user_init_containers=(), **kwargs):
         proxy["lifecycle"] = {"preStop": {"exec": {"command": ["killall", "-USR2", "kuma-dp"]}}}
         return pod(init_containers=[helper, proxy] + user_init, containers=[_app()],
                    annotations=annotations, **kwargs)
+    if wait_for_dataplane:
+        proxy["lifecycle"] = {"postStart": {"exec": {"command": [
+            "kuma-dp", "wait", "--url", "http://localhost:9902/ready"]}}}
     return pod(init_containers=user_init + [helper], containers=[proxy, _app()],
                annotations=annotations, **kwargs)

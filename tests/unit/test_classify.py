@@ -95,6 +95,18 @@ def test_linkerd_override_annotation_variants_are_read():
     assert row.override is True
 
 
+def test_every_mode_annotation_of_the_pod_is_kept_in_the_meshs_reading_order():
+    row = classify_pod(pods.linkerd("traditional", annotations={
+        "config.alpha.linkerd.io/proxy-enable-native-sidecar": "true",
+        "config.linkerd.io/proxy-enable-native-sidecar": "yes"}))
+    assert row.mode_annotations == (("config.linkerd.io/proxy-enable-native-sidecar", "yes"),
+                                    ("config.alpha.linkerd.io/proxy-enable-native-sidecar", "true"))
+    # The first key present decides, even with a value Go refuses.
+    assert (row.override, row.override_annotation) == (
+        None, "config.linkerd.io/proxy-enable-native-sidecar")
+    assert classify_pod(pods.linkerd("traditional")).mode_annotations is None
+
+
 def test_job_pod_whose_app_exited_while_the_traditional_proxy_runs_is_flagged():
     stuck = pods.istio("traditional", owner=("Job", "migrate"),
                        statuses=[pods.terminated("app"), pods.running("istio-proxy")])
@@ -114,8 +126,12 @@ def test_job_pods_still_working_or_not_jobs_are_not_flagged(statuses, owner):
 
 
 @pytest.mark.parametrize("text, value", [
-    ("true", True), ("True", True), ("1", True), ("false", False), ("F", False),
-    ("yes", None), ("", None),
+    # Go's strconv.ParseBool accepts exactly these twelve spellings...
+    ("1", True), ("t", True), ("T", True), ("true", True), ("TRUE", True), ("True", True),
+    ("0", False), ("f", False), ("F", False), ("false", False), ("FALSE", False), ("False", False),
+    # ...and refuses everything else: other cases, yes/on, and any surrounding space.
+    ("tRUE", None), ("yes", None), ("on", None), ("", None),
+    (" true", None), ("true ", None), ("\tfalse", None), ("false\n", None), (" 1 ", None),
 ])
 def test_parse_bool_reads_annotation_values_like_go(text, value):
     assert parse_bool(text) is value

@@ -41,6 +41,7 @@ def test_subcommands_with_descriptions_then_the_directive():
         "restart\tRestart workloads whose pods differ from the configured mode\n"
         "status\tShow each pod's sidecar mode and what needs a restart\n"
         "switch\tSwitch the mesh or workloads to native or traditional sidecars\n"
+        "version\tShow the version, commit, Python and kubernetes client\n"
         ":4\n")
 
 

@@ -16,7 +16,7 @@ def test_launcher_runs_from_a_checkout_without_installing():
     assert result.stdout.startswith("Usage: kubectl sidecar")
 
 
-def test_krew_manifest_is_well_formed_and_points_at_real_files():
+def test_krew_manifest_is_well_formed_and_lays_out_the_archive_as_the_launcher_expects():
     with open(os.path.join(REPO, "krew-manifest.yaml")) as handle:
         manifest = yaml.safe_load(handle)
     assert manifest["apiVersion"] == "krew.googlecontainertools.github.com/v1alpha2"
@@ -27,12 +27,14 @@ def test_krew_manifest_is_well_formed_and_points_at_real_files():
     assert spec["version"] == f"v{__version__}"
     for key in ("homepage", "shortDescription", "description", "caveats"):
         assert spec[key]
+    assert "3.10" in spec["caveats"] and "pip" not in spec["caveats"]
+    from release import dist
     for platform in spec["platforms"]:
-        assert re.fullmatch(r"[0-9a-f]{64}", platform["sha256"])
-        assert platform["uri"].endswith((".tar.gz", ".zip"))
-        for item in platform["files"]:
-            path = item["from"].split("/", 1)[1]  # archives unpack to kubectl-sidecar/...
-            assert os.path.exists(os.path.join(REPO, path)), item["from"]
+        assert re.fullmatch(r"[0-9a-f]{64}", platform["sha256"]) and set(platform["sha256"]) != {"0"}
+        assert platform["uri"].endswith(f"/{spec['version']}/{dist.archive_name(__version__)}")
+        # krew moves everything under the archive's top directory into the plugin's directory,
+        # so bin/, kubectl_sidecar/ and vendor/ keep the layout bin/kubectl-sidecar looks for.
+        assert platform["files"] == [{"from": f"{dist.TOP}/*", "to": "."}]
         assert platform["bin"] == "bin/kubectl-sidecar"
 
 

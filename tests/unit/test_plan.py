@@ -1,5 +1,8 @@
+import pytest
+
 from kubectl_sidecar.classify import classify_pod
-from kubectl_sidecar.meshconfig import asm_config, consul_config, istio_config, linkerd_config
+from kubectl_sidecar.meshconfig import (
+    LINKERD_KEYS, asm_config, consul_config, istio_config, linkerd_config)
 from kubectl_sidecar.plan import plan_override, plan_restart, plan_switch
 from kubectl_sidecar.workloads import WorkloadFacts
 from tests.unit import pods
@@ -124,6 +127,34 @@ def test_linkerd_switch_annotates_namespaces_with_linkerd_pods():
     plan = plan_switch(cluster, mesh, "native", {})
     assert [(c.kind, c.name, c.new) for c in plan.config_changes] == [("Namespace", "shop", "true")]
     assert [r.ref for r in plan.restarts] == ["Deployment/cart"]
+
+
+L5D_STABLE, L5D_BETA, L5D_ALPHA = LINKERD_KEYS
+
+
+@pytest.mark.parametrize("namespace, own, restarted", [
+    # No namespace annotation yet: the switch writes the stable key, which every pod inherits
+    # unless its workload sets that same key.
+    ({}, None, True),
+    ({}, {L5D_STABLE: "false"}, False),
+    ({}, {L5D_BETA: "false"}, True),  # beta and alpha come after the inherited stable key
+    ({}, {L5D_ALPHA: "false"}, True),
+    # The namespace's alpha key already says native, so nothing is written there: then the
+    # workload's own alpha (or beta) key still pins it.
+    ({L5D_ALPHA: "true"}, {L5D_ALPHA: "false"}, False),
+    ({L5D_ALPHA: "true"}, {L5D_BETA: "false"}, False),
+    ({L5D_ALPHA: "true"}, None, True),
+])
+def test_linkerd_switch_leaves_alone_what_linkerd_will_still_inject_traditional(
+        namespace, own, restarted):
+    mesh = linkerd_config({"data": {"values": "proxy:\n  nativeSidecar: false\n"}},
+                          [{"metadata": {"name": "shop", "annotations": namespace}}])
+    [row] = rows((pods.linkerd("traditional", name="a"), CART))
+    # What status.Assessor leaves of the pod's annotations: its workload's own.
+    row.mode_annotations = tuple(own.items()) if own else None
+    plan = plan_switch([row], mesh, "native", {})
+    assert [r.ref for r in plan.restarts] == (["Deployment/cart"] if restarted else [])
+    assert plan.already == (0 if restarted else 1)
 
 
 def test_restart_plan_follows_each_pods_configured_mode():

@@ -65,6 +65,61 @@ def test_istios_own_proxy_hooks_are_not_settings_but_a_custom_hook_is():
     assert classify_pod(with_proxy_lifecycle(pods.istio("traditional"), custom)).lifecycle_settings
 
 
+def with_hook(pod, proxy, hook, command):
+    """The pod with `command` as the proxy container's `hook`, beside any hook it has."""
+    for container in pod["spec"]["containers"] + pod["spec"].get("initContainers", []):
+        if container["name"] == proxy:
+            container.setdefault("lifecycle", {})[hook] = {"exec": {"command": command}}
+    return pod
+
+
+SLEEP = ["sh", "-c", "sleep 20"]
+
+
+@pytest.mark.parametrize("pod, custom", [
+    # Each injector's own hooks, exactly as it writes them: not a user's setting.
+    (pods.linkerd("traditional"), False),  # linkerd-await postStart (proxy.await, the default)
+    (pods.linkerd("traditional", wait=False), False),
+    (pods.appmesh(), False),  # preStop `sh -c "sleep 20s"` on every App Mesh envoy
+    (pods.appmesh(wait_until_proxy_ready=True), False),  # and its envoyReadiness postStart
+    (pods.kuma_k8s("native"), False),  # preStop `killall -USR2 kuma-dp`
+    (pods.kuma_k8s("traditional", wait_for_dataplane=True), False),  # `kuma-dp wait`
+    # A user's own hook on the proxy still counts, whichever mesh injected it.
+    (with_hook(pods.linkerd("traditional"), "linkerd-proxy", "preStop", SLEEP), True),
+    (with_hook(pods.linkerd("traditional", wait=False), "linkerd-proxy", "postStart",
+               ["/bin/sh", "-c", "until curl -s localhost:4191/ready; do sleep 1; done"]), True),
+    # Linkerd renders proxy.waitBeforeExitSeconds as preStop /bin/sleep and drops it in native
+    # mode: a shutdown setting of the user's that native mode ignores.
+    (with_hook(pods.linkerd("traditional"), "linkerd-proxy", "preStop", ["/bin/sleep", "30"]),
+     True),
+    (with_hook(pods.appmesh(), "envoy", "preStop", ["sh", "-c", "sleep 20; curl -X POST "
+                                                    "localhost:9901/healthcheck/fail"]), True),
+    (with_hook(pods.appmesh(), "envoy", "postStart", SLEEP), True),
+    (with_hook(pods.kuma_k8s("traditional"), "kuma-sidecar", "preStop",
+               ["killall", "-TERM", "kuma-dp"]), True),
+    # Another mesh's hook is not this mesh's: App Mesh's sleep on Istio, Kuma's on Linkerd...
+    (with_hook(pods.istio("traditional"), "istio-proxy", "preStop", SLEEP), True),
+    (with_hook(pods.linkerd("traditional"), "linkerd-proxy", "preStop",
+               ["killall", "-USR2", "kuma-dp"]), True),
+    (with_hook(pods.kuma_k8s("traditional"), "kuma-sidecar", "postStart",
+               ["/usr/lib/linkerd/linkerd-await", "--timeout=2m"]), True),
+    # ...and App Mesh's sleep counts as its own only on App Mesh's envoy, not OSM's.
+    (with_hook(pods.pod(containers=[{"name": "app"}, {"name": "envoy"}],
+                        init_containers=[{"name": "osm-init"}]), "envoy", "preStop", SLEEP), True),
+], ids=lambda value: None)
+def test_each_meshs_own_proxy_hooks_are_not_settings_but_a_users_are(pod, custom):
+    assert classify_pod(pod).lifecycle_settings is custom
+
+
+def test_switching_linkerd_to_native_warns_only_about_a_users_hook():
+    own = classify_pod(pods.linkerd("traditional", name="web-a"))
+    assert warnings_for("native", [own], []) == []
+    users = classify_pod(with_hook(pods.linkerd("traditional", name="web-b"), "linkerd-proxy",
+                                   "preStop", SLEEP))
+    [note] = warnings_for("native", [own, users], [])
+    assert note.startswith("1 pod(s) set proxy startup/shutdown settings")
+
+
 def image(tag):
     return {"image": f"hashicorp/consul-k8s-control-plane{tag}"}
 

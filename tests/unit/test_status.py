@@ -1,5 +1,7 @@
 """status.stream and status.collect over an in-memory cluster: batching, and one read per kind."""
 from kubectl_sidecar import status
+from kubectl_sidecar.meshconfig import LINKERD_KEYS
+from kubectl_sidecar.plan import plan_switch
 from kubectl_sidecar.render import action_text
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
@@ -80,3 +82,120 @@ def test_warnings_are_passed_on_as_they_arise():
     list(status.stream(status.Assessor(cluster, scope, warn=warnings.append)))
     assert len(warnings) == 1 and warnings[0].startswith("can't list replicasets")
     assert rows[0].workload == ("ReplicaSet", "web-5f")
+
+
+# --- Linkerd: a pod's mode annotation may be its namespace's copy ----------------------------
+
+STABLE, BETA, ALPHA = LINKERD_KEYS
+
+
+def linkerd_cluster(namespace_native="true"):
+    """linkerd-config traditional; namespace `l5d` annotated `namespace_native` now. Its pods
+    were injected while it said "false", so each carries that copy (Linkerd copies the
+    namespace's key onto the pods it injects) unless its template set its own:
+    - web (Deployment, through a ReplicaSet): no annotation of its own;
+    - pinned (Deployment): its template pins traditional;
+    - legacy (Deployment): its template sets the beta key, which the namespace's stable key,
+      copied onto new pods, comes before;
+    - db (StatefulSet, owns its pods): no annotation of its own;
+    - debug: a bare pod, whose annotation is its own."""
+    copy = {STABLE: "false"}
+
+    def template(name, kind_annotations=None):
+        obj = deployment(name, "l5d")
+        obj["spec"]["template"]["metadata"]["annotations"] = dict(kind_annotations or {})
+        return obj
+
+    statefulset = template("db")
+    statefulset["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
+    return {
+        "ConfigMap": [{"metadata": {"name": "linkerd-config", "namespace": "linkerd"},
+                       "data": {"values": "proxy:\n  nativeSidecar: false\n"}}],
+        "Namespace": [{"metadata": {"name": "l5d", "annotations": {
+            "linkerd.io/inject": "enabled", STABLE: namespace_native}}}],
+        "ReplicaSet": [replicaset(f"{name}-5f", name, "l5d")
+                       for name in ("web", "pinned", "legacy")],
+        "Deployment": [template("web"), template("pinned", {STABLE: "false"}),
+                       template("legacy", {BETA: "false"})],
+        "StatefulSet": [statefulset],
+        "Pod": [
+            pods.linkerd("traditional", name="db-0", namespace="l5d", owner=("StatefulSet", "db"),
+                         annotations=copy),
+            pods.linkerd("traditional", name="debug", namespace="l5d", annotations=copy),
+            pods.linkerd("traditional", name="legacy-5f-a", namespace="l5d",
+                         owner=("ReplicaSet", "legacy-5f"), annotations={**copy, BETA: "false"}),
+            pods.linkerd("traditional", name="pinned-5f-a", namespace="l5d",
+                         owner=("ReplicaSet", "pinned-5f"), annotations=copy),
+            pods.linkerd("traditional", name="web-5f-a", namespace="l5d",
+                         owner=("ReplicaSet", "web-5f"), annotations=copy),
+        ],
+    }
+
+
+def by_name(rows):
+    return {row.name: row for row in rows}
+
+
+def test_a_linkerd_pods_copy_of_its_namespaces_annotation_is_not_its_own():
+    rows = by_name(status.collect(FakeCluster(linkerd_cluster()), status.Scope("l5d")).rows)
+    seen = {name: (row.desired, row.desired_reason, action_text(row.remedy))
+            for name, row in rows.items()}
+    assert seen == {
+        # The namespace now says native: what was copied from it before says nothing.
+        "web-5f-a": ("native", f"namespace annotation {STABLE}", "restart Deployment/web"),
+        "db-0": ("native", f"namespace annotation {STABLE}", "restart StatefulSet/db"),
+        "legacy-5f-a": ("native", f"namespace annotation {STABLE}", "restart Deployment/legacy"),
+        # The template's stable key is the workload's own, and a bare pod's is its own.
+        "pinned-5f-a": ("traditional", f"pod annotation {STABLE}", "ok"),
+        "debug": ("traditional", f"pod annotation {STABLE}", "ok"),
+    }
+    assert (rows["web-5f-a"].override, rows["web-5f-a"].override_annotation) == (None, None)
+    assert (rows["pinned-5f-a"].override, rows["legacy-5f-a"].override) == (False, False)
+    assert rows["legacy-5f-a"].override_annotation == BETA
+
+
+def test_linkerd_templates_are_read_once_per_kind_with_the_workload_facts():
+    objects = linkerd_cluster()
+    for i in range(300):
+        objects["Pod"].append(pods.linkerd("traditional", name=f"web-5f-{i:03d}", namespace="l5d",
+                                           owner=("ReplicaSet", "web-5f"),
+                                           annotations={STABLE: "false"}))
+    cluster = FakeCluster(objects)
+    batches = status.stream(status.Assessor(cluster, status.Scope("l5d")), batch_size=50)
+    assert sum(len(batch) for batch in batches) == 305
+    assert sorted(read[:2] for read in cluster.reads) == sorted([
+        ("list", "Pod"), ("list", "ReplicaSet"), ("list", "Deployment"), ("list", "StatefulSet"),
+        ("get", "ConfigMap"), ("list", "Namespace")])
+
+
+def test_linkerd_pods_without_a_mode_annotation_need_no_template():
+    objects = linkerd_cluster()
+    objects["Pod"] = [pods.linkerd("native", name="web-5f-a", namespace="l5d",
+                                   owner=("ReplicaSet", "web-5f"))]
+    cluster = FakeCluster(objects)
+    [row] = status.collect(cluster, status.Scope("l5d")).rows
+    assert (row.desired, action_text(row.remedy)) == ("native", "ok")
+    assert ("list", "Deployment") not in [read[:2] for read in cluster.reads]
+
+
+def test_without_the_templates_a_linkerd_pod_keeps_its_own_annotation():
+    warnings = []
+    cluster = FakeCluster(linkerd_cluster(), refuse={"Deployment"})
+    assessor = status.Assessor(cluster, status.Scope("l5d"), warn=warnings.append)
+    rows = by_name(row for batch in status.stream(assessor) for row in batch)
+    assert rows["web-5f-a"].desired == "traditional"  # the best there is to go on
+    assert rows["db-0"].desired == "native"  # its StatefulSet could be read
+    assert warnings[0].startswith("can't list deployments")
+
+
+def test_a_linkerd_switch_restarts_pods_whose_only_annotation_is_the_namespaces_copy():
+    objects = linkerd_cluster(namespace_native="false")
+    report = status.collect(FakeCluster(objects), status.Scope())
+    facts = report.assessor.workload_facts(report.rows)
+    plan = plan_switch(report.rows, report.mesh, "native", facts)
+    assert [(c.name, c.old, c.new) for c in plan.config_changes] == [("l5d", "false", "true")]
+    # legacy's beta key loses to the stable key the switch writes on its namespace.
+    assert [r.ref for r in plan.restarts] == ["Deployment/legacy", "Deployment/web",
+                                              "StatefulSet/db"]
+    # pinned's template pins it; debug, a bare pod, pins itself.
+    assert plan.already == 2 and plan.manual == []

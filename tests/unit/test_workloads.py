@@ -50,3 +50,20 @@ def test_owner_index_reads_paused_and_on_delete():
     assert index[("shop", "paused")].paused
     assert index[("shop", "db")].on_delete
     assert not index[("shop", "agent")].on_delete and not index[("shop", "agent")].paused
+
+
+def test_facts_keep_the_mode_annotations_of_the_pod_template_only():
+    template = {"metadata": {"annotations": {
+        "config.beta.linkerd.io/proxy-enable-native-sidecar": "false",
+        "config.linkerd.io/proxy-enable-native-sidecar": "true",
+        "sidecar.istio.io/nativeSidecar": "true",
+        "kubectl.kubernetes.io/restartedAt": "2026-11-25T10:00:00Z"}}}
+    index = facts_index([_meta("Deployment", "web", spec={"template": template}),
+                         _meta("Deployment", "plain", spec={"template": {"metadata": {}}}),
+                         _meta("Deployment", "bare")], "Deployment")
+    # In OVERRIDE_ANNOTATIONS order (each mesh's reading order); nothing else of the template.
+    assert index[("shop", "web")].template_modes == (
+        ("sidecar.istio.io/nativeSidecar", "true"),
+        ("config.linkerd.io/proxy-enable-native-sidecar", "true"),
+        ("config.beta.linkerd.io/proxy-enable-native-sidecar", "false"))
+    assert index[("shop", "plain")].template_modes == index[("shop", "bare")].template_modes == ()
