@@ -25,7 +25,7 @@ def completions(done):
 
 def test_kubectl_completes_subcommands_through_the_helper(kubectl):
     values, directive = completions(kubectl("__complete", "sidecar", ""))
-    assert values == ["completion", "restart", "status", "switch"]
+    assert values == ["completion", "restart", "status", "switch", "version"]
     assert directive == ":4"
     values, _ = completions(kubectl("__complete", "sidecar", "status", "--all"))
     assert values == ["--all-namespaces"]
