@@ -27,7 +27,7 @@ def main():
     try:
         import tabulate as tabulate_module
     except ModuleNotFoundError:
-        sys.exit("tabulate is not a dependency: pip install tabulate to run this comparison")
+        sys.exit("tabulate is missing: pip install . (it is a dependency)")
     from tabulate import simple_separated_format, tabulate
 
     from kubectl_sidecar.render import columns

@@ -1,11 +1,11 @@
 """Turn status rows into text: table, wide, summary, json, yaml. Returns strings, no I/O.
 
 Tables are printed the way kubectl prints them (left-aligned columns, three spaces apart,
-upper-case headers). We format them ourselves rather than with tabulate: on 10,000 rows
-tabulate takes ~0.35 s, this takes ~0.02 s, and the pod table is the hot path of `status -A`.
-The small tables built whole (--summary, the switch plan) were measured too
-(bench/tables_bench.py): tabulate gives the same text but costs ~34 ms to import and 14-18x the
-time per table, and earns nothing on names that are all ASCII, so they use columns() as well.
+upper-case headers). The small tables built whole (--summary, the switch plan) use tabulate, as
+the design card says, imported only when one is printed (bench/tables_bench.py: ~34 ms to import,
+under 3 ms a table, the same text). The pod table stays our own columns(): it is printed a page at
+a time with widths remembered between pages, and on 10,000 rows tabulate takes ~0.35 s where
+columns() takes ~0.02 s on the hot path of `status -A`.
 """
 import dataclasses
 import json
@@ -139,12 +139,26 @@ def summary_line(mesh, tally):
             f"{len(tally.workloads)} workload(s) to restart.")
 
 
+def whole_table(headers, rows, no_headers=False):
+    """A small table built whole, kubectl-style (three spaces apart, no padding past the widest
+    cell, every cell left-aligned as text), by tabulate; ends with a newline, or "" when empty."""
+    if not rows and no_headers:
+        return ""
+    import tabulate as tabulating
+
+    tabulating.MIN_PADDING = 0  # kubectl pads a column to its widest cell and no further
+    text = tabulating.tabulate(
+        rows, [] if no_headers else headers, tablefmt=tabulating.simple_separated_format("   "),
+        stralign="left", numalign="left", disable_numparse=True)
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
 def namespace_summary(tally, no_headers=False):
     """One line per namespace with pod counts per mode (the --summary view)."""
     headers = ["NAMESPACE"] + [mode.upper() for mode in MODES] + ["NEEDS-ACTION"]
     table = [[namespace] + [str(counts[key]) for key in MODES + ("restart",)]
              for namespace, counts in sorted(tally.per_namespace.items())]
-    return columns(headers, table, no_headers)
+    return whole_table(headers, table, no_headers)
 
 
 def fleet_summary_lines(parts, whole, failed=()):
@@ -167,7 +181,7 @@ def fleet_namespace_summary(tallies, no_headers=False):
     table = [[name, namespace] + [str(counts[key]) for key in MODES + ("restart",)]
              for name, tally in tallies
              for namespace, counts in sorted(tally.per_namespace.items())]
-    return columns(headers, table, no_headers)
+    return whole_table(headers, table, no_headers)
 
 
 def item(row):
@@ -287,16 +301,17 @@ def plan_text(plan, scope, brief=False, header=True):
     if healthy:
         out.append(f"\nWorkloads to restart ({len(healthy)}):")
         table = [[r.namespace, r.ref, str(r.pods)] for r in healthy]
-        out.append(_indent(columns(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
+        out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
     if plan.unhealthy:
         out.append(f"\nFailing before the switch: restarted, not waited for, never stopping the "
                    f"run ({len(plan.unhealthy)}; --skip-unhealthy leaves them alone):")
         table = [[r.namespace, r.ref, str(r.pods), r.unhealthy] for r in plan.unhealthy]
-        out.append(_indent(columns(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH", "FAILING"], table)))
+        out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH", "FAILING"],
+                                       table)))
     if plan.manual and not brief:
         out.append(f"\nNot switched by a restart: needs you ({len(plan.manual)}):")
         table = [[m.namespace, m.what, m.todo] for m in plan.manual]
-        out.append(_indent(columns(["NAMESPACE", "WHAT", "TO DO"], table)))
+        out.append(_indent(whole_table(["NAMESPACE", "WHAT", "TO DO"], table)))
     if not brief:
         untouched = f"\nUntouched: {plan.already} pod(s) already in their target mode, " \
                     f"{plan.outside} pod(s) outside the mesh or gateways"

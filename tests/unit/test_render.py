@@ -113,3 +113,16 @@ def test_age_is_short_like_kubectl():
     assert render.age("2026-11-24T11:00:00Z", NOW) == "60m"
     assert render.age("2026-11-24T02:00:00Z", NOW) == "10h"
     assert render.age(None, NOW) == "<unknown>"
+
+
+def test_whole_tables_by_tabulate_look_like_kubectl_columns():
+    from kubectl_sidecar.render import columns, whole_table
+
+    headers = ["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"]
+    rows = [["shop", "Deployment/cart", "12"], ["data-long-name", "StatefulSet/db", "3"]]
+    assert whole_table(headers, rows) == columns(headers, rows) == (
+        "NAMESPACE        WORKLOAD          PODS-TO-SWITCH\n"
+        "shop             Deployment/cart   12\n"
+        "data-long-name   StatefulSet/db    3\n")
+    assert whole_table(headers, rows, no_headers=True) == columns(headers, rows, no_headers=True)
+    assert whole_table(headers, [], no_headers=True) == ""
