@@ -4,6 +4,8 @@
 Seeds N injected pods (default 10,000) into the local control plane, then alternates the two
 commands several times and reports medians of wall time and peak RSS, the number of API requests
 the plugin made (from the API server's audit log, by user agent), and `--help` start-up time.
+The floor (bench/floor.py: a plain paginated fetch + parse of the same pages) runs in the same
+rotation, and status is reported against it too.
 Several sizes (--sizes 10000,50000) show how memory grows. Results go to BENCHMARKS.md.
 
     make bench                                   # 10,000 pods
@@ -15,6 +17,7 @@ import math
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -26,14 +29,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from kubectl_sidecar.cluster import PAGE_SIZE  # noqa: E402
 from tests.harness import build, seed  # noqa: E402
 from tests.harness.api import resource_path  # noqa: E402
-from tests.harness.controlplane import ControlPlane  # noqa: E402
+from tests.harness.controlplane import ADMIN_TOKEN, ControlPlane  # noqa: E402
 from tests.harness.injector import inject  # noqa: E402
 
 PODS_PER_REPLICASET = 10
 NAMESPACES = 50
 PLUGIN_AGENT = "kubectl-sidecar/"
+FLOOR_TARGET = 1.3  # status -A's wall time at most this many times the floor's
 
 
 # --- seeding ---------------------------------------------------------------------------------
@@ -91,7 +96,7 @@ def seed_pods(plane, total, already):
 # --- measuring -----------------------------------------------------------------------------
 
 def run_measured(argv, env):
-    """(wall seconds, peak RSS in MiB) of one command, its output discarded."""
+    """(wall seconds, peak RSS in MiB, CPU seconds) of one command, its output discarded."""
     # stderr goes to a file, not a pipe: nothing reads a pipe while wait4 blocks.
     with tempfile.TemporaryFile() as errors:
         started = time.monotonic()
@@ -103,7 +108,8 @@ def run_measured(argv, env):
             errors.seek(0)
             raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: "
                                f"{errors.read().decode(errors='replace')[-500:]}")
-    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    # ru_maxrss is in KiB on Linux; CPU (user + system) is what load on the machine distorts least.
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def count_requests(plane, argv, env, agent_prefix):
@@ -126,19 +132,27 @@ def measure(plane, pods, runs):
     plugin = ["kubectl", "sidecar", "status", "-A"]
     plugin_direct = [str(REPO / "bin" / "kubectl-sidecar"), "status", "-A"]
     reference = ["kubectl", "get", "pods", "-A", "-o", "json"]
-    for argv in (plugin, reference):  # warm the page cache and the API server's watch cache
+    # The floor: what fetching and parsing the same pages costs a Python process, nothing else.
+    floor = [sys.executable, str(REPO / "bench" / "floor.py"), "--server", plane.state["server"],
+             "--token", ADMIN_TOKEN, "--ca", str(plane.certs / "ca.crt"), "--limit", str(PAGE_SIZE)]
+    for argv in (plugin, reference, floor):  # warm the page cache and the API server's watch cache
         run_measured(argv, env)
-    samples = {"plugin": [], "plugin-direct": [], "kubectl": []}
+    samples = {"plugin": [], "plugin-direct": [], "kubectl": [], "floor": []}
     for _ in range(runs):
         samples["kubectl"].append(run_measured(reference, env))
         samples["plugin"].append(run_measured(plugin, env))
+        samples["floor"].append(run_measured(floor, env))
         samples["plugin-direct"].append(run_measured(plugin_direct, env))
-    medians = {name: (statistics.median(w for w, _ in values), statistics.median(r for _, r in values))
+    medians = {name: tuple(statistics.median(sample[i] for sample in values) for i in range(3))
                for name, values in samples.items()}
+    # Each run's status against the floor run just before it: the load on a shared machine drifts.
+    floor_ratios = [direct[0] / below[0]
+                    for below, direct in zip(samples["floor"], samples["plugin-direct"], strict=True)]
     requests = count_requests(plane, plugin_direct, env, PLUGIN_AGENT)
     kubectl_requests = count_requests(plane, reference, env, "kubectl/")
     return {"pods": pods, "runs": runs, "medians": medians, "requests": requests,
-            "kubectl_requests": kubectl_requests, "request_budget": math.ceil(pods / 500) + 10}
+            "kubectl_requests": kubectl_requests, "request_budget": math.ceil(pods / 500) + 10,
+            "floor_ratio": statistics.median(floor_ratios)}
 
 
 def krew_install(workdir):
@@ -250,6 +264,24 @@ def report(results, startup, seeding, plane):
             f"| {m['plugin'][0] / m['kubectl'][0]:.2f} | {m['plugin-direct'][0]:.2f}s "
             f"| {m['kubectl'][1]:.0f} MiB | {m['plugin-direct'][1]:.0f} MiB "
             f"| {result['requests']} ({result['request_budget']}) |")
+    lines += [
+        "",
+        "Against the floor: `bench/floor.py` fetches the same pod pages (page size "
+        f"{PAGE_SIZE}, same token, gzip as status asks for it) and parses each with json.loads, "
+        "nothing else; it runs in the "
+        "same rotation as `bin/kubectl-sidecar status -A` (\"plugin alone\"). Ratio: the median "
+        "of each run's status wall time over the floor's in that run. CPU is user + system.",
+        "",
+        "| pods | runs | floor | plugin alone | ratio (wall) | floor CPU | plugin CPU "
+        "| peak RSS floor |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        m = result["medians"]
+        lines.append(
+            f"| {result['pods']:,} | {result['runs']} | {m['floor'][0]:.2f}s "
+            f"| {m['plugin-direct'][0]:.2f}s | {result['floor_ratio']:.2f} | {m['floor'][2]:.2f}s "
+            f"| {m['plugin-direct'][2]:.2f}s | {m['floor'][1]:.0f} MiB |")
     lines += ["", "Start-up (median wall time):", ""]
     lines += [f"- `{label}`: {seconds * 1000:.0f} ms" for label, seconds in startup.items()]
     lines += ["", "Targets:", ""]
@@ -260,6 +292,7 @@ def report(results, startup, seeding, plane):
             ("peak RSS under 100 MB", m["plugin-direct"][1] * 2**20 < 100e6),
             (f"at most ceil(N/500)+10 = {result['request_budget']} requests",
              result["requests"] <= result["request_budget"]),
+            (f"wall time within {FLOOR_TARGET}x the floor", result["floor_ratio"] <= FLOOR_TARGET),
         ]
         lines.append(f"- {result['pods']:,} pods: " + "; ".join(
             f"{what}: {'met' if ok else 'NOT met'}" for what, ok in checks))
@@ -276,10 +309,22 @@ def report(results, startup, seeding, plane):
               f"- kubectl made {results[0]['kubectl_requests']} requests for the same listing at "
               f"{results[0]['pods']:,} pods (its default page size is 500 too).",
               "- status prints the table a page at a time, so the peak is one parsed page of 500 pods "
-              "(~25 MB) over the interpreter and its imports (~45 MB). What still grows with the cluster "
+              "(~25 MB) and the next page's undecoded bytes (~5 MB, fetched in a background thread "
+              "meanwhile) over the interpreter and its imports. What still grows with the cluster "
               "is an index of one small entry per ReplicaSet and Job, and the set of workloads to restart.",
               ""]
     return "\n".join(lines)
+
+
+# Other benches' sections (bench/switch_bench.py's), which this report must not wipe out.
+OTHER_SECTION = re.compile(r"<!-- ([\w-]+): begin -->.*?<!-- \1: end -->\n?", re.S)
+
+
+def write_report(path, text):
+    """BENCHMARKS.md: this report, then the other benches' sections as they were."""
+    old = path.read_text() if path.exists() else ""
+    sections = [match.group(0) for match in OTHER_SECTION.finditer(old)]
+    path.write_text(text.rstrip("\n") + "\n" + "".join("\n" + section for section in sections))
 
 
 def main(argv=None):
@@ -305,7 +350,7 @@ def main(argv=None):
             text = report(results, startup, seeding, plane)
         finally:
             plane.down()
-    Path(args.output).write_text(text)
+    write_report(Path(args.output), text)
     print(text)
 
 

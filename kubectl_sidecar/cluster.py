@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import platform
+import queue
+import re
 import ssl
+import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from kubectl_sidecar import __version__
 from kubectl_sidecar.errors import ApiError, SidecarError, Unreachable, one_line
@@ -257,8 +260,10 @@ class Cluster:
         """The objects of a list, fetched a page (PAGE_SIZE objects, METADATA_PAGE_SIZE for
         metadata-only lists) at a time as they are iterated.
 
-        Each page is released before the next is fetched, and each object as soon as the caller
-        moves on, so a list of any size costs about one page of memory.
+        The next page is fetched in a background thread while the caller works through the
+        current one, and waits there undecoded (a fifth of its decoded size) until the caller
+        moves on to it. Each object is released as soon as the caller moves on, so a list of any
+        size costs about one decoded page of memory plus one page of bytes.
         """
         limit = METADATA_PAGE_SIZE if metadata_only else PAGE_SIZE
         params = {"limit": limit, "labelSelector": selector, "fieldSelector": field_selector}
@@ -266,22 +271,58 @@ class Cluster:
         path = resource.path(namespace)
 
         def pages(listing):
-            query = params
-            while True:
-                answer = self.request("GET", path, params=query, accept=accept, resource=resource)
-                metadata = answer.get("metadata") or {}
+            # The next page is fetched while the caller works through this one: the API
+            # server's time for it overlaps ours.
+            for page in prefetched(self._list_pages(path, params, accept, resource)):
                 # Every page of a paginated list is read at the first page's version.
                 if listing.resource_version is None:
-                    listing.resource_version = metadata.get("resourceVersion")
-                token = metadata.get("continue")
-                items = answer.get("items") or []
-                del answer
-                yield items
-                if not token:
-                    return
-                query = dict(params, **{"continue": token})
+                    listing.resource_version = page.metadata.get("resourceVersion")
+                yield self._page_items(page, path)
 
         return Listing(pages)
+
+    def _list_pages(self, path, params, accept, resource) -> Iterator[_Page]:
+        """Each page of a list, one request each; its body stays undecoded when the metadata
+        (the next request's continue token) can be read from the body's head."""
+        query = params
+        while True:
+            response = self._send("GET", path, query, accept=accept, resource=resource)
+            raw = response.data
+            del response
+            metadata = _list_head(raw)
+            if metadata is None:
+                answer = self._decoded(raw, path) if raw else {}
+                metadata = answer.get("metadata") or {}
+                raw = answer.get("items") or []
+                del answer
+            page = _Page(metadata, raw)
+            del raw
+            yield page
+            del page
+            token = metadata.get("continue")
+            if not token:
+                return
+            query = dict(params, **{"continue": token})
+
+    def _page_items(self, page, path) -> list[dict]:
+        """The objects of a page from _list_pages."""
+        body, page.body = page.body, None
+        if not isinstance(body, bytes):
+            return body
+        try:
+            # A page of 500 pods is ~5 MB of JSON: drop the bytes before the objects are built,
+            # so a page is held twice (text, objects) rather than three times at the peak.
+            text = body.decode("utf-8")
+            del body
+            return json.loads(text).get("items") or []
+        except ValueError:
+            raise self._not_json("GET", path) from None
+
+    def _decoded(self, raw, path):
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError:
+            raise self._not_json("GET", path) from None
 
     def watch(self, resource: Resource, namespace: str | None = None,
               selector: str | None = None, field_selector: str | None = None,
@@ -372,11 +413,104 @@ def _tls_context(configuration):
         context.verify_mode = ssl.CERT_NONE
     elif configuration.ssl_ca_cert:
         context.load_verify_locations(cafile=configuration.ssl_ca_cert)
+    elif getattr(configuration, "ca_cert_data", None):  # plainconfig: the CA's PEM text
+        context.load_verify_locations(cadata=configuration.ca_cert_data)
     else:
         context.load_default_certs()
     if configuration.cert_file:
         context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
     return context
+
+
+class _Page:
+    """One page of a list: its metadata, and its objects or still their undecoded JSON."""
+
+    __slots__ = ("metadata", "body")
+
+    def __init__(self, metadata: dict, body: bytes | list[dict]):
+        self.metadata = metadata
+        self.body = body
+
+
+# The API server writes a built-in list's fields in its Go struct's order: kind, apiVersion,
+# metadata, then items. (Custom resources' lists sort their keys, so items come first there.)
+_LIST_HEAD = re.compile(rb'\s*\{"kind":"[^"\\]*","apiVersion":"[^"\\]*","metadata":')
+_HEAD_BYTES = 16 * 1024  # a list's metadata is a version and a continue token: well under this
+
+
+def _list_head(raw: bytes) -> dict | None:
+    """A list's metadata read from the head of its JSON without decoding the items, so the
+    next page can be asked for before this one is decoded; None when the head isn't that."""
+    head = _LIST_HEAD.match(raw)
+    if head is None:
+        return None
+    # The cut may split a character far after the metadata: "replace" keeps it from failing.
+    text = raw[head.end():head.end() + _HEAD_BYTES].decode("utf-8", "replace")
+    try:
+        metadata, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return None
+    if not isinstance(metadata, dict) or not text.startswith((',"items":', "}"), end):
+        return None
+    return metadata
+
+
+_DECODER = json.JSONDecoder()
+
+T = TypeVar("T")
+_ITEM, _END, _ERROR = object(), object(), object()
+
+
+def prefetched(source: Iterator[T]) -> Iterator[T]:
+    """The items of source, each next one taken from it in a background thread while the
+    caller works on the current one: at most one ahead of the caller.
+
+    For a paginated list the next page's network wait and the API server's time overlap the
+    caller's work on this page (the socket read releases the GIL). An exception from source
+    is raised to the caller once, as it was raised, and ends the iteration. Leaving early
+    (close, break, an exception in the caller) stops it: nothing more is taken from source,
+    and source is closed in the thread that ran it; a take in flight finishes in the
+    background, where nothing waits for it.
+    """
+    handoff: queue.SimpleQueue = queue.SimpleQueue()
+    wanted = threading.Semaphore(1)  # takes the thread may make that the caller hasn't asked for
+    stop = threading.Event()
+
+    def take_ahead():
+        try:
+            while True:
+                wanted.acquire()
+                if stop.is_set():
+                    return
+                try:
+                    item = next(source)
+                except StopIteration:
+                    handoff.put((_END, None))
+                    return
+                except BaseException as error:  # noqa: BLE001 - raised in the caller instead
+                    handoff.put((_ERROR, error))
+                    return
+                handoff.put((_ITEM, item))
+                del item
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=take_ahead, name="prefetch", daemon=True).start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind is _END:
+                return
+            if kind is _ERROR:
+                raise value
+            wanted.release()  # the caller has this one: take the next meanwhile
+            yield value
+            del value
+    finally:
+        stop.set()
+        wanted.release()
 
 
 def _lines(response):

@@ -18,6 +18,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from kubectl_sidecar import plainconfig
 from kubectl_sidecar.errors import InputError, SidecarError, one_line
 
 FLAGS_CONTEXT = "--server"  # what messages call a connection made from the flags alone
@@ -156,9 +157,6 @@ def context_namespaces(kubeconfig=None):
 def connect(kubeconfig=None, context=None, request_timeout=None, overrides=None):
     """A Cluster for a kubeconfig context (the current one by default), with kubectl's connection
     flags applied. With --server, no kubeconfig is needed."""
-    # Imported first so that a python3 without the client says so before anything else.
-    import kubernetes.config  # noqa: F401
-
     overrides = (overrides or Overrides()).validate()
     existing = existing_paths(kubeconfig)
     if not existing:
@@ -292,13 +290,21 @@ def _resolved_exec(exec_config, base):
 def _load(config, name, namespace, request_timeout, impersonation, compression):
     """Authenticate through the client on the one-context config, then build the Cluster while
     the client's temp files exist, and delete them at once."""
+    from kubectl_sidecar.cluster import Cluster
+
+    plain = plainconfig.configuration(config["clusters"][0]["cluster"], config["users"][0]["user"])
+    if plain is not None:  # a token or certificate files: no need to import the client
+        try:
+            return Cluster(plain, name, namespace, request_timeout, impersonate=impersonation,
+                           compression=compression)
+        except OSError as error:  # ssl.SSLError is an OSError
+            raise SidecarError(f'can\'t use the TLS files of context "{name}": '
+                               f"{one_line(error)}") from None
     import tempfile
 
     import yaml
     from kubernetes.client import Configuration
     from kubernetes.config import ConfigException, kube_config
-
-    from kubectl_sidecar.cluster import Cluster
 
     _check_exec_command(config["users"][0]["user"].get("exec"))
     configuration = Configuration()

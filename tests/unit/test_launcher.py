@@ -11,7 +11,18 @@ import pytest
 LAUNCHER = Path(__file__).resolve().parents[2] / "bin" / "kubectl-sidecar"
 
 
-def _run_without(package, tmp_path, *args):
+# A user with an exec credential plugin: only the official client loads such a context.
+EXEC_KUBECONFIG = """
+apiVersion: v1
+kind: Config
+current-context: cloud
+clusters: [{name: cloud, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: cloud, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: "true"}}}]
+contexts: [{name: cloud, context: {cluster: cloud, user: cloud}}]
+"""
+
+
+def _run_without(package, tmp_path, *args, kubeconfig=None):
     # A sitecustomize that makes importing `package` fail, as on a python3 without it installed.
     (tmp_path / "sitecustomize.py").write_text(
         "import sys\n"
@@ -20,12 +31,16 @@ def _run_without(package, tmp_path, *args):
         f"        if name == {package!r} or name.startswith({package + '.'!r}):\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
         "sys.meta_path.insert(0, _Missing())\n")
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), KUBECONFIG=str(tmp_path / "none"))
+    config = tmp_path / "none"
+    if kubeconfig is not None:
+        config = tmp_path / "kubeconfig"
+        config.write_text(kubeconfig)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), KUBECONFIG=str(config))
     return subprocess.run([sys.executable, str(LAUNCHER), *args], env=env, capture_output=True, text=True)
 
 
 def test_missing_kubernetes_package_is_one_line(tmp_path):
-    done = _run_without("kubernetes", tmp_path, "status")
+    done = _run_without("kubernetes", tmp_path, "status", kubeconfig=EXEC_KUBECONFIG)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         f"error: the Python package 'kubernetes' is missing for {sys.executable}: "
