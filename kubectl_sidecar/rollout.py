@@ -111,13 +111,19 @@ def unhealthy(kind: str, obj: dict) -> str | None:
     if metadata.get("generation", 0) > status.get("observedGeneration", 0):
         return None  # a change is on its way: judge it when it lands
     if kind == "Deployment":
+        progressing = None
         for condition in status.get("conditions") or ():
             if condition.get("reason") == "ProgressDeadlineExceeded":
                 return "exceeded its progress deadline"
             if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
                 return f"can't create pods ({condition.get('reason')})"
+            if condition.get("type") == "Progressing":
+                progressing = condition.get("reason")
         replicas = spec.get("replicas", 1)
-        if status.get("updatedReplicas", 0) >= replicas and \
+        # Unavailable pods count only once the last rollout has completed: a Deployment still
+        # bringing up its first pods is on its way, not broken.
+        settled = progressing in (None, "NewReplicaSetAvailable")
+        if settled and status.get("updatedReplicas", 0) >= replicas and \
                 status.get("availableReplicas", 0) < replicas:
             return f"{replicas - status.get('availableReplicas', 0)} of {replicas} pods unavailable"
     elif kind == "StatefulSet":

@@ -113,6 +113,18 @@ def test_keep_going_finishes_the_rest_and_pin_failed_pins_exactly_the_broken_one
     assert seed.modes(admin, ns, "app=cart") == ["native"]
 
 
+def _wait_for_rollouts(admin, ns):
+    """Until every Deployment in ns reports its last rollout complete."""
+    def complete():
+        for deployment in admin.items(resource_path("apps/v1", "deployments", ns)):
+            reasons = [c.get("reason") for c in deployment["status"].get("conditions", [])
+                       if c["type"] == "Progressing"]
+            if reasons != ["NewReplicaSetAvailable"]:
+                return False
+        return True
+    admin.wait_for(f"the Deployments in {ns} to finish rolling out", complete, timeout=90)
+
+
 def _start(kubectl, *args):
     return subprocess.Popen(["kubectl", "sidecar", *args], env=kubectl.env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -196,11 +208,19 @@ def test_a_workload_failing_before_the_switch_is_restarted_but_never_stops_the_o
         kubectl, admin, asm_mesh, fresh_namespace):
     ns = fresh_namespace
     seed.asm_mesh(admin, False)
-    # Its pods never become ready: crash-looping, as far as a rollout can tell.
-    seed.deployment(admin, ns, "aaa-crashing", replicas=1, annotations={READY_AFTER: "100000"})
-    for name in ("cart", "web"):
+    for name in ("aaa-crashing", "cart", "web"):
         seed.deployment(admin, ns, name, replicas=1)
     seed.wait_for_pods(admin, ns, 3)
+    _wait_for_rollouts(admin, ns)
+    # Its pod stops being ready after its rollout completed: crash-looping, as far as its
+    # Deployment can tell.
+    [pod] = seed.pods(admin, ns, "app=aaa-crashing")
+    admin.patch(resource_path("v1", "pods", ns, pod["metadata"]["name"], subresource="status"),
+                {"status": {"conditions": [{"type": "Ready", "status": "False"},
+                                           {"type": "ContainersReady", "status": "False"}]}},
+                kind="strategic")
+    admin.wait_for("the Deployment to notice", lambda: admin.get(resource_path(
+        "apps/v1", "deployments", ns, "aaa-crashing"))["status"].get("availableReplicas", 0) == 0)
     done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--concurrency", "1",
                            "--timeout", "60s")
     output = done.stdout + done.stderr

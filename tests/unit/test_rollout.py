@@ -1,6 +1,6 @@
 import pytest
 
-from kubectl_sidecar.rollout import progress
+from kubectl_sidecar.rollout import progress, unhealthy
 
 
 def obj(spec=None, status=None, generation=2, observed=2, name="cart"):
@@ -56,3 +56,31 @@ def test_daemonset(spec, status, done):
 ])
 def test_statefulset(spec, status, done):
     assert progress("StatefulSet", obj(spec, status)).done is done
+
+
+def deployment_status(available, progressing="NewReplicaSetAvailable", extra=()):
+    conditions = [{"type": "Progressing", "status": "True", "reason": progressing}, *extra]
+    return obj({"replicas": 2}, {"replicas": 2, "updatedReplicas": 2,
+                                 "availableReplicas": available, "conditions": conditions})
+
+
+@pytest.mark.parametrize("kind, workload, why", [
+    ("Deployment", deployment_status(2), None),
+    ("Deployment", deployment_status(1), "1 of 2 pods unavailable"),  # completed, then broke
+    ("Deployment", deployment_status(0, "ReplicaSetUpdated"), None),  # still coming up
+    ("Deployment", deployment_status(2, "ProgressDeadlineExceeded"), "exceeded its progress deadline"),
+    ("Deployment", deployment_status(2, extra=[{"type": "ReplicaFailure", "status": "True",
+                                                "reason": "FailedCreate"}]),
+     "can't create pods (FailedCreate)"),
+    ("Deployment", obj({"replicas": 2}, {"availableReplicas": 0}, generation=3, observed=2), None),
+    ("StatefulSet", obj({"replicas": 3}, {"readyReplicas": 1, "currentRevision": "a",
+                                          "updateRevision": "a"}), "2 of 3 pods not ready"),
+    ("StatefulSet", obj({"replicas": 3}, {"readyReplicas": 1, "currentRevision": "a",
+                                          "updateRevision": "b"}), None),  # mid-rollout
+    ("DaemonSet", obj({}, {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
+                           "numberUnavailable": 1}), "1 of 3 pods unavailable"),
+    ("Rollout", obj({}, {"phase": "Degraded"}), "Degraded"),
+    ("Rollout", obj({}, {"phase": "Healthy"}), None),
+])
+def test_a_workload_failing_before_anyone_touched_it(kind, workload, why):
+    assert unhealthy(kind, workload) == why
