@@ -408,12 +408,11 @@ def carry_out(parts, options, console, problems, rerun):
             "are missing (above). Ask for them, or narrow the run with -n or --context."
         )
         return 1
-    if options.dry_run == "client":
-        report_to("Dry run: nothing was changed.")
-        return 0
-    if options.dry_run is None and not options.yes and not console.confirm():
-        report_to("Nothing was changed.")
-        return 1
+    from kubectl_sidecar.switch import confirmed_or_exit_code
+
+    stopped = confirmed_or_exit_code(options, console, report_to)
+    if stopped is not None:
+        return stopped
     stop_starting = threading.Event()
 
     def said_in(name):

@@ -329,10 +329,11 @@ def _load(config, name, namespace, request_timeout, impersonation, compression):
     from kubectl_sidecar.cluster import Cluster
 
     plain = plainconfig.configuration(config["clusters"][0]["cluster"], config["users"][0]["user"])
-    if plain is not None:  # a token or certificate files: no need to import the client
+
+    def cluster_for(configuration):
         try:
             return Cluster(
-                plain,
+                configuration,
                 name,
                 namespace,
                 request_timeout,
@@ -343,6 +344,9 @@ def _load(config, name, namespace, request_timeout, impersonation, compression):
             raise SidecarError(
                 f'can\'t use the TLS files of context "{name}": {one_line(error)}'
             ) from None
+
+    if plain is not None:  # a token or certificate files: no need to import the client
+        return cluster_for(plain)
     import tempfile
 
     import yaml
@@ -367,19 +371,7 @@ def _load(config, name, namespace, request_timeout, impersonation, compression):
             if errors:
                 raise SidecarError(f"getting credentials: {_exec_message(errors[0], config)}")
             _refresh_fails_loudly(configuration, config)
-            try:
-                return Cluster(
-                    configuration,
-                    name,
-                    namespace,
-                    request_timeout,
-                    impersonate=impersonation,
-                    compression=compression,
-                )
-            except OSError as error:  # ssl.SSLError is an OSError
-                raise SidecarError(
-                    f'can\'t use the TLS files of context "{name}": {one_line(error)}'
-                ) from None
+            return cluster_for(configuration)
     finally:
         shutil.rmtree(private, ignore_errors=True)
         _forget_temp_files(kube_config, private)

@@ -279,12 +279,9 @@ def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
             "are missing (above). Ask for them, or narrow the run with -n or a workload."
         )
         return 1
-    if options.dry_run == "client":
-        report_to("Dry run: nothing was changed.")
-        return 0
-    if options.dry_run is None and not options.yes and not console.confirm():
-        report_to("Nothing was changed.")
-        return 1
+    stopped = confirmed_or_exit_code(options, console, report_to)
+    if stopped is not None:
+        return stopped
     say = console.board.say if console.board else console.err
     executor = Executor(
         cluster,
@@ -335,6 +332,18 @@ def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
     if options.output == "json":
         console.out(render.outcome_json(plan, outcome, code))
     return code
+
+
+def confirmed_or_exit_code(options, console, report_to):
+    """None when the run may change the cluster; else the exit code of a client dry run (0)
+    or of a plan the user declined (1), after saying that nothing was changed."""
+    if options.dry_run == "client":
+        report_to("Dry run: nothing was changed.")
+        return 0
+    if options.dry_run is None and not options.yes and not console.confirm():
+        report_to("Nothing was changed.")
+        return 1
+    return None
 
 
 def pins_for(plan, outcome):
