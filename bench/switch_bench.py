@@ -101,7 +101,7 @@ def switch_once(plane, target, concurrency):
     offset = plane.audit_log.stat().st_size
     with tempfile.NamedTemporaryFile() as out:
         env = dict(env)
-        wall, rss = run_measured_to(argv, env, out.name)
+        wall, rss, _ = run_measured_to(argv, env, out.name)
         result = json.loads(Path(out.name).read_text())["result"]
     time.sleep(1)  # the audit backend writes each event as its request completes
     if result["failed"] or result["notStarted"]:
