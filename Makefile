@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit e2e control-plane demo demo-down bench bench-switch clean
+.PHONY: test lint format unit e2e control-plane demo demo-down bench bench-switch clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,17 @@ $(STAMP): setup.cfg pyproject.toml
 
 # Everything: unit tests, then the e2e tier against a real control plane (built on first use when Go
 # is installed; under CI=true a control plane that can't start fails the run instead of skipping).
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest tests
+
+# ruff's lint rules and formatting (pyproject.toml); `make format` applies the formatting.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q

@@ -10,6 +10,7 @@ RSS. Results replace the switch section of BENCHMARKS.md.
     make bench-switch                                     # W=300, concurrency 5,10,20
     make bench-switch BENCH_ARGS="--workloads 100,300"    # and whether memory stays flat in W
 """
+
 import argparse
 import json
 import math
@@ -43,13 +44,19 @@ def seed_workloads(plane, count, have, rollout_seconds):
         seed.namespace(admin, f"switch-{number:02d}")
 
     def create(index):
-        seed.deployment(admin, f"switch-{index % NAMESPACES:02d}", f"svc{index:04d}", replicas=1,
-                        annotations={READY_AFTER: str(rollout_seconds)})
+        seed.deployment(
+            admin,
+            f"switch-{index % NAMESPACES:02d}",
+            f"svc{index:04d}",
+            replicas=1,
+            annotations={READY_AFTER: str(rollout_seconds)},
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(create, range(have, count)))
-    admin.wait_for(f"{count} ready pods", lambda: ready_pods(admin) >= count, timeout=600,
-                   interval=2)
+    admin.wait_for(
+        f"{count} ready pods", lambda: ready_pods(admin) >= count, timeout=600, interval=2
+    )
 
 
 def ready_pods(admin):
@@ -68,8 +75,9 @@ def requests_since(plane, offset):
         log.seek(offset)
         for line in log:
             event = json.loads(line)
-            if event.get("stage") == "ResponseComplete" and \
-                    event.get("userAgent", "").startswith(PLUGIN_AGENT):
+            if event.get("stage") == "ResponseComplete" and event.get("userAgent", "").startswith(
+                PLUGIN_AGENT
+            ):
                 count += 1
     return count
 
@@ -77,12 +85,23 @@ def requests_since(plane, offset):
 def switch_once(plane, target, concurrency):
     """(wall seconds, peak RSS MiB, API requests, workloads restarted) of one mesh-wide switch."""
     env = plane.env()
-    argv = [str(REPO / "bin" / "kubectl-sidecar"), "switch", f"--{target}", "-A", "--yes",
-            "--concurrency", str(concurrency), "--timeout", "5m", "-o", "json"]
+    argv = [
+        str(REPO / "bin" / "kubectl-sidecar"),
+        "switch",
+        f"--{target}",
+        "-A",
+        "--yes",
+        "--concurrency",
+        str(concurrency),
+        "--timeout",
+        "5m",
+        "-o",
+        "json",
+    ]
     offset = plane.audit_log.stat().st_size
     with tempfile.NamedTemporaryFile() as out:
         env = dict(env)
-        wall, rss = run_measured_to(argv, env, out.name)
+        wall, rss, _ = run_measured_to(argv, env, out.name)
         result = json.loads(Path(out.name).read_text())["result"]
     time.sleep(1)  # the audit backend writes each event as its request completes
     if result["failed"] or result["notStarted"]:
@@ -130,23 +149,36 @@ def report(rows, rollout_seconds, start_up, measured_rollout):
         lines.append(
             f"| {row['workloads']} | {row['concurrency']} | {row['wall']:.1f}s | {ideal:.1f}s "
             f"| {row['wall'] / ideal:.2f} | {row['requests']} "
-            f"| {row['requests'] / row['workloads']:.2f} | {row['rss']:.0f} MiB |")
-    lines += ["", "Targets: wall time within 1.3x the ideal; at most 1.5 requests per workload "
-                  "plus a constant; peak RSS flat in W.", ""]
+            f"| {row['requests'] / row['workloads']:.2f} | {row['rss']:.0f} MiB |"
+        )
+    lines += [
+        "",
+        "Targets: wall time within 1.3x the ideal; at most 1.5 requests per workload "
+        "plus a constant; peak RSS flat in W.",
+        "",
+    ]
     for row in rows:
         ideal = measured_rollout * math.ceil(row["workloads"] / row["concurrency"]) + start_up
         constant = 40
-        checks = [("wall <= 1.3 x ideal", row["wall"] <= 1.3 * ideal),
-                  (f"requests <= 1.5 W + {constant}",
-                   row["requests"] <= 1.5 * row["workloads"] + constant)]
-        lines.append(f"- W={row['workloads']}, concurrency {row['concurrency']}: " + "; ".join(
-            f"{what}: {'met' if ok else 'NOT met'}" for what, ok in checks))
+        checks = [
+            ("wall <= 1.3 x ideal", row["wall"] <= 1.3 * ideal),
+            (
+                f"requests <= 1.5 W + {constant}",
+                row["requests"] <= 1.5 * row["workloads"] + constant,
+            ),
+        ]
+        lines.append(
+            f"- W={row['workloads']}, concurrency {row['concurrency']}: "
+            + "; ".join(f"{what}: {'met' if ok else 'NOT met'}" for what, ok in checks)
+        )
     sizes = sorted({row["workloads"] for row in rows})
     if len(sizes) > 1:
         small = max(r["rss"] for r in rows if r["workloads"] == sizes[0])
         large = max(r["rss"] for r in rows if r["workloads"] == sizes[-1])
-        lines.append(f"- peak RSS from W={sizes[0]} to W={sizes[-1]}: {small:.0f} -> {large:.0f} MiB "
-                     f"({large / small - 1:+.0%})")
+        lines.append(
+            f"- peak RSS from W={sizes[0]} to W={sizes[-1]}: {small:.0f} -> {large:.0f} MiB "
+            f"({large / small - 1:+.0%})"
+        )
     lines += [END, ""]
     return "\n".join(lines)
 
@@ -166,21 +198,35 @@ def one_rollout(plane, rollout_seconds):
     """Seconds from restart to rolled out for one workload on its own."""
     admin = plane.api()
     seed.namespace(admin, "switch-probe")
-    seed.deployment(admin, "switch-probe", "probe", replicas=1,
-                    annotations={READY_AFTER: str(rollout_seconds)})
-    admin.wait_for("the probe's pod", lambda: any(
-        c["type"] == "Ready" and c["status"] == "True"
-        for p in admin.items(resource_path("v1", "pods", "switch-probe"))
-        for c in (p.get("status") or {}).get("conditions") or []), timeout=120)
+    seed.deployment(
+        admin, "switch-probe", "probe", replicas=1, annotations={READY_AFTER: str(rollout_seconds)}
+    )
+    admin.wait_for(
+        "the probe's pod",
+        lambda: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for p in admin.items(resource_path("v1", "pods", "switch-probe"))
+            for c in (p.get("status") or {}).get("conditions") or []
+        ),
+        timeout=120,
+    )
     env = plane.env()
     kubectl = ["kubectl", "-n", "switch-probe"]
     samples = []
     for _ in range(3):
         started = time.monotonic()
-        subprocess.run(kubectl + ["rollout", "restart", "deployment/probe"], env=env, check=True,
-                       capture_output=True)
-        subprocess.run(kubectl + ["rollout", "status", "deployment/probe", "--timeout", "2m"],
-                       env=env, check=True, capture_output=True)
+        subprocess.run(
+            kubectl + ["rollout", "restart", "deployment/probe"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            kubectl + ["rollout", "status", "deployment/probe", "--timeout", "2m"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         samples.append(time.monotonic() - started)
     seed.delete_namespace(admin, "switch-probe", wait=False)
     return statistics.median(samples)
@@ -189,9 +235,15 @@ def one_rollout(plane, rollout_seconds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default="300", help="comma-separated W (default 300)")
-    parser.add_argument("--concurrency", default="5,10,20", help="comma-separated (default 5,10,20)")
-    parser.add_argument("--rollout-seconds", type=float, default=2.0,
-                        help="simulated readiness delay of each new pod (default 2)")
+    parser.add_argument(
+        "--concurrency", default="5,10,20", help="comma-separated (default 5,10,20)"
+    )
+    parser.add_argument(
+        "--rollout-seconds",
+        type=float,
+        default=2.0,
+        help="simulated readiness delay of each new pod (default 2)",
+    )
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     sizes = sorted(int(size) for size in args.workloads.split(","))
@@ -204,8 +256,10 @@ def main(argv=None):
             seed.asm_mesh(plane.api(), False)
             start_up = startup(plane)
             rollout = one_rollout(plane, args.rollout_seconds)
-            print(f"one rollout alone: {rollout:.2f}s; start-up {start_up * 1000:.0f} ms",
-                  file=sys.stderr)
+            print(
+                f"one rollout alone: {rollout:.2f}s; start-up {start_up * 1000:.0f} ms",
+                file=sys.stderr,
+            )
             have, native = 0, False
             for size in sizes:
                 seed_workloads(plane, size, have, args.rollout_seconds)
@@ -214,8 +268,15 @@ def main(argv=None):
                     target = "traditional" if native else "native"
                     wall, rss, requests, restarted = switch_once(plane, target, level)
                     native = not native
-                    rows.append({"workloads": restarted, "concurrency": level, "wall": wall,
-                                 "rss": rss, "requests": requests})
+                    rows.append(
+                        {
+                            "workloads": restarted,
+                            "concurrency": level,
+                            "wall": wall,
+                            "rss": rss,
+                            "requests": requests,
+                        }
+                    )
                     print(json.dumps(rows[-1]), file=sys.stderr)
         finally:
             plane.down()

@@ -45,17 +45,24 @@ def needed(plan, timestamp="now") -> list[Permission]:
 
 def _permission(patch, on_mesh_instance):
     resource = patch.resource
-    return Permission(on_mesh_instance, "patch", resource.group, resource.plural,
-                      patch.namespace if resource.namespaced else None)
+    return Permission(
+        on_mesh_instance,
+        "patch",
+        resource.group,
+        resource.plural,
+        patch.namespace if resource.namespaced else None,
+    )
 
 
 def review_body(permission: Permission) -> dict:
-    attributes = {"verb": permission.verb, "group": permission.group,
-                  "resource": permission.plural}
+    attributes = {"verb": permission.verb, "group": permission.group, "resource": permission.plural}
     if permission.namespace:
         attributes["namespace"] = permission.namespace
-    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": attributes}}
+    return {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": attributes},
+    }
 
 
 @dataclass
@@ -64,10 +71,15 @@ class Findings:
     unchecked: list  # (Permission, why the question couldn't be asked)
 
     def lines(self, context, mesh_context):
-        out = [f"may not {p.describe(mesh_context if p.on_mesh_instance else context)}"
-               + (f": {reason}" if reason else "") for p, reason in self.refused]
-        out += [f"could not check {p.describe(mesh_context if p.on_mesh_instance else context)}"
-                f": {why}" for p, why in self.unchecked]
+        out = [
+            f"may not {p.describe(mesh_context if p.on_mesh_instance else context)}"
+            + (f": {reason}" if reason else "")
+            for p, reason in self.refused
+        ]
+        out += [
+            f"could not check {p.describe(mesh_context if p.on_mesh_instance else context)}: {why}"
+            for p, why in self.unchecked
+        ]
         return out
 
 

@@ -1,4 +1,5 @@
 """Ask glibc to hand large buffers straight back to the OS when they are freed."""
+
 import ctypes
 import sys
 

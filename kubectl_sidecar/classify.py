@@ -3,6 +3,7 @@
 A pod dict goes in, a compact PodRow comes out; rows are what every other step works on,
 so a 50,000-pod listing never keeps the pods themselves.
 """
+
 import functools
 import json
 import re
@@ -126,8 +127,10 @@ def controller_of(metadata):
 
 
 def _has_appmesh_env(container):
-    return any((env.get("name") or "").startswith(_APPMESH_ENV_PREFIX)
-               for env in container.get("env") or ())
+    return any(
+        (env.get("name") or "").startswith(_APPMESH_ENV_PREFIX)
+        for env in container.get("env") or ()
+    )
 
 
 def _is_appmesh_gateway_envoy(container):
@@ -260,8 +263,11 @@ def _status_revision(status):
 def mode_annotations_of(family, annotations):
     """((key, value), ...) of the family's mode annotations present, in OVERRIDE_ANNOTATIONS
     order; None when there are none (most pods: no tuple kept per row)."""
-    found = tuple((key, annotations[key]) for key in OVERRIDE_ANNOTATIONS.get(family, ())
-                  if key in annotations)
+    found = tuple(
+        (key, annotations[key])
+        for key in OVERRIDE_ANNOTATIONS.get(family, ())
+        if key in annotations
+    )
     return found or None
 
 
@@ -274,8 +280,12 @@ def override_of(pairs):
 
 
 # Settings that do nothing once the proxy is a native sidecar (Kubernetes orders start/stop).
-LIFECYCLE_SETTINGS = ("holdApplicationUntilProxyStarts", "terminationDrainDuration",
-                      "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "MINIMUM_DRAIN_DURATION")
+LIFECYCLE_SETTINGS = (
+    "holdApplicationUntilProxyStarts",
+    "terminationDrainDuration",
+    "EXIT_ON_ZERO_ACTIVE_CONNECTIONS",
+    "MINIMUM_DRAIN_DURATION",
+)
 
 
 def _has_lifecycle_settings(pod, proxy, family):

@@ -3,6 +3,7 @@
 Heavy modules (the kubernetes client, yaml) are imported inside the commands so that
 `kubectl sidecar --help` starts instantly.
 """
+
 import functools
 import os
 import sys
@@ -44,10 +45,12 @@ def _contexts(ctx, param, value):
 def _complete(name):
     """A completion callback from completion.py, imported only when completing: `--help` and
     every command stay fast."""
+
     def complete(ctx, param, incomplete):
         from kubectl_sidecar import completion
 
         return getattr(completion, name)(ctx, param, incomplete)
+
     return complete
 
 
@@ -61,58 +64,144 @@ def connection_options(command):
     apply to both connections, as they would to two kubectl commands run with them.
     """
     options = [
-        click.option("--kubeconfig", metavar="PATH", type=click.Path(dir_okay=False),
-                     help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
-        click.option("--context", metavar="NAME", multiple=True, callback=_contexts,
-                     shell_complete=_complete("contexts"),
-                     help="The kubeconfig context to use; repeat it (or list several, "
-                          "comma-separated) to work on a fleet of clusters."),
-        click.option("-n", "--namespace", metavar="NS", shell_complete=_complete("namespaces"),
-                     help="Namespace (default: the context's namespace)."),
+        click.option(
+            "--kubeconfig",
+            metavar="PATH",
+            type=click.Path(dir_okay=False),
+            help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config).",
+        ),
+        click.option(
+            "--context",
+            metavar="NAME",
+            multiple=True,
+            callback=_contexts,
+            shell_complete=_complete("contexts"),
+            help="The kubeconfig context to use; repeat it (or list several, "
+            "comma-separated) to work on a fleet of clusters.",
+        ),
+        click.option(
+            "-n",
+            "--namespace",
+            metavar="NS",
+            shell_complete=_complete("namespaces"),
+            help="Namespace (default: the context's namespace).",
+        ),
         click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces."),
-        click.option("-l", "--selector", metavar="SELECTOR",
-                     help="Label selector, e.g. -l app=cart,tier!=db."),
-        click.option("--request-timeout", metavar="DURATION", callback=_timeout,
-                     help="Give up on a single API request after this long "
-                          "(e.g. 30s; 0 = no limit)."),
-        click.option("--cluster", metavar="NAME", shell_complete=_complete("clusters"),
-                     help="The name of the kubeconfig cluster to use (main connection)."),
-        click.option("--user", metavar="NAME", shell_complete=_complete("users"),
-                     help="The name of the kubeconfig user to use (main connection)."),
-        click.option("-s", "--server", metavar="URL",
-                     help="The address and port of the Kubernetes API server (main connection; "
-                          "no kubeconfig needed with it)."),
-        click.option("--token", metavar="TOKEN",
-                     help="Bearer token for authentication to the API server (main connection)."),
-        click.option("--certificate-authority", metavar="PATH", type=click.Path(dir_okay=False),
-                     help="Path to a cert file for the certificate authority (main connection)."),
-        click.option("--client-certificate", metavar="PATH", type=click.Path(dir_okay=False),
-                     help="Path to a client certificate file for TLS (main connection)."),
-        click.option("--client-key", metavar="PATH", type=click.Path(dir_okay=False),
-                     help="Path to a client key file for TLS (main connection)."),
-        click.option("--insecure-skip-tls-verify", is_flag=True,
-                     help="Don't check the server's certificate: insecure (main connection)."),
-        click.option("--tls-server-name", metavar="NAME",
-                     help="Server name to use for server certificate validation (main "
-                          "connection; default: the server's host name)."),
-        click.option("--as", "as_user", metavar="USER",
-                     help="Username to impersonate for the operation (a user or "
-                          "system:serviceaccount:NS:NAME; both connections)."),
-        click.option("--as-group", "as_groups", metavar="GROUP", multiple=True,
-                     help="Group to impersonate for the operation (repeatable; both connections)."),
-        click.option("--as-uid", metavar="UID",
-                     help="UID to impersonate for the operation (both connections)."),
-        click.option("--disable-compression", is_flag=True,
-                     help="Opt out of response compression for all requests to the server."),
-        click.option("--mesh", type=click.Choice(MESHES), default="auto", show_default=True,
-                     help="Which mesh's configuration decides the desired mode."),
-        click.option("--mesh-context", metavar="NAME", shell_complete=_complete("contexts"),
-                     help="Context of the API server holding the mesh config "
-                          "(ASM: the ASM instance)."),
-        click.option("--mesh-kubeconfig", metavar="PATH", type=click.Path(dir_okay=False),
-                     help="Kubeconfig for --mesh-context (default: --kubeconfig)."),
-        click.option("--proxy-name", "proxy_names", metavar="NAME", multiple=True,
-                     help="Treat containers with this name as a mesh proxy too (repeatable)."),
+        click.option(
+            "-l",
+            "--selector",
+            metavar="SELECTOR",
+            help="Label selector, e.g. -l app=cart,tier!=db.",
+        ),
+        click.option(
+            "--request-timeout",
+            metavar="DURATION",
+            callback=_timeout,
+            help="Give up on a single API request after this long (e.g. 30s; 0 = no limit).",
+        ),
+        click.option(
+            "--cluster",
+            metavar="NAME",
+            shell_complete=_complete("clusters"),
+            help="The name of the kubeconfig cluster to use (main connection).",
+        ),
+        click.option(
+            "--user",
+            metavar="NAME",
+            shell_complete=_complete("users"),
+            help="The name of the kubeconfig user to use (main connection).",
+        ),
+        click.option(
+            "-s",
+            "--server",
+            metavar="URL",
+            help="The address and port of the Kubernetes API server (main connection; "
+            "no kubeconfig needed with it).",
+        ),
+        click.option(
+            "--token",
+            metavar="TOKEN",
+            help="Bearer token for authentication to the API server (main connection).",
+        ),
+        click.option(
+            "--certificate-authority",
+            metavar="PATH",
+            type=click.Path(dir_okay=False),
+            help="Path to a cert file for the certificate authority (main connection).",
+        ),
+        click.option(
+            "--client-certificate",
+            metavar="PATH",
+            type=click.Path(dir_okay=False),
+            help="Path to a client certificate file for TLS (main connection).",
+        ),
+        click.option(
+            "--client-key",
+            metavar="PATH",
+            type=click.Path(dir_okay=False),
+            help="Path to a client key file for TLS (main connection).",
+        ),
+        click.option(
+            "--insecure-skip-tls-verify",
+            is_flag=True,
+            help="Don't check the server's certificate: insecure (main connection).",
+        ),
+        click.option(
+            "--tls-server-name",
+            metavar="NAME",
+            help="Server name to use for server certificate validation (main "
+            "connection; default: the server's host name).",
+        ),
+        click.option(
+            "--as",
+            "as_user",
+            metavar="USER",
+            help="Username to impersonate for the operation (a user or "
+            "system:serviceaccount:NS:NAME; both connections).",
+        ),
+        click.option(
+            "--as-group",
+            "as_groups",
+            metavar="GROUP",
+            multiple=True,
+            help="Group to impersonate for the operation (repeatable; both connections).",
+        ),
+        click.option(
+            "--as-uid",
+            metavar="UID",
+            help="UID to impersonate for the operation (both connections).",
+        ),
+        click.option(
+            "--disable-compression",
+            is_flag=True,
+            help="Opt out of response compression for all requests to the server.",
+        ),
+        click.option(
+            "--mesh",
+            type=click.Choice(MESHES),
+            default="auto",
+            show_default=True,
+            help="Which mesh's configuration decides the desired mode.",
+        ),
+        click.option(
+            "--mesh-context",
+            metavar="NAME",
+            shell_complete=_complete("contexts"),
+            help="Context of the API server holding the mesh config (ASM: the ASM instance).",
+        ),
+        click.option(
+            "--mesh-kubeconfig",
+            metavar="PATH",
+            type=click.Path(dir_okay=False),
+            help="Kubeconfig for --mesh-context (default: --kubeconfig).",
+        ),
+        click.option(
+            "--proxy-name",
+            "proxy_names",
+            metavar="NAME",
+            multiple=True,
+            help="Treat containers with this name as a mesh proxy too (repeatable).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -121,6 +210,7 @@ def connection_options(command):
 
 def handle_broken_pipe(function):
     """`kubectl sidecar status -A | head` should end quietly, as kubectl does."""
+
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
@@ -129,13 +219,19 @@ def handle_broken_pipe(function):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(1)
+
     return wrapper
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
-@click.option("--version", is_flag=True, is_eager=True, expose_value=False,
-              callback=lambda ctx, param, value: _show_version(ctx, value),
-              help="Show the version and build details, then exit.")
+@click.option(
+    "--version",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, param, value: _show_version(ctx, value),
+    help="Show the version and build details, then exit.",
+)
 def cli():
     """See and switch how the service-mesh proxy runs in each pod: as a native sidecar
     (an init container with restartPolicy: Always) or as a traditional extra container.
@@ -151,8 +247,9 @@ def cli():
 class Connection:
     """The clusters one command talks to, from the connection flags."""
 
-    def __init__(self, kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig,
-                 overrides=None):
+    def __init__(
+        self, kubeconfig, context, request_timeout, mesh_context, mesh_kubeconfig, overrides=None
+    ):
         from kubectl_sidecar import kubeconfig as config
 
         overrides = overrides or config.Overrides()
@@ -160,13 +257,19 @@ class Connection:
         self.mesh_cluster = None
         if mesh_context or mesh_kubeconfig:
             self.mesh_cluster = config.connect(
-                mesh_kubeconfig or kubeconfig, mesh_context, request_timeout,
-                overrides.for_mesh())
+                mesh_kubeconfig or kubeconfig, mesh_context, request_timeout, overrides.for_mesh()
+            )
 
     @classmethod
     def from_flags(cls, flags):
-        return cls(flags["kubeconfig"], first_context(flags), flags["request_timeout"],
-                   flags["mesh_context"], flags["mesh_kubeconfig"], overrides_from(flags))
+        return cls(
+            flags["kubeconfig"],
+            first_context(flags),
+            flags["request_timeout"],
+            flags["mesh_context"],
+            flags["mesh_kubeconfig"],
+            overrides_from(flags),
+        )
 
 
 def first_context(params):
@@ -193,17 +296,27 @@ def _fleet(flags):
     overrides = overrides_from(flags)
     shared = overrides.for_mesh()
     if overrides != shared:
-        raise InputError("--cluster, --user, --server, --token and the TLS flags choose one API "
-                         "server and its credentials: not with several --context (give each "
-                         "cluster a kubeconfig context)")
-    clusters = [config.connect(flags["kubeconfig"], name, flags["request_timeout"], shared)
-                for name in flags["context"]]
+        raise InputError(
+            "--cluster, --user, --server, --token and the TLS flags choose one API "
+            "server and its credentials: not with several --context (give each "
+            "cluster a kubeconfig context)"
+        )
+    clusters = [
+        config.connect(flags["kubeconfig"], name, flags["request_timeout"], shared)
+        for name in flags["context"]
+    ]
     mesh_cluster = None
     if flags["mesh_context"] or flags["mesh_kubeconfig"]:
-        mesh_cluster = config.connect(flags["mesh_kubeconfig"] or flags["kubeconfig"],
-                                      flags["mesh_context"], flags["request_timeout"], shared)
-    return [fleet.Member(name, cluster, mesh_cluster)
-            for name, cluster in zip(flags["context"], clusters, strict=True)]
+        mesh_cluster = config.connect(
+            flags["mesh_kubeconfig"] or flags["kubeconfig"],
+            flags["mesh_context"],
+            flags["request_timeout"],
+            shared,
+        )
+    return [
+        fleet.Member(name, cluster, mesh_cluster)
+        for name, cluster in zip(flags["context"], clusters, strict=True)
+    ]
 
 
 def overrides_from(flags):
@@ -212,13 +325,20 @@ def overrides_from(flags):
     from kubectl_sidecar.kubeconfig import Overrides
 
     return Overrides(
-        cluster=flags.get("cluster"), user=flags.get("user"), server=flags.get("server"),
-        token=flags.get("token"), certificate_authority=flags.get("certificate_authority"),
-        client_certificate=flags.get("client_certificate"), client_key=flags.get("client_key"),
+        cluster=flags.get("cluster"),
+        user=flags.get("user"),
+        server=flags.get("server"),
+        token=flags.get("token"),
+        certificate_authority=flags.get("certificate_authority"),
+        client_certificate=flags.get("client_certificate"),
+        client_key=flags.get("client_key"),
         insecure_skip_tls_verify=bool(flags.get("insecure_skip_tls_verify")),
-        tls_server_name=flags.get("tls_server_name"), as_user=flags.get("as_user"),
-        as_groups=tuple(flags.get("as_groups") or ()), as_uid=flags.get("as_uid"),
-        disable_compression=bool(flags.get("disable_compression")))
+        tls_server_name=flags.get("tls_server_name"),
+        as_user=flags.get("as_user"),
+        as_groups=tuple(flags.get("as_groups") or ()),
+        as_uid=flags.get("as_uid"),
+        disable_compression=bool(flags.get("disable_compression")),
+    )
 
 
 def _scope(connection, flags):
@@ -227,29 +347,48 @@ def _scope(connection, flags):
 
     if flags["all_namespaces"]:
         return Scope(namespace=None, selector=flags["selector"])
-    return Scope(namespace=flags["namespace"] or connection.cluster.namespace,
-                 selector=flags["selector"])
+    return Scope(
+        namespace=flags["namespace"] or connection.cluster.namespace, selector=flags["selector"]
+    )
 
 
-@cli.command("status",
-             short_help="Show each pod's sidecar mode and what needs a restart.")
+@cli.command("status", short_help="Show each pod's sidecar mode and what needs a restart.")
 @connection_options
-@click.option("-o", "--output", type=click.Choice(OUTPUTS), default="table", show_default=True,
-              help="Output format. json/yaml follow the SidecarStatus contract in the README.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(OUTPUTS),
+    default="table",
+    show_default=True,
+    help="Output format. json/yaml follow the SidecarStatus contract in the README.",
+)
 @click.option("--no-headers", is_flag=True, help="Don't print headers or the summary line.")
-@click.option("--needs-restart", is_flag=True,
-              help="Only pods that need action to reach the mesh's configured mode.")
-@click.option("--summary", "namespace_summary", is_flag=True,
-              help="One line per namespace with pod counts per mode.")
-@click.option("-w", "--watch", is_flag=True,
-              help="After the table, print a row whenever a pod appears or changes mode or "
-                   "action (as kubectl get -w); Ctrl-C to stop.")
-@click.option("--exit-code", is_flag=True,
-              help="Exit 1 when any pod in scope needs action, 0 when the mesh has converged "
-                   "(as kubectl diff); 3 when it can't be told (an error talking to the cluster).")
+@click.option(
+    "--needs-restart",
+    is_flag=True,
+    help="Only pods that need action to reach the mesh's configured mode.",
+)
+@click.option(
+    "--summary",
+    "namespace_summary",
+    is_flag=True,
+    help="One line per namespace with pod counts per mode.",
+)
+@click.option(
+    "-w",
+    "--watch",
+    is_flag=True,
+    help="After the table, print a row whenever a pod appears or changes mode or "
+    "action (as kubectl get -w); Ctrl-C to stop.",
+)
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 1 when any pod in scope needs action, 0 when the mesh has converged "
+    "(as kubectl diff); 3 when it can't be told (an error talking to the cluster).",
+)
 @handle_broken_pipe
-def status_command(output, no_headers, needs_restart, namespace_summary, watch, exit_code,
-                   **flags):
+def status_command(output, no_headers, needs_restart, namespace_summary, watch, exit_code, **flags):
     """Show each pod's sidecar mode, the mode its mesh would inject now, and what to do.
 
     \b
@@ -266,15 +405,15 @@ def status_command(output, no_headers, needs_restart, namespace_summary, watch, 
     from kubectl_sidecar.errors import InputError, SidecarError
 
     if watch and (output in ("json", "yaml") or namespace_summary):
-        raise InputError("--watch prints table rows: use it with -o table or wide, without "
-                         "--summary")
+        raise InputError(
+            "--watch prints table rows: use it with -o table or wide, without --summary"
+        )
     if watch and exit_code:
         raise InputError("--exit-code judges one look at the cluster: not with --watch")
     if watch and len(flags["context"]) > 1:
         raise InputError("--watch follows one context: not with several --context")
     try:
-        needing_action = _status(output, no_headers, needs_restart, namespace_summary, watch,
-                                 flags)
+        needing_action = _status(output, no_headers, needs_restart, namespace_summary, watch, flags)
     except SidecarError as error:
         if exit_code:
             # As kubectl diff: 1 means "differences", so an error must not look like one.
@@ -292,15 +431,15 @@ def _status(output, no_headers, needs_restart, namespace_summary, watch, flags):
     release_large_buffers()
     members = _fleet(flags)
     if members:
-        return _fleet_status(members, flags, output, no_headers, needs_restart,
-                             namespace_summary)
+        return _fleet_status(members, flags, output, no_headers, needs_restart, namespace_summary)
     connection = Connection.from_flags(flags)
     scope = _scope(connection, flags)
     custom_proxies = {name: "custom" for name in flags["proxy_names"]}
     mesh = flags["mesh"]
     if output in ("json", "yaml"):
-        report = status.collect(connection.cluster, scope, mesh, connection.mesh_cluster,
-                                custom_proxies)
+        report = status.collect(
+            connection.cluster, scope, mesh, connection.mesh_cluster, custom_proxies
+        )
         for warning in report.warnings:
             _warn(warning)
         rows = [row for row in report.rows if row.needs_restart] if needs_restart else None
@@ -377,8 +516,9 @@ def _member_scope(member, flags):
 
     if flags["all_namespaces"]:
         return Scope(namespace=None, selector=flags["selector"])
-    return Scope(namespace=flags["namespace"] or member.cluster.namespace,
-                 selector=flags["selector"])
+    return Scope(
+        namespace=flags["namespace"] or member.cluster.namespace, selector=flags["selector"]
+    )
 
 
 def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_summary):
@@ -401,21 +541,30 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
             click.echo(fleet.error_line(name, error), err=True)
         whole = fleet.total({name: report.tally() for name, report in reports.items()})
         messages = {name: fleet.error_message(error) for name, error in errors.items()}
-        click.echo(render.dump(render.fleet_document(reports, whole, messages, needs_restart),
-                               output), nl=False)
+        click.echo(
+            render.dump(render.fleet_document(reports, whole, messages, needs_restart), output),
+            nl=False,
+        )
         if errors:
             raise ContextsNotRead(list(errors))
         return whole.needs_action
 
     assessors = [
-        status.Assessor(member.cluster, scope, flags["mesh"], member.mesh_cluster,
-                        lambda text, name=member.name: _warn(f"context {name}: {text}"))
-        for member, scope in zip(members, scopes, strict=True)]
+        status.Assessor(
+            member.cluster,
+            scope,
+            flags["mesh"],
+            member.mesh_cluster,
+            lambda text, name=member.name: _warn(f"context {name}: {text}"),
+        )
+        for member, scope in zip(members, scopes, strict=True)
+    ]
     all_namespaces = all(scope.all_namespaces for scope in scopes)
     # Without -n each context shows its own namespace: name it unless they are all one.
     one_namespace = len({scope.namespace for scope in scopes}) == 1 and not all_namespaces
-    table = render.PodTable(not one_namespace, wide=output == "wide", no_headers=no_headers,
-                            contexts=True)
+    table = render.PodTable(
+        not one_namespace, wide=output == "wide", no_headers=no_headers, contexts=True
+    )
     tallies, failed, shown = {}, [], 0
     for batch in fleet.stream(members, assessors, custom_proxies):
         name = batch.member.name
@@ -434,8 +583,13 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
         shown += len(rows)
         click.echo(table.render(rows, name), nl=False)
     whole = fleet.total(tallies)
-    where = ("all namespaces" if all_namespaces else scopes[0].describe() if one_namespace
-             else "each context's namespace")
+    where = (
+        "all namespaces"
+        if all_namespaces
+        else scopes[0].describe()
+        if one_namespace
+        else "each context's namespace"
+    )
     if not tallies:
         pass  # every context's error is already said
     elif not whole.pods:
@@ -446,11 +600,12 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
         click.echo(f"No pods need action in {where} of {len(tallies)} context(s).", err=True)
     if not no_headers and tallies:
         above = shown or (namespace_summary and whole.pods)
-        parts = [(member.name, assessor.mesh_config(), tallies[member.name])
-                 for member, assessor in zip(members, assessors, strict=True)
-                 if member.name in tallies]
-        click.echo(("\n" if above else "")
-                   + render.fleet_summary_lines(parts, whole, failed))
+        parts = [
+            (member.name, assessor.mesh_config(), tallies[member.name])
+            for member, assessor in zip(members, assessors, strict=True)
+            if member.name in tallies
+        ]
+        click.echo(("\n" if above else "") + render.fleet_summary_lines(parts, whole, failed))
     if failed:
         raise ContextsNotRead(failed)
     return whole.needs_action
@@ -459,28 +614,54 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
 def _run_options(command):
     """Flags shared by switch and restart: how carefully to change the cluster."""
     options = [
-        click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
-                     is_flag=False, flag_value="client",
-                     help="Only print the plan (client), or also send every write with the API's "
-                          "dryRun=All (server). Bare --dry-run means client."),
+        click.option(
+            "--dry-run",
+            type=click.Choice(["none", "client", "server"]),
+            default="none",
+            is_flag=False,
+            flag_value="client",
+            help="Only print the plan (client), or also send every write with the API's "
+            "dryRun=All (server). Bare --dry-run means client.",
+        ),
         click.option("-y", "--yes", is_flag=True, help="Don't ask for confirmation."),
-        click.option("--concurrency", type=click.IntRange(1, 50), default=DEFAULT_CONCURRENCY,
-                     show_default=True, help="Workloads restarted and waited for at a time."),
-        click.option("--timeout", default="10m", show_default=True, metavar="DURATION",
-                     callback=_timeout,
-                     help="Give up waiting for one workload's rollout after this long, as "
-                          "kubectl rollout status --timeout does (0 = no limit). A run over "
-                          "many workloads takes as long as their rollouts need."),
-        click.option("--keep-going", is_flag=True,
-                     help="Don't stop starting restarts after a failed rollout; report every "
-                          "failure at the end."),
-        click.option("--skip-unhealthy", is_flag=True,
-                     help="Don't restart workloads that were already failing (by default they "
-                          "are restarted but not waited for)."),
-        click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text",
-                     show_default=True,
-                     help="json: the plan (with --dry-run) or the outcome as one document on "
-                          "stdout; the human report goes to stderr."),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 50),
+            default=DEFAULT_CONCURRENCY,
+            show_default=True,
+            help="Workloads restarted and waited for at a time.",
+        ),
+        click.option(
+            "--timeout",
+            default="10m",
+            show_default=True,
+            metavar="DURATION",
+            callback=_timeout,
+            help="Give up waiting for one workload's rollout after this long, as "
+            "kubectl rollout status --timeout does (0 = no limit). A run over "
+            "many workloads takes as long as their rollouts need.",
+        ),
+        click.option(
+            "--keep-going",
+            is_flag=True,
+            help="Don't stop starting restarts after a failed rollout; report every "
+            "failure at the end.",
+        ),
+        click.option(
+            "--skip-unhealthy",
+            is_flag=True,
+            help="Don't restart workloads that were already failing (by default they "
+            "are restarted but not waited for).",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="json: the plan (with --dry-run) or the outcome as one document on "
+            "stdout; the human report goes to stderr.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -498,17 +679,21 @@ def _console(output="text"):
 
     def confirm():
         if not _stdin_is_terminal():
-            raise InputError("refusing to change the cluster without --yes: stdin is not a "
-                             "terminal (--dry-run shows the plan without changing anything)")
+            raise InputError(
+                "refusing to change the cluster without --yes: stdin is not a "
+                "terminal (--dry-run shows the plan without changing anything)"
+            )
         return click.confirm("Apply this plan?", default=False, err=True)
 
     board = Board(sys.stderr) if sys.stderr.isatty() else None
-    return Console(out=click.echo, err=lambda text: click.echo(text, err=True), confirm=confirm,
-                   board=board)
+    return Console(
+        out=click.echo, err=lambda text: click.echo(text, err=True), confirm=confirm, board=board
+    )
 
 
-def _run_settings(flags, target=None, workloads=(), force=False, no_restart=False,
-                  pin_failed=False):
+def _run_settings(
+    flags, target=None, workloads=(), force=False, no_restart=False, pin_failed=False
+):
     """switch's and restart's flags as one validated switch.Options; raises InputError on a
     combination that can't run, before anything connects."""
     from kubectl_sidecar import switch
@@ -523,34 +708,54 @@ def _run_settings(flags, target=None, workloads=(), force=False, no_restart=Fals
         raise InputError("--pin-failed applies to a mesh-wide switch only")
     mesh_wide = target is not None and not refs and not flags["selector"]
     return switch.Options(
-        target=target, workloads=refs, mesh=flags["mesh"],
+        target=target,
+        workloads=refs,
+        mesh=flags["mesh"],
         proxy_names={name: "custom" for name in flags["proxy_names"]},
-        dry_run=None if flags["dry_run"] == "none" else flags["dry_run"], yes=flags["yes"],
-        force=force, no_restart=no_restart, concurrency=flags["concurrency"],
-        timeout=flags["timeout"], keep_going=flags["keep_going"], pin_failed=pin_failed,
-        skip_unhealthy=flags["skip_unhealthy"], output=flags["output"],
-        restart_namespace=(flags["namespace"] if mesh_wide and not flags["all_namespaces"]
-                           else None))
+        dry_run=None if flags["dry_run"] == "none" else flags["dry_run"],
+        yes=flags["yes"],
+        force=force,
+        no_restart=no_restart,
+        concurrency=flags["concurrency"],
+        timeout=flags["timeout"],
+        keep_going=flags["keep_going"],
+        pin_failed=pin_failed,
+        skip_unhealthy=flags["skip_unhealthy"],
+        output=flags["output"],
+        restart_namespace=(
+            flags["namespace"] if mesh_wide and not flags["all_namespaces"] else None
+        ),
+    )
 
 
-@cli.command("switch",
-             short_help="Switch the mesh or workloads to native or traditional sidecars.")
-@click.argument("workloads", nargs=-1, metavar="[WORKLOAD]...",
-                shell_complete=_complete("workloads"))
+@cli.command("switch", short_help="Switch the mesh or workloads to native or traditional sidecars.")
+@click.argument(
+    "workloads", nargs=-1, metavar="[WORKLOAD]...", shell_complete=_complete("workloads")
+)
 @click.option("--native", "to_native", is_flag=True, help="Switch to native sidecars.")
-@click.option("--traditional", "to_traditional", is_flag=True,
-              help="Switch to traditional sidecars.")
+@click.option(
+    "--traditional", "to_traditional", is_flag=True, help="Switch to traditional sidecars."
+)
 @connection_options
 @_run_options
-@click.option("--force", is_flag=True,
-              help="Switch to native even when the API server or a kubelet is older than 1.29, "
-                   "or Consul's injector can't inject native (never when the switch would stop "
-                   "it from starting).")
-@click.option("--no-restart", is_flag=True,
-              help="Only change the mesh config; print the restart command to run later.")
-@click.option("--pin-failed", is_flag=True,
-              help="Pin workloads whose rollout failed after the switch back to the old mode "
-                   "with the mesh's per-workload annotation.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Switch to native even when the API server or a kubelet is older than 1.29, "
+    "or Consul's injector can't inject native (never when the switch would stop "
+    "it from starting).",
+)
+@click.option(
+    "--no-restart",
+    is_flag=True,
+    help="Only change the mesh config; print the restart command to run later.",
+)
+@click.option(
+    "--pin-failed",
+    is_flag=True,
+    help="Pin workloads whose rollout failed after the switch back to the old mode "
+    "with the mesh's per-workload annotation.",
+)
 def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_failed, **flags):
     """Switch the mesh (or some workloads) to native or traditional sidecars, then restart
     exactly the workloads whose pods are in the other mode, wait for them, and verify.
@@ -573,8 +778,9 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
 
     if to_native == to_traditional:
         raise InputError("say exactly one of --native or --traditional")
-    options = _run_settings(flags, "native" if to_native else "traditional", workloads, force,
-                            no_restart, pin_failed)
+    options = _run_settings(
+        flags, "native" if to_native else "traditional", workloads, force, no_restart, pin_failed
+    )
     members = _fleet(flags)
     if members:
         from kubectl_sidecar import fleet
@@ -586,16 +792,16 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
     connection = Connection.from_flags(flags)
     if options.workloads or flags["selector"]:
         scope = _scope(connection, flags)
-        code = switch.switch_workloads(connection.cluster, connection.mesh_cluster, scope, options,
-                                       _console())
+        code = switch.switch_workloads(
+            connection.cluster, connection.mesh_cluster, scope, options, _console()
+        )
     else:
         # The config change is mesh-wide, so by default so are the restarts.
         code = switch.switch_mesh(connection.cluster, connection.mesh_cluster, options, _console())
     sys.exit(code)
 
 
-@cli.command("restart",
-             short_help="Restart workloads whose pods differ from the configured mode.")
+@cli.command("restart", short_help="Restart workloads whose pods differ from the configured mode.")
 @connection_options
 @_run_options
 def restart_command(**flags):
@@ -612,12 +818,18 @@ def restart_command(**flags):
         scopes = [_member_scope(member, flags) for member in members]
         sys.exit(fleet.restart(members, scopes, options, _console()))
     connection = Connection.from_flags(flags)
-    sys.exit(switch.restart(connection.cluster, connection.mesh_cluster,
-                            _scope(connection, flags), options, _console()))
+    sys.exit(
+        switch.restart(
+            connection.cluster,
+            connection.mesh_cluster,
+            _scope(connection, flags),
+            options,
+            _console(),
+        )
+    )
 
 
-@cli.command("completion",
-             short_help="Print the shell completion script for kubectl-sidecar.")
+@cli.command("completion", short_help="Print the shell completion script for kubectl-sidecar.")
 @click.argument("shell", type=click.Choice(("bash", "zsh", "fish")))
 def completion_command(shell):
     """Print the shell completion script for kubectl-sidecar run directly.
@@ -665,8 +877,11 @@ def main():
     signal.signal(signal.SIGTERM, terminate)
     try:
         # complete_var spelled out: click would derive it from "kubectl sidecar", space and all.
-        code = cli.main(prog_name="kubectl sidecar", standalone_mode=False,
-                        complete_var="_KUBECTL_SIDECAR_COMPLETE")
+        code = cli.main(
+            prog_name="kubectl sidecar",
+            standalone_mode=False,
+            complete_var="_KUBECTL_SIDECAR_COMPLETE",
+        )
     except InputError as error:
         error.show()
         code = error.exit_code

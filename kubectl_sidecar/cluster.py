@@ -7,6 +7,7 @@ REST layer changed how it encodes patch bodies and raises errors between client 
 patch content types are exactly what this tool must get right. Every HTTP and connection error
 becomes an ApiError or Unreachable here, and nowhere else.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,18 +58,33 @@ class ClusterApi(Protocol):
     context: str  # the kubeconfig context, for messages
     namespace: str  # the context's default namespace
 
-    def list_items(self, resource: Resource, namespace: str | None = None,
-                   selector: str | None = None, metadata_only: bool = False,
-                   field_selector: str | None = None) -> Listing: ...
+    def list_items(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        selector: str | None = None,
+        metadata_only: bool = False,
+        field_selector: str | None = None,
+    ) -> Listing: ...
 
-    def list_all(self, resource: Resource, namespace: str | None = None,
-                 selector: str | None = None, metadata_only: bool = False,
-                 field_selector: str | None = None) -> list[dict]: ...
+    def list_all(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        selector: str | None = None,
+        metadata_only: bool = False,
+        field_selector: str | None = None,
+    ) -> list[dict]: ...
 
-    def watch(self, resource: Resource, namespace: str | None = None,
-              selector: str | None = None, field_selector: str | None = None,
-              resource_version: str | None = None,
-              timeout_seconds: int = 300) -> Iterator[tuple[str, dict]]: ...
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> Iterator[tuple[str, dict]]: ...
 
     def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict | None: ...
 
@@ -76,16 +92,31 @@ class ClusterApi(Protocol):
 
     def create(self, resource: Resource, body: dict, namespace: str | None = None) -> dict: ...
 
-    def patch(self, resource: Resource, name: str, body: dict, content_type: str,
-              namespace: str | None = None, dry_run: bool = False,
-              field_manager: str = "kubectl-sidecar", timeout: float | None = None) -> dict: ...
+    def patch(
+        self,
+        resource: Resource,
+        name: str,
+        body: dict,
+        content_type: str,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str = "kubectl-sidecar",
+        timeout: float | None = None,
+    ) -> dict: ...
 
 
 class Cluster:
     """One API server, as one kubeconfig context reaches it. Returns plain JSON data."""
 
-    def __init__(self, configuration, context, namespace, request_timeout=None,
-                 impersonate=None, compression=True):
+    def __init__(
+        self,
+        configuration,
+        context,
+        namespace,
+        request_timeout=None,
+        impersonate=None,
+        compression=True,
+    ):
         import urllib3
 
         self.configuration = configuration
@@ -111,8 +142,9 @@ class Cluster:
         pool_args = {"maxsize": 8, "retries": False, "timeout": self._timeout}
         if self.host.startswith("https"):
             pool_args["ssl_context"] = _tls_context(configuration)
-            pool_args["cert_reqs"] = (ssl.CERT_REQUIRED if configuration.verify_ssl
-                                      else ssl.CERT_NONE)
+            pool_args["cert_reqs"] = (
+                ssl.CERT_REQUIRED if configuration.verify_ssl else ssl.CERT_NONE
+            )
             if getattr(configuration, "tls_server_name", None):
                 pool_args["server_hostname"] = configuration.tls_server_name
             if configuration.assert_hostname is not None:
@@ -145,8 +177,11 @@ class Cluster:
         elif self.configuration.username and self.configuration.password:
             import urllib3
 
-            headers.update(urllib3.make_headers(
-                basic_auth=f"{self.configuration.username}:{self.configuration.password}"))
+            headers.update(
+                urllib3.make_headers(
+                    basic_auth=f"{self.configuration.username}:{self.configuration.password}"
+                )
+            )
         if self.compression:
             headers["Accept-Encoding"] = "gzip"
         if self.impersonate:
@@ -161,16 +196,25 @@ class Cluster:
                     headers.add("Impersonate-Group", group)
         return headers
 
-    def request(self, method, path, params=None, body=None, content_type=None,
-                accept="application/json", resource=None, timeout=None):
+    def request(
+        self,
+        method,
+        path,
+        params=None,
+        body=None,
+        content_type=None,
+        accept="application/json",
+        resource=None,
+        timeout=None,
+    ):
         """Send one request; the decoded JSON answer. Errors become ApiError or Unreachable.
         timeout (seconds), when given, bounds this request instead of --request-timeout."""
         import urllib3
 
-        limit = None if timeout is None else urllib3.Timeout(connect=min(timeout, 30),
-                                                             read=timeout)
-        response = self._send(method, path, params, body, content_type, accept, resource,
-                              timeout=limit)
+        limit = None if timeout is None else urllib3.Timeout(connect=min(timeout, 30), read=timeout)
+        response = self._send(
+            method, path, params, body, content_type, accept, resource, timeout=limit
+        )
         raw = response.data
         del response
         if not raw:
@@ -184,26 +228,44 @@ class Cluster:
         except ValueError:
             raise self._not_json(method, path) from None
 
-    def _send(self, method, path, params=None, body=None, content_type=None,
-              accept="application/json", resource=None, stream=False, timeout=None):
+    def _send(
+        self,
+        method,
+        path,
+        params=None,
+        body=None,
+        content_type=None,
+        accept="application/json",
+        resource=None,
+        stream=False,
+        timeout=None,
+    ):
         """The response to one request (its body unread when stream); errors translated."""
         import urllib3
 
         url = self.host + path
         if params:
-            url += "?" + urllib.parse.urlencode([(k, v) for k, v in params.items() if v is not None])
+            url += "?" + urllib.parse.urlencode(
+                [(k, v) for k, v in params.items() if v is not None]
+            )
         data = None if body is None else json.dumps(body).encode()
         try:
             response = self._pool.request(
-                method, url, body=data, headers=self._headers(accept, content_type),
-                preload_content=not stream, timeout=timeout or self._timeout)
+                method,
+                url,
+                body=data,
+                headers=self._headers(accept, content_type),
+                preload_content=not stream,
+                timeout=timeout or self._timeout,
+            )
         except urllib3.exceptions.NewConnectionError as error:
             # Checked first: urllib3 makes it a subclass of ConnectTimeoutError.
             raise self._unreachable(error) from None
         except urllib3.exceptions.TimeoutError:
             raise Unreachable(
                 f"the server {self.host} (context {self.context}) did not answer within "
-                f"{self._describe_timeout()}") from None
+                f"{self._describe_timeout()}"
+            ) from None
         except urllib3.exceptions.SSLError as error:
             raise Unreachable(
                 f"TLS with {self.host} (context {self.context}) failed: {_ssl_reason(error)}"
@@ -219,13 +281,15 @@ class Cluster:
     def _not_json(self, method, path):
         return SidecarError(
             f"the server {self.host} answered {method} {path} with something that is "
-            "not JSON; is this a Kubernetes API server?")
+            "not JSON; is this a Kubernetes API server?"
+        )
 
     def _unreachable(self, error):
         return Unreachable(
             f"the connection to the server {urllib.parse.urlsplit(self.host).netloc} "
             f"(context {self.context}) failed: {_connection_reason(error)}. "
-            "Is the cluster running, and is this the right context?")
+            "Is the cluster running, and is this the right context?"
+        )
 
     def _describe_timeout(self):
         if self._request_timeout:
@@ -242,8 +306,10 @@ class Cluster:
             message, reason = "", response.reason
         what = resource.qualified if resource else "resource"
         if response.status == 401:
-            message = (f"the server rejected the credentials of context {self.context} "
-                       "(401 Unauthorized); log in again or check the kubeconfig user")
+            message = (
+                f"the server rejected the credentials of context {self.context} "
+                "(401 Unauthorized); log in again or check the kubeconfig user"
+            )
         elif response.status == 403 and not message:
             message = f"forbidden: cannot {verb} {what}"
         elif response.status == 429 and not message:
@@ -254,9 +320,14 @@ class Cluster:
 
     # --- reads -------------------------------------------------------------------------
 
-    def list_items(self, resource: Resource, namespace: str | None = None,
-                   selector: str | None = None, metadata_only: bool = False,
-                   field_selector: str | None = None) -> Listing:
+    def list_items(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        selector: str | None = None,
+        metadata_only: bool = False,
+        field_selector: str | None = None,
+    ) -> Listing:
         """The objects of a list, fetched a page (PAGE_SIZE objects, METADATA_PAGE_SIZE for
         metadata-only lists) at a time as they are iterated.
 
@@ -324,10 +395,15 @@ class Cluster:
         except ValueError:
             raise self._not_json("GET", path) from None
 
-    def watch(self, resource: Resource, namespace: str | None = None,
-              selector: str | None = None, field_selector: str | None = None,
-              resource_version: str | None = None,
-              timeout_seconds: int = 300) -> Iterator[tuple[str, dict]]:
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> Iterator[tuple[str, dict]]:
         """Yield (event type, object) from a watch that starts after resource_version, until
         the server ends it (after about timeout_seconds).
 
@@ -337,16 +413,23 @@ class Cluster:
         """
         import urllib3
 
-        params = {"watch": "true", "labelSelector": selector, "fieldSelector": field_selector,
-                  "resourceVersion": resource_version, "allowWatchBookmarks": "true",
-                  "timeoutSeconds": timeout_seconds}
+        params = {
+            "watch": "true",
+            "labelSelector": selector,
+            "fieldSelector": field_selector,
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+        }
         # The server ends the watch after timeout_seconds: a read that waits much longer than
         # that means a stalled server or a dead connection.
-        read_limit = urllib3.Timeout(connect=self._timeout.connect_timeout,
-                                     read=timeout_seconds + 30)
+        read_limit = urllib3.Timeout(
+            connect=self._timeout.connect_timeout, read=timeout_seconds + 30
+        )
         path = resource.path(namespace)
-        response = self._send("GET", path, params, resource=resource, stream=True,
-                              timeout=read_limit)
+        response = self._send(
+            "GET", path, params, resource=resource, stream=True, timeout=read_limit
+        )
         try:
             for line in _lines(response):
                 try:
@@ -355,9 +438,13 @@ class Cluster:
                     raise self._not_json("GET", path) from None
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
-                    raise ApiError(obj.get("code") or 500, obj.get("reason") or "Error",
-                                   obj.get("message") or "the watch failed", verb="watch",
-                                   resource=resource.qualified)
+                    raise ApiError(
+                        obj.get("code") or 500,
+                        obj.get("reason") or "Error",
+                        obj.get("message") or "the watch failed",
+                        verb="watch",
+                        resource=resource.qualified,
+                    )
                 yield kind, obj
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise self._unreachable(error) from None
@@ -366,9 +453,14 @@ class Cluster:
             response.close()
             response.release_conn()
 
-    def list_all(self, resource: Resource, namespace: str | None = None,
-                 selector: str | None = None, metadata_only: bool = False,
-                 field_selector: str | None = None) -> list[dict]:
+    def list_all(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        selector: str | None = None,
+        metadata_only: bool = False,
+        field_selector: str | None = None,
+    ) -> list[dict]:
         return list(self.list_items(resource, namespace, selector, metadata_only, field_selector))
 
     def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict | None:
@@ -387,17 +479,37 @@ class Cluster:
 
     def create(self, resource: Resource, body: dict, namespace: str | None = None) -> dict:
         """POST an object (here: the access reviews `kubectl auth can-i` sends); the answer."""
-        return self.request("POST", resource.path(namespace), body=body,
-                            content_type="application/json", resource=resource)
+        return self.request(
+            "POST",
+            resource.path(namespace),
+            body=body,
+            content_type="application/json",
+            resource=resource,
+        )
 
-    def patch(self, resource: Resource, name: str, body: dict, content_type: str,
-              namespace: str | None = None, dry_run: bool = False,
-              field_manager: str = "kubectl-sidecar", timeout: float | None = None) -> dict:
+    def patch(
+        self,
+        resource: Resource,
+        name: str,
+        body: dict,
+        content_type: str,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str = "kubectl-sidecar",
+        timeout: float | None = None,
+    ) -> dict:
         """PATCH an object; the answer. timeout bounds this request (a stalled server must
         not hold a run past its deadline)."""
         params = {"fieldManager": field_manager, "dryRun": "All" if dry_run else None}
-        return self.request("PATCH", resource.path(namespace, name), params=params, body=body,
-                            content_type=content_type, resource=resource, timeout=timeout)
+        return self.request(
+            "PATCH",
+            resource.path(namespace, name),
+            params=params,
+            body=body,
+            content_type=content_type,
+            resource=resource,
+            timeout=timeout,
+        )
 
 
 def _tls_context(configuration):
@@ -445,7 +557,7 @@ def _list_head(raw: bytes) -> dict | None:
     if head is None:
         return None
     # The cut may split a character far after the metadata: "replace" keeps it from failing.
-    text = raw[head.end():head.end() + _HEAD_BYTES].decode("utf-8", "replace")
+    text = raw[head.end() : head.end() + _HEAD_BYTES].decode("utf-8", "replace")
     try:
         metadata, end = _DECODER.raw_decode(text)
     except ValueError:
@@ -528,9 +640,14 @@ def _lines(response):
 
 def _connection_reason(error):
     text = str(getattr(error, "reason", None) or error)
-    for marker in ("Connection refused", "Name or service not known", "No route to host",
-                   "Network is unreachable", "Temporary failure in name resolution",
-                   "Connection reset"):
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "No route to host",
+        "Network is unreachable",
+        "Temporary failure in name resolution",
+        "Connection reset",
+    ):
         if marker in text:
             return marker.lower()
     return one_line(text)

@@ -11,6 +11,7 @@ below (so completion can't drift from the flags).
 Values that need the cluster (namespaces, workloads) take one short request each and are silent
 on any failure: a completion that errors or hangs is worse than none.
 """
+
 from __future__ import annotations
 
 import sys
@@ -31,6 +32,7 @@ SHELLS = ("bash", "zsh", "fish")
 
 # --- kubectl's plugin completion protocol -----------------------------------------------------
 
+
 def protocol_output(args):
     """What kubectl_complete-sidecar prints for these arguments (the words after `sidecar`, the
     last being the one completed): completion lines, then `:<directive>`."""
@@ -41,7 +43,8 @@ def protocol_output(args):
     words, incomplete = (list(args[:-1]), args[-1]) if args else ([], "")
     try:
         items = ShellComplete(cli, {}, "kubectl sidecar", COMPLETE_VAR).get_completions(
-            words, incomplete)
+            words, incomplete
+        )
     except Exception:  # noqa: BLE001 - words click can't parse: nothing to offer, say so
         return f":{DIRECTIVE_ERROR}\n"
     kinds = {item.type for item in items}
@@ -84,6 +87,7 @@ def main():
 
 # --- click's own scripts, for kubectl-sidecar run directly ------------------------------------
 
+
 def script(shell):
     """The completion script click generates for `kubectl-sidecar` in this shell."""
     from click.shell_completion import get_completion_class
@@ -94,6 +98,7 @@ def script(shell):
 
 
 # --- value callbacks (click's shell_complete signature) ---------------------------------------
+
 
 def _items(values, incomplete):
     from click.shell_completion import CompletionItem
@@ -181,8 +186,9 @@ def _lookup(ctx, read):
 
     params = ctx.params
     try:
-        cluster = kubeconfig.connect(params.get("kubeconfig"), first_context(params),
-                                     LOOKUP_TIMEOUT, overrides_from(params))
+        cluster = kubeconfig.connect(
+            params.get("kubeconfig"), first_context(params), LOOKUP_TIMEOUT, overrides_from(params)
+        )
         return read(cluster)
     except Exception:  # noqa: BLE001 - completion is best effort and silent
         return None

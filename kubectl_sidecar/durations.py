@@ -1,4 +1,5 @@
 """kubectl-style durations ("30s", "1m30s", "1.5h", "0"), as seconds."""
+
 import re
 
 from kubectl_sidecar.errors import InputError

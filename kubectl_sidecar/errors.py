@@ -3,6 +3,7 @@
 They are click exceptions so the CLI prints them as one line (`error: ...`) and exits
 with the right code; nothing else in the package decides how the process ends.
 """
+
 import click
 
 

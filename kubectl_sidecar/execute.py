@@ -54,9 +54,21 @@ def ref_of(item) -> str:
 
 
 class Executor:
-    def __init__(self, cluster, mesh_cluster=None, say=print, dry_run=None, concurrency=2,
-                 timeout=600.0, keep_going=False, clock=time.monotonic, sleep=time.sleep,
-                 tracker=None, progress=None, stop_starting=None):
+    def __init__(
+        self,
+        cluster,
+        mesh_cluster=None,
+        say=print,
+        dry_run=None,
+        concurrency=2,
+        timeout=600.0,
+        keep_going=False,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        tracker=None,
+        progress=None,
+        stop_starting=None,
+    ):
         self.cluster = cluster
         self.mesh_cluster = mesh_cluster or cluster
         self.say = say
@@ -98,13 +110,18 @@ class Executor:
         if change.rolls_out and not self.server_dry_run:
             key = ("Deployment", change.namespace, change.name)
             self.tracker.follow([key])
-            why = self.tracker.wait(key, deadline=self._deadline(), give_up=self._give_up,
-                                    timeout_text=self._timeout_text())
+            why = self.tracker.wait(
+                key,
+                deadline=self._deadline(),
+                give_up=self._give_up,
+                timeout_text=self._timeout_text(),
+            )
             if why == Waited.GAVE_UP:
                 raise KeyboardInterrupt
             if why != Waited.DONE:
-                raise SidecarError(f"{change.kind} {change.namespace}/{change.name} did not roll "
-                                   f"out: {why}")
+                raise SidecarError(
+                    f"{change.kind} {change.namespace}/{change.name} did not roll out: {why}"
+                )
             self.say(f"deployment.apps/{change.name} -n {change.namespace} rolled out")
 
     def _send(self, cluster, patch, deadline):
@@ -112,9 +129,15 @@ class Executor:
         give_up_at = deadline if deadline is not None else self.clock() + DEFAULT_RETRY_SECONDS
         for delay in (*RETRY_DELAYS, None):
             try:
-                return cluster.patch(patch.resource, patch.name, patch.body, patch.content_type,
-                                     namespace=patch.namespace, dry_run=self.server_dry_run,
-                                     timeout=max(1.0, give_up_at - self.clock()))
+                return cluster.patch(
+                    patch.resource,
+                    patch.name,
+                    patch.body,
+                    patch.content_type,
+                    namespace=patch.namespace,
+                    dry_run=self.server_dry_run,
+                    timeout=max(1.0, give_up_at - self.clock()),
+                )
             except (ApiError, Unreachable) as error:
                 transient = not isinstance(error, ApiError) or error.status in RETRY_STATUSES
                 if not transient or delay is None or self.clock() + delay > give_up_at:
@@ -184,8 +207,10 @@ class Executor:
             return
         self.outcome.interrupted = True
         if running:
-            self.say(f"Interrupted: waiting for {running} rollout(s) in progress; starting no "
-                     "more. Ctrl-C again to stop waiting.")
+            self.say(
+                f"Interrupted: waiting for {running} rollout(s) in progress; starting no "
+                "more. Ctrl-C again to stop waiting."
+            )
         else:
             self._give_up.set()
 
@@ -207,9 +232,12 @@ class Executor:
     def _show_progress(self, running, pending):
         if self.progress:
             with self._lock:
-                self.progress.update(done=len(self.outcome.succeeded) + len(self.outcome.not_waited),
-                                     running=running, failed=len(self.outcome.failed),
-                                     left=pending)
+                self.progress.update(
+                    done=len(self.outcome.succeeded) + len(self.outcome.not_waited),
+                    running=running,
+                    failed=len(self.outcome.failed),
+                    left=pending,
+                )
 
     def _one(self, item, follow):
         ref = ref_of(item)
@@ -236,9 +264,14 @@ class Executor:
             return
         key = (item.kind, item.namespace, item.name)
         self.tracker.note(key, answer)
-        why = self.tracker.wait(key, since=since, deadline=deadline, give_up=self._give_up,
-                                on_progress=lambda message: self.say(f"  {message}"),
-                                timeout_text=self._timeout_text())
+        why = self.tracker.wait(
+            key,
+            since=since,
+            deadline=deadline,
+            give_up=self._give_up,
+            on_progress=lambda message: self.say(f"  {message}"),
+            timeout_text=self._timeout_text(),
+        )
         if why == Waited.GAVE_UP:
             return  # started, rollout not confirmed: the report says so
         if why != Waited.DONE:
@@ -247,8 +280,10 @@ class Executor:
         with self._lock:
             self.outcome.succeeded.append(ref)
             done = len(self.outcome.succeeded) + len(self.outcome.failed)
-        self.say(f"{item.kind.lower()}/{item.name} -n {item.namespace} rolled out "
-                 f"({done} of {self._total} workloads done)")
+        self.say(
+            f"{item.kind.lower()}/{item.name} -n {item.namespace} rolled out "
+            f"({done} of {self._total} workloads done)"
+        )
 
     def _fail(self, ref, why):
         if not self.keep_going:
@@ -266,12 +301,18 @@ class Executor:
             ref = ref_of(override)
             key = (override.kind, override.namespace, override.name)
             answer = self._send(self.cluster, override.patch(), self._deadline())
-            self.say(f"{override.kind.lower()}/{override.name} -n {override.namespace} pinned "
-                     f"({override.annotation}={override.value})")
+            self.say(
+                f"{override.kind.lower()}/{override.name} -n {override.namespace} pinned "
+                f"({override.annotation}={override.value})"
+            )
             self.tracker.follow([key])
             self.tracker.note(key, answer)
-            why = self.tracker.wait(key, deadline=self._deadline(), give_up=self._give_up,
-                                    timeout_text=self._timeout_text())
+            why = self.tracker.wait(
+                key,
+                deadline=self._deadline(),
+                give_up=self._give_up,
+                timeout_text=self._timeout_text(),
+            )
             self.outcome.pinned.append(ref)
             if why != Waited.DONE:
                 self.say(f"  {ref}: the rollout back to the old mode is not confirmed: {why}")

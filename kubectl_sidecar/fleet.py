@@ -5,6 +5,7 @@ access.check, execute.Executor, render) per context; nothing about a single clus
 decided twice. The pure parts (which config writes are the same write, whether contexts
 sharing a mesh agree, totals) are functions of plain data, tested without a cluster.
 """
+
 from __future__ import annotations
 
 import queue
@@ -32,6 +33,7 @@ class Member:
 
 # --- status ----------------------------------------------------------------------------------
 
+
 @dataclass
 class Batch:
     """Assessed rows of one context, or the error that ended its reading."""
@@ -54,8 +56,12 @@ def stream(members, assessors, proxy_names=None, read_ahead=READ_AHEAD):
     for member, assessor in zip(members, assessors, strict=True):
         pipe = queue.Queue(maxsize=read_ahead)
         queues.append(pipe)
-        threading.Thread(target=_read, args=(member, assessor, proxy_names, pipe),
-                         daemon=True, name=f"read-{member.name}").start()
+        threading.Thread(
+            target=_read,
+            args=(member, assessor, proxy_names, pipe),
+            daemon=True,
+            name=f"read-{member.name}",
+        ).start()
     for pipe in queues:
         while True:
             batch = pipe.get()
@@ -119,6 +125,7 @@ def error_line(name, error):
 
 # --- what contexts sharing a mesh must agree on -----------------------------------------------
 
+
 def configured(mesh):
     """What a MeshConfig says the mesh injects, comparable across contexts."""
     if mesh.mesh_wide is not None:
@@ -139,8 +146,10 @@ def disagreements(meshes, shared):
         return []  # no context reads the shared config: each has its own (Istio primaries)
     if len({configured(mesh) for mesh in meshes.values()}) < 2:
         return []
-    return [f"contexts sharing the mesh config on {shared} report different configured modes: "
-            + "; ".join(f"{name}: {mesh.describe()}" for name, mesh in meshes.items())]
+    return [
+        f"contexts sharing the mesh config on {shared} report different configured modes: "
+        + "; ".join(f"{name}: {mesh.describe()}" for name, mesh in meshes.items())
+    ]
 
 
 def same_write(change):
@@ -165,6 +174,7 @@ def dedupe_config_changes(plans):
 
 # --- switch and restart --------------------------------------------------------------------
 
+
 @dataclass
 class Part:
     """One context's share of a fleet run."""
@@ -183,8 +193,12 @@ def switch_mesh(members, options, console):
     """A mesh-wide switch over the fleet. Exit code."""
     from kubectl_sidecar import switch
 
-    return run(members, options, console,
-               lambda member, say: switch.mesh_wide_steps(member.cluster, options, say))
+    return run(
+        members,
+        options,
+        console,
+        lambda member, say: switch.mesh_wide_steps(member.cluster, options, say),
+    )
 
 
 def restart(members, scopes, options, console):
@@ -192,8 +206,12 @@ def restart(members, scopes, options, console):
     from kubectl_sidecar import switch
 
     by_name = {member.name: scope for member, scope in zip(members, scopes, strict=True)}
-    return run(members, options, console,
-               lambda member, say: switch.restart_steps(by_name[member.name], say))
+    return run(
+        members,
+        options,
+        console,
+        lambda member, say: switch.restart_steps(by_name[member.name], say),
+    )
 
 
 def switch_workloads(members, scopes, options, console):
@@ -201,16 +219,21 @@ def switch_workloads(members, scopes, options, console):
     from kubectl_sidecar import switch
 
     by_name = {member.name: scope for member, scope in zip(members, scopes, strict=True)}
-    return run(members, options, console,
-               lambda member, say: switch.workload_steps(member.cluster, by_name[member.name],
-                                                         options, say))
+    return run(
+        members,
+        options,
+        console,
+        lambda member, say: switch.workload_steps(
+            member.cluster, by_name[member.name], options, say
+        ),
+    )
 
 
 def in_context(name, text):
     """`Warning: x` -> `Warning: context a: x`; other lines gain the prefix in front."""
     for lead in ("Warning: ", "Refused: "):
         if text.startswith(lead):
-            return f"{lead}context {name}: {text[len(lead):]}"
+            return f"{lead}context {name}: {text[len(lead) :]}"
     return f"context {name}: {text}"
 
 
@@ -223,8 +246,12 @@ def _context_error(name, error):
 def _member_console(console, name):
     from kubectl_sidecar.switch import Console
 
-    return Console(out=console.out, err=lambda text: console.err(in_context(name, text)),
-                   confirm=console.confirm, board=None)
+    return Console(
+        out=console.out,
+        err=lambda text: console.err(in_context(name, text)),
+        confirm=console.confirm,
+        board=None,
+    )
 
 
 def run(members, options, console, steps_for):
@@ -248,8 +275,10 @@ def run(members, options, console, steps_for):
     for part in parts:
         part.plan = plans[part.member.name]
     shared = members[0].mesh_cluster
-    problems = disagreements({name: report.mesh for name, (report, _) in reports.items()},
-                             getattr(shared, "context", None) if shared is not None else None)
+    problems = disagreements(
+        {name: report.mesh for name, (report, _) in reports.items()},
+        getattr(shared, "context", None) if shared is not None else None,
+    )
 
     def rerun():
         return make_plans(parts, gather(parts, options), options)
@@ -277,8 +306,13 @@ def gather(parts, options):
 
     def one(part):
         with _said_in(part.member.name):
-            report = status.collect(part.member.cluster, part.scope, options.mesh,
-                                    part.member.mesh_cluster, options.proxy_names)
+            report = status.collect(
+                part.member.cluster,
+                part.scope,
+                options.mesh,
+                part.member.mesh_cluster,
+                options.proxy_names,
+            )
             facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
         return report, facts
 
@@ -306,8 +340,7 @@ def check_access(parts):
     def one(part):
         if part.plan.empty:
             return None
-        return access.check(access.needed(part.plan), part.member.cluster,
-                            part.member.mesh_cluster)
+        return access.check(access.needed(part.plan), part.member.cluster, part.member.mesh_cluster)
 
     with ThreadPoolExecutor(max_workers=len(parts)) as pool:
         for part, findings in zip(parts, pool.map(one, parts), strict=True):
@@ -323,11 +356,17 @@ def carry_out(parts, options, console, problems, rerun):
     from kubectl_sidecar.execute import Executor
 
     report_to = console.err if options.output == "json" else console.out
-    report_to(render.fleet_plan_text([(p.member.name, p.plan, p.scope) for p in parts],
-                                     parts[0].plan.target))
+    report_to(
+        render.fleet_plan_text(
+            [(p.member.name, p.plan, p.scope) for p in parts], parts[0].plan.target
+        )
+    )
     for line in problems:
-        console.err(("Warning: " if options.force else "Refused: ") + line
-                    + (" (continuing: --force)" if options.force else ""))
+        console.err(
+            ("Warning: " if options.force else "Refused: ")
+            + line
+            + (" (continuing: --force)" if options.force else "")
+        )
     empty = all(part.plan.empty for part in parts)
     if not empty:
         check_access(parts)
@@ -336,42 +375,60 @@ def carry_out(parts, options, console, problems, rerun):
                 continue
             mesh_context = getattr(part.member.mesh_cluster, "context", None) or part.member.name
             for line in part.findings.lines(part.member.name, mesh_context):
-                console.err(f"Warning: {line}" if line.startswith("could not")
-                            else f"Refused: {line}")
+                console.err(
+                    f"Warning: {line}" if line.startswith("could not") else f"Refused: {line}"
+                )
     refused = sum(len(part.findings.refused) for part in parts if part.findings)
     blocked = bool(problems) and not options.force
     if options.output == "json" and (empty or options.dry_run == "client" or refused or blocked):
-        console.out(render.fleet_plan_json(
-            [(p.member.name, p.plan, p.findings) for p in parts],
-            problems if blocked else ()))
+        console.out(
+            render.fleet_plan_json(
+                [(p.member.name, p.plan, p.findings) for p in parts], problems if blocked else ()
+            )
+        )
     if blocked:
-        report_to("Nothing was changed: contexts that share one mesh config must agree on what "
-                  "it injects (check each context's mesh, or --force to switch anyway).")
+        report_to(
+            "Nothing was changed: contexts that share one mesh config must agree on what "
+            "it injects (check each context's mesh, or --force to switch anyway)."
+        )
         return 1
     if empty:
-        report_to("Nothing to change in any context."
-                  + ("" if any(part.plan.manual for part in parts)
-                     else " Everything is already in the target mode."))
+        report_to(
+            "Nothing to change in any context."
+            + (
+                ""
+                if any(part.plan.manual for part in parts)
+                else " Everything is already in the target mode."
+            )
+        )
         return 0
     if refused:
-        report_to(f"Nothing was changed in any context: {refused} permission(s) the plan needs "
-                  "are missing (above). Ask for them, or narrow the run with -n or --context.")
+        report_to(
+            f"Nothing was changed in any context: {refused} permission(s) the plan needs "
+            "are missing (above). Ask for them, or narrow the run with -n or --context."
+        )
         return 1
-    if options.dry_run == "client":
-        report_to("Dry run: nothing was changed.")
-        return 0
-    if options.dry_run is None and not options.yes and not console.confirm():
-        report_to("Nothing was changed.")
-        return 1
+    from kubectl_sidecar.switch import confirmed_or_exit_code
+
+    stopped = confirmed_or_exit_code(options, console, report_to)
+    if stopped is not None:
+        return stopped
     stop_starting = threading.Event()
+
     def said_in(name):
         return lambda text: console.err(f"[{name}] {text}")
 
     for part in parts:
         part.executor = Executor(
-            part.member.cluster, part.member.mesh_cluster, say=said_in(part.member.name),
-            dry_run=options.dry_run, concurrency=options.concurrency, timeout=options.timeout,
-            keep_going=options.keep_going, stop_starting=stop_starting)
+            part.member.cluster,
+            part.member.mesh_cluster,
+            say=said_in(part.member.name),
+            dry_run=options.dry_run,
+            concurrency=options.concurrency,
+            timeout=options.timeout,
+            keep_going=options.keep_going,
+            stop_starting=stop_starting,
+        )
     code = None
     current = parts[0]
     try:
@@ -385,13 +442,18 @@ def carry_out(parts, options, console, problems, rerun):
         if options.no_restart:
             from kubectl_sidecar.switch import restart_command
 
-            command = (restart_command(parts[0].scope) + " --context "
-                       + ",".join(p.member.name for p in parts))
+            command = (
+                restart_command(parts[0].scope)
+                + " --context "
+                + ",".join(p.member.name for p in parts)
+            )
             mesh_cluster = parts[0].member.mesh_cluster
             if mesh_cluster is not None:
                 command += f" --mesh-context {mesh_cluster.context}"
-            report_to("Config changed; no workload was restarted (--no-restart). Restart them "
-                      f"later in every context with: {command}")
+            report_to(
+                "Config changed; no workload was restarted (--no-restart). Restart them "
+                f"later in every context with: {command}"
+            )
             return 0
         _restart_everywhere(parts, console)
         if options.pin_failed and parts[0].plan.target:
@@ -416,9 +478,12 @@ def carry_out(parts, options, console, problems, rerun):
         for part in parts:
             part.executor.close()
     outcomes = [part.executor.outcome for part in parts]
-    report_to(render.fleet_outcome_text(
-        [(p.member.name, p.executor.outcome, p.plan) for p in parts],
-        server_dry_run=options.dry_run == "server"))
+    report_to(
+        render.fleet_outcome_text(
+            [(p.member.name, p.executor.outcome, p.plan) for p in parts],
+            server_dry_run=options.dry_run == "server",
+        )
+    )
     if code is None and any(outcome.interrupted for outcome in outcomes):
         code = 130
     if code is None:
@@ -426,8 +491,11 @@ def carry_out(parts, options, console, problems, rerun):
         if code == 0 and not options.dry_run:
             code = verify(parts, rerun(), report_to)
     if options.output == "json":
-        console.out(render.fleet_outcome_json(
-            [(p.member.name, p.plan, p.executor.outcome) for p in parts], code))
+        console.out(
+            render.fleet_outcome_json(
+                [(p.member.name, p.plan, p.executor.outcome) for p in parts], code
+            )
+        )
     return code
 
 
@@ -439,8 +507,14 @@ def _restart_everywhere(parts, console):
 
     terminated = False
     with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        running = {pool.submit(part.executor.run, part.plan.overrides + part.plan.restarts,
-                               lambda item: not item.unhealthy) for part in parts}
+        running = {
+            pool.submit(
+                part.executor.run,
+                part.plan.overrides + part.plan.restarts,
+                lambda item: not item.unhealthy,
+            )
+            for part in parts
+        }
         while running:
             try:
                 done, running = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -455,8 +529,10 @@ def _restart_everywhere(parts, console):
                 for part in parts:
                     part.executor.stop(give_up=again or terminated, terminated=terminated)
                 if not again and not terminated:
-                    console.err("Interrupted: waiting for the rollouts in progress in every "
-                                "context; starting no more. Ctrl-C again to stop waiting.")
+                    console.err(
+                        "Interrupted: waiting for the rollouts in progress in every "
+                        "context; starting no more. Ctrl-C again to stop waiting."
+                    )
     if terminated:
         raise Terminated
 
@@ -476,15 +552,21 @@ def verify(parts, fresh, report_to):
         skip = unwaited | set(outcome.pinned)
         remaining.restarts = [r for r in remaining.restarts if ref_of(r) not in skip]
         if remaining.config_changes or remaining.overrides or remaining.restarts:
-            left.append(f"Context {part.member.name}:\n"
-                        + render.plan_text(remaining, None, brief=True).strip("\n"))
+            left.append(
+                f"Context {part.member.name}:\n"
+                + render.plan_text(remaining, None, brief=True).strip("\n")
+            )
     if left:
         report_to("Verify: FAILED, still to do:\n" + "\n".join(left))
         return 1
-    line = (f"Verify: in all {len(parts)} contexts every pod that a restart could switch is in "
-            "its target mode")
+    line = (
+        f"Verify: in all {len(parts)} contexts every pod that a restart could switch is in "
+        "its target mode"
+    )
     if unwaited_total:
-        line += (f", except in {unwaited_total} workload(s) that were failing before the switch "
-                 "(restarted, not waited for)")
+        line += (
+            f", except in {unwaited_total} workload(s) that were failing before the switch "
+            "(restarted, not waited for)"
+        )
     report_to(line + ".")
     return 0

@@ -12,6 +12,7 @@ client writes certificate and key data to temp files it removes only at a normal
 with the plugin's own error, and keep those files in a private directory that is deleted as soon
 as the TLS context has been built from them (Cluster builds it eagerly).
 """
+
 from __future__ import annotations
 
 import os
@@ -50,20 +51,30 @@ class Overrides:
     def for_mesh(self):
         """What applies to the --mesh-context connection too: who we act as and how we talk.
         Which server, which TLS files and which credentials are the main connection's own."""
-        return Overrides(as_user=self.as_user, as_groups=self.as_groups, as_uid=self.as_uid,
-                         disable_compression=self.disable_compression)
+        return Overrides(
+            as_user=self.as_user,
+            as_groups=self.as_groups,
+            as_uid=self.as_uid,
+            disable_compression=self.disable_compression,
+        )
 
     def validate(self):
         """kubectl's own refusals for flag combinations, before anything is read."""
         if self.insecure_skip_tls_verify and self.certificate_authority:
-            raise InputError("specifying a root certificates file with the insecure flag is not "
-                             "allowed (--certificate-authority with --insecure-skip-tls-verify)")
+            raise InputError(
+                "specifying a root certificates file with the insecure flag is not "
+                "allowed (--certificate-authority with --insecure-skip-tls-verify)"
+            )
         if (self.as_groups or self.as_uid) and not self.as_user:
-            raise InputError("requesting uid or groups for impersonation without impersonating a "
-                             "user (--as-group/--as-uid need --as)")
-        for name, value in (("--client-certificate", self.client_certificate),
-                            ("--client-key", self.client_key),
-                            ("--certificate-authority", self.certificate_authority)):
+            raise InputError(
+                "requesting uid or groups for impersonation without impersonating a "
+                "user (--as-group/--as-uid need --as)"
+            )
+        for name, value in (
+            ("--client-certificate", self.client_certificate),
+            ("--client-key", self.client_key),
+            ("--certificate-authority", self.certificate_authority),
+        ):
             if value and not os.path.isfile(value):
                 raise InputError(f"{name} {value}: no such file")
         return self
@@ -126,13 +137,16 @@ def read_kubeconfigs(paths):
         base = os.path.dirname(os.path.abspath(path))
         # kubectl's rule: the first file to set current-context, or to name an entry, wins.
         merged.current_context = merged.current_context or config.get("current-context") or None
-        for key, into, inner in (("contexts", merged.contexts, "context"),
-                                 ("clusters", merged.clusters, "cluster"),
-                                 ("users", merged.users, "user")):
+        for key, into, inner in (
+            ("contexts", merged.contexts, "context"),
+            ("clusters", merged.clusters, "cluster"),
+            ("users", merged.users, "user"),
+        ):
             for entry in config.get(key) or ():
                 if not isinstance(entry, dict) or not entry.get("name"):
                     raise SidecarError(
-                        f"can't read kubeconfig {path}: an entry of {key} has no name")
+                        f"can't read kubeconfig {path}: an entry of {key} has no name"
+                    )
                 into.setdefault(entry["name"], (dict(entry.get(inner) or {}), base))
     return merged
 
@@ -163,33 +177,45 @@ def connect(kubeconfig=None, context=None, request_timeout=None, overrides=None)
         if kubeconfig:
             raise InputError(f"kubeconfig {kubeconfig} does not exist")
         if overrides.server:
-            return _connect_with(FLAGS_CONTEXT, {}, ({}, None), ({}, None), request_timeout,
-                                 overrides)
+            return _connect_with(
+                FLAGS_CONTEXT, {}, ({}, None), ({}, None), request_timeout, overrides
+            )
         if context:
             raise InputError(f'context "{context}" does not exist: no kubeconfig found')
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             return _connect_in_cluster(request_timeout, overrides)
         raise SidecarError(
             "no kubeconfig found: set KUBECONFIG, pass --kubeconfig, or name the API server "
-            f"with --server (looked for {kubeconfig_paths()})")
+            f"with --server (looked for {kubeconfig_paths()})"
+        )
     merged = read_kubeconfigs(existing)
     name = context or merged.current_context
     if not name:
         if overrides.server:
-            return _connect_with(FLAGS_CONTEXT, {}, _entry(merged.clusters, overrides.cluster,
-                                                           "cluster"),
-                                 _entry(merged.users, overrides.user, "user"), request_timeout,
-                                 overrides)
+            return _connect_with(
+                FLAGS_CONTEXT,
+                {},
+                _entry(merged.clusters, overrides.cluster, "cluster"),
+                _entry(merged.users, overrides.user, "user"),
+                request_timeout,
+                overrides,
+            )
         raise SidecarError(
             "the kubeconfig has no current context: pass --context "
-            "(kubectl config get-contexts lists them)")
+            "(kubectl config get-contexts lists them)"
+        )
     if name not in merged.contexts:
         raise InputError(f'context "{name}" does not exist in the kubeconfig')
     chosen, _ = merged.contexts[name]
-    cluster = _entry(merged.clusters, overrides.cluster or chosen.get("cluster"), "cluster",
-                     required=not overrides.server)
-    user = _entry(merged.users, overrides.user or chosen.get("user"), "user",
-                  required=bool(overrides.user))
+    cluster = _entry(
+        merged.clusters,
+        overrides.cluster or chosen.get("cluster"),
+        "cluster",
+        required=not overrides.server,
+    )
+    user = _entry(
+        merged.users, overrides.user or chosen.get("user"), "user", required=bool(overrides.user)
+    )
     return _connect_with(name, chosen, cluster, user, request_timeout, overrides)
 
 
@@ -238,8 +264,10 @@ def _apply(cluster, user, overrides):
         for key in _USER_AUTH:
             user.pop(key, None)
         user["token"] = overrides.token
-    for flag, key in ((overrides.client_certificate, "client-certificate"),
-                      (overrides.client_key, "client-key")):
+    for flag, key in (
+        (overrides.client_certificate, "client-certificate"),
+        (overrides.client_key, "client-key"),
+    ):
         if flag:
             user[key] = os.path.abspath(flag)
             user.pop(f"{key}-data", None)
@@ -263,18 +291,26 @@ def _connect_with(name, context, cluster_entry, user_entry, request_timeout, ove
         user["exec"] = _resolved_exec(exec_config, user_entry[1])
     cluster, user = _apply(cluster, user, overrides)
     if not cluster.get("server"):
-        raise SidecarError(f'context "{name}" names no server: its cluster entry has no server '
-                           "(or pass --server)")
+        raise SidecarError(
+            f'context "{name}" names no server: its cluster entry has no server (or pass --server)'
+        )
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "chosen",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "chosen",
         "clusters": [{"name": "chosen", "cluster": cluster}],
         "users": [{"name": "chosen", "user": user}],
         "contexts": [{"name": "chosen", "context": {"cluster": "chosen", "user": "chosen"}}],
     }
     namespace = context.get("namespace") or "default"
-    return _load(config, name, namespace, request_timeout, _impersonation(user, overrides),
-                 compression=not (overrides.disable_compression
-                                  or cluster.get("disable-compression")))
+    return _load(
+        config,
+        name,
+        namespace,
+        request_timeout,
+        _impersonation(user, overrides),
+        compression=not (overrides.disable_compression or cluster.get("disable-compression")),
+    )
 
 
 def _resolved_exec(exec_config, base):
@@ -293,13 +329,24 @@ def _load(config, name, namespace, request_timeout, impersonation, compression):
     from kubectl_sidecar.cluster import Cluster
 
     plain = plainconfig.configuration(config["clusters"][0]["cluster"], config["users"][0]["user"])
-    if plain is not None:  # a token or certificate files: no need to import the client
+
+    def cluster_for(configuration):
         try:
-            return Cluster(plain, name, namespace, request_timeout, impersonate=impersonation,
-                           compression=compression)
+            return Cluster(
+                configuration,
+                name,
+                namespace,
+                request_timeout,
+                impersonate=impersonation,
+                compression=compression,
+            )
         except OSError as error:  # ssl.SSLError is an OSError
-            raise SidecarError(f'can\'t use the TLS files of context "{name}": '
-                               f"{one_line(error)}") from None
+            raise SidecarError(
+                f'can\'t use the TLS files of context "{name}": {one_line(error)}'
+            ) from None
+
+    if plain is not None:  # a token or certificate files: no need to import the client
+        return cluster_for(plain)
     import tempfile
 
     import yaml
@@ -313,19 +360,18 @@ def _load(config, name, namespace, request_timeout, impersonation, compression):
         with _signals_raise(), _logged_errors() as errors:
             try:
                 kube_config.load_kube_config_from_dict(
-                    config, context="chosen", client_configuration=configuration,
-                    persist_config=False, temp_file_path=private)
+                    config,
+                    context="chosen",
+                    client_configuration=configuration,
+                    persist_config=False,
+                    temp_file_path=private,
+                )
             except (ConfigException, ValueError, OSError, yaml.YAMLError) as error:
                 raise SidecarError(f'can\'t use context "{name}": {one_line(error)}') from None
             if errors:
                 raise SidecarError(f"getting credentials: {_exec_message(errors[0], config)}")
             _refresh_fails_loudly(configuration, config)
-            try:
-                return Cluster(configuration, name, namespace, request_timeout,
-                               impersonate=impersonation, compression=compression)
-            except OSError as error:  # ssl.SSLError is an OSError
-                raise SidecarError(f'can\'t use the TLS files of context "{name}": '
-                                   f"{one_line(error)}") from None
+            return cluster_for(configuration)
     finally:
         shutil.rmtree(private, ignore_errors=True)
         _forget_temp_files(kube_config, private)
@@ -357,8 +403,10 @@ def _check_exec_command(exec_config):
     found = os.access(command, os.X_OK) if os.sep in command else shutil.which(command)
     if not found:
         hint = exec_config.get("installHint")
-        raise SidecarError(f"getting credentials: exec: executable {command} not found"
-                           + (f"; {one_line(hint)}" if hint else ""))
+        raise SidecarError(
+            f"getting credentials: exec: executable {command} not found"
+            + (f"; {one_line(hint)}" if hint else "")
+        )
 
 
 def _exec_message(message, config):
@@ -369,8 +417,9 @@ def _exec_message(message, config):
     failed = re.match(r"exec: process returned (-?\d+)\.?\s*(.*)", message, re.S)
     if failed:
         code, stderr = failed.groups()
-        return (f"exec: executable {command} failed with exit code {code}"
-                + (f": {one_line(stderr)}" if stderr.strip() else ""))
+        return f"exec: executable {command} failed with exit code {code}" + (
+            f": {one_line(stderr)}" if stderr.strip() else ""
+        )
     return one_line(message)
 
 
@@ -412,8 +461,10 @@ class _signals_raise:
         import threading
 
         self.previous = None
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        ):
             self.previous = signal.signal(signal.SIGTERM, _exit_on_signal)
         return self
 
@@ -458,7 +509,11 @@ def _connect_in_cluster(request_timeout, overrides):
             namespace = handle.read().strip() or "default"
     except OSError:
         namespace = "default"
-    return Cluster(configuration, "in-cluster", namespace, request_timeout,
-                   impersonate=_impersonation({}, overrides),
-                   compression=not overrides.disable_compression)
-
+    return Cluster(
+        configuration,
+        "in-cluster",
+        namespace,
+        request_timeout,
+        impersonate=_impersonation({}, overrides),
+        compression=not overrides.disable_compression,
+    )

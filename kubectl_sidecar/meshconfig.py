@@ -2,6 +2,7 @@
 
 Fetching the objects is cluster.py's job; this module only reads plain dicts.
 """
+
 import re
 from dataclasses import dataclass, field
 
@@ -9,7 +10,11 @@ from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL, 
 from kubectl_sidecar.errors import SidecarError
 
 ASM_GROUP, ASM_VERSION, ASM_PLURAL, ASM_NAME = (
-    "istio.alibabacloud.com", "v1beta1", "asmmeshconfigs", "default")
+    "istio.alibabacloud.com",
+    "v1beta1",
+    "asmmeshconfigs",
+    "default",
+)
 ISTIO_ENV = "ENABLE_NATIVE_SIDECARS"
 NATIVE_GA_KUBELET = (1, 33)  # Istio's "auto" wants every kubelet at least here
 MESH_FAMILIES = {"asm": "istio", "istio": "istio", "linkerd": "linkerd", "consul": "consul"}
@@ -36,7 +41,9 @@ class MeshConfig:
     name: str  # asm | istio | linkerd | consul | none
     mesh_wide: Setting = None  # ASM, Linkerd, Consul: one setting for all pods
     revisions: dict = field(default_factory=dict)  # Istio: revision -> Setting
-    istiods: dict = field(default_factory=dict)  # Istio: revision -> (namespace, name, container, env value)
+    istiods: dict = field(
+        default_factory=dict
+    )  # Istio: revision -> (namespace, name, container, env value)
     namespaces: dict = field(default_factory=dict)  # Linkerd: namespace -> Setting
     # Linkerd: namespace -> {key: value} of the mode annotations it copies onto its pods
     namespace_annotations: dict = field(default_factory=dict)
@@ -80,23 +87,29 @@ def version_tuple(text):
 
 # --- Alibaba Cloud ASM -------------------------------------------------------------------
 
+
 def asm_config(mesh_config_object, context):
     """MeshConfig from ASMMeshConfig/default (None if it doesn't exist)."""
     where = f"ASMMeshConfig/default on context {context}" if context else "ASMMeshConfig/default"
     if mesh_config_object is None:
         return MeshConfig(
-            name="asm", context=context,
-            mesh_wide=Setting(None, f"{where} not found (is this the ASM instance's API server?)"))
+            name="asm",
+            context=context,
+            mesh_wide=Setting(None, f"{where} not found (is this the ASM instance's API server?)"),
+        )
     value = (mesh_config_object.get("spec") or {}).get("enableNativeSidecar")
     if isinstance(value, bool):
         setting = Setting(value, f"{where} spec.enableNativeSidecar={str(value).lower()}")
     else:
-        setting = Setting(None, f"{where} does not set spec.enableNativeSidecar; "
-                                "ASM's default depends on its version")
+        setting = Setting(
+            None,
+            f"{where} does not set spec.enableNativeSidecar; ASM's default depends on its version",
+        )
     return MeshConfig(name="asm", context=context, mesh_wide=setting)
 
 
 # --- open-source Istio -------------------------------------------------------------------
+
 
 def istiod_revision(deployment):
     labels = (deployment.get("metadata") or {}).get("labels") or {}
@@ -168,8 +181,9 @@ def istiod_setting(deployment, kubelet_versions):
         return Setting(None, f"{where} has no {ISTIO_ENV} and its Istio version is unknown")
     release = f"{version[0]}.{version[1]}"
     if version >= (1, 27):
-        return _auto_setting(where, f"{ISTIO_ENV} unset, Istio {release} default auto",
-                             kubelet_versions)
+        return _auto_setting(
+            where, f"{ISTIO_ENV} unset, Istio {release} default auto", kubelet_versions
+        )
     return Setting(False, f"{where} {ISTIO_ENV} unset, Istio {release} default false")
 
 
@@ -178,8 +192,11 @@ def _auto_setting(where, what, kubelet_versions):
         return Setting(None, f"{where} {what}, but node kubelet versions can't be read")
     if not kubelet_versions:
         return Setting(None, f"{where} {what}, but the cluster has no nodes")
-    old = sorted(node for node, version in kubelet_versions.items()
-                 if (version_tuple(version) or (0, 0)) < NATIVE_GA_KUBELET)
+    old = sorted(
+        node
+        for node, version in kubelet_versions.items()
+        if (version_tuple(version) or (0, 0)) < NATIVE_GA_KUBELET
+    )
     if old:
         return Setting(False, f"{where} {what}: {len(old)} node(s) with kubelet < 1.33")
     return Setting(True, f"{where} {what}: every kubelet >= 1.33")
@@ -193,15 +210,22 @@ def istio_config(deployments, kubelet_versions, context=None):
         revisions[revision] = istiod_setting(deployment, kubelet_versions)
         metadata = deployment.get("metadata") or {}
         containers = _containers(deployment)
-        container = next((c.get("name") for c in containers if c.get("name") == "discovery"),
-                         containers[0].get("name") if containers else "discovery")
-        istiods[revision] = (metadata.get("namespace"), metadata.get("name"), container,
-                             istiod_env_value(deployment)[1])
+        container = next(
+            (c.get("name") for c in containers if c.get("name") == "discovery"),
+            containers[0].get("name") if containers else "discovery",
+        )
+        istiods[revision] = (
+            metadata.get("namespace"),
+            metadata.get("name"),
+            container,
+            istiod_env_value(deployment)[1],
+        )
     config = MeshConfig(name="istio", revisions=revisions, istiods=istiods, context=context)
     if revisions:
         config.warnings.append(
             "istiod's env may be managed by an IstioOperator or Helm release; "
-            "a hand edit can be reverted")
+            "a hand edit can be reverted"
+        )
     return config
 
 
@@ -235,8 +259,13 @@ def linkerd_config(config_map, namespaces, context=None):
         if inherited:
             by_namespace[metadata.get("name")] = linkerd_setting({}, inherited, mesh_wide)
             inherited_by_namespace[metadata.get("name")] = inherited
-    return MeshConfig(name="linkerd", mesh_wide=mesh_wide, namespaces=by_namespace,
-                      namespace_annotations=inherited_by_namespace, context=context)
+    return MeshConfig(
+        name="linkerd",
+        mesh_wide=mesh_wide,
+        namespaces=by_namespace,
+        namespace_annotations=inherited_by_namespace,
+        context=context,
+    )
 
 
 def linkerd_setting(own, namespace_annotations, default):
@@ -257,8 +286,9 @@ def linkerd_setting(own, namespace_annotations, default):
             continue
         native = parse_bool(value)
         if native is None:
-            return Setting(default.native,
-                           f"{where}={value!r} is not a Go bool, so {default.source}")
+            return Setting(
+                default.native, f"{where}={value!r} is not a Go bool, so {default.source}"
+            )
         return Setting(native, where)
     return default
 
@@ -295,7 +325,8 @@ CONSUL_HELM_VALUE = "connectInject.dataplaneAsSidecarInitContainer.defaultEnable
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh"})
 # In a shell script the flag is a word of its own, perhaps quoted, perhaps with =value.
 _CONSUL_FLAG_WORD = re.compile(
-    r"(?<!\S)(['\"]?)(--?)" + re.escape(CONSUL_FLAG) + r"(?:=(['\"]?)([^\s'\"]*)\3)?\1(?!\S)")
+    r"(?<!\S)(['\"]?)(--?)" + re.escape(CONSUL_FLAG) + r"(?:=(['\"]?)([^\s'\"]*)\3)?\1(?!\S)"
+)
 _SUBCOMMAND_WORD = re.compile(r"(?<!\S)" + re.escape(CONSUL_SUBCOMMAND) + r"(?!\S)")
 _END_OF_FLAGS_WORD = re.compile(r"(?<!\S)--(?!\S)")
 _NEXT_WORD = re.compile(r"(?:\s|\\\n)*([^\s\\]\S*)")
@@ -324,7 +355,8 @@ def consul_injector_container(deployment):
     for container in _containers(deployment):
         argv = list(container.get("command") or ()) + list(container.get("args") or ())
         if CONSUL_SUBCOMMAND in argv or any(
-                _SUBCOMMAND_WORD.search(script) for _, _, script in _shell_scripts(container)):
+            _SUBCOMMAND_WORD.search(script) for _, _, script in _shell_scripts(container)
+        ):
             return container
     return None
 
@@ -361,8 +393,9 @@ def consul_supports_native(version):
 
 def _argv(container):
     """(field, index, value) of each element of command + args: what the container runs."""
-    return ([("command", i, str(v)) for i, v in enumerate(container.get("command") or ())]
-            + [("args", i, str(v)) for i, v in enumerate(container.get("args") or ())])
+    return [("command", i, str(v)) for i, v in enumerate(container.get("command") or ())] + [
+        ("args", i, str(v)) for i, v in enumerate(container.get("args") or ())
+    ]
 
 
 def _shell_scripts(container):
@@ -398,8 +431,9 @@ def _consul_flag_uses(container):
         if value == "--":
             break
         dashes, rest = ("--", value[2:]) if value.startswith("--") else ("-", value[1:])
-        if not value.startswith("-") or (rest != CONSUL_FLAG
-                                         and not rest.startswith(CONSUL_FLAG + "=")):
+        if not value.startswith("-") or (
+            rest != CONSUL_FLAG and not rest.startswith(CONSUL_FLAG + "=")
+        ):
             continue
         flag_value = rest.split("=", 1)[1] if "=" in rest else None
         next_word = argv[position + 1][2] if position + 1 < len(argv) else None
@@ -416,8 +450,16 @@ def _script_flag_uses(where, index, script):
     uses = []
     for match in _CONSUL_FLAG_WORD.finditer(script, subcommand.end(), stop):
         following = _NEXT_WORD.match(script, match.end())
-        uses.append(_FlagUse(where, index, match.span(), match.group(2), match.group(4),
-                             following.group(1) if following else None))
+        uses.append(
+            _FlagUse(
+                where,
+                index,
+                match.span(),
+                match.group(2),
+                match.group(4),
+                following.group(1) if following else None,
+            )
+        )
     return uses
 
 
@@ -432,8 +474,11 @@ def consul_setting(deployment):
     if not uses:
         version = consul_k8s_version(deployment)
         if consul_supports_native(version) is False:
-            return Setting(False, f"{where} runs consul-k8s {release_text(version)}, which can't "
-                                  f"inject native (that needs {CONSUL_NATIVE_RELEASES})")
+            return Setting(
+                False,
+                f"{where} runs consul-k8s {release_text(version)}, which can't "
+                f"inject native (that needs {CONSUL_NATIVE_RELEASES})",
+            )
         return Setting(False, f"{where} has no -{CONSUL_FLAG} (default false)")
     last = uses[-1]
     if last.value is None:
@@ -441,8 +486,10 @@ def consul_setting(deployment):
         if last.next_word is not None and parse_bool(last.next_word) is not None:
             # Go's bool flags take no separate value: `-flag false` is true, and Go stops
             # reading flags at "false", ignoring every flag after it.
-            source += (f" followed by {last.next_word!r}: Go reads it as true and stops "
-                       "reading flags there")
+            source += (
+                f" followed by {last.next_word!r}: Go reads it as true and stops "
+                "reading flags there"
+            )
         return Setting(True, source)
     native = parse_bool(last.value)
     if native is None:
@@ -466,16 +513,28 @@ def release_text(version):
 def consul_config(deployment, context=None):
     """MeshConfig from consul-k8s's connect-injector Deployment (None if there is none)."""
     if deployment is None:
-        return MeshConfig(name="consul", context=context, mesh_wide=Setting(
-            None, f"no consul-k8s connect-injector Deployment ({CONSUL_INJECTOR_SELECTOR}) found"))
+        return MeshConfig(
+            name="consul",
+            context=context,
+            mesh_wide=Setting(
+                None,
+                f"no consul-k8s connect-injector Deployment ({CONSUL_INJECTOR_SELECTOR}) found",
+            ),
+        )
     metadata = deployment.get("metadata") or {}
     container = consul_injector_container(deployment)
     config = MeshConfig(
-        name="consul", context=context, mesh_wide=consul_setting(deployment),
-        injector=(metadata.get("namespace"), metadata.get("name"),
-                  container.get("name") if container else None),
+        name="consul",
+        context=context,
+        mesh_wide=consul_setting(deployment),
+        injector=(
+            metadata.get("namespace"),
+            metadata.get("name"),
+            container.get("name") if container else None,
+        ),
         injector_deployment=deployment,
-        native_supported=consul_supports_native(consul_k8s_version(deployment)))
+        native_supported=consul_supports_native(consul_k8s_version(deployment)),
+    )
     # The Helm caveat belongs to a switch (plan.ConfigChange says it), not to every status.
     return config
 
@@ -499,8 +558,10 @@ def consul_injector_patch(deployment, native):
     if consul_setting(deployment).native is native:
         return None
     wanted = "true" if native else "false"
-    fields = {"command": list(container.get("command") or ()),
-              "args": list(container.get("args") or ())}
+    fields = {
+        "command": list(container.get("command") or ()),
+        "args": list(container.get("args") or ()),
+    }
     uses = _consul_flag_uses(container)
     if uses:
         # Right to left, so that earlier spans in the same script keep their offsets.
@@ -511,18 +572,24 @@ def consul_injector_patch(deployment, native):
             else:
                 script = values[use.index]
                 quote = _CONSUL_FLAG_WORD.match(script, use.span[0]).group(1)
-                values[use.index] = (script[:use.span[0]] + f"{quote}{use.dashes}{CONSUL_FLAG}="
-                                     f"{wanted}{quote}" + script[use.span[1]:])
+                values[use.index] = (
+                    script[: use.span[0]] + f"{quote}{use.dashes}{CONSUL_FLAG}="
+                    f"{wanted}{quote}" + script[use.span[1] :]
+                )
     else:
         supported = consul_supports_native(consul_k8s_version(deployment))
         if supported is not True:
             version = consul_k8s_version(deployment)
-            known = (f"consul-k8s {release_text(version)}" if version
-                     else "a consul-k8s of unknown version")
+            known = (
+                f"consul-k8s {release_text(version)}"
+                if version
+                else "a consul-k8s of unknown version"
+            )
             raise SidecarError(
                 f"{where} runs {known} without -{CONSUL_FLAG}; an injector that predates the "
                 f"flag won't start with it: upgrade consul-k8s, or set {CONSUL_HELM_VALUE} "
-                "with helm")
+                "with helm"
+            )
         _insert_after_subcommand(container, fields, f"-{CONSUL_FLAG}={wanted}")
     patch = {"name": container.get("name")}
     for name, values in fields.items():
@@ -540,7 +607,7 @@ def _insert_after_subcommand(container, fields, flag):
             if (name, index) in scripts:
                 subcommand = _SUBCOMMAND_WORD.search(value)
                 if subcommand:
-                    values[index] = f"{value[:subcommand.end()]} {flag}{value[subcommand.end():]}"
+                    values[index] = f"{value[: subcommand.end()]} {flag}{value[subcommand.end() :]}"
                     return
             elif value == CONSUL_SUBCOMMAND:
                 if name == "command" and index == len(values) - 1:
@@ -552,6 +619,7 @@ def _insert_after_subcommand(container, fields, flag):
 
 # --- per pod -----------------------------------------------------------------------------
 
+
 def desired_setting(row, mesh):
     """The Setting that decides what the mesh would inject into this pod now."""
     if row.proxy is None:
@@ -561,8 +629,11 @@ def desired_setting(row, mesh):
     if mesh.name == "linkerd" and row.family == "linkerd":
         # row.mode_annotations are the workload's own (status.Assessor puts the pod template's
         # in place of a pod's copies of its namespace's); the namespace's as it is now.
-        return linkerd_setting(dict(row.mode_annotations or ()),
-                               mesh.namespace_annotations.get(row.namespace) or {}, mesh.mesh_wide)
+        return linkerd_setting(
+            dict(row.mode_annotations or ()),
+            mesh.namespace_annotations.get(row.namespace) or {},
+            mesh.mesh_wide,
+        )
     if row.override is not None:
         return Setting(row.override, f"pod annotation {row.override_annotation}")
     if mesh.family != row.family:

@@ -27,7 +27,8 @@ def read_mesh_config(cluster, mesh_cluster, mesh, rows):
     # An ASMMeshConfig or istiod left over in a cluster whose pods run another mesh must not
     # decide their mode.
     first = {"linkerd": _read_linkerd, "consul": _read_consul}.get(
-        families.most_common(1)[0][0] if families else None)
+        families.most_common(1)[0][0] if families else None
+    )
     if first is not None:
         order = [first] + [reader for reader in order if reader is not first]
     notes = []
@@ -42,9 +43,11 @@ def read_mesh_config(cluster, mesh_cluster, mesh, rows):
             continue
         if config is not None:
             return config
-    reason = ("no mesh configuration found (ASMMeshConfig/default, istiod, linkerd-config, "
-              f"Consul's connect-injector {meshconfig.CONSUL_INJECTOR_SELECTOR}); "
-              "on ASM it is on the ASM instance's API server: pass --mesh-context")
+    reason = (
+        "no mesh configuration found (ASMMeshConfig/default, istiod, linkerd-config, "
+        f"Consul's connect-injector {meshconfig.CONSUL_INJECTOR_SELECTOR}); "
+        "on ASM it is on the ASM instance's API server: pass --mesh-context"
+    )
     if notes:
         reason += "; could not read: " + "; ".join(notes)
     return meshconfig.no_mesh(reason)
@@ -72,7 +75,8 @@ def _read_istio(cluster, quiet=False):
 
 def _istiod_deployments(cluster):
     everywhere = unless_forbidden(
-        lambda: cluster.list_all(resources.DEPLOYMENTS, None, selector="app=istiod"))
+        lambda: cluster.list_all(resources.DEPLOYMENTS, None, selector="app=istiod")
+    )
     if everywhere is not None:
         return everywhere
     # Users without cluster-wide read may still read the usual control-plane namespaces.
@@ -80,7 +84,8 @@ def _istiod_deployments(cluster):
     for namespace in ("istio-system", "aks-istio-system"):
         found += unless_forbidden(
             lambda ns=namespace: cluster.list_all(resources.DEPLOYMENTS, ns, selector="app=istiod"),
-            fallback=[])
+            fallback=[],
+        )
     return found
 
 
@@ -90,8 +95,9 @@ def node_kubelet_versions(cluster):
     if nodes is None:
         return None
     return {
-        (node.get("metadata") or {}).get("name"):
-            ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")
+        (node.get("metadata") or {}).get("name"): (
+            (node.get("status") or {}).get("nodeInfo") or {}
+        ).get("kubeletVersion", "")
         for node in nodes
     }
 
@@ -101,7 +107,8 @@ def _read_linkerd(cluster, quiet=False):
     if config_map is None and quiet:
         return None
     namespaces = unless_forbidden(
-        lambda: cluster.list_all(resources.NAMESPACES, metadata_only=True), fallback=[])
+        lambda: cluster.list_all(resources.NAMESPACES, metadata_only=True), fallback=[]
+    )
     return meshconfig.linkerd_config(config_map, namespaces, cluster.context)
 
 
@@ -121,8 +128,9 @@ def _read_consul(cluster, quiet=False):
     config = meshconfig.consul_config(chosen, cluster.context)
     if len(injectors) > 1:
         names = ", ".join(_deployment_name(d) for d in injectors)
-        config.warnings.append(f"more than one Consul connect-injector ({names}); "
-                               f"{_deployment_name(chosen)} decides")
+        config.warnings.append(
+            f"more than one Consul connect-injector ({names}); {_deployment_name(chosen)} decides"
+        )
     return config
 
 
@@ -131,7 +139,8 @@ def _consul_injector_deployments(cluster):
     name)."""
     selector = meshconfig.CONSUL_INJECTOR_SELECTOR
     everywhere = unless_forbidden(
-        lambda: cluster.list_all(resources.DEPLOYMENTS, None, selector=selector))
+        lambda: cluster.list_all(resources.DEPLOYMENTS, None, selector=selector)
+    )
     if everywhere is not None:
         return everywhere
     # Users without cluster-wide read may still read the chart's usual namespace.
@@ -139,7 +148,8 @@ def _consul_injector_deployments(cluster):
     for namespace in CONSUL_NAMESPACES:
         found += unless_forbidden(
             lambda ns=namespace: cluster.list_all(resources.DEPLOYMENTS, ns, selector=selector),
-            fallback=[])
+            fallback=[],
+        )
     return found
 
 

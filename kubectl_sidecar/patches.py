@@ -61,32 +61,56 @@ def restart(kind: str, namespace: str, name: str, timestamp: str) -> Patch:
 
 def pod_template_annotation(kind: str, namespace: str, name: str, key: str, value: str) -> Patch:
     """Set one pod-template annotation (a per-workload override); it rolls the workload out."""
-    return Patch(resources.BY_KIND[kind], namespace, name, _template_annotations({key: value}),
-                 _workload_content_type(kind))
+    return Patch(
+        resources.BY_KIND[kind],
+        namespace,
+        name,
+        _template_annotations({key: value}),
+        _workload_content_type(kind),
+    )
 
 
 def asm_native_sidecar(name: str, native: bool) -> Patch:
     """ASMMeshConfig's spec.enableNativeSidecar (on the ASM instance's API server)."""
-    return Patch(resources.ASM_MESH_CONFIGS, None, name,
-                 {"spec": {"enableNativeSidecar": native}}, JSON_MERGE_PATCH)
+    return Patch(
+        resources.ASM_MESH_CONFIGS,
+        None,
+        name,
+        {"spec": {"enableNativeSidecar": native}},
+        JSON_MERGE_PATCH,
+    )
 
 
 def istiod_env(namespace: str, name: str, container: str, value: str) -> Patch:
     """istiod's ENABLE_NATIVE_SIDECARS; its other env entries are kept (merged by name)."""
-    body = {"spec": {"template": {"spec": {"containers": [
-        {"name": container, "env": [{"name": ISTIO_ENV, "value": value}]}]}}}}
+    body = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": container, "env": [{"name": ISTIO_ENV, "value": value}]}
+                    ]
+                }
+            }
+        }
+    }
     return Patch(resources.DEPLOYMENTS, namespace, name, body, STRATEGIC_MERGE_PATCH)
 
 
 def linkerd_namespace(namespace: str, value: str) -> Patch:
     """The namespace-wide native-sidecar annotation Linkerd's injector reads."""
-    return Patch(resources.NAMESPACES, None, namespace,
-                 {"metadata": {"annotations": {LINKERD_NAMESPACE_ANNOTATION: value}}},
-                 JSON_MERGE_PATCH)
+    return Patch(
+        resources.NAMESPACES,
+        None,
+        namespace,
+        {"metadata": {"annotations": {LINKERD_NAMESPACE_ANNOTATION: value}}},
+        JSON_MERGE_PATCH,
+    )
 
 
-def consul_injector(namespace: str, name: str, container: dict,
-                    resource_version: str | None = None) -> Patch:
+def consul_injector(
+    namespace: str, name: str, container: dict, resource_version: str | None = None
+) -> Patch:
     """Consul's connect-injector container with its command/args rewritten (container is
     meshconfig.consul_injector_patch's entry). Strategic merge matches the container by name
     and replaces command and args whole, so the patch carries the resourceVersion they were

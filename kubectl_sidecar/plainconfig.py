@@ -7,6 +7,7 @@ username and password needs none of that: `configuration` reads those as the cli
 Anything else (exec plugins, auth providers, inline client keys, keys this doesn't know, missing
 files) gets None, and kubeconfig.py hands it to the client as before.
 """
+
 from __future__ import annotations
 
 import base64
@@ -15,19 +16,45 @@ import os
 
 # What `configuration` understands (disable-compression and impersonation are applied by
 # kubeconfig.py and Cluster whoever authenticates); an entry with any other key goes to the client.
-_CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data",
-                 "insecure-skip-tls-verify", "tls-server-name", "proxy-url", "disable-compression",
-                 "extensions"}
-_USER_KEYS = {"token", "tokenFile", "client-certificate", "client-key", "username", "password",
-              "as", "as-groups", "as-uid", "extensions"}
+_CLUSTER_KEYS = {
+    "server",
+    "certificate-authority",
+    "certificate-authority-data",
+    "insecure-skip-tls-verify",
+    "tls-server-name",
+    "proxy-url",
+    "disable-compression",
+    "extensions",
+}
+_USER_KEYS = {
+    "token",
+    "tokenFile",
+    "client-certificate",
+    "client-key",
+    "username",
+    "password",
+    "as",
+    "as-groups",
+    "as-uid",
+    "extensions",
+}
 
 
 class PlainConfiguration:
     """The parts of the client's Configuration that cluster.Cluster reads."""
 
-    def __init__(self, host, verify_ssl=True, ssl_ca_cert=None, ca_cert_data=None,
-                 cert_file=None, key_file=None, tls_server_name=None, proxy=None,
-                 authorization=None):
+    def __init__(
+        self,
+        host,
+        verify_ssl=True,
+        ssl_ca_cert=None,
+        ca_cert_data=None,
+        cert_file=None,
+        key_file=None,
+        tls_server_name=None,
+        proxy=None,
+        authorization=None,
+    ):
         self.host = host
         self.verify_ssl = verify_ssl
         self.ssl_ca_cert = ssl_ca_cert
@@ -43,8 +70,9 @@ class PlainConfiguration:
     def auth_settings(self):
         if not self._authorization:
             return {}
-        return {"BearerToken": {"in": "header", "key": "authorization",
-                                "value": self._authorization}}
+        return {
+            "BearerToken": {"in": "header", "key": "authorization", "value": self._authorization}
+        }
 
 
 def configuration(cluster, user):
@@ -56,15 +84,19 @@ def configuration(cluster, user):
     if set(cluster) - _CLUSTER_KEYS or set(user) - _USER_KEYS or not cluster.get("server"):
         return None
     host = str(cluster["server"]).rstrip("/")
-    settings = {"host": host, "tls_server_name": cluster.get("tls-server-name"),
-                "proxy": cluster.get("proxy-url")}
+    settings = {
+        "host": host,
+        "tls_server_name": cluster.get("tls-server-name"),
+        "proxy": cluster.get("proxy-url"),
+    }
     if "insecure-skip-tls-verify" in cluster:
         settings["verify_ssl"] = not cluster["insecure-skip-tls-verify"]
     if host.startswith("https"):
         if cluster.get("certificate-authority-data"):
             try:
                 settings["ca_cert_data"] = base64.standard_b64decode(
-                    cluster["certificate-authority-data"]).decode()
+                    cluster["certificate-authority-data"]
+                ).decode()
             except (binascii.Error, ValueError):
                 return None
         elif cluster.get("certificate-authority"):
@@ -89,4 +121,3 @@ def configuration(cluster, user):
         credentials = f"{user['username']}:{user['password']}".encode()
         settings["authorization"] = "Basic " + base64.b64encode(credentials).decode()
     return PlainConfiguration(**settings)
-

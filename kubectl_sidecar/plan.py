@@ -4,6 +4,7 @@ A Plan is computed from the live state every time, which is what makes a switch 
 a config already set is not patched again, and only workloads that still have pods in the
 old mode are restarted.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -57,27 +58,36 @@ class ConfigChange:
         if self.mesh == "istio":
             return patches.istiod_env(self.namespace, self.name, self.container, self.new)
         if self.mesh == "consul":
-            return patches.consul_injector(self.namespace, self.name, self.container_patch,
-                                           self.resource_version)
+            return patches.consul_injector(
+                self.namespace, self.name, self.container_patch, self.resource_version
+            )
         return patches.linkerd_namespace(self.name, self.new)
 
     def describe_done(self):
         """The log line once the patch is sent."""
-        field_name = {"asm": "enableNativeSidecar", "istio": patches.ISTIO_ENV,
-                      "linkerd": patches.LINKERD_NAMESPACE_ANNOTATION,
-                      "consul": "-" + CONSUL_FLAG}[self.mesh]
+        field_name = {
+            "asm": "enableNativeSidecar",
+            "istio": patches.ISTIO_ENV,
+            "linkerd": patches.LINKERD_NAMESPACE_ANNOTATION,
+            "consul": "-" + CONSUL_FLAG,
+        }[self.mesh]
         change = f"{field_name}: {self.old} -> {self.new}"
         if self.mesh == "consul":
             # The chart renders the flag from this value: an upgrade without it undoes ours.
-            change += (f"; set {CONSUL_HELM_VALUE}={self.new} in the Helm release's values "
-                       "too, or the next `helm upgrade` reverts this")
+            change += (
+                f"; set {CONSUL_HELM_VALUE}={self.new} in the Helm release's values "
+                "too, or the next `helm upgrade` reverts this"
+            )
         return f"{self.patch().ref} patched ({change})"
 
     def describe(self):
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        field_name = {"asm": "spec.enableNativeSidecar", "istio": "env " + patches.ISTIO_ENV,
-                      "linkerd": "annotation " + patches.LINKERD_NAMESPACE_ANNOTATION,
-                      "consul": "arg -" + CONSUL_FLAG}[self.mesh]
+        field_name = {
+            "asm": "spec.enableNativeSidecar",
+            "istio": "env " + patches.ISTIO_ENV,
+            "linkerd": "annotation " + patches.LINKERD_NAMESPACE_ANNOTATION,
+            "consul": "arg -" + CONSUL_FLAG,
+        }[self.mesh]
         on = f" on context {self.context}" if self.context else ""
         return f"{self.kind} {where}{on}: {field_name} {self.old} -> {self.new}"
 
@@ -119,8 +129,9 @@ class Override:
         return f"{self.kind}/{self.name}"
 
     def patch(self, timestamp=None):
-        return patches.pod_template_annotation(self.kind, self.namespace, self.name,
-                                               self.annotation, self.value)
+        return patches.pod_template_annotation(
+            self.kind, self.namespace, self.name, self.annotation, self.value
+        )
 
 
 @dataclass(frozen=True)
@@ -162,9 +173,14 @@ class Plan:
     def set_aside_unhealthy(self):
         """Don't restart workloads that were failing before (--skip-unhealthy): list them."""
         for restart in self.unhealthy:
-            self.manual.append(Manual(restart.namespace, restart.ref,
-                                      f"was failing before ({restart.unhealthy}): fix it, then "
-                                      "run this command again"))
+            self.manual.append(
+                Manual(
+                    restart.namespace,
+                    restart.ref,
+                    f"was failing before ({restart.unhealthy}): fix it, then "
+                    "run this command again",
+                )
+            )
         self.restarts = [restart for restart in self.restarts if not restart.unhealthy]
 
     def restarts_by_namespace(self):
@@ -185,8 +201,11 @@ def config_changes(mesh, target, rows):
         if current is not None and (current == (target == NATIVE)):
             return []
         old = "unset" if current is None else str(current).lower()
-        return [ConfigChange("asm", "ASMMeshConfig", None, "default", old,
-                             mode_value(target), mesh.context)]
+        return [
+            ConfigChange(
+                "asm", "ASMMeshConfig", None, "default", old, mode_value(target), mesh.context
+            )
+        ]
     if mesh.name == "istio":
         used = {row.revision or "default" for row in rows if row.family == "istio"}
         revisions = [rev for rev in sorted(mesh.istiods) if rev in used] or sorted(mesh.istiods)
@@ -199,8 +218,18 @@ def config_changes(mesh, target, rows):
             old = "unset" if value is None else value
             if setting.mode:
                 old += f" ({setting.mode})"
-            changes.append(ConfigChange("istio", "Deployment", namespace, name, old,
-                                        mode_value(target), mesh.context, container))
+            changes.append(
+                ConfigChange(
+                    "istio",
+                    "Deployment",
+                    namespace,
+                    name,
+                    old,
+                    mode_value(target),
+                    mesh.context,
+                    container,
+                )
+            )
         return changes
     if mesh.name == "linkerd":
         namespaces = sorted({row.namespace for row in rows if row.family == "linkerd"})
@@ -210,8 +239,11 @@ def config_changes(mesh, target, rows):
             if setting is not None and setting.mode == target:
                 continue
             old = "unset" if setting is None else mode_value(setting.mode)
-            changes.append(ConfigChange("linkerd", "Namespace", None, namespace, old,
-                                        mode_value(target), mesh.context))
+            changes.append(
+                ConfigChange(
+                    "linkerd", "Namespace", None, namespace, old, mode_value(target), mesh.context
+                )
+            )
         return changes
     if mesh.name == "consul":
         return _consul_changes(mesh, target)
@@ -233,8 +265,20 @@ def _consul_changes(mesh, target):
     else:
         old = consul_flag_text(deployment) if current is None else str(current).lower()
     version = (deployment.get("metadata") or {}).get("resourceVersion")
-    return [ConfigChange("consul", "Deployment", namespace, name, old, mode_value(target),
-                         mesh.context, container_name, container, version)]
+    return [
+        ConfigChange(
+            "consul",
+            "Deployment",
+            namespace,
+            name,
+            old,
+            mode_value(target),
+            mesh.context,
+            container_name,
+            container,
+            version,
+        )
+    ]
 
 
 def plan_switch(rows, mesh, target, facts):
@@ -258,8 +302,7 @@ def plan_switch(rows, mesh, target, facts):
             inherited = dict(mesh.namespace_annotations.get(row.namespace) or {})
             if row.namespace in written:
                 inherited[patches.LINKERD_NAMESPACE_ANNOTATION] = written[row.namespace]
-            return linkerd_setting(dict(row.mode_annotations or ()), inherited,
-                                   mesh.mesh_wide).mode
+            return linkerd_setting(dict(row.mode_annotations or ()), inherited, mesh.mesh_wide).mode
         return (NATIVE if row.override else TRADITIONAL) if row.override is not None else target
 
     _plan_pods(plan, mine, desired, facts)
@@ -284,14 +327,22 @@ def plan_override(rows, workloads, target, facts):
     for kind, namespace, name, family, template_annotations in workloads:
         keys = OVERRIDE_ANNOTATIONS.get(family)
         if not keys:
-            plan.manual.append(Manual(namespace, f"{kind}/{name}",
-                                      f"no per-workload override is known for {family or 'this'} mesh"))
+            plan.manual.append(
+                Manual(
+                    namespace,
+                    f"{kind}/{name}",
+                    f"no per-workload override is known for {family or 'this'} mesh",
+                )
+            )
             continue
         if template_annotations.get(keys[0]) != mode_value(target):
             plan.overrides.append(Override(kind, namespace, name, keys[0], mode_value(target)))
     overridden = {(o.kind, o.namespace, o.name) for o in plan.overrides}
-    mine = [row for row in rows
-            if row.workload and (row.workload[0], row.namespace, row.workload[1]) in wanted]
+    mine = [
+        row
+        for row in rows
+        if row.workload and (row.workload[0], row.namespace, row.workload[1]) in wanted
+    ]
 
     def desired(row):
         return target if row.family else None
@@ -324,13 +375,22 @@ def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
             what = f"{fix.workload[0]}/{fix.workload[1]}" if fix.workload else f"Pod/{row.name}"
             manual[(row.namespace, what)] = manual_step(fix, row)
     plan.restarts = [
-        Restart(kind, namespace, name, count, families[(kind, namespace, name)],
-                getattr(facts.get((kind, namespace, name)), "unhealthy", None))
+        Restart(
+            kind,
+            namespace,
+            name,
+            count,
+            families[(kind, namespace, name)],
+            getattr(facts.get((kind, namespace, name)), "unhealthy", None),
+        )
         for (kind, namespace, name), count in sorted(
-            restart_pods.items(), key=lambda item: (item[0][1], item[0][0], item[0][2]))
+            restart_pods.items(), key=lambda item: (item[0][1], item[0][0], item[0][2])
+        )
         if (kind, namespace, name) not in skip_restart
     ]
-    plan.manual += [Manual(namespace, what, todo) for (namespace, what), todo in sorted(manual.items())]
+    plan.manual += [
+        Manual(namespace, what, todo) for (namespace, what), todo in sorted(manual.items())
+    ]
     return plan
 
 
@@ -339,8 +399,10 @@ def manual_step(fix, row):
     step = fix.step
     namespace = row.namespace
     if step is Step.STUCK_JOB:
-        return ("its Job's app has finished but the traditional proxy keeps it running: "
-                f"delete it (kubectl delete pod -n {namespace} {row.name})")
+        return (
+            "its Job's app has finished but the traditional proxy keeps it running: "
+            f"delete it (kubectl delete pod -n {namespace} {row.name})"
+        )
     if step is Step.RECREATE:
         return "bare pod: recreate it from its manifest to switch it"
     kind, name = fix.workload
@@ -349,11 +411,15 @@ def manual_step(fix, row):
     if step is Step.JOB_RUNS_OUT:
         return "Job: running pods keep the old mode until they finish; re-run the Job to switch it"
     if step is Step.RESUME:
-        return (f"paused: resume it (kubectl rollout resume -n {namespace} "
-                f"{kind.lower()}/{name}), then run this command again")
+        return (
+            f"paused: resume it (kubectl rollout resume -n {namespace} "
+            f"{kind.lower()}/{name}), then run this command again"
+        )
     if step is Step.DELETE_PODS:
-        return ("OnDelete update strategy: a restart changes no pod; delete its pods one at a "
-                "time to switch them")
+        return (
+            "OnDelete update strategy: a restart changes no pod; delete its pods one at a "
+            "time to switch them"
+        )
     if step is Step.DELETE_REPLICASET_PODS:
         return "ReplicaSet without a Deployment: delete its pods"
     return f"managed by {kind}: restart it the way its controller supports"

@@ -24,8 +24,10 @@ def short_duration(seconds: float) -> str:
 
 def status_line(total, done, running, failed, left, elapsed) -> str:
     """The status line's text (pure: tested on its own)."""
-    line = (f"[{done}/{total} done, {running} running, {failed} failed, {left} left] "
-            f"{short_duration(elapsed)} elapsed")
+    line = (
+        f"[{done}/{total} done, {running} running, {failed} failed, {left} left] "
+        f"{short_duration(elapsed)} elapsed"
+    )
     finished = done + failed
     if finished and (running or left):
         remaining = elapsed / finished * (running + left)

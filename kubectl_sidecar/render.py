@@ -1,12 +1,13 @@
 """Turn status rows into text: table, wide, summary, json, yaml. Returns strings, no I/O.
 
 Tables are printed the way kubectl prints them (left-aligned columns, three spaces apart,
-upper-case headers). We format them ourselves rather than with tabulate: on 10,000 rows
-tabulate takes ~0.35 s, this takes ~0.02 s, and the pod table is the hot path of `status -A`.
-The small tables built whole (--summary, the switch plan) were measured too
-(bench/tables_bench.py): tabulate gives the same text but costs ~34 ms to import and 14-18x the
-time per table, and earns nothing on names that are all ASCII, so they use columns() as well.
+upper-case headers). The small tables built whole (--summary, the switch plan) use tabulate, as
+the design card says, imported only when one is printed (bench/tables_bench.py: ~34 ms to import,
+under 3 ms a table, the same text). The pod table stays our own columns(): it is printed a page at
+a time with widths remembered between pages, and on 10,000 rows tabulate takes ~0.35 s where
+columns() takes ~0.02 s on the hot path of `status -A`.
 """
+
 import dataclasses
 import json
 from datetime import datetime, timezone
@@ -116,8 +117,14 @@ class PodTable:
 
     def _cells(self, row):
         desired = "-" if row.mode in (NONE, GATEWAY) else row.desired or "unknown"
-        cells = [row.name, workload_name(row.workload), row.proxy or "<none>", row.mode,
-                 desired, action_text(row.remedy)]
+        cells = [
+            row.name,
+            workload_name(row.workload),
+            row.proxy or "<none>",
+            row.mode,
+            desired,
+            action_text(row.remedy),
+        ]
         if self.wide:
             cells += [row.node or "<none>", row.revision or "<none>", age(row.created, self.now)]
         if self.all_namespaces:
@@ -134,17 +141,40 @@ def summary_line(mesh, tally):
     """The line under the table: mesh and configured mode, pods per mode, restarts needed."""
     counts = tally.mode_counts()
     modes = ", ".join(f"{counts[mode]} {mode}" for mode in MODES if counts[mode])
-    return (f"Mesh {mesh.describe()}. Pods: {modes or 'none'}. "
-            f"{tally.needs_action} pod(s) need action, "
-            f"{len(tally.workloads)} workload(s) to restart.")
+    return (
+        f"Mesh {mesh.describe()}. Pods: {modes or 'none'}. "
+        f"{tally.needs_action} pod(s) need action, "
+        f"{len(tally.workloads)} workload(s) to restart."
+    )
+
+
+def whole_table(headers, rows, no_headers=False):
+    """A small table built whole, kubectl-style (three spaces apart, no padding past the widest
+    cell, every cell left-aligned as text), by tabulate; ends with a newline, or "" when empty."""
+    if not rows and no_headers:
+        return ""
+    import tabulate as tabulating
+
+    tabulating.MIN_PADDING = 0  # kubectl pads a column to its widest cell and no further
+    text = tabulating.tabulate(
+        rows,
+        [] if no_headers else headers,
+        tablefmt=tabulating.simple_separated_format("   "),
+        stralign="left",
+        numalign="left",
+        disable_numparse=True,
+    )
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
 def namespace_summary(tally, no_headers=False):
     """One line per namespace with pod counts per mode (the --summary view)."""
     headers = ["NAMESPACE"] + [mode.upper() for mode in MODES] + ["NEEDS-ACTION"]
-    table = [[namespace] + [str(counts[key]) for key in MODES + ("restart",)]
-             for namespace, counts in sorted(tally.per_namespace.items())]
-    return columns(headers, table, no_headers)
+    table = [
+        [namespace] + [str(counts[key]) for key in MODES + ("restart",)]
+        for namespace, counts in sorted(tally.per_namespace.items())
+    ]
+    return whole_table(headers, table, no_headers)
 
 
 def fleet_summary_lines(parts, whole, failed=()):
@@ -156,18 +186,22 @@ def fleet_summary_lines(parts, whole, failed=()):
     read = f"{len(parts)} context(s)"
     if failed:
         read += f" ({len(failed)} more not read: {', '.join(failed)})"
-    lines.append(f"Total over {read}: Pods: {modes or 'none'}. {whole.needs_action} pod(s) "
-                 f"need action, {len(whole.workloads)} workload(s) to restart.")
+    lines.append(
+        f"Total over {read}: Pods: {modes or 'none'}. {whole.needs_action} pod(s) "
+        f"need action, {len(whole.workloads)} workload(s) to restart."
+    )
     return "\n".join(lines)
 
 
 def fleet_namespace_summary(tallies, no_headers=False):
     """--summary over a fleet: one line per context and namespace ([(context, Tally)])."""
     headers = ["CONTEXT", "NAMESPACE"] + [mode.upper() for mode in MODES] + ["NEEDS-ACTION"]
-    table = [[name, namespace] + [str(counts[key]) for key in MODES + ("restart",)]
-             for name, tally in tallies
-             for namespace, counts in sorted(tally.per_namespace.items())]
-    return columns(headers, table, no_headers)
+    table = [
+        [name, namespace] + [str(counts[key]) for key in MODES + ("restart",)]
+        for name, tally in tallies
+        for namespace, counts in sorted(tally.per_namespace.items())
+    ]
+    return whole_table(headers, table, no_headers)
 
 
 def item(row):
@@ -195,8 +229,10 @@ def mesh_document(mesh):
         "context": mesh.context,
         "configuredMode": mesh.mesh_wide.mode if mesh.mesh_wide else None,
         "source": mesh.mesh_wide.source if mesh.mesh_wide else None,
-        "revisions": {rev: {"configuredMode": s.mode, "source": s.source}
-                      for rev, s in sorted(mesh.revisions.items())},
+        "revisions": {
+            rev: {"configuredMode": s.mode, "source": s.source}
+            for rev, s in sorted(mesh.revisions.items())
+        },
         "description": mesh.describe(),
     }
 
@@ -222,9 +258,14 @@ def fleet_document(reports, whole, errors=None, needs_restart=False):
     meshes = {name: mesh_document(report.mesh) for name, report in reports.items()}
     alike = {json.dumps(doc, sort_keys=True) for doc in meshes.values()}
     first = next(iter(meshes.values()), None)
-    mesh_doc = dict(first) if first is not None and len(alike) == 1 else {
-        key: None for key in ("name", "context", "configuredMode", "source", "revisions",
-                              "description")}
+    mesh_doc = (
+        dict(first)
+        if first is not None and len(alike) == 1
+        else {
+            key: None
+            for key in ("name", "context", "configuredMode", "source", "revisions", "description")
+        }
+    )
     mesh_doc["contexts"] = meshes
     summary = whole.summary()
     summary["contexts"] = {name: report.tally().summary() for name, report in reports.items()}
@@ -238,10 +279,14 @@ def fleet_document(reports, whole, errors=None, needs_restart=False):
         "kind": "SidecarStatus",
         "mesh": mesh_doc,
         "summary": summary,
-        "warnings": [f"context {name}: {warning}" for name, report in reports.items()
-                     for warning in report.warnings],
-        "errors": [{"context": name, "message": message}
-                   for name, message in (errors or {}).items()],
+        "warnings": [
+            f"context {name}: {warning}"
+            for name, report in reports.items()
+            for warning in report.warnings
+        ],
+        "errors": [
+            {"context": name, "message": message} for name, message in (errors or {}).items()
+        ],
         "items": items,
     }
 
@@ -267,16 +312,23 @@ def as_yaml(report, rows=None):
 
 # --- switch / restart ----------------------------------------------------------------------
 
+
 def plan_text(plan, scope, brief=False, header=True):
     """The plan as the user reviews it before confirming (and as a dry run prints it)."""
     out = []
     if not brief and header:
         if plan.target:
-            out.append(f"Plan: switch to {plan.target} sidecars"
-                       + (f" in {scope.describe()}" if scope else "") + ".")
+            out.append(
+                f"Plan: switch to {plan.target} sidecars"
+                + (f" in {scope.describe()}" if scope else "")
+                + "."
+            )
         else:
-            out.append("Plan: restart workloads whose pods differ from the mesh's configured mode"
-                       + (f" in {scope.describe()}" if scope else "") + ".")
+            out.append(
+                "Plan: restart workloads whose pods differ from the mesh's configured mode"
+                + (f" in {scope.describe()}" if scope else "")
+                + "."
+            )
     if plan.config_changes:
         out.append("\nMesh config changes:")
         out += [f"  {change.describe()}" for change in plan.config_changes]
@@ -287,25 +339,33 @@ def plan_text(plan, scope, brief=False, header=True):
     if healthy:
         out.append(f"\nWorkloads to restart ({len(healthy)}):")
         table = [[r.namespace, r.ref, str(r.pods)] for r in healthy]
-        out.append(_indent(columns(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
+        out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
     if plan.unhealthy:
-        out.append(f"\nFailing before the switch: restarted, not waited for, never stopping the "
-                   f"run ({len(plan.unhealthy)}; --skip-unhealthy leaves them alone):")
+        out.append(
+            f"\nFailing before the switch: restarted, not waited for, never stopping the "
+            f"run ({len(plan.unhealthy)}; --skip-unhealthy leaves them alone):"
+        )
         table = [[r.namespace, r.ref, str(r.pods), r.unhealthy] for r in plan.unhealthy]
-        out.append(_indent(columns(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH", "FAILING"], table)))
+        out.append(
+            _indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH", "FAILING"], table))
+        )
     if plan.manual and not brief:
         out.append(f"\nNot switched by a restart: needs you ({len(plan.manual)}):")
         table = [[m.namespace, m.what, m.todo] for m in plan.manual]
-        out.append(_indent(columns(["NAMESPACE", "WHAT", "TO DO"], table)))
+        out.append(_indent(whole_table(["NAMESPACE", "WHAT", "TO DO"], table)))
     if not brief:
-        untouched = f"\nUntouched: {plan.already} pod(s) already in their target mode, " \
-                    f"{plan.outside} pod(s) outside the mesh or gateways"
+        untouched = (
+            f"\nUntouched: {plan.already} pod(s) already in their target mode, "
+            f"{plan.outside} pod(s) outside the mesh or gateways"
+        )
         if plan.unknown:
             untouched += f", {plan.unknown} pod(s) whose target mode is unknown"
         out.append(untouched + ".")
         if plan.elsewhere:
-            out.append(f"Not restarted: {plan.elsewhere} workload(s) in other namespaces keep the "
-                       "old mode until restarted (kubectl sidecar restart -A).")
+            out.append(
+                f"Not restarted: {plan.elsewhere} workload(s) in other namespaces keep the "
+                "old mode until restarted (kubectl sidecar restart -A)."
+            )
     return "\n".join(out).rstrip("\n")
 
 
@@ -313,8 +373,11 @@ def fleet_plan_text(parts, target):
     """A fleet's plan ([(context, Plan, Scope)], in order): the mesh config writes once, each
     naming the API server it goes to, then what is restarted in each context."""
     names = ", ".join(name for name, _, _ in parts)
-    what = (f"switch to {target} sidecars" if target else
-            "restart workloads whose pods differ from the mesh's configured mode")
+    what = (
+        f"switch to {target} sidecars"
+        if target
+        else "restart workloads whose pods differ from the mesh's configured mode"
+    )
     out = [f"Plan: {what} across {len(parts)} contexts ({names})."]
     changes = [change for _, plan, _ in parts for change in plan.config_changes]
     if changes:
@@ -331,13 +394,14 @@ def fleet_plan_text(parts, target):
 
 def fleet_outcome_text(parts, server_dry_run=False):
     """What was done in each context ([(context, Outcome, Plan)])."""
-    return "\n".join(f"Context {name}:\n" + _indent(outcome_text(outcome, plan, server_dry_run))
-                     for name, outcome, plan in parts)
+    return "\n".join(
+        f"Context {name}:\n" + _indent(outcome_text(outcome, plan, server_dry_run))
+        for name, outcome, plan in parts
+    )
 
 
 def _indent(text):
-    return "\n".join("  " + line if line else line
-                     for line in text.rstrip("\n").splitlines())
+    return "\n".join("  " + line if line else line for line in text.rstrip("\n").splitlines())
 
 
 def outcome_text(outcome, plan, server_dry_run=False):
@@ -349,16 +413,21 @@ def outcome_text(outcome, plan, server_dry_run=False):
         out.append("Interrupted.")
     workloads = len(plan.overrides) + len(plan.restarts)
     verb = "accepted by the server (dry run)" if server_dry_run else "rolled out"
-    out.append(f"Done: {len(outcome.config_done)} of {len(plan.config_changes)} config change(s), "
-               f"{len(outcome.succeeded)} of {workloads} workload(s) {verb}.")
+    out.append(
+        f"Done: {len(outcome.config_done)} of {len(plan.config_changes)} config change(s), "
+        f"{len(outcome.succeeded)} of {workloads} workload(s) {verb}."
+    )
     failed = {ref for ref, _ in outcome.failed}
     for ref, why in outcome.failed:
         out.append(f"  {'refused' if ref in outcome.refused else 'failed'}: {ref}: {why}")
     for ref, why in outcome.not_waited:
         out.append(f"  restarted, not waited for (failing before: {why}): {ref}")
     unwaited = {ref for ref, _ in outcome.not_waited}
-    waiting = [ref for ref in outcome.started
-               if ref not in outcome.succeeded and ref not in failed and ref not in unwaited]
+    waiting = [
+        ref
+        for ref in outcome.started
+        if ref not in outcome.succeeded and ref not in failed and ref not in unwaited
+    ]
     for ref in waiting:
         out.append(f"  restarted, rollout not confirmed: {ref}")
     for ref in outcome.pinned:
@@ -366,8 +435,7 @@ def outcome_text(outcome, plan, server_dry_run=False):
     if outcome.not_started:
         shown = outcome.not_started[:20]
         more = len(outcome.not_started) - len(shown)
-        out.append(f"  not started: {', '.join(shown)}"
-                   + (f" and {more} more" if more else ""))
+        out.append(f"  not started: {', '.join(shown)}" + (f" and {more} more" if more else ""))
     out += _next_step(outcome, failed, waiting, server_dry_run)
     return "\n".join(out)
 
@@ -377,14 +445,17 @@ def _next_step(outcome, failed, waiting, server_dry_run):
     a finished run has nothing to continue."""
     if server_dry_run:
         if outcome.failed:
-            return [f"The server refused {len(outcome.failed)} write(s): a real run would fail "
-                    "there."]
+            return [
+                f"The server refused {len(outcome.failed)} write(s): a real run would fail there."
+            ]
         return []
     lines = []
     refused = [ref for ref in outcome.refused]
     if refused:
-        lines.append(f"{len(refused)} write(s) were refused: running again won't help until "
-                     "you have the rights to make them.")
+        lines.append(
+            f"{len(refused)} write(s) were refused: running again won't help until "
+            "you have the rights to make them."
+        )
     rerunnable = (failed - set(refused)) or outcome.not_started or waiting or outcome.interrupted
     if rerunnable:
         lines.append("Run the same command again to continue: it skips what is already done.")
@@ -392,6 +463,7 @@ def _next_step(outcome, failed, waiting, server_dry_run):
 
 
 # --- machine-readable switch / restart documents --------------------------------------------
+
 
 def _item_doc(item):
     doc = {"kind": item.kind, "namespace": item.namespace, "name": item.name}
@@ -407,53 +479,94 @@ def _item_doc(item):
 def plan_document(plan, findings=None):
     return {
         "target": plan.target,
-        "configChanges": [{"object": c.describe().split(":")[0], "change": c.describe(),
-                           "from": c.old, "to": c.new} for c in plan.config_changes],
+        "configChanges": [
+            {
+                "object": c.describe().split(":")[0],
+                "change": c.describe(),
+                "from": c.old,
+                "to": c.new,
+            }
+            for c in plan.config_changes
+        ],
         "overrides": [_item_doc(o) for o in plan.overrides],
         "restarts": [_item_doc(r) for r in plan.restarts],
         "manual": [{"namespace": m.namespace, "what": m.what, "todo": m.todo} for m in plan.manual],
-        "untouched": {"alreadyInTargetMode": plan.already, "outsideTheMesh": plan.outside,
-                      "unknownTarget": plan.unknown, "workloadsInOtherNamespaces": plan.elsewhere},
-        "accessRefused": [{"verb": p.verb, "group": p.group, "resource": p.plural,
-                           "namespace": p.namespace, "onMeshInstance": p.on_mesh_instance,
-                           "reason": reason}
-                          for p, reason in (findings.refused if findings else [])],
+        "untouched": {
+            "alreadyInTargetMode": plan.already,
+            "outsideTheMesh": plan.outside,
+            "unknownTarget": plan.unknown,
+            "workloadsInOtherNamespaces": plan.elsewhere,
+        },
+        "accessRefused": [
+            {
+                "verb": p.verb,
+                "group": p.group,
+                "resource": p.plural,
+                "namespace": p.namespace,
+                "onMeshInstance": p.on_mesh_instance,
+                "reason": reason,
+            }
+            for p, reason in (findings.refused if findings else [])
+        ],
     }
 
 
 def plan_json(plan, findings=None):
     """The plan as one document (switch/restart -o json with --dry-run or nothing to do)."""
-    return json.dumps({"apiVersion": API_VERSION, "kind": "SwitchPlan",
-                       "plan": plan_document(plan, findings)}, indent=2)
+    return json.dumps(
+        {"apiVersion": API_VERSION, "kind": "SwitchPlan", "plan": plan_document(plan, findings)},
+        indent=2,
+    )
 
 
 def outcome_json(plan, outcome, exit_code):
     """What a run did as one document (switch/restart -o json)."""
-    return json.dumps({
-        "apiVersion": API_VERSION, "kind": "SwitchResult",
-        "plan": plan_document(plan),
-        "result": result_document(outcome, exit_code),
-    }, indent=2)
+    return json.dumps(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "SwitchResult",
+            "plan": plan_document(plan),
+            "result": result_document(outcome, exit_code),
+        },
+        indent=2,
+    )
 
 
 def fleet_plan_json(parts, refusals=()):
     """A fleet's plan as one document ([(context, Plan, Findings or None)]); refusals are
     lines saying why the fleet as a whole was refused (contexts that disagree)."""
-    return json.dumps({"apiVersion": API_VERSION, "kind": "SwitchPlan",
-                       "refused": list(refusals),
-                       "contexts": [{"context": name, "plan": plan_document(plan, findings)}
-                                    for name, plan, findings in parts]}, indent=2)
+    return json.dumps(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "SwitchPlan",
+            "refused": list(refusals),
+            "contexts": [
+                {"context": name, "plan": plan_document(plan, findings)}
+                for name, plan, findings in parts
+            ],
+        },
+        indent=2,
+    )
 
 
 def fleet_outcome_json(parts, exit_code):
     """What a fleet run did ([(context, Plan, Outcome)]): per context, the plan and result."""
-    return json.dumps({
-        "apiVersion": API_VERSION, "kind": "SwitchResult",
-        "result": {"exitCode": exit_code},
-        "contexts": [{"context": name, "plan": plan_document(plan),
-                      "result": result_document(outcome, None)}
-                     for name, plan, outcome in parts],
-    }, indent=2)
+    return json.dumps(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "SwitchResult",
+            "result": {"exitCode": exit_code},
+            "contexts": [
+                {
+                    "context": name,
+                    "plan": plan_document(plan),
+                    "result": result_document(outcome, None),
+                }
+                for name, plan, outcome in parts
+            ],
+        },
+        indent=2,
+    )
 
 
 def result_document(outcome, exit_code):
@@ -461,10 +574,13 @@ def result_document(outcome, exit_code):
         "exitCode": exit_code,
         "configChanged": list(outcome.config_done),
         "rolledOut": list(outcome.succeeded),
-        "failed": [{"workload": ref, "reason": why, "refused": ref in outcome.refused}
-                   for ref, why in outcome.failed],
-        "notWaitedFor": [{"workload": ref, "failingBefore": why}
-                         for ref, why in outcome.not_waited],
+        "failed": [
+            {"workload": ref, "reason": why, "refused": ref in outcome.refused}
+            for ref, why in outcome.failed
+        ],
+        "notWaitedFor": [
+            {"workload": ref, "failingBefore": why} for ref, why in outcome.not_waited
+        ],
         "pinned": list(outcome.pinned),
         "notStarted": list(outcome.not_started),
         "interrupted": outcome.interrupted,

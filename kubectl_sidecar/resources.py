@@ -44,13 +44,37 @@ JOBS = Resource("batch", "v1", "jobs", "Job")
 CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
 ROLLOUTS = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
 ASM_MESH_CONFIGS = Resource(
-    "istio.alibabacloud.com", "v1beta1", "asmmeshconfigs", "ASMMeshConfig", namespaced=False)
+    "istio.alibabacloud.com", "v1beta1", "asmmeshconfigs", "ASMMeshConfig", namespaced=False
+)
 MUTATING_WEBHOOKS = Resource(
-    "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
-    "MutatingWebhookConfiguration", namespaced=False)
+    "admissionregistration.k8s.io",
+    "v1",
+    "mutatingwebhookconfigurations",
+    "MutatingWebhookConfiguration",
+    namespaced=False,
+)
 SELF_SUBJECT_ACCESS_REVIEWS = Resource(
-    "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
-    namespaced=False)
-BY_KIND = {r.kind: r for r in (PODS, NODES, NAMESPACES, CONFIGMAPS, EVENTS, DEPLOYMENTS, REPLICASETS,
-                               STATEFULSETS, DAEMONSETS, JOBS, CRONJOBS, ROLLOUTS,
-                               ASM_MESH_CONFIGS)}
+    "authorization.k8s.io",
+    "v1",
+    "selfsubjectaccessreviews",
+    "SelfSubjectAccessReview",
+    namespaced=False,
+)
+BY_KIND = {
+    r.kind: r
+    for r in (
+        PODS,
+        NODES,
+        NAMESPACES,
+        CONFIGMAPS,
+        EVENTS,
+        DEPLOYMENTS,
+        REPLICASETS,
+        STATEFULSETS,
+        DAEMONSETS,
+        JOBS,
+        CRONJOBS,
+        ROLLOUTS,
+        ASM_MESH_CONFIGS,
+    )
+}

@@ -1,4 +1,5 @@
 """Rollout completion, decided the way `kubectl rollout status` decides it: pure functions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ def progress(kind, obj):
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    name = f"{kind.lower()} \"{metadata.get('name')}\""
+    name = f'{kind.lower()} "{metadata.get("name")}"'
     if metadata.get("generation", 0) > status.get("observedGeneration", 0):
         return Progress(False, message=f"Waiting for {name} spec update to be observed...")
     if kind == "Deployment":
@@ -34,24 +35,41 @@ def progress(kind, obj):
 
 def _deployment(name, spec, status):
     for condition in status.get("conditions") or ():
-        if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
-            return Progress(False, failed=f"{name} exceeded its progress deadline (ProgressDeadlineExceeded)")
+        if (
+            condition.get("type") == "Progressing"
+            and condition.get("reason") == "ProgressDeadlineExceeded"
+        ):
+            return Progress(
+                False, failed=f"{name} exceeded its progress deadline (ProgressDeadlineExceeded)"
+            )
         if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
-            return Progress(False, failed=f"{name} can't create pods ({condition.get('reason')}): "
-                                          f"{condition.get('message', '').strip()}")
+            return Progress(
+                False,
+                failed=f"{name} can't create pods ({condition.get('reason')}): "
+                f"{condition.get('message', '').strip()}",
+            )
     replicas = spec.get("replicas", 1)
     updated = status.get("updatedReplicas", 0)
     total = status.get("replicas", 0)
     available = status.get("availableReplicas", 0)
     if updated < replicas:
-        return Progress(False, message=f"Waiting for {name} rollout to finish: "
-                                       f"{updated} out of {replicas} new replicas have been updated...")
+        return Progress(
+            False,
+            message=f"Waiting for {name} rollout to finish: "
+            f"{updated} out of {replicas} new replicas have been updated...",
+        )
     if total > updated:
-        return Progress(False, message=f"Waiting for {name} rollout to finish: "
-                                       f"{total - updated} old replicas are pending termination...")
+        return Progress(
+            False,
+            message=f"Waiting for {name} rollout to finish: "
+            f"{total - updated} old replicas are pending termination...",
+        )
     if available < updated:
-        return Progress(False, message=f"Waiting for {name} rollout to finish: "
-                                       f"{available} of {updated} updated replicas are available...")
+        return Progress(
+            False,
+            message=f"Waiting for {name} rollout to finish: "
+            f"{available} of {updated} updated replicas are available...",
+        )
     return Progress(True, message=f"{name} successfully rolled out")
 
 
@@ -62,11 +80,17 @@ def _daemonset(name, spec, status):
     updated = status.get("updatedNumberScheduled", 0)
     available = status.get("numberAvailable", 0)
     if updated < desired:
-        return Progress(False, message=f"Waiting for {name} rollout to finish: "
-                                       f"{updated} out of {desired} new pods have been updated...")
+        return Progress(
+            False,
+            message=f"Waiting for {name} rollout to finish: "
+            f"{updated} out of {desired} new pods have been updated...",
+        )
     if available < desired:
-        return Progress(False, message=f"Waiting for {name} rollout to finish: "
-                                       f"{available} of {desired} updated pods are available...")
+        return Progress(
+            False,
+            message=f"Waiting for {name} rollout to finish: "
+            f"{available} of {desired} updated pods are available...",
+        )
     return Progress(True, message=f"{name} successfully rolled out")
 
 
@@ -81,14 +105,20 @@ def _statefulset(name, spec, status):
     partition = (strategy.get("rollingUpdate") or {}).get("partition")
     if partition:
         if status.get("updatedReplicas", 0) < replicas - partition:
-            return Progress(False, message=f"Waiting for partitioned roll out to finish: "
-                                           f"{status.get('updatedReplicas', 0)} out of "
-                                           f"{replicas - partition} new pods have been updated...")
+            return Progress(
+                False,
+                message=f"Waiting for partitioned roll out to finish: "
+                f"{status.get('updatedReplicas', 0)} out of "
+                f"{replicas - partition} new pods have been updated...",
+            )
         return Progress(True, message=f"partitioned roll out complete for {name}")
     if status.get("updateRevision") != status.get("currentRevision"):
-        return Progress(False, message=f"Waiting for {name} rolling update to complete "
-                                       f"{status.get('updatedReplicas', 0)} pods at revision "
-                                       f"{status.get('updateRevision')}...")
+        return Progress(
+            False,
+            message=f"Waiting for {name} rolling update to complete "
+            f"{status.get('updatedReplicas', 0)} pods at revision "
+            f"{status.get('updateRevision')}...",
+        )
     return Progress(True, message=f"{name} successfully rolled out")
 
 
@@ -111,14 +141,23 @@ def unhealthy(kind: str, obj: dict) -> str | None:
     if metadata.get("generation", 0) > status.get("observedGeneration", 0):
         return None  # a change is on its way: judge it when it lands
     if kind == "Deployment":
+        progressing = None
         for condition in status.get("conditions") or ():
             if condition.get("reason") == "ProgressDeadlineExceeded":
                 return "exceeded its progress deadline"
             if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
                 return f"can't create pods ({condition.get('reason')})"
+            if condition.get("type") == "Progressing":
+                progressing = condition.get("reason")
         replicas = spec.get("replicas", 1)
-        if status.get("updatedReplicas", 0) >= replicas and \
-                status.get("availableReplicas", 0) < replicas:
+        # Unavailable pods count only once the last rollout has completed: a Deployment still
+        # bringing up its first pods is on its way, not broken.
+        settled = progressing in (None, "NewReplicaSetAvailable")
+        if (
+            settled
+            and status.get("updatedReplicas", 0) >= replicas
+            and status.get("availableReplicas", 0) < replicas
+        ):
             return f"{replicas - status.get('availableReplicas', 0)} of {replicas} pods unavailable"
     elif kind == "StatefulSet":
         replicas = spec.get("replicas", 1)
@@ -127,8 +166,10 @@ def unhealthy(kind: str, obj: dict) -> str | None:
             return f"{replicas - status.get('readyReplicas', 0)} of {replicas} pods not ready"
     elif kind == "DaemonSet":
         desired = status.get("desiredNumberScheduled", 0)
-        if status.get("updatedNumberScheduled", 0) >= desired and \
-                status.get("numberUnavailable", 0) > 0:
+        if (
+            status.get("updatedNumberScheduled", 0) >= desired
+            and status.get("numberUnavailable", 0) > 0
+        ):
             return f"{status['numberUnavailable']} of {desired} pods unavailable"
     elif kind == "Rollout" and status.get("phase") == "Degraded":
         return "Degraded"

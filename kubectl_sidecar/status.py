@@ -7,6 +7,7 @@ restarted, and the mesh's config objects. Never a request per pod or per namespa
 Rows come a page at a time (`stream`), so the table can be printed as the pods arrive and
 memory stays flat however many pods there are; `collect` keeps them all for switch and json.
 """
+
 from __future__ import annotations
 
 import gc
@@ -84,7 +85,9 @@ class Report:
     mesh: meshconfig.MeshConfig
     rows: list
     warnings: list = field(default_factory=list)
-    assessor: Assessor | None = None  # what was read to assess the rows, to read more without repeats
+    assessor: Assessor | None = (
+        None  # what was read to assess the rows, to read more without repeats
+    )
 
     def tally(self):
         return Tally().add(self.rows)
@@ -94,8 +97,13 @@ def collect(cluster, scope, mesh="auto", mesh_cluster=None, proxy_names=None):
     """Read the cluster and build the Report. mesh_cluster holds the mesh config (ASM)."""
     assessor = Assessor(cluster, scope, mesh, mesh_cluster)
     rows = [row for batch in stream(assessor, proxy_names) for row in batch]
-    return Report(scope=scope, mesh=assessor.mesh_config(), rows=rows,
-                  warnings=assessor.warnings, assessor=assessor)
+    return Report(
+        scope=scope,
+        mesh=assessor.mesh_config(),
+        rows=rows,
+        warnings=assessor.warnings,
+        assessor=assessor,
+    )
 
 
 def stream(assessor, proxy_names=None, batch_size=PAGE_SIZE):
@@ -163,8 +171,11 @@ class Assessor:
         mesh_config = self.mesh_config(rows)
         self._use_template_modes(rows)
         settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
-        wrong = [row for row, setting in zip(rows, settings, strict=True)
-                 if row.proxy and row.mode != setting.mode]
+        wrong = [
+            row
+            for row, setting in zip(rows, settings, strict=True)
+            if row.proxy and row.mode != setting.mode
+        ]
         facts = self.workload_facts(wrong)
         for row, setting in zip(rows, settings, strict=True):
             assess(row, setting, facts)
@@ -176,8 +187,11 @@ class Assessor:
         Linkerd pods that carry such an annotation, take their Deployment's, StatefulSet's or
         DaemonSet's template's instead (listed once per kind, with the workload facts). A bare
         pod, or a workload of another kind, keeps the pod's own."""
-        marked = [row for row in rows
-                  if row.family in meshconfig.COPIES_NAMESPACE_MODE and row.mode_annotations]
+        marked = [
+            row
+            for row in rows
+            if row.family in meshconfig.COPIES_NAMESPACE_MODE and row.mode_annotations
+        ]
         if not marked:
             return
         facts = self.workload_facts(marked)
@@ -198,8 +212,7 @@ class Assessor:
             if row.owner[0] not in self._kinds_read or key in self._parents:
                 continue
             resource = resources.BY_KIND[row.owner[0]]
-            found = unless_forbidden(
-                lambda r=resource, k=key: self.cluster.get(r, k[2], k[1]))
+            found = unless_forbidden(lambda r=resource, k=key: self.cluster.get(r, k[2], k[1]))
             # An owner without a controller (or gone) resolves to itself: remember that too.
             self._parents[key] = controllers([found] if found else [], key[0]).get(key, row.owner)
 
@@ -214,10 +227,14 @@ class Assessor:
         resource = resources.BY_KIND[kind]
         return unless_forbidden(
             lambda: controllers(
-                self.cluster.list_items(resource, self.scope.namespace, metadata_only=True), kind),
+                self.cluster.list_items(resource, self.scope.namespace, metadata_only=True), kind
+            ),
             fallback={},
-            warn=lambda error: self.warn(f"can't list {resource.plural} ({error.message}); "
-                                         f"pods are shown with their {kind} as the workload"))
+            warn=lambda error: self.warn(
+                f"can't list {resource.plural} ({error.message}); "
+                f"pods are shown with their {kind} as the workload"
+            ),
+        )
 
 
 def list_pod_rows(cluster, scope, proxy_names=None, assessor=None):
@@ -264,8 +281,11 @@ def _facts_of_kind(cluster, scope, kind, warn):
     return unless_forbidden(
         lambda: facts_index(cluster.list_items(resource, scope.namespace), kind),
         fallback={},
-        warn=lambda error: warn(f"can't list {resource.plural} ({error.message}); "
-                                "paused or OnDelete workloads are not recognised"))
+        warn=lambda error: warn(
+            f"can't list {resource.plural} ({error.message}); "
+            "paused or OnDelete workloads are not recognised"
+        ),
+    )
 
 
 def workload_kinds(rows):

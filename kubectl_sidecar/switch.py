@@ -3,6 +3,7 @@
 The plan is always recomputed from the live cluster, so running the same command again after
 an interruption or a failure picks up where it stopped, and after success changes nothing.
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,10 +16,18 @@ from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
 
 KIND_ALIASES = {
-    "deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
-    "statefulset": "StatefulSet", "statefulsets": "StatefulSet", "sts": "StatefulSet",
-    "daemonset": "DaemonSet", "daemonsets": "DaemonSet", "ds": "DaemonSet",
-    "rollout": "Rollout", "rollouts": "Rollout", "ro": "Rollout",
+    "deployment": "Deployment",
+    "deployments": "Deployment",
+    "deploy": "Deployment",
+    "statefulset": "StatefulSet",
+    "statefulsets": "StatefulSet",
+    "sts": "StatefulSet",
+    "daemonset": "DaemonSet",
+    "daemonsets": "DaemonSet",
+    "ds": "DaemonSet",
+    "rollout": "Rollout",
+    "rollouts": "Rollout",
+    "ro": "Rollout",
 }
 
 
@@ -59,7 +68,8 @@ def parse_workload(text):
     if not name or "/" in name or kind.lower() not in KIND_ALIASES:
         raise InputError(
             f'"{text}" is not a workload: use KIND/NAME with KIND one of deployment, '
-            "statefulset, daemonset, rollout (e.g. deployment/cart)")
+            "statefulset, daemonset, rollout (e.g. deployment/cart)"
+        )
     return KIND_ALIASES[kind.lower()], name
 
 
@@ -79,13 +89,18 @@ def mesh_wide_steps(cluster, options, console):
 
     def check(report):
         if report.mesh.name == "none":
-            raise SidecarError(f"{report.mesh.mesh_wide.source}; name the mesh with --mesh "
-                               "(and --mesh-context for ASM)")
+            raise SidecarError(
+                f"{report.mesh.mesh_wide.source}; name the mesh with --mesh "
+                "(and --mesh-context for ASM)"
+            )
         _preflight(cluster, report, options, console)
         if options.restart_namespace and not any(
-                row.namespace == options.restart_namespace for row in report.rows):
-            console.err(f"Warning: no pods in namespace {options.restart_namespace}: the mesh "
-                        "config change still applies to every namespace")
+            row.namespace == options.restart_namespace for row in report.rows
+        ):
+            console.err(
+                f"Warning: no pods in namespace {options.restart_namespace}: the mesh "
+                "config change still applies to every namespace"
+            )
 
     def make_plan(report, facts):
         plan = planning.plan_switch(report.rows, report.mesh, options.target, facts)
@@ -124,8 +139,9 @@ def workload_steps(cluster, scope, options, console):
     def make_plan(report, facts):
         workloads = _target_workloads(cluster, scope, options.workloads, report)
         if not workloads:
-            raise InputError(f'no meshed workload has pods matching "{scope.selector}" in '
-                             f"{scope.describe()}")
+            raise InputError(
+                f'no meshed workload has pods matching "{scope.selector}" in {scope.describe()}'
+            )
         return planning.plan_override(report.rows, workloads, options.target, facts)
 
     def check(report):
@@ -133,8 +149,10 @@ def workload_steps(cluster, scope, options, console):
         # the workloads again.
         problem = preflight.override_ignored(report.mesh, options.target)
         if problem and not options.force:
-            raise SidecarError(f"refusing to switch to {options.target} sidecars: {problem} "
-                               "(--force to switch anyway)")
+            raise SidecarError(
+                f"refusing to switch to {options.target} sidecars: {problem} "
+                "(--force to switch anyway)"
+            )
         if problem:
             console.err(f"Warning: {problem} (continuing: --force)")
 
@@ -171,8 +189,13 @@ def _target_workloads(cluster, scope, refs, report):
     namespace = scope.namespace or cluster.namespace
     wanted = [(kind, namespace, name) for kind, name in refs]
     if not refs:
-        wanted = sorted({(row.workload[0], row.namespace, row.workload[1]) for row in report.rows
-                         if row.proxy and row.workload and row.workload[0] in RESTARTABLE})
+        wanted = sorted(
+            {
+                (row.workload[0], row.namespace, row.workload[1])
+                for row in report.rows
+                if row.proxy and row.workload and row.workload[0] in RESTARTABLE
+            }
+        )
     families = {}
     for row in report.rows:
         if row.workload and row.family:
@@ -183,8 +206,9 @@ def _target_workloads(cluster, scope, refs, report):
         obj = cluster.get(resource, name, ns)
         if obj is None:
             raise InputError(f'{resource.qualified} "{name}" not found in namespace {ns}')
-        annotations = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
-                       ).get("annotations") or {}
+        annotations = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+            "annotations"
+        ) or {}
         family = families.get((kind, ns, name)) or report.mesh.family or "istio"
         targets.append((kind, ns, name, family, annotations))
     return targets
@@ -209,14 +233,22 @@ def _preflight(cluster, report, options, console):
             console.err("Warning: can't list nodes to check their kubelet versions")
         problems = preflight.too_old_for_native(cluster.server_version(), kubelets)
         if problems and not options.force:
-            raise SidecarError("refusing to switch to native sidecars: " + "; ".join(problems)
-                               + " (--force to switch anyway)")
+            raise SidecarError(
+                "refusing to switch to native sidecars: "
+                + "; ".join(problems)
+                + " (--force to switch anyway)"
+            )
         for problem in problems:
             console.err(f"Warning: {problem} (continuing: --force)")
-    webhooks = preflight.foreign_pod_webhooks(unless_forbidden(
-        lambda: cluster.list_all(resources.MUTATING_WEBHOOKS), fallback=[],
-        warn=lambda _: console.err(
-            "Warning: can't list mutating webhooks to check for ones that break native sidecars")))
+    webhooks = preflight.foreign_pod_webhooks(
+        unless_forbidden(
+            lambda: cluster.list_all(resources.MUTATING_WEBHOOKS),
+            fallback=[],
+            warn=lambda _: console.err(
+                "Warning: can't list mutating webhooks to check for ones that break native sidecars"
+            ),
+        )
+    )
     for warning in preflight.warnings_for(options.target, report.rows, webhooks):
         console.err(f"Warning: {warning}")
 
@@ -231,34 +263,45 @@ def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
         mesh_context = getattr(mesh_cluster or cluster, "context", None)
         for line in findings.lines(context, mesh_context):
             console.err(f"Warning: {line}" if line.startswith("could not") else f"Refused: {line}")
-    if options.output == "json" and (plan.empty or options.dry_run == "client" or
-                                     (findings and findings.refused)):
+    if options.output == "json" and (
+        plan.empty or options.dry_run == "client" or (findings and findings.refused)
+    ):
         console.out(render.plan_json(plan, findings))
     if plan.empty:
-        report_to("Nothing to change." + (" Everything is already in the target mode."
-                                          if not plan.manual else ""))
+        report_to(
+            "Nothing to change."
+            + (" Everything is already in the target mode." if not plan.manual else "")
+        )
         return 0
     if findings.refused:
-        report_to(f"Nothing was changed: {len(findings.refused)} permission(s) the plan needs "
-                  "are missing (above). Ask for them, or narrow the run with -n or a workload.")
+        report_to(
+            f"Nothing was changed: {len(findings.refused)} permission(s) the plan needs "
+            "are missing (above). Ask for them, or narrow the run with -n or a workload."
+        )
         return 1
-    if options.dry_run == "client":
-        report_to("Dry run: nothing was changed.")
-        return 0
-    if options.dry_run is None and not options.yes and not console.confirm():
-        report_to("Nothing was changed.")
-        return 1
+    stopped = confirmed_or_exit_code(options, console, report_to)
+    if stopped is not None:
+        return stopped
     say = console.board.say if console.board else console.err
-    executor = Executor(cluster, mesh_cluster, say=say, dry_run=options.dry_run,
-                        concurrency=options.concurrency, timeout=options.timeout,
-                        keep_going=options.keep_going, progress=console.board)
+    executor = Executor(
+        cluster,
+        mesh_cluster,
+        say=say,
+        dry_run=options.dry_run,
+        concurrency=options.concurrency,
+        timeout=options.timeout,
+        keep_going=options.keep_going,
+        progress=console.board,
+    )
     code = None
     try:
         for change in plan.config_changes:
             executor.apply_config(change)
         if options.no_restart:
-            report_to("Config changed; no workload was restarted (--no-restart). Restart "
-                      f"them later with: {restart_command(scope)}")
+            report_to(
+                "Config changed; no workload was restarted (--no-restart). Restart "
+                f"them later with: {restart_command(scope)}"
+            )
             return 0
         executor.run(plan.overrides + plan.restarts, waited=lambda item: not item.unhealthy)
         if options.pin_failed and plan.target:
@@ -291,6 +334,18 @@ def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
     return code
 
 
+def confirmed_or_exit_code(options, console, report_to):
+    """None when the run may change the cluster; else the exit code of a client dry run (0)
+    or of a plan the user declined (1), after saying that nothing was changed."""
+    if options.dry_run == "client":
+        report_to("Dry run: nothing was changed.")
+        return 0
+    if options.dry_run is None and not options.yes and not console.confirm():
+        report_to("Nothing was changed.")
+        return 1
+    return None
+
+
 def pins_for(plan, outcome):
     """Overrides pinning back to the old mode the workloads whose rollout failed after our
     restart (not those the server refused: nothing changed there)."""
@@ -300,8 +355,9 @@ def pins_for(plan, outcome):
     for restart in plan.restarts:
         keys = OVERRIDE_ANNOTATIONS.get(restart.family)
         if keys and ref_of(restart) in failed:
-            pins.append(planning.Override(restart.kind, restart.namespace, restart.name,
-                                          keys[0], old))
+            pins.append(
+                planning.Override(restart.kind, restart.namespace, restart.name, keys[0], old)
+            )
     return pins
 
 
@@ -309,15 +365,18 @@ def _verify(rerun, outcome, report_to):
     remaining = rerun()
     unwaited = {ref for ref, _ in outcome.not_waited}
     pinned = set(outcome.pinned)
-    remaining.restarts = [r for r in remaining.restarts
-                          if ref_of(r) not in unwaited and ref_of(r) not in pinned]
+    remaining.restarts = [
+        r for r in remaining.restarts if ref_of(r) not in unwaited and ref_of(r) not in pinned
+    ]
     if remaining.config_changes or remaining.overrides or remaining.restarts:
         report_to("Verify: FAILED, still to do:\n" + render.plan_text(remaining, None, brief=True))
         return 1
     line = "Verify: every pod that a restart could switch is in its target mode"
     if unwaited:
-        line += (f", except in {len(unwaited)} workload(s) that were failing before the switch "
-                 "(restarted, not waited for)")
+        line += (
+            f", except in {len(unwaited)} workload(s) that were failing before the switch "
+            "(restarted, not waited for)"
+        )
     report_to(line + ".")
     return 0
 

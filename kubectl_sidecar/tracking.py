@@ -90,8 +90,7 @@ class Tracker:
 
     # --- waiting -----------------------------------------------------------------------
 
-    def wait(self, key, since=None, deadline=None, give_up=None, on_progress=None,
-             timeout_text=""):
+    def wait(self, key, since=None, deadline=None, give_up=None, on_progress=None, timeout_text=""):
         """Waited.DONE once the rollout of key is complete; Waited.GAVE_UP when give_up is
         set first; else why it failed (its rollout failed, it can't be watched, or the
         deadline, a clock() reading, passed)."""
@@ -122,8 +121,11 @@ class Tracker:
                     return Waited.GAVE_UP
                 left = None if deadline is None else deadline - self.clock()
                 if left is not None and left <= 0:
-                    where = state.message if state else (problem.message if problem else
-                                                         "no status seen yet")
+                    where = (
+                        state.message
+                        if state
+                        else (problem.message if problem else "no status seen yet")
+                    )
                     return f"timed out{timeout_text}: {where}"
                 self._changed.wait(timeout=1.0 if left is None else min(left, 1.0))
 
@@ -147,8 +149,12 @@ class Tracker:
             if (kind, namespace) in self._following or (kind, None) in self._following:
                 return
             self._following.add((kind, namespace))
-        thread = threading.Thread(target=self._watch, args=(kind, namespace), daemon=True,
-                                  name=f"watch {kind} {namespace or '*'}")
+        thread = threading.Thread(
+            target=self._watch,
+            args=(kind, namespace),
+            daemon=True,
+            name=f"watch {kind} {namespace or '*'}",
+        )
         thread.start()
 
     def _watch(self, kind, namespace):
@@ -159,16 +165,20 @@ class Tracker:
         while not self._stopped.is_set():
             try:
                 if version is None:
-                    listing = self.cluster.list_items(resource, namespace,
-                                                      field_selector=field_selector)
+                    listing = self.cluster.list_items(
+                        resource, namespace, field_selector=field_selector
+                    )
                     for obj in listing:
                         self._deliver(kind, "ADDED", obj)
                     version = listing.resource_version
                     self._clear_problem(kind, namespace)
-                for event, obj in self.cluster.watch(resource, namespace,
-                                                     field_selector=field_selector,
-                                                     resource_version=version,
-                                                     timeout_seconds=WATCH_SECONDS):
+                for event, obj in self.cluster.watch(
+                    resource,
+                    namespace,
+                    field_selector=field_selector,
+                    resource_version=version,
+                    timeout_seconds=WATCH_SECONDS,
+                ):
                     if self._stopped.is_set():
                         return
                     version = (obj.get("metadata") or {}).get("resourceVersion") or version
@@ -186,8 +196,12 @@ class Tracker:
                     self._split_by_namespace(kind)
                     return
                 if error.status in (401, 403, 404):
-                    self._report(kind, namespace, f"can't watch {resource.qualified}: "
-                                                  f"{error.message}", permanent=True)
+                    self._report(
+                        kind,
+                        namespace,
+                        f"can't watch {resource.qualified}: {error.message}",
+                        permanent=True,
+                    )
                     return
                 failures = self._back_off(kind, namespace, error.message, failures)
             except Unreachable as error:
@@ -196,14 +210,23 @@ class Tracker:
     def _split_by_namespace(self, kind):
         with self._changed:
             self._following.discard((kind, None))
-            namespaces = sorted({ns for k, ns, _ in self._wanted
-                                 if k == kind or (kind == "Event" and k in EVENT_KINDS)})
+            namespaces = sorted(
+                {
+                    ns
+                    for k, ns, _ in self._wanted
+                    if k == kind or (kind == "Event" and k in EVENT_KINDS)
+                }
+            )
         for namespace in namespaces:
             self._start(kind, namespace)
 
     def _back_off(self, kind, namespace, message, failures):
-        self._report(kind, namespace, f"the API server is not answering ({message}); retrying",
-                     permanent=False)
+        self._report(
+            kind,
+            namespace,
+            f"the API server is not answering ({message}); retrying",
+            permanent=False,
+        )
         self._sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
         return failures + 1
 
@@ -230,8 +253,11 @@ class Tracker:
             else:
                 current = self._objects.get(key)
                 # A watch replaying an older state must not undo what a patch answer told us.
-                if current is None or current is DELETED or \
-                        _generation(obj) >= _generation(current):
+                if (
+                    current is None
+                    or current is DELETED
+                    or _generation(obj) >= _generation(current)
+                ):
                     self._objects[key] = rollout_view(obj)
             self._changed.notify_all()
 
@@ -256,8 +282,9 @@ def rollout_view(obj):
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     return {
-        "metadata": {key: metadata[key] for key in ("name", "namespace", "generation")
-                     if key in metadata},
+        "metadata": {
+            key: metadata[key] for key in ("name", "namespace", "generation") if key in metadata
+        },
         "spec": {key: value for key, value in spec.items() if key != "template"},
         "status": obj.get("status") or {},
     }

@@ -7,6 +7,7 @@ restart is retried with backoff, for as long as the user keeps watching. A versi
 no longer has (410 Gone) means events were missed: the pods are listed again and only those
 that changed since are yielded, then the watch resumes from the new list.
 """
+
 from __future__ import annotations
 
 import time
@@ -31,8 +32,15 @@ class PodWatch:
     """Rows to print, from the assessor's pods after `known` (key -> state of each row already
     printed, from the table) and its pod list's version."""
 
-    def __init__(self, assessor, proxy_names, known, warn=lambda text: None, sleep=time.sleep,
-                 only_needing_action=False):
+    def __init__(
+        self,
+        assessor,
+        proxy_names,
+        known,
+        warn=lambda text: None,
+        sleep=time.sleep,
+        only_needing_action=False,
+    ):
         self.assessor = assessor
         self.proxy_names = proxy_names
         self.known = known  # (namespace, name) -> state
@@ -59,8 +67,12 @@ class PodWatch:
     def _follow(self):
         scope = self.assessor.scope
         events = self.assessor.cluster.watch(
-            resources.PODS, scope.namespace, scope.selector, resource_version=self.version,
-            timeout_seconds=WATCH_SECONDS)
+            resources.PODS,
+            scope.namespace,
+            scope.selector,
+            resource_version=self.version,
+            timeout_seconds=WATCH_SECONDS,
+        )
         for kind, pod in events:
             self._recovered()
             self.version = (pod.get("metadata") or {}).get("resourceVersion") or self.version
@@ -80,8 +92,11 @@ class PodWatch:
     def _relist(self):
         """After missed events: the pods as they are now; those that changed are yielded."""
         seen = set()
-        for batch in _batches(list_pod_rows(self.assessor.cluster, self.assessor.scope,
-                                            self.proxy_names, self.assessor)):
+        for batch in _batches(
+            list_pod_rows(
+                self.assessor.cluster, self.assessor.scope, self.proxy_names, self.assessor
+            )
+        ):
             self.assessor.read_new_parents(batch)
             for row in self.assessor.assess(batch):
                 key = (row.namespace, row.name)

@@ -1,4 +1,5 @@
 """Owner resolution and what a workload's controller will do on a restart: pure functions."""
+
 from __future__ import annotations
 
 import sys

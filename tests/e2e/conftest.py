@@ -3,6 +3,7 @@
 The control plane is built on first use (Go required) and started once per session. Without Go
 the tier is skipped, except under CI=true, where a control plane that can't start fails the run.
 """
+
 import json
 import os
 import subprocess
@@ -55,8 +56,14 @@ class Kubectl:
         self.env = plane.env()
 
     def __call__(self, *args, input=None, timeout=180):
-        return subprocess.run(["kubectl", *args], env=self.env, input=input, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            ["kubectl", *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def sidecar(self, *args, **kwargs):
         return self("sidecar", *args, **kwargs)
@@ -75,7 +82,13 @@ def kubectl(control_plane):
 @pytest.fixture
 def fresh_namespace(admin, request):
     """A namespace named after the test, labelled for injection, deleted afterwards."""
-    name = request.node.name.replace("_", "-").replace("[", "-").replace("]", "")[:50].strip("-").lower()
+    name = (
+        request.node.name.replace("_", "-")
+        .replace("[", "-")
+        .replace("]", "")[:50]
+        .strip("-")
+        .lower()
+    )
     seed.namespace(admin, name)
     yield name
     seed.delete_namespace(admin, name, wait=False)

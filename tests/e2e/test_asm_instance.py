@@ -1,6 +1,7 @@
 """ASM's real topology: the ASMMeshConfig lives on the ASM instance's API server, the pods on the
 data plane's. Two more control planes: an instance (API server only) and a data plane whose
 injector reads the mesh config from the instance."""
+
 import json
 import os
 import subprocess
@@ -19,8 +20,14 @@ NAMESPACE = "shop"
 def split_mesh(control_plane, tmp_path_factory):
     """(data plane, instance) with ASM set to traditional on the instance and one Deployment
     of two pods injected that way on the data plane."""
-    instance = ControlPlane(tmp_path_factory.mktemp("asm-instance"), controllers=False,
-                            kubelet=False, injector=False, nodes={}, audit=False)
+    instance = ControlPlane(
+        tmp_path_factory.mktemp("asm-instance"),
+        controllers=False,
+        kubelet=False,
+        injector=False,
+        nodes={},
+        audit=False,
+    )
     data = ControlPlane(tmp_path_factory.mktemp("data-plane"), audit=False, mesh_instance=instance)
     try:
         instance.up()
@@ -59,19 +66,37 @@ def test_without_the_instance_the_desired_mode_is_unknown_and_the_hint_names_the
 
 def test_status_reads_the_config_from_the_instance(split_mesh):
     data, instance = split_mesh
-    doc = status_json(data, "--mesh-kubeconfig", str(instance.named_kubeconfig("asm-instance")),
-                      "--mesh-context", "asm-instance")
+    doc = status_json(
+        data,
+        "--mesh-kubeconfig",
+        str(instance.named_kubeconfig("asm-instance")),
+        "--mesh-context",
+        "asm-instance",
+    )
     assert doc["mesh"]["context"] == "asm-instance"
     assert doc["mesh"]["source"].startswith("ASMMeshConfig/default on context asm-instance")
     assert [(item["mode"], item["desiredMode"], item["action"]) for item in doc["items"]] == [
-        ("traditional", "traditional", "ok")] * 2
+        ("traditional", "traditional", "ok")
+    ] * 2
 
 
 def test_switch_patches_the_instance_and_rolls_the_data_plane(split_mesh):
     data, instance = split_mesh
     both = os.pathsep.join([str(data.kubeconfig), str(instance.named_kubeconfig("asm-instance"))])
-    done = kubectl(data, "sidecar", "switch", "--native", "-n", NAMESPACE,
-                   "--mesh-context", "asm-instance", "--yes", "--timeout", "2m", kubeconfig=both)
+    done = kubectl(
+        data,
+        "sidecar",
+        "switch",
+        "--native",
+        "-n",
+        NAMESPACE,
+        "--mesh-context",
+        "asm-instance",
+        "--yes",
+        "--timeout",
+        "2m",
+        kubeconfig=both,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "on context asm-instance" in done.stdout
     assert instance.api().get(ASM_DEFAULT)["spec"]["enableNativeSidecar"] is True

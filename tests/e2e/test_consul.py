@@ -7,6 +7,7 @@ the pod's consul.hashicorp.com/enable-consul-dataplane-as-sidecar, else the inje
 against what that injector gives a new pod now (seed.injected_mode), so the test holds the plugin
 to the mesh, not to itself.
 """
+
 import pytest
 
 from tests.e2e.reports import items_by_workload
@@ -20,8 +21,10 @@ OPT_IN = {seed.CONSUL_INJECT: "true"}
 
 def _spec_names(pod):
     spec = pod["spec"]
-    return ([(c["name"], c.get("restartPolicy")) for c in spec.get("initContainers") or []],
-            [c["name"] for c in spec["containers"]])
+    return (
+        [(c["name"], c.get("restartPolicy")) for c in spec.get("initContainers") or []],
+        [c["name"] for c in spec["containers"]],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +35,21 @@ def consul_pods(consul_mesh):
     admin = consul_mesh
     seed.namespace(admin, NS, injection=False)
     seed.deployment(admin, NS, "web", annotations=OPT_IN)
-    seed.deployment(admin, NS, "legacy", replicas=1,
-                    annotations={**OPT_IN, "consul.hashicorp.com/enable-sidecar-proxy-lifecycle": "false"})
-    seed.deployment(admin, NS, "api", replicas=1, init_containers=["migrate"],
-                    annotations={**OPT_IN, seed.CONSUL_AS_SIDECAR: "true"})
+    seed.deployment(
+        admin,
+        NS,
+        "legacy",
+        replicas=1,
+        annotations={**OPT_IN, "consul.hashicorp.com/enable-sidecar-proxy-lifecycle": "false"},
+    )
+    seed.deployment(
+        admin,
+        NS,
+        "api",
+        replicas=1,
+        init_containers=["migrate"],
+        annotations={**OPT_IN, seed.CONSUL_AS_SIDECAR: "true"},
+    )
     seed.deployment(admin, NS, "plain", replicas=1)
     seed.wait_for_pods(admin, NS, 5)
     seed.consul_mesh(admin, native=True)
@@ -48,14 +62,26 @@ def consul_pods(consul_mesh):
 
 def test_pods_have_consul_k8s_shapes(consul_pods):
     """The stand-in injects what consul-k8s does (so the classification below means something)."""
-    assert _spec_names(consul_pods["web"]) == ([("consul-connect-inject-init", None)], ["consul-dataplane", "web"])
-    assert _spec_names(consul_pods["legacy"]) == ([("consul-connect-inject-init", None)],
-                                                  ["legacy", "consul-dataplane"])
+    assert _spec_names(consul_pods["web"]) == (
+        [("consul-connect-inject-init", None)],
+        ["consul-dataplane", "web"],
+    )
+    assert _spec_names(consul_pods["legacy"]) == (
+        [("consul-connect-inject-init", None)],
+        ["legacy", "consul-dataplane"],
+    )
     assert _spec_names(consul_pods["api"]) == (
-        [("migrate", None), ("consul-connect-inject-init", None), ("consul-dataplane", "Always")], ["api"])
+        [("migrate", None), ("consul-connect-inject-init", None), ("consul-dataplane", "Always")],
+        ["api"],
+    )
     assert _spec_names(consul_pods["fresh"]) == (
-        [("consul-connect-inject-init", None), ("consul-dataplane", "Always")], ["fresh"])
-    assert consul_pods["web"]["metadata"]["annotations"]["consul.hashicorp.com/connect-inject-status"] == "injected"
+        [("consul-connect-inject-init", None), ("consul-dataplane", "Always")],
+        ["fresh"],
+    )
+    assert (
+        consul_pods["web"]["metadata"]["annotations"]["consul.hashicorp.com/connect-inject-status"]
+        == "injected"
+    )
     assert _spec_names(consul_pods["plain"]) == ([], ["plain"])
 
 
@@ -90,14 +116,18 @@ def _injector(admin):
 
 def _injector_rolled_out(admin):
     """Until the injector Deployment's rollout is complete, so nothing changes it under a test."""
+
     def done():
         deployment = _injector(admin)
         status = deployment.get("status") or {}
         replicas = deployment["spec"].get("replicas", 1)
-        return (status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
-                and status.get("updatedReplicas") == replicas
-                and status.get("availableReplicas") == replicas
-                and status.get("replicas") == replicas)
+        return (
+            status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+            and status.get("updatedReplicas") == replicas
+            and status.get("availableReplicas") == replicas
+            and status.get("replicas") == replicas
+        )
+
     admin.wait_for("consul-connect-injector rolled out", done, timeout=90)
 
 
@@ -124,14 +154,19 @@ def _old_mode_deployments(admin):
 
 
 def _restarted_at(admin):
-    return {(d["metadata"]["namespace"], d["metadata"]["name"]):
-            (d["spec"]["template"]["metadata"].get("annotations") or {}).get(RESTARTED_AT)
-            for d in admin.items(resource_path("apps/v1", "deployments"))}
+    return {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): (
+            d["spec"]["template"]["metadata"].get("annotations") or {}
+        ).get(RESTARTED_AT)
+        for d in admin.items(resource_path("apps/v1", "deployments"))
+    }
 
 
 def _generations(admin):
-    return {(d["metadata"]["namespace"], d["metadata"]["name"]): d["metadata"]["generation"]
-            for d in admin.items(resource_path("apps/v1", "deployments"))}
+    return {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): d["metadata"]["generation"]
+        for d in admin.items(resource_path("apps/v1", "deployments"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -144,30 +179,42 @@ def consul_fleet(consul_mesh):
     seed.namespace(admin, SWITCH_NS, injection=False)
     seed.deployment(admin, SWITCH_NS, "cart", annotations=OPT_IN)
     seed.deployment(admin, SWITCH_NS, "checkout", replicas=1, annotations=OPT_IN)
-    seed.deployment(admin, SWITCH_NS, "pinned", replicas=1,
-                    annotations={**OPT_IN, seed.CONSUL_AS_SIDECAR: "false"})
-    seed.deployment(admin, SWITCH_NS, "early", replicas=1,
-                    annotations={**OPT_IN, seed.CONSUL_AS_SIDECAR: "true"})
+    seed.deployment(
+        admin,
+        SWITCH_NS,
+        "pinned",
+        replicas=1,
+        annotations={**OPT_IN, seed.CONSUL_AS_SIDECAR: "false"},
+    )
+    seed.deployment(
+        admin,
+        SWITCH_NS,
+        "early",
+        replicas=1,
+        annotations={**OPT_IN, seed.CONSUL_AS_SIDECAR: "true"},
+    )
     seed.wait_for_pods(admin, SWITCH_NS, 5)
     assert seed.modes(admin, SWITCH_NS) == ["native"] + ["traditional"] * 4
     yield admin
     seed.delete_namespace(admin, SWITCH_NS, wait=False)
 
 
-def test_desired_comes_from_the_injector_flag_unless_the_pod_annotation_says(kubectl,
-                                                                             consul_fleet):
+def test_desired_comes_from_the_injector_flag_unless_the_pod_annotation_says(kubectl, consul_fleet):
     admin = consul_fleet
     flag_false = f"{INJECTOR} arg -{FLAG}=false"
     annotation = f"pod annotation {seed.CONSUL_AS_SIDECAR}"
     report = kubectl.sidecar_json("status", "-n", SWITCH_NS)  # --mesh auto finds Consul
     assert (report["mesh"]["name"], report["mesh"]["source"]) == ("consul", flag_false)
-    expected = {"cart": ("traditional", "traditional", flag_false, "ok"),
-                "checkout": ("traditional", "traditional", flag_false, "ok"),
-                "pinned": ("traditional", "traditional", annotation, "ok"),
-                "early": ("native", "native", annotation, "ok")}
-    found = {name: {(i["mode"], i["desiredMode"], i["desiredModeSource"], i["action"])
-                    for i in items}
-             for name, items in items_by_workload(report).items()}
+    expected = {
+        "cart": ("traditional", "traditional", flag_false, "ok"),
+        "checkout": ("traditional", "traditional", flag_false, "ok"),
+        "pinned": ("traditional", "traditional", annotation, "ok"),
+        "early": ("native", "native", annotation, "ok"),
+    }
+    found = {
+        name: {(i["mode"], i["desiredMode"], i["desiredModeSource"], i["action"]) for i in items}
+        for name, items in items_by_workload(report).items()
+    }
     assert found == {name: {row} for name, row in expected.items()}
     for name, (_, desired, _, _) in expected.items():
         assert seed.injected_mode(admin, SWITCH_NS, name) == desired, name
@@ -178,14 +225,19 @@ def test_desired_comes_from_the_injector_flag_unless_the_pod_annotation_says(kub
     try:
         flag_true = f"{INJECTOR} arg -{FLAG}=true"
         report = kubectl.sidecar_json("status", "-n", SWITCH_NS, "--mesh", "consul")
-        found = {name: {(i["desiredMode"], i["desiredModeSource"], i["needsRestart"], i["action"])
-                        for i in items}
-                 for name, items in items_by_workload(report).items()}
+        found = {
+            name: {
+                (i["desiredMode"], i["desiredModeSource"], i["needsRestart"], i["action"])
+                for i in items
+            }
+            for name, items in items_by_workload(report).items()
+        }
         assert found == {
             "cart": {("native", flag_true, True, "restart Deployment/cart")},
             "checkout": {("native", flag_true, True, "restart Deployment/checkout")},
             "pinned": {("traditional", annotation, False, "ok")},
-            "early": {("native", annotation, False, "ok")}}
+            "early": {("native", annotation, False, "ok")},
+        }
         assert seed.injected_mode(admin, SWITCH_NS, "cart") == "native"
         assert seed.injected_mode(admin, SWITCH_NS, "pinned") == "traditional"
     finally:
@@ -193,7 +245,8 @@ def test_desired_comes_from_the_injector_flag_unless_the_pod_annotation_says(kub
 
 
 def test_switch_native_patches_the_injector_restarts_the_old_mode_only_and_reruns_as_a_no_op(
-        kubectl, consul_fleet):
+    kubectl, consul_fleet
+):
     admin = consul_fleet
     _set_injector_default(admin, False)
     script_before = _injector(admin)["spec"]["template"]["spec"]["containers"][0]["command"][2]
@@ -231,17 +284,29 @@ def test_switch_native_patches_the_injector_restarts_the_old_mode_only_and_rerun
     assert _generations(admin) == generations  # the injector included
 
 
-def test_per_workload_switch_sets_the_consul_annotation_on_the_template_only(kubectl,
-                                                                            consul_fleet):
+def test_per_workload_switch_sets_the_consul_annotation_on_the_template_only(kubectl, consul_fleet):
     admin = consul_fleet
     flag = seed.consul_injector_flag(admin)
-    done = kubectl.sidecar("switch", "--traditional", "deployment/early", "-n", SWITCH_NS,
-                           "--mesh", "consul", "--yes", "--timeout", "2m")
+    done = kubectl.sidecar(
+        "switch",
+        "--traditional",
+        "deployment/early",
+        "-n",
+        SWITCH_NS,
+        "--mesh",
+        "consul",
+        "--yes",
+        "--timeout",
+        "2m",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert seed.template_annotations(admin, SWITCH_NS, "early")[seed.CONSUL_AS_SIDECAR] == "false"
     assert seed.consul_injector_flag(admin) is flag  # the mesh-wide default is left alone
     seed.wait_for_pods(admin, SWITCH_NS, 5)
     assert seed.modes(admin, SWITCH_NS, "app=early") == ["traditional"]
     [item] = kubectl.sidecar_json("status", "-n", SWITCH_NS, "-l", "app=early")["items"]
-    assert (item["mode"], item["desiredMode"], item["action"]) == ("traditional", "traditional",
-                                                                   "ok")
+    assert (item["mode"], item["desiredMode"], item["action"]) == (
+        "traditional",
+        "traditional",
+        "ok",
+    )

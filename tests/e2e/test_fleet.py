@@ -6,6 +6,7 @@ Three control planes, started once for the module (not the session's: nothing he
 and torn down at its end. The tests run in order and share the clusters' state, the way a user
 would go: look, be refused, switch, switch again.
 """
+
 import json
 import os
 import subprocess
@@ -35,10 +36,20 @@ def fleet(tmp_path_factory):
         if IN_CI:
             pytest.fail(message + " (CI=true: this tier must run)")
         pytest.skip(message)
-    instance = ControlPlane(tmp_path_factory.mktemp("fleet-instance"), controllers=False,
-                            kubelet=False, injector=False, nodes={}, audit=False)
-    planes = {name: ControlPlane(tmp_path_factory.mktemp(f"fleet-{name}"), audit=False,
-                                 mesh_instance=instance) for name in APPS}
+    instance = ControlPlane(
+        tmp_path_factory.mktemp("fleet-instance"),
+        controllers=False,
+        kubelet=False,
+        injector=False,
+        nodes={},
+        audit=False,
+    )
+    planes = {
+        name: ControlPlane(
+            tmp_path_factory.mktemp(f"fleet-{name}"), audit=False, mesh_instance=instance
+        )
+        for name in APPS
+    }
     try:
         instance.up()
         for plane in planes.values():
@@ -52,13 +63,28 @@ def fleet(tmp_path_factory):
             seed.wait_for_pods(plane.api(), NAMESPACE, 2 * len(APPS[name]))
         work = tmp_path_factory.mktemp("fleet-kubeconfigs")
         sh = planes["sh"]
-        viewer = write_kubeconfig(work / "sh-viewer.kubeconfig", sh.state["server"],
-                                  sh.certs / "ca.crt", {"sh-viewer": VIEWER_TOKEN},
-                                  cluster="sh-viewer", namespace=NAMESPACE)
-        down = write_kubeconfig(work / "down.kubeconfig", f"https://127.0.0.1:{free_port()}",
-                                sh.certs / "ca.crt", {"down": VIEWER_TOKEN}, cluster="down")
-        kubeconfigs = [planes["hz"].named_kubeconfig("hz"), sh.named_kubeconfig("sh"),
-                       instance.named_kubeconfig("asm-instance"), viewer, down]
+        viewer = write_kubeconfig(
+            work / "sh-viewer.kubeconfig",
+            sh.state["server"],
+            sh.certs / "ca.crt",
+            {"sh-viewer": VIEWER_TOKEN},
+            cluster="sh-viewer",
+            namespace=NAMESPACE,
+        )
+        down = write_kubeconfig(
+            work / "down.kubeconfig",
+            f"https://127.0.0.1:{free_port()}",
+            sh.certs / "ca.crt",
+            {"down": VIEWER_TOKEN},
+            cluster="down",
+        )
+        kubeconfigs = [
+            planes["hz"].named_kubeconfig("hz"),
+            sh.named_kubeconfig("sh"),
+            instance.named_kubeconfig("asm-instance"),
+            viewer,
+            down,
+        ]
         env = dict(sh.env(), KUBECONFIG=os.pathsep.join(str(path) for path in kubeconfigs))
         yield {"instance": instance, **planes, "env": env}
     finally:
@@ -67,13 +93,19 @@ def fleet(tmp_path_factory):
 
 
 def sidecar(fleet, *args, timeout=240):
-    return subprocess.run(["kubectl", "sidecar", *args], env=fleet["env"], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ["kubectl", "sidecar", *args],
+        env=fleet["env"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def restarted_at(plane, app):
     return seed.template_annotations(plane.api(), NAMESPACE, app).get(
-        "kubectl.kubernetes.io/restartedAt")
+        "kubectl.kubernetes.io/restartedAt"
+    )
 
 
 def wait_for_modes(fleet, mode):
@@ -90,20 +122,34 @@ def test_status_shows_both_data_planes_with_the_instances_config(fleet):
     rows = [line.split() for line in lines[1:7]]
     assert [row[0] for row in rows] == ["hz"] * 2 + ["sh"] * 4
     assert {(row[4], row[5], row[6]) for row in rows} == {("traditional", "traditional", "ok")}
-    assert lines[-1] == ("Total over 2 context(s): Pods: 6 traditional. 0 pod(s) need action, "
-                         "0 workload(s) to restart.")
+    assert lines[-1] == (
+        "Total over 2 context(s): Pods: 6 traditional. 0 pod(s) need action, "
+        "0 workload(s) to restart."
+    )
 
     doc = json.loads(sidecar(fleet, "status", "-n", NAMESPACE, "-o", "json", *FLEET).stdout)
     assert doc["mesh"]["configuredMode"] == "traditional"
     assert doc["mesh"]["source"].startswith("ASMMeshConfig/default on context asm-instance")
     assert {name: c["configuredMode"] for name, c in doc["mesh"]["contexts"].items()} == {
-        "hz": "traditional", "sh": "traditional"}
+        "hz": "traditional",
+        "sh": "traditional",
+    }
     assert [item["context"] for item in doc["items"]] == ["hz"] * 2 + ["sh"] * 4
 
 
 def test_an_unreachable_context_is_one_line_and_the_others_are_shown(fleet):
-    done = sidecar(fleet, "status", "-n", NAMESPACE, "--context", "hz,down",
-                   "--mesh-context", "asm-instance", "--request-timeout", "5s")
+    done = sidecar(
+        fleet,
+        "status",
+        "-n",
+        NAMESPACE,
+        "--context",
+        "hz,down",
+        "--mesh-context",
+        "asm-instance",
+        "--request-timeout",
+        "5s",
+    )
     assert done.returncode == 1
     errors = done.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: context down: "), done.stderr
@@ -111,11 +157,22 @@ def test_an_unreachable_context_is_one_line_and_the_others_are_shown(fleet):
 
 
 def test_one_data_plane_refusing_access_writes_nothing_anywhere(fleet):
-    done = sidecar(fleet, "switch", "--native", "-A", "--yes", "--context", "hz,sh-viewer",
-                   "--mesh-context", "asm-instance")
+    done = sidecar(
+        fleet,
+        "switch",
+        "--native",
+        "-A",
+        "--yes",
+        "--context",
+        "hz,sh-viewer",
+        "--mesh-context",
+        "asm-instance",
+    )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert ("Refused: may not patch deployments.apps in namespace shop (context sh-viewer)"
-            in done.stderr), done.stderr
+    assert (
+        "Refused: may not patch deployments.apps in namespace shop (context sh-viewer)"
+        in done.stderr
+    ), done.stderr
     assert "Nothing was changed in any context" in done.stdout
     assert fleet["instance"].api().get(ASM_DEFAULT)["spec"]["enableNativeSidecar"] is False
     assert [restarted_at(fleet[name], app) for name in APPS for app in APPS[name]] == [None] * 3
@@ -142,11 +199,13 @@ def test_a_rerun_changes_nothing(fleet):
     generation = fleet["instance"].api().get(ASM_DEFAULT)["metadata"]["generation"]
     done = sidecar(fleet, "switch", "--native", "--yes", *FLEET)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Nothing to change in any context. Everything is already in the target mode." \
-        in done.stdout
+    assert (
+        "Nothing to change in any context. Everything is already in the target mode." in done.stdout
+    )
     assert fleet["instance"].api().get(ASM_DEFAULT)["metadata"]["generation"] == generation
-    assert {(name, app): restarted_at(fleet[name], app)
-            for name in APPS for app in APPS[name]} == stamps
+    assert {
+        (name, app): restarted_at(fleet[name], app) for name in APPS for app in APPS[name]
+    } == stamps
 
 
 def test_istio_primaries_switch_each_istiod_in_its_own_context(fleet):
@@ -158,13 +217,13 @@ def test_istio_primaries_switch_each_istiod_in_its_own_context(fleet):
     assert done.returncode == 0, done.stderr
     assert "Context hz: Mesh istio: default=native" in done.stdout
 
-    done = sidecar(fleet, "switch", "--traditional", "--yes", "--timeout", "2m",
-                   "--context", "hz,sh")
+    done = sidecar(
+        fleet, "switch", "--traditional", "--yes", "--timeout", "2m", "--context", "hz,sh"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Deployment istio-system/istiod on context hz" in done.stdout
     assert "Deployment istio-system/istiod on context sh" in done.stdout
     for name in APPS:
         env = fleet[name].api().get(ISTIOD)["spec"]["template"]["spec"]["containers"][0]["env"]
         assert {e["name"]: e.get("value") for e in env}["ENABLE_NATIVE_SIDECARS"] == "false"
-    assert wait_for_modes(fleet, "traditional") == {"hz": ["traditional"],
-                                                   "sh": ["traditional"]}
+    assert wait_for_modes(fleet, "traditional") == {"hz": ["traditional"], "sh": ["traditional"]}

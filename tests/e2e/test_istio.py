@@ -1,4 +1,5 @@
 """Open-source Istio: the mode lives in istiod's ENABLE_NATIVE_SIDECARS; per-workload overrides."""
+
 import pytest
 
 from tests.harness import seed
@@ -7,7 +8,10 @@ from tests.harness.api import resource_path
 
 def _istiod_env(admin):
     istiod = admin.get(resource_path("apps/v1", "deployments", "istio-system", "istiod"))
-    return {e["name"]: e.get("value") for e in istiod["spec"]["template"]["spec"]["containers"][0]["env"]}
+    return {
+        e["name"]: e.get("value")
+        for e in istiod["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
 
 
 @pytest.fixture
@@ -25,7 +29,8 @@ def test_status_reads_istiod(kubectl, shop):
     assert report["mesh"]["name"] == "istio"
     assert "istio-system/istiod ENABLE_NATIVE_SIDECARS=false" in report["mesh"]["description"]
     assert {(i["mode"], i["desiredMode"], i["action"]) for i in report["items"]} == {
-        ("traditional", "traditional", "ok")}
+        ("traditional", "traditional", "ok")
+    }
 
 
 def test_switch_sets_istiod_env_rolls_istiod_and_restarts_workloads(kubectl, admin, shop):
@@ -40,14 +45,19 @@ def test_switch_sets_istiod_env_rolls_istiod_and_restarts_workloads(kubectl, adm
 
 
 def test_per_workload_override_pins_one_deployment(kubectl, admin, shop):
-    done = kubectl.sidecar("switch", "--native", "deployment/cart", "-n", shop, "--yes", "--timeout", "2m")
+    done = kubectl.sidecar(
+        "switch", "--native", "deployment/cart", "-n", shop, "--yes", "--timeout", "2m"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    annotations = admin.get(resource_path("apps/v1", "deployments", shop, "cart"))[
-        "spec"]["template"]["metadata"]["annotations"]
+    annotations = admin.get(resource_path("apps/v1", "deployments", shop, "cart"))["spec"][
+        "template"
+    ]["metadata"]["annotations"]
     assert annotations["sidecar.istio.io/nativeSidecar"] == "true"
     assert _istiod_env(admin)["ENABLE_NATIVE_SIDECARS"] == "false"  # mesh-wide config left alone
     seed.wait_for_pods(admin, shop, 3)
     assert seed.modes(admin, shop, "app=cart") == ["native"] * 2
     assert seed.modes(admin, shop, "app=reviews") == ["traditional"]
     report = kubectl.sidecar_json("status", "-n", shop, "-l", "app=cart")
-    assert {(i["mode"], i["desiredMode"], i["action"]) for i in report["items"]} == {("native", "native", "ok")}
+    assert {(i["mode"], i["desiredMode"], i["action"]) for i in report["items"]} == {
+        ("native", "native", "ok")
+    }

@@ -1,5 +1,6 @@
 """Feels like kubectl: completion through kubectl's plugin completion, kubectl's connection flags
 as the API server sees them (its audit log), and status -w following a real rollout."""
+
 import json
 import queue
 import signal
@@ -23,9 +24,10 @@ def completions(done):
 
 # --- completion through kubectl ------------------------------------------------------------------
 
+
 def test_kubectl_completes_subcommands_through_the_helper(kubectl):
     values, directive = completions(kubectl("__complete", "sidecar", ""))
-    assert values == ["completion", "restart", "status", "switch"]
+    assert values == ["completion", "restart", "status", "switch", "version"]
     assert directive == ":4"
     values, _ = completions(kubectl("__complete", "sidecar", "status", "--all"))
     assert values == ["--all-namespaces"]
@@ -47,15 +49,18 @@ def test_kubectl_completes_contexts_from_the_kubeconfig(kubectl):
 def test_kubectl_completes_workloads_for_switch_in_the_namespace(kubectl, admin, fresh_namespace):
     seed.deployment(admin, fresh_namespace, "cart", replicas=1)
     seed.statefulset(admin, fresh_namespace, "db", replicas=1)
-    values, _ = completions(kubectl("__complete", "sidecar", "switch", "--traditional", "-n",
-                                    fresh_namespace, ""))
+    values, _ = completions(
+        kubectl("__complete", "sidecar", "switch", "--traditional", "-n", fresh_namespace, "")
+    )
     assert values == ["deployment/cart", "statefulset/db"]
-    values, _ = completions(kubectl("__complete", "sidecar", "switch", "-n", fresh_namespace,
-                                    "statefulset/"))
+    values, _ = completions(
+        kubectl("__complete", "sidecar", "switch", "-n", fresh_namespace, "statefulset/")
+    )
     assert values == ["statefulset/db"]
 
 
 # --- connection flags, as the API server sees them --------------------------------------------
+
 
 def audit_events(control_plane, marker):
     """The audit log's events for requests whose URI carries `marker` (a label selector)."""
@@ -79,8 +84,18 @@ def wait_for_audit(control_plane, marker, timeout=20):
 
 def test_impersonation_is_what_the_api_server_sees(kubectl, control_plane):
     marker = f"probe-{uuid.uuid4().hex[:8]}"
-    done = kubectl.sidecar("status", "-A", "-l", f"run={marker}", "--as", "viewer",
-                           "--as-group", "team-a", "--as-group", "team-b")
+    done = kubectl.sidecar(
+        "status",
+        "-A",
+        "-l",
+        f"run={marker}",
+        "--as",
+        "viewer",
+        "--as-group",
+        "team-a",
+        "--as-group",
+        "team-b",
+    )
     assert done.returncode == 0, done.stderr
     [event, *_] = [e for e in wait_for_audit(control_plane, marker) if e["verb"] == "list"]
     assert event["user"]["username"] == "admin"  # who we are
@@ -99,19 +114,46 @@ def test_impersonation_is_refused_when_the_caller_may_not_impersonate(kubectl):
 def test_server_and_token_without_a_kubeconfig(kubectl, control_plane, tmp_path):
     env = dict(kubectl.env, KUBECONFIG=str(tmp_path / "no-kubeconfig"))
     done = subprocess.run(
-        ["kubectl", "sidecar", "status", "-n", "kube-system", "--server",
-         control_plane.state["server"], "--token", ADMIN_TOKEN, "--certificate-authority",
-         str(control_plane.certs / "ca.crt")], env=env, capture_output=True, text=True,
-        timeout=120)
+        [
+            "kubectl",
+            "sidecar",
+            "status",
+            "-n",
+            "kube-system",
+            "--server",
+            control_plane.state["server"],
+            "--token",
+            ADMIN_TOKEN,
+            "--certificate-authority",
+            str(control_plane.certs / "ca.crt"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     # Without --certificate-authority the generated CA isn't trusted: kubectl's refusal too.
     untrusted = subprocess.run(
-        ["kubectl", "sidecar", "status", "--server", control_plane.state["server"], "--token",
-         ADMIN_TOKEN], env=env, capture_output=True, text=True, timeout=120)
+        [
+            "kubectl",
+            "sidecar",
+            "status",
+            "--server",
+            control_plane.state["server"],
+            "--token",
+            ADMIN_TOKEN,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert untrusted.returncode == 1 and "not trusted" in untrusted.stderr
 
 
 # --- status -w through a real rollout -------------------------------------------------------------
+
 
 class Lines:
     """A process's stdout lines as they come, read on a thread so a test can wait with a limit."""
@@ -144,21 +186,29 @@ def test_status_watch_prints_a_rollout_as_it_happens(kubectl, admin, fresh_names
     seed.deployment(admin, ns, "cart", replicas=2)
     seed.wait_for_pods(admin, ns, 2)
     seed.asm_mesh(admin, True)  # the mesh now says native: the traditional pods need a restart
-    process = subprocess.Popen(["kubectl", "sidecar", "status", "-n", ns, "-w"], env=kubectl.env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        ["kubectl", "sidecar", "status", "-n", ns, "-w"],
+        env=kubectl.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = Lines(process)
         table = lines.until(lambda seen: len(seen) == 3)
         assert table[0].split()[0] == "POD"
-        assert all(row.split()[3:] == ["traditional", "native", "restart", "Deployment/cart"]
-                   for row in table[1:])
+        assert all(
+            row.split()[3:] == ["traditional", "native", "restart", "Deployment/cart"]
+            for row in table[1:]
+        )
         done = kubectl("rollout", "restart", "deployment/cart", "-n", ns)
         assert done.returncode == 0, done.stderr
         # The new pods appear as the rollout makes them, already native and fine.
         rows = lines.until(lambda seen: sum(row.endswith(" ok") for row in seen) == 2)
         new = [row.split() for row in rows if row.endswith(" ok")]
-        assert all(row[1:5] == ["Deployment/cart", "istio-proxy", "native", "native"]
-                   for row in new)
+        assert all(
+            row[1:5] == ["Deployment/cart", "istio-proxy", "native", "native"] for row in new
+        )
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
         assert "Traceback" not in process.stderr.read()

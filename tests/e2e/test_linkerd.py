@@ -5,6 +5,7 @@ The harness injector follows Linkerd 2.20's (tests/harness/injectors/linkerd.py)
 DESIRED asserted here is also checked against what that injector gives a new pod now
 (seed.injected_mode), so the test holds the plugin to the mesh, not to itself.
 """
+
 import pytest
 
 from tests.e2e.reports import items_by_workload
@@ -17,12 +18,15 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 def _generations(admin, ns):
-    return {d["metadata"]["name"]: d["metadata"]["generation"]
-            for kind in ("deployments", "statefulsets")
-            for d in admin.items(resource_path("apps/v1", kind, ns))}
+    return {
+        d["metadata"]["name"]: d["metadata"]["generation"]
+        for kind in ("deployments", "statefulsets")
+        for d in admin.items(resource_path("apps/v1", kind, ns))
+    }
 
 
 # --- switch: runs first, so its -A sees only its own namespaces' Linkerd pods ----------------------
+
 
 @pytest.fixture(scope="module")
 def fleet(linkerd_mesh):
@@ -50,9 +54,12 @@ def fleet(linkerd_mesh):
 
 
 def test_switch_native_annotates_namespaces_restarts_the_old_mode_only_and_reruns_as_a_no_op(
-        kubectl, admin, fleet):
+    kubectl, admin, fleet
+):
     edge_generations = _generations(admin, "l5d-edge")
-    done = kubectl.sidecar("switch", "--native", "--mesh", "linkerd", "-A", "--yes", "--timeout", "2m")
+    done = kubectl.sidecar(
+        "switch", "--native", "--mesh", "linkerd", "-A", "--yes", "--timeout", "2m"
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     # The namespaces that injected traditional proxies now say native; l5d-edge already did.
@@ -60,9 +67,13 @@ def test_switch_native_annotates_namespaces_restarts_the_old_mode_only_and_rerun
         assert seed.namespace_annotations(admin, ns)[STABLE] == "true", ns
     assert "namespace/l5d-edge" not in output
     # Exactly the workloads with traditional pods that the namespace decides were restarted.
-    restarted = {(ns, name) for ns in fleet for kind in ("deployments", "statefulsets")
-                 for name in (d["metadata"]["name"] for d in admin.items(resource_path("apps/v1", kind, ns)))
-                 if RESTARTED_AT in seed.template_annotations(admin, ns, name, kind)}
+    restarted = {
+        (ns, name)
+        for ns in fleet
+        for kind in ("deployments", "statefulsets")
+        for name in (d["metadata"]["name"] for d in admin.items(resource_path("apps/v1", kind, ns)))
+        if RESTARTED_AT in seed.template_annotations(admin, ns, name, kind)
+    }
     assert restarted == {("l5d-shop", "cart"), ("l5d-shop", "checkout"), ("l5d-data", "db")}
     assert _generations(admin, "l5d-edge") == edge_generations
     for ns, count in (("l5d-shop", 5), ("l5d-data", 2)):
@@ -79,19 +90,27 @@ def test_switch_native_annotates_namespaces_restarts_the_old_mode_only_and_rerun
 
 
 def test_per_workload_switch_sets_the_override_on_the_template_only(kubectl, admin, fleet):
-    done = kubectl.sidecar("switch", "--traditional", "deployment/gw", "-n", "l5d-edge", "--yes",
-                           "--timeout", "2m")
+    done = kubectl.sidecar(
+        "switch", "--traditional", "deployment/gw", "-n", "l5d-edge", "--yes", "--timeout", "2m"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert seed.template_annotations(admin, "l5d-edge", "gw")[STABLE] == "false"
-    assert seed.namespace_annotations(admin, "l5d-edge")[STABLE] == "true"  # the namespace keeps its mode
+    assert (
+        seed.namespace_annotations(admin, "l5d-edge")[STABLE] == "true"
+    )  # the namespace keeps its mode
     seed.wait_for_pods(admin, "l5d-edge", 2)
     assert seed.modes(admin, "l5d-edge", "app=gw") == ["traditional"]
     assert seed.modes(admin, "l5d-edge", "app=gateway-api") == ["native"]
     [item] = kubectl.sidecar_json("status", "-n", "l5d-edge", "-l", "app=gw")["items"]
-    assert (item["mode"], item["desiredMode"], item["action"]) == ("traditional", "traditional", "ok")
+    assert (item["mode"], item["desiredMode"], item["action"]) == (
+        "traditional",
+        "traditional",
+        "ok",
+    )
 
 
 # --- status -----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def injected(linkerd_mesh):
@@ -112,7 +131,9 @@ def injected(linkerd_mesh):
     seed.linkerd_namespace(admin, "l5d-ns-native", native=True)
     seed.deployment(admin, "l5d-ns-native", "web")
     seed.linkerd_namespace(admin, "l5d-optin", inject=None)
-    seed.deployment(admin, "l5d-optin", "solo", replicas=1, annotations={"linkerd.io/inject": "enabled"})
+    seed.deployment(
+        admin, "l5d-optin", "solo", replicas=1, annotations={"linkerd.io/inject": "enabled"}
+    )
     seed.deployment(admin, "l5d-optin", "plain", replicas=1)
     for ns, count in (("l5d-default", 4), ("l5d-ns-native", 2), ("l5d-optin", 2)):
         seed.wait_for_pods(admin, ns, count)
@@ -128,7 +149,11 @@ def test_linkerd_config_default_decides_without_annotations(kubectl, injected):
     assert report["mesh"]["source"] == "linkerd-config proxy.nativeSidecar=false"
     [item] = report["items"]
     assert (item["proxy"], item["mode"], item["desiredMode"], item["action"]) == (
-        "linkerd-proxy", "traditional", "traditional", "ok")
+        "linkerd-proxy",
+        "traditional",
+        "traditional",
+        "ok",
+    )
     assert item["desiredModeSource"] == "linkerd-config proxy.nativeSidecar=false"
     assert seed.injected_mode(injected, "l5d-default", "api") == "traditional"
 
@@ -136,7 +161,8 @@ def test_linkerd_config_default_decides_without_annotations(kubectl, injected):
 def test_a_changed_linkerd_config_default_leaves_pods_to_restart(kubectl, injected):
     items = kubectl.sidecar_json("status", "-n", "l5d-drift")["items"]
     assert [(i["mode"], i["desiredMode"], i["needsRestart"], i["action"]) for i in items] == [
-        ("native", "traditional", True, "restart Deployment/web")] * 2
+        ("native", "traditional", True, "restart Deployment/web")
+    ] * 2
     assert seed.injected_mode(injected, "l5d-drift", "web") == "traditional"
 
 
@@ -151,21 +177,28 @@ def test_each_annotation_prefix_on_a_pod_template_is_honoured(kubectl, injected,
 def test_namespace_annotation_decides_for_its_pods(kubectl, injected):
     items = kubectl.sidecar_json("status", "-n", "l5d-ns-native")["items"]
     assert [(i["proxy"], i["mode"], i["desiredMode"], i["action"]) for i in items] == [
-        ("linkerd-proxy", "native", "native", "ok")] * 2
+        ("linkerd-proxy", "native", "native", "ok")
+    ] * 2
     assert seed.injected_mode(injected, "l5d-ns-native", "web") == "native"
 
 
 def test_pod_opt_in_without_a_namespace_opt_in(kubectl, injected):
     grouped = items_by_workload(kubectl.sidecar_json("status", "-n", "l5d-optin"))
     [solo], [plain] = grouped["solo"], grouped["plain"]
-    assert (solo["proxy"], solo["mode"], solo["desiredMode"]) == ("linkerd-proxy", "traditional", "traditional")
+    assert (solo["proxy"], solo["mode"], solo["desiredMode"]) == (
+        "linkerd-proxy",
+        "traditional",
+        "traditional",
+    )
     assert (plain["proxy"], plain["mode"]) == (None, "none")
 
 
 def test_summary_table_counts_linkerd_pods(kubectl, injected):
     done = kubectl.sidecar("status", "-A", "--summary")
     assert done.returncode == 0, done.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:] if line.strip()}
+    rows = {
+        line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:] if line.strip()
+    }
     # NATIVE TRADITIONAL INVALID GATEWAY NONE NEEDS-ACTION
     assert rows["l5d-default"] == ["3", "1", "0", "0", "0", "0"]
     assert rows["l5d-drift"] == ["2", "0", "0", "0", "0", "2"]
@@ -173,6 +206,7 @@ def test_summary_table_counts_linkerd_pods(kubectl, injected):
 
 
 # --- where the plugin and Linkerd once disagreed ----------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def disagreements(linkerd_mesh):
@@ -198,7 +232,10 @@ def test_desired_follows_a_changed_namespace_annotation(kubectl, disagreements):
     assert seed.injected_mode(disagreements, "l5d-flip", "web") == "native"
     [item] = kubectl.sidecar_json("status", "-n", "l5d-flip")["items"]
     assert (item["mode"], item["desiredMode"], item["action"]) == (
-        "traditional", "native", "restart Deployment/web")
+        "traditional",
+        "native",
+        "restart Deployment/web",
+    )
 
 
 def test_a_beta_annotation_on_a_namespace_does_nothing(kubectl, disagreements):
@@ -207,13 +244,19 @@ def test_a_beta_annotation_on_a_namespace_does_nothing(kubectl, disagreements):
     ProxyAlphaConfigAnnotations): the beta key counts on pods only."""
     assert seed.injected_mode(disagreements, "l5d-beta-ns", "web") == "traditional"
     [item] = kubectl.sidecar_json("status", "-n", "l5d-beta-ns")["items"]
-    assert (item["mode"], item["desiredMode"], item["action"]) == ("traditional", "traditional", "ok")
+    assert (item["mode"], item["desiredMode"], item["action"]) == (
+        "traditional",
+        "traditional",
+        "ok",
+    )
 
 
 def test_switching_to_native_does_not_warn_about_linkerds_own_hook(kubectl, injected):
     """Linkerd's own postStart hook (linkerd-await, injected with proxy.await, the default) is
     not a user's proxy lifecycle setting: Linkerd itself drops it in native mode."""
-    done = kubectl.sidecar("switch", "--native", "--mesh", "linkerd", "-n", "l5d-default", "--dry-run")
+    done = kubectl.sidecar(
+        "switch", "--native", "--mesh", "linkerd", "-n", "l5d-default", "--dry-run"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "restart" in done.stdout.lower()  # the plan has the traditional Deployment in it
     assert "startup/shutdown settings" not in done.stdout + done.stderr

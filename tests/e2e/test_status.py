@@ -1,4 +1,5 @@
 """`kubectl sidecar status` through kubectl, against workloads the real controllers created."""
+
 import pytest
 
 from tests.harness import seed
@@ -32,7 +33,11 @@ def drifted(asm_mesh):
 def _by_workload(items):
     grouped = {}
     for item in items:
-        key = f"{item['workload']['kind']}/{item['workload']['name']}" if item["workload"] else f"Pod/{item['pod']}"
+        key = (
+            f"{item['workload']['kind']}/{item['workload']['name']}"
+            if item["workload"]
+            else f"Pod/{item['pod']}"
+        )
         grouped.setdefault(key, []).append(item)
     return grouped
 
@@ -53,8 +58,12 @@ def test_json_reports_mode_desired_mode_and_action_per_workload_kind(kubectl, dr
         items = grouped[workload]
         assert len(items) == count, workload
         for item in items:
-            assert (item["mode"], item["desiredMode"], item["needsRestart"], item["action"]) == \
-                   (mode, "native", needs_restart, action), item
+            assert (item["mode"], item["desiredMode"], item["needsRestart"], item["action"]) == (
+                mode,
+                "native",
+                needs_restart,
+                action,
+            ), item
             assert item["proxy"] == "istio-proxy"
     # Job pods whose app finished while the traditional proxy runs on: flagged, not restarted.
     for workload in ("Job/migrate", "CronJob/report"):
@@ -70,24 +79,41 @@ def test_table_across_namespaces_with_summary_line(kubectl, drifted):
     done = kubectl.sidecar("status", "-A")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["NAMESPACE", "POD", "WORKLOAD", "PROXY", "MODE", "DESIRED", "ACTION"]
+    assert lines[0].split() == [
+        "NAMESPACE",
+        "POD",
+        "WORKLOAD",
+        "PROXY",
+        "MODE",
+        "DESIRED",
+        "ACTION",
+    ]
     gateway = [line for line in lines if line.startswith("drift-gateways ")]
     assert len(gateway) == 1 and " gateway " in gateway[0]
     assert lines[-1].startswith("Mesh asm: native (ASMMeshConfig/default")
     drift_rows = [line.split() for line in lines if line.startswith(f"{drifted} ")]
     assert len(drift_rows) == 11
     assert {row[2] for row in drift_rows if row[6] == "restart"} == {
-        "Deployment/cart", "StatefulSet/db", "DaemonSet/agent"}
+        "Deployment/cart",
+        "StatefulSet/db",
+        "DaemonSet/agent",
+    }
 
 
 def test_needs_restart_and_summary_views(kubectl, drifted):
     needing = kubectl.sidecar_json("status", "-n", drifted, "--needs-restart")
-    assert {item["pod"].rsplit("-", 2)[0] if item["workload"] and item["workload"]["kind"] == "Deployment"
-            else item["pod"] for item in needing["items"]} >= {"cart", "db-0", "db-1", "debug"}
+    assert {
+        item["pod"].rsplit("-", 2)[0]
+        if item["workload"] and item["workload"]["kind"] == "Deployment"
+        else item["pod"]
+        for item in needing["items"]
+    } >= {"cart", "db-0", "db-1", "debug"}
     assert all(item["mode"] != item["desiredMode"] for item in needing["items"])
     summary = kubectl.sidecar("status", "-A", "--summary")
     assert summary.returncode == 0, summary.stderr
-    drift_line = next(line for line in summary.stdout.splitlines() if line.startswith(f"{drifted} "))
+    drift_line = next(
+        line for line in summary.stdout.splitlines() if line.startswith(f"{drifted} ")
+    )
     assert summary.stdout.splitlines()[0].split()[:3] == ["NAMESPACE", "NATIVE", "TRADITIONAL"]
     assert drift_line.split()[1:3] == ["1", "10"], summary.stdout
 
@@ -108,10 +134,23 @@ def test_pod_with_a_proxy_init_container_that_never_exits_is_invalid(kubectl, ad
     ns = "hung"
     seed.namespace(admin, ns, injection=False)
     try:
-        proxy = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.26.2", "args": ["proxy", "sidecar"]}
-        admin.create(f"/api/v1/namespaces/{ns}/pods", {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hung"},
-            "spec": {"initContainers": [proxy], "containers": [{"name": "app", "image": seed.APP_IMAGE}]}})
+        proxy = {
+            "name": "istio-proxy",
+            "image": "docker.io/istio/proxyv2:1.26.2",
+            "args": ["proxy", "sidecar"],
+        }
+        admin.create(
+            f"/api/v1/namespaces/{ns}/pods",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "hung"},
+                "spec": {
+                    "initContainers": [proxy],
+                    "containers": [{"name": "app", "image": seed.APP_IMAGE}],
+                },
+            },
+        )
         seed.wait_for_pods(admin, ns, 1)
         [item] = kubectl.sidecar_json("status", "-n", ns)["items"]
         assert item["mode"] == "invalid"
@@ -134,6 +173,7 @@ def test_every_pod_is_listed_across_pages(kubectl, admin, control_plane):
     seed.namespace(admin, ns, injection=False)
     try:
         from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda i: seed.bare_pod(admin, ns, f"p{i:04d}"), range(620)))
         report = kubectl.sidecar_json("status", "-n", ns)

@@ -1,4 +1,5 @@
 """`kubectl sidecar switch` through kubectl on ASM: refusals, dry runs, both directions, resuming."""
+
 import pytest
 
 from tests.harness import seed
@@ -8,8 +9,9 @@ from tests.harness.webhooks import STRIPPER_LABEL
 
 
 def _asm_native(admin):
-    return admin.get(resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default"))[
-        "spec"].get("enableNativeSidecar")
+    return admin.get(
+        resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default")
+    )["spec"].get("enableNativeSidecar")
 
 
 def _template_annotations(admin, ns, name):
@@ -30,27 +32,39 @@ def traditional_shop(asm_mesh, fresh_namespace):
 
 
 def test_forbidden_patch_is_reported_and_nothing_changes(kubectl, admin, traditional_shop):
-    done = kubectl.sidecar("switch", "--native", "-n", traditional_shop, "--context", "viewer", "--yes")
+    done = kubectl.sidecar(
+        "switch", "--native", "-n", traditional_shop, "--context", "viewer", "--yes"
+    )
     assert done.returncode == 1
-    assert ("Refused: may not patch asmmeshconfigs.istio.alibabacloud.com (context viewer)"
-            in done.stderr)
+    assert (
+        "Refused: may not patch asmmeshconfigs.istio.alibabacloud.com (context viewer)"
+        in done.stderr
+    )
     assert f"may not patch deployments.apps in namespace {traditional_shop}" in done.stderr
     assert "Traceback" not in done.stderr
     assert "Nothing was changed: 2 permission(s) the plan needs are missing" in done.stdout
     assert _asm_native(admin) is False
     for name in ("cart", "checkout"):
-        assert "kubectl.kubernetes.io/restartedAt" not in _template_annotations(admin, traditional_shop, name)
+        assert "kubectl.kubernetes.io/restartedAt" not in _template_annotations(
+            admin, traditional_shop, name
+        )
 
 
 def test_server_dry_run_sends_writes_that_change_nothing(kubectl, admin, traditional_shop):
-    before = {d["metadata"]["name"]: d["metadata"]["generation"]
-              for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))}
-    done = kubectl.sidecar("switch", "--native", "-n", traditional_shop, "--dry-run=server", "--yes")
+    before = {
+        d["metadata"]["name"]: d["metadata"]["generation"]
+        for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))
+    }
+    done = kubectl.sidecar(
+        "switch", "--native", "-n", traditional_shop, "--dry-run=server", "--yes"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "spec.enableNativeSidecar false -> true" in done.stdout
     assert _asm_native(admin) is False
-    after = {d["metadata"]["name"]: d["metadata"]["generation"]
-             for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))}
+    after = {
+        d["metadata"]["name"]: d["metadata"]["generation"]
+        for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))
+    }
     assert after == before
     assert seed.modes(admin, traditional_shop) == ["traditional"] * 4
 
@@ -68,23 +82,30 @@ def test_switch_native_then_back_and_a_second_run_changes_nothing(kubectl, admin
     seed.wait_for_pods(admin, traditional_shop, 4)
     assert seed.modes(admin, traditional_shop) == ["native"] * 4
 
-    generations = {d["metadata"]["name"]: d["metadata"]["generation"]
-                   for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))}
+    generations = {
+        d["metadata"]["name"]: d["metadata"]["generation"]
+        for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))
+    }
     again = kubectl.sidecar("switch", "--native", "-n", traditional_shop, "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Nothing to change" in again.stdout
-    assert generations == {d["metadata"]["name"]: d["metadata"]["generation"]
-                           for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))}
+    assert generations == {
+        d["metadata"]["name"]: d["metadata"]["generation"]
+        for d in admin.items(resource_path("apps/v1", "deployments", traditional_shop))
+    }
 
-    back = kubectl.sidecar("switch", "--traditional", "-n", traditional_shop, "--yes", "--timeout", "2m")
+    back = kubectl.sidecar(
+        "switch", "--traditional", "-n", traditional_shop, "--yes", "--timeout", "2m"
+    )
     assert back.returncode == 0, back.stdout + back.stderr
     assert _asm_native(admin) is False
     seed.wait_for_pods(admin, traditional_shop, 4)
     assert seed.modes(admin, traditional_shop) == ["traditional"] * 4
 
 
-def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(kubectl, admin, control_plane, asm_mesh,
-                                                                 fresh_namespace):
+def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(
+    kubectl, admin, control_plane, asm_mesh, fresh_namespace
+):
     """A webhook strips restartPolicy from one Deployment's pods: its new pods are refused
     (FailedCreate), the switch stops and says so; once the webhook is gone, the same command
     finishes the job without redoing what was done."""
@@ -95,8 +116,9 @@ def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(kubectl, admin,
     seed.wait_for_pods(admin, ns, 4)
     control_plane.register_stripper()
     try:
-        done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--concurrency", "1",
-                               "--timeout", "45s")
+        done = kubectl.sidecar(
+            "switch", "--native", "-n", ns, "--yes", "--concurrency", "1", "--timeout", "45s"
+        )
         output = done.stdout + done.stderr
         assert done.returncode == 1, output
         assert "legacy" in output and "FailedCreate" in output and "restartPolicy" in output
@@ -105,7 +127,9 @@ def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(kubectl, admin,
         assert seed.modes(admin, ns, "app=legacy") == ["traditional"] * 2
     finally:
         control_plane.unregister_stripper()
-    cart_generation = admin.get(resource_path("apps/v1", "deployments", ns, "cart"))["metadata"]["generation"]
+    cart_generation = admin.get(resource_path("apps/v1", "deployments", ns, "cart"))["metadata"][
+        "generation"
+    ]
     rerun = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--timeout", "2m")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     # The ReplicaSet controller may already have created legacy's pods once the webhook went
@@ -113,7 +137,10 @@ def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(kubectl, admin,
     assert "deployment/cart -n" not in rerun.stdout + rerun.stderr
     seed.wait_for_pods(admin, ns, 4)
     assert seed.modes(admin, ns) == ["native"] * 4
-    assert admin.get(resource_path("apps/v1", "deployments", ns, "cart"))["metadata"]["generation"] == cart_generation
+    assert (
+        admin.get(resource_path("apps/v1", "deployments", ns, "cart"))["metadata"]["generation"]
+        == cart_generation
+    )
 
 
 def test_old_kubelet_blocks_a_switch_to_native(kubectl, admin, traditional_shop):

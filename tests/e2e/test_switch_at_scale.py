@@ -1,5 +1,6 @@
 """switch on a mesh bigger than one team's rights, with broken and slow workloads, and runs
 that are stopped: through the real kubectl against the local control plane."""
+
 import os
 import signal
 import subprocess
@@ -9,21 +10,24 @@ import pytest
 
 from tests.harness import seed
 from tests.harness.api import resource_path
-from tests.harness.webhooks import STRIPPER_LABEL
 from tests.harness.kubelet_sim import HOLD_LABEL, READY_AFTER
+from tests.harness.webhooks import STRIPPER_LABEL
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC = f"{RBAC_GROUP}/v1"
 
 
 def _asm_native(admin):
-    return admin.get(resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs",
-                                   name="default"))["spec"].get("enableNativeSidecar")
+    return admin.get(
+        resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default")
+    )["spec"].get("enableNativeSidecar")
 
 
 def _generations(admin, ns):
-    return {d["metadata"]["name"]: d["metadata"]["generation"]
-            for d in admin.items(resource_path("apps/v1", "deployments", ns))}
+    return {
+        d["metadata"]["name"]: d["metadata"]["generation"]
+        for d in admin.items(resource_path("apps/v1", "deployments", ns))
+    }
 
 
 @pytest.fixture
@@ -38,19 +42,45 @@ def two_teams(admin, asm_mesh):
     for ns in spaces:
         seed.wait_for_pods(admin, ns, 1)
     grants = [
-        (resource_path(RBAC, "clusterroles"), {
-            "apiVersion": RBAC, "kind": "ClusterRole", "metadata": {"name": "asm-config-editor"},
-            "rules": [{"apiGroups": ["istio.alibabacloud.com"], "resources": ["asmmeshconfigs"],
-                       "verbs": ["get", "list", "patch"]}]}),
-        (resource_path(RBAC, "clusterrolebindings"), {
-            "apiVersion": RBAC, "kind": "ClusterRoleBinding",
-            "metadata": {"name": "viewer-edits-asm"},
-            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "asm-config-editor"},
-            "subjects": [{"kind": "User", "name": "viewer", "apiGroup": RBAC_GROUP}]}),
-        (resource_path(RBAC, "rolebindings", spaces[0]), {
-            "apiVersion": RBAC, "kind": "RoleBinding", "metadata": {"name": "viewer-edits"},
-            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "edit"},
-            "subjects": [{"kind": "User", "name": "viewer", "apiGroup": RBAC_GROUP}]}),
+        (
+            resource_path(RBAC, "clusterroles"),
+            {
+                "apiVersion": RBAC,
+                "kind": "ClusterRole",
+                "metadata": {"name": "asm-config-editor"},
+                "rules": [
+                    {
+                        "apiGroups": ["istio.alibabacloud.com"],
+                        "resources": ["asmmeshconfigs"],
+                        "verbs": ["get", "list", "patch"],
+                    }
+                ],
+            },
+        ),
+        (
+            resource_path(RBAC, "clusterrolebindings"),
+            {
+                "apiVersion": RBAC,
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "viewer-edits-asm"},
+                "roleRef": {
+                    "apiGroup": RBAC_GROUP,
+                    "kind": "ClusterRole",
+                    "name": "asm-config-editor",
+                },
+                "subjects": [{"kind": "User", "name": "viewer", "apiGroup": RBAC_GROUP}],
+            },
+        ),
+        (
+            resource_path(RBAC, "rolebindings", spaces[0]),
+            {
+                "apiVersion": RBAC,
+                "kind": "RoleBinding",
+                "metadata": {"name": "viewer-edits"},
+                "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "edit"},
+                "subjects": [{"kind": "User", "name": "viewer", "apiGroup": RBAC_GROUP}],
+            },
+        ),
     ]
     for collection, body in grants:
         admin.apply(collection, body)
@@ -61,13 +91,16 @@ def two_teams(admin, asm_mesh):
         seed.delete_namespace(admin, ns, wait=False)
 
 
-def test_a_team_without_rights_in_one_namespace_is_refused_before_any_write(kubectl, admin,
-                                                                            two_teams):
+def test_a_team_without_rights_in_one_namespace_is_refused_before_any_write(
+    kubectl, admin, two_teams
+):
     before = {ns: _generations(admin, ns) for ns in two_teams}
     done = kubectl.sidecar("switch", "--native", "-A", "--context", "viewer", "--yes")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert (f"Refused: may not patch deployments.apps in namespace {two_teams[1]} (context viewer)"
-            in done.stderr)
+    assert (
+        f"Refused: may not patch deployments.apps in namespace {two_teams[1]} (context viewer)"
+        in done.stderr
+    )
     assert f"namespace {two_teams[0]}" not in done.stderr  # that one it may patch
     assert "asmmeshconfigs" not in done.stderr
     assert "Nothing was changed" in done.stdout
@@ -85,15 +118,29 @@ def stripped(control_plane):
 
 
 def test_keep_going_finishes_the_rest_and_pin_failed_pins_exactly_the_broken_one(
-        kubectl, admin, asm_mesh, fresh_namespace, stripped):
+    kubectl, admin, asm_mesh, fresh_namespace, stripped
+):
     ns = fresh_namespace
     seed.asm_mesh(admin, False)
     seed.deployment(admin, ns, "aaa-legacy", replicas=1, labels={STRIPPER_LABEL: "enforced"})
     for name in ("cart", "web"):
         seed.deployment(admin, ns, name, replicas=1)
     seed.wait_for_pods(admin, ns, 3)
-    done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--concurrency", "1",
-                           "--keep-going", "--pin-failed", "--timeout", "60s", "-o", "json")
+    done = kubectl.sidecar(
+        "switch",
+        "--native",
+        "-n",
+        ns,
+        "--yes",
+        "--concurrency",
+        "1",
+        "--keep-going",
+        "--pin-failed",
+        "--timeout",
+        "60s",
+        "-o",
+        "json",
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     import json
 
@@ -103,19 +150,45 @@ def test_keep_going_finishes_the_rest_and_pin_failed_pins_exactly_the_broken_one
     assert sorted(result["rolledOut"]) == [f"Deployment/cart -n {ns}", f"Deployment/web -n {ns}"]
     assert result["pinned"] == [f"Deployment/aaa-legacy -n {ns}"]
     legacy = admin.get(resource_path("apps/v1", "deployments", ns, "aaa-legacy"))
-    assert legacy["spec"]["template"]["metadata"]["annotations"][
-        "sidecar.istio.io/nativeSidecar"] == "false"
+    assert (
+        legacy["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/nativeSidecar"]
+        == "false"
+    )
     for name in ("cart", "web"):
         template = admin.get(resource_path("apps/v1", "deployments", ns, name))["spec"]["template"]
-        assert "sidecar.istio.io/nativeSidecar" not in (template["metadata"].get("annotations") or {})
+        assert "sidecar.istio.io/nativeSidecar" not in (
+            template["metadata"].get("annotations") or {}
+        )
     seed.wait_for_pods(admin, ns, 3)
     assert seed.modes(admin, ns, "app=aaa-legacy") == ["traditional"]
     assert seed.modes(admin, ns, "app=cart") == ["native"]
 
 
+def _wait_for_rollouts(admin, ns):
+    """Until every Deployment in ns reports its last rollout complete."""
+
+    def complete():
+        for deployment in admin.items(resource_path("apps/v1", "deployments", ns)):
+            reasons = [
+                c.get("reason")
+                for c in deployment["status"].get("conditions", [])
+                if c["type"] == "Progressing"
+            ]
+            if reasons != ["NewReplicaSetAvailable"]:
+                return False
+        return True
+
+    admin.wait_for(f"the Deployments in {ns} to finish rolling out", complete, timeout=90)
+
+
 def _start(kubectl, *args):
-    return subprocess.Popen(["kubectl", "sidecar", *args], env=kubectl.env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        ["kubectl", "sidecar", *args],
+        env=kubectl.env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for_line(process, text, timeout=60):
@@ -139,8 +212,10 @@ def stuck_rollout(admin, asm_mesh, fresh_namespace):
     seed.asm_mesh(admin, False)
     seed.deployment(admin, fresh_namespace, "legacy", replicas=1)
     seed.wait_for_pods(admin, fresh_namespace, 1)
-    admin.patch(resource_path("v1", "namespaces", name=fresh_namespace),
-                {"metadata": {"labels": {HOLD_LABEL: "true"}}})
+    admin.patch(
+        resource_path("v1", "namespaces", name=fresh_namespace),
+        {"metadata": {"labels": {HOLD_LABEL: "true"}}},
+    )
     return fresh_namespace
 
 
@@ -162,8 +237,9 @@ def test_first_ctrl_c_waits_for_rollouts_in_flight_the_second_stops(kubectl, stu
     run = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "0")
     _wait_for_line(run, f"deployment/legacy -n {ns} restarted")
     run.send_signal(signal.SIGINT)
-    _wait_for_line(run, "waiting for 1 rollout(s) in progress; starting no more. Ctrl-C again",
-                   timeout=10)
+    _wait_for_line(
+        run, "waiting for 1 rollout(s) in progress; starting no more. Ctrl-C again", timeout=10
+    )
     assert run.poll() is None  # still waiting, as it said
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=30)
@@ -171,8 +247,9 @@ def test_first_ctrl_c_waits_for_rollouts_in_flight_the_second_stops(kubectl, stu
     assert "Interrupted." in out and "rollout not confirmed: Deployment/legacy" in out
 
 
-def test_a_frozen_api_server_ends_the_wait_by_the_deadline(kubectl, control_plane, admin,
-                                                           asm_mesh, fresh_namespace):
+def test_a_frozen_api_server_ends_the_wait_by_the_deadline(
+    kubectl, control_plane, admin, asm_mesh, fresh_namespace
+):
     ns = fresh_namespace
     seed.asm_mesh(admin, False)
     seed.deployment(admin, ns, "cart", replicas=1)
@@ -193,27 +270,55 @@ def test_a_frozen_api_server_ends_the_wait_by_the_deadline(kubectl, control_plan
 
 
 def test_a_workload_failing_before_the_switch_is_restarted_but_never_stops_the_others(
-        kubectl, admin, asm_mesh, fresh_namespace):
+    kubectl, admin, asm_mesh, fresh_namespace
+):
     ns = fresh_namespace
     seed.asm_mesh(admin, False)
-    # Its pods never become ready: crash-looping, as far as a rollout can tell.
-    seed.deployment(admin, ns, "aaa-crashing", replicas=1, annotations={READY_AFTER: "100000"})
-    for name in ("cart", "web"):
+    for name in ("aaa-crashing", "cart", "web"):
         seed.deployment(admin, ns, name, replicas=1)
     seed.wait_for_pods(admin, ns, 3)
-    done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--concurrency", "1",
-                           "--timeout", "60s")
+    _wait_for_rollouts(admin, ns)
+    # Its pod stops being ready after its rollout completed: crash-looping, as far as its
+    # Deployment can tell.
+    [pod] = seed.pods(admin, ns, "app=aaa-crashing")
+    admin.patch(
+        resource_path("v1", "pods", ns, pod["metadata"]["name"], subresource="status"),
+        {
+            "status": {
+                "conditions": [
+                    {"type": "Ready", "status": "False"},
+                    {"type": "ContainersReady", "status": "False"},
+                ]
+            }
+        },
+        kind="strategic",
+    )
+    admin.wait_for(
+        "the Deployment to notice",
+        lambda: (
+            admin.get(resource_path("apps/v1", "deployments", ns, "aaa-crashing"))["status"].get(
+                "availableReplicas", 0
+            )
+            == 0
+        ),
+    )
+    done = kubectl.sidecar(
+        "switch", "--native", "-n", ns, "--yes", "--concurrency", "1", "--timeout", "60s"
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "Failing before the switch" in done.stdout and "1 of 1 pods unavailable" in done.stdout
-    assert (f"restarted, not waited for (failing before: 1 of 1 pods unavailable): "
-            f"Deployment/aaa-crashing -n {ns}") in done.stdout
+    assert (
+        f"restarted, not waited for (failing before: 1 of 1 pods unavailable): "
+        f"Deployment/aaa-crashing -n {ns}"
+    ) in done.stdout
     assert "2 of 3 workload(s) rolled out" in done.stdout
     assert "except in 1 workload(s) that were failing before the switch" in done.stdout
 
 
 def test_a_run_far_longer_than_timeout_succeeds_when_each_rollout_is_within_it(
-        kubectl, admin, asm_mesh, fresh_namespace):
+    kubectl, admin, asm_mesh, fresh_namespace
+):
     ns = fresh_namespace
     seed.asm_mesh(admin, False)
     names = [f"svc{i}" for i in range(5)]
@@ -222,16 +327,18 @@ def test_a_run_far_longer_than_timeout_succeeds_when_each_rollout_is_within_it(
     seed.wait_for_pods(admin, ns, len(names))
     seed.wait_for_ready(admin, ns)
     started = time.monotonic()
-    done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--concurrency", "1",
-                           "--timeout", "6s")
+    done = kubectl.sidecar(
+        "switch", "--native", "-n", ns, "--yes", "--concurrency", "1", "--timeout", "6s"
+    )
     took = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
     assert took > 6, f"the run should outlast one --timeout ({took:.1f}s)"
     assert f"{len(names)} of {len(names)} workload(s) rolled out" in done.stdout
 
 
-def test_an_api_server_restart_mid_wait_is_survived(kubectl, control_plane, admin, asm_mesh,
-                                                    fresh_namespace):
+def test_an_api_server_restart_mid_wait_is_survived(
+    kubectl, control_plane, admin, asm_mesh, fresh_namespace
+):
     ns = fresh_namespace
     seed.asm_mesh(admin, False)
     seed.deployment(admin, ns, "cart", replicas=1, annotations={READY_AFTER: "8"})

@@ -3,6 +3,7 @@
 Deliberately separate from kubectl_sidecar.cluster: setting up and checking a test cluster must not
 depend on the code under test.
 """
+
 import json
 import time
 from urllib.parse import urlencode
@@ -29,21 +30,38 @@ def resource_path(api_version, plural, namespace=None, name=None, subresource=No
 class Api:
     def __init__(self, server, token, ca_file, pool_size=8):
         self.server = server.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
-                        "User-Agent": "kubectl-sidecar-harness"}
-        self.http = urllib3.PoolManager(maxsize=pool_size, cert_reqs="CERT_REQUIRED",
-                                        ca_certs=ca_file, retries=False)
+        self.headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": "kubectl-sidecar-harness",
+        }
+        self.http = urllib3.PoolManager(
+            maxsize=pool_size, cert_reqs="CERT_REQUIRED", ca_certs=ca_file, retries=False
+        )
 
-    def request(self, method, path, body=None, params=None, content_type="application/json",
-                expect=(200, 201, 202), timeout=30):
+    def request(
+        self,
+        method,
+        path,
+        body=None,
+        params=None,
+        content_type="application/json",
+        expect=(200, 201, 202),
+        timeout=30,
+    ):
         url = self.server + path + (f"?{urlencode(params)}" if params else "")
         headers = dict(self.headers)
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             headers["Content-Type"] = content_type
-        response = self.http.request(method, url, body=data, headers=headers,
-                                     timeout=urllib3.Timeout(connect=5, read=timeout))
+        response = self.http.request(
+            method,
+            url,
+            body=data,
+            headers=headers,
+            timeout=urllib3.Timeout(connect=5, read=timeout),
+        )
         if expect and response.status not in expect:
             raise ApiFailure(response.status, method, path, response.data.decode(errors="replace"))
         if not response.data:
@@ -71,12 +89,16 @@ class Api:
             if failure.status != 409:
                 raise
         name = body["metadata"]["name"]
-        return self.request("PATCH", f"{path}/{name}", body,
-                            content_type="application/merge-patch+json")
+        return self.request(
+            "PATCH", f"{path}/{name}", body, content_type="application/merge-patch+json"
+        )
 
     def patch(self, path, body, kind="merge"):
-        content_type = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
-                        "strategic": "application/strategic-merge-patch+json"}[kind]
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+        }[kind]
         return self.request("PATCH", path, body, content_type=content_type)
 
     def delete(self, path, params=None):
@@ -97,14 +119,25 @@ class Api:
 
     def watch(self, path, resource_version, timeout_seconds=300):
         """Yield (type, object) events until the server closes the watch."""
-        params = {"watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": timeout_seconds,
-                  "resourceVersion": resource_version}
+        params = {
+            "watch": "1",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+            "resourceVersion": resource_version,
+        }
         url = f"{self.server}{path}?{urlencode(params)}"
-        response = self.http.request("GET", url, headers=self.headers, preload_content=False,
-                                     timeout=urllib3.Timeout(connect=5, read=timeout_seconds + 30))
+        response = self.http.request(
+            "GET",
+            url,
+            headers=self.headers,
+            preload_content=False,
+            timeout=urllib3.Timeout(connect=5, read=timeout_seconds + 30),
+        )
         try:
             if response.status != 200:
-                raise ApiFailure(response.status, "WATCH", path, response.data.decode(errors="replace"))
+                raise ApiFailure(
+                    response.status, "WATCH", path, response.data.decode(errors="replace")
+                )
             buffer = b""
             for chunk in response.stream(65536):
                 buffer += chunk

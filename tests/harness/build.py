@@ -4,6 +4,7 @@ tests, krew) from the Go module proxy.
 Binaries land in a cache directory keyed by version; Go's own module and build caches make every
 build after the first on a machine take seconds.
 """
+
 import json
 import os
 import re
@@ -64,8 +65,12 @@ def _go_version():
     """(major, minor) of the `go` on PATH, or None when there is none."""
     if not go_available():
         return None
-    done = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True,
-                          env=dict(os.environ, GOTOOLCHAIN="local"))
+    done = subprocess.run(
+        ["go", "env", "GOVERSION"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GOTOOLCHAIN="local"),
+    )
     found = re.match(r"go(\d+)\.(\d+)", done.stdout.strip())
     return (int(found[1]), int(found[2])) if found else None
 
@@ -73,9 +78,11 @@ def _go_version():
 def check_go() -> None:
     """Raise GoMissing, in one line a user can act on, unless a new enough Go is on PATH."""
     needed = ".".join(map(str, GO_NEEDED))
-    advice = (f"the local control plane (Kubernetes {KUBERNETES_VERSION}) is built from source "
-              f"and needs Go {needed} or newer: install it from https://go.dev/dl/ (or your package "
-              f"manager, if it has {needed}) and put `go` on PATH")
+    advice = (
+        f"the local control plane (Kubernetes {KUBERNETES_VERSION}) is built from source "
+        f"and needs Go {needed} or newer: install it from https://go.dev/dl/ (or your package "
+        f"manager, if it has {needed}) and put `go` on PATH"
+    )
     version = _go_version()
     if version is None:
         raise GoMissing(f"Go is not installed: {advice}")
@@ -84,7 +91,9 @@ def check_go() -> None:
 
 
 def _go(args, cwd: Path, log, extra_env=None) -> None:
-    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local", **(extra_env or {}))
+    env = dict(
+        os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local", **(extra_env or {})
+    )
     log(f"$ go {' '.join(args)}")
     done = subprocess.run(["go", *args], cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -103,14 +112,21 @@ def _staging_replacements(workdir: Path, log) -> list[str]:
     log(f"$ go mod download -json k8s.io/kubernetes@{KUBERNETES_VERSION}")
     done = subprocess.run(
         ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"],
-        cwd=workdir, env=env, capture_output=True, text=True,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"go mod download k8s.io/kubernetes@{KUBERNETES_VERSION} failed:\n{done.stdout}{done.stderr}")
+        raise RuntimeError(
+            f"go mod download k8s.io/kubernetes@{KUBERNETES_VERSION} failed:\n{done.stdout}{done.stderr}"
+        )
     gomod = Path(json.loads(done.stdout)["GoMod"]).read_text()
     staging_version = "v0." + KUBERNETES_VERSION.split(".", 1)[1]
-    return [f"replace {module} => {module} {staging_version}"
-            for module in sorted(set(_STAGING_REQUIREMENT.findall(gomod)))]
+    return [
+        f"replace {module} => {module} {staging_version}"
+        for module in sorted(set(_STAGING_REQUIREMENT.findall(gomod)))
+    ]
 
 
 def build_kubernetes(log) -> None:
@@ -127,8 +143,12 @@ def build_kubernetes(log) -> None:
     minor = KUBERNETES_VERSION.split(".")[1]
     stamp = " ".join(
         f"-X k8s.io/component-base/version.{key}={value}"
-        for key, value in (("gitVersion", KUBERNETES_VERSION), ("gitMajor", "1"), ("gitMinor", minor),
-                           ("gitTreeState", "clean"))
+        for key, value in (
+            ("gitVersion", KUBERNETES_VERSION),
+            ("gitMajor", "1"),
+            ("gitMinor", minor),
+            ("gitTreeState", "clean"),
+        )
     )
     staging = target.parent / "bin.partial"
     staging.mkdir(exist_ok=True)
@@ -146,7 +166,18 @@ def build_etcd(log) -> None:
     _wrapper_module(src, "kubectl-sidecar.local/etcd")
     _go(["get", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}"], src, log)
     target.mkdir(parents=True, exist_ok=True)
-    _go(["build", "-ldflags", "-s -w", "-o", str(target / "etcd.partial"), "go.etcd.io/etcd/server/v3"], src, log)
+    _go(
+        [
+            "build",
+            "-ldflags",
+            "-s -w",
+            "-o",
+            str(target / "etcd.partial"),
+            "go.etcd.io/etcd/server/v3",
+        ],
+        src,
+        log,
+    )
     (target / "etcd.partial").replace(target / "etcd")
 
 
@@ -157,9 +188,17 @@ def build_krew(log=lambda line: print(line, file=sys.stderr, flush=True)) -> dic
         check_go()
         staging = target.parent / "bin.partial"
         staging.mkdir(parents=True, exist_ok=True)
-        _go(["install", "-ldflags", "-s -w",
-             *(f"sigs.k8s.io/krew/cmd/{name}@{KREW_VERSION}" for name in KREW_COMMANDS)],
-            target.parent, log, extra_env={"GOBIN": str(staging)})
+        _go(
+            [
+                "install",
+                "-ldflags",
+                "-s -w",
+                *(f"sigs.k8s.io/krew/cmd/{name}@{KREW_VERSION}" for name in KREW_COMMANDS),
+            ],
+            target.parent,
+            log,
+            extra_env={"GOBIN": str(staging)},
+        )
         target.mkdir(exist_ok=True)
         for name in KREW_COMMANDS:
             (staging / name).replace(target / name)

@@ -6,6 +6,7 @@ Everything listens on 127.0.0.1 with generated certificates and static tokens (c
 processes are recorded so a crashed run can be cleaned up (processes.py); the objects every run
 needs are in bootstrap.py and webhooks.py; `hack/control-plane` is cli.py.
 """
+
 import os
 import shutil
 import socket
@@ -16,7 +17,13 @@ from pathlib import Path
 from tests.harness import build, webhooks
 from tests.harness.api import Api
 from tests.harness.bootstrap import bootstrap
-from tests.harness.credentials import ADMIN_TOKEN, VIEWER_TOKEN, make_certificates, token_file, write_kubeconfig
+from tests.harness.credentials import (
+    ADMIN_TOKEN,
+    VIEWER_TOKEN,
+    make_certificates,
+    token_file,
+    write_kubeconfig,
+)
 from tests.harness.processes import Processes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,10 +53,23 @@ def free_port() -> int:
 class ControlPlane:
     """One control plane in one working directory."""
 
-    def __init__(self, workdir=None, controllers=True, kubelet=True, injector=True, nodes=None,
-                 audit=True, mesh_instance=None):
+    def __init__(
+        self,
+        workdir=None,
+        controllers=True,
+        kubelet=True,
+        injector=True,
+        nodes=None,
+        audit=True,
+        mesh_instance=None,
+    ):
         self.workdir = Path(workdir or default_workdir()).resolve()
-        self.controllers, self.kubelet, self.injector, self.audit = controllers, kubelet, injector, audit
+        self.controllers, self.kubelet, self.injector, self.audit = (
+            controllers,
+            kubelet,
+            injector,
+            audit,
+        )
         # Another ControlPlane playing the ASM instance: the injector reads ASMMeshConfig there.
         self.mesh_instance = mesh_instance
         self.nodes = DEFAULT_NODES if nodes is None else nodes
@@ -79,20 +99,40 @@ class ControlPlane:
             make_certificates(self.certs)
         ports = {name: free_port() for name in ("etcd", "peer", "apiserver", "webhook")}
         server = f"https://127.0.0.1:{ports['apiserver']}"
-        self.processes.state = {"server": server, "ports": ports, "pids": {}, "kubectl": str(binaries["kubectl"])}
+        self.processes.state = {
+            "server": server,
+            "ports": ports,
+            "pids": {},
+            "kubectl": str(binaries["kubectl"]),
+        }
         self.processes.save()
         try:
             self._start_etcd(binaries["etcd"], ports)
             self._start_apiserver(binaries["kube-apiserver"], ports, server)
-            write_kubeconfig(self.kubeconfig, server, self.certs / "ca.crt",
-                             {"admin": ADMIN_TOKEN, "viewer": VIEWER_TOKEN}, namespace="default")
+            write_kubeconfig(
+                self.kubeconfig,
+                server,
+                self.certs / "ca.crt",
+                {"admin": ADMIN_TOKEN, "viewer": VIEWER_TOKEN},
+                namespace="default",
+            )
             self._wait_ready()
             bootstrap(self.api(), self.nodes)
             if self.controllers:
                 self._start_controller_manager(binaries["kube-controller-manager"])
-            harness_args = ["--server", server, "--token", ADMIN_TOKEN, "--ca", str(self.certs / "ca.crt")]
+            harness_args = [
+                "--server",
+                server,
+                "--token",
+                ADMIN_TOKEN,
+                "--ca",
+                str(self.certs / "ca.crt"),
+            ]
             if self.kubelet:
-                self.processes.start("kubelet-sim", [sys.executable, "-m", "tests.harness.kubelet_sim", *harness_args])
+                self.processes.start(
+                    "kubelet-sim",
+                    [sys.executable, "-m", "tests.harness.kubelet_sim", *harness_args],
+                )
             if self.injector:
                 self._start_injector(harness_args, ports["webhook"])
         except BaseException:
@@ -109,23 +149,40 @@ class ControlPlane:
 
     def _start_etcd(self, etcd, ports):
         client, peer = f"http://127.0.0.1:{ports['etcd']}", f"http://127.0.0.1:{ports['peer']}"
-        self.processes.start("etcd", [
-            str(etcd), f"--data-dir={self.workdir / 'etcd'}", f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}", f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}", f"--initial-cluster=default={peer}",
-            "--unsafe-no-fsync", "--quota-backend-bytes=8589934592", "--log-level=warn"])
+        self.processes.start(
+            "etcd",
+            [
+                str(etcd),
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=default={peer}",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes=8589934592",
+                "--log-level=warn",
+            ],
+        )
 
     def _start_apiserver(self, apiserver, ports, server):
         (self.workdir / "tokens.csv").write_text(token_file())
         (self.workdir / "audit-policy.yaml").write_text(AUDIT_POLICY)
         argv = [
-            str(apiserver), f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-            "--bind-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
-            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
-            f"--cert-dir={self.certs}", f"--tls-cert-file={self.certs / 'serving.crt'}",
-            f"--tls-private-key-file={self.certs / 'serving.key'}", f"--client-ca-file={self.certs / 'ca.crt'}",
-            "--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC",
-            "--allow-privileged=true", f"--service-account-issuer={server}",
+            str(apiserver),
+            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['apiserver']}",
+            "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
+            f"--cert-dir={self.certs}",
+            f"--tls-cert-file={self.certs / 'serving.crt'}",
+            f"--tls-private-key-file={self.certs / 'serving.key'}",
+            f"--client-ca-file={self.certs / 'ca.crt'}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            f"--service-account-issuer={server}",
             f"--service-account-key-file={self.certs / 'sa.pub'}",
             f"--service-account-signing-key-file={self.certs / 'sa.key'}",
             f"--token-auth-file={self.workdir / 'tokens.csv'}",
@@ -133,8 +190,11 @@ class ControlPlane:
             "--disable-admission-plugins=ServiceAccount",
         ]
         if self.audit:
-            argv += [f"--audit-policy-file={self.workdir / 'audit-policy.yaml'}",
-                     f"--audit-log-path={self.audit_log}", "--audit-log-maxsize=0"]
+            argv += [
+                f"--audit-policy-file={self.workdir / 'audit-policy.yaml'}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-maxsize=0",
+            ]
         self._apiserver_argv = argv
         self.processes.start("kube-apiserver", argv)
 
@@ -148,22 +208,49 @@ class ControlPlane:
 
     def _start_controller_manager(self, binary):
         # The components share the admin's kubeconfig file.
-        self.processes.start("kube-controller-manager", [
-            str(binary), f"--kubeconfig={self.kubeconfig}",
-            "--leader-elect=false", "--secure-port=0", f"--controllers={CONTROLLERS}",
-            f"--service-account-private-key-file={self.certs / 'sa.key'}",
-            f"--root-ca-file={self.certs / 'ca.crt'}", "--concurrent-deployment-syncs=10",
-            "--concurrent-replicaset-syncs=10", "--v=1"])
+        self.processes.start(
+            "kube-controller-manager",
+            [
+                str(binary),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--secure-port=0",
+                f"--controllers={CONTROLLERS}",
+                f"--service-account-private-key-file={self.certs / 'sa.key'}",
+                f"--root-ca-file={self.certs / 'ca.crt'}",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-replicaset-syncs=10",
+                "--v=1",
+            ],
+        )
 
     def _start_injector(self, harness_args, port):
         mesh_args = []
         if self.mesh_instance is not None:
-            mesh_args = ["--mesh-server", self.mesh_instance.state["server"], "--mesh-token", ADMIN_TOKEN,
-                         "--mesh-ca", str(self.mesh_instance.certs / "ca.crt")]
-        self.processes.start("injector", [
-            sys.executable, "-m", "tests.harness.injector", *harness_args, *mesh_args,
-            "--port", str(port), "--cert", str(self.certs / "serving.crt"),
-            "--key", str(self.certs / "serving.key")])
+            mesh_args = [
+                "--mesh-server",
+                self.mesh_instance.state["server"],
+                "--mesh-token",
+                ADMIN_TOKEN,
+                "--mesh-ca",
+                str(self.mesh_instance.certs / "ca.crt"),
+            ]
+        self.processes.start(
+            "injector",
+            [
+                sys.executable,
+                "-m",
+                "tests.harness.injector",
+                *harness_args,
+                *mesh_args,
+                "--port",
+                str(port),
+                "--cert",
+                str(self.certs / "serving.crt"),
+                "--key",
+                str(self.certs / "serving.key"),
+            ],
+        )
         webhooks.register_injectors(self.api(), port, self._ca_pem())
 
     def _wait_ready(self):
@@ -178,8 +265,10 @@ class ControlPlane:
                 return
             except Exception as error:  # noqa: BLE001 - any failure means "not yet"
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"kube-apiserver not ready after {READY_TIMEOUT}s ({error}):\n"
-                                       f"{self.processes.tail('kube-apiserver')}") from None
+                    raise RuntimeError(
+                        f"kube-apiserver not ready after {READY_TIMEOUT}s ({error}):\n"
+                        f"{self.processes.tail('kube-apiserver')}"
+                    ) from None
                 time.sleep(0.5)
 
     def _ca_pem(self) -> bytes:
@@ -195,16 +284,28 @@ class ControlPlane:
         kubectl_dir = str(Path(self.state["kubectl"]).parent)
         # bin/kubectl-sidecar runs `python3` from PATH: the one this harness runs in has the deps.
         python_dir = str(Path(sys.executable).parent)
-        path = os.pathsep.join([kubectl_dir, str(REPO / "bin"), python_dir, os.environ.get("PATH", "")])
+        path = os.pathsep.join(
+            [kubectl_dir, str(REPO / "bin"), python_dir, os.environ.get("PATH", "")]
+        )
         no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
-        return dict(os.environ, KUBECONFIG=str(self.kubeconfig), PATH=path, NO_PROXY=no_proxy,
-                    no_proxy=no_proxy)
+        return dict(
+            os.environ,
+            KUBECONFIG=str(self.kubeconfig),
+            PATH=path,
+            NO_PROXY=no_proxy,
+            no_proxy=no_proxy,
+        )
 
     def named_kubeconfig(self, name):
         """A kubeconfig whose cluster, user and context are all called `name` (admin rights), so
         it can sit beside another control plane's in one KUBECONFIG list."""
-        return write_kubeconfig(self.workdir / f"{name}.kubeconfig", self.state["server"],
-                                self.certs / "ca.crt", {name: ADMIN_TOKEN}, cluster=name)
+        return write_kubeconfig(
+            self.workdir / f"{name}.kubeconfig",
+            self.state["server"],
+            self.certs / "ca.crt",
+            {name: ADMIN_TOKEN},
+            cluster=name,
+        )
 
     def register_stripper(self):
         """The optional second webhook: drops restartPolicy from the init containers of pods

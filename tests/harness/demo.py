@@ -1,8 +1,9 @@
 """`make demo`: a small mesh on the local control plane, shown through `kubectl sidecar status -A`.
 
-    python -m tests.harness.demo up     # build (first time), start, seed, show
-    python -m tests.harness.demo down   # stop it
+python -m tests.harness.demo up     # build (first time), start, seed, show
+python -m tests.harness.demo down   # stop it
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,7 @@ def up():
 The demo control plane is running. To try it from your shell:
 
     export KUBECONFIG={plane.kubeconfig}
-    export PATH={kubectl_dir}:{REPO / 'bin'}:{Path(sys.executable).parent}:$PATH NO_PROXY=127.0.0.1,localhost
+    export PATH={kubectl_dir}:{REPO / "bin"}:{Path(sys.executable).parent}:$PATH NO_PROXY=127.0.0.1,localhost
     kubectl sidecar status -A --summary
     kubectl sidecar switch --native --dry-run     # finish the switch ASM was given
     kubectl sidecar switch --native

@@ -9,6 +9,7 @@ Routes, one per MutatingWebhookConfiguration (webhooks.py):
 
 Each injector reads the live mesh config on every request, as the tests change it between pods.
 """
+
 import argparse
 import base64
 import json
@@ -27,9 +28,11 @@ from tests.harness.webhooks import PROBE_LABEL, PROBE_SEEN_PREFIX
 
 
 def strip_patch(pod):
-    return [{"op": "remove", "path": f"/spec/initContainers/{index}/restartPolicy"}
-            for index, container in enumerate(pod["spec"].get("initContainers") or [])
-            if "restartPolicy" in container]
+    return [
+        {"op": "remove", "path": f"/spec/initContainers/{index}/restartPolicy"}
+        for index, container in enumerate(pod["spec"].get("initContainers") or [])
+        if "restartPolicy" in container
+    ]
 
 
 def probe_patch(pod, route):
@@ -61,7 +64,9 @@ def answer(injectors, route, request):
         injected = injectors[route].review(pod, namespace)
     except Refused as refusal:
         return review_response(request, refusal=str(refusal))
-    return review_response(request, injection_patch(pod, injected) if injected is not None else None)
+    return review_response(
+        request, injection_patch(pod, injected) if injected is not None else None
+    )
 
 
 def make_handler(injectors):
@@ -101,8 +106,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     api = Api(args.server, args.token, args.ca)
     mesh_api = Api(args.mesh_server, args.mesh_token, args.mesh_ca) if args.mesh_server else None
-    injectors = {"inject": IstioInjector(api, mesh_api), "linkerd": LinkerdInjector(api),
-                 "consul": ConsulInjector(api)}
+    injectors = {
+        "inject": IstioInjector(api, mesh_api),
+        "linkerd": LinkerdInjector(api),
+        "consul": ConsulInjector(api),
+    }
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(injectors))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)

@@ -14,6 +14,7 @@ Two knobs make rollouts slow on purpose (tests of waiting, the switch benchmark)
 - a pod created in a namespace labelled `kubelet-sim/hold=true` starts but never becomes ready
   (a rollout that neither finishes nor fails), while the pods already there stay as they are.
 """
+
 import argparse
 import itertools
 import sys
@@ -33,29 +34,55 @@ def _now():
 
 
 def _running(container, ready=True):
-    return {"name": container["name"], "image": container.get("image", ""), "imageID": "",
-            "containerID": f"containerd://{container['name']}", "restartCount": 0, "ready": ready,
-            "started": True, "state": {"running": {"startedAt": _now()}}}
+    return {
+        "name": container["name"],
+        "image": container.get("image", ""),
+        "imageID": "",
+        "containerID": f"containerd://{container['name']}",
+        "restartCount": 0,
+        "ready": ready,
+        "started": True,
+        "state": {"running": {"startedAt": _now()}},
+    }
 
 
 def _completed(container):
-    return {"name": container["name"], "image": container.get("image", ""), "imageID": "",
-            "containerID": f"containerd://{container['name']}", "restartCount": 0, "ready": False,
-            "started": False, "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                                       "startedAt": _now(), "finishedAt": _now()}}}
+    return {
+        "name": container["name"],
+        "image": container.get("image", ""),
+        "imageID": "",
+        "containerID": f"containerd://{container['name']}",
+        "restartCount": 0,
+        "ready": False,
+        "started": False,
+        "state": {
+            "terminated": {
+                "exitCode": 0,
+                "reason": "Completed",
+                "startedAt": _now(),
+                "finishedAt": _now(),
+            }
+        },
+    }
 
 
 def _condition(kind, ok):
-    return {"type": kind, "status": "True" if ok else "False", "lastTransitionTime": _now(),
-            "lastProbeTime": None}
+    return {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "lastTransitionTime": _now(),
+        "lastProbeTime": None,
+    }
 
 
 def not_ready_yet(status):
     """The same status with every running container started but not ready (pure)."""
     held = dict(status)
     held["containerStatuses"] = [dict(s, ready=False) for s in status.get("containerStatuses", [])]
-    held["conditions"] = [dict(c, status="False") if c["type"] in ("ContainersReady", "Ready")
-                          else c for c in status.get("conditions", [])]
+    held["conditions"] = [
+        dict(c, status="False") if c["type"] in ("ContainersReady", "Ready") else c
+        for c in status.get("conditions", [])
+    ]
     return held
 
 
@@ -63,8 +90,11 @@ def pod_status(pod):
     """The status a kubelet would report for this pod once it ran (pure)."""
     spec = pod["spec"]
     counter = next(_ip_counter)
-    status = {"hostIP": "127.0.0.1", "podIP": f"10.244.{counter // 250 % 250}.{counter % 250 + 1}",
-              "startTime": _now()}
+    status = {
+        "hostIP": "127.0.0.1",
+        "podIP": f"10.244.{counter // 250 % 250}.{counter % 250 + 1}",
+        "startTime": _now(),
+    }
     init_statuses = []
     for container in spec.get("initContainers") or []:
         if container.get("restartPolicy") == "Always":
@@ -72,13 +102,28 @@ def pod_status(pod):
         elif container["name"] in PROXIES:
             # A proxy that never exits blocks every init container and app container after it.
             init_statuses.append(_running(container, ready=False))
-            status.update(phase="Pending", initContainerStatuses=init_statuses, conditions=[
-                _condition("PodScheduled", True), _condition("Initialized", False),
-                _condition("ContainersReady", False), _condition("Ready", False)])
+            status.update(
+                phase="Pending",
+                initContainerStatuses=init_statuses,
+                conditions=[
+                    _condition("PodScheduled", True),
+                    _condition("Initialized", False),
+                    _condition("ContainersReady", False),
+                    _condition("Ready", False),
+                ],
+            )
             status["containerStatuses"] = [
-                {"name": c["name"], "image": c.get("image", ""), "imageID": "", "restartCount": 0,
-                 "ready": False, "started": False, "state": {"waiting": {"reason": "PodInitializing"}}}
-                for c in spec["containers"]]
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "restartCount": 0,
+                    "ready": False,
+                    "started": False,
+                    "state": {"waiting": {"reason": "PodInitializing"}},
+                }
+                for c in spec["containers"]
+            ]
             return status
         else:
             init_statuses.append(_completed(container))
@@ -101,19 +146,27 @@ def pod_status(pod):
             if "running" in entry["state"]:
                 entry.update(_completed({"name": entry["name"], "image": entry["image"]}))
         status["phase"] = "Succeeded"
-        status["conditions"] = [_condition("PodScheduled", True), _condition("Initialized", True),
-                                _condition("ContainersReady", False), _condition("Ready", False)]
+        status["conditions"] = [
+            _condition("PodScheduled", True),
+            _condition("Initialized", True),
+            _condition("ContainersReady", False),
+            _condition("Ready", False),
+        ]
         return status
     ready = all(s["ready"] for s in statuses)
     status["phase"] = "Running"
-    status["conditions"] = [_condition("PodScheduled", True), _condition("Initialized", True),
-                            _condition("ContainersReady", ready), _condition("Ready", ready)]
+    status["conditions"] = [
+        _condition("PodScheduled", True),
+        _condition("Initialized", True),
+        _condition("ContainersReady", ready),
+        _condition("Ready", ready),
+    ]
     return status
 
 
 def affinity_node(pod):
     """The node a DaemonSet pod is pinned to through required node affinity on metadata.name."""
-    affinity = ((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+    affinity = (pod["spec"].get("affinity") or {}).get("nodeAffinity") or {}
     required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
     for term in required.get("nodeSelectorTerms") or []:
         for field in term.get("matchFields") or []:
@@ -135,17 +188,28 @@ class Kubelet:
         metadata, spec = pod["metadata"], pod["spec"]
         path = resource_path("v1", "pods", metadata["namespace"], metadata["name"])
         if metadata.get("deletionTimestamp"):
-            self.api.request("DELETE", path, {"gracePeriodSeconds": 0,
-                                              "preconditions": {"uid": metadata["uid"]}},
-                             expect=(200, 202, 404, 409))
+            self.api.request(
+                "DELETE",
+                path,
+                {"gracePeriodSeconds": 0, "preconditions": {"uid": metadata["uid"]}},
+                expect=(200, 202, 404, 409),
+            )
             return
         if not spec.get("nodeName"):
             node = affinity_node(pod) or next(self.nodes)
             if node is None:
                 return
-            self.api.request("POST", f"{path}/binding", {
-                "apiVersion": "v1", "kind": "Binding", "metadata": {"name": metadata["name"]},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}, expect=(201, 200, 409, 404))
+            self.api.request(
+                "POST",
+                f"{path}/binding",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Binding",
+                    "metadata": {"name": metadata["name"]},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+                },
+                expect=(201, 200, 409, 404),
+            )
             return
         if (pod.get("status") or {}).get("startTime"):
             return
@@ -166,9 +230,13 @@ class Kubelet:
         API server restarts, and a real kubelet keeps reporting until it gets through."""
         for attempt in range(attempts):
             try:
-                self.api.request("PATCH", f"{path}/status", {"status": status},
-                                 content_type="application/merge-patch+json",
-                                 expect=(200, 404, 409))
+                self.api.request(
+                    "PATCH",
+                    f"{path}/status",
+                    {"status": status},
+                    content_type="application/merge-patch+json",
+                    expect=(200, 404, 409),
+                )
                 return
             except Exception as error:  # noqa: BLE001 - a timer thread must not die loudly
                 if attempt == attempts - 1:

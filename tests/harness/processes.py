@@ -1,6 +1,7 @@
 """The processes of one control plane: started in their own sessions, recorded in a state file, so
 whoever comes next (`down`, a fixture's teardown, the next `up` in the same directory) can kill
 what a crashed or interrupted run left behind."""
+
 import json
 import os
 import signal
@@ -28,8 +29,14 @@ class Processes:
 
     def start(self, name: str, argv: list) -> subprocess.Popen:
         with open(self.logs / f"{name}.log", "ab") as out:
-            process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       cwd=self.cwd, start_new_session=True)
+            process = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
         # Recorded before anything else can fail, so a later failure still stops it.
         self.state.setdefault("pids", {})[name] = process.pid
         self.save()
@@ -51,7 +58,11 @@ class Processes:
 
     def tail(self, name: str, lines: int = 15) -> str:
         path = self.logs / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
 
     def stop_all(self) -> None:
         """Kill every recorded process group and forget the state; safe to call twice.

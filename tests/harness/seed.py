@@ -1,4 +1,5 @@
 """Mesh configs and workloads for the e2e tests and the demo, created through the real API."""
+
 import yaml
 
 from tests.harness import webhooks
@@ -28,19 +29,30 @@ def namespace(admin, name, injection=True, labels=None, annotations=None):
     injection: Istio's istio-injection=enabled label."""
     all_labels = {"istio-injection": "enabled"} if injection else {}
     all_labels.update(labels or {})
-    admin.apply(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
-                             "metadata": _meta(name, labels=all_labels, annotations=annotations)})
+    admin.apply(
+        NAMESPACES,
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": _meta(name, labels=all_labels, annotations=annotations),
+        },
+    )
 
 
 def delete_namespace(admin, name, wait=True):
     admin.delete(resource_path("v1", "namespaces", name=name))
     if wait:
-        admin.wait_for(f"namespace {name} to go away",
-                       lambda: admin.get(resource_path("v1", "namespaces", name=name), missing_ok=True) is None,
-                       timeout=120)
+        admin.wait_for(
+            f"namespace {name} to go away",
+            lambda: (
+                admin.get(resource_path("v1", "namespaces", name=name), missing_ok=True) is None
+            ),
+            timeout=120,
+        )
 
 
 # --- mesh configuration ----------------------------------------------------------------------
+
 
 def _create_or_replace(admin, collection, body, attempts=5):
     """Create, or replace the whole object (retrying while controllers update it under us)."""
@@ -54,8 +66,10 @@ def _create_or_replace(admin, collection, body, attempts=5):
         current = admin.get(f"{collection}/{name}", missing_ok=True)
         if current is None:
             continue
-        replacement = dict(body, metadata=dict(body["metadata"],
-                                               resourceVersion=current["metadata"]["resourceVersion"]))
+        replacement = dict(
+            body,
+            metadata=dict(body["metadata"], resourceVersion=current["metadata"]["resourceVersion"]),
+        )
         try:
             return admin.request("PUT", f"{collection}/{name}", replacement)
         except ApiFailure as failure:
@@ -69,8 +83,12 @@ def asm_mesh(admin, native):
     spec = {"clusterDomain": "cluster.local", "enableTracing": False}
     if native is not None:
         spec["enableNativeSidecar"] = native
-    body = {"apiVersion": "istio.alibabacloud.com/v1beta1", "kind": "ASMMeshConfig",
-            "metadata": {"name": "default"}, "spec": spec}
+    body = {
+        "apiVersion": "istio.alibabacloud.com/v1beta1",
+        "kind": "ASMMeshConfig",
+        "metadata": {"name": "default"},
+        "spec": spec,
+    }
     _create_or_replace(admin, ASM, body)
 
 
@@ -87,11 +105,28 @@ def istio_mesh(admin, native_env, revision="default"):
     name = "istiod" if revision == "default" else f"istiod-{revision}"
     labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": revision}
     deployments = resource_path("apps/v1", "deployments", "istio-system")
-    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, labels=labels),
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod", "istio.io/rev": revision}},
-                     "template": {"metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
-                                  "spec": {"containers": [{"name": "discovery", "image": ISTIOD_IMAGE, "env": env,
-                                                           "ports": [{"containerPort": 15010}]}]}}}}
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, labels=labels),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "istiod", "istio.io/rev": revision}},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "discovery",
+                            "image": ISTIOD_IMAGE,
+                            "env": env,
+                            "ports": [{"containerPort": 15010}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
     _create_or_replace(admin, deployments, body)
 
 
@@ -111,16 +146,28 @@ def linkerd_mesh(admin, native):
     """linkerd-config with proxy.nativeSidecar (None: the key absent, which Linkerd reads as false),
     and Linkerd's injector webhook."""
     namespace(admin, "linkerd", injection=False)
-    proxy = {"image": {"name": linkerd_injector.PROXY_IMAGE, "version": ""}, "await": True,
-             "ports": {"admin": 4191, "control": 4190, "inbound": 4143, "outbound": 4140}}
+    proxy = {
+        "image": {"name": linkerd_injector.PROXY_IMAGE, "version": ""},
+        "await": True,
+        "ports": {"admin": 4191, "control": 4190, "inbound": 4143, "outbound": 4140},
+    }
     if native is not None:
         proxy["nativeSidecar"] = native
-    values = {"linkerdVersion": LINKERD_VERSION, "cniEnabled": False, "clusterDomain": "cluster.local",
-              "identityTrustAnchorsPEM": "-----BEGIN CERTIFICATE-----\nharness\n-----END CERTIFICATE-----\n",
-              "proxy": proxy}
-    body = {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": _meta("linkerd-config", "linkerd", {"linkerd.io/control-plane-component": "controller"}),
-            "data": {"values": yaml.safe_dump(values, sort_keys=True)}}
+    values = {
+        "linkerdVersion": LINKERD_VERSION,
+        "cniEnabled": False,
+        "clusterDomain": "cluster.local",
+        "identityTrustAnchorsPEM": "-----BEGIN CERTIFICATE-----\nharness\n-----END CERTIFICATE-----\n",
+        "proxy": proxy,
+    }
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(
+            "linkerd-config", "linkerd", {"linkerd.io/control-plane-component": "controller"}
+        ),
+        "data": {"values": yaml.safe_dump(values, sort_keys=True)},
+    }
     _create_or_replace(admin, LINKERD_CONFIG, body)
     webhooks.install_mesh_webhook(admin, "linkerd")
 
@@ -142,7 +189,9 @@ def linkerd_namespace(admin, name, native=None, inject="enabled", key=LINKERD_NA
 
 
 def namespace_annotations(admin, name):
-    return admin.get(resource_path("v1", "namespaces", name=name))["metadata"].get("annotations") or {}
+    return (
+        admin.get(resource_path("v1", "namespaces", name=name))["metadata"].get("annotations") or {}
+    )
 
 
 # Consul: Deployment consul/consul-connect-injector, the chart's shape, its defaults as flags of
@@ -161,31 +210,66 @@ def consul_mesh(admin, native=False, lifecycle=True):
     Always -default-inject=false, the chart's default: pods opt in with
     consul.hashicorp.com/connect-inject: "true" (the harness injector relies on it)."""
     namespace(admin, consul_injector.NAMESPACE, injection=False)
-    flags = ["-config-file=/consul/config/config.json", "-log-level=info", "-log-json=false",
-             "-default-inject=false", f'-consul-dataplane-image="{consul_injector.DATAPLANE_IMAGE}"',
-             f'-consul-k8s-image="{CONSUL_IMAGE}"', '-release-name="consul"', '-release-namespace="consul"',
-             "-resource-prefix=consul", "-listen=:8080",
-             f"-default-enable-sidecar-proxy-lifecycle={str(lifecycle).lower()}",
-             "-default-sidecar-proxy-lifecycle-shutdown-grace-period-seconds=30",
-             "-default-sidecar-proxy-lifecycle-graceful-port=20600"]
+    flags = [
+        "-config-file=/consul/config/config.json",
+        "-log-level=info",
+        "-log-json=false",
+        "-default-inject=false",
+        f'-consul-dataplane-image="{consul_injector.DATAPLANE_IMAGE}"',
+        f'-consul-k8s-image="{CONSUL_IMAGE}"',
+        '-release-name="consul"',
+        '-release-namespace="consul"',
+        "-resource-prefix=consul",
+        "-listen=:8080",
+        f"-default-enable-sidecar-proxy-lifecycle={str(lifecycle).lower()}",
+        "-default-sidecar-proxy-lifecycle-shutdown-grace-period-seconds=30",
+        "-default-sidecar-proxy-lifecycle-graceful-port=20600",
+    ]
     if native is not None:
         flags.append(f"-{consul_injector.AS_SIDECAR_FLAG}={str(native).lower()}")
     if native:
-        flags += ["-default-sidecar-probe-check-initial-delay-seconds=1", "-default-sidecar-probe-period-seconds=10",
-                  '-default-sidecar-probe-failure-threshold="3"', '-default-sidecar-probe-check-timeout-seconds="5"']
-    script = "exec consul-k8s-control-plane inject-connect \\\n" + "".join(
-        f"  {flag} \\\n" for flag in flags[:-1]) + f"  {flags[-1]}\n"
-    labels = {"app": "consul", "chart": "consul-helm", "release": "consul", "component": "connect-injector"}
-    container = {"name": "sidecar-injector", "image": CONSUL_IMAGE,
-                 "ports": [{"containerPort": 8080, "name": "webhook-server", "protocol": "TCP"}],
-                 "command": ["/bin/sh", "-ec", script]}
-    body = {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": _meta(consul_injector.DEPLOYMENT, consul_injector.NAMESPACE, labels),
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"serviceAccountName": "consul-connect-injector",
-                                           "containers": [container]}}}}
-    _create_or_replace(admin, resource_path("apps/v1", "deployments", consul_injector.NAMESPACE), body)
+        flags += [
+            "-default-sidecar-probe-check-initial-delay-seconds=1",
+            "-default-sidecar-probe-period-seconds=10",
+            '-default-sidecar-probe-failure-threshold="3"',
+            '-default-sidecar-probe-check-timeout-seconds="5"',
+        ]
+    script = (
+        "exec consul-k8s-control-plane inject-connect \\\n"
+        + "".join(f"  {flag} \\\n" for flag in flags[:-1])
+        + f"  {flags[-1]}\n"
+    )
+    labels = {
+        "app": "consul",
+        "chart": "consul-helm",
+        "release": "consul",
+        "component": "connect-injector",
+    }
+    container = {
+        "name": "sidecar-injector",
+        "image": CONSUL_IMAGE,
+        "ports": [{"containerPort": 8080, "name": "webhook-server", "protocol": "TCP"}],
+        "command": ["/bin/sh", "-ec", script],
+    }
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(consul_injector.DEPLOYMENT, consul_injector.NAMESPACE, labels),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": "consul-connect-injector",
+                    "containers": [container],
+                },
+            },
+        },
+    }
+    _create_or_replace(
+        admin, resource_path("apps/v1", "deployments", consul_injector.NAMESPACE), body
+    )
     webhooks.install_mesh_webhook(admin, "consul")
 
 
@@ -198,50 +282,89 @@ def consul_injector_flag(admin, name=consul_injector.AS_SIDECAR_FLAG):
     """A boolean flag of the running consul-connect-injector as its process would read it: True,
     False, or None when absent (to assert on what `switch` wrote)."""
     deployment = admin.get(consul_injector.INJECTOR)
-    argv = [word for c in deployment["spec"]["template"]["spec"]["containers"] for word in container_argv(c)]
+    argv = [
+        word
+        for c in deployment["spec"]["template"]["spec"]["containers"]
+        for word in container_argv(c)
+    ]
     return go_bool_flag(argv, name)
 
 
 # --- workloads ----------------------------------------------------------------------------------
 
+
 def _template(app, annotations=None, restart_policy=None, labels=None, init_containers=None):
-    spec = {"containers": [{"name": app, "image": APP_IMAGE, "ports": [{"containerPort": 8080}]}],
-            "terminationGracePeriodSeconds": 5}
+    spec = {
+        "containers": [{"name": app, "image": APP_IMAGE, "ports": [{"containerPort": 8080}]}],
+        "terminationGracePeriodSeconds": 5,
+    }
     if init_containers:
         spec["initContainers"] = [{"name": name, "image": APP_IMAGE} for name in init_containers]
     if restart_policy:
         spec["restartPolicy"] = restart_policy
-    return {"metadata": {"labels": {"app": app, **(labels or {})}, "annotations": dict(annotations or {})},
-            "spec": spec}
+    return {
+        "metadata": {
+            "labels": {"app": app, **(labels or {})},
+            "annotations": dict(annotations or {}),
+        },
+        "spec": spec,
+    }
 
 
-def deployment(admin, ns, name, replicas=2, annotations=None, strategy=None, labels=None, init_containers=None):
+def deployment(
+    admin, ns, name, replicas=2, annotations=None, strategy=None, labels=None, init_containers=None
+):
     """annotations and labels go on the pod template; init_containers: names of the app's own."""
-    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, ns, {"app": name}),
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": _template(name, annotations, labels=labels, init_containers=init_containers)}}
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, ns, {"app": name}),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": _template(
+                name, annotations, labels=labels, init_containers=init_containers
+            ),
+        },
+    }
     if strategy:
         body["spec"]["strategy"] = strategy
     return admin.create(resource_path("apps/v1", "deployments", ns), body)
 
 
 def statefulset(admin, ns, name, replicas=2, on_delete=False):
-    body = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta(name, ns, {"app": name}),
-            "spec": {"replicas": replicas, "serviceName": name, "selector": {"matchLabels": {"app": name}},
-                     "updateStrategy": {"type": "OnDelete" if on_delete else "RollingUpdate"},
-                     "template": _template(name)}}
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _meta(name, ns, {"app": name}),
+        "spec": {
+            "replicas": replicas,
+            "serviceName": name,
+            "selector": {"matchLabels": {"app": name}},
+            "updateStrategy": {"type": "OnDelete" if on_delete else "RollingUpdate"},
+            "template": _template(name),
+        },
+    }
     return admin.create(resource_path("apps/v1", "statefulsets", ns), body)
 
 
 def daemonset(admin, ns, name):
-    body = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": _meta(name, ns, {"app": name}),
-            "spec": {"selector": {"matchLabels": {"app": name}}, "template": _template(name)}}
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": _meta(name, ns, {"app": name}),
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": _template(name)},
+    }
     return admin.create(resource_path("apps/v1", "daemonsets", ns), body)
 
 
 def job(admin, ns, name, owner=None):
-    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(name, ns, {"app": name}),
-            "spec": {"backoffLimit": 0, "template": _template(name, restart_policy="Never")}}
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _meta(name, ns, {"app": name}),
+        "spec": {"backoffLimit": 0, "template": _template(name, restart_policy="Never")},
+    }
     if owner:
         body["metadata"]["ownerReferences"] = [owner]
     return admin.create(resource_path("batch/v1", "jobs", ns), body)
@@ -249,34 +372,67 @@ def job(admin, ns, name, owner=None):
 
 def cronjob(admin, ns, name):
     """A suspended CronJob and one Job it 'ran' (as `kubectl create job --from=cronjob/...` makes)."""
-    body = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta(name, ns, {"app": name}),
-            "spec": {"schedule": "0 3 * * *", "suspend": True, "jobTemplate": {"spec": {
-                "backoffLimit": 0, "template": _template(name, restart_policy="Never")}}}}
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _meta(name, ns, {"app": name}),
+        "spec": {
+            "schedule": "0 3 * * *",
+            "suspend": True,
+            "jobTemplate": {
+                "spec": {"backoffLimit": 0, "template": _template(name, restart_policy="Never")}
+            },
+        },
+    }
     created = admin.create(resource_path("batch/v1", "cronjobs", ns), body)
-    owner = {"apiVersion": "batch/v1", "kind": "CronJob", "name": name,
-             "uid": created["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    owner = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "name": name,
+        "uid": created["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
     return job(admin, ns, f"{name}-29000000", owner=owner)
 
 
 def bare_pod(admin, ns, name):
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(name, ns, {"app": name}),
-            "spec": _template(name)["spec"]}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _meta(name, ns, {"app": name}),
+        "spec": _template(name)["spec"],
+    }
     return admin.create(resource_path("v1", "pods", ns), body)
 
 
 def gateway(admin, ns, name="istio-ingressgateway"):
     """An ingress gateway: the proxy is the workload itself, never injected."""
     labels = {"app": name, "istio": "ingressgateway"}
-    template = {"metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
-                "spec": {"containers": [{"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.26.2",
-                                         "args": ["proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
-                                         "ports": [{"containerPort": 8080}]}]}}
-    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, ns, labels),
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template}}
+    template = {
+        "metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "istio-proxy",
+                    "image": "docker.io/istio/proxyv2:1.26.2",
+                    "args": ["proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
+                    "ports": [{"containerPort": 8080}],
+                }
+            ]
+        },
+    }
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, ns, labels),
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
+    }
     return admin.create(resource_path("apps/v1", "deployments", ns), body)
 
 
 # --- waiting --------------------------------------------------------------------------------------
+
 
 def pods(admin, ns, selector=None):
     params = {"labelSelector": selector} if selector else None
@@ -285,21 +441,34 @@ def pods(admin, ns, selector=None):
 
 def wait_for_ready(admin, ns, timeout=60):
     """Until every pod in the namespace reports Ready (slow ones: kubelet-sim/ready-after)."""
-    admin.wait_for(f"the pods in {ns} to be ready", lambda: all(
-        c["status"] == "True" for p in pods(admin, ns)
-        for c in (p.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"),
-        timeout=timeout)
+    admin.wait_for(
+        f"the pods in {ns} to be ready",
+        lambda: all(
+            c["status"] == "True"
+            for p in pods(admin, ns)
+            for c in (p.get("status") or {}).get("conditions") or []
+            if c["type"] == "Ready"
+        ),
+        timeout=timeout,
+    )
 
 
 def wait_for_pods(admin, ns, count, selector=None, timeout=90):
     """Until exactly `count` pods exist (none terminating) and each has a status from the kubelet."""
+
     def settled():
         found = pods(admin, ns, selector)
-        return (len(found) == count
-                and not any(p["metadata"].get("deletionTimestamp") for p in found)
-                and all((p.get("status") or {}).get("startTime") for p in found))
-    admin.wait_for(f"{count} settled pods in {ns}" + (f" ({selector})" if selector else ""), settled,
-                   timeout=timeout)
+        return (
+            len(found) == count
+            and not any(p["metadata"].get("deletionTimestamp") for p in found)
+            and all((p.get("status") or {}).get("startTime") for p in found)
+        )
+
+    admin.wait_for(
+        f"{count} settled pods in {ns}" + (f" ({selector})" if selector else ""),
+        settled,
+        timeout=timeout,
+    )
 
 
 PROXIES = ("istio-proxy", "linkerd-proxy", "consul-dataplane")
@@ -321,9 +490,12 @@ def injected_mode(admin, ns, workload, kind="deployments"):
     """The mode the injectors would give a new pod of this workload now (a dry-run create): the
     mesh's own answer, to hold what `kubectl sidecar` calls DESIRED against."""
     template = admin.get(resource_path("apps/v1", kind, ns, workload))["spec"]["template"]
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": dict(template.get("metadata") or {}, generateName=f"{workload}-"),
-           "spec": template["spec"]}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": dict(template.get("metadata") or {}, generateName=f"{workload}-"),
+        "spec": template["spec"],
+    }
     created = admin.request("POST", resource_path("v1", "pods", ns), pod, params={"dryRun": "All"})
     return proxy_mode(created)
 
@@ -334,5 +506,8 @@ def template_annotations(admin, ns, workload, kind="deployments"):
 
 
 def modes(admin, ns, selector=None):
-    return sorted(proxy_mode(p) for p in pods(admin, ns, selector)
-                  if not p["metadata"].get("deletionTimestamp"))
+    return sorted(
+        proxy_mode(p)
+        for p in pods(admin, ns, selector)
+        if not p["metadata"].get("deletionTimestamp")
+    )

@@ -1,32 +1,45 @@
 """The stand-in injectors' decisions, table by table: they are what the e2e tier holds the plugin
 to, so they are checked against the meshes' own rules here (no cluster needed)."""
+
 import pytest
 
 from tests.harness import seed
 from tests.harness.injectors import consul, linkerd
-from tests.harness.injectors.common import BadFlag, Refused, container_argv, go_bool_flag, parse_bool
+from tests.harness.injectors.common import (
+    BadFlag,
+    Refused,
+    container_argv,
+    go_bool_flag,
+    parse_bool,
+)
 
 STABLE, BETA, ALPHA = linkerd.NATIVE_KEYS
 
 
-@pytest.mark.parametrize("text,expected", [
-    *[(word, True) for word in ("1", "t", "T", "TRUE", "true", "True")],
-    *[(word, False) for word in ("0", "f", "F", "FALSE", "false", "False")],
-    *[(word, None) for word in ("yes", "on", "no", "off", "tRUE", " true", "true ", "", "2")],
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        *[(word, True) for word in ("1", "t", "T", "TRUE", "true", "True")],
+        *[(word, False) for word in ("0", "f", "F", "FALSE", "false", "False")],
+        *[(word, None) for word in ("yes", "on", "no", "off", "tRUE", " true", "true ", "", "2")],
+    ],
+)
 def test_parse_bool_is_gos_strconv_parsebool(text, expected):
     assert parse_bool(text) is expected
 
 
-@pytest.mark.parametrize("argv,expected", [
-    ([], None),
-    (["-x"], True),
-    (["--x"], True),
-    (["-x=false"], False),
-    (["-x=true", "-x=0"], False),  # the last one wins
-    (["-xy=true"], None),
-    (["x=true"], None),
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        ([], None),
+        (["-x"], True),
+        (["--x"], True),
+        (["-x=false"], False),
+        (["-x=true", "-x=0"], False),  # the last one wins
+        (["-xy=true"], None),
+        (["x=true"], None),
+    ],
+)
 def test_go_bool_flag(argv, expected):
     assert go_bool_flag(argv, "x") is expected
 
@@ -39,77 +52,120 @@ def test_go_bool_flag_refuses_what_go_refuses():
 def test_flags_come_out_of_the_charts_shell_script():
     script = 'exec consul-k8s-control-plane inject-connect \\\n  -default-inject=false \\\n  -release-name="consul"\n'
     container = {"command": ["/bin/sh", "-ec", script]}
-    assert container_argv(container) == ["exec", "consul-k8s-control-plane", "inject-connect",
-                                         "-default-inject=false", "-release-name=consul"]
+    assert container_argv(container) == [
+        "exec",
+        "consul-k8s-control-plane",
+        "inject-connect",
+        "-default-inject=false",
+        "-release-name=consul",
+    ]
 
 
 # --- Linkerd ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("pod,namespace,expected", [
-    ({}, {}, False),
-    ({}, {"linkerd.io/inject": "enabled"}, True),
-    ({}, {"linkerd.io/inject": "ingress"}, True),
-    ({"linkerd.io/inject": "disabled"}, {"linkerd.io/inject": "enabled"}, False),
-    ({"linkerd.io/inject": "enabled"}, {}, True),
-    ({"linkerd.io/inject": "enabled"}, {"linkerd.io/inject": "disabled"}, True),
-    ({"linkerd.io/inject": "yes"}, {"linkerd.io/inject": "enabled"}, False),  # invalid value
-])
+
+@pytest.mark.parametrize(
+    "pod,namespace,expected",
+    [
+        ({}, {}, False),
+        ({}, {"linkerd.io/inject": "enabled"}, True),
+        ({}, {"linkerd.io/inject": "ingress"}, True),
+        ({"linkerd.io/inject": "disabled"}, {"linkerd.io/inject": "enabled"}, False),
+        ({"linkerd.io/inject": "enabled"}, {}, True),
+        ({"linkerd.io/inject": "enabled"}, {"linkerd.io/inject": "disabled"}, True),
+        ({"linkerd.io/inject": "yes"}, {"linkerd.io/inject": "enabled"}, False),  # invalid value
+    ],
+)
 def test_linkerd_opt_in(pod, namespace, expected):
     assert linkerd.wants_injection(pod, namespace) is expected
 
 
-@pytest.mark.parametrize("config,namespace,pod,expected", [
-    (False, {}, {}, False),
-    (True, {}, {}, True),
-    (None, {}, {}, False),  # absent from the values: Go's zero value
-    (False, {STABLE: "true"}, {}, True),
-    (False, {ALPHA: "true"}, {}, True),
-    (False, {BETA: "true"}, {}, False),  # not copied from namespaces since 2.20
-    (True, {STABLE: "false"}, {STABLE: "true"}, True),  # the pod's own key wins
-    (False, {STABLE: "true"}, {ALPHA: "false"}, True),  # the copied stable key outranks the pod's alpha
-    (False, {}, {BETA: "true"}, True),
-    (False, {}, {ALPHA: "true"}, True),
-    (False, {}, {STABLE: "false", BETA: "true"}, False),  # stable first
-    (True, {}, {STABLE: "yes", ALPHA: "false"}, True),  # invalid first key: default, later keys ignored
-])
+@pytest.mark.parametrize(
+    "config,namespace,pod,expected",
+    [
+        (False, {}, {}, False),
+        (True, {}, {}, True),
+        (None, {}, {}, False),  # absent from the values: Go's zero value
+        (False, {STABLE: "true"}, {}, True),
+        (False, {ALPHA: "true"}, {}, True),
+        (False, {BETA: "true"}, {}, False),  # not copied from namespaces since 2.20
+        (True, {STABLE: "false"}, {STABLE: "true"}, True),  # the pod's own key wins
+        (
+            False,
+            {STABLE: "true"},
+            {ALPHA: "false"},
+            True,
+        ),  # the copied stable key outranks the pod's alpha
+        (False, {}, {BETA: "true"}, True),
+        (False, {}, {ALPHA: "true"}, True),
+        (False, {}, {STABLE: "false", BETA: "true"}, False),  # stable first
+        (
+            True,
+            {},
+            {STABLE: "yes", ALPHA: "false"},
+            True,
+        ),  # invalid first key: default, later keys ignored
+    ],
+)
 def test_linkerd_mode(config, namespace, pod, expected):
     values = {"proxy": {} if config is None else {"nativeSidecar": config}}
     assert linkerd.native_sidecar(values, linkerd.effective_annotations(pod, namespace)) is expected
 
 
 def _pod(annotations=None, init=()):
-    return {"metadata": {"name": "p", "annotations": dict(annotations or {}), "labels": {"app": "p"}},
-            "spec": {"initContainers": [{"name": n, "image": "i"} for n in init],
-                     "containers": [{"name": "app", "image": "i"}]}}
+    return {
+        "metadata": {"name": "p", "annotations": dict(annotations or {}), "labels": {"app": "p"}},
+        "spec": {
+            "initContainers": [{"name": n, "image": "i"} for n in init],
+            "containers": [{"name": "app", "image": "i"}],
+        },
+    }
 
 
 def _layout(pod):
-    return ([(c["name"], c.get("restartPolicy")) for c in pod["spec"].get("initContainers") or []],
-            [c["name"] for c in pod["spec"]["containers"]])
+    return (
+        [(c["name"], c.get("restartPolicy")) for c in pod["spec"].get("initContainers") or []],
+        [c["name"] for c in pod["spec"]["containers"]],
+    )
 
 
 def test_linkerd_native_layout_puts_init_and_proxy_before_the_users_init_containers():
-    injected = linkerd.inject(_pod({"linkerd.io/inject": "enabled"}, ["setup"]), "ns",
-                              {"proxy": {"nativeSidecar": True, "await": True}}, {})
-    assert _layout(injected) == ([("linkerd-init", None), ("linkerd-proxy", "Always"), ("setup", None)], ["app"])
+    injected = linkerd.inject(
+        _pod({"linkerd.io/inject": "enabled"}, ["setup"]),
+        "ns",
+        {"proxy": {"nativeSidecar": True, "await": True}},
+        {},
+    )
+    assert _layout(injected) == (
+        [("linkerd-init", None), ("linkerd-proxy", "Always"), ("setup", None)],
+        ["app"],
+    )
     assert injected["metadata"]["annotations"]["linkerd.io/proxy-version"]
 
 
-@pytest.mark.parametrize("wait,containers", [(True, ["linkerd-proxy", "app"]), (False, ["app", "linkerd-proxy"])])
+@pytest.mark.parametrize(
+    "wait,containers", [(True, ["linkerd-proxy", "app"]), (False, ["app", "linkerd-proxy"])]
+)
 def test_linkerd_traditional_layout(wait, containers):
-    injected = linkerd.inject(_pod({}, ["setup"]), "ns", {"proxy": {"await": wait}}, {"linkerd.io/inject": "enabled"})
+    injected = linkerd.inject(
+        _pod({}, ["setup"]), "ns", {"proxy": {"await": wait}}, {"linkerd.io/inject": "enabled"}
+    )
     assert _layout(injected) == ([("setup", None), ("linkerd-init", None)], containers)
     # The namespace's opt-in is copied onto the pod, as Linkerd copies its config annotations.
     assert injected["metadata"]["annotations"]["linkerd.io/inject"] == "enabled"
 
 
 def test_linkerd_with_cni_validates_the_network_instead():
-    injected = linkerd.inject(_pod({"linkerd.io/inject": "enabled"}), "ns", {"cniEnabled": True}, {})
+    injected = linkerd.inject(
+        _pod({"linkerd.io/inject": "enabled"}), "ns", {"cniEnabled": True}, {}
+    )
     assert _layout(injected)[0] == [("linkerd-network-validator", None)]
 
 
 def test_linkerd_leaves_pods_with_a_proxy_alone():
-    assert linkerd.inject(_pod({"linkerd.io/inject": "enabled"}, ["istio-init"]), "ns", {}, {}) is None
+    assert (
+        linkerd.inject(_pod({"linkerd.io/inject": "enabled"}, ["istio-init"]), "ns", {}, {}) is None
+    )
 
 
 # --- Consul -------------------------------------------------------------------------------------
@@ -118,28 +174,77 @@ FLAGS = {consul.INJECT_FLAG: False, consul.LIFECYCLE_FLAG: True, consul.AS_SIDEC
 OPT_IN = {consul.INJECT: "true"}
 
 
-@pytest.mark.parametrize("annotations,flags,layout", [
-    (OPT_IN, FLAGS, ([("setup", None), ("consul-connect-inject-init", None)], ["consul-dataplane", "app"])),
-    ({**OPT_IN, consul.LIFECYCLE: "false"}, FLAGS,
-     ([("setup", None), ("consul-connect-inject-init", None)], ["app", "consul-dataplane"])),
-    ({**OPT_IN, consul.AS_SIDECAR: "true"}, FLAGS,
-     ([("setup", None), ("consul-connect-inject-init", None), ("consul-dataplane", "Always")], ["app"])),
-    (OPT_IN, {**FLAGS, consul.AS_SIDECAR_FLAG: True},
-     ([("setup", None), ("consul-connect-inject-init", None), ("consul-dataplane", "Always")], ["app"])),
-    ({**OPT_IN, consul.AS_SIDECAR: "false"}, {**FLAGS, consul.AS_SIDECAR_FLAG: True},
-     ([("setup", None), ("consul-connect-inject-init", None)], ["consul-dataplane", "app"])),
-    ({**OPT_IN, consul.AS_SIDECAR: ""}, {**FLAGS, consul.AS_SIDECAR_FLAG: True},  # empty: the default
-     ([("setup", None), ("consul-connect-inject-init", None), ("consul-dataplane", "Always")], ["app"])),
-])
+@pytest.mark.parametrize(
+    "annotations,flags,layout",
+    [
+        (
+            OPT_IN,
+            FLAGS,
+            ([("setup", None), ("consul-connect-inject-init", None)], ["consul-dataplane", "app"]),
+        ),
+        (
+            {**OPT_IN, consul.LIFECYCLE: "false"},
+            FLAGS,
+            ([("setup", None), ("consul-connect-inject-init", None)], ["app", "consul-dataplane"]),
+        ),
+        (
+            {**OPT_IN, consul.AS_SIDECAR: "true"},
+            FLAGS,
+            (
+                [
+                    ("setup", None),
+                    ("consul-connect-inject-init", None),
+                    ("consul-dataplane", "Always"),
+                ],
+                ["app"],
+            ),
+        ),
+        (
+            OPT_IN,
+            {**FLAGS, consul.AS_SIDECAR_FLAG: True},
+            (
+                [
+                    ("setup", None),
+                    ("consul-connect-inject-init", None),
+                    ("consul-dataplane", "Always"),
+                ],
+                ["app"],
+            ),
+        ),
+        (
+            {**OPT_IN, consul.AS_SIDECAR: "false"},
+            {**FLAGS, consul.AS_SIDECAR_FLAG: True},
+            ([("setup", None), ("consul-connect-inject-init", None)], ["consul-dataplane", "app"]),
+        ),
+        (
+            {**OPT_IN, consul.AS_SIDECAR: ""},
+            {**FLAGS, consul.AS_SIDECAR_FLAG: True},  # empty: the default
+            (
+                [
+                    ("setup", None),
+                    ("consul-connect-inject-init", None),
+                    ("consul-dataplane", "Always"),
+                ],
+                ["app"],
+            ),
+        ),
+    ],
+)
 def test_consul_layouts(annotations, flags, layout):
     injected = consul.inject(_pod(annotations, ["setup"]), "ns", flags)
     assert _layout(injected) == layout
     assert injected["metadata"]["annotations"][consul.INJECT_STATUS] == "injected"
 
 
-@pytest.mark.parametrize("annotations,namespace", [({}, "ns"), ({consul.INJECT: "false"}, "ns"),
-                                                   (OPT_IN, "kube-system"),
-                                                   ({**OPT_IN, consul.INJECT_STATUS: "injected"}, "ns")])
+@pytest.mark.parametrize(
+    "annotations,namespace",
+    [
+        ({}, "ns"),
+        ({consul.INJECT: "false"}, "ns"),
+        (OPT_IN, "kube-system"),
+        ({**OPT_IN, consul.INJECT_STATUS: "injected"}, "ns"),
+    ],
+)
 def test_consul_leaves_alone(annotations, namespace):
     assert consul.inject(_pod(annotations), namespace, FLAGS) is None
 
@@ -169,7 +274,13 @@ def test_seeded_consul_injector_carries_its_flags_as_the_chart_renders_them(nati
     admin = _Recorder()
     seed.consul_mesh(admin, native=native, lifecycle=lifecycle)
     deployment = admin.objects[consul.INJECTOR]
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["/bin/sh", "-ec"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["command"][:2] == [
+        "/bin/sh",
+        "-ec",
+    ]
     assert seed.consul_injector_flag(admin) is native
-    assert consul.injector_flags(deployment) == {consul.INJECT_FLAG: False, consul.LIFECYCLE_FLAG: lifecycle,
-                                                 consul.AS_SIDECAR_FLAG: bool(native)}
+    assert consul.injector_flags(deployment) == {
+        consul.INJECT_FLAG: False,
+        consul.LIFECYCLE_FLAG: lifecycle,
+        consul.AS_SIDECAR_FLAG: bool(native),
+    }

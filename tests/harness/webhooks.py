@@ -5,6 +5,7 @@ The API server calls webhook configurations in name order: consul-connect-inject
 istio-sidecar-injector, linkerd-proxy-injector-webhook-config, then zz-legacy-policy-agent (the
 stripper must come after the injectors, as a late third-party webhook does).
 """
+
 import base64
 
 from tests.harness.api import ApiFailure, resource_path
@@ -22,13 +23,24 @@ PROBE_SEEN_PREFIX = "harness.kubectl-sidecar.io/seen-by-"
 
 def _webhook(name, url, ca_pem, namespace_selector, object_selector=None):
     hook = {
-        "name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None", "timeoutSeconds": 10,
+        "name": name,
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "None",
+        "timeoutSeconds": 10,
         # Fail, not the Ignore some charts default to: a broken stand-in must fail loudly, not
         # leave pods silently uninjected.
-        "failurePolicy": "Fail", "reinvocationPolicy": "Never",
+        "failurePolicy": "Fail",
+        "reinvocationPolicy": "Never",
         "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
-        "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
-                   "resources": ["pods"], "scope": "Namespaced"}],
+        "rules": [
+            {
+                "operations": ["CREATE"],
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "resources": ["pods"],
+                "scope": "Namespaced",
+            }
+        ],
         "namespaceSelector": namespace_selector,
     }
     if object_selector:
@@ -37,16 +49,34 @@ def _webhook(name, url, ca_pem, namespace_selector, object_selector=None):
 
 
 def _config(name, hook):
-    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-            "metadata": {"name": name}, "webhooks": [hook]}
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [hook],
+    }
 
 
 def istio_webhook(port, ca_pem):
     # Istio's own selectors: namespaces labelled istio-injection=enabled, pods not opted out.
-    config = _config("istio-sidecar-injector", _webhook(
-        "sidecar-injector.istio.io", f"https://127.0.0.1:{port}/inject", ca_pem,
-        {"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]},
-        {"matchExpressions": [{"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}]}))
+    config = _config(
+        "istio-sidecar-injector",
+        _webhook(
+            "sidecar-injector.istio.io",
+            f"https://127.0.0.1:{port}/inject",
+            ca_pem,
+            {
+                "matchExpressions": [
+                    {"key": "istio-injection", "operator": "In", "values": ["enabled"]}
+                ]
+            },
+            {
+                "matchExpressions": [
+                    {"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}
+                ]
+            },
+        ),
+    )
     config["metadata"]["labels"] = {"app": "sidecar-injector"}
     return config
 
@@ -55,32 +85,78 @@ def linkerd_webhook(port, ca_pem):
     # linkerd-control-plane's proxyInjector.namespaceSelector/objectSelector defaults: every
     # namespace but kube-system and cert-manager; the opt-in (linkerd.io/inject) is an annotation
     # the injector itself reads, so the API server calls it for every pod.
-    return _config("linkerd-proxy-injector-webhook-config", _webhook(
-        "linkerd-proxy-injector.linkerd.io", f"https://127.0.0.1:{port}/linkerd", ca_pem,
-        {"matchExpressions": [
-            {"key": "config.linkerd.io/admission-webhooks", "operator": "NotIn", "values": ["disabled"]},
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "cert-manager"]}]},
-        {"matchExpressions": [{"key": "linkerd.io/control-plane-component", "operator": "DoesNotExist"},
-                              {"key": "linkerd.io/cni-resource", "operator": "DoesNotExist"}]}))
+    return _config(
+        "linkerd-proxy-injector-webhook-config",
+        _webhook(
+            "linkerd-proxy-injector.linkerd.io",
+            f"https://127.0.0.1:{port}/linkerd",
+            ca_pem,
+            {
+                "matchExpressions": [
+                    {
+                        "key": "config.linkerd.io/admission-webhooks",
+                        "operator": "NotIn",
+                        "values": ["disabled"],
+                    },
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "NotIn",
+                        "values": ["kube-system", "cert-manager"],
+                    },
+                ]
+            },
+            {
+                "matchExpressions": [
+                    {"key": "linkerd.io/control-plane-component", "operator": "DoesNotExist"},
+                    {"key": "linkerd.io/cni-resource", "operator": "DoesNotExist"},
+                ]
+            },
+        ),
+    )
 
 
 def consul_webhook(port, ca_pem):
     # The consul chart (release and global.name "consul"): connectInject.namespaceSelector's
     # default and the objectSelector that spares Consul's own pods; the opt-in
     # (consul.hashicorp.com/connect-inject) is read by the injector.
-    return _config("consul-connect-injector", _webhook(
-        "consul-connect-injector.consul.hashicorp.com", f"https://127.0.0.1:{port}/consul", ca_pem,
-        {"matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
-             "values": ["kube-system", "local-path-storage", "openebs", "gmp-system", "gke-managed-cim"]},
-            {"key": "openshift.io/cluster-monitoring", "operator": "DoesNotExist"}]},
-        {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["consul"]}]}))
+    return _config(
+        "consul-connect-injector",
+        _webhook(
+            "consul-connect-injector.consul.hashicorp.com",
+            f"https://127.0.0.1:{port}/consul",
+            ca_pem,
+            {
+                "matchExpressions": [
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "NotIn",
+                        "values": [
+                            "kube-system",
+                            "local-path-storage",
+                            "openebs",
+                            "gmp-system",
+                            "gke-managed-cim",
+                        ],
+                    },
+                    {"key": "openshift.io/cluster-monitoring", "operator": "DoesNotExist"},
+                ]
+            },
+            {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["consul"]}]},
+        ),
+    )
 
 
 def stripper_webhook(port, ca_pem):
-    return _config(STRIPPER_NAME, _webhook(
-        "legacy-policy-agent.example.com", f"https://127.0.0.1:{port}/strip", ca_pem, {},
-        {"matchLabels": {STRIPPER_LABEL: "enforced"}}))
+    return _config(
+        STRIPPER_NAME,
+        _webhook(
+            "legacy-policy-agent.example.com",
+            f"https://127.0.0.1:{port}/strip",
+            ca_pem,
+            {},
+            {"matchLabels": {STRIPPER_LABEL: "enforced"}},
+        ),
+    )
 
 
 def register_injectors(admin, port, ca_pem, timeout=60):
@@ -88,9 +164,14 @@ def register_injectors(admin, port, ca_pem, timeout=60):
     their mesh (install_mesh_webhook), as a mesh's install brings its webhook; until then the API
     server spends no time calling them for every pod of the suite."""
     admin.apply(CONFIGS, istio_webhook(port, ca_pem))
-    admin.apply(resource_path("v1", "namespaces"), {
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": PROBE_NAMESPACE, "labels": {"istio-injection": "enabled"}}})
+    admin.apply(
+        resource_path("v1", "namespaces"),
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": PROBE_NAMESPACE, "labels": {"istio-injection": "enabled"}},
+        },
+    )
     wait_for_route(admin, "inject", PROBE_NAMESPACE, timeout)
     admin.delete(resource_path("v1", "namespaces", name=PROBE_NAMESPACE))
 
@@ -112,19 +193,27 @@ def install_mesh_webhook(admin, mesh, timeout=60):
 
 
 def remove_mesh_webhook(admin, mesh):
-    name = MESH_WEBHOOKS[mesh](0, b"")["metadata"]["name"]  # the configuration's name, whatever it points at
+    name = MESH_WEBHOOKS[mesh](0, b"")["metadata"][
+        "name"
+    ]  # the configuration's name, whatever it points at
     admin.delete(f"{CONFIGS}/{name}")
 
 
 def wait_for_route(admin, route, namespace, timeout=60):
     """A new webhook configuration takes a moment to apply: dry-run a probe pod in `namespace`
     until the injector's `route` has seen it."""
-    probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "labels": {PROBE_LABEL: "true"}},
-             "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]}}
+    probe = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe", "labels": {PROBE_LABEL: "true"}},
+        "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]},
+    }
 
     def seen():
         try:
-            created = admin.request("POST", resource_path("v1", "pods", namespace), probe, params={"dryRun": "All"})
+            created = admin.request(
+                "POST", resource_path("v1", "pods", namespace), probe, params={"dryRun": "All"}
+            )
         except ApiFailure:
             return False
         return PROBE_SEEN_PREFIX + route in (created["metadata"].get("annotations") or {})
@@ -136,26 +225,46 @@ def register_stripper(admin, port, ca_pem):
     """Drops restartPolicy from the init containers of pods labelled legacy-policy=enforced, as a
     webhook built against old client libraries does. Returns once the API server calls it."""
     admin.apply(CONFIGS, stripper_webhook(port, ca_pem))
-    admin.wait_for("the stripping webhook to take effect", lambda: not _native_probe_admitted(admin),
-                   timeout=60, interval=0.5)
+    admin.wait_for(
+        "the stripping webhook to take effect",
+        lambda: not _native_probe_admitted(admin),
+        timeout=60,
+        interval=0.5,
+    )
 
 
 def unregister_stripper(admin):
     admin.delete(f"{CONFIGS}/{STRIPPER_NAME}")
-    admin.wait_for("the stripping webhook to be gone", lambda: _native_probe_admitted(admin),
-                   timeout=60, interval=0.5)
+    admin.wait_for(
+        "the stripping webhook to be gone",
+        lambda: _native_probe_admitted(admin),
+        timeout=60,
+        interval=0.5,
+    )
 
 
 def _native_probe_admitted(admin):
     """Whether a labelled pod with a probed native sidecar gets through admission (dry run)."""
-    probe = {"apiVersion": "v1", "kind": "Pod",
-             "metadata": {"name": "strip-probe", "labels": {STRIPPER_LABEL: "enforced"}},
-             "spec": {"initContainers": [{"name": "proxy", "image": "registry.example/proxy:1",
-                                          "restartPolicy": "Always",
-                                          "readinessProbe": {"tcpSocket": {"port": 15021}}}],
-                      "containers": [{"name": "app", "image": "registry.example/app:1.0"}]}}
+    probe = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "strip-probe", "labels": {STRIPPER_LABEL: "enforced"}},
+        "spec": {
+            "initContainers": [
+                {
+                    "name": "proxy",
+                    "image": "registry.example/proxy:1",
+                    "restartPolicy": "Always",
+                    "readinessProbe": {"tcpSocket": {"port": 15021}},
+                }
+            ],
+            "containers": [{"name": "app", "image": "registry.example/app:1.0"}],
+        },
+    }
     try:
-        admin.request("POST", resource_path("v1", "pods", "default"), probe, params={"dryRun": "All"})
+        admin.request(
+            "POST", resource_path("v1", "pods", "default"), probe, params={"dryRun": "All"}
+        )
         return True
     except ApiFailure:
         return False

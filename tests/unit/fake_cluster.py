@@ -62,7 +62,9 @@ def field_matcher(selector):
     checks = []
     for term in _terms(selector or ""):
         negate = "!=" in term
-        path, value = (part.strip() for part in term.replace("==", "=").split("!=" if negate else "=", 1))
+        path, value = (
+            part.strip() for part in term.replace("==", "=").split("!=" if negate else "=", 1)
+        )
         if not path or value is None:
             raise ValueError(f"the fake cluster can't evaluate the field selector term {term!r}")
 
@@ -75,12 +77,22 @@ def _field_check(keys, want, negate):
         for key in keys:
             obj = obj.get(key) if isinstance(obj, dict) else None
         return (str(obj) != want) if negate else (str(obj) == want)
+
     return check
 
 
 class FakeCluster:
-    def __init__(self, objects=None, context="test", namespace="default", refuse=(),
-                 refuse_writes=(), version="v1.33.1", on_patch=None, on_get=None):
+    def __init__(
+        self,
+        objects=None,
+        context="test",
+        namespace="default",
+        refuse=(),
+        refuse_writes=(),
+        version="v1.33.1",
+        on_patch=None,
+        on_get=None,
+    ):
         self.objects = objects or {}  # kind -> [object]
         self.context = context
         self.namespace = namespace
@@ -101,13 +113,18 @@ class FakeCluster:
 
     def _check(self, resource, verb):
         if resource.kind in self.refuse:
-            raise ApiError(403, "Forbidden",
-                           f'{resource.plural} is forbidden: User "viewer" cannot {verb} resource '
-                           f'"{resource.plural}" in API group "{resource.group}"',
-                           verb=verb, resource=resource.plural)
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{resource.plural} is forbidden: User "viewer" cannot {verb} resource '
+                f'"{resource.plural}" in API group "{resource.group}"',
+                verb=verb,
+                resource=resource.plural,
+            )
 
-    def list_items(self, resource, namespace=None, selector=None, metadata_only=False,
-                   field_selector=None):
+    def list_items(
+        self, resource, namespace=None, selector=None, metadata_only=False, field_selector=None
+    ):
         self.reads.append(("list", resource.kind, namespace, selector))
         self._check(resource, "list")
         matching = self._matching(resource, namespace, selector, field_selector)
@@ -117,6 +134,7 @@ class FakeCluster:
         def pages(listing):
             listing.resource_version = version
             yield list(items)
+
         return Listing(pages)
 
     def _matching(self, resource, namespace, selector, field_selector):
@@ -129,8 +147,15 @@ class FakeCluster:
             if labels_match(metadata.get("labels") or {}) and fields_match(obj):
                 yield obj
 
-    def watch(self, resource, namespace=None, selector=None, field_selector=None,
-              resource_version=None, timeout_seconds=300):
+    def watch(
+        self,
+        resource,
+        namespace=None,
+        selector=None,
+        field_selector=None,
+        resource_version=None,
+        timeout_seconds=300,
+    ):
         self.watches.append((resource.kind, namespace, selector, field_selector, resource_version))
         self._check(resource, "watch")
         sessions = self.watch_script.get(resource.kind)
@@ -148,20 +173,34 @@ class FakeCluster:
                 self.on_get(obj)
             yield "MODIFIED", obj
 
-    def list_all(self, resource, namespace=None, selector=None, metadata_only=False,
-                 field_selector=None):
+    def list_all(
+        self, resource, namespace=None, selector=None, metadata_only=False, field_selector=None
+    ):
         return list(self.list_items(resource, namespace, selector, metadata_only, field_selector))
 
     def server_version(self):
         return self.version
 
-    def patch(self, resource, name, body, content_type, namespace=None, dry_run=False,
-              field_manager="kubectl-sidecar", timeout=None):
+    def patch(
+        self,
+        resource,
+        name,
+        body,
+        content_type,
+        namespace=None,
+        dry_run=False,
+        field_manager="kubectl-sidecar",
+        timeout=None,
+    ):
         if resource.kind in self.refuse_writes:
-            raise ApiError(403, "Forbidden",
-                           f'{resource.plural}.{resource.group} "{name}" is forbidden: User "viewer" '
-                           f'cannot patch resource "{resource.plural}" in API group "{resource.group}"',
-                           verb="patch", resource=resource.plural)
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{resource.plural}.{resource.group} "{name}" is forbidden: User "viewer" '
+                f'cannot patch resource "{resource.plural}" in API group "{resource.group}"',
+                verb="patch",
+                resource=resource.plural,
+            )
         self.patches.append((resource.kind, namespace, name, body, content_type, dry_run))
         if self.on_patch and not dry_run:
             self.on_patch(self, resource.kind, namespace, name, body)
@@ -173,10 +212,17 @@ class FakeCluster:
             raise ValueError(f"the fake cluster can't create {resource.kind}")
         self.reviews.append(body["spec"]["resourceAttributes"])
         attributes = body["spec"]["resourceAttributes"]
-        refused = any(r.plural == attributes["resource"] and r.group == attributes["group"]
-                      for r in resources.BY_KIND.values() if r.kind in self.refuse_writes)
-        return {"status": {"allowed": not refused,
-                           "reason": "" if not refused else "no RBAC policy matched"}}
+        refused = any(
+            r.plural == attributes["resource"] and r.group == attributes["group"]
+            for r in resources.BY_KIND.values()
+            if r.kind in self.refuse_writes
+        )
+        return {
+            "status": {
+                "allowed": not refused,
+                "reason": "" if not refused else "no RBAC policy matched",
+            }
+        }
 
     def get(self, resource, name, namespace=None):
         self.reads.append(("get", resource.kind, namespace, name))

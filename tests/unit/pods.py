@@ -5,6 +5,7 @@ sidecar.istio.io/status annotation, Linkerd putting linkerd-proxy first, Kuma's 
 Consul's consul-connect-inject-init. Only the fields the code reads vary; the rest is there so
 a test pod looks like the real thing.
 """
+
 import copy
 import json
 
@@ -25,8 +26,17 @@ def _proxy(name, args=None, native=False):
     return container
 
 
-def pod(name="app-7d9c-abcde", namespace="shop", containers=None, init_containers=None,
-        owner=None, labels=None, annotations=None, node="node-1", statuses=None):
+def pod(
+    name="app-7d9c-abcde",
+    namespace="shop",
+    containers=None,
+    init_containers=None,
+    owner=None,
+    labels=None,
+    annotations=None,
+    node="node-1",
+    statuses=None,
+):
     metadata = {
         "name": name,
         "namespace": namespace,
@@ -37,30 +47,46 @@ def pod(name="app-7d9c-abcde", namespace="shop", containers=None, init_container
     }
     if owner:
         kind, owner_name = owner
-        metadata["ownerReferences"] = [{
-            "apiVersion": "apps/v1" if kind in ("ReplicaSet", "StatefulSet", "DaemonSet") else "v1",
-            "kind": kind, "name": owner_name, "uid": f"uid-{owner_name}", "controller": True,
-            "blockOwnerDeletion": True,
-        }]
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1"
+                if kind in ("ReplicaSet", "StatefulSet", "DaemonSet")
+                else "v1",
+                "kind": kind,
+                "name": owner_name,
+                "uid": f"uid-{owner_name}",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
     spec = {"containers": containers or [_app()], "nodeName": node}
     if init_containers:
         spec["initContainers"] = init_containers
     status = {"phase": "Running"}
     if statuses:
         status["containerStatuses"] = statuses
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec,
-            "status": status}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": status}
 
 
 def istio(mode, revision="default", cni=False, **kwargs):
     """An Istio/ASM-injected pod, native or traditional."""
-    helper = {"name": "istio-validation" if cni else "istio-init",
-              "image": "registry.example/proxyv2:1.22.2", "args": ["istio-iptables", "-p", "15001"]}
-    proxy = _proxy("istio-proxy", ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc"],
-                   native=mode == "native")
-    status = {"initContainers": [helper["name"]], "containers": ["istio-proxy"],
-              "volumes": ["workload-socket", "istio-envoy", "istio-data"],
-              "imagePullSecrets": None, "revision": revision}
+    helper = {
+        "name": "istio-validation" if cni else "istio-init",
+        "image": "registry.example/proxyv2:1.22.2",
+        "args": ["istio-iptables", "-p", "15001"],
+    }
+    proxy = _proxy(
+        "istio-proxy",
+        ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc"],
+        native=mode == "native",
+    )
+    status = {
+        "initContainers": [helper["name"]],
+        "containers": ["istio-proxy"],
+        "volumes": ["workload-socket", "istio-envoy", "istio-data"],
+        "imagePullSecrets": None,
+        "revision": revision,
+    }
     if mode == "native":
         init = [helper, proxy]
         containers = [_app()]
@@ -69,36 +95,54 @@ def istio(mode, revision="default", cni=False, **kwargs):
     else:
         init = [helper]
         containers = [_app(), proxy]
-    labels = {"app": "cart", "security.istio.io/tlsMode": "istio",
-              "service.istio.io/canonical-name": "cart"}
+    labels = {
+        "app": "cart",
+        "security.istio.io/tlsMode": "istio",
+        "service.istio.io/canonical-name": "cart",
+    }
     labels.update(kwargs.pop("labels", {}))
-    annotations = {"sidecar.istio.io/status": json.dumps(status),
-                   "kubectl.kubernetes.io/default-container": "app"}
+    annotations = {
+        "sidecar.istio.io/status": json.dumps(status),
+        "kubectl.kubernetes.io/default-container": "app",
+    }
     annotations.update(kwargs.pop("annotations", {}))
-    return pod(containers=containers, init_containers=init, labels=labels,
-               annotations=annotations, **kwargs)
+    return pod(
+        containers=containers,
+        init_containers=init,
+        labels=labels,
+        annotations=annotations,
+        **kwargs,
+    )
 
 
-LINKERD_AWAIT = {"postStart": {"exec": {"command": [
-    "/usr/lib/linkerd/linkerd-await", "--timeout=2m", "--port=4191"]}}}
+LINKERD_AWAIT = {
+    "postStart": {
+        "exec": {"command": ["/usr/lib/linkerd/linkerd-await", "--timeout=2m", "--port=4191"]}
+    }
+}
 
 
 def linkerd(mode, wait=True, **kwargs):
     """A Linkerd-injected pod. Traditional with proxy.await (`wait`, the default) carries the
     chart's linkerd-await postStart hook; native mode never does."""
-    helper = {"name": "linkerd-init", "image": "cr.l5d.io/linkerd/proxy-init:v2.4.1",
-              "args": ["--incoming-proxy-port", "4143"]}
+    helper = {
+        "name": "linkerd-init",
+        "image": "cr.l5d.io/linkerd/proxy-init:v2.4.1",
+        "args": ["--incoming-proxy-port", "4143"],
+    }
     proxy = _proxy("linkerd-proxy", native=mode == "native")
     if mode != "native" and wait:
         proxy["lifecycle"] = copy.deepcopy(LINKERD_AWAIT)
     annotations = {"linkerd.io/proxy-version": "stable-2.16.0", "linkerd.io/inject": "enabled"}
     annotations.update(kwargs.pop("annotations", {}))
     if mode == "native":
-        return pod(init_containers=[helper, proxy], containers=[_app()],
-                   annotations=annotations, **kwargs)
+        return pod(
+            init_containers=[helper, proxy], containers=[_app()], annotations=annotations, **kwargs
+        )
     # Linkerd puts its proxy first so it starts before the app.
-    return pod(init_containers=[helper], containers=[proxy, _app()], annotations=annotations,
-               **kwargs)
+    return pod(
+        init_containers=[helper], containers=[proxy, _app()], annotations=annotations, **kwargs
+    )
 
 
 def kuma(mode, **kwargs):
@@ -110,7 +154,10 @@ def kuma(mode, **kwargs):
 
 
 def consul(mode, **kwargs):
-    helper = {"name": "consul-connect-inject-init", "image": "hashicorp/consul-k8s-control-plane:1.4"}
+    helper = {
+        "name": "consul-connect-inject-init",
+        "image": "hashicorp/consul-k8s-control-plane:1.4",
+    }
     proxy = _proxy("consul-dataplane", native=mode == "native")
     if mode == "native":
         return pod(init_containers=[helper, proxy], containers=[_app()], **kwargs)
@@ -119,9 +166,13 @@ def consul(mode, **kwargs):
 
 def istio_gateway(labels=None, **kwargs):
     proxy = _proxy("istio-proxy", ["proxy", "router", "--domain", "$(POD_NAMESPACE).svc"])
-    return pod(name="istio-ingressgateway-5f7b-xyz", namespace="istio-system",
-               containers=[proxy], labels={"istio": "ingressgateway"} if labels is None else labels,
-               **kwargs)
+    return pod(
+        name="istio-ingressgateway-5f7b-xyz",
+        namespace="istio-system",
+        containers=[proxy],
+        labels={"istio": "ingressgateway"} if labels is None else labels,
+        **kwargs,
+    )
 
 
 def with_init_restart_policy_stripped(injected):
@@ -133,12 +184,19 @@ def with_init_restart_policy_stripped(injected):
 
 
 def running(name):
-    return {"name": name, "ready": True, "state": {"running": {"startedAt": "2026-11-20T10:00:05Z"}}}
+    return {
+        "name": name,
+        "ready": True,
+        "state": {"running": {"startedAt": "2026-11-20T10:00:05Z"}},
+    }
 
 
 def terminated(name, code=0):
-    return {"name": name, "ready": False,
-            "state": {"terminated": {"exitCode": code, "reason": "Completed"}}}
+    return {
+        "name": name,
+        "ready": False,
+        "state": {"terminated": {"exitCode": code, "reason": "Completed"}},
+    }
 
 
 # --- shaped exactly as consul-k8s, the App Mesh controller and Kuma inject (read 2026-11) ---
@@ -151,26 +209,42 @@ def _consul_dataplane(name="consul-dataplane", native=False):
     container = {
         "name": name,
         "image": "hashicorp/consul-dataplane:1.9.0",
-        "args": ["-addresses", "consul-server.consul.svc", "-grpc-port=8502",
-                 "-proxy-service-id-path=/consul/connect-inject/proxyid",
-                 "-log-level=info", "-log-json=false", "-envoy-concurrency=2",
-                 "-graceful-addr=127.0.0.1", "-graceful-port=20600"],
-        "env": [{"name": "TMPDIR", "value": "/consul/connect-inject"},
-                {"name": "DP_SERVICE_NODE_NAME", "value": "$(NODE_NAME)-virtual"}],
+        "args": [
+            "-addresses",
+            "consul-server.consul.svc",
+            "-grpc-port=8502",
+            "-proxy-service-id-path=/consul/connect-inject/proxyid",
+            "-log-level=info",
+            "-log-json=false",
+            "-envoy-concurrency=2",
+            "-graceful-addr=127.0.0.1",
+            "-graceful-port=20600",
+        ],
+        "env": [
+            {"name": "TMPDIR", "value": "/consul/connect-inject"},
+            {"name": "DP_SERVICE_NODE_NAME", "value": "$(NODE_NAME)-virtual"},
+        ],
         "ports": [{"containerPort": 20000, "name": "proxy-health-0", "protocol": "TCP"}],
     }
     if native:
         container["restartPolicy"] = "Always"
-        container["startupProbe"] = {"exec": {"command": [
-            "/usr/local/bin/consul-dataplane", "-check-proxy-health"]}}
+        container["startupProbe"] = {
+            "exec": {"command": ["/usr/local/bin/consul-dataplane", "-check-proxy-health"]}
+        }
     return container
 
 
 def _consul_inject_init(name="consul-connect-inject-init"):
-    return {"name": name, "image": "hashicorp/consul-k8s-control-plane:1.9.0",
-            "command": ["/bin/sh", "-ec",
-                        "consul-k8s-control-plane connect-init -pod-name=${POD_NAME} "
-                        "-pod-namespace=${POD_NAMESPACE}"]}
+    return {
+        "name": name,
+        "image": "hashicorp/consul-k8s-control-plane:1.9.0",
+        "command": [
+            "/bin/sh",
+            "-ec",
+            "consul-k8s-control-plane connect-init -pod-name=${POD_NAME} "
+            "-pod-namespace=${POD_NAMESPACE}",
+        ],
+    }
 
 
 def consul_k8s(mode, user_init_containers=(), lifecycle=True, services=(), **kwargs):
@@ -202,59 +276,95 @@ def consul_k8s(mode, user_init_containers=(), lifecycle=True, services=(), **kwa
     labels = dict(CONSUL_INJECTED)
     labels["consul.hashicorp.com/connect-inject-managed-by"] = "consul-k8s-endpoints-controller"
     labels.update(kwargs.pop("labels", {}))
-    return pod(init_containers=init, containers=containers, annotations=annotations,
-               labels=labels, **kwargs)
+    return pod(
+        init_containers=init,
+        containers=containers,
+        annotations=annotations,
+        labels=labels,
+        **kwargs,
+    )
 
 
 def consul_before_1_0(metrics_merging=True, marked=True, **kwargs):
     """consul-k8s 0.24-0.49 (control-plane/connect-inject/mesh_webhook.go at v0.49.8):
     copy-consul-bin and consul-connect-inject-init, then envoy-sidecar appended to the app, and
     consul-sidecar (metrics merging only) after it."""
-    init = [{"name": "copy-consul-bin", "image": "hashicorp/consul:1.13.3",
-             "command": ["cp", "/bin/consul", "/consul/connect-inject/consul"]},
-            _consul_inject_init()]
-    containers = [_app(),
-                  {"name": "envoy-sidecar", "image": "envoyproxy/envoy:v1.23.1",
-                   "command": ["envoy", "--config-path",
-                               "/consul/connect-inject/envoy-bootstrap.yaml"],
-                   "env": [{"name": "HOST_IP",
-                            "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}]}]
+    init = [
+        {
+            "name": "copy-consul-bin",
+            "image": "hashicorp/consul:1.13.3",
+            "command": ["cp", "/bin/consul", "/consul/connect-inject/consul"],
+        },
+        _consul_inject_init(),
+    ]
+    containers = [
+        _app(),
+        {
+            "name": "envoy-sidecar",
+            "image": "envoyproxy/envoy:v1.23.1",
+            "command": ["envoy", "--config-path", "/consul/connect-inject/envoy-bootstrap.yaml"],
+            "env": [{"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}],
+        },
+    ]
     if metrics_merging:
-        containers.append({"name": "consul-sidecar",
-                           "image": "hashicorp/consul-k8s-control-plane:0.49.8",
-                           "command": ["consul-k8s-control-plane", "consul-sidecar",
-                                       "-enable-service-registration=false",
-                                       "-enable-metrics-merging=true",
-                                       "-merged-metrics-port=20100"]})
+        containers.append(
+            {
+                "name": "consul-sidecar",
+                "image": "hashicorp/consul-k8s-control-plane:0.49.8",
+                "command": [
+                    "consul-k8s-control-plane",
+                    "consul-sidecar",
+                    "-enable-service-registration=false",
+                    "-enable-metrics-merging=true",
+                    "-merged-metrics-port=20100",
+                ],
+            }
+        )
     annotations = dict(CONSUL_INJECTED) if marked else {}
     annotations.update(kwargs.pop("annotations", {}))
     labels = kwargs.pop("labels", dict(CONSUL_INJECTED) if marked else {})
-    return pod(init_containers=init, containers=containers, annotations=annotations,
-               labels=labels, **kwargs)
+    return pod(
+        init_containers=init,
+        containers=containers,
+        annotations=annotations,
+        labels=labels,
+        **kwargs,
+    )
 
 
 def consul_before_0_24(**kwargs):
     """consul-k8s up to 0.23 (connect-inject/handler.go at v0.23.0)."""
-    containers = [_app(),
-                  {"name": "consul-connect-envoy-sidecar",
-                   "image": "envoyproxy/envoy-alpine:v1.14.2"},
-                  {"name": "consul-connect-lifecycle-sidecar",
-                   "image": "hashicorp/consul-k8s:0.23.0"}]
-    return pod(init_containers=[_consul_inject_init()], containers=containers,
-               annotations=dict(CONSUL_INJECTED), labels=dict(CONSUL_INJECTED), **kwargs)
+    containers = [
+        _app(),
+        {"name": "consul-connect-envoy-sidecar", "image": "envoyproxy/envoy-alpine:v1.14.2"},
+        {"name": "consul-connect-lifecycle-sidecar", "image": "hashicorp/consul-k8s:0.23.0"},
+    ]
+    return pod(
+        init_containers=[_consul_inject_init()],
+        containers=containers,
+        annotations=dict(CONSUL_INJECTED),
+        labels=dict(CONSUL_INJECTED),
+        **kwargs,
+    )
 
 
 def _appmesh_env(resource, legacy=False):
     """What pkg/inject/sidecar_builder.go sets; APPMESH_RESOURCE_ARN since controller v1.12.4."""
-    env = [{"name": "APPMESH_VIRTUAL_NODE_NAME", "value": resource},
-           {"name": "AWS_REGION", "value": "us-west-2"},
-           {"name": "ENVOY_LOG_LEVEL", "value": "info"},
-           {"name": "APPMESH_PLATFORM_K8S_VERSION", "value": "v1.30.4-eks-a737599"},
-           {"name": "APPMESH_PLATFORM_APP_MESH_CONTROLLER_VERSION", "value": "v1.13.3"}]
+    env = [
+        {"name": "APPMESH_VIRTUAL_NODE_NAME", "value": resource},
+        {"name": "AWS_REGION", "value": "us-west-2"},
+        {"name": "ENVOY_LOG_LEVEL", "value": "info"},
+        {"name": "APPMESH_PLATFORM_K8S_VERSION", "value": "v1.30.4-eks-a737599"},
+        {"name": "APPMESH_PLATFORM_APP_MESH_CONTROLLER_VERSION", "value": "v1.13.3"},
+    ]
     if not legacy:
         env.insert(0, {"name": "APPMESH_RESOURCE_ARN", "value": resource})
-    env.append({"name": "APPMESH_PLATFORM_K8S_POD_UID",
-                "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}})
+    env.append(
+        {
+            "name": "APPMESH_PLATFORM_K8S_POD_UID",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}},
+        }
+    )
     return env
 
 
@@ -267,23 +377,29 @@ APPMESH_POST_START = (
     "(${BASH_REMATCH[1]} -ge 1 && ${BASH_REMATCH[2]} -ge 22 && ${BASH_REMATCH[3]} -ge 2 && "
     "${BASH_REMATCH[4]} -gt 0) ]]; then APPNET_AGENT_POLL_ENVOY_READINESS_TIMEOUT_S=180 "
     "APPNET_AGENT_POLL_ENVOY_READINESS_INTERVAL_S=5 /usr/bin/agent -envoyReadiness; else echo "
-    "'WaitUntilProxyReady is not supported in Envoy version < 1.22.2.1'; fi")
+    "'WaitUntilProxyReady is not supported in Envoy version < 1.22.2.1'; fi"
+)
 
 
 def _appmesh_envoy(resource, legacy=False):
-    return {"name": "envoy",
-            "image": f"{APPMESH_ECR}/aws-appmesh-envoy:v1.34.13.3-prod",
-            "securityContext": {"runAsUser": 1337},
-            "ports": [{"containerPort": 9901, "name": "stats", "protocol": "TCP"}],
-            "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 20s"]}}},
-            "env": _appmesh_env(resource, legacy)}
+    return {
+        "name": "envoy",
+        "image": f"{APPMESH_ECR}/aws-appmesh-envoy:v1.34.13.3-prod",
+        "securityContext": {"runAsUser": 1337},
+        "ports": [{"containerPort": 9901, "name": "stats", "protocol": "TCP"}],
+        "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 20s"]}}},
+        "env": _appmesh_env(resource, legacy),
+    }
 
 
 def _xray_daemon():
-    return {"name": "xray-daemon", "image": "public.ecr.aws/xray/aws-xray-daemon:latest",
-            "securityContext": {"runAsUser": 1337},
-            "ports": [{"containerPort": 2000, "name": "xray", "protocol": "UDP"}],
-            "env": [{"name": "AWS_REGION", "value": "us-west-2"}]}
+    return {
+        "name": "xray-daemon",
+        "image": "public.ecr.aws/xray/aws-xray-daemon:latest",
+        "securityContext": {"runAsUser": 1337},
+        "ports": [{"containerPort": 2000, "name": "xray", "protocol": "UDP"}],
+        "env": [{"name": "AWS_REGION", "value": "us-west-2"}],
+    }
 
 
 def appmesh(wait_until_proxy_ready=False, xray=False, cni=False, **kwargs):
@@ -302,16 +418,26 @@ def appmesh(wait_until_proxy_ready=False, xray=False, cni=False, **kwargs):
     annotations = dict(kwargs.pop("annotations", {}))
     init = None
     if cni:
-        annotations.update({"appmesh.k8s.aws/sidecarInjectorWebhook": "enabled",
-                            "appmesh.k8s.aws/ports": "8080",
-                            "appmesh.k8s.aws/ignoredUID": "1337"})
+        annotations.update(
+            {
+                "appmesh.k8s.aws/sidecarInjectorWebhook": "enabled",
+                "appmesh.k8s.aws/ports": "8080",
+                "appmesh.k8s.aws/ignoredUID": "1337",
+            }
+        )
     else:
-        init = [{"name": "proxyinit",
-                 "image": f"{APPMESH_ECR}/aws-appmesh-proxy-route-manager:v7-prod",
-                 "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}},
-                 "env": [{"name": "APPMESH_START_ENABLED", "value": "1"},
-                         {"name": "APPMESH_IGNORE_UID", "value": "1337"},
-                         {"name": "APPMESH_APP_PORTS", "value": "8080"}]}]
+        init = [
+            {
+                "name": "proxyinit",
+                "image": f"{APPMESH_ECR}/aws-appmesh-proxy-route-manager:v7-prod",
+                "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}},
+                "env": [
+                    {"name": "APPMESH_START_ENABLED", "value": "1"},
+                    {"name": "APPMESH_IGNORE_UID", "value": "1337"},
+                    {"name": "APPMESH_APP_PORTS", "value": "8080"},
+                ],
+            }
+        ]
     return pod(init_containers=init, containers=containers, annotations=annotations, **kwargs)
 
 
@@ -327,41 +453,92 @@ def appmesh_virtual_gateway(xray=False, legacy_env=False, **kwargs):
 
 def contour_envoy(**kwargs):
     """Contour's envoy DaemonSet pod (examples/contour/03-envoy.yaml): envoy is the app."""
-    init = [{"name": "envoy-initconfig", "image": "ghcr.io/projectcontour/contour:v1.30.0",
-             "command": ["contour"], "args": ["bootstrap", "/config/envoy.json"],
-             "env": [{"name": "CONTOUR_NAMESPACE",
-                      "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]}]
-    containers = [
-        {"name": "shutdown-manager", "image": "ghcr.io/projectcontour/contour:v1.30.0",
-         "command": ["/bin/contour"], "args": ["envoy", "shutdown-manager"]},
-        {"name": "envoy", "image": "docker.io/envoyproxy/envoy:distroless-v1.35.8",
-         "command": ["envoy"], "args": ["-c", "/config/envoy.json", "--log-level info"],
-         "env": [{"name": "CONTOUR_NAMESPACE",
-                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                 {"name": "ENVOY_POD_NAME",
-                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
+    init = [
+        {
+            "name": "envoy-initconfig",
+            "image": "ghcr.io/projectcontour/contour:v1.30.0",
+            "command": ["contour"],
+            "args": ["bootstrap", "/config/envoy.json"],
+            "env": [
+                {
+                    "name": "CONTOUR_NAMESPACE",
+                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+                }
+            ],
+        }
     ]
-    return pod(name="envoy-x7k2p", namespace="projectcontour", init_containers=init,
-               containers=containers, labels={"app": "envoy"}, owner=("DaemonSet", "envoy"),
-               **kwargs)
+    containers = [
+        {
+            "name": "shutdown-manager",
+            "image": "ghcr.io/projectcontour/contour:v1.30.0",
+            "command": ["/bin/contour"],
+            "args": ["envoy", "shutdown-manager"],
+        },
+        {
+            "name": "envoy",
+            "image": "docker.io/envoyproxy/envoy:distroless-v1.35.8",
+            "command": ["envoy"],
+            "args": ["-c", "/config/envoy.json", "--log-level info"],
+            "env": [
+                {
+                    "name": "CONTOUR_NAMESPACE",
+                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+                },
+                {
+                    "name": "ENVOY_POD_NAME",
+                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                },
+            ],
+        },
+    ]
+    return pod(
+        name="envoy-x7k2p",
+        namespace="projectcontour",
+        init_containers=init,
+        containers=containers,
+        labels={"app": "envoy"},
+        owner=("DaemonSet", "envoy"),
+        **kwargs,
+    )
 
 
 def envoy_gateway_proxy(**kwargs):
     """An Envoy Gateway data-plane pod: envoy (the app) and its shutdown-manager."""
     containers = [
-        {"name": "envoy", "image": "docker.io/envoyproxy/envoy:distroless-v1.35.0",
-         "command": ["envoy"], "args": ["--service-cluster", "default/eg"],
-         "env": [{"name": "ENVOY_GATEWAY_NAMESPACE",
-                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                 {"name": "ENVOY_POD_NAME",
-                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
-        {"name": "shutdown-manager", "image": "docker.io/envoyproxy/gateway:v1.5.0",
-         "command": ["envoy-gateway"], "args": ["envoy", "shutdown-manager"]},
+        {
+            "name": "envoy",
+            "image": "docker.io/envoyproxy/envoy:distroless-v1.35.0",
+            "command": ["envoy"],
+            "args": ["--service-cluster", "default/eg"],
+            "env": [
+                {
+                    "name": "ENVOY_GATEWAY_NAMESPACE",
+                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+                },
+                {
+                    "name": "ENVOY_POD_NAME",
+                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                },
+            ],
+        },
+        {
+            "name": "shutdown-manager",
+            "image": "docker.io/envoyproxy/gateway:v1.5.0",
+            "command": ["envoy-gateway"],
+            "args": ["envoy", "shutdown-manager"],
+        },
     ]
-    return pod(name="envoy-default-eg-e41e7b31-5d9f-abcde", namespace="envoy-gateway-system",
-               containers=containers,
-               labels={"app.kubernetes.io/name": "envoy", "app.kubernetes.io/component": "proxy",
-                       "app.kubernetes.io/managed-by": "envoy-gateway"}, **kwargs)
+    return pod(
+        name="envoy-default-eg-e41e7b31-5d9f-abcde",
+        namespace="envoy-gateway-system",
+        containers=containers,
+        labels={
+            "app.kubernetes.io/name": "envoy",
+            "app.kubernetes.io/component": "proxy",
+            "app.kubernetes.io/managed-by": "envoy-gateway",
+        },
+        **kwargs,
+    )
 
 
 def kuma_k8s(mode, user_init_containers=(), wait_for_dataplane=False, **kwargs):
@@ -370,22 +547,43 @@ def kuma_k8s(mode, user_init_containers=(), wait_for_dataplane=False, **kwargs):
     the user's init containers; traditional puts kuma-sidecar first in containers and kuma-init
     after the user's init containers, with a `kuma-dp wait` postStart hook when the pod waits
     for the dataplane (containers/factory.go)."""
-    helper = {"name": "kuma-init", "image": "docker.io/kumahq/kuma-init:2.14.3",
-              "command": ["/usr/bin/kumactl", "install", "transparent-proxy"]}
-    proxy = {"name": "kuma-sidecar", "image": "docker.io/kumahq/kuma-dp:2.14.3",
-             "args": ["run", "--log-level=info", "--concurrency=2"],
-             "env": [{"name": "KUMA_CONTROL_PLANE_URL",
-                      "value": "https://kuma-control-plane.kuma-system:5678"}]}
+    helper = {
+        "name": "kuma-init",
+        "image": "docker.io/kumahq/kuma-init:2.14.3",
+        "command": ["/usr/bin/kumactl", "install", "transparent-proxy"],
+    }
+    proxy = {
+        "name": "kuma-sidecar",
+        "image": "docker.io/kumahq/kuma-dp:2.14.3",
+        "args": ["run", "--log-level=info", "--concurrency=2"],
+        "env": [
+            {
+                "name": "KUMA_CONTROL_PLANE_URL",
+                "value": "https://kuma-control-plane.kuma-system:5678",
+            }
+        ],
+    }
     user_init = [dict(c) for c in user_init_containers]
     annotations = {"kuma.io/sidecar-injected": "true", "kuma.io/mesh": "default"}
     annotations.update(kwargs.pop("annotations", {}))
     if mode == "native":
         proxy["restartPolicy"] = "Always"
         proxy["lifecycle"] = {"preStop": {"exec": {"command": ["killall", "-USR2", "kuma-dp"]}}}
-        return pod(init_containers=[helper, proxy] + user_init, containers=[_app()],
-                   annotations=annotations, **kwargs)
+        return pod(
+            init_containers=[helper, proxy] + user_init,
+            containers=[_app()],
+            annotations=annotations,
+            **kwargs,
+        )
     if wait_for_dataplane:
-        proxy["lifecycle"] = {"postStart": {"exec": {"command": [
-            "kuma-dp", "wait", "--url", "http://localhost:9902/ready"]}}}
-    return pod(init_containers=user_init + [helper], containers=[proxy, _app()],
-               annotations=annotations, **kwargs)
+        proxy["lifecycle"] = {
+            "postStart": {
+                "exec": {"command": ["kuma-dp", "wait", "--url", "http://localhost:9902/ready"]}
+            }
+        }
+    return pod(
+        init_containers=user_init + [helper],
+        containers=[proxy, _app()],
+        annotations=annotations,
+        **kwargs,
+    )

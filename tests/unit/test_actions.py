@@ -18,21 +18,38 @@ def row_for(mode="traditional", workload=("Deployment", "cart"), **kwargs):
     return row
 
 
-@pytest.mark.parametrize("workload, facts, action, needs", [
-    (("Deployment", "cart"), None, "restart Deployment/cart", True),
-    (("StatefulSet", "db"), None, "restart StatefulSet/db", True),
-    (("DaemonSet", "agent"), None, "restart DaemonSet/agent", True),
-    (("Rollout", "web"), None, "restart Rollout/web", True),
-    (None, None, "recreate", True),
-    (("CronJob", "report"), None, "next run", False),
-    (("Job", "migrate"), None, "job: runs to completion in old mode", False),
-    (("StatefulSet", "db"), WorkloadFacts("StatefulSet", "shop", "db", on_delete=True), "delete pods", True),
-    (("DaemonSet", "agent"), WorkloadFacts("DaemonSet", "shop", "agent", on_delete=True), "delete pods", True),
-    (("Deployment", "cart"), WorkloadFacts("Deployment", "shop", "cart", paused=True),
-     "paused: resume Deployment/cart, then restart", True),
-    (("ReplicaSet", "bare-rs"), None, "delete pods", True),
-    (("CloneSet", "kruise"), None, "manual: CloneSet/kruise manages its pods", True),
-])
+@pytest.mark.parametrize(
+    "workload, facts, action, needs",
+    [
+        (("Deployment", "cart"), None, "restart Deployment/cart", True),
+        (("StatefulSet", "db"), None, "restart StatefulSet/db", True),
+        (("DaemonSet", "agent"), None, "restart DaemonSet/agent", True),
+        (("Rollout", "web"), None, "restart Rollout/web", True),
+        (None, None, "recreate", True),
+        (("CronJob", "report"), None, "next run", False),
+        (("Job", "migrate"), None, "job: runs to completion in old mode", False),
+        (
+            ("StatefulSet", "db"),
+            WorkloadFacts("StatefulSet", "shop", "db", on_delete=True),
+            "delete pods",
+            True,
+        ),
+        (
+            ("DaemonSet", "agent"),
+            WorkloadFacts("DaemonSet", "shop", "agent", on_delete=True),
+            "delete pods",
+            True,
+        ),
+        (
+            ("Deployment", "cart"),
+            WorkloadFacts("Deployment", "shop", "cart", paused=True),
+            "paused: resume Deployment/cart, then restart",
+            True,
+        ),
+        (("ReplicaSet", "bare-rs"), None, "delete pods", True),
+        (("CloneSet", "kruise"), None, "manual: CloneSet/kruise manages its pods", True),
+    ],
+)
 def test_pod_in_the_wrong_mode_gets_its_owners_remedy(workload, facts, action, needs):
     row = row_for("traditional", workload)
     known = {(workload[0], "shop", workload[1]): facts} if facts and workload else {}
@@ -65,21 +82,37 @@ def test_pods_outside_the_mesh_and_gateways_are_not_touched():
 
 
 def test_stuck_job_pod_says_so_instead_of_waiting_for_completion():
-    row = classify_pod(pods.istio("traditional", owner=("Job", "migrate"),
-                                  statuses=[pods.terminated("app"), pods.running("istio-proxy")]))
+    row = classify_pod(
+        pods.istio(
+            "traditional",
+            owner=("Job", "migrate"),
+            statuses=[pods.terminated("app"), pods.running("istio-proxy")],
+        )
+    )
     assess(row, NATIVE, {})
     assert action_text(row.remedy).startswith("stuck:")
     assert not row.needs_restart
 
 
-@pytest.mark.parametrize("workload, facts, step", [
-    (("Deployment", "cart"), None, Step.RESTART),
-    (("Rollout", "web"), None, Step.RESTART),
-    (None, None, Step.RECREATE),
-    (("StatefulSet", "db"), WorkloadFacts("StatefulSet", "shop", "db", on_delete=True), Step.DELETE_PODS),
-    (("ReplicaSet", "bare-rs"), None, Step.DELETE_REPLICASET_PODS),
-    (("Deployment", "cart"), WorkloadFacts("Deployment", "shop", "cart", paused=True), Step.RESUME),
-])
+@pytest.mark.parametrize(
+    "workload, facts, step",
+    [
+        (("Deployment", "cart"), None, Step.RESTART),
+        (("Rollout", "web"), None, Step.RESTART),
+        (None, None, Step.RECREATE),
+        (
+            ("StatefulSet", "db"),
+            WorkloadFacts("StatefulSet", "shop", "db", on_delete=True),
+            Step.DELETE_PODS,
+        ),
+        (("ReplicaSet", "bare-rs"), None, Step.DELETE_REPLICASET_PODS),
+        (
+            ("Deployment", "cart"),
+            WorkloadFacts("Deployment", "shop", "cart", paused=True),
+            Step.RESUME,
+        ),
+    ],
+)
 def test_the_remedy_names_its_step_and_workload(workload, facts, step):
     row = row_for("traditional", workload)
     known = {(workload[0], "shop", workload[1]): facts} if facts and workload else {}

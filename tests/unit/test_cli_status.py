@@ -36,8 +36,16 @@ def test_status_all_namespaces_table_and_summary(fake, run):
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["NAMESPACE", "POD"]
     cart = next(line for line in lines if "cart-7d9-a" in line)
-    assert cart.split() == ["shop", "cart-7d9-a", "Deployment/cart", "istio-proxy", "native",
-                            "traditional", "restart", "Deployment/cart"]
+    assert cart.split() == [
+        "shop",
+        "cart-7d9-a",
+        "Deployment/cart",
+        "istio-proxy",
+        "native",
+        "traditional",
+        "restart",
+        "Deployment/cart",
+    ]
     assert "web-1" in next(line for line in lines if line.endswith("ok"))
     assert lines[-1].startswith("Mesh asm: traditional (ASMMeshConfig/default")
     assert "3 pod(s) need action, 1 workload(s) to restart" in lines[-1]
@@ -65,7 +73,9 @@ def test_json_output_is_the_documented_contract(fake, run):
     doc = json.loads(result.stdout)
     assert doc["kind"] == "SidecarStatus"
     assert [(i["pod"], i["action"], i["needsRestart"]) for i in doc["items"]] == [
-        ("debug", "recreate", True), ("plain", "-", False)]
+        ("debug", "recreate", True),
+        ("plain", "-", False),
+    ]
 
 
 def test_selector_is_passed_to_the_pod_list(fake, run):
@@ -98,8 +108,9 @@ def test_missing_mesh_config_still_shows_pods(run, connect_to):
 
 
 def test_mesh_context_reads_the_config_from_the_other_cluster(run, connect_to):
-    data_plane = FakeCluster({k: v for k, v in mesh_objects().items() if k != "ASMMeshConfig"},
-                             context="ack")
+    data_plane = FakeCluster(
+        {k: v for k, v in mesh_objects().items() if k != "ASMMeshConfig"}, context="ack"
+    )
     control_plane = FakeCluster({"ASMMeshConfig": [asm(True)]}, context="asm-instance")
     connect = connect_to(data_plane, control_plane)
     result = run("status", "-A", "--mesh-context", "asm-instance")
@@ -115,8 +126,10 @@ def test_unreadable_replicasets_warn_and_fall_back(run, connect_to):
     assert "ReplicaSet/cart-7d9" in result.stdout
 
 
-@pytest.mark.parametrize("args", [["status", "-o", "xml"], ["status", "--bogus"],
-                                  ["status", "--request-timeout", "soon"]])
+@pytest.mark.parametrize(
+    "args",
+    [["status", "-o", "xml"], ["status", "--bogus"], ["status", "--request-timeout", "soon"]],
+)
 def test_usage_errors_exit_2_without_traceback(args, run):
     result = run(*args)
     assert result.exit_code == 2

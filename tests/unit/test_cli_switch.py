@@ -3,6 +3,7 @@
 The fake's on_patch plays the controllers: a restarted Deployment gets new pods in the mode
 the (fake) mesh config says, so the verify step sees a real outcome.
 """
+
 import pytest
 
 from tests.unit import pods
@@ -27,6 +28,7 @@ def cluster_objects(native=True, cart_mode="native"):
 
 def controllers(fail=None):
     """on_patch: apply config patches; roll restarted Deployments to the configured mode."""
+
     def on_patch(cluster, kind, namespace, name, body):
         if kind == "ASMMeshConfig":
             cluster.objects["ASMMeshConfig"][0]["spec"].update(body["spec"])
@@ -37,22 +39,35 @@ def controllers(fail=None):
         workload["metadata"]["generation"] += 1
         workload["status"]["observedGeneration"] = workload["metadata"]["generation"]
         if name == fail:
-            workload["status"]["conditions"] = [{
-                "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
-                "message": "spec.initContainers[1].restartPolicy: Forbidden: may not be set for "
-                           "init containers without restartPolicy=Always"}]
+            workload["status"]["conditions"] = [
+                {
+                    "type": "ReplicaFailure",
+                    "status": "True",
+                    "reason": "FailedCreate",
+                    "message": "spec.initContainers[1].restartPolicy: Forbidden: may not be set for "
+                    "init containers without restartPolicy=Always",
+                }
+            ]
             return
         annotations = body["spec"]["template"]["metadata"]["annotations"]
         workload["spec"]["template"]["metadata"].setdefault("annotations", {}).update(annotations)
         override = annotations.get("sidecar.istio.io/nativeSidecar")
-        native = (override == "true") if override else \
-            cluster.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"]
+        native = (
+            (override == "true")
+            if override
+            else cluster.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"]
+        )
         mode = "native" if native else "traditional"
         cluster.objects["ReplicaSet"].append(replicaset(f"{name}-2", name))
-        keep = [p for p in cluster.objects["Pod"] if not p["metadata"]["name"].startswith(f"{name}-")]
-        new = [pods.istio(mode, name=f"{name}-2-{i}", owner=("ReplicaSet", f"{name}-2"))
-               for i in range(workload["spec"]["replicas"])]
+        keep = [
+            p for p in cluster.objects["Pod"] if not p["metadata"]["name"].startswith(f"{name}-")
+        ]
+        new = [
+            pods.istio(mode, name=f"{name}-2-{i}", owner=("ReplicaSet", f"{name}-2"))
+            for i in range(workload["spec"]["replicas"])
+        ]
         cluster.objects["Pod"] = keep + new
+
     return on_patch
 
 
@@ -86,8 +101,10 @@ def test_switch_patches_config_then_restarts_exactly_the_affected_workloads(fake
     result = run("switch", "--traditional", "--yes")
     assert result.exit_code == 0, result.output
     kinds = [(kind, name, patch_type) for kind, _, name, _, patch_type, _ in fake.patches]
-    assert kinds == [("ASMMeshConfig", "default", "application/merge-patch+json"),
-                     ("Deployment", "cart", "application/strategic-merge-patch+json")]
+    assert kinds == [
+        ("ASMMeshConfig", "default", "application/merge-patch+json"),
+        ("Deployment", "cart", "application/strategic-merge-patch+json"),
+    ]
     assert fake.patches[0][3] == {"spec": {"enableNativeSidecar": False}}
     restarted = fake.patches[1][3]["spec"]["template"]["metadata"]["annotations"]
     assert list(restarted) == ["kubectl.kubernetes.io/restartedAt"]
@@ -128,18 +145,20 @@ def test_missing_rights_are_found_before_any_write(run, connect_to):
     connect_to(cluster)
     result = run("switch", "--traditional", "--yes")
     assert result.exit_code == 1
-    assert ("Refused: may not patch deployments.apps in namespace shop (context test)"
-            in result.stderr)
+    assert (
+        "Refused: may not patch deployments.apps in namespace shop (context test)" in result.stderr
+    )
     assert "Nothing was changed: 1 permission(s) the plan needs are missing" in result.stdout
     assert cluster.patches == []  # not even the mesh config, which this user may patch
     assert {(r["verb"], r["resource"], r.get("namespace")) for r in cluster.reviews} == {
-        ("patch", "asmmeshconfigs", None), ("patch", "deployments", "shop")}
+        ("patch", "asmmeshconfigs", None),
+        ("patch", "deployments", "shop"),
+    }
     dry = run("switch", "--traditional", "--dry-run")
     assert dry.exit_code == 1 and "Refused: may not patch deployments.apps" in dry.stderr
 
 
-def test_a_write_refused_despite_the_access_check_stops_and_says_a_rerun_wont_help(
-        run, connect_to):
+def test_a_write_refused_despite_the_access_check_stops_and_says_a_rerun_wont_help(run, connect_to):
     class Admission(FakeCluster):
         """RBAC allows the patch; an admission webhook refuses it."""
 
@@ -150,8 +169,10 @@ def test_a_write_refused_despite_the_access_check_stops_and_says_a_rerun_wont_he
     connect_to(cluster)
     result = run("switch", "--traditional", "--yes")
     assert result.exit_code == 1
-    assert 'refused: mesh config: asmmeshconfigs.istio.alibabacloud.com "default" is forbidden' \
+    assert (
+        'refused: mesh config: asmmeshconfigs.istio.alibabacloud.com "default" is forbidden'
         in result.stdout
+    )
     assert "Done: 0 of 1 config change(s), 0 of 1 workload(s) rolled out." in result.stdout
     assert "running again won't help" in result.stdout
     assert "Run the same command again" not in result.stdout
@@ -167,7 +188,10 @@ def test_failed_rollout_stops_new_restarts_and_names_the_reason(run, connect_to)
     connect_to(cluster)
     result = run("switch", "--traditional", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
-    assert "FAILED Deployment/cart -n shop: deployment \"cart\" can't create pods (FailedCreate)" in result.stderr
+    assert (
+        'FAILED Deployment/cart -n shop: deployment "cart" can\'t create pods (FailedCreate)'
+        in result.stderr
+    )
     assert "restartPolicy" in result.stdout
     assert "not started: Deployment/zeta -n shop" in result.stdout
     assert "Run the same command again to continue" in result.stdout
@@ -181,6 +205,7 @@ def test_rollout_that_never_finishes_times_out(run, connect_to):
             d["metadata"]["generation"] += 1
             d["status"]["observedGeneration"] = d["metadata"]["generation"]
             d["status"]["updatedReplicas"] = 0
+
     cluster = FakeCluster(cluster_objects(native=False), on_patch=stuck)
     connect_to(cluster)
     result = run("restart", "-A", "--yes", "--timeout", "200ms")
@@ -206,7 +231,8 @@ def test_per_workload_switch_sets_the_override_annotation_only(fake, run):
     assert result.exit_code == 0, result.output
     assert [(p[0], p[2]) for p in fake.patches] == [("Deployment", "cart")]
     assert fake.patches[0][3]["spec"]["template"]["metadata"]["annotations"] == {
-        "sidecar.istio.io/nativeSidecar": "false"}
+        "sidecar.istio.io/nativeSidecar": "false"
+    }
     assert fake.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"] is True
 
 
@@ -225,17 +251,20 @@ def test_restart_follows_a_config_changed_elsewhere(run, connect_to):
     assert [(p[0], p[2]) for p in cluster.patches] == [("Deployment", "cart")]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["switch"], "exactly one of --native or --traditional"),
-    (["switch", "--native", "--traditional"], "exactly one of --native or --traditional"),
-    (["switch", "--native", "cart"], '"cart" is not a workload'),
-    (["switch", "--native", "pod/cart"], '"pod/cart" is not a workload'),
-    (["switch", "--native", "deployment/a", "-l", "app=a"], "not both"),
-    (["switch", "--native", "--dry-run=maybe"], "Invalid value for '--dry-run'"),
-    (["switch", "--native", "deployment/a", "--no-restart"], "mesh-wide switch only"),
-    (["switch", "--native", "-l", "app=a", "--no-restart"], "mesh-wide switch only"),
-    (["restart", "--timeout", "soon"], "--timeout"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["switch"], "exactly one of --native or --traditional"),
+        (["switch", "--native", "--traditional"], "exactly one of --native or --traditional"),
+        (["switch", "--native", "cart"], '"cart" is not a workload'),
+        (["switch", "--native", "pod/cart"], '"pod/cart" is not a workload'),
+        (["switch", "--native", "deployment/a", "-l", "app=a"], "not both"),
+        (["switch", "--native", "--dry-run=maybe"], "Invalid value for '--dry-run'"),
+        (["switch", "--native", "deployment/a", "--no-restart"], "mesh-wide switch only"),
+        (["switch", "--native", "-l", "app=a", "--no-restart"], "mesh-wide switch only"),
+        (["restart", "--timeout", "soon"], "--timeout"),
+    ],
+)
 def test_usage_errors_are_found_before_connecting(args, message, run, connect_to):
     connect = connect_to(None)
     result = run(*args)

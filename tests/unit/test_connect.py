@@ -1,4 +1,5 @@
 """Connection errors through the real cluster module: no API server is needed to see them."""
+
 import socket
 
 import pytest
@@ -15,10 +16,14 @@ def closed_port():
 def kubeconfig(tmp_path):
     port = closed_port()
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "dev",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "dev",
         "clusters": [{"name": "dev", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
         "users": [{"name": "dev", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "dev", "namespace": "shop"}}],
+        "contexts": [
+            {"name": "dev", "context": {"cluster": "dev", "user": "dev", "namespace": "shop"}}
+        ],
     }
     path = tmp_path / "config"
     path.write_text(yaml.safe_dump(config))
@@ -46,7 +51,9 @@ def test_unknown_context_is_a_usage_error(kubeconfig, run):
 
 
 def test_missing_kubeconfig(tmp_path, run):
-    result = run("status", env={"KUBECONFIG": str(tmp_path / "nope"), "KUBERNETES_SERVICE_HOST": ""})
+    result = run(
+        "status", env={"KUBECONFIG": str(tmp_path / "nope"), "KUBERNETES_SERVICE_HOST": ""}
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no kubeconfig found")
     explicit = run("status", "--kubeconfig", str(tmp_path / "nope"))

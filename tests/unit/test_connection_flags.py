@@ -1,5 +1,6 @@
 """kubectl's connection flags: what the Cluster they build would send, and where. No API server
 needed: a Cluster is built without a request, and its headers are what every request carries."""
+
 import os
 
 import pytest
@@ -12,14 +13,26 @@ from kubectl_sidecar.kubeconfig import Overrides
 
 def write_config(path, **user):
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "dev",
-        "clusters": [{"name": "dev", "cluster": {"server": "https://dev.example:6443",
-                                                 "certificate-authority": "ca.crt"}},
-                     {"name": "prod", "cluster": {"server": "https://prod.example:6443"}}],
-        "users": [{"name": "dev", "user": user or {"token": "dev-token"}},
-                  {"name": "ops", "user": {"token": "ops-token"}}],
-        "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "dev",
-                                                 "namespace": "shop"}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "dev",
+        "clusters": [
+            {
+                "name": "dev",
+                "cluster": {
+                    "server": "https://dev.example:6443",
+                    "certificate-authority": "ca.crt",
+                },
+            },
+            {"name": "prod", "cluster": {"server": "https://prod.example:6443"}},
+        ],
+        "users": [
+            {"name": "dev", "user": user or {"token": "dev-token"}},
+            {"name": "ops", "user": {"token": "ops-token"}},
+        ],
+        "contexts": [
+            {"name": "dev", "context": {"cluster": "dev", "user": "dev", "namespace": "shop"}}
+        ],
     }
     path.write_text(yaml.safe_dump(config))
     return str(path)
@@ -38,8 +51,9 @@ def headers(cluster):
 def test_server_and_token_need_no_kubeconfig(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    cluster = kubeconfig.connect(overrides=Overrides(server="https://api.example:6443",
-                                                     token="flag-token"))
+    cluster = kubeconfig.connect(
+        overrides=Overrides(server="https://api.example:6443", token="flag-token")
+    )
     assert cluster.host == "https://api.example:6443"
     assert ("Authorization", "Bearer flag-token") in headers(cluster)
     assert cluster.namespace == "default" and cluster.context == "--server"
@@ -55,10 +69,16 @@ def test_server_overrides_the_context_but_keeps_its_user(config):
 
 def test_token_replaces_every_other_way_the_user_authenticates(tmp_path):
     # The exec plugin would fail (no such command): with --token it is never run.
-    path = write_config(tmp_path / "config", exec={"apiVersion": "client.authentication.k8s.io/v1",
-                                                  "command": "no-such-credential-plugin"})
-    cluster = kubeconfig.connect(path, overrides=Overrides(token="flag-token",
-                                                           insecure_skip_tls_verify=True))
+    path = write_config(
+        tmp_path / "config",
+        exec={
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "no-such-credential-plugin",
+        },
+    )
+    cluster = kubeconfig.connect(
+        path, overrides=Overrides(token="flag-token", insecure_skip_tls_verify=True)
+    )
     assert ("Authorization", "Bearer flag-token") in headers(cluster)
 
 
@@ -68,18 +88,22 @@ def test_cluster_and_user_pick_other_kubeconfig_entries(config):
     assert ("Authorization", "Bearer ops-token") in headers(cluster)
 
 
-@pytest.mark.parametrize("flags, message", [
-    ({"cluster": "nope"}, 'cluster "nope" does not exist in the kubeconfig'),
-    ({"user": "nope"}, 'user "nope" does not exist in the kubeconfig'),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ({"cluster": "nope"}, 'cluster "nope" does not exist in the kubeconfig'),
+        ({"user": "nope"}, 'user "nope" does not exist in the kubeconfig'),
+    ],
+)
 def test_unknown_cluster_or_user_is_a_usage_error(config, flags, message):
     with pytest.raises(InputError, match=message):
         kubeconfig.connect(config, overrides=Overrides(**flags))
 
 
 def test_impersonation_headers_one_line_per_group(config):
-    cluster = kubeconfig.connect(config, overrides=Overrides(
-        as_user="alice", as_groups=("team-a", "team-b"), as_uid="42"))
+    cluster = kubeconfig.connect(
+        config, overrides=Overrides(as_user="alice", as_groups=("team-a", "team-b"), as_uid="42")
+    )
     sent = headers(cluster)
     assert ("Impersonate-User", "alice") in sent and ("Impersonate-Uid", "42") in sent
     assert [value for name, value in sent if name == "Impersonate-Group"] == ["team-a", "team-b"]
@@ -96,8 +120,9 @@ def test_kubeconfig_users_as_fields_are_honoured_and_the_flag_wins(tmp_path, cer
 
 
 def test_no_impersonation_without_flags(config):
-    assert not [name for name, _ in headers(kubeconfig.connect(config))
-                if name.startswith("Impersonate")]
+    assert not [
+        name for name, _ in headers(kubeconfig.connect(config)) if name.startswith("Impersonate")
+    ]
 
 
 def test_compression_as_kubectl_unless_disabled(config):
@@ -127,23 +152,40 @@ def test_relative_paths_are_relative_to_the_kubeconfig(config, tmp_path, monkeyp
 
 def test_client_certificate_flags_load_into_the_tls_context(config, cert_pair):
     cert, key = cert_pair
-    cluster = kubeconfig.connect(config, overrides=Overrides(client_certificate=cert,
-                                                             client_key=key))
+    cluster = kubeconfig.connect(
+        config, overrides=Overrides(client_certificate=cert, client_key=key)
+    )
     assert cluster.configuration.cert_file == cert and cluster.configuration.key_file == key
 
 
 def test_mesh_connection_keeps_who_we_act_as_but_not_where_or_with_what():
-    flags = Overrides(server="https://x", token="t", cluster="c", user="u", client_key="k",
-                      as_user="alice", as_groups=("g",), disable_compression=True)
-    assert flags.for_mesh() == Overrides(as_user="alice", as_groups=("g",),
-                                         disable_compression=True)
+    flags = Overrides(
+        server="https://x",
+        token="t",
+        cluster="c",
+        user="u",
+        client_key="k",
+        as_user="alice",
+        as_groups=("g",),
+        disable_compression=True,
+    )
+    assert flags.for_mesh() == Overrides(
+        as_user="alice", as_groups=("g",), disable_compression=True
+    )
 
 
 # --- through the CLI: bad input is one line and exit 2 -------------------------------------------
 
+
 def test_ca_with_insecure_is_refused(config, run, tmp_path):
-    result = run("status", "--kubeconfig", config, "--insecure-skip-tls-verify",
-                 "--certificate-authority", str(tmp_path / "ca.crt"))
+    result = run(
+        "status",
+        "--kubeconfig",
+        config,
+        "--insecure-skip-tls-verify",
+        "--certificate-authority",
+        str(tmp_path / "ca.crt"),
+    )
     assert result.exit_code == 2
     assert result.stderr.startswith("error: specifying a root certificates file with the insecure")
     assert len(result.stderr.splitlines()) == 1
@@ -170,9 +212,24 @@ def test_flags_reach_both_connections_as_documented(connect_to, run):
     from tests.unit.fake_cluster import FakeCluster
 
     connect = connect_to(FakeCluster({"Pod": []}), FakeCluster({"Pod": []}))
-    run("status", "--server", "https://x", "--token", "t", "--as", "alice", "--as-group", "g",
-        "--mesh-context", "asm-instance")
+    run(
+        "status",
+        "--server",
+        "https://x",
+        "--token",
+        "t",
+        "--as",
+        "alice",
+        "--as-group",
+        "g",
+        "--mesh-context",
+        "asm-instance",
+    )
     main, mesh = (call.args[3] for call in connect.call_args_list)
-    assert (main.server, main.token, main.as_user, main.as_groups) == ("https://x", "t", "alice",
-                                                                       ("g",))
+    assert (main.server, main.token, main.as_user, main.as_groups) == (
+        "https://x",
+        "t",
+        "alice",
+        ("g",),
+    )
     assert (mesh.server, mesh.token, mesh.as_user, mesh.as_groups) == (None, None, "alice", ("g",))

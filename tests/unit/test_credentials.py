@@ -3,6 +3,7 @@ an anonymous run) and key material written to temp files it removes only at a no
 
 Runs the real CLI in a subprocess with its own TMPDIR: what is left there afterwards is what a
 user's /tmp would keep."""
+
 import base64
 import os
 import signal
@@ -19,13 +20,20 @@ EXEC_API = "client.authentication.k8s.io/v1"
 
 
 def kubeconfig(path, server, user):
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "dev",
-        "clusters": [{"name": "dev", "cluster": {"server": server,
-                                                 "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "dev", "user": user}],
-        "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "dev"}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "dev",
+                "clusters": [
+                    {"name": "dev", "cluster": {"server": server, "insecure-skip-tls-verify": True}}
+                ],
+                "users": [{"name": "dev", "user": user}],
+                "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "dev"}}],
+            }
+        )
+    )
     return str(path)
 
 
@@ -51,8 +59,13 @@ def sidecar(tmp_path, *args):
     temp = tmp_path / "tmp"
     temp.mkdir(exist_ok=True)
     env = dict(os.environ, TMPDIR=str(temp), KUBERNETES_SERVICE_HOST="")
-    return subprocess.Popen([sys.executable, "-m", "kubectl_sidecar", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kubectl_sidecar", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process, timeout=30):
@@ -74,7 +87,8 @@ def test_missing_plugin_fails_in_kubectls_words(tmp_path, server, run):
     result = run("status", "--kubeconfig", config)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "error: getting credentials: exec: executable no-such-credential-plugin not found"]
+        "error: getting credentials: exec: executable no-such-credential-plugin not found"
+    ]
 
 
 def test_plugin_exiting_non_zero_fails_with_its_own_error(tmp_path, server, run):
@@ -84,14 +98,21 @@ def test_plugin_exiting_non_zero_fails_with_its_own_error(tmp_path, server, run)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"error: getting credentials: exec: executable {command} failed with exit code 3: "
-        "token expired: run sso login"]
+        "token expired: run sso login"
+    ]
 
 
-@pytest.mark.parametrize("output, expected", [
-    ("print('not json')", "exec: failed to decode process output"),
-    ("print(json.dumps({'apiVersion': '%s', 'kind': 'ExecCredential', 'status': {}}))" % EXEC_API,
-     "exec: missing token or clientCertificateData field in plugin output"),
-])
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        ("print('not json')", "exec: failed to decode process output"),
+        (
+            "print(json.dumps({'apiVersion': '%s', 'kind': 'ExecCredential', 'status': {}}))"
+            % EXEC_API,
+            "exec: missing token or clientCertificateData field in plugin output",
+        ),
+    ],
+)
 def test_plugin_with_bad_output_fails_with_its_error(tmp_path, server, output, expected, run):
     config = kubeconfig(tmp_path / "config", server, exec_user(plugin(tmp_path, output + "\n")))
     result = run("status", "--kubeconfig", config)
@@ -124,10 +145,14 @@ def test_no_key_file_left_after_an_error_exit(tmp_path, server, cert_pair):
 
 def test_no_key_file_left_by_an_exec_plugin_giving_certificates(tmp_path, server, cert_pair):
     cert, key = (open(p).read() for p in cert_pair)
-    output = {"apiVersion": EXEC_API, "kind": "ExecCredential",
-              "status": {"clientCertificateData": cert, "clientKeyData": key}}
-    config = kubeconfig(tmp_path / "config", server,
-                        exec_user(plugin(tmp_path, f"print(json.dumps({output!r}))\n")))
+    output = {
+        "apiVersion": EXEC_API,
+        "kind": "ExecCredential",
+        "status": {"clientCertificateData": cert, "clientKeyData": key},
+    }
+    config = kubeconfig(
+        tmp_path / "config", server, exec_user(plugin(tmp_path, f"print(json.dumps({output!r}))\n"))
+    )
     code, err = finish(sidecar(tmp_path, "status", "--kubeconfig", config))
     assert code == 1 and "connection refused" in err
     assert left_in_tmp(tmp_path) == []
@@ -154,11 +179,13 @@ def test_no_key_file_left_when_stopped_mid_request(tmp_path, cert_pair, signum, 
 def test_no_key_file_left_when_terminated_while_the_plugin_runs(tmp_path, server, cert_pair):
     # The plugin takes its time (a browser login); SIGTERM meanwhile still cleans up.
     marker = tmp_path / "plugin-started"
-    command = plugin(tmp_path, "import os, time\n"
-                               f"open({str(marker)!r}, 'w').write(str(os.getpid()))\n"
-                               "time.sleep(30)\n")
-    config = kubeconfig(tmp_path / "config", server, dict(key_data_user(cert_pair),
-                                                          **exec_user(command)))
+    command = plugin(
+        tmp_path,
+        f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(30)\n",
+    )
+    config = kubeconfig(
+        tmp_path / "config", server, dict(key_data_user(cert_pair), **exec_user(command))
+    )
     process = sidecar(tmp_path, "status", "--kubeconfig", config)
     deadline = time.monotonic() + 20
     while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
@@ -177,19 +204,26 @@ def test_plugin_failing_when_its_token_is_refreshed_fails_the_request(tmp_path, 
     # The first token expires at once, so the client runs the plugin again before the first
     # request; that second run fails.
     runs = tmp_path / "runs"
-    output = {"apiVersion": EXEC_API, "kind": "ExecCredential",
-              "status": {"token": "t", "expirationTimestamp": "2020-01-01T00:00:00Z"}}
-    command = plugin(tmp_path, f"""
+    output = {
+        "apiVersion": EXEC_API,
+        "kind": "ExecCredential",
+        "status": {"token": "t", "expirationTimestamp": "2020-01-01T00:00:00Z"},
+    }
+    command = plugin(
+        tmp_path,
+        f"""
         import os
         if os.path.exists({str(runs)!r}):
             sys.stderr.write("refresh token revoked\\n")
             sys.exit(1)
         open({str(runs)!r}, "w").close()
         print(json.dumps({output!r}))
-        """)
+        """,
+    )
     config = kubeconfig(tmp_path / "config", server, exec_user(command))
     result = run("status", "--kubeconfig", config)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"error: getting credentials: exec: executable {command} failed with exit code 1: "
-        "refresh token revoked"]
+        "refresh token revoked"
+    ]

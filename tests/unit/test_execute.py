@@ -1,5 +1,6 @@
 """The executor: per-rollout deadlines, keep-going, pinning, with FakeCluster playing the
 controllers (its watch replays objects as they now are) and a clock the tests control."""
+
 from kubectl_sidecar.execute import Executor
 from kubectl_sidecar.plan import Override, Restart
 from tests.unit.fake_cluster import FakeCluster
@@ -17,10 +18,16 @@ class TickingClock:
 
 
 def deployment(name, replicas=1):
-    return {"metadata": {"name": name, "namespace": "shop", "generation": 1},
-            "spec": {"replicas": replicas},
-            "status": {"observedGeneration": 1, "replicas": replicas,
-                       "updatedReplicas": replicas, "availableReplicas": replicas}}
+    return {
+        "metadata": {"name": name, "namespace": "shop", "generation": 1},
+        "spec": {"replicas": replicas},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "availableReplicas": replicas,
+        },
+    }
 
 
 def controllers(reads_to_finish=3, failing=(), never=()):
@@ -42,23 +49,42 @@ def controllers(reads_to_finish=3, failing=(), never=()):
         if reads[name] < reads_to_finish:
             return
         if name in failing:
-            obj["status"]["conditions"] = [{"type": "ReplicaFailure", "status": "True",
-                                            "reason": "FailedCreate", "message": "webhook said no"}]
+            obj["status"]["conditions"] = [
+                {
+                    "type": "ReplicaFailure",
+                    "status": "True",
+                    "reason": "FailedCreate",
+                    "message": "webhook said no",
+                }
+            ]
         else:
-            obj["status"].update(updatedReplicas=obj["spec"]["replicas"],
-                                 availableReplicas=obj["spec"]["replicas"])
+            obj["status"].update(
+                updatedReplicas=obj["spec"]["replicas"], availableReplicas=obj["spec"]["replicas"]
+            )
+
     return on_patch, on_get
 
 
 def fleet(*names, **behaviour):
     on_patch, on_get = controllers(**behaviour)
-    return FakeCluster({"Deployment": [deployment(name) for name in names]}, namespace="shop",
-                       on_patch=on_patch, on_get=on_get)
+    return FakeCluster(
+        {"Deployment": [deployment(name) for name in names]},
+        namespace="shop",
+        on_patch=on_patch,
+        on_get=on_get,
+    )
 
 
 def executor(cluster, timeout=60, concurrency=1, keep_going=False):
-    return Executor(cluster, say=lambda text: None, timeout=timeout, concurrency=concurrency,
-                    keep_going=keep_going, clock=TickingClock(), sleep=lambda seconds: None)
+    return Executor(
+        cluster,
+        say=lambda text: None,
+        timeout=timeout,
+        concurrency=concurrency,
+        keep_going=keep_going,
+        clock=TickingClock(),
+        sleep=lambda seconds: None,
+    )
 
 
 def restarts(*names):
@@ -99,8 +125,9 @@ def test_a_failed_rollout_stops_new_restarts_unless_keep_going():
 def test_already_unhealthy_workloads_are_restarted_but_not_waited_for():
     broken = Restart("Deployment", "shop", "a", 1, unhealthy="1 of 1 pods unavailable")
     cluster = fleet("a", "b", never={"a"})
-    outcome = executor(cluster).run([broken] + restarts("b"),
-                                    waited=lambda item: item.unhealthy is None)
+    outcome = executor(cluster).run(
+        [broken] + restarts("b"), waited=lambda item: item.unhealthy is None
+    )
     assert [p[2] for p in cluster.patches] == ["a", "b"]
     assert outcome.not_waited == [("Deployment/a -n shop", "1 of 1 pods unavailable")]
     assert outcome.succeeded == ["Deployment/b -n shop"] and not outcome.failed
@@ -110,8 +137,11 @@ def test_pinning_sends_the_override_and_waits_for_its_rollout():
     cluster = fleet("a")
     run = executor(cluster)
     run.pin([Override("Deployment", "shop", "a", "sidecar.istio.io/nativeSidecar", "false")])
-    assert cluster.patches[0][3] == {"spec": {"template": {"metadata": {"annotations": {
-        "sidecar.istio.io/nativeSidecar": "false"}}}}}
+    assert cluster.patches[0][3] == {
+        "spec": {
+            "template": {"metadata": {"annotations": {"sidecar.istio.io/nativeSidecar": "false"}}}
+        }
+    }
     assert run.outcome.pinned == ["Deployment/a -n shop"]
 
 
@@ -119,8 +149,10 @@ def test_a_write_the_server_briefly_refuses_is_retried_until_it_lands():
     from kubectl_sidecar.errors import ApiError, Unreachable
 
     class Flaky(FakeCluster):
-        answers = [ApiError(503, "ServiceUnavailable", "etcd leader changed"),
-                   Unreachable("connection reset")]
+        answers = [
+            ApiError(503, "ServiceUnavailable", "etcd leader changed"),
+            Unreachable("connection reset"),
+        ]
 
         def patch(self, *args, **kwargs):
             if self.answers:

@@ -1,4 +1,5 @@
 """The fake is held to the real Cluster's interface, and honours every argument it is given."""
+
 import inspect
 
 import pytest
@@ -7,8 +8,9 @@ from kubectl_sidecar import resources
 from kubectl_sidecar.cluster import Cluster, ClusterApi
 from tests.unit.fake_cluster import FakeCluster
 
-METHODS = [name for name, value in vars(ClusterApi).items()
-           if callable(value) and not name.startswith("_")]
+METHODS = [
+    name for name, value in vars(ClusterApi).items() if callable(value) and not name.startswith("_")
+]
 
 
 def parameters(function):
@@ -23,29 +25,40 @@ def test_cluster_and_fake_take_exactly_the_protocols_arguments(name):
 
 
 def pod(name, labels, node="node-1"):
-    return {"metadata": {"name": name, "namespace": "shop", "labels": labels},
-            "spec": {"nodeName": node}}
+    return {
+        "metadata": {"name": name, "namespace": "shop", "labels": labels},
+        "spec": {"nodeName": node},
+    }
 
 
 @pytest.fixture
 def fake():
-    return FakeCluster({"Pod": [
-        pod("a", {"app": "cart", "tier": "web"}),
-        pod("b", {"app": "cart", "tier": "db"}, node="node-2"),
-        pod("c", {"app": "shop"}),
-    ]})
+    return FakeCluster(
+        {
+            "Pod": [
+                pod("a", {"app": "cart", "tier": "web"}),
+                pod("b", {"app": "cart", "tier": "db"}, node="node-2"),
+                pod("c", {"app": "shop"}),
+            ]
+        }
+    )
 
 
-@pytest.mark.parametrize("selector, names", [
-    ("app=cart", ["a", "b"]),
-    ("app=cart,tier!=db", ["a"]),
-    ("app==cart,tier", ["a", "b"]),
-    ("!tier", ["c"]),
-    ("app in (shop, other)", ["c"]),
-    ("app notin (shop),tier in (db)", ["b"]),
-])
+@pytest.mark.parametrize(
+    "selector, names",
+    [
+        ("app=cart", ["a", "b"]),
+        ("app=cart,tier!=db", ["a"]),
+        ("app==cart,tier", ["a", "b"]),
+        ("!tier", ["c"]),
+        ("app in (shop, other)", ["c"]),
+        ("app notin (shop),tier in (db)", ["b"]),
+    ],
+)
 def test_label_selectors_of_several_terms(fake, selector, names):
-    assert [p["metadata"]["name"] for p in fake.list_items(resources.PODS, selector=selector)] == names
+    assert [
+        p["metadata"]["name"] for p in fake.list_items(resources.PODS, selector=selector)
+    ] == names
 
 
 def test_field_selectors_are_applied(fake):

@@ -1,5 +1,6 @@
 """Fleets (two or more --context): status and switch over several FakeClusters, and the pure
 pieces of fleet.py and render.py they are made of."""
+
 import json
 import threading
 import time
@@ -24,17 +25,24 @@ def data_plane(context, mode="native", apps=("cart",)):
     for app in apps:
         objects["Deployment"].append(deployment(app))
         objects["ReplicaSet"].append(replicaset(f"{app}-1", app))
-        objects["Pod"] += [pods.istio(mode, name=f"{app}-1-{i}", owner=("ReplicaSet", f"{app}-1"))
-                           for i in "ab"]
+        objects["Pod"] += [
+            pods.istio(mode, name=f"{app}-1-{i}", owner=("ReplicaSet", f"{app}-1")) for i in "ab"
+        ]
     return objects
 
 
 def instance(native=True, **kwargs):
     """The ASM instance: only the ASMMeshConfig; patches to it take effect."""
+
     def on_patch(cluster, kind, namespace, name, body):
         cluster.objects["ASMMeshConfig"][0]["spec"].update(body["spec"])
-    return FakeCluster({"ASMMeshConfig": [asm_mesh_config(native)]}, context="asm-instance",
-                       on_patch=on_patch, **kwargs)
+
+    return FakeCluster(
+        {"ASMMeshConfig": [asm_mesh_config(native)]},
+        context="asm-instance",
+        on_patch=on_patch,
+        **kwargs,
+    )
 
 
 def rolled_by(mesh, fail=()):
@@ -51,21 +59,37 @@ def rolled_by(mesh, fail=()):
         workload["status"]["observedGeneration"] = workload["metadata"]["generation"]
         if name in failing:
             failing.discard(name)
-            workload["status"]["conditions"] = [{
-                "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
-                "message": "spec.initContainers[1].restartPolicy: Forbidden"}]
+            workload["status"]["conditions"] = [
+                {
+                    "type": "ReplicaFailure",
+                    "status": "True",
+                    "reason": "FailedCreate",
+                    "message": "spec.initContainers[1].restartPolicy: Forbidden",
+                }
+            ]
             return
         annotations = body["spec"]["template"]["metadata"]["annotations"]
         workload["spec"]["template"]["metadata"].setdefault("annotations", {}).update(annotations)
         override = workload["spec"]["template"]["metadata"]["annotations"].get(
-            "sidecar.istio.io/nativeSidecar")
-        native = (override == "true") if override else \
-            mesh.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"]
+            "sidecar.istio.io/nativeSidecar"
+        )
+        native = (
+            (override == "true")
+            if override
+            else mesh.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"]
+        )
         cluster.objects["ReplicaSet"].append(replicaset(f"{name}-2", name))
         cluster.objects["Pod"] = [
             p for p in cluster.objects["Pod"] if not p["metadata"]["name"].startswith(f"{name}-")
-        ] + [pods.istio("native" if native else "traditional", name=f"{name}-2-{i}",
-                        owner=("ReplicaSet", f"{name}-2")) for i in "ab"]
+        ] + [
+            pods.istio(
+                "native" if native else "traditional",
+                name=f"{name}-2-{i}",
+                owner=("ReplicaSet", f"{name}-2"),
+            )
+            for i in "ab"
+        ]
+
     return on_patch
 
 
@@ -74,8 +98,12 @@ def asm_fleet(connect_to):
     """Two data planes (hz: cart, sh: cart and web), native like their instance."""
     mesh = instance(native=True)
     hz = FakeCluster(data_plane("hz"), context="hz", namespace="shop", on_patch=rolled_by(mesh))
-    sh = FakeCluster(data_plane("sh", apps=("cart", "web")), context="sh", namespace="shop",
-                     on_patch=rolled_by(mesh))
+    sh = FakeCluster(
+        data_plane("sh", apps=("cart", "web")),
+        context="sh",
+        namespace="shop",
+        on_patch=rolled_by(mesh),
+    )
     connect_to(hz, sh, mesh)
     return hz, sh, mesh
 
@@ -84,6 +112,7 @@ FLEET = ("--context", "hz", "--context", "sh", "--mesh-context", "asm-instance")
 
 
 # --- --context -------------------------------------------------------------------------------
+
 
 def test_contexts_repeat_and_split_on_commas_each_once():
     assert _contexts(None, None, ("a", "b,c", "a")) == ("a", "b", "c")
@@ -95,27 +124,44 @@ def test_contexts_repeat_and_split_on_commas_each_once():
 def test_an_empty_context_name_is_one_error_line(run):
     result = run("status", "--context", "a,,b")
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines()[0] == 'error: --context "a,,b": a context name is empty'
+    assert (
+        result.stderr.strip().splitlines()[0] == 'error: --context "a,,b": a context name is empty'
+    )
 
 
 # --- status ----------------------------------------------------------------------------------
 
-def test_status_over_a_fleet_has_context_first_and_counts_per_context_and_in_total(asm_fleet,
-                                                                                 run):
+
+def test_status_over_a_fleet_has_context_first_and_counts_per_context_and_in_total(asm_fleet, run):
     result = run("status", "-A", *FLEET)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["CONTEXT", "NAMESPACE", "POD", "WORKLOAD", "PROXY", "MODE",
-                                "DESIRED", "ACTION"]
+    assert lines[0].split() == [
+        "CONTEXT",
+        "NAMESPACE",
+        "POD",
+        "WORKLOAD",
+        "PROXY",
+        "MODE",
+        "DESIRED",
+        "ACTION",
+    ]
     assert [line.split()[:3] for line in lines[1:7]] == [
-        ["hz", "shop", "cart-1-a"], ["hz", "shop", "cart-1-b"], ["sh", "shop", "cart-1-a"],
-        ["sh", "shop", "cart-1-b"], ["sh", "shop", "web-1-a"], ["sh", "shop", "web-1-b"]]
-    assert lines[-3].startswith("Context hz: Mesh asm: native (ASMMeshConfig/default on context "
-                                "asm-instance")
+        ["hz", "shop", "cart-1-a"],
+        ["hz", "shop", "cart-1-b"],
+        ["sh", "shop", "cart-1-a"],
+        ["sh", "shop", "cart-1-b"],
+        ["sh", "shop", "web-1-a"],
+        ["sh", "shop", "web-1-b"],
+    ]
+    assert lines[-3].startswith(
+        "Context hz: Mesh asm: native (ASMMeshConfig/default on context asm-instance"
+    )
     assert lines[-3].endswith("Pods: 2 native. 0 pod(s) need action, 0 workload(s) to restart.")
     assert lines[-2].startswith("Context sh: Mesh asm: native")
-    assert lines[-1] == ("Total over 2 context(s): Pods: 6 native. 0 pod(s) need action, "
-                         "0 workload(s) to restart.")
+    assert lines[-1] == (
+        "Total over 2 context(s): Pods: 6 native. 0 pod(s) need action, 0 workload(s) to restart."
+    )
 
 
 def test_status_summary_is_one_line_per_context_and_namespace(asm_fleet, run):
@@ -142,7 +188,9 @@ def test_contexts_with_different_namespaces_show_the_namespace(run, connect_to):
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].split()[:3] == ["CONTEXT", "NAMESPACE", "POD"]
     assert [line.split()[:2] for line in result.stdout.splitlines()[1:3]] == [
-        ["hz", "shop"], ["hz", "shop"]]
+        ["hz", "shop"],
+        ["hz", "shop"],
+    ]
     assert "Context sh: Mesh asm: native" in result.stdout  # nothing in sh's default namespace
     assert "Pods: none." in result.stdout.splitlines()[-2]
 
@@ -157,10 +205,12 @@ def test_an_unreachable_context_is_one_line_and_the_others_are_shown(run, connec
     result = run("status", "-A", "--context", "hz,down", "--mesh-context", "asm-instance")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "error: context down: can't reach the API server of context down: connection refused"]
+        "error: context down: can't reach the API server of context down: connection refused"
+    ]
     assert [line.split()[0] for line in result.stdout.splitlines()[1:3]] == ["hz", "hz"]
     assert result.stdout.splitlines()[-1].startswith(
-        "Total over 1 context(s) (1 more not read: down): Pods: 2 native.")
+        "Total over 1 context(s) (1 more not read: down): Pods: 2 native."
+    )
 
 
 def test_a_forbidden_context_is_one_line_in_json_too(run, connect_to):
@@ -172,10 +222,16 @@ def test_a_forbidden_context_is_one_line_in_json_too(run, connect_to):
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         'error: context sh: pods is forbidden: User "viewer" cannot list resource "pods" in '
-        'API group ""']
+        'API group ""'
+    ]
     doc = json.loads(result.stdout)
-    assert doc["errors"] == [{"context": "sh", "message": 'pods is forbidden: User "viewer" '
-                              'cannot list resource "pods" in API group ""'}]
+    assert doc["errors"] == [
+        {
+            "context": "sh",
+            "message": 'pods is forbidden: User "viewer" '
+            'cannot list resource "pods" in API group ""',
+        }
+    ]
     assert {item["context"] for item in doc["items"]} == {"hz"}
     assert list(doc["mesh"]["contexts"]) == ["hz"]
 
@@ -189,7 +245,8 @@ def test_an_invalid_selector_is_bad_input_in_a_fleet_too(run, connect_to):
     result = run("status", "-A", "-l", "app=(", *FLEET)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        'error: invalid selector "app=(": unable to parse requirement']
+        'error: invalid selector "app=(": unable to parse requirement'
+    ]
 
 
 def test_exit_code_over_a_fleet(run, connect_to):
@@ -210,11 +267,13 @@ def test_flags_for_one_context_are_refused_with_several(run):
     watch = run("status", "-w", "--context", "hz,sh")
     assert watch.exit_code == 2
     assert watch.stderr.splitlines()[0] == (
-        "error: --watch follows one context: not with several --context")
+        "error: --watch follows one context: not with several --context"
+    )
     server = run("status", "--server", "https://127.0.0.1:6443", "--context", "hz,sh")
     assert server.exit_code == 2
     assert server.stderr.splitlines()[0].startswith(
-        "error: --cluster, --user, --server, --token and the TLS flags choose one API server")
+        "error: --cluster, --user, --server, --token and the TLS flags choose one API server"
+    )
 
 
 def test_status_json_adds_context_fields_only(asm_fleet, run):
@@ -228,30 +287,47 @@ def test_status_json_adds_context_fields_only(asm_fleet, run):
     assert doc["summary"]["pods"] == 6
     assert doc["summary"]["contexts"]["hz"]["pods"] == 2
     assert [(i["context"], i["pod"]) for i in doc["items"]][:3] == [
-        ("hz", "cart-1-a"), ("hz", "cart-1-b"), ("sh", "cart-1-a")]
-    one_context_item = {"namespace", "pod", "workload", "proxy", "mode", "desiredMode",
-                        "desiredModeSource", "needsRestart", "action", "problems", "node",
-                        "revision", "creationTimestamp"}
+        ("hz", "cart-1-a"),
+        ("hz", "cart-1-b"),
+        ("sh", "cart-1-a"),
+    ]
+    one_context_item = {
+        "namespace",
+        "pod",
+        "workload",
+        "proxy",
+        "mode",
+        "desiredMode",
+        "desiredModeSource",
+        "needsRestart",
+        "action",
+        "problems",
+        "node",
+        "revision",
+        "creationTimestamp",
+    }
     assert set(doc["items"][0]) == one_context_item | {"context"}
     assert doc["errors"] == []
 
 
 # --- switch ----------------------------------------------------------------------------------
 
-def test_switch_patches_the_instance_once_and_restarts_in_every_context(asm_fleet, run,
-                                                                        connect_to):
+
+def test_switch_patches_the_instance_once_and_restarts_in_every_context(asm_fleet, run, connect_to):
     hz, sh, mesh = asm_fleet
     result = run("switch", "--traditional", "--yes", *FLEET)
     assert result.exit_code == 0, result.output
     assert [(p[0], p[2], p[3]) for p in mesh.patches] == [
-        ("ASMMeshConfig", "default", {"spec": {"enableNativeSidecar": False}})]
+        ("ASMMeshConfig", "default", {"spec": {"enableNativeSidecar": False}})
+    ]
     assert [p[2] for p in hz.patches] == ["cart"]
     assert sorted(p[2] for p in sh.patches) == ["cart", "web"]
     out = result.stdout
     assert "Plan: switch to traditional sidecars across 2 contexts (hz, sh)." in out
     assert out.count("ASMMeshConfig default on context asm-instance") == 1
-    assert ("Verify: in all 2 contexts every pod that a restart could switch is in its target "
-            "mode.") in out
+    assert (
+        "Verify: in all 2 contexts every pod that a restart could switch is in its target mode."
+    ) in out
     assert "[hz] deployment/cart -n shop restarted" in result.stderr
     assert "[asm-instance] asmmeshconfig.istio.alibabacloud.com/default patched" in result.stderr
     # Access was asked of each API server where a write goes, before the first write.
@@ -268,8 +344,7 @@ def test_switch_patches_the_instance_once_and_restarts_in_every_context(asm_flee
 def test_a_rerun_after_a_failure_continues_in_every_context(run, connect_to):
     mesh = instance(native=True)
     hz = FakeCluster(data_plane("hz"), context="hz", on_patch=rolled_by(mesh, fail=("cart",)))
-    sh = FakeCluster(data_plane("sh", apps=("cart", "web")), context="sh",
-                     on_patch=rolled_by(mesh))
+    sh = FakeCluster(data_plane("sh", apps=("cart", "web")), context="sh", on_patch=rolled_by(mesh))
     connect_to(hz, sh, mesh)
     first = run("switch", "--traditional", "--yes", "--concurrency", "1", *FLEET)
     assert first.exit_code == 1, first.output
@@ -294,8 +369,9 @@ def test_a_rerun_after_a_failure_continues_in_every_context(run, connect_to):
     assert "Verify: in all 2 contexts" in again.stdout
 
 
-def test_ctrl_c_stops_starting_in_every_context_and_a_rerun_finishes(asm_fleet, run,
-                                                                      connect_to, mocker):
+def test_ctrl_c_stops_starting_in_every_context_and_a_rerun_finishes(
+    asm_fleet, run, connect_to, mocker
+):
     hz, sh, mesh = asm_fleet
     real_wait = fleet.wait
     calls = []
@@ -323,8 +399,10 @@ def test_ctrl_c_stops_starting_in_every_context_and_a_rerun_finishes(asm_fleet, 
     mocker.patch("kubectl_sidecar.fleet.wait", side_effect=interrupted_once)
     first = run("switch", "--traditional", "--yes", "--concurrency", "1", *FLEET)
     assert first.exit_code == 130, first.output
-    assert ("Interrupted: waiting for the rollouts in progress in every context; starting no "
-            "more. Ctrl-C again to stop waiting.") in first.stderr
+    assert (
+        "Interrupted: waiting for the rollouts in progress in every context; starting no "
+        "more. Ctrl-C again to stop waiting."
+    ) in first.stderr
     assert "not started: Deployment/web -n shop" in first.stdout
     assert "Run the same command again to continue" in first.stdout
     assert [p[2] for p in sh.patches] == ["cart"]
@@ -344,7 +422,8 @@ def test_switch_json_is_the_outcome_per_context(asm_fleet, run):
     assert doc["kind"] == "SwitchResult" and doc["result"] == {"exitCode": 0}
     assert [(c["context"], c["result"]["rolledOut"]) for c in doc["contexts"]] == [
         ("hz", ["Deployment/cart -n shop"]),
-        ("sh", ["Deployment/cart -n shop", "Deployment/web -n shop"])]
+        ("sh", ["Deployment/cart -n shop", "Deployment/web -n shop"]),
+    ]
     assert len(doc["contexts"][0]["result"]["configChanged"]) == 1
     assert "Plan: switch to traditional" in result.stderr  # the human report
 
@@ -352,19 +431,20 @@ def test_switch_json_is_the_outcome_per_context(asm_fleet, run):
 def test_pin_failed_pins_the_failed_workload_in_its_own_context(run, connect_to):
     mesh = instance(native=True)
     hz = FakeCluster(data_plane("hz"), context="hz", on_patch=rolled_by(mesh, fail=("cart",)))
-    sh = FakeCluster(data_plane("sh", apps=("cart", "web")), context="sh",
-                     on_patch=rolled_by(mesh))
+    sh = FakeCluster(data_plane("sh", apps=("cart", "web")), context="sh", on_patch=rolled_by(mesh))
     connect_to(hz, sh, mesh)
     result = run("switch", "--traditional", "--yes", "--keep-going", "--pin-failed", *FLEET)
     assert result.exit_code == 1, result.output
     assert "pinned back to the old mode: Deployment/cart -n shop" in result.stdout
-    assert "[hz] deployment/cart -n shop pinned (sidecar.istio.io/nativeSidecar=true)" \
-        in result.stderr
+    assert (
+        "[hz] deployment/cart -n shop pinned (sidecar.istio.io/nativeSidecar=true)" in result.stderr
+    )
     pin = hz.patches[-1][3]["spec"]["template"]["metadata"]["annotations"]
     assert pin == {"sidecar.istio.io/nativeSidecar": "true"}
     # sh's workloads rolled out and were not pinned: their one patch each is the restart.
     assert [set(p[3]["spec"]["template"]["metadata"]["annotations"]) for p in sh.patches] == [
-        {"kubectl.kubernetes.io/restartedAt"}] * 2
+        {"kubectl.kubernetes.io/restartedAt"}
+    ] * 2
 
 
 def test_no_restart_changes_the_config_once_and_says_how_to_finish(asm_fleet, run):
@@ -372,8 +452,10 @@ def test_no_restart_changes_the_config_once_and_says_how_to_finish(asm_fleet, ru
     result = run("switch", "--traditional", "--yes", "--no-restart", *FLEET)
     assert result.exit_code == 0, result.output
     assert len(mesh.patches) == 1 and hz.patches == sh.patches == []
-    assert ("Restart them later in every context with: kubectl sidecar restart -A --context "
-            "hz,sh --mesh-context asm-instance") in result.stdout
+    assert (
+        "Restart them later in every context with: kubectl sidecar restart -A --context "
+        "hz,sh --mesh-context asm-instance"
+    ) in result.stdout
 
 
 def test_a_per_workload_switch_annotates_the_workload_in_every_context(asm_fleet, run):
@@ -385,7 +467,8 @@ def test_a_per_workload_switch_annotates_the_workload_in_every_context(asm_fleet
         [(kind, _, name, body, _, _)] = cluster.patches
         assert (kind, name) == ("Deployment", "cart")
         assert body["spec"]["template"]["metadata"]["annotations"] == {
-            "sidecar.istio.io/nativeSidecar": "false"}
+            "sidecar.istio.io/nativeSidecar": "false"
+        }
 
 
 def test_a_refusal_in_one_context_writes_nothing_anywhere(run, connect_to):
@@ -395,8 +478,7 @@ def test_a_refusal_in_one_context_writes_nothing_anywhere(run, connect_to):
     connect_to(hz, sh, mesh)
     result = run("switch", "--traditional", "--yes", *FLEET)
     assert result.exit_code == 1
-    assert ("Refused: may not patch deployments.apps in namespace shop (context sh)"
-            in result.stderr)
+    assert "Refused: may not patch deployments.apps in namespace shop (context sh)" in result.stderr
     assert "Nothing was changed in any context: 1 permission(s)" in result.stdout
     assert mesh.patches == [] and hz.patches == [] and sh.patches == []
 
@@ -416,10 +498,12 @@ def test_dry_run_json_is_one_plan_per_context(asm_fleet, run):
 
 def test_restart_over_a_fleet_restarts_only_what_differs(run, connect_to):
     mesh = instance(native=False)
-    hz = FakeCluster(data_plane("hz", "native"), context="hz", namespace="shop",
-                     on_patch=rolled_by(mesh))
-    sh = FakeCluster(data_plane("sh", "traditional"), context="sh", namespace="shop",
-                     on_patch=rolled_by(mesh))
+    hz = FakeCluster(
+        data_plane("hz", "native"), context="hz", namespace="shop", on_patch=rolled_by(mesh)
+    )
+    sh = FakeCluster(
+        data_plane("sh", "traditional"), context="sh", namespace="shop", on_patch=rolled_by(mesh)
+    )
     connect_to(hz, sh, mesh)
     result = run("restart", "--yes", *FLEET)
     assert result.exit_code == 0, result.output
@@ -430,25 +514,38 @@ def test_contexts_sharing_an_instance_that_disagree_are_refused_unless_forced(ru
     # sh runs Linkerd with its own config: it is not a data plane of the ASM instance.
     mesh = instance()
     hz = FakeCluster(data_plane("hz"), context="hz", on_patch=rolled_by(mesh))
-    linkerd_config = {"metadata": {"name": "linkerd-config", "namespace": "linkerd"},
-                      "data": {"values": "proxy:\n  nativeSidecar: true\n"}}
-    sh = FakeCluster({"Pod": [pods.linkerd("native", name="api-0")], "ConfigMap": [linkerd_config],
-                      "Namespace": []}, context="sh")
+    linkerd_config = {
+        "metadata": {"name": "linkerd-config", "namespace": "linkerd"},
+        "data": {"values": "proxy:\n  nativeSidecar: true\n"},
+    }
+    sh = FakeCluster(
+        {
+            "Pod": [pods.linkerd("native", name="api-0")],
+            "ConfigMap": [linkerd_config],
+            "Namespace": [],
+        },
+        context="sh",
+    )
     connect_to(hz, sh, mesh)
     result = run("switch", "--traditional", "--yes", *FLEET)
     assert result.exit_code == 1, result.output
-    assert "Refused: contexts sharing the mesh config on asm-instance report different " \
-           "configured modes: hz: asm: native" in result.stderr
+    assert (
+        "Refused: contexts sharing the mesh config on asm-instance report different "
+        "configured modes: hz: asm: native" in result.stderr
+    )
     assert "sh: linkerd: native" in result.stderr
     assert mesh.patches == hz.patches == sh.patches == []
 
 
 # --- the pure pieces ---------------------------------------------------------------------------
 
+
 def asm(mode, context="asm-instance"):
-    return MeshConfig("asm", mesh_wide=Setting(mode == "native",
-                                               f"ASMMeshConfig/default on context {context}"),
-                      context=context)
+    return MeshConfig(
+        "asm",
+        mesh_wide=Setting(mode == "native", f"ASMMeshConfig/default on context {context}"),
+        context=context,
+    )
 
 
 def test_disagreements_only_between_contexts_sharing_one_config():
@@ -468,8 +565,10 @@ def test_a_config_write_planned_by_several_contexts_is_kept_once():
     shared = ConfigChange("asm", "ASMMeshConfig", None, "default", "true", "false", "asm-instance")
     istiod_a = ConfigChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "a")
     istiod_b = ConfigChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "b")
-    plans = {"a": Plan("traditional", config_changes=[shared, istiod_a]),
-             "b": Plan("traditional", config_changes=[shared, istiod_b])}
+    plans = {
+        "a": Plan("traditional", config_changes=[shared, istiod_a]),
+        "b": Plan("traditional", config_changes=[shared, istiod_b]),
+    }
     fleet.dedupe_config_changes(plans)
     assert plans["a"].config_changes == [shared, istiod_a]
     assert plans["b"].config_changes == [istiod_b]
@@ -481,6 +580,7 @@ def test_total_counts_a_workload_per_context():
             self.namespace, self.mode, self.needs_restart = "shop", mode, needs
             self.workload = ("Deployment", "cart")
             from kubectl_sidecar.actions import Remedy, Step
+
             self.remedy = Remedy(Step.RESTART if needs else Step.OK, self.workload)
 
     a = Tally().add([Row("native", True), Row("native", True)])
@@ -492,15 +592,19 @@ def test_total_counts_a_workload_per_context():
 
 def test_fleet_plan_text_is_per_context_and_says_where_nothing_changes():
     istiod = ConfigChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "a")
-    plan = Plan("traditional", config_changes=[istiod],
-                restarts=[Restart("Deployment", "shop", "cart", 2)])
-    text = render.fleet_plan_text([("a", plan, None), ("b", Plan("traditional"), None)],
-                                  "traditional")
+    plan = Plan(
+        "traditional", config_changes=[istiod], restarts=[Restart("Deployment", "shop", "cart", 2)]
+    )
+    text = render.fleet_plan_text(
+        [("a", plan, None), ("b", Plan("traditional"), None)], "traditional"
+    )
     lines = text.splitlines()
     assert lines[0] == "Plan: switch to traditional sidecars across 2 contexts (a, b)."
-    assert lines[1:4] == ["", "Mesh config changes:",
-                          "  Deployment istio-system/istiod on context a: env "
-                          "ENABLE_NATIVE_SIDECARS true -> false"]
+    assert lines[1:4] == [
+        "",
+        "Mesh config changes:",
+        "  Deployment istio-system/istiod on context a: env ENABLE_NATIVE_SIDECARS true -> false",
+    ]
     assert "Context a:" in lines and "Context b:" in lines
     assert "    shop        Deployment/cart   2" in lines
     after_b = lines[lines.index("Context b:") + 1]
@@ -514,4 +618,5 @@ def test_fleet_summary_lines():
         "Context a: Mesh asm: native (ASMMeshConfig/default on context asm-instance). Pods: "
         "none. 0 pod(s) need action, 0 workload(s) to restart.",
         "Total over 1 context(s) (1 more not read: b): Pods: none. 0 pod(s) need action, "
-        "0 workload(s) to restart."]
+        "0 workload(s) to restart.",
+    ]

@@ -1,4 +1,5 @@
 """bin/kubectl-sidecar run by a python3 that lacks our dependencies: one line, exit 1."""
+
 import glob
 import os
 import shutil
@@ -30,13 +31,16 @@ def _run_without(package, tmp_path, *args, kubeconfig=None):
         "    def find_spec(self, name, path=None, target=None):\n"
         f"        if name == {package!r} or name.startswith({package + '.'!r}):\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
-        "sys.meta_path.insert(0, _Missing())\n")
+        "sys.meta_path.insert(0, _Missing())\n"
+    )
     config = tmp_path / "none"
     if kubeconfig is not None:
         config = tmp_path / "kubeconfig"
         config.write_text(kubeconfig)
     env = dict(os.environ, PYTHONPATH=str(tmp_path), KUBECONFIG=str(config))
-    return subprocess.run([sys.executable, str(LAUNCHER), *args], env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(LAUNCHER), *args], env=env, capture_output=True, text=True
+    )
 
 
 def test_missing_kubernetes_package_is_one_line(tmp_path):
@@ -44,7 +48,8 @@ def test_missing_kubernetes_package_is_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         f"error: the Python package 'kubernetes' is missing for {sys.executable}: "
-        "pip install click kubernetes PyYAML (or pip install kubectl-sidecar)"]
+        "pip install click kubernetes PyYAML (or pip install kubectl-sidecar)"
+    ]
 
 
 def test_missing_click_is_one_line(tmp_path):
@@ -62,15 +67,22 @@ def test_an_archives_vendor_dir_comes_before_this_pythons_site_packages(tmp_path
     # The archive's layout, with a vendored kubernetes that differs from the one installed here.
     repo = LAUNCHER.parents[1]
     shutil.copytree(repo / "bin", tmp_path / "bin")
-    shutil.copytree(repo / "kubectl_sidecar", tmp_path / "kubectl_sidecar",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        repo / "kubectl_sidecar",
+        tmp_path / "kubectl_sidecar",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     (tmp_path / "vendor" / "kubernetes").mkdir(parents=True)
     (tmp_path / "vendor" / "kubernetes" / "__init__.py").write_text("")
     (tmp_path / "vendor" / "kubernetes-99.0.0.dist-info").mkdir()
     (tmp_path / "vendor" / "kubernetes-99.0.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: kubernetes\nVersion: 99.0.0\n")
-    done = subprocess.run([sys.executable, str(tmp_path / "bin" / "kubectl-sidecar"), "version"],
-                          capture_output=True, text=True)
+        "Metadata-Version: 2.1\nName: kubernetes\nVersion: 99.0.0\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "bin" / "kubectl-sidecar"), "version"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "kubernetes: 99.0.0 (vendored)" in done.stdout.splitlines()
 

@@ -1,4 +1,5 @@
 """meshread against a FakeCluster: which objects are read for each --mesh, and the fallbacks."""
+
 from kubectl_sidecar import meshread
 from kubectl_sidecar.classify import classify_pod
 from kubectl_sidecar.errors import ApiError
@@ -16,13 +17,18 @@ class NamespacedOnly(FakeCluster):
         super().__init__(objects)
         self.readable = set(readable)
 
-    def list_items(self, resource, namespace=None, selector=None, metadata_only=False,
-                   field_selector=None):
+    def list_items(
+        self, resource, namespace=None, selector=None, metadata_only=False, field_selector=None
+    ):
         if resource.kind == "Deployment" and namespace not in self.readable:
             self.reads.append(("list", resource.kind, namespace, selector))
             where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-            raise ApiError(403, "Forbidden", f'deployments.apps is forbidden: User "dev" cannot '
-                                             f'list resource "deployments"{where}')
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'deployments.apps is forbidden: User "dev" cannot '
+                f'list resource "deployments"{where}',
+            )
         return super().list_items(resource, namespace, selector, metadata_only, field_selector)
 
 
@@ -42,14 +48,16 @@ def test_mesh_consul_reads_the_labelled_injector_in_any_namespace():
     assert config.name == "consul" and config.context == "prod"
     assert config.mesh_wide.mode == "native"
     assert config.mesh_wide.source == (
-        f"Deployment hashicorp/consul-connect-injector arg -{FLAG}=true")
+        f"Deployment hashicorp/consul-connect-injector arg -{FLAG}=true"
+    )
     assert config.injector == ("hashicorp", "consul-connect-injector", "sidecar-injector")
     assert cluster.reads == [("list", "Deployment", None, "component=connect-injector")]
 
 
 def test_mesh_consul_falls_back_to_the_consul_namespace_when_listing_everywhere_is_forbidden():
-    cluster = NamespacedOnly({"Deployment": [helm_injector(f"-{FLAG}=true \\\n")]},
-                             readable={"consul"})
+    cluster = NamespacedOnly(
+        {"Deployment": [helm_injector(f"-{FLAG}=true \\\n")]}, readable={"consul"}
+    )
     config = meshread.read_mesh_config(cluster, cluster, "consul", [])
     assert config.mesh_wide.mode == "native"
     assert [read[2] for read in cluster.reads] == [None, "consul"]
@@ -71,20 +79,23 @@ def test_mesh_consul_without_an_injector_says_what_it_looked_for():
 def test_more_than_one_injector_is_a_warning_naming_the_one_that_decides():
     cluster = FakeCluster({"Deployment": [helm_injector(), elsewhere(helm_injector(), "consul-b")]})
     config = meshread.read_mesh_config(cluster, cluster, "consul", [])
-    assert ("more than one Consul connect-injector (consul/consul-connect-injector, "
-            "consul-b/consul-connect-injector); consul/consul-connect-injector decides"
-            ) in config.warnings
+    assert (
+        "more than one Consul connect-injector (consul/consul-connect-injector, "
+        "consul-b/consul-connect-injector); consul/consul-connect-injector decides"
+    ) in config.warnings
 
 
 def test_auto_reads_consul_first_when_most_pods_are_consul():
     # A leftover istiod must not decide the mode of Consul pods.
-    cluster = FakeCluster({"Deployment": [istiod("true", image="pilot:1.24.0"),
-                                          helm_injector(f"-{FLAG}=true \\\n")]})
+    cluster = FakeCluster(
+        {"Deployment": [istiod("true", image="pilot:1.24.0"), helm_injector(f"-{FLAG}=true \\\n")]}
+    )
     config = meshread.read_mesh_config(cluster, cluster, "auto", consul_rows())
     assert config.name == "consul" and config.mesh_wide.mode == "native"
     assert cluster.reads[0] == ("list", "Deployment", None, "component=connect-injector")
     istio_first = meshread.read_mesh_config(
-        cluster, cluster, "auto", [classify_pod(pods.istio("native"))])
+        cluster, cluster, "auto", [classify_pod(pods.istio("native"))]
+    )
     assert istio_first.name == "istio"
 
 
@@ -107,4 +118,9 @@ def test_auto_when_deployments_are_forbidden_everywhere_says_so():
     # Consul's first (the pods are Consul's), then istiod's: cluster-wide, then each usual
     # namespace.
     assert [read[2] for read in cluster.reads if read[1] == "Deployment"] == [
-        None, "consul", None, "istio-system", "aks-istio-system"]
+        None,
+        "consul",
+        None,
+        "istio-system",
+        "aks-istio-system",
+    ]

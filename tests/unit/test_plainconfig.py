@@ -1,4 +1,5 @@
 """plainconfig: the users read without the official client, read as the client reads them."""
+
 import base64
 import json
 
@@ -18,13 +19,18 @@ def client_configuration(cluster, user):
     from kubernetes.client import Configuration
     from kubernetes.config import kube_config
 
-    config = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
-              "clusters": [{"name": "c", "cluster": cluster}],
-              "users": [{"name": "c", "user": user}],
-              "contexts": [{"name": "c", "context": {"cluster": "c", "user": "c"}}]}
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "c",
+        "clusters": [{"name": "c", "cluster": cluster}],
+        "users": [{"name": "c", "user": user}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "c"}}],
+    }
     configuration = Configuration()
-    kube_config.load_kube_config_from_dict(config, client_configuration=configuration,
-                                           persist_config=False)
+    kube_config.load_kube_config_from_dict(
+        config, client_configuration=configuration, persist_config=False
+    )
     return configuration
 
 
@@ -35,61 +41,104 @@ def files(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("cluster, user", [
-    ({"server": "https://10.0.0.1:6443/", "certificate-authority": "DIR/ca.crt"}, {"token": "abc"}),
-    ({"server": "https://10.0.0.1:6443", "insecure-skip-tls-verify": True,
-      "tls-server-name": "api.internal", "proxy-url": "http://proxy:3128"},
-     {"username": "admin", "password": "s3cret"}),
-    ({"server": "https://10.0.0.1:6443", "certificate-authority": "DIR/ca.crt"},
-     {"client-certificate": "DIR/me.crt", "client-key": "DIR/me.key"}),
-    ({"server": "http://127.0.0.1:8080"}, {}),
-])
+@pytest.mark.parametrize(
+    "cluster, user",
+    [
+        (
+            {"server": "https://10.0.0.1:6443/", "certificate-authority": "DIR/ca.crt"},
+            {"token": "abc"},
+        ),
+        (
+            {
+                "server": "https://10.0.0.1:6443",
+                "insecure-skip-tls-verify": True,
+                "tls-server-name": "api.internal",
+                "proxy-url": "http://proxy:3128",
+            },
+            {"username": "admin", "password": "s3cret"},
+        ),
+        (
+            {"server": "https://10.0.0.1:6443", "certificate-authority": "DIR/ca.crt"},
+            {"client-certificate": "DIR/me.crt", "client-key": "DIR/me.key"},
+        ),
+        ({"server": "http://127.0.0.1:8080"}, {}),
+    ],
+)
 def test_reads_entries_as_the_client_does(files, cluster, user):
-    cluster, user = (json.loads(json.dumps(entry).replace("DIR", str(files)))
-                     for entry in (cluster, user))
+    cluster, user = (
+        json.loads(json.dumps(entry).replace("DIR", str(files))) for entry in (cluster, user)
+    )
     ours, theirs = plainconfig.configuration(cluster, user), client_configuration(cluster, user)
-    for name in ("host", "verify_ssl", "ssl_ca_cert", "cert_file", "key_file", "tls_server_name",
-                 "proxy"):
+    for name in (
+        "host",
+        "verify_ssl",
+        "ssl_ca_cert",
+        "cert_file",
+        "key_file",
+        "tls_server_name",
+        "proxy",
+    ):
         assert getattr(ours, name) == getattr(theirs, name), name
     assert authorization(ours) == (theirs.api_key.get("BearerToken") or None)
 
 
 def test_a_token_file_is_read_without_its_newline(tmp_path):
     (tmp_path / "token").write_text("from-file\n")
-    configuration = plainconfig.configuration({"server": "https://h"},
-                                              {"tokenFile": str(tmp_path / "token")})
+    configuration = plainconfig.configuration(
+        {"server": "https://h"}, {"tokenFile": str(tmp_path / "token")}
+    )
     assert authorization(configuration) == "Bearer from-file"
 
 
 def test_certificate_authority_data_is_handed_over_as_text_not_a_file():
     data = base64.b64encode(CA_PEM.encode()).decode()
     configuration = plainconfig.configuration(
-        {"server": "https://h", "certificate-authority-data": data}, {"token": "t"})
+        {"server": "https://h", "certificate-authority-data": data}, {"token": "t"}
+    )
     assert configuration.ca_cert_data == CA_PEM and configuration.ssl_ca_cert is None
 
 
-@pytest.mark.parametrize("cluster, user", [
-    ({"server": "https://h"}, {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
-                                        "command": "aws"}}),
-    ({"server": "https://h"}, {"auth-provider": {"name": "oidc", "config": {"id-token": "x"}}}),
-    ({"server": "https://h"}, {"client-certificate-data": "Y2VydA==", "client-key-data": "a2V5"}),
-    ({"server": "https://h"}, {"token": "t", "some-future-field": "x"}),
-    ({"server": "https://h", "certificate-authority": "/nonexistent/ca.crt"}, {"token": "t"}),
-    ({"server": "https://h"}, {"tokenFile": "/nonexistent/token"}),
-    ({"server": "https://h", "certificate-authority-data": "not base64!"}, {"token": "t"}),
-])
+@pytest.mark.parametrize(
+    "cluster, user",
+    [
+        (
+            {"server": "https://h"},
+            {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "aws"}},
+        ),
+        ({"server": "https://h"}, {"auth-provider": {"name": "oidc", "config": {"id-token": "x"}}}),
+        (
+            {"server": "https://h"},
+            {"client-certificate-data": "Y2VydA==", "client-key-data": "a2V5"},
+        ),
+        ({"server": "https://h"}, {"token": "t", "some-future-field": "x"}),
+        ({"server": "https://h", "certificate-authority": "/nonexistent/ca.crt"}, {"token": "t"}),
+        ({"server": "https://h"}, {"tokenFile": "/nonexistent/token"}),
+        ({"server": "https://h", "certificate-authority-data": "not base64!"}, {"token": "t"}),
+    ],
+)
 def test_what_needs_the_client_or_its_error_message_is_left_to_it(cluster, user):
     assert plainconfig.configuration(cluster, user) is None
 
 
 def kubeconfig_file(tmp_path, user, namespace="shop"):
     path = tmp_path / "kubeconfig"
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "ctx",
-        "clusters": [{"name": "c", "cluster": {"server": "https://h"}}],
-        "users": [{"name": "u", "user": user}],
-        "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u",
-                                                 "namespace": namespace}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "ctx",
+                "clusters": [{"name": "c", "cluster": {"server": "https://h"}}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [
+                    {
+                        "name": "ctx",
+                        "context": {"cluster": "c", "user": "u", "namespace": namespace},
+                    }
+                ],
+            }
+        )
+    )
     return str(path)
 
 

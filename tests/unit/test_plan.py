@@ -2,7 +2,12 @@ import pytest
 
 from kubectl_sidecar.classify import classify_pod
 from kubectl_sidecar.meshconfig import (
-    LINKERD_KEYS, asm_config, consul_config, istio_config, linkerd_config)
+    LINKERD_KEYS,
+    asm_config,
+    consul_config,
+    istio_config,
+    linkerd_config,
+)
 from kubectl_sidecar.plan import plan_override, plan_restart, plan_switch
 from kubectl_sidecar.workloads import WorkloadFacts
 from tests.unit import pods
@@ -36,8 +41,12 @@ def mixed_cluster():
         (pods.istio("native", name="migrate-x"), ("Job", "migrate")),
         (pods.istio("native", name="report-x"), ("CronJob", "report")),
         (pods.istio("native", name="canary-a"), ("Rollout", "canary")),
-        (pods.istio("native", name="pinned-a", annotations={"sidecar.istio.io/nativeSidecar": "true"}),
-         ("Deployment", "pinned")),
+        (
+            pods.istio(
+                "native", name="pinned-a", annotations={"sidecar.istio.io/nativeSidecar": "true"}
+            ),
+            ("Deployment", "pinned"),
+        ),
         (pods.pod(name="plain"), ("Deployment", "plain")),
         (pods.istio_gateway(), ("Deployment", "istio-ingressgateway")),
         (pods.linkerd("native", name="other-mesh"), ("Deployment", "l5d")),
@@ -53,16 +62,26 @@ FACTS = {
 def test_switch_plan_restarts_each_workload_with_old_mode_pods_once():
     plan = plan_switch(mixed_cluster(), ASM_NATIVE, "traditional", FACTS)
     assert [(r.ref, r.pods) for r in plan.restarts] == [
-        ("DaemonSet/agent", 1), ("Deployment/cart", 2), ("Rollout/canary", 1), ("StatefulSet/db", 1)]
+        ("DaemonSet/agent", 1),
+        ("Deployment/cart", 2),
+        ("Rollout/canary", 1),
+        ("StatefulSet/db", 1),
+    ]
     assert [c.describe() for c in plan.config_changes] == [
-        "ASMMeshConfig default on context asm: spec.enableNativeSidecar true -> false"]
+        "ASMMeshConfig default on context asm: spec.enableNativeSidecar true -> false"
+    ]
 
 
 def test_switch_plan_lists_what_a_restart_cant_fix():
     plan = plan_switch(mixed_cluster(), ASM_NATIVE, "traditional", FACTS)
     manual = {m.what: m.todo for m in plan.manual}
-    assert set(manual) == {"Pod/debug", "Job/migrate", "CronJob/report", "StatefulSet/old",
-                           "Deployment/frozen"}
+    assert set(manual) == {
+        "Pod/debug",
+        "Job/migrate",
+        "CronJob/report",
+        "StatefulSet/old",
+        "Deployment/frozen",
+    }
     assert "recreate" in manual["Pod/debug"]
     assert "next run" in manual["CronJob/report"]
     assert "OnDelete" in manual["StatefulSet/old"]
@@ -72,8 +91,13 @@ def test_switch_plan_lists_what_a_restart_cant_fix():
 def test_switch_plan_leaves_switched_pinned_and_non_mesh_pods_alone():
     plan = plan_switch(mixed_cluster(), ASM_NATIVE, "traditional", FACTS)
     refs = {r.ref for r in plan.restarts}
-    assert not refs & {"Deployment/web", "Deployment/pinned", "Deployment/plain",
-                       "Deployment/istio-ingressgateway", "Deployment/l5d"}
+    assert not refs & {
+        "Deployment/web",
+        "Deployment/pinned",
+        "Deployment/plain",
+        "Deployment/istio-ingressgateway",
+        "Deployment/l5d",
+    }
     # web-a, cart-c (a traditional pod in a mixed workload) and pinned-a (its own annotation
     # keeps it native) are already where they should be.
     assert plan.already == 3
@@ -81,18 +105,24 @@ def test_switch_plan_leaves_switched_pinned_and_non_mesh_pods_alone():
 
 
 def test_second_run_after_success_plans_nothing():
-    switched = rows((pods.istio("traditional", name="cart-a"), CART),
-                    (pods.istio("traditional", name="cart-b"), CART))
-    plan = plan_switch(switched, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"),
-                       "traditional", {})
+    switched = rows(
+        (pods.istio("traditional", name="cart-a"), CART),
+        (pods.istio("traditional", name="cart-b"), CART),
+    )
+    plan = plan_switch(
+        switched, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"), "traditional", {}
+    )
     assert plan.empty and not plan.manual
 
 
 def test_resumed_run_skips_the_config_and_restarts_only_what_is_left():
-    half_done = rows((pods.istio("traditional", name="cart-a"), CART),
-                     (pods.istio("native", name="db-0"), ("StatefulSet", "db")))
-    plan = plan_switch(half_done, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"),
-                       "traditional", {})
+    half_done = rows(
+        (pods.istio("traditional", name="cart-a"), CART),
+        (pods.istio("native", name="db-0"), ("StatefulSet", "db")),
+    )
+    plan = plan_switch(
+        half_done, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"), "traditional", {}
+    )
     assert plan.config_changes == []
     assert [r.ref for r in plan.restarts] == ["StatefulSet/db"]
 
@@ -100,25 +130,40 @@ def test_resumed_run_skips_the_config_and_restarts_only_what_is_left():
 def test_terminating_pods_of_the_old_replicaset_are_not_counted():
     pod = pods.istio("native", name="cart-old")
     pod["metadata"]["deletionTimestamp"] = "2026-11-24T12:00:00Z"
-    plan = plan_switch(rows((pod, CART)), asm_config({"spec": {"enableNativeSidecar": False}}, None),
-                       "traditional", {})
+    plan = plan_switch(
+        rows((pod, CART)),
+        asm_config({"spec": {"enableNativeSidecar": False}}, None),
+        "traditional",
+        {},
+    )
     assert plan.restarts == [] and plan.already == 0
 
 
 def test_istio_switch_patches_the_istiod_of_each_used_revision_only():
-    mesh = istio_config([istiod("true", image="pilot:1.24.0"),
-                         istiod(None, image="pilot:1.24.0", revision="canary", name="istiod-canary"),
-                         istiod("true", image="pilot:1.24.0", revision="unused", name="istiod-unused")],
-                        None, "prod")
-    cluster = rows((pods.istio("native", name="a"), CART),
-                   (pods.istio("traditional", name="b", revision="canary"), ("Deployment", "b")))
+    mesh = istio_config(
+        [
+            istiod("true", image="pilot:1.24.0"),
+            istiod(None, image="pilot:1.24.0", revision="canary", name="istiod-canary"),
+            istiod("true", image="pilot:1.24.0", revision="unused", name="istiod-unused"),
+        ],
+        None,
+        "prod",
+    )
+    cluster = rows(
+        (pods.istio("native", name="a"), CART),
+        (pods.istio("traditional", name="b", revision="canary"), ("Deployment", "b")),
+    )
     plan = plan_switch(cluster, mesh, "traditional", {})
     # The canary's default already means traditional; it is still pinned explicitly so an
     # Istio upgrade (1.27 defaults to auto) can't flip it back.
     assert [(c.name, c.old, c.new) for c in plan.config_changes] == [
-        ("istiod-canary", "unset (traditional)", "false"), ("istiod", "true (native)", "false")]
+        ("istiod-canary", "unset (traditional)", "false"),
+        ("istiod", "true (native)", "false"),
+    ]
     plan = plan_switch(cluster, mesh, "native", {})
-    assert [(c.name, c.old) for c in plan.config_changes] == [("istiod-canary", "unset (traditional)")]
+    assert [(c.name, c.old) for c in plan.config_changes] == [
+        ("istiod-canary", "unset (traditional)")
+    ]
 
 
 def test_linkerd_switch_annotates_namespaces_with_linkerd_pods():
@@ -132,23 +177,29 @@ def test_linkerd_switch_annotates_namespaces_with_linkerd_pods():
 L5D_STABLE, L5D_BETA, L5D_ALPHA = LINKERD_KEYS
 
 
-@pytest.mark.parametrize("namespace, own, restarted", [
-    # No namespace annotation yet: the switch writes the stable key, which every pod inherits
-    # unless its workload sets that same key.
-    ({}, None, True),
-    ({}, {L5D_STABLE: "false"}, False),
-    ({}, {L5D_BETA: "false"}, True),  # beta and alpha come after the inherited stable key
-    ({}, {L5D_ALPHA: "false"}, True),
-    # The namespace's alpha key already says native, so nothing is written there: then the
-    # workload's own alpha (or beta) key still pins it.
-    ({L5D_ALPHA: "true"}, {L5D_ALPHA: "false"}, False),
-    ({L5D_ALPHA: "true"}, {L5D_BETA: "false"}, False),
-    ({L5D_ALPHA: "true"}, None, True),
-])
+@pytest.mark.parametrize(
+    "namespace, own, restarted",
+    [
+        # No namespace annotation yet: the switch writes the stable key, which every pod inherits
+        # unless its workload sets that same key.
+        ({}, None, True),
+        ({}, {L5D_STABLE: "false"}, False),
+        ({}, {L5D_BETA: "false"}, True),  # beta and alpha come after the inherited stable key
+        ({}, {L5D_ALPHA: "false"}, True),
+        # The namespace's alpha key already says native, so nothing is written there: then the
+        # workload's own alpha (or beta) key still pins it.
+        ({L5D_ALPHA: "true"}, {L5D_ALPHA: "false"}, False),
+        ({L5D_ALPHA: "true"}, {L5D_BETA: "false"}, False),
+        ({L5D_ALPHA: "true"}, None, True),
+    ],
+)
 def test_linkerd_switch_leaves_alone_what_linkerd_will_still_inject_traditional(
-        namespace, own, restarted):
-    mesh = linkerd_config({"data": {"values": "proxy:\n  nativeSidecar: false\n"}},
-                          [{"metadata": {"name": "shop", "annotations": namespace}}])
+    namespace, own, restarted
+):
+    mesh = linkerd_config(
+        {"data": {"values": "proxy:\n  nativeSidecar: false\n"}},
+        [{"metadata": {"name": "shop", "annotations": namespace}}],
+    )
     [row] = rows((pods.linkerd("traditional", name="a"), CART))
     # What status.Assessor leaves of the pod's annotations: its workload's own.
     row.mode_annotations = tuple(own.items()) if own else None
@@ -158,21 +209,29 @@ def test_linkerd_switch_leaves_alone_what_linkerd_will_still_inject_traditional(
 
 
 def test_restart_plan_follows_each_pods_configured_mode():
-    cluster = rows((pods.istio("native", name="a"), CART), (pods.istio("traditional", name="b"), ("Deployment", "b")))
+    cluster = rows(
+        (pods.istio("native", name="a"), CART),
+        (pods.istio("traditional", name="b"), ("Deployment", "b")),
+    )
     cluster[0].desired, cluster[1].desired = "traditional", "traditional"
     plan = plan_restart(cluster, {})
     assert [r.ref for r in plan.restarts] == ["Deployment/cart"] and not plan.config_changes
 
 
 def test_override_plan_annotates_named_workloads_not_yet_pinned():
-    cluster = rows((pods.istio("native", name="cart-a"), CART),
-                   (pods.istio("native", name="web-a"), ("Deployment", "web")),
-                   (pods.istio("native", name="other"), ("Deployment", "other")))
-    workloads = [("Deployment", "shop", "cart", "istio", {}),
-                 ("Deployment", "shop", "web", "istio", {"sidecar.istio.io/nativeSidecar": "false"})]
+    cluster = rows(
+        (pods.istio("native", name="cart-a"), CART),
+        (pods.istio("native", name="web-a"), ("Deployment", "web")),
+        (pods.istio("native", name="other"), ("Deployment", "other")),
+    )
+    workloads = [
+        ("Deployment", "shop", "cart", "istio", {}),
+        ("Deployment", "shop", "web", "istio", {"sidecar.istio.io/nativeSidecar": "false"}),
+    ]
     plan = plan_override(cluster, workloads, "traditional", {})
     assert [(o.ref, o.annotation, o.value) for o in plan.overrides] == [
-        ("Deployment/cart", "sidecar.istio.io/nativeSidecar", "false")]
+        ("Deployment/cart", "sidecar.istio.io/nativeSidecar", "false")
+    ]
     # web is already pinned but its pod is still native: restart it; other is not named.
     assert [r.ref for r in plan.restarts] == ["Deployment/web"]
 
@@ -181,12 +240,17 @@ CONSUL_AS_SIDECAR = "consul.hashicorp.com/enable-consul-dataplane-as-sidecar"
 
 
 def consul_cluster():
-    return rows((pods.consul_k8s("traditional", name="web-a"), ("Deployment", "web")),
-                (pods.consul_k8s("native", name="api-a"), ("Deployment", "api")),
-                (pods.consul_k8s("traditional", name="pinned-a",
-                                 annotations={CONSUL_AS_SIDECAR: "false"}),
-                 ("Deployment", "pinned")),
-                (pods.istio("traditional", name="other-mesh"), ("Deployment", "other")))
+    return rows(
+        (pods.consul_k8s("traditional", name="web-a"), ("Deployment", "web")),
+        (pods.consul_k8s("native", name="api-a"), ("Deployment", "api")),
+        (
+            pods.consul_k8s(
+                "traditional", name="pinned-a", annotations={CONSUL_AS_SIDECAR: "false"}
+            ),
+            ("Deployment", "pinned"),
+        ),
+        (pods.istio("traditional", name="other-mesh"), ("Deployment", "other")),
+    )
 
 
 def test_consul_switch_rewrites_the_injector_flag_and_restarts_old_mode_workloads():
@@ -194,18 +258,32 @@ def test_consul_switch_rewrites_the_injector_flag_and_restarts_old_mode_workload
     injector["metadata"]["resourceVersion"] = "4711"
     plan = plan_switch(consul_cluster(), consul_config(injector, "prod"), "native", {})
     [change] = plan.config_changes
-    assert change.describe() == (f"Deployment consul/consul-connect-injector on context prod: "
-                                 f"arg -{FLAG} false -> true")
+    assert change.describe() == (
+        f"Deployment consul/consul-connect-injector on context prod: arg -{FLAG} false -> true"
+    )
     assert change.rolls_out and not change.on_mesh_instance
     patch = change.patch()
     assert patch.ref == "deployment.apps/consul-connect-injector -n consul"
-    assert patch.body == {"metadata": {"resourceVersion": "4711"}, "spec": {"template": {"spec": {
-        "containers": [{"name": "sidecar-injector",
-                        "command": ["/bin/sh", "-ec", helm_script(f"-{FLAG}=true \\\n")]}]}}}}
+    assert patch.body == {
+        "metadata": {"resourceVersion": "4711"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "sidecar-injector",
+                            "command": ["/bin/sh", "-ec", helm_script(f"-{FLAG}=true \\\n")],
+                        }
+                    ]
+                }
+            }
+        },
+    }
     assert change.describe_done() == (
         f"deployment.apps/consul-connect-injector -n consul patched (-{FLAG}: false -> true; "
         "set connectInject.dataplaneAsSidecarInitContainer.defaultEnabled=true in the Helm "
-        "release's values too, or the next `helm upgrade` reverts this)")
+        "release's values too, or the next `helm upgrade` reverts this)"
+    )
     # web is traditional; pinned keeps its own annotation; the Istio pod is another mesh's.
     assert [r.ref for r in plan.restarts] == ["Deployment/web"]
     assert (plan.already, plan.outside) == (2, 1)
@@ -235,6 +313,7 @@ def test_consul_override_plan_uses_consuls_pod_annotation():
     cluster = rows((pods.consul_k8s("traditional", name="web-a"), ("Deployment", "web")))
     plan = plan_override(cluster, [("Deployment", "shop", "web", "consul", {})], "native", {})
     assert [(o.ref, o.annotation, o.value) for o in plan.overrides] == [
-        ("Deployment/web", CONSUL_AS_SIDECAR, "true")]
+        ("Deployment/web", CONSUL_AS_SIDECAR, "true")
+    ]
     # The annotation rolls the workload out itself: no separate restart.
     assert plan.restarts == []

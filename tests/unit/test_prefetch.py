@@ -1,4 +1,5 @@
 """cluster.prefetched and the paginated list built on it, with fake page sources (no server)."""
+
 import json
 import threading
 
@@ -35,8 +36,9 @@ class Source:
                 if n == self.hold_at:
                     assert self.release.wait(WAIT)
                 if n == self.fail_at:
-                    raise ApiError(500, "InternalError", "etcd is down", verb="list",
-                                   resource="pods")
+                    raise ApiError(
+                        500, "InternalError", "etcd is down", verb="list", resource="pods"
+                    )
                 yield f"page {n}"
         finally:
             self.closed_in = threading.current_thread().name
@@ -112,18 +114,30 @@ def pod_page(names, token=None, version="100"):
     metadata = {"resourceVersion": version}
     if token:
         metadata["continue"] = token
-    return json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": metadata,
-                       "items": [{"metadata": {"name": n, "namespace": "shop"}} for n in names]},
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "kind": "PodList",
+            "apiVersion": "v1",
+            "metadata": metadata,
+            "items": [{"metadata": {"name": n, "namespace": "shop"}} for n in names],
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def custom_page(names, token=None):
     """A custom resource's list: its keys sorted, so metadata comes after the items."""
     metadata = {"resourceVersion": "7", **({"continue": token} if token else {})}
-    return json.dumps({"apiVersion": "example.com/v1", "items": [{"metadata": {"name": n}}
-                                                                  for n in names],
-                       "kind": "WidgetList", "metadata": metadata}, sort_keys=True,
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "apiVersion": "example.com/v1",
+            "items": [{"metadata": {"name": n}} for n in names],
+            "kind": "WidgetList",
+            "metadata": metadata,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
 
 
 @pytest.fixture
@@ -149,8 +163,11 @@ def cluster(monkeypatch):
 
 
 def test_a_list_follows_continue_tokens_and_tells_its_version(cluster):
-    cluster.answers = [pod_page(["a", "b"], token="t1", version="42"),
-                       pod_page(["c"], token="t2", version="42"), pod_page(["d"], version="42")]
+    cluster.answers = [
+        pod_page(["a", "b"], token="t1", version="42"),
+        pod_page(["c"], token="t2", version="42"),
+        pod_page(["d"], version="42"),
+    ]
     listing = cluster.list_items(resources.PODS)
     assert [pod["metadata"]["name"] for pod in listing] == ["a", "b", "c", "d"]
     assert listing.resource_version == "42"
@@ -183,13 +200,18 @@ def test_a_page_that_is_not_json_is_one_clear_error(cluster):
         list(cluster.list_items(resources.PODS))
 
 
-@pytest.mark.parametrize("body, metadata", [
-    (pod_page([], token="abc", version="9"), {"resourceVersion": "9", "continue": "abc"}),
-    (b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9"}}',
-     {"resourceVersion": "9"}),
-    (custom_page(["w"]), None),  # metadata after the items: decoded whole instead
-    (b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9",', None),
-    (b"", None),
-])
+@pytest.mark.parametrize(
+    "body, metadata",
+    [
+        (pod_page([], token="abc", version="9"), {"resourceVersion": "9", "continue": "abc"}),
+        (
+            b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9"}}',
+            {"resourceVersion": "9"},
+        ),
+        (custom_page(["w"]), None),  # metadata after the items: decoded whole instead
+        (b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9",', None),
+        (b"", None),
+    ],
+)
 def test_a_lists_metadata_is_read_from_its_head(body, metadata):
     assert _list_head(body) == metadata

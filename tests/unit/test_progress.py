@@ -1,4 +1,5 @@
 """The live status line: its text, and how it stays under the log lines."""
+
 import io
 
 import pytest
@@ -6,8 +7,10 @@ import pytest
 from kubectl_sidecar.progress import CLEAR_LINE, Board, short_duration, status_line
 
 
-@pytest.mark.parametrize("seconds, text", [(0, "0s"), (59.9, "59s"), (61, "1m01s"),
-                                           (3599, "59m59s"), (3600, "1h00m"), (7322, "2h02m")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(0, "0s"), (59.9, "59s"), (61, "1m01s"), (3599, "59m59s"), (3600, "1h00m"), (7322, "2h02m")],
+)
 def test_short_durations(seconds, text):
     assert short_duration(seconds) == text
 
@@ -15,7 +18,8 @@ def test_short_durations(seconds, text):
 def test_the_estimate_follows_the_pace_so_far():
     # 10 finished in 100 s; 4 running and 26 left at that pace take 300 s more.
     assert status_line(40, 9, 4, 1, 26, 100) == (
-        "[9/40 done, 4 running, 1 failed, 26 left] 1m40s elapsed, about 5m00s left")
+        "[9/40 done, 4 running, 1 failed, 26 left] 1m40s elapsed, about 5m00s left"
+    )
 
 
 def test_no_estimate_before_anything_finished_or_after_everything_did():
@@ -32,6 +36,10 @@ def test_log_lines_print_above_the_status_line_which_is_redrawn():
     board.say("deployment/cart -n shop restarted")
     board.finish()
     assert stream.getvalue() == (
-        CLEAR_LINE + "[0/2 done, 1 running, 0 failed, 1 left] 5s elapsed"
-        + CLEAR_LINE + "deployment/cart -n shop restarted\n"
-        + "[0/2 done, 1 running, 0 failed, 1 left] 5s elapsed" + CLEAR_LINE)
+        CLEAR_LINE
+        + "[0/2 done, 1 running, 0 failed, 1 left] 5s elapsed"
+        + CLEAR_LINE
+        + "deployment/cart -n shop restarted\n"
+        + "[0/2 done, 1 running, 0 failed, 1 left] 5s elapsed"
+        + CLEAR_LINE
+    )

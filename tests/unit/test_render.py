@@ -16,7 +16,10 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 def report(all_namespaces=True):
     mesh = asm_config({"spec": {"enableNativeSidecar": False}}, "asm")
     specs = [
-        (pods.istio("native", name="cart-1", owner=("ReplicaSet", "cart-7d9")), ("Deployment", "cart")),
+        (
+            pods.istio("native", name="cart-1", owner=("ReplicaSet", "cart-7d9")),
+            ("Deployment", "cart"),
+        ),
         (pods.istio("traditional", name="db-0", namespace="data"), ("StatefulSet", "db")),
         (pods.pod(name="plain", namespace="data"), None),
         (pods.istio("native", name="debug"), None),
@@ -36,20 +39,47 @@ def table(r, **options):
 
 def test_table_is_kubectl_shaped_with_namespace_first_under_all_namespaces():
     lines = table(report()).splitlines()
-    assert lines[0].split() == ["NAMESPACE", "POD", "WORKLOAD", "PROXY", "MODE", "DESIRED", "ACTION"]
-    assert lines[1].split() == ["shop", "cart-1", "Deployment/cart", "istio-proxy", "native",
-                                "traditional", "restart", "Deployment/cart"]
+    assert lines[0].split() == [
+        "NAMESPACE",
+        "POD",
+        "WORKLOAD",
+        "PROXY",
+        "MODE",
+        "DESIRED",
+        "ACTION",
+    ]
+    assert lines[1].split() == [
+        "shop",
+        "cart-1",
+        "Deployment/cart",
+        "istio-proxy",
+        "native",
+        "traditional",
+        "restart",
+        "Deployment/cart",
+    ]
     assert lines[3].split() == ["data", "plain", "<none>", "<none>", "none", "-", "-"]
     assert lines[4].split()[-1] == "recreate"
     # Columns line up: every row's MODE starts where the header's does.
     start = lines[0].index("MODE")
-    assert all(line[start:].split()[0] in ("MODE", "native", "traditional", "none") for line in lines)
+    assert all(
+        line[start:].split()[0] in ("MODE", "native", "traditional", "none") for line in lines
+    )
 
 
 def test_table_without_all_namespaces_drops_the_column_and_wide_adds_three():
     lines = table(report(False), wide=True).splitlines()
-    assert lines[0].split() == ["POD", "WORKLOAD", "PROXY", "MODE", "DESIRED", "ACTION",
-                                "NODE", "REVISION", "AGE"]
+    assert lines[0].split() == [
+        "POD",
+        "WORKLOAD",
+        "PROXY",
+        "MODE",
+        "DESIRED",
+        "ACTION",
+        "NODE",
+        "REVISION",
+        "AGE",
+    ]
     assert lines[1].split()[-3:] == ["node-1", "default", "4d"]
 
 
@@ -80,15 +110,25 @@ def test_table_printed_in_parts_has_one_header_and_columns_that_only_widen():
 def test_summary_line_names_mesh_source_counts_and_restarts():
     r = report()
     line = render.summary_line(r.mesh, r.tally())
-    assert "asm: traditional (ASMMeshConfig/default on context asm spec.enableNativeSidecar=false)" in line
+    assert (
+        "asm: traditional (ASMMeshConfig/default on context asm spec.enableNativeSidecar=false)"
+        in line
+    )
     assert "2 native, 1 traditional, 1 none" in line
     assert "2 pod(s) need action, 1 workload(s) to restart" in line
 
 
 def test_namespace_summary_counts_modes_per_namespace():
     lines = render.namespace_summary(report().tally()).splitlines()
-    assert lines[0].split() == ["NAMESPACE", "NATIVE", "TRADITIONAL", "INVALID", "GATEWAY", "NONE",
-                                "NEEDS-ACTION"]
+    assert lines[0].split() == [
+        "NAMESPACE",
+        "NATIVE",
+        "TRADITIONAL",
+        "INVALID",
+        "GATEWAY",
+        "NONE",
+        "NEEDS-ACTION",
+    ]
     assert lines[1].split() == ["data", "0", "1", "0", "0", "1", "0"]
     assert lines[2].split() == ["shop", "2", "0", "0", "0", "0", "2"]
 
@@ -99,11 +139,28 @@ def test_json_contract_and_yaml_say_the_same():
     assert doc["mesh"]["name"] == "asm" and doc["mesh"]["configuredMode"] == "traditional"
     assert doc["summary"]["modes"]["native"] == 2
     first = doc["items"][0]
-    assert {k: first[k] for k in ("namespace", "pod", "workload", "proxy", "mode", "desiredMode",
-                                  "needsRestart", "action")} == {
-        "namespace": "shop", "pod": "cart-1", "workload": {"kind": "Deployment", "name": "cart"},
-        "proxy": "istio-proxy", "mode": "native", "desiredMode": "traditional",
-        "needsRestart": True, "action": "restart Deployment/cart"}
+    assert {
+        k: first[k]
+        for k in (
+            "namespace",
+            "pod",
+            "workload",
+            "proxy",
+            "mode",
+            "desiredMode",
+            "needsRestart",
+            "action",
+        )
+    } == {
+        "namespace": "shop",
+        "pod": "cart-1",
+        "workload": {"kind": "Deployment", "name": "cart"},
+        "proxy": "istio-proxy",
+        "mode": "native",
+        "desiredMode": "traditional",
+        "needsRestart": True,
+        "action": "restart Deployment/cart",
+    }
     assert doc["items"][2]["workload"] is None and doc["items"][2]["proxy"] is None
     assert yaml.safe_load(render.as_yaml(report())) == doc
 
@@ -113,3 +170,21 @@ def test_age_is_short_like_kubectl():
     assert render.age("2026-11-24T11:00:00Z", NOW) == "60m"
     assert render.age("2026-11-24T02:00:00Z", NOW) == "10h"
     assert render.age(None, NOW) == "<unknown>"
+
+
+def test_whole_tables_by_tabulate_look_like_kubectl_columns():
+    from kubectl_sidecar.render import columns, whole_table
+
+    headers = ["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"]
+    rows = [["shop", "Deployment/cart", "12"], ["data-long-name", "StatefulSet/db", "3"]]
+    assert (
+        whole_table(headers, rows)
+        == columns(headers, rows)
+        == (
+            "NAMESPACE        WORKLOAD          PODS-TO-SWITCH\n"
+            "shop             Deployment/cart   12\n"
+            "data-long-name   StatefulSet/db    3\n"
+        )
+    )
+    assert whole_table(headers, rows, no_headers=True) == columns(headers, rows, no_headers=True)
+    assert whole_table(headers, [], no_headers=True) == ""

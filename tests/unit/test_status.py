@@ -1,4 +1,5 @@
 """status.stream and status.collect over an in-memory cluster: batching, and one read per kind."""
+
 from kubectl_sidecar import status
 from kubectl_sidecar.meshconfig import LINKERD_KEYS
 from kubectl_sidecar.plan import plan_switch
@@ -11,16 +12,26 @@ from tests.unit.objects import asm_mesh_config, deployment, replicaset
 def big_mesh(pod_count):
     """pod_count native pods across namespaces ns-0..ns-9 under an ASM config asking for
     traditional; each namespace has one Deployment, the one in ns-9 paused."""
-    objects = {"ASMMeshConfig": [asm_mesh_config(False)],
-               "Pod": [], "ReplicaSet": [], "Deployment": []}
+    objects = {
+        "ASMMeshConfig": [asm_mesh_config(False)],
+        "Pod": [],
+        "ReplicaSet": [],
+        "Deployment": [],
+    }
     for n in range(10):
         namespace = f"ns-{n}"
         objects["ReplicaSet"].append(replicaset("web-5f", "web", namespace))
         objects["Deployment"].append(deployment("web", namespace, paused=n == 9))
     for i in range(pod_count):
         namespace = f"ns-{i * 10 // pod_count}"
-        objects["Pod"].append(pods.istio("native", name=f"web-5f-{i:05d}", namespace=namespace,
-                                         owner=("ReplicaSet", "web-5f")))
+        objects["Pod"].append(
+            pods.istio(
+                "native",
+                name=f"web-5f-{i:05d}",
+                namespace=namespace,
+                owner=("ReplicaSet", "web-5f"),
+            )
+        )
     return objects
 
 
@@ -52,10 +63,13 @@ def test_owners_workloads_and_mesh_config_are_read_once_whatever_the_batches():
     batches = status.stream(status.Assessor(cluster, scope), batch_size=100)
     rows = [row for batch in batches for row in batch]
     reads = [read[:2] for read in cluster.reads]
-    assert sorted(reads) == sorted([("list", "Pod"), ("list", "ReplicaSet"),
-                                    ("list", "Deployment"), ("get", "ASMMeshConfig")])
+    assert sorted(reads) == sorted(
+        [("list", "Pod"), ("list", "ReplicaSet"), ("list", "Deployment"), ("get", "ASMMeshConfig")]
+    )
     # Facts read for the first batch still decide the last one: ns-9's Deployment is paused.
-    assert rows[-1].namespace == "ns-9" and action_text(rows[-1].remedy).startswith("paused: resume")
+    assert rows[-1].namespace == "ns-9" and action_text(rows[-1].remedy).startswith(
+        "paused: resume"
+    )
 
 
 def test_a_tally_of_streamed_batches_equals_the_collected_report():
@@ -65,12 +79,16 @@ def test_a_tally_of_streamed_batches_equals_the_collected_report():
     for batch in status.stream(status.Assessor(cluster, scope), batch_size=500):
         tally.add(batch)
     report = status.collect(FakeCluster(big_mesh(1200)), scope)
-    assert tally.summary() == report.tally().summary() == {
-        "pods": 1200,
-        "modes": {"native": 1200, "traditional": 0, "invalid": 0, "gateway": 0, "none": 0},
-        "needsRestart": 1200,
-        "workloadsToRestart": 9,  # ns-9's web is paused: it must be resumed, not restarted
-    }
+    assert (
+        tally.summary()
+        == report.tally().summary()
+        == {
+            "pods": 1200,
+            "modes": {"native": 1200, "traditional": 0, "invalid": 0, "gateway": 0, "none": 0},
+            "needsRestart": 1200,
+            "workloadsToRestart": 9,  # ns-9's web is paused: it must be resumed, not restarted
+        }
+    )
     assert tally.per_namespace["ns-0"]["restart"] == 120
 
 
@@ -109,25 +127,59 @@ def linkerd_cluster(namespace_native="true"):
     statefulset = template("db")
     statefulset["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
     return {
-        "ConfigMap": [{"metadata": {"name": "linkerd-config", "namespace": "linkerd"},
-                       "data": {"values": "proxy:\n  nativeSidecar: false\n"}}],
-        "Namespace": [{"metadata": {"name": "l5d", "annotations": {
-            "linkerd.io/inject": "enabled", STABLE: namespace_native}}}],
-        "ReplicaSet": [replicaset(f"{name}-5f", name, "l5d")
-                       for name in ("web", "pinned", "legacy")],
-        "Deployment": [template("web"), template("pinned", {STABLE: "false"}),
-                       template("legacy", {BETA: "false"})],
+        "ConfigMap": [
+            {
+                "metadata": {"name": "linkerd-config", "namespace": "linkerd"},
+                "data": {"values": "proxy:\n  nativeSidecar: false\n"},
+            }
+        ],
+        "Namespace": [
+            {
+                "metadata": {
+                    "name": "l5d",
+                    "annotations": {"linkerd.io/inject": "enabled", STABLE: namespace_native},
+                }
+            }
+        ],
+        "ReplicaSet": [
+            replicaset(f"{name}-5f", name, "l5d") for name in ("web", "pinned", "legacy")
+        ],
+        "Deployment": [
+            template("web"),
+            template("pinned", {STABLE: "false"}),
+            template("legacy", {BETA: "false"}),
+        ],
         "StatefulSet": [statefulset],
         "Pod": [
-            pods.linkerd("traditional", name="db-0", namespace="l5d", owner=("StatefulSet", "db"),
-                         annotations=copy),
+            pods.linkerd(
+                "traditional",
+                name="db-0",
+                namespace="l5d",
+                owner=("StatefulSet", "db"),
+                annotations=copy,
+            ),
             pods.linkerd("traditional", name="debug", namespace="l5d", annotations=copy),
-            pods.linkerd("traditional", name="legacy-5f-a", namespace="l5d",
-                         owner=("ReplicaSet", "legacy-5f"), annotations={**copy, BETA: "false"}),
-            pods.linkerd("traditional", name="pinned-5f-a", namespace="l5d",
-                         owner=("ReplicaSet", "pinned-5f"), annotations=copy),
-            pods.linkerd("traditional", name="web-5f-a", namespace="l5d",
-                         owner=("ReplicaSet", "web-5f"), annotations=copy),
+            pods.linkerd(
+                "traditional",
+                name="legacy-5f-a",
+                namespace="l5d",
+                owner=("ReplicaSet", "legacy-5f"),
+                annotations={**copy, BETA: "false"},
+            ),
+            pods.linkerd(
+                "traditional",
+                name="pinned-5f-a",
+                namespace="l5d",
+                owner=("ReplicaSet", "pinned-5f"),
+                annotations=copy,
+            ),
+            pods.linkerd(
+                "traditional",
+                name="web-5f-a",
+                namespace="l5d",
+                owner=("ReplicaSet", "web-5f"),
+                annotations=copy,
+            ),
         ],
     }
 
@@ -138,8 +190,10 @@ def by_name(rows):
 
 def test_a_linkerd_pods_copy_of_its_namespaces_annotation_is_not_its_own():
     rows = by_name(status.collect(FakeCluster(linkerd_cluster()), status.Scope("l5d")).rows)
-    seen = {name: (row.desired, row.desired_reason, action_text(row.remedy))
-            for name, row in rows.items()}
+    seen = {
+        name: (row.desired, row.desired_reason, action_text(row.remedy))
+        for name, row in rows.items()
+    }
     assert seen == {
         # The namespace now says native: what was copied from it before says nothing.
         "web-5f-a": ("native", f"namespace annotation {STABLE}", "restart Deployment/web"),
@@ -157,21 +211,35 @@ def test_a_linkerd_pods_copy_of_its_namespaces_annotation_is_not_its_own():
 def test_linkerd_templates_are_read_once_per_kind_with_the_workload_facts():
     objects = linkerd_cluster()
     for i in range(300):
-        objects["Pod"].append(pods.linkerd("traditional", name=f"web-5f-{i:03d}", namespace="l5d",
-                                           owner=("ReplicaSet", "web-5f"),
-                                           annotations={STABLE: "false"}))
+        objects["Pod"].append(
+            pods.linkerd(
+                "traditional",
+                name=f"web-5f-{i:03d}",
+                namespace="l5d",
+                owner=("ReplicaSet", "web-5f"),
+                annotations={STABLE: "false"},
+            )
+        )
     cluster = FakeCluster(objects)
     batches = status.stream(status.Assessor(cluster, status.Scope("l5d")), batch_size=50)
     assert sum(len(batch) for batch in batches) == 305
-    assert sorted(read[:2] for read in cluster.reads) == sorted([
-        ("list", "Pod"), ("list", "ReplicaSet"), ("list", "Deployment"), ("list", "StatefulSet"),
-        ("get", "ConfigMap"), ("list", "Namespace")])
+    assert sorted(read[:2] for read in cluster.reads) == sorted(
+        [
+            ("list", "Pod"),
+            ("list", "ReplicaSet"),
+            ("list", "Deployment"),
+            ("list", "StatefulSet"),
+            ("get", "ConfigMap"),
+            ("list", "Namespace"),
+        ]
+    )
 
 
 def test_linkerd_pods_without_a_mode_annotation_need_no_template():
     objects = linkerd_cluster()
-    objects["Pod"] = [pods.linkerd("native", name="web-5f-a", namespace="l5d",
-                                   owner=("ReplicaSet", "web-5f"))]
+    objects["Pod"] = [
+        pods.linkerd("native", name="web-5f-a", namespace="l5d", owner=("ReplicaSet", "web-5f"))
+    ]
     cluster = FakeCluster(objects)
     [row] = status.collect(cluster, status.Scope("l5d")).rows
     assert (row.desired, action_text(row.remedy)) == ("native", "ok")
@@ -195,7 +263,10 @@ def test_a_linkerd_switch_restarts_pods_whose_only_annotation_is_the_namespaces_
     plan = plan_switch(report.rows, report.mesh, "native", facts)
     assert [(c.name, c.old, c.new) for c in plan.config_changes] == [("l5d", "false", "true")]
     # legacy's beta key loses to the stable key the switch writes on its namespace.
-    assert [r.ref for r in plan.restarts] == ["Deployment/legacy", "Deployment/web",
-                                              "StatefulSet/db"]
+    assert [r.ref for r in plan.restarts] == [
+        "Deployment/legacy",
+        "Deployment/web",
+        "StatefulSet/db",
+    ]
     # pinned's template pins it; debug, a bare pod, pins itself.
     assert plan.already == 2 and plan.manual == []

@@ -1,5 +1,6 @@
 """The Tracker's watch bookkeeping: resume from the last version, re-list on 410, fall back
 to per-namespace watches, and give up only for good reasons."""
+
 import threading
 
 from kubectl_sidecar.errors import ApiError, Unreachable
@@ -11,11 +12,21 @@ KEY = ("Deployment", "shop", "cart")
 
 def deployment(version, done, namespace="shop", name="cart"):
     updated = 2 if done else 1
-    return {"metadata": {"name": name, "namespace": namespace, "generation": 2,
-                         "resourceVersion": str(version)},
-            "spec": {"replicas": 2},
-            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": updated,
-                       "availableReplicas": updated}}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "generation": 2,
+            "resourceVersion": str(version),
+        },
+        "spec": {"replicas": 2},
+        "status": {
+            "observedGeneration": 2,
+            "replicas": 2,
+            "updatedReplicas": updated,
+            "availableReplicas": updated,
+        },
+    }
 
 
 def tracker_for(cluster):

@@ -1,5 +1,6 @@
 """status -w's bookkeeping (which rows to print, resuming, re-listing after 410) and
 status --exit-code, against the FakeCluster's scripted watch sessions."""
+
 import itertools
 
 import pytest
@@ -25,12 +26,15 @@ def cart(mode, name, owner="cart-old", version=5):
 @pytest.fixture
 def cluster():
     # The mesh says native; the two cart pods are traditional: both need a restart.
-    return FakeCluster({
-        "ASMMeshConfig": [asm(True)],
-        "Pod": [cart("traditional", "cart-old-a"), cart("traditional", "cart-old-b")],
-        "ReplicaSet": [replicaset("cart-old", "cart")],
-        "Deployment": [deployment("cart")],
-    }, namespace="shop")
+    return FakeCluster(
+        {
+            "ASMMeshConfig": [asm(True)],
+            "Pod": [cart("traditional", "cart-old-a"), cart("traditional", "cart-old-b")],
+            "ReplicaSet": [replicaset("cart-old", "cart")],
+            "Deployment": [deployment("cart")],
+        },
+        namespace="shop",
+    )
 
 
 def start(cluster, **kwargs):
@@ -40,8 +44,9 @@ def start(cluster, **kwargs):
     for batch in stream(assessor):
         known.update(watch.known_state(batch))
     warnings, sleeps = [], []
-    follow = watch.PodWatch(assessor, None, known, warn=warnings.append, sleep=sleeps.append,
-                            **kwargs)
+    follow = watch.PodWatch(
+        assessor, None, known, warn=warnings.append, sleep=sleeps.append, **kwargs
+    )
     return follow, warnings, sleeps
 
 
@@ -52,13 +57,15 @@ def take(follow, count):
 
 
 def test_a_rollout_prints_new_pods_and_skips_updates_that_change_nothing(cluster):
-    cluster.watch_script["Pod"] = [[
-        ("ADDED", cart("native", "cart-new-a", owner="cart-new", version=6)),
-        ("MODIFIED", cart("native", "cart-new-a", owner="cart-new", version=7)),  # same row
-        ("BOOKMARK", {"metadata": {"resourceVersion": "8"}}),
-        ("DELETED", cart("traditional", "cart-old-a", version=9)),
-        ("ADDED", cart("native", "cart-new-b", owner="cart-new", version=10)),
-    ]]
+    cluster.watch_script["Pod"] = [
+        [
+            ("ADDED", cart("native", "cart-new-a", owner="cart-new", version=6)),
+            ("MODIFIED", cart("native", "cart-new-a", owner="cart-new", version=7)),  # same row
+            ("BOOKMARK", {"metadata": {"resourceVersion": "8"}}),
+            ("DELETED", cart("traditional", "cart-old-a", version=9)),
+            ("ADDED", cart("native", "cart-new-b", owner="cart-new", version=10)),
+        ]
+    ]
     follow, _, _ = start(cluster)
     cluster.objects["ReplicaSet"].append(replicaset("cart-new", "cart"))  # after the table
     # The new ReplicaSet resolves to its Deployment (one GET).
@@ -85,8 +92,10 @@ def test_resumes_from_the_last_version_after_a_disconnect(cluster):
     assert take(follow, 1) == [("cart-old-c", "native", "ok")]
     assert [w[4] for w in cluster.watches] == ["1", "7", "7"]
     assert sleeps == [0.5, 1]
-    assert warnings == ["the watch was cut off (the connection to the server was reset); "
-                        "resuming", "watching again"]
+    assert warnings == [
+        "the watch was cut off (the connection to the server was reset); resuming",
+        "watching again",
+    ]
 
 
 def test_a_forgotten_version_relists_and_prints_only_what_changed(cluster):
@@ -108,27 +117,36 @@ def test_other_api_errors_end_the_watch(cluster):
 
 
 def test_needs_restart_shows_pods_needing_action_and_those_that_stop_needing_it(cluster):
-    cluster.watch_script["Pod"] = [[
-        ("ADDED", versioned(pods.pod(name="plain"), 6)),  # outside the mesh: not shown
-        ("MODIFIED", cart("native", "cart-old-a", version=7)),  # was needing action: shown
-        ("ADDED", versioned(pods.istio("traditional", name="debug"), 8)),
-    ]]
+    cluster.watch_script["Pod"] = [
+        [
+            ("ADDED", versioned(pods.pod(name="plain"), 6)),  # outside the mesh: not shown
+            ("MODIFIED", cart("native", "cart-old-a", version=7)),  # was needing action: shown
+            ("ADDED", versioned(pods.istio("traditional", name="debug"), 8)),
+        ]
+    ]
     follow, _, _ = start(cluster, only_needing_action=True)
     assert take(follow, 2) == [("cart-old-a", "native", "ok"), ("debug", "traditional", "recreate")]
 
 
 # --- through the CLI ---------------------------------------------------------------------------
 
+
 def test_watch_prints_rows_after_the_table_and_ctrl_c_exits_0(cluster, connect_to, run):
     connect_to(cluster)
-    cluster.watch_script["Pod"] = [[("ADDED", cart("native", "cart-old-c", version=6)),
-                                    KeyboardInterrupt()]]
+    cluster.watch_script["Pod"] = [
+        [("ADDED", cart("native", "cart-old-c", version=6)), KeyboardInterrupt()]
+    ]
     result = run("status", "-w")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[0] == "POD" and len(lines) == 4
-    assert lines[-1].split()[:5] == ["cart-old-c", "Deployment/cart", "istio-proxy", "native",
-                                     "native"]
+    assert lines[-1].split()[:5] == [
+        "cart-old-c",
+        "Deployment/cart",
+        "istio-proxy",
+        "native",
+        "native",
+    ]
     assert result.stderr.startswith("Mesh asm: native")  # the summary, out of the rows' way
 
 
@@ -161,7 +179,12 @@ def test_exit_code_3_when_the_cluster_cant_be_read(run, tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = run("status", "--exit-code", "--server", f"http://127.0.0.1:{port}",
-                 env={"KUBECONFIG": str(tmp_path / "none")})
+    result = run(
+        "status",
+        "--exit-code",
+        "--server",
+        f"http://127.0.0.1:{port}",
+        env={"KUBECONFIG": str(tmp_path / "none")},
+    )
     assert result.exit_code == 3
     assert result.stderr.startswith("error: the connection to the server")

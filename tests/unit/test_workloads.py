@@ -12,11 +12,18 @@ def _meta(kind, name, namespace="shop", owner=None, spec=None):
 
 
 def test_replicaset_resolves_to_its_deployment_and_job_to_its_cronjob():
-    parents = controllers([_meta("ReplicaSet", "cart-7d9c", owner=("Deployment", "cart")),
-                           _meta("ReplicaSet", "lonely")], "ReplicaSet")
+    parents = controllers(
+        [
+            _meta("ReplicaSet", "cart-7d9c", owner=("Deployment", "cart")),
+            _meta("ReplicaSet", "lonely"),
+        ],
+        "ReplicaSet",
+    )
     parents.update(controllers([_meta("Job", "report-2911", owner=("CronJob", "report"))], "Job"))
-    assert parents == {("ReplicaSet", "shop", "cart-7d9c"): ("Deployment", "cart"),
-                       ("Job", "shop", "report-2911"): ("CronJob", "report")}
+    assert parents == {
+        ("ReplicaSet", "shop", "cart-7d9c"): ("Deployment", "cart"),
+        ("Job", "shop", "report-2911"): ("CronJob", "report"),
+    }
     assert resolve_workload("shop", ("ReplicaSet", "cart-7d9c"), parents) == ("Deployment", "cart")
     assert resolve_workload("shop", ("Job", "report-2911"), parents) == ("CronJob", "report")
 
@@ -36,34 +43,53 @@ def test_owners_without_a_parent_stay_as_they_are():
 
 
 def test_same_name_in_another_namespace_is_not_confused():
-    parents = controllers([_meta("ReplicaSet", "cart-7d9c", namespace="other",
-                                 owner=("Deployment", "wrong"))], "ReplicaSet")
-    assert resolve_workload("shop", ("ReplicaSet", "cart-7d9c"), parents) == ("ReplicaSet", "cart-7d9c")
+    parents = controllers(
+        [_meta("ReplicaSet", "cart-7d9c", namespace="other", owner=("Deployment", "wrong"))],
+        "ReplicaSet",
+    )
+    assert resolve_workload("shop", ("ReplicaSet", "cart-7d9c"), parents) == (
+        "ReplicaSet",
+        "cart-7d9c",
+    )
 
 
 def test_owner_index_reads_paused_and_on_delete():
-    index = facts_index([
-        _meta("Deployment", "paused", spec={"paused": True}),
-        _meta("StatefulSet", "db", spec={"updateStrategy": {"type": "OnDelete"}}),
-        _meta("DaemonSet", "agent", spec={"updateStrategy": {"type": "RollingUpdate"}}),
-    ], "X")
+    index = facts_index(
+        [
+            _meta("Deployment", "paused", spec={"paused": True}),
+            _meta("StatefulSet", "db", spec={"updateStrategy": {"type": "OnDelete"}}),
+            _meta("DaemonSet", "agent", spec={"updateStrategy": {"type": "RollingUpdate"}}),
+        ],
+        "X",
+    )
     assert index[("shop", "paused")].paused
     assert index[("shop", "db")].on_delete
     assert not index[("shop", "agent")].on_delete and not index[("shop", "agent")].paused
 
 
 def test_facts_keep_the_mode_annotations_of_the_pod_template_only():
-    template = {"metadata": {"annotations": {
-        "config.beta.linkerd.io/proxy-enable-native-sidecar": "false",
-        "config.linkerd.io/proxy-enable-native-sidecar": "true",
-        "sidecar.istio.io/nativeSidecar": "true",
-        "kubectl.kubernetes.io/restartedAt": "2026-11-25T10:00:00Z"}}}
-    index = facts_index([_meta("Deployment", "web", spec={"template": template}),
-                         _meta("Deployment", "plain", spec={"template": {"metadata": {}}}),
-                         _meta("Deployment", "bare")], "Deployment")
+    template = {
+        "metadata": {
+            "annotations": {
+                "config.beta.linkerd.io/proxy-enable-native-sidecar": "false",
+                "config.linkerd.io/proxy-enable-native-sidecar": "true",
+                "sidecar.istio.io/nativeSidecar": "true",
+                "kubectl.kubernetes.io/restartedAt": "2026-11-25T10:00:00Z",
+            }
+        }
+    }
+    index = facts_index(
+        [
+            _meta("Deployment", "web", spec={"template": template}),
+            _meta("Deployment", "plain", spec={"template": {"metadata": {}}}),
+            _meta("Deployment", "bare"),
+        ],
+        "Deployment",
+    )
     # In OVERRIDE_ANNOTATIONS order (each mesh's reading order); nothing else of the template.
     assert index[("shop", "web")].template_modes == (
         ("sidecar.istio.io/nativeSidecar", "true"),
         ("config.linkerd.io/proxy-enable-native-sidecar", "true"),
-        ("config.beta.linkerd.io/proxy-enable-native-sidecar", "false"))
+        ("config.beta.linkerd.io/proxy-enable-native-sidecar", "false"),
+    )
     assert index[("shop", "plain")].template_modes == index[("shop", "bare")].template_modes == ()

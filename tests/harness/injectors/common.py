@@ -1,4 +1,5 @@
 """What the injectors share: Go's boolean parsing and the JSON patch an injection becomes."""
+
 import shlex
 
 # A copy of the rule kubectl_sidecar.classify.parse_bool follows, kept here on purpose: the harness
@@ -32,7 +33,7 @@ def go_bool_flag(argv, name):
     for word in argv:
         if not word.startswith("-"):
             continue
-        flag, has_value, value = word[2 if word.startswith("--") else 1:].partition("=")
+        flag, has_value, value = word[2 if word.startswith("--") else 1 :].partition("=")
         if flag != name:
             continue
         if not has_value:
@@ -48,18 +49,24 @@ def container_argv(container):
     """The words a container's process is started with. A `sh -c SCRIPT` command (how the consul
     chart starts its injector) contributes the words of SCRIPT, line continuations joined."""
     command, args = list(container.get("command") or ()), list(container.get("args") or ())
-    if len(command) >= 3 and command[0].rsplit("/", 1)[-1] in ("sh", "bash") and command[1].startswith("-") \
-            and "c" in command[1]:
+    if (
+        len(command) >= 3
+        and command[0].rsplit("/", 1)[-1] in ("sh", "bash")
+        and command[1].startswith("-")
+        and "c" in command[1]
+    ):
         return shlex.split(command[2].replace("\\\n", " ")) + args
     return command + args
 
 
-INJECTED_FIELDS = (("/metadata/annotations", "metadata", "annotations"),
-                   ("/metadata/labels", "metadata", "labels"),
-                   ("/spec/initContainers", "spec", "initContainers"),
-                   ("/spec/containers", "spec", "containers"),
-                   ("/spec/volumes", "spec", "volumes"),
-                   ("/spec/serviceAccountName", "spec", "serviceAccountName"))
+INJECTED_FIELDS = (
+    ("/metadata/annotations", "metadata", "annotations"),
+    ("/metadata/labels", "metadata", "labels"),
+    ("/spec/initContainers", "spec", "initContainers"),
+    ("/spec/containers", "spec", "containers"),
+    ("/spec/volumes", "spec", "volumes"),
+    ("/spec/serviceAccountName", "spec", "serviceAccountName"),
+)
 
 
 def injection_patch(original, injected):

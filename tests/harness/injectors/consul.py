@@ -18,10 +18,18 @@ first in `containers` when proxy lifecycle management is on (pod annotation
 `consul.hashicorp.com/enable-sidecar-proxy-lifecycle`, else `-default-enable-sidecar-proxy-lifecycle`,
 which the chart sets true), else last.
 """
+
 import copy
 
 from tests.harness.api import resource_path
-from tests.harness.injectors.common import BadFlag, Refused, annotations, container_argv, go_bool_flag, parse_bool
+from tests.harness.injectors.common import (
+    BadFlag,
+    Refused,
+    annotations,
+    container_argv,
+    go_bool_flag,
+    parse_bool,
+)
 
 NAMESPACE, DEPLOYMENT = "consul", "consul-connect-injector"
 INJECTOR = resource_path("apps/v1", "deployments", NAMESPACE, DEPLOYMENT)
@@ -41,10 +49,16 @@ DATA_VOLUME = "consul-connect-inject-data"
 
 def injector_flags(deployment):
     """{flag: bool} as the injector process would parse them, Go's defaults where absent."""
-    argv = [word for container in deployment["spec"]["template"]["spec"]["containers"]
-            for word in container_argv(container)]
+    argv = [
+        word
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+        for word in container_argv(container)
+    ]
     try:
-        found = {name: go_bool_flag(argv, name) for name in (INJECT_FLAG, LIFECYCLE_FLAG, AS_SIDECAR_FLAG)}
+        found = {
+            name: go_bool_flag(argv, name)
+            for name in (INJECT_FLAG, LIFECYCLE_FLAG, AS_SIDECAR_FLAG)
+        }
     except BadFlag as error:
         raise Refused(f"consul-connect-injector would not start: {error}") from None
     defaults = {INJECT_FLAG: True, LIFECYCLE_FLAG: False, AS_SIDECAR_FLAG: False}
@@ -57,7 +71,9 @@ def _pod_bool(pod_annotations, key, default):
         return default
     value = parse_bool(raw)
     if value is None:
-        raise Refused(f'{key} annotation value of {raw} was invalid: strconv.ParseBool: parsing "{raw}": invalid syntax')
+        raise Refused(
+            f'{key} annotation value of {raw} was invalid: strconv.ParseBool: parsing "{raw}": invalid syntax'
+        )
     return value
 
 
@@ -68,7 +84,9 @@ def wants_injection(pod, namespace, flags):
     if INJECT in own:
         value = parse_bool(own[INJECT])
         if value is None:
-            raise Refused(f"error checking if should inject: invalid {INJECT} value {own[INJECT]!r}")
+            raise Refused(
+                f"error checking if should inject: invalid {INJECT} value {own[INJECT]!r}"
+            )
         return value
     return flags[INJECT_FLAG]
 
@@ -86,42 +104,84 @@ def lifecycle(pod, flags):
 
 def dataplane_container(native):
     container = {
-        "name": "consul-dataplane", "image": DATAPLANE_IMAGE,
-        "args": ["-addresses", "consul-server.consul.svc", "-grpc-port=8502",
-                 "-proxy-service-id-path=/consul/connect-inject/proxyid", "-log-level=info", "-log-json=false",
-                 "-envoy-concurrency=2", "-tls-disabled", "-graceful-port=20600",
-                 "-telemetry-prom-scrape-path=/metrics"],
-        "env": [{"name": "TMPDIR", "value": "/consul/connect-inject"},
-                {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-                {"name": "DP_SERVICE_NODE_NAME", "value": "$(NODE_NAME)-virtual"},
-                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+        "name": "consul-dataplane",
+        "image": DATAPLANE_IMAGE,
+        "args": [
+            "-addresses",
+            "consul-server.consul.svc",
+            "-grpc-port=8502",
+            "-proxy-service-id-path=/consul/connect-inject/proxyid",
+            "-log-level=info",
+            "-log-json=false",
+            "-envoy-concurrency=2",
+            "-tls-disabled",
+            "-graceful-port=20600",
+            "-telemetry-prom-scrape-path=/metrics",
+        ],
+        "env": [
+            {"name": "TMPDIR", "value": "/consul/connect-inject"},
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "DP_SERVICE_NODE_NAME", "value": "$(NODE_NAME)-virtual"},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {
+                "name": "POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            },
+        ],
         "readinessProbe": {"tcpSocket": {"port": 20000}, "initialDelaySeconds": 1},
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                            "readOnlyRootFilesystem": True, "runAsGroup": 5995, "runAsNonRoot": True,
-                            "runAsUser": 5995, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "runAsGroup": 5995,
+            "runAsNonRoot": True,
+            "runAsUser": 5995,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "volumeMounts": [{"mountPath": "/consul/connect-inject", "name": DATA_VOLUME}],
     }
     if native:
         container["restartPolicy"] = "Always"
         container["startupProbe"] = {
             "exec": {"command": ["/usr/local/bin/consul-dataplane", "-check-proxy-health"]},
-            "initialDelaySeconds": 1, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 5}
+            "initialDelaySeconds": 1,
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+            "timeoutSeconds": 5,
+        }
     return container
 
 
 def init_container():
     return {
-        "name": "consul-connect-inject-init", "image": K8S_IMAGE,
-        "command": ["/bin/sh", "-ec", ("consul-k8s-control-plane connect-init -pod-name=${POD_NAME} "
-                                       "-pod-namespace=${POD_NAMESPACE} -log-level=info -log-json=false")],
-        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                {"name": "CONSUL_ADDRESSES", "value": "consul-server.consul.svc"},
-                {"name": "CONSUL_GRPC_PORT", "value": "8502"}],
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                            "readOnlyRootFilesystem": True, "runAsGroup": 5996, "runAsNonRoot": True,
-                            "runAsUser": 5996, "seccompProfile": {"type": "RuntimeDefault"}},
+        "name": "consul-connect-inject-init",
+        "image": K8S_IMAGE,
+        "command": [
+            "/bin/sh",
+            "-ec",
+            (
+                "consul-k8s-control-plane connect-init -pod-name=${POD_NAME} "
+                "-pod-namespace=${POD_NAMESPACE} -log-level=info -log-json=false"
+            ),
+        ],
+        "env": [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {
+                "name": "POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            },
+            {"name": "CONSUL_ADDRESSES", "value": "consul-server.consul.svc"},
+            {"name": "CONSUL_GRPC_PORT", "value": "8502"},
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "runAsGroup": 5996,
+            "runAsNonRoot": True,
+            "runAsUser": 5996,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "volumeMounts": [{"mountPath": "/consul/connect-inject", "name": DATA_VOLUME}],
     }
 
@@ -133,7 +193,9 @@ def inject(pod, namespace, flags):
     native, managed = native_sidecar(pod, flags), lifecycle(pod, flags)
     pod = copy.deepcopy(pod)
     spec, metadata = pod["spec"], pod["metadata"]
-    spec["volumes"] = list(spec.get("volumes") or []) + [{"name": DATA_VOLUME, "emptyDir": {"medium": "Memory"}}]
+    spec["volumes"] = list(spec.get("volumes") or []) + [
+        {"name": DATA_VOLUME, "emptyDir": {"medium": "Memory"}}
+    ]
     init = list(spec.get("initContainers") or []) + [init_container()]
     dataplane = dataplane_container(native)
     if managed and not native:
@@ -143,11 +205,17 @@ def inject(pod, namespace, flags):
     else:
         spec["containers"] = spec["containers"] + [dataplane]
     spec["initContainers"] = init
-    metadata["annotations"] = dict(annotations(pod), **{
-        INJECT_STATUS: "injected", "consul.hashicorp.com/consul-k8s-version": VERSION})
-    metadata["labels"] = dict(metadata.get("labels") or {}, **{
-        INJECT_STATUS: "injected",
-        "consul.hashicorp.com/connect-inject-managed-by": "consul-k8s-endpoints-controller"})
+    metadata["annotations"] = dict(
+        annotations(pod),
+        **{INJECT_STATUS: "injected", "consul.hashicorp.com/consul-k8s-version": VERSION},
+    )
+    metadata["labels"] = dict(
+        metadata.get("labels") or {},
+        **{
+            INJECT_STATUS: "injected",
+            "consul.hashicorp.com/connect-inject-managed-by": "consul-k8s-endpoints-controller",
+        },
+    )
     return pod
 
 

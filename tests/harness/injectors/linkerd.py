@@ -23,6 +23,7 @@ container after the user's, the proxy first in `containers` when `proxy.await` (
 with its linkerd-await postStart hook), else last. The pod keeps the copied namespace
 annotations and gains `linkerd.io/proxy-version`.
 """
+
 import copy
 import hashlib
 
@@ -33,9 +34,11 @@ from tests.harness.injectors.common import annotations, container_names, parse_b
 
 CONFIG_MAP = resource_path("v1", "configmaps", "linkerd", "linkerd-config")
 INJECT = "linkerd.io/inject"
-NATIVE_KEYS = ("config.linkerd.io/proxy-enable-native-sidecar",        # the one to use (2.20+)
-               "config.beta.linkerd.io/proxy-enable-native-sidecar",   # deprecated
-               "config.alpha.linkerd.io/proxy-enable-native-sidecar")  # deprecated
+NATIVE_KEYS = (
+    "config.linkerd.io/proxy-enable-native-sidecar",  # the one to use (2.20+)
+    "config.beta.linkerd.io/proxy-enable-native-sidecar",  # deprecated
+    "config.alpha.linkerd.io/proxy-enable-native-sidecar",
+)  # deprecated
 # pkg/inject.ProxyAnnotations + ProxyAlphaConfigAnnotations, the mode's keys among them, and the
 # opt-in: what AppendNamespaceAnnotations copies from the namespace.
 NAMESPACE_INHERITED = (NATIVE_KEYS[0], NATIVE_KEYS[2], "config.linkerd.io/proxy-await", INJECT)
@@ -89,73 +92,165 @@ def _proxy_values(values):
 
 def version(values):
     image = _proxy_values(values).get("image") or {}
-    return (image.get("version") if isinstance(image, dict) else None) or values.get("linkerdVersion") or "unknown"
+    return (
+        (image.get("version") if isinstance(image, dict) else None)
+        or values.get("linkerdVersion")
+        or "unknown"
+    )
 
 
 def proxy_container(values, native, wait_for_proxy):
     ports = _proxy_values(values).get("ports") or {}
     admin, inbound = ports.get("admin", 4191), ports.get("inbound", 4143)
     container = {
-        "name": "linkerd-proxy", "image": f"{PROXY_IMAGE}:{version(values)}",
-        "env": [{"name": "_pod_name", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                {"name": "_pod_ns", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-                {"name": "LINKERD2_PROXY_LOG", "value": "warn,linkerd=info,hickory=error"},
-                {"name": "LINKERD2_PROXY_DESTINATION_SVC_ADDR",
-                 "value": "linkerd-dst-headless.linkerd.svc.cluster.local.:8086"},
-                {"name": "LINKERD2_PROXY_ADMIN_LISTEN_ADDR", "value": f"0.0.0.0:{admin}"}],
-        "livenessProbe": {"httpGet": {"path": "/live", "port": admin}, "initialDelaySeconds": 10,
-                          "timeoutSeconds": 1},
-        "ports": [{"containerPort": inbound, "name": "linkerd-proxy"},
-                  {"containerPort": admin, "name": "linkerd-admin"}],
-        "readinessProbe": {"httpGet": {"path": "/ready", "port": admin}, "initialDelaySeconds": 2,
-                           "timeoutSeconds": 1},
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True, "runAsUser": 2102, "seccompProfile": {"type": "RuntimeDefault"}},
+        "name": "linkerd-proxy",
+        "image": f"{PROXY_IMAGE}:{version(values)}",
+        "env": [
+            {"name": "_pod_name", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "_pod_ns", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "LINKERD2_PROXY_LOG", "value": "warn,linkerd=info,hickory=error"},
+            {
+                "name": "LINKERD2_PROXY_DESTINATION_SVC_ADDR",
+                "value": "linkerd-dst-headless.linkerd.svc.cluster.local.:8086",
+            },
+            {"name": "LINKERD2_PROXY_ADMIN_LISTEN_ADDR", "value": f"0.0.0.0:{admin}"},
+        ],
+        "livenessProbe": {
+            "httpGet": {"path": "/live", "port": admin},
+            "initialDelaySeconds": 10,
+            "timeoutSeconds": 1,
+        },
+        "ports": [
+            {"containerPort": inbound, "name": "linkerd-proxy"},
+            {"containerPort": admin, "name": "linkerd-admin"},
+        ],
+        "readinessProbe": {
+            "httpGet": {"path": "/ready", "port": admin},
+            "initialDelaySeconds": 2,
+            "timeoutSeconds": 1,
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": 2102,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"mountPath": "/var/run/linkerd/identity/end-entity", "name": "linkerd-identity-end-entity"},
-                         {"mountPath": "/var/run/secrets/tokens", "name": "linkerd-identity-token"}],
+        "volumeMounts": [
+            {
+                "mountPath": "/var/run/linkerd/identity/end-entity",
+                "name": "linkerd-identity-end-entity",
+            },
+            {"mountPath": "/var/run/secrets/tokens", "name": "linkerd-identity-token"},
+        ],
     }
     if native:
         container["restartPolicy"] = "Always"
         if wait_for_proxy:
-            container["startupProbe"] = {"httpGet": {"path": "/ready", "port": admin}, "initialDelaySeconds": 0,
-                                         "periodSeconds": 1, "failureThreshold": 120}
+            container["startupProbe"] = {
+                "httpGet": {"path": "/ready", "port": admin},
+                "initialDelaySeconds": 0,
+                "periodSeconds": 1,
+                "failureThreshold": 120,
+            }
     elif wait_for_proxy:
         # In native mode Kubernetes orders start-up itself and the chart leaves this hook out.
-        container["lifecycle"] = {"postStart": {"exec": {"command": [
-            "/usr/lib/linkerd/linkerd-await", "--timeout=2m", f"--port={admin}"]}}}
+        container["lifecycle"] = {
+            "postStart": {
+                "exec": {
+                    "command": ["/usr/lib/linkerd/linkerd-await", "--timeout=2m", f"--port={admin}"]
+                }
+            }
+        }
     return container
 
 
 def init_container(values):
     if values.get("cniEnabled") is True:
-        return {"name": "linkerd-network-validator", "image": f"{PROXY_IMAGE}:{version(values)}",
-                "command": ["/usr/lib/linkerd/linkerd-network-validator"],
-                "args": ["--log-format", "plain", "--log-level", "info", "--connect-addr", "0.0.0.0:4140",
-                         "--listen-addr", "0.0.0.0:4140", "--timeout", "10s"],
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                                    "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": 65534,
-                                    "seccompProfile": {"type": "RuntimeDefault"}}}
-    return {"name": "linkerd-init", "image": f"{PROXY_IMAGE}:{version(values)}",
-            "command": ["/usr/lib/linkerd/linkerd2-proxy-init"],
-            "args": ["--firewall-bin-path", "iptables-nft", "--firewall-save-bin-path", "iptables-nft-save",
-                     "--ipv6=false", "--incoming-proxy-port", "4143", "--outgoing-proxy-port", "4140",
-                     "--proxy-uid", "2102", "--inbound-ports-to-ignore", "4190,4191,4567,4568",
-                     "--outbound-ports-to-ignore", "4567,4568"],
-            "securityContext": {"allowPrivilegeEscalation": False,
-                                "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}, "privileged": False,
-                                "readOnlyRootFilesystem": True, "runAsGroup": 65534, "runAsNonRoot": True,
-                                "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
-            "terminationMessagePolicy": "FallbackToLogsOnError",
-            "volumeMounts": [{"mountPath": "/run", "name": "linkerd-proxy-init-xtables-lock"}]}
+        return {
+            "name": "linkerd-network-validator",
+            "image": f"{PROXY_IMAGE}:{version(values)}",
+            "command": ["/usr/lib/linkerd/linkerd-network-validator"],
+            "args": [
+                "--log-format",
+                "plain",
+                "--log-level",
+                "info",
+                "--connect-addr",
+                "0.0.0.0:4140",
+                "--listen-addr",
+                "0.0.0.0:4140",
+                "--timeout",
+                "10s",
+            ],
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "runAsUser": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+        }
+    return {
+        "name": "linkerd-init",
+        "image": f"{PROXY_IMAGE}:{version(values)}",
+        "command": ["/usr/lib/linkerd/linkerd2-proxy-init"],
+        "args": [
+            "--firewall-bin-path",
+            "iptables-nft",
+            "--firewall-save-bin-path",
+            "iptables-nft-save",
+            "--ipv6=false",
+            "--incoming-proxy-port",
+            "4143",
+            "--outgoing-proxy-port",
+            "4140",
+            "--proxy-uid",
+            "2102",
+            "--inbound-ports-to-ignore",
+            "4190,4191,4567,4568",
+            "--outbound-ports-to-ignore",
+            "4567,4568",
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]},
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "runAsGroup": 65534,
+            "runAsNonRoot": True,
+            "runAsUser": 65534,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"mountPath": "/run", "name": "linkerd-proxy-init-xtables-lock"}],
+    }
 
 
 def volumes(values):
-    found = [] if values.get("cniEnabled") is True else [{"name": "linkerd-proxy-init-xtables-lock", "emptyDir": {}}]
+    found = (
+        []
+        if values.get("cniEnabled") is True
+        else [{"name": "linkerd-proxy-init-xtables-lock", "emptyDir": {}}]
+    )
     return found + [
         {"name": "linkerd-identity-end-entity", "emptyDir": {"medium": "Memory"}},
-        {"name": "linkerd-identity-token", "projected": {"sources": [{"serviceAccountToken": {
-            "audience": "identity.l5d.io", "expirationSeconds": 86400, "path": "linkerd-identity-token"}}]}},
+        {
+            "name": "linkerd-identity-token",
+            "projected": {
+                "sources": [
+                    {
+                        "serviceAccountToken": {
+                            "audience": "identity.l5d.io",
+                            "expirationSeconds": 86400,
+                            "path": "linkerd-identity-token",
+                        }
+                    }
+                ]
+            },
+        },
     ]
 
 
@@ -176,17 +271,22 @@ def inject(pod, namespace, values, namespace_annotations):
         spec["initContainers"] = [init, proxy] + user_init
     else:
         spec["initContainers"] = user_init + [init]
-        spec["containers"] = [proxy] + spec["containers"] if wait_for_proxy else spec["containers"] + [proxy]
+        spec["containers"] = (
+            [proxy] + spec["containers"] if wait_for_proxy else spec["containers"] + [proxy]
+        )
     spec["volumes"] = list(spec.get("volumes") or []) + volumes(values)
     # The linkerd-identity-token volume needs a service account; on a real cluster the
     # ServiceAccount admission plugin (off in the harness) has set it already.
     spec.setdefault("serviceAccountName", "default")
     trust_roots = values.get("identityTrustAnchorsPEM") or ""
-    metadata["annotations"] = dict(merged, **{
-        "linkerd.io/created-by": f"linkerd/proxy-injector {version(values)}",
-        "linkerd.io/proxy-version": version(values),
-        "linkerd.io/trust-root-sha256": hashlib.sha256(trust_roots.encode()).hexdigest(),
-    })
+    metadata["annotations"] = dict(
+        merged,
+        **{
+            "linkerd.io/created-by": f"linkerd/proxy-injector {version(values)}",
+            "linkerd.io/proxy-version": version(values),
+            "linkerd.io/trust-root-sha256": hashlib.sha256(trust_roots.encode()).hexdigest(),
+        },
+    )
     labels = dict(metadata.get("labels") or {})
     # (Linkerd also labels linkerd.io/proxy-<owner kind>, resolving ReplicaSets to Deployments.)
     labels.update({"linkerd.io/control-plane-ns": "linkerd", "linkerd.io/workload-ns": namespace})
@@ -201,7 +301,9 @@ class LinkerdInjector:
         self.api = api
 
     def review(self, pod, namespace):
-        namespace_object = self.api.get(resource_path("v1", "namespaces", name=namespace), missing_ok=True) or {}
+        namespace_object = (
+            self.api.get(resource_path("v1", "namespaces", name=namespace), missing_ok=True) or {}
+        )
         namespace_annotations = (namespace_object.get("metadata") or {}).get("annotations") or {}
         if not wants_injection(annotations(pod), namespace_annotations):
             return None
