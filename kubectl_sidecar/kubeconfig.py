@@ -317,7 +317,9 @@ def _resolved_exec(exec_config, base):
     """kubectl resolves an exec command given as a relative path against the kubeconfig's
     directory; a bare name is looked up on PATH."""
     exec_config = dict(exec_config)
-    command = exec_config["command"]
+    command = exec_config.get("command")
+    if not isinstance(command, str) or not command:
+        raise SidecarError(f"the kubeconfig's exec credential plugin has no command: {command!r}")
     if base and os.sep in command and not os.path.isabs(command):
         exec_config["command"] = os.path.join(base, command)
     return exec_config

@@ -227,3 +227,12 @@ def test_plugin_failing_when_its_token_is_refreshed_fails_the_request(tmp_path, 
         f"error: getting credentials: exec: executable {command} failed with exit code 1: "
         "refresh token revoked"
     ]
+
+
+@pytest.mark.parametrize("command", [True, 123, ["aws", "eks"]])
+def test_an_exec_plugin_without_a_command_is_one_line(tmp_path, server, run, command):
+    config = kubeconfig(tmp_path / "config", server, exec_user(command))
+    result = run("status", "--kubeconfig", config)
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith("error: the kubeconfig's exec credential plugin has no")
+    assert "Traceback" not in result.stderr
