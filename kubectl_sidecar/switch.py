@@ -181,6 +181,9 @@ def _run(cluster, mesh_cluster, scope, options, console, make_plan, check=None):
     plan = make_plan(report, facts)
     if options.skip_unhealthy:
         plan.set_aside_unhealthy()
+    # The plan holds all the run needs: every pod's row must not stay alive through the
+    # rollouts and into verify's second gather.
+    del report, facts
     return _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun=fresh_plan)
 
 
