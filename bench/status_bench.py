@@ -162,6 +162,11 @@ def count_requests(plane, argv, env, agent_prefix):
     offset = plane.audit_log.stat().st_size
     run_measured(argv, env)
     time.sleep(1)  # the audit backend writes each event as the request completes
+    return requests_since(plane, offset, agent_prefix)
+
+
+def requests_since(plane, offset, agent_prefix):
+    """Completed requests in the audit log after byte offset, from user agents with this prefix."""
     count = 0
     with open(plane.audit_log, "rb") as log:
         log.seek(offset)

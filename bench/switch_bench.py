@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.status_bench import machine, run_measured  # noqa: E402
+from bench.status_bench import machine, requests_since, run_measured  # noqa: E402
 from tests.harness import build, seed  # noqa: E402
 from tests.harness.api import resource_path  # noqa: E402
 from tests.harness.controlplane import ControlPlane  # noqa: E402
@@ -69,19 +69,6 @@ def ready_pods(admin):
     return ready
 
 
-def requests_since(plane, offset):
-    count = 0
-    with open(plane.audit_log, "rb") as log:
-        log.seek(offset)
-        for line in log:
-            event = json.loads(line)
-            if event.get("stage") == "ResponseComplete" and event.get("userAgent", "").startswith(
-                PLUGIN_AGENT
-            ):
-                count += 1
-    return count
-
-
 def switch_once(plane, target, concurrency):
     """(wall seconds, peak RSS MiB, API requests, workloads restarted) of one mesh-wide switch."""
     env = plane.env()
@@ -106,7 +93,7 @@ def switch_once(plane, target, concurrency):
     time.sleep(1)  # the audit backend writes each event as its request completes
     if result["failed"] or result["notStarted"]:
         raise RuntimeError(f"switch --{target} did not complete: {result}")
-    return wall, rss, requests_since(plane, offset), len(result["rolledOut"])
+    return wall, rss, requests_since(plane, offset, PLUGIN_AGENT), len(result["rolledOut"])
 
 
 def run_measured_to(argv, env, stdout_path):
