@@ -104,25 +104,35 @@ class Executor:
         """Write one ConfigChange; where the mesh's control plane must roll out first
         (istiod), wait for it before going on."""
         cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
-        self._send(cluster, change.patch(), self._deadline())
-        self.say(change.describe_done() + self._suffix)
-        self.outcome.config_done.append(change.describe())
-        if change.rolls_out and not self.server_dry_run:
-            key = ("Deployment", change.namespace, change.name)
-            self.tracker.follow([key])
-            why = self.tracker.wait(
-                key,
-                deadline=self._deadline(),
-                give_up=self._give_up,
-                timeout_text=self._timeout_text(),
+        key = ("Deployment", change.namespace, change.name)
+        follow = change.rolls_out and not self.server_dry_run
+        if follow:
+            self.tracker.follow([key])  # before the patch, as for a workload's restart
+        try:
+            answer = self._send(cluster, change.patch(), self._deadline())
+            self.say(change.describe_done() + self._suffix)
+            self.outcome.config_done.append(change.describe())
+            if follow:
+                self._wait_for_config(change, key, answer)
+        finally:
+            self.tracker.forget(key)
+
+    def _wait_for_config(self, change, key, answer):
+        if key[0] == change.kind:
+            self.tracker.note(key, answer)
+        why = self.tracker.wait(
+            key,
+            deadline=self._deadline(),
+            give_up=self._give_up,
+            timeout_text=self._timeout_text(),
+        )
+        if why == Waited.GAVE_UP:
+            raise KeyboardInterrupt
+        if why != Waited.DONE:
+            raise SidecarError(
+                f"{change.kind} {change.namespace}/{change.name} did not roll out: {why}"
             )
-            if why == Waited.GAVE_UP:
-                raise KeyboardInterrupt
-            if why != Waited.DONE:
-                raise SidecarError(
-                    f"{change.kind} {change.namespace}/{change.name} did not roll out: {why}"
-                )
-            self.say(f"deployment.apps/{change.name} -n {change.namespace} rolled out")
+        self.say(f"deployment.apps/{change.name} -n {change.namespace} rolled out")
 
     def _send(self, cluster, patch, deadline):
         """PATCH, retrying transient failures with backoff until the deadline; the answer."""
@@ -158,7 +168,7 @@ class Executor:
         waiting; SIGTERM stops at once.
         """
         if not self.server_dry_run:
-            self.tracker.follow([(i.kind, i.namespace, i.name) for i in items if waited(i)])
+            self.tracker.watch_over([(i.kind, i.namespace, i.name) for i in items if waited(i)])
         pending = deque(items)
         running = {}
         self._total = len(items)
@@ -240,6 +250,16 @@ class Executor:
                 )
 
     def _one(self, item, follow):
+        key = (item.kind, item.namespace, item.name)
+        if follow and not self.server_dry_run:
+            # Before the patch: the watch may report the rollout before the patch's answer.
+            self.tracker.follow([key])
+        try:
+            self._restart(item, key, follow)
+        finally:
+            self.tracker.forget(key)
+
+    def _restart(self, item, key, follow):
         ref = ref_of(item)
         since = datetime.now().astimezone()
         deadline = self._deadline()
@@ -262,7 +282,6 @@ class Executor:
             with self._lock:
                 self.outcome.not_waited.append((ref, item.unhealthy))
             return
-        key = (item.kind, item.namespace, item.name)
         self.tracker.note(key, answer)
         why = self.tracker.wait(
             key,
@@ -300,19 +319,22 @@ class Executor:
         for override in overrides:
             ref = ref_of(override)
             key = (override.kind, override.namespace, override.name)
-            answer = self._send(self.cluster, override.patch(), self._deadline())
-            self.say(
-                f"{override.kind.lower()}/{override.name} -n {override.namespace} pinned "
-                f"({override.annotation}={override.value})"
-            )
-            self.tracker.follow([key])
-            self.tracker.note(key, answer)
-            why = self.tracker.wait(
-                key,
-                deadline=self._deadline(),
-                give_up=self._give_up,
-                timeout_text=self._timeout_text(),
-            )
+            self.tracker.follow([key])  # before the patch, as for a restart
+            try:
+                answer = self._send(self.cluster, override.patch(), self._deadline())
+                self.say(
+                    f"{override.kind.lower()}/{override.name} -n {override.namespace} pinned "
+                    f"({override.annotation}={override.value})"
+                )
+                self.tracker.note(key, answer)
+                why = self.tracker.wait(
+                    key,
+                    deadline=self._deadline(),
+                    give_up=self._give_up,
+                    timeout_text=self._timeout_text(),
+                )
+            finally:
+                self.tracker.forget(key)
             self.outcome.pinned.append(ref)
             if why != Waited.DONE:
                 self.say(f"  {ref}: the rollout back to the old mode is not confirmed: {why}")

@@ -47,7 +47,8 @@ class Tracker:
         self.cluster = cluster
         self.clock = clock
         self._changed = threading.Condition()
-        self._wanted = set()  # (kind, namespace, name)
+        self._wanted = set()  # (kind, namespace, name) whose newest object is kept
+        self._namespaces = {}  # kind -> namespaces its watches must cover
         self._objects = {}  # (kind, namespace, name) -> newest object, or DELETED
         self._failed_creates = {}  # (kind, namespace, name) -> (when, message)
         self._problems = {}  # (kind, namespace or None) -> WatchProblem
@@ -57,20 +58,39 @@ class Tracker:
 
     # --- what to follow ----------------------------------------------------------------
 
-    def follow(self, keys):
-        """Start following these (kind, namespace, name): per kind, one watch over their
-        namespace, or over all namespaces when they span several."""
-        keys = set(keys)
-        with self._changed:
-            self._wanted |= keys
+    def watch_over(self, keys):
+        """Start the watches that these (kind, namespace, name) need, keeping nothing of them
+        yet: per kind, one watch over their namespace, or over all namespaces when they span
+        several. Start them for a whole run at once, so a run over many namespaces has one
+        watch per kind rather than one per namespace."""
         by_kind = {}
         for kind, namespace, _ in keys:
             by_kind.setdefault(kind, set()).add(namespace)
+        with self._changed:
+            for kind, namespaces in by_kind.items():
+                self._namespaces.setdefault(kind, set()).update(namespaces)
         for kind, namespaces in sorted(by_kind.items()):
             scope = next(iter(namespaces)) if len(namespaces) == 1 else None
             self._start(kind, scope)
             if kind in EVENT_KINDS:
                 self._start("Event", scope)
+
+    def follow(self, keys):
+        """Keep the newest object of these (kind, namespace, name) from now on, for wait();
+        start their watches if watch_over hasn't."""
+        keys = set(keys)
+        with self._changed:
+            self._wanted |= keys
+        self.watch_over(keys)
+
+    def forget(self, key):
+        """Stop keeping key's object: a run holds the objects of the rollouts in flight, not
+        of every workload it has seen (a workload's status pinned ~10 KB of memory each, so a
+        run's peak grew with the mesh)."""
+        with self._changed:
+            self._wanted.discard(key)
+            self._objects.pop(key, None)
+            self._failed_creates.pop(key, None)
 
     def note(self, key, obj):
         """An object we just wrote (the patch's answer): newer than what the watch may have
@@ -213,8 +233,9 @@ class Tracker:
             namespaces = sorted(
                 {
                     ns
-                    for k, ns, _ in self._wanted
+                    for k, covered in self._namespaces.items()
                     if k == kind or (kind == "Event" and k in EVENT_KINDS)
+                    for ns in covered
                 }
             )
         for namespace in namespaces:

@@ -171,3 +171,23 @@ def test_a_write_refused_for_good_is_not_retried_and_is_recorded_as_refused():
     outcome = executor(cluster).run(restarts("a"))
     assert outcome.refused == ["Deployment/a -n shop"]
     assert "forbidden" in outcome.failed[0][1]
+
+
+def test_a_run_holds_only_the_rollouts_in_flight():
+    # Memory of a run over a big mesh: each workload's object is kept while its rollout is
+    # waited for, then let go; what the watch reports of the others is not kept at all.
+    names = [f"svc{n}" for n in range(6)]
+    cluster = fleet(*names, reads_to_finish=2)
+    run = executor(cluster, timeout=None, concurrency=2)
+    held = []
+    wait = run.tracker.wait
+
+    def measured_wait(key, **kwargs):
+        held.append(set(run.tracker._objects))
+        return wait(key, **kwargs)
+
+    run.tracker.wait = measured_wait
+    outcome = run.run(restarts(*names))
+    assert sorted(outcome.succeeded) == sorted(f"Deployment/{n} -n shop" for n in names), outcome
+    assert held and max(len(keys) for keys in held) <= 2
+    assert run.tracker._objects == {}

@@ -125,3 +125,34 @@ def test_a_followed_workload_is_kept_without_its_pod_template():
     view = rollout_view(obj)
     assert "template" not in view["spec"] and view["spec"]["strategy"] == obj["spec"]["strategy"]
     assert progress("Deployment", view) == progress("Deployment", obj)
+
+
+def test_watches_started_for_a_run_cover_its_namespaces_when_split():
+    # watch_over starts one watch per kind for the whole run; when the cluster-wide watch is
+    # refused, the fallback covers every namespace of the run, not only the followed ones.
+    class NamespacedOnly(FakeCluster):
+        def watch(self, resource, namespace=None, *args, **kwargs):
+            if namespace is None:
+                raise ApiError(403, "Forbidden", "cannot watch at the cluster scope")
+            return super().watch(resource, namespace, *args, **kwargs)
+
+    objects = {"Deployment": [deployment(1, True), deployment(1, True, "web", "w")]}
+    cluster = NamespacedOnly(objects)
+    tracker = tracker_for(cluster)
+    other = ("Deployment", "web", "w")
+    tracker.watch_over([KEY, other])
+    tracker.follow([other])
+    # The fallback starts the namespaces' watches in order; "web" is watched, so "shop" is too.
+    assert wait(tracker, other) == Waited.DONE
+    assert {("Deployment", "shop"), ("Deployment", "web")} <= tracker._following
+
+
+def test_a_forgotten_workload_is_no_longer_kept():
+    cluster = FakeCluster({"Deployment": [deployment(1, done=True)]})
+    tracker = tracker_for(cluster)
+    tracker.follow([KEY])
+    assert tracker.wait(KEY) == Waited.DONE
+    tracker.forget(KEY)
+    tracker.note(("Deployment", "shop", "other"), deployment(2, True, name="other"))
+    assert KEY not in tracker._objects
+    tracker.stop()
