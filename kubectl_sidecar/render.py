@@ -573,15 +573,17 @@ def result_document(outcome, exit_code):
     result = {
         "exitCode": exit_code,
         "configChanged": list(outcome.config_done),
-        "rolledOut": list(outcome.succeeded),
+        # Workloads finish in whatever order their rollouts do: sorted, a document is the same
+        # for the same outcome.
+        "rolledOut": sorted(outcome.succeeded),
         "failed": [
             {"workload": ref, "reason": why, "refused": ref in outcome.refused}
-            for ref, why in outcome.failed
+            for ref, why in sorted(outcome.failed)
         ],
         "notWaitedFor": [
-            {"workload": ref, "failingBefore": why} for ref, why in outcome.not_waited
+            {"workload": ref, "failingBefore": why} for ref, why in sorted(outcome.not_waited)
         ],
-        "pinned": list(outcome.pinned),
+        "pinned": sorted(outcome.pinned),
         "notStarted": list(outcome.not_started),
         "interrupted": outcome.interrupted,
     }
