@@ -774,8 +774,10 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
       kubectl sidecar switch --traditional deployment/cart -n shop
     """
     from kubectl_sidecar import switch
+    from kubectl_sidecar.allocator import release_large_buffers
     from kubectl_sidecar.errors import InputError
 
+    release_large_buffers()
     if to_native == to_traditional:
         raise InputError("say exactly one of --native or --traditional")
     options = _run_settings(
@@ -809,7 +811,9 @@ def restart_command(**flags):
     for (after a config change made elsewhere, e.g. through GitOps), wait, and verify.
     """
     from kubectl_sidecar import switch
+    from kubectl_sidecar.allocator import release_large_buffers
 
+    release_large_buffers()
     options = _run_settings(flags)
     members = _fleet(flags)
     if members:
