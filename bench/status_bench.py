@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import launcher  # noqa: E402
 from kubectl_sidecar.cluster import PAGE_SIZE  # noqa: E402
 from tests.harness import build, seed  # noqa: E402
 from tests.harness.api import resource_path  # noqa: E402
@@ -138,23 +139,14 @@ def seed_pods(plane, total, already):
 # --- measuring -----------------------------------------------------------------------------
 
 
-def run_measured(argv, env):
-    """(wall seconds, peak RSS in MiB, CPU seconds) of one command, its output discarded."""
-    # stderr goes to a file, not a pipe: nothing reads a pipe while wait4 blocks.
-    with tempfile.TemporaryFile() as errors:
-        started = time.monotonic()
-        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            errors.seek(0)
-            raise RuntimeError(
-                f"{' '.join(argv)} exited {process.returncode}: "
-                f"{errors.read().decode(errors='replace')[-500:]}"
-            )
+def run_measured(argv, env, stdout_path=None):
+    """(wall seconds, peak RSS in MiB, CPU seconds) of one command, its output discarded (or
+    written to stdout_path). Run by bench/launcher.py, so the peak is the command's own."""
+    wall, maxrss_kib, cpu, returncode, errors = launcher.run(argv, env, stdout_path)
+    if returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited {returncode}: {errors}")
     # ru_maxrss is in KiB on Linux; CPU (user + system) is what load on the machine distorts least.
-    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    return wall, maxrss_kib / 1024, cpu
 
 
 def count_requests(plane, argv, env, agent_prefix):
@@ -445,6 +437,7 @@ def main(argv=None):
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     sizes = sorted(int(size) for size in args.sizes.split(","))
+    launcher.start()  # before seeding grows this process: see bench/launcher.py
     with tempfile.TemporaryDirectory(prefix="sidecar-bench-") as workdir:
         # Only the API server: no controllers to fight over the seeded ReplicaSets, no webhook.
         plane = ControlPlane(workdir, controllers=False, kubelet=False, injector=False)

@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import launcher  # noqa: E402
 from bench.status_bench import machine, requests_since, run_measured  # noqa: E402
 from tests.harness import build, seed  # noqa: E402
 from tests.harness.api import resource_path  # noqa: E402
@@ -88,18 +89,12 @@ def switch_once(plane, target, concurrency):
     offset = plane.audit_log.stat().st_size
     with tempfile.NamedTemporaryFile() as out:
         env = dict(env)
-        wall, rss, _ = run_measured_to(argv, env, out.name)
+        wall, rss, _ = run_measured(argv, env, out.name)
         result = json.loads(Path(out.name).read_text())["result"]
     time.sleep(1)  # the audit backend writes each event as its request completes
     if result["failed"] or result["notStarted"]:
         raise RuntimeError(f"switch --{target} did not complete: {result}")
     return wall, rss, requests_since(plane, offset, PLUGIN_AGENT), len(result["rolledOut"])
-
-
-def run_measured_to(argv, env, stdout_path):
-    """run_measured, keeping stdout (the -o json outcome) in a file."""
-    wrapper = ["sh", "-c", 'exec "$@" > "$0"', stdout_path, *argv]
-    return run_measured(wrapper, env)
 
 
 def startup(plane):
@@ -235,6 +230,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sizes = sorted(int(size) for size in args.workloads.split(","))
     levels = [int(level) for level in args.concurrency.split(",")]
+    launcher.start()  # before seeding grows this process: see bench/launcher.py
     rows = []
     with tempfile.TemporaryDirectory(prefix="sidecar-switch-bench-") as workdir:
         plane = ControlPlane(workdir)
