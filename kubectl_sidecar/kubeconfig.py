@@ -383,13 +383,20 @@ def _refresh_fails_loudly(configuration, config):
     """The client re-runs an exec plugin when its token expires, from the hook it calls before
     every request, and again only logs a failure: the request would go out with the expired
     token. Fail that request with the plugin's error instead."""
-    hook = configuration.refresh_api_key_hook
-    if hook is None:
+    client_hook = configuration.refresh_api_key_hook
+    if client_hook is None:
         return
 
     def refresh(conf):
+        nonlocal client_hook
         with _logged_errors() as errors:
-            hook(conf)
+            client_hook(conf)
+        # The client's hook installs a new one of its own each time it runs
+        # (KubeConfigLoader._set_config): stay in front of that one, or the next refresh, a
+        # token's lifetime later in a long switch, would fail silently again.
+        if conf.refresh_api_key_hook is not refresh:
+            client_hook = conf.refresh_api_key_hook
+            conf.refresh_api_key_hook = refresh
         if errors:
             raise SidecarError(f"getting credentials: {_exec_message(errors[0], config)}")
 
