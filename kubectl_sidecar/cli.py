@@ -5,7 +5,6 @@ Heavy modules (the kubernetes client, yaml) are imported inside the commands so 
 """
 
 import functools
-import os
 import sys
 
 import click
@@ -209,16 +208,19 @@ def connection_options(command):
 
 
 def handle_broken_pipe(function):
-    """`kubectl sidecar status -A | head` should end quietly, as kubectl does."""
+    """`kubectl sidecar status -A | head` ends quietly with 141, as kubectl does (SIGPIPE)."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        from kubectl_sidecar.output import SIGPIPE_EXIT, is_broken_pipe, silence
+
         try:
             return function(*args, **kwargs)
-        except BrokenPipeError:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(1)
+        except OSError as error:
+            if not is_broken_pipe(error):
+                raise
+            silence(sys.stdout)
+            sys.exit(SIGPIPE_EXIT)
 
     return wrapper
 
@@ -674,6 +676,7 @@ def _stdin_is_terminal():
 
 def _console(output="text"):
     from kubectl_sidecar.errors import InputError
+    from kubectl_sidecar.output import Survivor
     from kubectl_sidecar.progress import Board
     from kubectl_sidecar.switch import Console
 
@@ -685,9 +688,14 @@ def _console(output="text"):
             )
         return click.confirm("Apply this plan?", default=False, err=True)
 
-    board = Board(sys.stderr) if sys.stderr.isatty() else None
+    # A run that changes the cluster goes on to its end whatever happens to its output.
+    out, err = Survivor(sys.stdout), Survivor(sys.stderr)
+    board = Board(err) if sys.stderr.isatty() else None
     return Console(
-        out=click.echo, err=lambda text: click.echo(text, err=True), confirm=confirm, board=board
+        out=lambda text: click.echo(text, file=out),
+        err=lambda text: click.echo(text, file=err),
+        confirm=confirm,
+        board=board,
     )
 
 
