@@ -237,9 +237,7 @@ def test_first_ctrl_c_waits_for_rollouts_in_flight_the_second_stops(kubectl, stu
     run = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "0")
     _wait_for_line(run, f"deployment/legacy -n {ns} restarted")
     run.send_signal(signal.SIGINT)
-    _wait_for_line(
-        run, "waiting for 1 rollout(s) in progress; starting no more. Ctrl-C again", timeout=10
-    )
+    _wait_for_line(run, "waiting for 1 rollout(s) in progress; starting no more. Ctrl-C again")
     assert run.poll() is None  # still waiting, as it said
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=30)
