@@ -439,15 +439,21 @@ def _status(output, no_headers, needs_restart, namespace_summary, watch, flags):
     custom_proxies = {name: "custom" for name in flags["proxy_names"]}
     mesh = flags["mesh"]
     if output in ("json", "yaml"):
-        report = status.collect(
-            connection.cluster, scope, mesh, connection.mesh_cluster, custom_proxies
+        # Streamed a page at a time as the table is: flat memory on clusters of any size.
+        assessor = status.Assessor(connection.cluster, scope, mesh, connection.mesh_cluster, _warn)
+        tally = status.Tally()
+        document = render.StreamedDocument(
+            output,
+            lambda text: click.echo(text, nl=False),
+            lambda: render.status_head(assessor.mesh_config()),
         )
-        for warning in report.warnings:
-            _warn(warning)
-        rows = [row for row in report.rows if row.needs_restart] if needs_restart else None
-        as_text = render.as_json if output == "json" else render.as_yaml
-        click.echo(as_text(report, rows), nl=False)
-        return report.tally().needs_action
+        for batch in status.stream(assessor, custom_proxies):
+            tally.add(batch)
+            document.add(
+                render.item(row) for row in batch if row.needs_restart or not needs_restart
+            )
+        document.finish({"summary": tally.summary(), "warnings": list(assessor.warnings)})
+        return tally.needs_action
 
     # The table is printed a page at a time, as kubectl prints it: the first lines appear at
     # once and memory stays flat on clusters of any size.

@@ -238,15 +238,88 @@ def mesh_document(mesh):
 
 
 def document(report, rows=None):
-    """The whole -o json/yaml document (a dict)."""
+    """The whole -o json/yaml document (a dict), in the order a streamed one is written."""
     return {
-        "apiVersion": API_VERSION,
-        "kind": "SidecarStatus",
-        "mesh": mesh_document(report.mesh),
+        **status_head(report.mesh),
+        "items": [item(row) for row in (report.rows if rows is None else rows)],
         "summary": report.tally().summary(),
         "warnings": list(report.warnings),
-        "items": [item(row) for row in (report.rows if rows is None else rows)],
     }
+
+
+def status_head(mesh):
+    """What a SidecarStatus document says before its items."""
+    return {"apiVersion": API_VERSION, "kind": "SidecarStatus", "mesh": mesh_document(mesh)}
+
+
+class StreamedDocument:
+    """The -o json/yaml document written as the pods come, a page of items at a time: memory
+    stays flat on clusters of any size, as the table's does. What is known only at the end
+    (summary, warnings) is written after the items; JSON and YAML readers don't depend on key
+    order, and the text is what dump() gives for the whole document in the same order.
+
+    head() -> the keys before the items (apiVersion, kind, mesh), called once, just before
+    the first item is written (the mesh config is read with the first page); tail: the keys
+    after them, given to finish().
+    """
+
+    def __init__(self, output, write, head):
+        self.output = output
+        self.write = write
+        self.head = head
+        self.count = 0
+        self.started = False
+
+    def add(self, items):
+        for entry in items:
+            if not self.started:
+                self._start()
+            if self.output == "json":
+                self.write(("\n" if self.count == 0 else ",\n") + _json_value(entry, 4, True))
+            else:
+                self.write(("items:\n" if self.count == 0 else "") + _yaml([entry]))
+            self.count += 1
+
+    def finish(self, tail):
+        if not self.started:
+            self._start()
+        if self.output == "json":
+            self.write(
+                ("\n  ]" if self.count else "]")
+                + "".join(
+                    f",\n  {json.dumps(key)}: {_json_value(value, 2)}"
+                    for key, value in tail.items()
+                )
+                + "\n}\n"
+            )
+        else:
+            self.write(("" if self.count else "items: []\n") + _yaml(tail))
+
+    def _start(self):
+        self.started = True
+        head = self.head()
+        if self.output == "json":
+            self.write(
+                "{\n"
+                + ",\n".join(
+                    f"  {json.dumps(key)}: {_json_value(value, 2)}" for key, value in head.items()
+                )
+                + ',\n  "items": ['
+            )
+        else:
+            self.write(_yaml(head))
+
+
+def _json_value(value, indent, leading=False):
+    """json.dumps(value, indent=2) as it reads nested `indent` spaces deep in a document."""
+    text = json.dumps(value, indent=2).replace("\n", "\n" + " " * indent)
+    return " " * indent + text if leading else text
+
+
+def _yaml(value):
+    import yaml
+
+    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
 
 
 def fleet_document(reports, whole, errors=None, needs_restart=False):
@@ -278,6 +351,7 @@ def fleet_document(reports, whole, errors=None, needs_restart=False):
         "apiVersion": API_VERSION,
         "kind": "SidecarStatus",
         "mesh": mesh_doc,
+        "items": items,
         "summary": summary,
         "warnings": [
             f"context {name}: {warning}"
@@ -287,7 +361,6 @@ def fleet_document(reports, whole, errors=None, needs_restart=False):
         "errors": [
             {"context": name, "message": message} for name, message in (errors or {}).items()
         ],
-        "items": items,
     }
 
 
@@ -298,16 +371,6 @@ def dump(doc, output):
     import yaml
 
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
-
-
-def as_json(report, rows=None):
-    return json.dumps(document(report, rows), indent=2) + "\n"
-
-
-def as_yaml(report, rows=None):
-    import yaml
-
-    return yaml.safe_dump(document(report, rows), sort_keys=False, default_flow_style=False)
 
 
 # --- switch / restart ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import json
 from datetime import datetime, timezone
 
+import pytest
 import yaml
 
 from kubectl_sidecar import render
@@ -133,8 +134,45 @@ def test_namespace_summary_counts_modes_per_namespace():
     assert lines[2].split() == ["shop", "2", "0", "0", "0", "0", "2"]
 
 
+def streamed(report, output, page=1, rows=None):
+    """The document as status writes it: items a page at a time, summary and warnings last."""
+    written = []
+    rows = report.rows if rows is None else rows
+    document = render.StreamedDocument(
+        output, written.append, lambda: render.status_head(report.mesh)
+    )
+    for start in range(0, len(rows), page):
+        document.add(render.item(row) for row in rows[start : start + page])
+    document.finish({"summary": report.tally().summary(), "warnings": list(report.warnings)})
+    return "".join(written)
+
+
+@pytest.mark.parametrize("output", ["json", "yaml"])
+@pytest.mark.parametrize("page", [1, 2, 500])
+def test_a_streamed_document_is_the_whole_document_as_dump_writes_it(output, page):
+    whole = report()
+    whole.warnings.append("istiod's env may be managed by an IstioOperator or Helm release")
+    assert streamed(whole, output, page) == render.dump(render.document(whole), output)
+    few = whole.rows[1:2]
+    assert streamed(whole, output, page, few) == render.dump(render.document(whole, few), output)
+
+
+@pytest.mark.parametrize("output", ["json", "yaml"])
+def test_a_streamed_document_without_items_has_an_empty_list(output):
+    empty = report()
+    text = streamed(empty, output, rows=[])
+    assert text == render.dump(render.document(empty, []), output)
+    parsed = json.loads(text) if output == "json" else yaml.safe_load(text)
+    assert parsed["items"] == [] and parsed["summary"]["pods"] == len(empty.rows)
+
+
+def test_summary_and_warnings_come_after_the_items():
+    text = streamed(report(), "json")
+    assert list(json.loads(text)) == ["apiVersion", "kind", "mesh", "items", "summary", "warnings"]
+
+
 def test_json_contract_and_yaml_say_the_same():
-    doc = json.loads(render.as_json(report()))
+    doc = json.loads(streamed(report(), "json"))
     assert (doc["apiVersion"], doc["kind"]) == ("kubectl-sidecar/v1alpha1", "SidecarStatus")
     assert doc["mesh"]["name"] == "asm" and doc["mesh"]["configuredMode"] == "traditional"
     assert doc["summary"]["modes"]["native"] == 2
@@ -162,7 +200,7 @@ def test_json_contract_and_yaml_say_the_same():
         "action": "restart Deployment/cart",
     }
     assert doc["items"][2]["workload"] is None and doc["items"][2]["proxy"] is None
-    assert yaml.safe_load(render.as_yaml(report())) == doc
+    assert yaml.safe_load(streamed(report(), "yaml")) == doc
 
 
 def test_age_is_short_like_kubectl():
