@@ -331,8 +331,10 @@ def fleet_document(reports, whole, errors=None, needs_restart=False):
     meshes = {name: mesh_document(report.mesh) for name, report in reports.items()}
     alike = {json.dumps(doc, sort_keys=True) for doc in meshes.values()}
     first = next(iter(meshes.values()), None)
+    # A copy of its own: sharing `revisions` with the first context's would make YAML write
+    # an anchor and an alias (`&id001`) where a reader expects two plain maps.
     mesh_doc = (
-        dict(first)
+        json.loads(json.dumps(first))
         if first is not None and len(alike) == 1
         else {
             key: None
