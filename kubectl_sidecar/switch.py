@@ -213,7 +213,13 @@ def _target_workloads(cluster, scope, refs, report):
         annotations = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
             "annotations"
         ) or {}
-        family = families.get((kind, ns, name)) or report.mesh.family or "istio"
+        family = families.get((kind, ns, name)) or report.mesh.family
+        if family is None:
+            raise SidecarError(
+                f"can't tell which mesh {kind}/{name} in namespace {ns} is in: none of its "
+                "pods runs a known proxy and no mesh configuration was found; name the mesh "
+                "with --mesh"
+            )
         targets.append((kind, ns, name, family, annotations))
     return targets
 
