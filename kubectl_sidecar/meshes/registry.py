@@ -7,7 +7,7 @@ Adding a mesh is one module in this package and one line below (README: "Adding 
 
 from collections import Counter
 
-from kubectl_sidecar.meshes import appmesh, asm, consul, istio, kuma, linkerd
+from kubectl_sidecar.meshes import appmesh, asm, base, consul, istio, kuma, linkerd
 from kubectl_sidecar.meshes.base import NO_MESH, ControlPlane, ProxyFamily, Unsupported
 
 # The meshes whose config kubectl-sidecar reads and switches, in auto-detection order: ASM
@@ -104,11 +104,18 @@ def not_found_reason():
     return f"no mesh configuration found ({where}); {elsewhere}"
 
 
+# Only the families that have the rule: these run for every pod with a proxy.
+_GATEWAY_RULES = tuple(f.is_gateway for f in FAMILIES if f.is_gateway is not base.not_a_gateway)
+_LIFECYCLE_RULES = tuple(
+    f.lifecycle_settings for f in FAMILIES if f.lifecycle_settings is not base.no_lifecycle_settings
+)
+
+
 def is_gateway(metadata, proxies):
     """A mesh says the pod is its gateway (the proxy is the workload)."""
-    return any(family.is_gateway(metadata, proxies) for family in FAMILIES)
+    return any(rule(metadata, proxies) for rule in _GATEWAY_RULES)
 
 
 def lifecycle_settings(annotations):
     """A mesh's proxy startup/shutdown settings, which native mode ignores, are on the pod."""
-    return any(family.lifecycle_settings(annotations) for family in FAMILIES)
+    return any(rule(annotations) for rule in _LIFECYCLE_RULES)
