@@ -10,9 +10,10 @@ import sys
 import click
 
 from kubectl_sidecar.errors import SidecarError
+from kubectl_sidecar.meshes.registry import CHOICES, on_mesh_instance_titles
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-MESHES = ("auto", "asm", "istio", "linkerd", "consul")
+MESHES = ("auto",) + CHOICES
 OUTPUTS = ("table", "wide", "json", "yaml")
 # Measured (BENCHMARKS.md, switch): the plugin costs the same at any concurrency; the limit is
 # what restarting many workloads at once costs the cluster.
@@ -186,7 +187,8 @@ def connection_options(command):
             "--mesh-context",
             metavar="NAME",
             shell_complete=_complete("contexts"),
-            help="Context of the API server holding the mesh config (ASM: the ASM instance).",
+            help="Context of the API server holding the mesh config "
+            f"({on_mesh_instance_titles()}: the {on_mesh_instance_titles()} instance).",
         ),
         click.option(
             "--mesh-kubeconfig",
@@ -756,7 +758,7 @@ def _run_settings(
     "--force",
     is_flag=True,
     help="Switch to native even when the API server or a kubelet is older than 1.29, "
-    "or Consul's injector can't inject native (never when the switch would stop "
+    "or the mesh's injector can't inject native (never when the switch would stop "
     "it from starting).",
 )
 @click.option(

@@ -12,84 +12,12 @@ from dataclasses import dataclass, field
 
 from kubectl_sidecar import patches
 from kubectl_sidecar.actions import Step, remedy
-from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
-from kubectl_sidecar.meshconfig import (
-    CONSUL_FLAG,
-    CONSUL_HELM_VALUE,
-    consul_flag_text,
-    consul_injector_patch,
-    linkerd_setting,
-)
+from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
+from kubectl_sidecar.meshes import registry
+from kubectl_sidecar.meshes.base import NO_MESH, ConfigChange, mode_value
 
-
-@dataclass(frozen=True)
-class ConfigChange:
-    """One write to the mesh's configuration."""
-
-    mesh: str  # asm | istio | linkerd | consul
-    # the object's kind: ASMMeshConfig, Deployment (istiod, Consul's connect-injector),
-    # Namespace (linkerd)
-    kind: str
-    namespace: str
-    name: str
-    old: str
-    new: str
-    context: str | None = None
-    container: str | None = None  # the container to patch: istiod's, Consul's injector's
-    # Consul: the injector's container entry with its command/args rewritten, and the
-    # resourceVersion they were read at (meshconfig.consul_injector_patch).
-    container_patch: dict | None = field(default=None, hash=False)
-    resource_version: str | None = None
-
-    @property
-    def on_mesh_instance(self):
-        """ASM keeps its config on the ASM instance's API server, not the data plane's."""
-        return self.mesh == "asm"
-
-    @property
-    def rolls_out(self):
-        """istiod and Consul's connect-injector read their setting at start: they must roll
-        out before they inject the new mode, so wait for them before restarting workloads."""
-        return self.mesh in ("istio", "consul")
-
-    def patch(self):
-        if self.mesh == "asm":
-            return patches.asm_native_sidecar(self.name, self.new == "true")
-        if self.mesh == "istio":
-            return patches.istiod_env(self.namespace, self.name, self.container, self.new)
-        if self.mesh == "consul":
-            return patches.consul_injector(
-                self.namespace, self.name, self.container_patch, self.resource_version
-            )
-        return patches.linkerd_namespace(self.name, self.new)
-
-    def describe_done(self):
-        """The log line once the patch is sent."""
-        field_name = {
-            "asm": "enableNativeSidecar",
-            "istio": patches.ISTIO_ENV,
-            "linkerd": patches.LINKERD_NAMESPACE_ANNOTATION,
-            "consul": "-" + CONSUL_FLAG,
-        }[self.mesh]
-        change = f"{field_name}: {self.old} -> {self.new}"
-        if self.mesh == "consul":
-            # The chart renders the flag from this value: an upgrade without it undoes ours.
-            change += (
-                f"; set {CONSUL_HELM_VALUE}={self.new} in the Helm release's values "
-                "too, or the next `helm upgrade` reverts this"
-            )
-        return f"{self.patch().ref} patched ({change})"
-
-    def describe(self):
-        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        field_name = {
-            "asm": "spec.enableNativeSidecar",
-            "istio": "env " + patches.ISTIO_ENV,
-            "linkerd": "annotation " + patches.LINKERD_NAMESPACE_ANNOTATION,
-            "consul": "arg -" + CONSUL_FLAG,
-        }[self.mesh]
-        on = f" on context {self.context}" if self.context else ""
-        return f"{self.kind} {where}{on}: {field_name} {self.old} -> {self.new}"
+# One write to the mesh's config: each control plane's module subclasses it (meshes/base.py).
+__all__ = ["ConfigChange", "mode_value"]
 
 
 @dataclass(frozen=True)
@@ -190,95 +118,11 @@ class Plan:
         return dict(sorted(grouped.items()))
 
 
-def mode_value(target):
-    return "true" if target == NATIVE else "false"
-
-
 def config_changes(mesh, target, rows):
     """The writes that make the mesh inject `target` from now on (none if it already does)."""
-    if mesh.name == "asm":
-        current = mesh.mesh_wide.native if mesh.mesh_wide else None
-        if current is not None and (current == (target == NATIVE)):
-            return []
-        old = "unset" if current is None else str(current).lower()
-        return [
-            ConfigChange(
-                "asm", "ASMMeshConfig", None, "default", old, mode_value(target), mesh.context
-            )
-        ]
-    if mesh.name == "istio":
-        used = {row.revision or "default" for row in rows if row.family == "istio"}
-        revisions = [rev for rev in sorted(mesh.istiods) if rev in used] or sorted(mesh.istiods)
-        changes = []
-        for revision in revisions:
-            namespace, name, container, value = mesh.istiods[revision]
-            setting = mesh.revisions[revision]
-            if value is not None and value.strip().lower() == mode_value(target):
-                continue
-            old = "unset" if value is None else value
-            if setting.mode:
-                old += f" ({setting.mode})"
-            changes.append(
-                ConfigChange(
-                    "istio",
-                    "Deployment",
-                    namespace,
-                    name,
-                    old,
-                    mode_value(target),
-                    mesh.context,
-                    container,
-                )
-            )
-        return changes
-    if mesh.name == "linkerd":
-        namespaces = sorted({row.namespace for row in rows if row.family == "linkerd"})
-        changes = []
-        for namespace in namespaces:
-            setting = mesh.namespaces.get(namespace)
-            if setting is not None and setting.mode == target:
-                continue
-            old = "unset" if setting is None else mode_value(setting.mode)
-            changes.append(
-                ConfigChange(
-                    "linkerd", "Namespace", None, namespace, old, mode_value(target), mesh.context
-                )
-            )
-        return changes
-    if mesh.name == "consul":
-        return _consul_changes(mesh, target)
-    return []
-
-
-def _consul_changes(mesh, target):
-    """The connect-injector's flag; none without an injector (switch's preflight refuses)."""
-    deployment = mesh.injector_deployment
-    if deployment is None:
-        return []
-    container = consul_injector_patch(deployment, target == NATIVE)
-    if container is None:
-        return []
-    namespace, name, container_name = mesh.injector
-    current = mesh.mesh_wide.native
-    if consul_flag_text(deployment) is None:
-        old = "unset (false)"
-    else:
-        old = consul_flag_text(deployment) if current is None else str(current).lower()
-    version = (deployment.get("metadata") or {}).get("resourceVersion")
-    return [
-        ConfigChange(
-            "consul",
-            "Deployment",
-            namespace,
-            name,
-            old,
-            mode_value(target),
-            mesh.context,
-            container_name,
-            container,
-            version,
-        )
-    ]
+    if mesh.name == NO_MESH:
+        return []  # nothing read, nothing to write: the switch refuses before this
+    return registry.control_plane(mesh.name).config_changes(mesh, target, rows)
 
 
 def plan_switch(rows, mesh, target, facts):
@@ -292,19 +136,9 @@ def plan_switch(rows, mesh, target, facts):
     plan = Plan(target=target, config_changes=config_changes(mesh, target, rows))
     mine = [row for row in rows if row.family == family]
     plan.outside += len(rows) - len(mine)
-    # Linkerd: the namespace annotations the switch writes, which its pods inherit.
-    written = {c.name: c.new for c in plan.config_changes if c.mesh == "linkerd"}
-
-    def desired(row):
-        if mesh.name == "linkerd":
-            # What Linkerd will inject once the namespace is annotated: the stable key a
-            # template sets wins over it, a beta or alpha key on the template does not.
-            inherited = dict(mesh.namespace_annotations.get(row.namespace) or {})
-            if row.namespace in written:
-                inherited[patches.LINKERD_NAMESPACE_ANNOTATION] = written[row.namespace]
-            return linkerd_setting(dict(row.mode_annotations or ()), inherited, mesh.mesh_wide).mode
-        return (NATIVE if row.override else TRADITIONAL) if row.override is not None else target
-
+    desired = registry.control_plane(mesh.name).desired_after_switch(
+        mesh, plan.config_changes, target
+    )
     _plan_pods(plan, mine, desired, facts)
     return plan
 

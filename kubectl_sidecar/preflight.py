@@ -1,21 +1,15 @@
 """Checks before a switch: can the cluster run native sidecars, and what might break."""
 
-from kubectl_sidecar import meshconfig
 from kubectl_sidecar.classify import NATIVE
-from kubectl_sidecar.meshconfig import version_tuple
+from kubectl_sidecar.meshes import registry
+from kubectl_sidecar.meshes.base import NO_MESH, version_tuple
 
 NATIVE_MINIMUM = (1, 29)  # SidecarContainers beta and on by default
-# Mutating webhooks of the meshes themselves: they are the injectors, not a risk to them.
-# Matched as name prefixes: "logsidecar-injector" (the ASM page's example of a webhook that
-# breaks native sidecars) must not pass for Istio's "istio-sidecar-injector".
-MESH_INJECTOR_PREFIXES = (
-    "istio-sidecar-injector",
-    "istio-revision-tag",
-    "linkerd-proxy-injector",
-    "kuma-admission-mutating",
-    "consul-connect-injector",
-    "kubectl-sidecar",
-)
+# Mutating webhooks of the meshes themselves, and of this project's own test injectors: they
+# are the injectors, not a risk to them. Matched as name prefixes: "logsidecar-injector" (the
+# ASM page's example of a webhook that breaks native sidecars) must not pass for a mesh's
+# "<mesh>-sidecar-injector".
+MESH_INJECTOR_PREFIXES = registry.INJECTOR_WEBHOOKS + ("kubectl-sidecar",)
 
 
 def too_old_for_native(server_version, kubelets):
@@ -83,54 +77,13 @@ def control_plane_problems(mesh, target):
     """What stops the mesh's control plane from injecting `target` once switched:
     [(problem, forceable)]. Not forceable: --force can't help, because there is nothing to
     change or the change itself would stop the control plane."""
-    if mesh.family != "consul":
-        return []
-    deployment = mesh.injector_deployment
-    if deployment is None or meshconfig.consul_injector_container(deployment) is None:
-        return [(f"{mesh.mesh_wide.source}: nothing to switch", False)]
-    if target != NATIVE or mesh.native_supported is True:
-        return []
-    where = f"{mesh.injector[0]}/{mesh.injector[1]}"
-    version = meshconfig.consul_k8s_version(deployment)
-    has_flag = meshconfig.consul_flag_text(deployment) is not None
-    if mesh.native_supported is False:
-        problem = (
-            f"the connect-injector {where} runs consul-k8s "
-            f"{meshconfig.release_text(version)}, which can't inject native sidecars; "
-            f"that needs {meshconfig.CONSUL_NATIVE_RELEASES}"
-        )
-        if has_flag:
-            # Rewriting a flag it already starts with is harmless, only useless.
-            return [(problem, True)]
-        return [
-            (
-                problem + f", and an injector that old exits when started with "
-                f"-{meshconfig.CONSUL_FLAG}: upgrade consul-k8s first",
-                False,
-            )
-        ]
-    if has_flag:
-        return []  # it starts with the flag today, so it knows the flag
-    image = meshconfig.consul_injector_container(deployment).get("image") or "no image"
-    return [
-        (
-            f"the connect-injector {where}'s image ({image}) doesn't tell its consul-k8s "
-            f"version, and one older than -{meshconfig.CONSUL_FLAG} (consul-k8s 1.9.0, "
-            "backported to 1.6.9, 1.7.5, 1.8.2) exits when started with it: check the "
-            f"version, then set {meshconfig.CONSUL_HELM_VALUE}=true with helm",
-            False,
-        )
-    ]
+    if mesh.name == NO_MESH:
+        return []  # no control plane read: the switch refuses before this (switch.check)
+    return registry.control_plane(mesh.name).control_plane_problems(mesh, target)
 
 
 def override_ignored(mesh, target):
-    """Why the mesh would ignore a pod-template annotation asking for `target`, or None: a
-    consul-k8s that can't inject native ignores its pods' annotation too."""
-    if mesh.family != "consul" or target != NATIVE or mesh.native_supported is not False:
-        return None
-    version = meshconfig.consul_k8s_version(mesh.injector_deployment)
-    return (
-        f"the connect-injector {mesh.injector[0]}/{mesh.injector[1]} runs consul-k8s "
-        f"{meshconfig.release_text(version)}, which can't inject native sidecars and "
-        f"ignores the pods' annotation; that needs {meshconfig.CONSUL_NATIVE_RELEASES}"
-    )
+    """Why the mesh would ignore a pod-template annotation asking for `target`, or None."""
+    if mesh.name == NO_MESH:
+        return None  # nothing read says the pods' annotations are ignored
+    return registry.control_plane(mesh.name).override_ignored(mesh, target)

@@ -43,9 +43,6 @@ DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet")
 JOBS = Resource("batch", "v1", "jobs", "Job")
 CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
 ROLLOUTS = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
-ASM_MESH_CONFIGS = Resource(
-    "istio.alibabacloud.com", "v1beta1", "asmmeshconfigs", "ASMMeshConfig", namespaced=False
-)
 MUTATING_WEBHOOKS = Resource(
     "admissionregistration.k8s.io",
     "v1",
@@ -76,6 +73,5 @@ BY_KIND = {
         JOBS,
         CRONJOBS,
         ROLLOUTS,
-        ASM_MESH_CONFIGS,
     )
 }

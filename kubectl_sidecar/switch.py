@@ -12,6 +12,7 @@ from kubectl_sidecar import plan as planning
 from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
 from kubectl_sidecar.errors import ApiError, InputError, SidecarError, Terminated, unless_forbidden
 from kubectl_sidecar.execute import Executor, ref_of
+from kubectl_sidecar.meshes import registry
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
 
@@ -91,7 +92,7 @@ def mesh_wide_steps(cluster, options, console):
         if report.mesh.name == "none":
             raise SidecarError(
                 f"{report.mesh.mesh_wide.source}; name the mesh with --mesh "
-                "(and --mesh-context for ASM)"
+                f"(and --mesh-context for {registry.on_mesh_instance_titles()})"
             )
         _preflight(cluster, report, options, console)
         if options.restart_namespace and not any(
@@ -212,7 +213,13 @@ def _target_workloads(cluster, scope, refs, report):
         annotations = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
             "annotations"
         ) or {}
-        family = families.get((kind, ns, name)) or report.mesh.family or "istio"
+        family = families.get((kind, ns, name)) or report.mesh.family
+        if family is None:
+            raise SidecarError(
+                f"can't tell which mesh {kind}/{name} in namespace {ns} is in: none of its "
+                "pods runs a known proxy and no mesh configuration was found; name the mesh "
+                "with --mesh"
+            )
         targets.append((kind, ns, name, family, annotations))
     return targets
 

@@ -2,14 +2,15 @@
 the answers are read."""
 
 from kubectl_sidecar import access
-from kubectl_sidecar.plan import ConfigChange, Override, Plan, Restart
+from kubectl_sidecar.meshes.asm import MeshConfigChange
+from kubectl_sidecar.plan import Override, Plan, Restart
 from tests.unit.fake_cluster import FakeCluster
 
 
 def plan():
     return Plan(
         target="native",
-        config_changes=[ConfigChange("asm", "ASMMeshConfig", None, "default", "false", "true")],
+        config_changes=[MeshConfigChange("asm", "ASMMeshConfig", None, "default", "false", "true")],
         overrides=[Override("StatefulSet", "data", "db", "sidecar.istio.io/nativeSidecar", "true")],
         restarts=[
             Restart("Deployment", "shop", "cart", 2),

@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from kubectl_sidecar.meshconfig import consul_setting
+from kubectl_sidecar.meshes.consul import consul_setting
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
 from tests.unit.objects import deployment, node, replicaset
-from tests.unit.test_meshconfig import FLAG, argv_injector, helm_injector
+from tests.unit.test_meshes_consul import FLAG, argv_injector, helm_injector
 
 AS_SIDECAR = "consul.hashicorp.com/enable-consul-dataplane-as-sidecar"
 HELM_VALUE = "connectInject.dataplaneAsSidecarInitContainer.defaultEnabled"

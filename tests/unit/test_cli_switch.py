@@ -277,3 +277,20 @@ def test_unknown_workload_is_a_clear_error(fake, run):
     result = run("switch", "--native", "deployment/nope", "-n", "shop", "--yes")
     assert result.exit_code == 2
     assert 'deployments.apps "nope" not found in namespace shop' in result.stderr
+
+
+def test_a_workload_of_no_known_mesh_is_an_error_not_a_guess(run, connect_to):
+    # No pod of it runs a proxy and no mesh config exists: which annotation would pin it?
+    objects = {
+        "Node": [node("node-1", "v1.33.1")],
+        "Deployment": [deployment("cart")],
+        "ReplicaSet": [replicaset("cart-1", "cart")],
+        "Pod": [pods.pod(name="cart-1-a", owner=("ReplicaSet", "cart-1"))],
+    }
+    cluster = FakeCluster(objects, namespace="shop", on_patch=controllers())
+    connect_to(cluster)
+    result = run("switch", "--native", "deployment/cart", "-n", "shop", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "can't tell which mesh Deployment/cart in namespace shop is in" in result.stderr
+    assert "--mesh" in result.stderr
+    assert cluster.patches == []

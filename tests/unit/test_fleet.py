@@ -11,8 +11,10 @@ import pytest
 from kubectl_sidecar import fleet, render
 from kubectl_sidecar.cli import _contexts
 from kubectl_sidecar.errors import ApiError, InputError, Unreachable
-from kubectl_sidecar.meshconfig import MeshConfig, Setting
-from kubectl_sidecar.plan import ConfigChange, Plan, Restart
+from kubectl_sidecar.meshes.asm import MeshConfigChange
+from kubectl_sidecar.meshes.base import MeshConfig, Setting
+from kubectl_sidecar.meshes.istio import IstiodChange
+from kubectl_sidecar.plan import Plan, Restart
 from kubectl_sidecar.status import Tally
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
@@ -562,9 +564,11 @@ def test_disagreements_only_between_contexts_sharing_one_config():
 
 
 def test_a_config_write_planned_by_several_contexts_is_kept_once():
-    shared = ConfigChange("asm", "ASMMeshConfig", None, "default", "true", "false", "asm-instance")
-    istiod_a = ConfigChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "a")
-    istiod_b = ConfigChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "b")
+    shared = MeshConfigChange(
+        "asm", "ASMMeshConfig", None, "default", "true", "false", "asm-instance"
+    )
+    istiod_a = IstiodChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "a")
+    istiod_b = IstiodChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "b")
     plans = {
         "a": Plan("traditional", config_changes=[shared, istiod_a]),
         "b": Plan("traditional", config_changes=[shared, istiod_b]),
@@ -591,7 +595,7 @@ def test_total_counts_a_workload_per_context():
 
 
 def test_fleet_plan_text_is_per_context_and_says_where_nothing_changes():
-    istiod = ConfigChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "a")
+    istiod = IstiodChange("istio", "Deployment", "istio-system", "istiod", "true", "false", "a")
     plan = Plan(
         "traditional", config_changes=[istiod], restarts=[Restart("Deployment", "shop", "cart", 2)]
     )

@@ -5,7 +5,8 @@ from kubectl_sidecar.classify import classify_pod
 from kubectl_sidecar.errors import ApiError
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
-from tests.unit.test_meshconfig import FLAG, argv_injector, helm_injector, istiod
+from tests.unit.test_meshes_consul import FLAG, argv_injector, helm_injector
+from tests.unit.test_meshes_istio import istiod
 
 WHERE = "Deployment consul/consul-connect-injector"
 
@@ -50,7 +51,7 @@ def test_mesh_consul_reads_the_labelled_injector_in_any_namespace():
     assert config.mesh_wide.source == (
         f"Deployment hashicorp/consul-connect-injector arg -{FLAG}=true"
     )
-    assert config.injector == ("hashicorp", "consul-connect-injector", "sidecar-injector")
+    assert config.payload.injector == ("hashicorp", "consul-connect-injector", "sidecar-injector")
     assert cluster.reads == [("list", "Deployment", None, "component=connect-injector")]
 
 

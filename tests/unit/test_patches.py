@@ -3,6 +3,7 @@
 import pytest
 
 from kubectl_sidecar import patches
+from kubectl_sidecar.meshes import asm, consul, istio, linkerd
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -57,7 +58,7 @@ def template_annotations(annotations):
             "rollout.argoproj.io/web -n shop",
         ),
         (
-            patches.asm_native_sidecar("default", True),
+            asm.native_sidecar("default", True),
             "/apis/istio.alibabacloud.com/v1beta1/asmmeshconfigs/default",
             {"spec": {"enableNativeSidecar": True}},
             MERGE,
@@ -65,7 +66,7 @@ def template_annotations(annotations):
         ),
         # Strategic merge matches the container and the env entry by name: other env is kept.
         (
-            patches.istiod_env("istio-system", "istiod-canary", "discovery", "false"),
+            istio.istiod_env("istio-system", "istiod-canary", "discovery", "false"),
             "/apis/apps/v1/namespaces/istio-system/deployments/istiod-canary",
             {
                 "spec": {
@@ -87,7 +88,7 @@ def template_annotations(annotations):
         # Consul's injector: command/args are replaced whole, so only if the Deployment is still
         # the version they were read from.
         (
-            patches.consul_injector(
+            consul.injector_patch(
                 "consul",
                 "consul-connect-injector",
                 {"name": "sidecar-injector", "args": ["inject-connect", "-x=1"]},
@@ -110,7 +111,7 @@ def template_annotations(annotations):
             "deployment.apps/consul-connect-injector -n consul",
         ),
         (
-            patches.consul_injector(
+            consul.injector_patch(
                 "consul",
                 "consul-connect-injector",
                 {"name": "sidecar-injector", "command": ["sh", "-ec", "exec x"]},
@@ -131,7 +132,7 @@ def template_annotations(annotations):
             "deployment.apps/consul-connect-injector -n consul",
         ),
         (
-            patches.linkerd_namespace("emojivoto", "true"),
+            linkerd.namespace_patch("emojivoto", "true"),
             "/api/v1/namespaces/emojivoto",
             {
                 "metadata": {

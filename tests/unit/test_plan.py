@@ -1,17 +1,16 @@
 import pytest
 
 from kubectl_sidecar.classify import classify_pod
-from kubectl_sidecar.meshconfig import (
-    LINKERD_KEYS,
-    asm_config,
-    consul_config,
-    istio_config,
-    linkerd_config,
-)
+from kubectl_sidecar.meshes.asm import asm_config
+from kubectl_sidecar.meshes.consul import consul_config
+from kubectl_sidecar.meshes.istio import istio_config
+from kubectl_sidecar.meshes.linkerd import OVERRIDE_ANNOTATIONS as LINKERD_KEYS
+from kubectl_sidecar.meshes.linkerd import linkerd_config
 from kubectl_sidecar.plan import plan_override, plan_restart, plan_switch
 from kubectl_sidecar.workloads import WorkloadFacts
 from tests.unit import pods
-from tests.unit.test_meshconfig import FLAG, argv_injector, helm_injector, helm_script, istiod
+from tests.unit.test_meshes_consul import FLAG, argv_injector, helm_injector, helm_script
+from tests.unit.test_meshes_istio import istiod
 
 
 def rows(*specs):

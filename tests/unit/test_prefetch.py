@@ -8,6 +8,7 @@ import pytest
 from kubectl_sidecar import resources
 from kubectl_sidecar.cluster import Cluster, _list_head, prefetched
 from kubectl_sidecar.errors import ApiError, Unreachable
+from kubectl_sidecar.meshes import asm
 
 WAIT = 5  # seconds; only reached when the code under test is broken
 
@@ -177,7 +178,7 @@ def test_a_list_follows_continue_tokens_and_tells_its_version(cluster):
 
 def test_a_list_whose_metadata_comes_last_is_followed_too(cluster):
     cluster.answers = [custom_page(["w1"], token="t1"), custom_page(["w2"])]
-    listing = cluster.list_items(resources.ASM_MESH_CONFIGS)
+    listing = cluster.list_items(asm.MESH_CONFIGS)
     assert [item["metadata"]["name"] for item in listing] == ["w1", "w2"]
     assert listing.resource_version == "7"
     assert [sent.get("continue") for sent in cluster.sent] == [None, "t1"]

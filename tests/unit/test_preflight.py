@@ -1,7 +1,8 @@
 import pytest
 
 from kubectl_sidecar.classify import classify_pod
-from kubectl_sidecar.meshconfig import asm_config, consul_config
+from kubectl_sidecar.meshes.asm import asm_config
+from kubectl_sidecar.meshes.consul import consul_config
 from kubectl_sidecar.preflight import (
     control_plane_problems,
     foreign_pod_webhooks,
@@ -10,7 +11,7 @@ from kubectl_sidecar.preflight import (
     warnings_for,
 )
 from tests.unit import pods
-from tests.unit.test_meshconfig import FLAG, argv_injector, consul_injector, helm_injector
+from tests.unit.test_meshes_consul import FLAG, argv_injector, consul_injector, helm_injector
 
 
 def test_old_api_server_and_kubelets_are_named():

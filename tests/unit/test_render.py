@@ -7,7 +7,8 @@ import yaml
 from kubectl_sidecar import render
 from kubectl_sidecar.actions import assess
 from kubectl_sidecar.classify import classify_pod
-from kubectl_sidecar.meshconfig import asm_config, desired_setting
+from kubectl_sidecar.meshconfig import desired_setting
+from kubectl_sidecar.meshes.asm import asm_config
 from kubectl_sidecar.status import Report, Scope
 from tests.unit import pods
 

@@ -1,7 +1,7 @@
 """status.stream and status.collect over an in-memory cluster: batching, and one read per kind."""
 
 from kubectl_sidecar import status
-from kubectl_sidecar.meshconfig import LINKERD_KEYS
+from kubectl_sidecar.meshes.linkerd import OVERRIDE_ANNOTATIONS as LINKERD_KEYS
 from kubectl_sidecar.plan import plan_switch
 from kubectl_sidecar.render import action_text
 from tests.unit import pods

@@ -1,0 +1,248 @@
+"""What every mesh module builds on: the two Protocols a mesh implements, and the plain values
+they pass around (Setting, MeshConfig, ConfigChange).
+
+A mesh module (istio.py, linkerd.py, ...) implements the Protocols with module-level names;
+registry.py is the one place that lists the modules. Nothing here knows any mesh.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+from kubectl_sidecar.errors import SidecarError
+
+NATIVE = "native"
+TRADITIONAL = "traditional"
+
+# Go's strconv.ParseBool, which every mesh here reads its boolean annotations and flags with:
+# exactly these spellings. It trims nothing, so " true" is an error to Go and None here.
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def parse_bool(value):
+    """True/False the way Go's strconv.ParseBool reads `value`; None where Go returns an error."""
+    if value in _GO_TRUE:
+        return True
+    if value in _GO_FALSE:
+        return False
+    return None
+
+
+def version_tuple(text):
+    """(major, minor) from strings like 'v1.33.2-eks-1', '1.27.1', 'istiod-1.24.0'; None if absent."""
+    match = re.search(r"(\d+)\.(\d+)", text or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def mode_value(target):
+    """The annotation, flag or env value every mesh here spells a mode with."""
+    return "true" if target == NATIVE else "false"
+
+
+class Unsupported(SidecarError):
+    """Asked a mesh for something it can't do, or for a mesh kubectl-sidecar doesn't know."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A configured choice: native (True), traditional (False) or unknown (None), and why."""
+
+    native: bool
+    source: str
+
+    @property
+    def mode(self):
+        if self.native is None:
+            return None
+        return NATIVE if self.native else TRADITIONAL
+
+
+NO_MESH = "none"
+
+
+@dataclass
+class MeshConfig:
+    """The mesh whose config we read, and the settings that decide each pod's mode."""
+
+    name: str  # a control plane's NAME, or NO_MESH
+    mesh_wide: Setting = None  # one setting for all pods, where the mesh has one
+    revisions: dict = field(default_factory=dict)  # revision -> Setting, where it has several
+    context: str = None  # the kubeconfig context the config was read from
+    warnings: list = field(default_factory=list)
+    # False when the running control plane can't inject native at all: then it ignores the
+    # pods' override annotations too.
+    native_supported: bool = None
+    family: str = None  # the proxies its pods run (the control plane's FAMILY)
+    payload: object = None  # what only the mesh's own module reads (e.g. the objects to patch)
+    none_found: str = "no settings found"  # the description without any revision read
+
+    def describe(self):
+        """One phrase for the summary line: the mesh, its configured mode and where it came from."""
+        if self.name == NO_MESH:
+            return self.mesh_wide.source if self.mesh_wide else "no mesh configuration found"
+        if self.mesh_wide is not None:
+            mode = self.mesh_wide.mode or "unknown"
+            return f"{self.name}: {mode} ({self.mesh_wide.source})"
+        parts = [
+            f"{rev}={setting.mode or 'unknown'} ({setting.source})"
+            for rev, setting in sorted(self.revisions.items())
+        ]
+        return f"{self.name}: " + ("; ".join(parts) if parts else self.none_found)
+
+
+def no_mesh(reason):
+    return MeshConfig(name=NO_MESH, mesh_wide=Setting(None, reason))
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """One write to a mesh's configuration. Each control plane subclasses it with its own
+    patch and wording; this base knows none and says so."""
+
+    mesh: str  # the control plane's NAME
+    kind: str  # the object's kind: ASMMeshConfig, Deployment, Namespace, ...
+    namespace: str
+    name: str
+    old: str
+    new: str
+    context: str | None = None
+    container: str | None = None  # the container to patch, where it is a Deployment's
+    # A container entry rewritten whole, and the resourceVersion it was read at.
+    container_patch: dict | None = field(default=None, hash=False)
+    resource_version: str | None = None
+
+    # Where the config lives on another API server than the pods' (--mesh-context).
+    on_mesh_instance: ClassVar[bool] = False
+    # Whether the control plane reads the setting at start, so it must roll out before it
+    # injects the new mode (wait for it before restarting workloads).
+    rolls_out: ClassVar[bool] = False
+    field_name: ClassVar[str] = None  # in the plan: "env ENABLE_NATIVE_SIDECARS"
+    done_name: ClassVar[str] = None  # in the log once sent: "ENABLE_NATIVE_SIDECARS"
+
+    def patch(self):
+        raise Unsupported(f"no config change is known for mesh {self.mesh}")
+
+    def caveat(self):
+        """What the user must also do for the change to last, or None."""
+        return None
+
+    def describe_done(self):
+        """The log line once the patch is sent."""
+        change = f"{self._named(self.done_name)}: {self.old} -> {self.new}"
+        caveat = self.caveat()
+        if caveat:
+            change += f"; {caveat}"
+        return f"{self.patch().ref} patched ({change})"
+
+    def describe(self):
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        on = f" on context {self.context}" if self.context else ""
+        return f"{self.kind} {where}{on}: {self._named(self.field_name)} {self.old} -> {self.new}"
+
+    def _named(self, name):
+        if name is None:
+            raise Unsupported(f"no config change is known for mesh {self.mesh}")
+        return name
+
+
+# A predicate on a candidate proxy container: (container, pod metadata, init containers) ->
+# whether the mesh left its mark, for names too generic to trust alone.
+Check = Callable[[dict, dict, list], bool]
+
+
+class ProxyFamily(Protocol):
+    """How to tell a mesh's proxy in a pod, and what its injector writes there. Implemented by
+    a mesh module with these module-level names (istio.py, linkerd.py, kuma.py, ...)."""
+
+    FAMILY: str  # e.g. "istio"; shown as the pod's family
+    # Proxy container name -> None when the name alone tells, else a Check. Helper init
+    # containers and helper sidecars are absent: they are not the proxy.
+    PROXIES: Mapping[str, Check | None]
+    PROXY_PREFIXES: Mapping[str, Check]  # name prefixes that are a proxy where Check says so
+    OVERRIDE_ANNOTATIONS: tuple[str, ...]  # per-pod mode annotations, in the order it reads them
+    COPIES_NAMESPACE_MODE: bool  # the injector copies the namespace's mode annotation onto pods
+    INJECTOR_WEBHOOKS: tuple[str, ...]  # name prefixes of its own mutating webhooks
+
+    def is_gateway(self, metadata: dict, proxies: list) -> bool:
+        """The pod is the proxy itself (an ingress/egress gateway), not a sidecar."""
+
+    def revision(self, metadata: dict) -> str | None:
+        """The control plane revision or proxy version that injected the pod."""
+
+    def injector_hook(self, container: dict, hook: str, command: list) -> bool:
+        """Whether `command` in the proxy's lifecycle `hook` is what the injector writes."""
+
+    def lifecycle_settings(self, annotations: dict) -> bool:
+        """The pod sets proxy startup/shutdown settings that native mode ignores."""
+
+
+class ControlPlane(Protocol):
+    """Reading a mesh's config and switching it. Implemented by a mesh module with these
+    module-level names (asm.py, istio.py, ...); a mesh without one sets CANT_SWITCH instead."""
+
+    NAME: str  # its --mesh value and MeshConfig.name
+    TITLE: str  # in messages: "Istio"
+    FAMILY: str  # the proxies its pods run; several control planes may share one
+    CONFIG_OBJECTS: str  # what decides its mode, for "no mesh configuration found (...)"
+    CONFIG_ON_MESH_INSTANCE: bool  # the config lives on another API server (--mesh-context)
+
+    def read(self, cluster, mesh_cluster, quiet: bool = False) -> MeshConfig | None:
+        """Its MeshConfig; None when quiet and it isn't installed. Raises ApiError."""
+
+    def setting_for(self, row, config: MeshConfig) -> Setting:
+        """What it injects into a pod of its own family now."""
+
+    def config_changes(self, config: MeshConfig, target: str, rows: list) -> list[ConfigChange]:
+        """The writes that make it inject `target` from now on (none if it already does)."""
+
+    def desired_after_switch(self, config: MeshConfig, changes: list, target: str) -> Callable:
+        """row -> the mode it will inject into that row's pod once `changes` are made."""
+
+    def control_plane_problems(self, config: MeshConfig, target: str) -> list:
+        """[(problem, forceable)] that stop it from injecting `target` once switched."""
+
+    def override_ignored(self, config: MeshConfig, target: str) -> str | None:
+        """Why it would ignore a pod-template annotation asking for `target`, or None."""
+
+
+# --- defaults a mesh module may take for its own ---------------------------------------------
+
+
+def override_or(row, setting):
+    """The pod's own mode annotation where it has one (row.override), else `setting`."""
+    if row.override is not None:
+        return Setting(row.override, f"pod annotation {row.override_annotation}")
+    return setting
+
+
+def pinned_or_target(config, changes, target):
+    """After a switch: a pod whose workload pins a mode keeps it; every other gets `target`."""
+
+    def desired(row):
+        return (NATIVE if row.override else TRADITIONAL) if row.override is not None else target
+
+    return desired
+
+
+def no_problems(config, target):
+    return []
+
+
+def never_ignored(config, target):
+    return None
+
+
+def not_a_gateway(metadata, proxies):
+    return False
+
+
+def no_revision(metadata):
+    return None
+
+
+def no_lifecycle_settings(annotations):
+    return False

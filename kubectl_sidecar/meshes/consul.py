@@ -1,0 +1,535 @@
+"""Consul (consul-k8s): the consul-dataplane sidecar (Envoy beside a consul-sidecar before 1.0),
+and the connect-injector's -default-enable-consul-dataplane-as-sidecar flag, which a switch
+rewrites in the injector Deployment's command.
+
+The connect-injector decides per pod: the pod's annotation
+consul.hashicorp.com/enable-consul-dataplane-as-sidecar if set, else its own flag
+-default-enable-consul-dataplane-as-sidecar (Helm:
+connectInject.dataplaneAsSidecarInitContainer.defaultEnabled), false when absent.
+
+Implements base.ProxyFamily and base.ControlPlane.
+"""
+
+import re
+from dataclasses import dataclass
+
+from kubectl_sidecar import resources
+from kubectl_sidecar.errors import SidecarError
+from kubectl_sidecar.meshes import base, reading
+from kubectl_sidecar.meshes.base import ConfigChange, MeshConfig, Setting, mode_value, parse_bool
+from kubectl_sidecar.patches import Patch
+from kubectl_sidecar.resources import STRATEGIC_MERGE_PATCH
+
+NAME = FAMILY = "consul"
+TITLE = "Consul"
+
+# --- its pods ------------------------------------------------------------------------------
+
+# consul-k8s marks every pod it injects (annotation and label alike) with this; pre-1.0 too.
+CONSUL_INJECT_STATUS = "consul.hashicorp.com/connect-inject-status"
+
+
+def has_mark(container, metadata, init_containers):
+    """consul-k8s injected the pod: names too generic to trust alone count only then."""
+    annotations = metadata.get("annotations") or {}
+    if annotations.get(CONSUL_INJECT_STATUS) == "injected":
+        return True
+    return (metadata.get("labels") or {}).get(CONSUL_INJECT_STATUS) == "injected"
+
+
+PROXIES = {
+    "consul-dataplane": None,
+    # consul-k8s before 1.0 (0.24-0.49) and before 0.24: Envoy ran beside a consul-sidecar
+    # (consul-connect-lifecycle-sidecar), which never counts.
+    "envoy-sidecar": has_mark,
+    "consul-connect-envoy-sidecar": has_mark,
+}
+# consul-k8s multi-port pods get one proxy per service, named `<proxy>-<service>`.
+PROXY_PREFIXES = {"consul-dataplane-": has_mark, "envoy-sidecar-": has_mark}
+OVERRIDE_ANNOTATIONS = ("consul.hashicorp.com/enable-consul-dataplane-as-sidecar",)
+COPIES_NAMESPACE_MODE = False
+INJECTOR_WEBHOOKS = ("consul-connect-injector",)
+
+is_gateway = base.not_a_gateway
+revision = base.no_revision
+lifecycle_settings = base.no_lifecycle_settings
+
+
+def injector_hook(container, hook, command):
+    return False
+
+
+# --- its config: the connect-injector's flag -------------------------------------------------
+
+CONSUL_FLAG = "default-enable-consul-dataplane-as-sidecar"
+CONSUL_SUBCOMMAND = "inject-connect"  # `consul-k8s-control-plane inject-connect -flags...`
+# The Helm chart labels the injector Deployment (<release>-consul-connect-injector) so.
+CONSUL_INJECTOR_SELECTOR = "component=connect-injector"
+CONFIG_OBJECTS = f"Consul's connect-injector {CONSUL_INJECTOR_SELECTOR}"
+CONFIG_ON_MESH_INSTANCE = False
+# consul-k8s PR #4678 shipped in 1.9.0 and was backported to these patch releases; older
+# injectors don't know the flag (an injector given it exits: "flag provided but not defined").
+CONSUL_NATIVE_BACKPORTS = {(1, 6): 9, (1, 7): 5, (1, 8): 2}
+CONSUL_NATIVE_SINCE = (1, 9)
+CONSUL_NATIVE_RELEASES = "consul-k8s 1.9.0 or later, or 1.6.9, 1.7.5, 1.8.2"
+CONSUL_HELM_VALUE = "connectInject.dataplaneAsSidecarInitContainer.defaultEnabled"
+
+_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh"})
+# In a shell script the flag is a word of its own, perhaps quoted, perhaps with =value.
+_CONSUL_FLAG_WORD = re.compile(
+    r"(?<!\S)(['\"]?)(--?)" + re.escape(CONSUL_FLAG) + r"(?:=(['\"]?)([^\s'\"]*)\3)?\1(?!\S)"
+)
+_SUBCOMMAND_WORD = re.compile(r"(?<!\S)" + re.escape(CONSUL_SUBCOMMAND) + r"(?!\S)")
+_END_OF_FLAGS_WORD = re.compile(r"(?<!\S)--(?!\S)")
+_NEXT_WORD = re.compile(r"(?:\s|\\\n)*([^\s\\]\S*)")
+_IMAGE_TAG_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class _FlagUse:
+    """One occurrence of the flag: in `field` ("command" or "args") element `index`, either
+    the whole element (span None) or, in a shell script, the characters span[0]:span[1]."""
+
+    field: str
+    index: int
+    span: tuple
+    dashes: str
+    value: str  # None for the bare flag, which Go reads as true
+    next_word: str  # what follows it, to tell `-flag false` apart
+
+    @property
+    def text(self):
+        return f"{self.dashes}{CONSUL_FLAG}" + ("" if self.value is None else f"={self.value}")
+
+
+def consul_injector_container(deployment):
+    """The container of a Deployment that runs consul-k8s's `inject-connect`, or None."""
+    for container in reading.containers(deployment):
+        argv = list(container.get("command") or ()) + list(container.get("args") or ())
+        if CONSUL_SUBCOMMAND in argv or any(
+            _SUBCOMMAND_WORD.search(script) for _, _, script in _shell_scripts(container)
+        ):
+            return container
+    return None
+
+
+def consul_k8s_version(deployment):
+    """consul-k8s (major, minor, patch) of the injector's image tag; patch None if the tag has
+    none ("1.10-dev"); None when the tag says nothing (a digest, "latest")."""
+    container = consul_injector_container(deployment) or {}
+    image = (container.get("image") or "").split("@", 1)[0]
+    tail = image.rsplit("/", 1)[-1]
+    if ":" not in tail:
+        return None
+    match = _IMAGE_TAG_VERSION.match(tail.rsplit(":", 1)[-1])
+    if not match:
+        return None
+    patch = int(match.group(3)) if match.group(3) is not None else None
+    return (int(match.group(1)), int(match.group(2)), patch)
+
+
+def consul_supports_native(version):
+    """Whether consul-k8s `version` (from consul_k8s_version) can inject consul-dataplane as a
+    native sidecar: True, False, or None when the version doesn't say."""
+    if version is None:
+        return None
+    major_minor, patch = version[:2], version[2]
+    if major_minor >= CONSUL_NATIVE_SINCE:
+        return True
+    if major_minor not in CONSUL_NATIVE_BACKPORTS:
+        return False
+    if patch is None:
+        return None
+    return patch >= CONSUL_NATIVE_BACKPORTS[major_minor]
+
+
+def _argv(container):
+    """(field, index, value) of each element of command + args: what the container runs."""
+    return [("command", i, str(v)) for i, v in enumerate(container.get("command") or ())] + [
+        ("args", i, str(v)) for i, v in enumerate(container.get("args") or ())
+    ]
+
+
+def _shell_scripts(container):
+    """(field, index, text) of each `sh -c SCRIPT` script in the container's command + args.
+
+    The Helm chart runs the injector as `/bin/sh -ec "exec consul-k8s-control-plane
+    inject-connect \\ -flag=value \\ ..."`: its flags live inside that one string.
+    """
+    argv = _argv(container)
+    for position in range(2, len(argv)):
+        shell, option = argv[position - 2][2], argv[position - 1][2]
+        if shell.rsplit("/", 1)[-1] in _SHELLS and option.startswith("-") and option.endswith("c"):
+            yield argv[position]
+
+
+def _consul_flag_uses(container):
+    """Every place the injector reads the flag from, in the order Go parses them (the last one
+    wins): argv elements after `inject-connect`, or words after it in a shell script. Go stops
+    reading flags at `--`."""
+    uses = []
+    argv = _argv(container)
+    scripts = {(where, index): script for where, index, script in _shell_scripts(container)}
+    reading = False
+    for position, (where, index, value) in enumerate(argv):
+        if (where, index) in scripts:
+            uses += _script_flag_uses(where, index, value)
+            continue
+        if value == CONSUL_SUBCOMMAND and not reading:
+            reading = True
+            continue
+        if not reading:
+            continue
+        if value == "--":
+            break
+        dashes, rest = ("--", value[2:]) if value.startswith("--") else ("-", value[1:])
+        if not value.startswith("-") or (
+            rest != CONSUL_FLAG and not rest.startswith(CONSUL_FLAG + "=")
+        ):
+            continue
+        flag_value = rest.split("=", 1)[1] if "=" in rest else None
+        next_word = argv[position + 1][2] if position + 1 < len(argv) else None
+        uses.append(_FlagUse(where, index, None, dashes, flag_value, next_word))
+    return uses
+
+
+def _script_flag_uses(where, index, script):
+    subcommand = _SUBCOMMAND_WORD.search(script)
+    if not subcommand:
+        return []
+    end = _END_OF_FLAGS_WORD.search(script, subcommand.end())
+    stop = end.start() if end else len(script)
+    uses = []
+    for match in _CONSUL_FLAG_WORD.finditer(script, subcommand.end(), stop):
+        following = _NEXT_WORD.match(script, match.end())
+        uses.append(
+            _FlagUse(
+                where,
+                index,
+                match.span(),
+                match.group(2),
+                match.group(4),
+                following.group(1) if following else None,
+            )
+        )
+    return uses
+
+
+def consul_setting(deployment):
+    """Setting of the connect-injector: its -default-enable-consul-dataplane-as-sidecar flag."""
+    metadata = deployment.get("metadata") or {}
+    where = f"Deployment {metadata.get('namespace')}/{metadata.get('name')}"
+    container = consul_injector_container(deployment)
+    if container is None:
+        return Setting(None, f"{where} runs no `consul-k8s-control-plane {CONSUL_SUBCOMMAND}`")
+    uses = _consul_flag_uses(container)
+    if not uses:
+        version = consul_k8s_version(deployment)
+        if consul_supports_native(version) is False:
+            return Setting(
+                False,
+                f"{where} runs consul-k8s {release_text(version)}, which can't "
+                f"inject native (that needs {CONSUL_NATIVE_RELEASES})",
+            )
+        return Setting(False, f"{where} has no -{CONSUL_FLAG} (default false)")
+    last = uses[-1]
+    if last.value is None:
+        source = f"{where} arg {last.text}"
+        if last.next_word is not None and parse_bool(last.next_word) is not None:
+            # Go's bool flags take no separate value: `-flag false` is true, and Go stops
+            # reading flags at "false", ignoring every flag after it.
+            source += (
+                f" followed by {last.next_word!r}: Go reads it as true and stops "
+                "reading flags there"
+            )
+        return Setting(True, source)
+    native = parse_bool(last.value)
+    if native is None:
+        return Setting(None, f"{where} arg {last.text}: not a Go bool, the injector won't start")
+    return Setting(native, f"{where} arg {last.text}")
+
+
+def consul_flag_text(deployment):
+    """The flag as the injector's command spells it where Go reads it last
+    ("-default-enable-consul-dataplane-as-sidecar=true"), or None when it isn't given."""
+    container = consul_injector_container(deployment)
+    uses = _consul_flag_uses(container) if container is not None else []
+    return uses[-1].text if uses else None
+
+
+def release_text(version):
+    """(1, 8, None) -> "1.8", (1, 9, 0) -> "1.9.0"."""
+    return ".".join(str(part) for part in version if part is not None)
+
+
+@dataclass(frozen=True)
+class Injector:
+    """MeshConfig.payload of Consul: the connect-injector as read. Its flag lives inside a
+    command or script that a switch must rewrite whole, so the patch is built from this very
+    object."""
+
+    injector: tuple  # (namespace, name, container) of the connect-injector
+    deployment: dict
+
+
+def consul_config(deployment, context=None):
+    """MeshConfig from consul-k8s's connect-injector Deployment (None if there is none)."""
+    if deployment is None:
+        return MeshConfig(
+            name=NAME,
+            family=FAMILY,
+            context=context,
+            mesh_wide=Setting(
+                None,
+                f"no consul-k8s connect-injector Deployment ({CONSUL_INJECTOR_SELECTOR}) found",
+            ),
+        )
+    metadata = deployment.get("metadata") or {}
+    container = consul_injector_container(deployment)
+    # The Helm caveat belongs to a switch (InjectorChange says it), not to every status.
+    return MeshConfig(
+        name=NAME,
+        family=FAMILY,
+        context=context,
+        mesh_wide=consul_setting(deployment),
+        payload=Injector(
+            (
+                metadata.get("namespace"),
+                metadata.get("name"),
+                container.get("name") if container else None,
+            ),
+            deployment,
+        ),
+        native_supported=consul_supports_native(consul_k8s_version(deployment)),
+    )
+
+
+def consul_injector_patch(deployment, native):
+    """The injector's container entry for a strategic merge patch of the Deployment's
+    spec.template.spec.containers that sets -default-enable-consul-dataplane-as-sidecar to
+    `native`: {"name": ..., "command" and/or "args": [...]}, every other element as it was.
+    None when the injector already injects that mode.
+
+    Each occurrence of the flag is rewritten in place (keeping its dashes and quotes); without
+    one, the flag goes right after `inject-connect`, where Go always reads it (a flag after
+    the first non-flag argument would be ignored). Raises SidecarError when there is no
+    injector container, or when adding the flag could stop an injector that predates it.
+    """
+    container = consul_injector_container(deployment)
+    metadata = deployment.get("metadata") or {}
+    where = f"Deployment {metadata.get('namespace')}/{metadata.get('name')}"
+    if container is None:
+        raise SidecarError(f"{where} runs no `consul-k8s-control-plane {CONSUL_SUBCOMMAND}`")
+    if consul_setting(deployment).native is native:
+        return None
+    wanted = "true" if native else "false"
+    fields = {
+        "command": list(container.get("command") or ()),
+        "args": list(container.get("args") or ()),
+    }
+    uses = _consul_flag_uses(container)
+    if uses:
+        # Right to left, so that earlier spans in the same script keep their offsets.
+        for use in sorted(uses, key=lambda u: (u.field, u.index, u.span or (0, 0)), reverse=True):
+            values = fields[use.field]
+            if use.span is None:
+                values[use.index] = f"{use.dashes}{CONSUL_FLAG}={wanted}"
+            else:
+                script = values[use.index]
+                quote = _CONSUL_FLAG_WORD.match(script, use.span[0]).group(1)
+                values[use.index] = (
+                    script[: use.span[0]] + f"{quote}{use.dashes}{CONSUL_FLAG}="
+                    f"{wanted}{quote}" + script[use.span[1] :]
+                )
+    else:
+        supported = consul_supports_native(consul_k8s_version(deployment))
+        if supported is not True:
+            version = consul_k8s_version(deployment)
+            known = (
+                f"consul-k8s {release_text(version)}"
+                if version
+                else "a consul-k8s of unknown version"
+            )
+            raise SidecarError(
+                f"{where} runs {known} without -{CONSUL_FLAG}; an injector that predates the "
+                f"flag won't start with it: upgrade consul-k8s, or set {CONSUL_HELM_VALUE} "
+                "with helm"
+            )
+        _insert_after_subcommand(container, fields, f"-{CONSUL_FLAG}={wanted}")
+    patch = {"name": container.get("name")}
+    for name, values in fields.items():
+        if values != list(container.get(name) or ()):
+            patch[name] = values
+    return patch
+
+
+def _insert_after_subcommand(container, fields, flag):
+    """Put `flag` right after `inject-connect` in command + args (or in its `sh -c` script)."""
+    scripts = {(where, index) for where, index, _ in _shell_scripts(container)}
+    for name in ("command", "args"):
+        values = fields[name]
+        for index, value in enumerate(values):
+            if (name, index) in scripts:
+                subcommand = _SUBCOMMAND_WORD.search(value)
+                if subcommand:
+                    values[index] = f"{value[: subcommand.end()]} {flag}{value[subcommand.end() :]}"
+                    return
+            elif value == CONSUL_SUBCOMMAND:
+                if name == "command" and index == len(values) - 1:
+                    fields["args"].insert(0, flag)
+                else:
+                    values.insert(index + 1, flag)
+                return
+
+
+# The consul Helm chart's usual release namespace, read when Deployments can't be listed
+# cluster-wide.
+CONSUL_NAMESPACES = ("consul",)
+
+
+def read(cluster, mesh_cluster, quiet=False):
+    labelled = reading.labelled_deployments(cluster, CONSUL_INJECTOR_SELECTOR, CONSUL_NAMESPACES)
+    # The label alone may match another chart's component: the injector is the one that
+    # runs `inject-connect`. Without one, --mesh consul still names what it found.
+    injectors = [d for d in labelled if consul_injector_container(d) is not None]
+    if not injectors and quiet:
+        return None
+    chosen = (injectors or labelled or [None])[0]
+    config = consul_config(chosen, cluster.context)
+    if len(injectors) > 1:
+        names = ", ".join(reading.deployment_name(d) for d in injectors)
+        config.warnings.append(
+            f"more than one Consul connect-injector ({names}); "
+            f"{reading.deployment_name(chosen)} decides"
+        )
+    return config
+
+
+def setting_for(row, config):
+    return base.override_or(row, config.mesh_wide)
+
+
+# --- switching it --------------------------------------------------------------------------
+
+
+class InjectorChange(ConfigChange):
+    """The connect-injector's flag. It reads its flags at start: it rolls out first."""
+
+    rolls_out = True
+    field_name = "arg -" + CONSUL_FLAG
+    done_name = "-" + CONSUL_FLAG
+
+    def patch(self):
+        return injector_patch(
+            self.namespace, self.name, self.container_patch, self.resource_version
+        )
+
+    def caveat(self):
+        # The chart renders the flag from this value: an upgrade without it undoes ours.
+        return (
+            f"set {CONSUL_HELM_VALUE}={self.new} in the Helm release's values "
+            "too, or the next `helm upgrade` reverts this"
+        )
+
+
+def injector_patch(namespace, name, container, resource_version=None):
+    """Consul's connect-injector container with its command/args rewritten (container is
+    consul_injector_patch's entry). Strategic merge matches the container by name and replaces
+    command and args whole, so the patch carries the resourceVersion they were read at: if the
+    Deployment changed since (a helm upgrade), the API server answers 409 Conflict instead of
+    letting stale flags overwrite the new ones."""
+    body = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
+    return Patch(resources.DEPLOYMENTS, namespace, name, body, STRATEGIC_MERGE_PATCH)
+
+
+def config_changes(config, target, rows):
+    """The connect-injector's flag; none without an injector (the preflight refuses)."""
+    if config.payload is None:
+        return []
+    deployment = config.payload.deployment
+    container = consul_injector_patch(deployment, target == base.NATIVE)
+    if container is None:
+        return []
+    namespace, name, container_name = config.payload.injector
+    current = config.mesh_wide.native
+    if consul_flag_text(deployment) is None:
+        old = "unset (false)"
+    else:
+        old = consul_flag_text(deployment) if current is None else str(current).lower()
+    version = (deployment.get("metadata") or {}).get("resourceVersion")
+    return [
+        InjectorChange(
+            NAME,
+            "Deployment",
+            namespace,
+            name,
+            old,
+            mode_value(target),
+            config.context,
+            container_name,
+            container,
+            version,
+        )
+    ]
+
+
+desired_after_switch = base.pinned_or_target
+
+
+def control_plane_problems(config, target):
+    """What stops the connect-injector from injecting `target` once switched:
+    [(problem, forceable)]. Not forceable: --force can't help, because there is nothing to
+    change or the change itself would stop the injector."""
+    deployment = config.payload.deployment if config.payload else None
+    if deployment is None or consul_injector_container(deployment) is None:
+        return [(f"{config.mesh_wide.source}: nothing to switch", False)]
+    if target != base.NATIVE or config.native_supported is True:
+        return []
+    injector = config.payload.injector
+    where = f"{injector[0]}/{injector[1]}"
+    version = consul_k8s_version(deployment)
+    has_flag = consul_flag_text(deployment) is not None
+    if config.native_supported is False:
+        problem = (
+            f"the connect-injector {where} runs consul-k8s "
+            f"{release_text(version)}, which can't inject native sidecars; "
+            f"that needs {CONSUL_NATIVE_RELEASES}"
+        )
+        if has_flag:
+            # Rewriting a flag it already starts with is harmless, only useless.
+            return [(problem, True)]
+        return [
+            (
+                problem + f", and an injector that old exits when started with "
+                f"-{CONSUL_FLAG}: upgrade consul-k8s first",
+                False,
+            )
+        ]
+    if has_flag:
+        return []  # it starts with the flag today, so it knows the flag
+    image = consul_injector_container(deployment).get("image") or "no image"
+    return [
+        (
+            f"the connect-injector {where}'s image ({image}) doesn't tell its consul-k8s "
+            f"version, and one older than -{CONSUL_FLAG} (consul-k8s 1.9.0, "
+            "backported to 1.6.9, 1.7.5, 1.8.2) exits when started with it: check the "
+            f"version, then set {CONSUL_HELM_VALUE}=true with helm",
+            False,
+        )
+    ]
+
+
+def override_ignored(config, target):
+    """Why the injector would ignore a pod-template annotation asking for `target`, or None:
+    a consul-k8s that can't inject native ignores its pods' annotation too."""
+    if target != base.NATIVE or config.native_supported is not False:
+        return None
+    injector = config.payload.injector
+    version = consul_k8s_version(config.payload.deployment)
+    return (
+        f"the connect-injector {injector[0]}/{injector[1]} runs consul-k8s "
+        f"{release_text(version)}, which can't inject native sidecars and "
+        f"ignores the pods' annotation; that needs {CONSUL_NATIVE_RELEASES}"
+    )

@@ -1,0 +1,289 @@
+"""Istio: the istio-proxy sidecar, and istiod's ENABLE_NATIVE_SIDECARS (one istiod per
+revision). ASM (asm.py) runs the same proxy with its config elsewhere.
+
+Implements base.ProxyFamily and base.ControlPlane.
+"""
+
+import functools
+import json
+
+from kubectl_sidecar import resources
+from kubectl_sidecar.meshes import base, reading
+from kubectl_sidecar.meshes.base import ConfigChange, MeshConfig, Setting, mode_value, parse_bool
+from kubectl_sidecar.patches import Patch
+from kubectl_sidecar.resources import STRATEGIC_MERGE_PATCH
+
+NAME = FAMILY = "istio"
+TITLE = "Istio"
+
+# --- its pods ------------------------------------------------------------------------------
+
+PROXIES = {"istio-proxy": None}
+PROXY_PREFIXES = {}
+OVERRIDE_ANNOTATIONS = ("sidecar.istio.io/nativeSidecar",)
+COPIES_NAMESPACE_MODE = False
+INJECTOR_WEBHOOKS = ("istio-sidecar-injector", "istio-revision-tag")
+
+GATEWAY_LABELS = {"ingressgateway", "egressgateway", "eastwestgateway"}
+
+
+def is_gateway(metadata, proxies):
+    labels = metadata.get("labels") or {}
+    if labels.get("istio") in GATEWAY_LABELS or "gateway.istio.io/managed" in labels:
+        return True
+    # Istio starts a gateway's proxy as `pilot-agent proxy router`, a sidecar as `proxy sidecar`.
+    return any("router" in (proxy.get("args") or ()) for proxy in proxies)
+
+
+def revision(metadata):
+    labels = metadata.get("labels") or {}
+    if labels.get("istio.io/rev"):
+        return labels["istio.io/rev"]
+    status = (metadata.get("annotations") or {}).get("sidecar.istio.io/status")
+    return _status_revision(status) if status else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _status_revision(status):
+    """The revision in Istio's status annotation; pods of one template share the same text."""
+    try:
+        return json.loads(status).get("revision") or None
+    except (ValueError, AttributeError):
+        return None
+
+
+def injector_hook(container, hook, command):
+    # `pilot-agent wait` after start when holding the app, `pilot-agent request POST drain`
+    # before stop.
+    return command[0] == "pilot-agent"
+
+
+# Settings that do nothing once the proxy is a native sidecar (Kubernetes orders start/stop).
+LIFECYCLE_SETTINGS = (
+    "holdApplicationUntilProxyStarts",
+    "terminationDrainDuration",
+    "EXIT_ON_ZERO_ACTIVE_CONNECTIONS",
+    "MINIMUM_DRAIN_DURATION",
+)
+
+
+def lifecycle_settings(annotations):
+    proxy_config = annotations.get("proxy.istio.io/config", "")
+    return any(setting in proxy_config for setting in LIFECYCLE_SETTINGS)
+
+
+# --- its config: istiod's env, one istiod per revision -------------------------------------
+
+CONFIG_OBJECTS = "istiod"
+CONFIG_ON_MESH_INSTANCE = False
+ISTIO_ENV = "ENABLE_NATIVE_SIDECARS"
+NATIVE_GA_KUBELET = (1, 33)  # Istio's "auto" wants every kubelet at least here
+ISTIOD_SELECTOR = "app=istiod"
+# Where users without cluster-wide read may still find istiod.
+ISTIOD_NAMESPACES = ("istio-system", "aks-istio-system")
+
+
+def istiod_revision(deployment):
+    labels = (deployment.get("metadata") or {}).get("labels") or {}
+    return labels.get("istio.io/rev") or "default"
+
+
+def istiod_version(deployment):
+    """Istio (major, minor) of an istiod Deployment, from its labels or its image tag."""
+    metadata = deployment.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    for key in ("operator.istio.io/version", "app.kubernetes.io/version", "helm.sh/chart"):
+        found = base.version_tuple(labels.get(key))
+        if found:
+            return found
+    for container in reading.containers(deployment):
+        image = container.get("image") or ""
+        if ":" in image.rsplit("/", 1)[-1]:
+            found = base.version_tuple(image.rsplit(":", 1)[-1])
+            if found:
+                return found
+    return None
+
+
+def istiod_env_value(deployment):
+    """(present, value) of ENABLE_NATIVE_SIDECARS on istiod's discovery container."""
+    for container in reading.containers(deployment):
+        for env in container.get("env") or ():
+            if env.get("name") == ISTIO_ENV:
+                if "value" not in env and "valueFrom" in env:
+                    return True, None
+                return True, env.get("value", "")
+    return False, None
+
+
+def istiod_needs_kubelets(deployments):
+    """Whether deciding any istiod's mode needs the nodes' kubelet versions ("auto")."""
+    for deployment in deployments:
+        present, value = istiod_env_value(deployment)
+        if present and (value or "").strip().lower() == "auto":
+            return True
+        version = istiod_version(deployment)
+        if not present and version and version >= (1, 27):
+            return True
+    return False
+
+
+def istiod_setting(deployment, kubelet_versions):
+    """Setting of one istiod. kubelet_versions: {node: version string}, or None if unreadable."""
+    metadata = deployment.get("metadata") or {}
+    where = f"{metadata.get('namespace')}/{metadata.get('name')}"
+    present, value = istiod_env_value(deployment)
+    version = istiod_version(deployment)
+    if present and value is None:
+        return Setting(None, f"{where} sets {ISTIO_ENV} from a reference we don't resolve")
+    if present:
+        text = value.strip()
+        if text.lower() == "auto":
+            return _auto_setting(where, f"{ISTIO_ENV}=auto", kubelet_versions)
+        parsed = parse_bool(text)
+        if parsed is None:
+            return Setting(None, f"{where} has {ISTIO_ENV}={value!r}, not true/false/auto")
+        return Setting(parsed, f"{where} {ISTIO_ENV}={text}")
+    if version is None:
+        return Setting(None, f"{where} has no {ISTIO_ENV} and its Istio version is unknown")
+    release = f"{version[0]}.{version[1]}"
+    if version >= (1, 27):
+        return _auto_setting(
+            where, f"{ISTIO_ENV} unset, Istio {release} default auto", kubelet_versions
+        )
+    return Setting(False, f"{where} {ISTIO_ENV} unset, Istio {release} default false")
+
+
+def _auto_setting(where, what, kubelet_versions):
+    if kubelet_versions is None:
+        return Setting(None, f"{where} {what}, but node kubelet versions can't be read")
+    if not kubelet_versions:
+        return Setting(None, f"{where} {what}, but the cluster has no nodes")
+    old = sorted(
+        node
+        for node, version in kubelet_versions.items()
+        if (base.version_tuple(version) or (0, 0)) < NATIVE_GA_KUBELET
+    )
+    if old:
+        return Setting(False, f"{where} {what}: {len(old)} node(s) with kubelet < 1.33")
+    return Setting(True, f"{where} {what}: every kubelet >= 1.33")
+
+
+def istio_config(deployments, kubelet_versions, context=None):
+    """MeshConfig from the istiod Deployments (one per revision). Its payload:
+    {revision: (namespace, name, container, env value)} of each istiod."""
+    revisions, istiods = {}, {}
+    for deployment in deployments:
+        revision_name = istiod_revision(deployment)
+        revisions[revision_name] = istiod_setting(deployment, kubelet_versions)
+        metadata = deployment.get("metadata") or {}
+        containers = reading.containers(deployment)
+        container = next(
+            (c.get("name") for c in containers if c.get("name") == "discovery"),
+            containers[0].get("name") if containers else "discovery",
+        )
+        istiods[revision_name] = (
+            metadata.get("namespace"),
+            metadata.get("name"),
+            container,
+            istiod_env_value(deployment)[1],
+        )
+    config = MeshConfig(
+        name=NAME,
+        family=FAMILY,
+        revisions=revisions,
+        payload=istiods,
+        context=context,
+        none_found="no istiod found",
+    )
+    if revisions:
+        config.warnings.append(
+            "istiod's env may be managed by an IstioOperator or Helm release; "
+            "a hand edit can be reverted"
+        )
+    return config
+
+
+def read(cluster, mesh_cluster, quiet=False):
+    deployments = reading.labelled_deployments(cluster, ISTIOD_SELECTOR, ISTIOD_NAMESPACES)
+    if not deployments and quiet:
+        return None
+    kubelets = None
+    if istiod_needs_kubelets(deployments):
+        kubelets = reading.node_kubelet_versions(cluster)
+    config = istio_config(deployments, kubelets, cluster.context)
+    if not deployments:
+        config.warnings.append(f"no istiod Deployment (label {ISTIOD_SELECTOR}) found")
+    return config
+
+
+def setting_for(row, config):
+    revision_name = row.revision or "default"
+    setting = config.revisions.get(revision_name) or Setting(
+        None, f"no istiod found for revision {revision_name}"
+    )
+    return base.override_or(row, setting)
+
+
+# --- switching it --------------------------------------------------------------------------
+
+
+class IstiodChange(ConfigChange):
+    """istiod's ENABLE_NATIVE_SIDECARS. istiod reads it at start: it rolls out first."""
+
+    rolls_out = True
+    field_name = "env " + ISTIO_ENV
+    done_name = ISTIO_ENV
+
+    def patch(self):
+        return istiod_env(self.namespace, self.name, self.container, self.new)
+
+
+def istiod_env(namespace, name, container, value):
+    """istiod's ENABLE_NATIVE_SIDECARS; its other env entries are kept (merged by name)."""
+    body = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": container, "env": [{"name": ISTIO_ENV, "value": value}]}
+                    ]
+                }
+            }
+        }
+    }
+    return Patch(resources.DEPLOYMENTS, namespace, name, body, STRATEGIC_MERGE_PATCH)
+
+
+def config_changes(config, target, rows):
+    """Every istiod whose revision the pods use (every istiod when they use none)."""
+    istiods = config.payload or {}
+    used = {row.revision or "default" for row in rows if row.family == FAMILY}
+    revisions = [rev for rev in sorted(istiods) if rev in used] or sorted(istiods)
+    changes = []
+    for revision_name in revisions:
+        namespace, name, container, value = istiods[revision_name]
+        setting = config.revisions[revision_name]
+        if value is not None and value.strip().lower() == mode_value(target):
+            continue
+        old = "unset" if value is None else value
+        if setting.mode:
+            old += f" ({setting.mode})"
+        changes.append(
+            IstiodChange(
+                NAME,
+                "Deployment",
+                namespace,
+                name,
+                old,
+                mode_value(target),
+                config.context,
+                container,
+            )
+        )
+    return changes
+
+
+desired_after_switch = base.pinned_or_target
+control_plane_problems = base.no_problems
+override_ignored = base.never_ignored

@@ -1,0 +1,45 @@
+"""Reads that several mesh modules share: the nodes' kubelet versions, and a control plane's
+Deployments found by label. Through the cluster object handed in, never the API directly."""
+
+from kubectl_sidecar import resources
+from kubectl_sidecar.errors import unless_forbidden
+
+
+def node_kubelet_versions(cluster):
+    """{node: kubelet version}, or None when nodes can't be listed."""
+    nodes = unless_forbidden(lambda: cluster.list_all(resources.NODES))
+    if nodes is None:
+        return None
+    return {
+        (node.get("metadata") or {}).get("name"): (
+            (node.get("status") or {}).get("nodeInfo") or {}
+        ).get("kubeletVersion", "")
+        for node in nodes
+    }
+
+
+def labelled_deployments(cluster, selector, usual_namespaces):
+    """Deployments matching `selector` in every namespace, in the API's order; for users
+    without cluster-wide read, those in the control plane's usual namespaces."""
+    everywhere = unless_forbidden(
+        lambda: cluster.list_all(resources.DEPLOYMENTS, None, selector=selector)
+    )
+    if everywhere is not None:
+        return everywhere
+    found = []
+    for namespace in usual_namespaces:
+        found += unless_forbidden(
+            lambda ns=namespace: cluster.list_all(resources.DEPLOYMENTS, ns, selector=selector),
+            fallback=[],
+        )
+    return found
+
+
+def deployment_name(deployment):
+    metadata = deployment.get("metadata") or {}
+    return f"{metadata.get('namespace')}/{metadata.get('name')}"
+
+
+def containers(deployment):
+    template = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return template.get("containers") or ()
