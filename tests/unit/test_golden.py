@@ -25,7 +25,7 @@ from tests.unit.objects import deployment, replicaset
 from tests.unit.test_cli_consul import consul_objects
 from tests.unit.test_cli_switch import cluster_objects, controllers
 from tests.unit.test_fleet import FLEET, data_plane, instance, rolled_by
-from tests.unit.test_meshconfig import istiod
+from tests.unit.test_meshes_istio import istiod
 from tests.unit.test_status import linkerd_cluster
 
 GOLDEN = Path(__file__).parent / "golden"
