@@ -1,4 +1,5 @@
-"""`switch` and `restart`: read, preflight, plan, confirm, apply, wait, verify.
+"""`switch` and `restart`: read, preflight, plan, confirm, apply, wait, verify, in one context
+or several (a single context is a fleet of one; fleet.py holds what only several need).
 
 The plan is always recomputed from the live cluster, so running the same command again after
 an interruption or a failure picks up where it stopped, and after success changes nothing.
