@@ -345,15 +345,25 @@ def overrides_from(flags):
     )
 
 
-def _scope(connection, flags):
+def _scope(cluster, flags):
     """-n/-A/-l as a Scope; without either, the context's namespace, as kubectl does."""
     from kubectl_sidecar.status import Scope
 
     if flags["all_namespaces"]:
         return Scope(namespace=None, selector=flags["selector"])
-    return Scope(
-        namespace=flags["namespace"] or connection.cluster.namespace, selector=flags["selector"]
-    )
+    return Scope(namespace=flags["namespace"] or cluster.namespace, selector=flags["selector"])
+
+
+def _members(flags):
+    """The contexts switch and restart work in: a fleet.Member per --context, or one for the
+    one context (a single context is a fleet of one)."""
+    from kubectl_sidecar import fleet
+
+    members = _fleet(flags)
+    if members:
+        return members
+    connection = Connection.from_flags(flags)
+    return [fleet.Member(connection.cluster.context, connection.cluster, connection.mesh_cluster)]
 
 
 @cli.command("status", short_help="Show each pod's sidecar mode and what needs a restart.")
@@ -437,7 +447,7 @@ def _status(output, no_headers, needs_restart, namespace_summary, watch, flags):
     if members:
         return _fleet_status(members, flags, output, no_headers, needs_restart, namespace_summary)
     connection = Connection.from_flags(flags)
-    scope = _scope(connection, flags)
+    scope = _scope(connection.cluster, flags)
     custom_proxies = {name: "custom" for name in flags["proxy_names"]}
     mesh = flags["mesh"]
     if output in ("json", "yaml"):
@@ -521,16 +531,6 @@ class ContextsNotRead(SidecarError):
         pass
 
 
-def _member_scope(member, flags):
-    from kubectl_sidecar.status import Scope
-
-    if flags["all_namespaces"]:
-        return Scope(namespace=None, selector=flags["selector"])
-    return Scope(
-        namespace=flags["namespace"] or member.cluster.namespace, selector=flags["selector"]
-    )
-
-
 def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_summary):
     """status over two or more contexts: the table with CONTEXT first, every context read at
     once and printed in the order given; the number of pods that need action. A context that
@@ -538,7 +538,7 @@ def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_s
     (exit 1, or 3 with --exit-code) ends the command."""
     from kubectl_sidecar import fleet, render, status
 
-    scopes = [_member_scope(member, flags) for member in members]
+    scopes = [_scope(member.cluster, flags) for member in members]
     custom_proxies = {name: "custom" for name in flags["proxy_names"]}
     if output in ("json", "yaml"):
         results = fleet.collect(members, scopes, flags["mesh"], custom_proxies)
@@ -799,24 +799,12 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
     options = _run_settings(
         flags, "native" if to_native else "traditional", workloads, force, no_restart, pin_failed
     )
-    members = _fleet(flags)
-    if members:
-        from kubectl_sidecar import fleet
-
-        if options.workloads or flags["selector"]:
-            scopes = [_member_scope(member, flags) for member in members]
-            sys.exit(fleet.switch_workloads(members, scopes, options, _console()))
-        sys.exit(fleet.switch_mesh(members, options, _console()))
-    connection = Connection.from_flags(flags)
+    members = _members(flags)
     if options.workloads or flags["selector"]:
-        scope = _scope(connection, flags)
-        code = switch.switch_workloads(
-            connection.cluster, connection.mesh_cluster, scope, options, _console()
-        )
-    else:
-        # The config change is mesh-wide, so by default so are the restarts.
-        code = switch.switch_mesh(connection.cluster, connection.mesh_cluster, options, _console())
-    sys.exit(code)
+        scopes = [_scope(member.cluster, flags) for member in members]
+        sys.exit(switch.switch_workloads(members, scopes, options, _console()))
+    # The config change is mesh-wide, so by default so are the restarts.
+    sys.exit(switch.switch_mesh(members, options, _console()))
 
 
 @cli.command("restart", short_help="Restart workloads whose pods differ from the configured mode.")
@@ -831,22 +819,9 @@ def restart_command(**flags):
 
     release_large_buffers()
     options = _run_settings(flags)
-    members = _fleet(flags)
-    if members:
-        from kubectl_sidecar import fleet
-
-        scopes = [_member_scope(member, flags) for member in members]
-        sys.exit(fleet.restart(members, scopes, options, _console()))
-    connection = Connection.from_flags(flags)
-    sys.exit(
-        switch.restart(
-            connection.cluster,
-            connection.mesh_cluster,
-            _scope(connection, flags),
-            options,
-            _console(),
-        )
-    )
+    members = _members(flags)
+    scopes = [_scope(member.cluster, flags) for member in members]
+    sys.exit(switch.restart(members, scopes, options, _console()))
 
 
 @cli.command("completion", short_help="Print the shell completion script for kubectl-sidecar.")

@@ -1,9 +1,10 @@
 """A fleet: one mesh over several clusters (kubeconfig contexts), seen and switched as one.
 
-Everything here composes the one-context pieces (status.stream/collect, the plan functions,
-access.check, execute.Executor, render) per context; nothing about a single cluster is
-decided twice. The pure parts (which config writes are the same write, whether contexts
-sharing a mesh agree, totals) are functions of plain data, tested without a cluster.
+Everything here composes the one-context pieces (status.stream/collect) per context, or is
+what switch.run, the one routine for one context or several, needs only for several; nothing
+about a single cluster is decided twice. The pure parts (which config writes are the same
+write, whether contexts sharing a mesh agree, totals) are functions of plain data, tested
+without a cluster.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from kubectl_sidecar import status
-from kubectl_sidecar.errors import InputError, SidecarError
+from kubectl_sidecar.errors import InputError, SidecarError, Terminated
 
 # Pages of rows read ahead per context while an earlier context is printed: enough to keep
 # every context's reads going, few enough that memory stays flat per context.
@@ -172,61 +173,10 @@ def dedupe_config_changes(plans):
     return plans
 
 
-# --- switch and restart --------------------------------------------------------------------
-
-
-@dataclass
-class Part:
-    """One context's share of a fleet run."""
-
-    member: Member
-    scope: object
-    make_plan: object
-    check: object = None
-    console: object = None  # the fleet's Console, saying which context speaks
-    plan: object = None
-    findings: object = None
-    executor: object = None
-
-
-def switch_mesh(members, options, console):
-    """A mesh-wide switch over the fleet. Exit code."""
-    from kubectl_sidecar import switch
-
-    return run(
-        members,
-        options,
-        console,
-        lambda member, say: switch.mesh_wide_steps(member.cluster, options, say),
-    )
-
-
-def restart(members, scopes, options, console):
-    """restart over the fleet (scopes: one per member). Exit code."""
-    from kubectl_sidecar import switch
-
-    by_name = {member.name: scope for member, scope in zip(members, scopes, strict=True)}
-    return run(
-        members,
-        options,
-        console,
-        lambda member, say: switch.restart_steps(by_name[member.name], say),
-    )
-
-
-def switch_workloads(members, scopes, options, console):
-    """A per-workload switch in every context of the fleet. Exit code."""
-    from kubectl_sidecar import switch
-
-    by_name = {member.name: scope for member, scope in zip(members, scopes, strict=True)}
-    return run(
-        members,
-        options,
-        console,
-        lambda member, say: switch.workload_steps(
-            member.cluster, by_name[member.name], options, say
-        ),
-    )
+# --- switch and restart: what only several contexts need -------------------------------------
+#
+# switch.run is the one routine for one context or several; these are the pieces it uses only
+# when there are several.
 
 
 def in_context(name, text):
@@ -237,56 +187,7 @@ def in_context(name, text):
     return f"context {name}: {text}"
 
 
-def _context_error(name, error):
-    """The same error, saying in which context it happened."""
-    message = f"context {name}: {error.format_message()}"
-    return InputError(message) if isinstance(error, InputError) else SidecarError(message)
-
-
-def _member_console(console, name):
-    from kubectl_sidecar.switch import Console
-
-    return Console(
-        out=console.out,
-        err=lambda text: console.err(in_context(name, text)),
-        confirm=console.confirm,
-        board=None,
-    )
-
-
-def run(members, options, console, steps_for):
-    """The fleet's gather -> plan -> check access -> confirm -> carry out -> verify, with
-    switch.py's routine for each context's part: steps_for(member, console) gives a context's
-    (scope, make_plan, check)."""
-    parts = []
-    for member in members:
-        said = _member_console(console, member.name)
-        scope, make_plan, check = steps_for(member, said)
-        parts.append(Part(member, scope, make_plan, check, said))
-    reports = gather(parts, options)
-    for part in parts:
-        report, _ = reports[part.member.name]
-        for warning in report.warnings:
-            part.console.err(f"Warning: {warning}")
-        if part.check is not None:
-            with _said_in(part.member.name):
-                part.check(report)
-    plans = make_plans(parts, reports, options)
-    for part in parts:
-        part.plan = plans[part.member.name]
-    shared = members[0].mesh_cluster
-    problems = disagreements(
-        {name: report.mesh for name, (report, _) in reports.items()},
-        getattr(shared, "context", None) if shared is not None else None,
-    )
-
-    def rerun():
-        return make_plans(parts, gather(parts, options), options)
-
-    return carry_out(parts, options, console, problems, rerun)
-
-
-class _said_in:
+class said_in:
     """Re-raise an error of one context's step saying which context it was."""
 
     def __init__(self, name):
@@ -297,223 +198,22 @@ class _said_in:
 
     def __exit__(self, kind, error, traceback):
         if isinstance(error, (SidecarError, InputError)):
-            raise _context_error(self.name, error) from None
+            message = f"context {self.name}: {error.format_message()}"
+            named = InputError(message) if isinstance(error, InputError) else SidecarError(message)
+            raise named from None
         return False
 
 
-def gather(parts, options):
-    """{context: (Report, workload facts)}, every context read at once."""
-
-    def one(part):
-        with _said_in(part.member.name):
-            report = status.collect(
-                part.member.cluster,
-                part.scope,
-                options.mesh,
-                part.member.mesh_cluster,
-                options.proxy_names,
-            )
-            facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
-        return report, facts
-
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        results = list(pool.map(one, parts))
-    return {part.member.name: result for part, result in zip(parts, results, strict=True)}
-
-
-def make_plans(parts, reports, options):
-    """{context: Plan}, each config write kept once: in the first context that plans it."""
-    plans = {}
-    for part in parts:
-        with _said_in(part.member.name):
-            plan = part.make_plan(*reports[part.member.name])
-        if options.skip_unhealthy:
-            plan.set_aside_unhealthy()
-        plans[part.member.name] = plan
-    return dedupe_config_changes(plans)
-
-
-def check_access(parts):
-    """Every context's access findings, asked at once, before any write anywhere."""
-    from kubectl_sidecar import access
-
-    def one(part):
-        if part.plan.empty:
-            return None
-        return access.check(access.needed(part.plan), part.member.cluster, part.member.mesh_cluster)
-
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        for part, findings in zip(parts, pool.map(one, parts), strict=True):
-            part.findings = findings
-
-
-def carry_out(parts, options, console, problems, rerun):
-    """switch._carry_out for a fleet: one plan, one access check and one confirmation for
-    every context, the config writes first, then every context's restarts at once (one
-    Executor each, --concurrency each), then one verification across all."""
-    from kubectl_sidecar import render
-    from kubectl_sidecar.errors import ApiError, Terminated
-    from kubectl_sidecar.execute import Executor
-
-    report_to = console.err if options.output == "json" else console.out
-    report_to(
-        render.fleet_plan_text(
-            [(p.member.name, p.plan, p.scope) for p in parts], parts[0].plan.target
-        )
-    )
-    for line in problems:
-        console.err(
-            ("Warning: " if options.force else "Refused: ")
-            + line
-            + (" (continuing: --force)" if options.force else "")
-        )
-    empty = all(part.plan.empty for part in parts)
-    if not empty:
-        check_access(parts)
-        for part in parts:
-            if part.findings is None:
-                continue
-            mesh_context = getattr(part.member.mesh_cluster, "context", None) or part.member.name
-            for line in part.findings.lines(part.member.name, mesh_context):
-                console.err(
-                    f"Warning: {line}" if line.startswith("could not") else f"Refused: {line}"
-                )
-    refused = sum(len(part.findings.refused) for part in parts if part.findings)
-    blocked = bool(problems) and not options.force
-    if options.output == "json" and (empty or options.dry_run == "client" or refused or blocked):
-        console.out(
-            render.fleet_plan_json(
-                [(p.member.name, p.plan, p.findings) for p in parts], problems if blocked else ()
-            )
-        )
-    if blocked:
-        report_to(
-            "Nothing was changed: contexts that share one mesh config must agree on what "
-            "it injects (check each context's mesh, or --force to switch anyway)."
-        )
-        return 1
-    if empty:
-        report_to(
-            "Nothing to change in any context."
-            + (
-                ""
-                if any(part.plan.manual for part in parts)
-                else " Everything is already in the target mode."
-            )
-        )
-        return 0
-    if refused:
-        report_to(
-            f"Nothing was changed in any context: {refused} permission(s) the plan needs "
-            "are missing (above). Ask for them, or narrow the run with -n or --context."
-        )
-        return 1
-    from kubectl_sidecar.switch import confirmed_or_exit_code
-
-    stopped = confirmed_or_exit_code(options, console, report_to)
-    if stopped is not None:
-        return stopped
-    stop_starting = threading.Event()
-
-    def said_in(name):
-        return lambda text: console.err(f"[{name}] {text}")
-
-    for part in parts:
-        part.executor = Executor(
-            part.member.cluster,
-            part.member.mesh_cluster,
-            say=said_in(part.member.name),
-            dry_run=options.dry_run,
-            concurrency=options.concurrency,
-            timeout=options.timeout,
-            keep_going=options.keep_going,
-            stop_starting=stop_starting,
-        )
-    code = None
-    current = parts[0]
-    try:
-        for current in parts:
-            for change in current.plan.config_changes:
-                # Logged as from the API server the write goes to: the ASM instance's
-                # config is not hz's, though hz's part of the plan holds it.
-                current.executor.say = said_in(change.context or current.member.name)
-                current.executor.apply_config(change)
-            current.executor.say = said_in(current.member.name)
-        if options.no_restart:
-            from kubectl_sidecar.switch import restart_command
-
-            command = (
-                restart_command(parts[0].scope)
-                + " --context "
-                + ",".join(p.member.name for p in parts)
-            )
-            mesh_cluster = parts[0].member.mesh_cluster
-            if mesh_cluster is not None:
-                command += f" --mesh-context {mesh_cluster.context}"
-            report_to(
-                "Config changed; no workload was restarted (--no-restart). Restart them "
-                f"later in every context with: {command}"
-            )
-            return 0
-        _restart_everywhere(parts, console)
-        if options.pin_failed and parts[0].plan.target:
-            from kubectl_sidecar.switch import pins_for
-
-            for current in parts:
-                current.executor.pin(pins_for(current.plan, current.executor.outcome))
-    except Terminated:
-        code = 143
-        for part in parts:
-            part.executor.outcome.interrupted = part.executor.outcome.terminated = True
-    except KeyboardInterrupt:
-        code = 130
-        for part in parts:
-            part.executor.outcome.interrupted = True
-    except SidecarError as error:
-        code = 1
-        current.executor.outcome.failed.append(("mesh config", error.format_message()))
-        if isinstance(error, ApiError) and 400 <= error.status < 500:
-            current.executor.outcome.refused.append("mesh config")
-    finally:
-        for part in parts:
-            part.executor.close()
-    outcomes = [part.executor.outcome for part in parts]
-    report_to(
-        render.fleet_outcome_text(
-            [(p.member.name, p.executor.outcome, p.plan) for p in parts],
-            server_dry_run=options.dry_run == "server",
-        )
-    )
-    if code is None and any(outcome.interrupted for outcome in outcomes):
-        code = 130
-    if code is None:
-        code = 1 if any(o.failed or o.not_started for o in outcomes) else 0
-        if code == 0 and not options.dry_run:
-            code = verify(parts, rerun(), report_to)
-    if options.output == "json":
-        console.out(
-            render.fleet_outcome_json(
-                [(p.member.name, p.plan, p.executor.outcome) for p in parts], code
-            )
-        )
-    return code
-
-
-def _restart_everywhere(parts, console):
-    """Every context's Executor.run at once. Signals reach only this thread: the first
-    Ctrl-C stops every context starting restarts, the second stops the waiting, SIGTERM
-    both at once."""
-    from kubectl_sidecar.errors import Terminated
-
+def restart_everywhere(runs, console):
+    """Every context's Executor.run at once (runs: [(Executor, items)]). Signals reach only
+    this thread: the first Ctrl-C stops every context starting restarts, the second stops the
+    waiting, SIGTERM both at once."""
+    executors = [executor for executor, _ in runs]
     terminated = False
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
         running = {
-            pool.submit(
-                part.executor.run,
-                part.plan.overrides + part.plan.restarts,
-                lambda item: not item.unhealthy,
-            )
-            for part in parts
+            pool.submit(executor.run, items, lambda item: not item.unhealthy)
+            for executor, items in runs
         }
         while running:
             try:
@@ -524,10 +224,10 @@ def _restart_everywhere(parts, console):
                     except Terminated:
                         terminated = True
             except KeyboardInterrupt as interrupt:
-                again = any(part.executor.outcome.interrupted for part in parts)
+                again = any(executor.outcome.interrupted for executor in executors)
                 terminated |= isinstance(interrupt, Terminated)
-                for part in parts:
-                    part.executor.stop(give_up=again or terminated, terminated=terminated)
+                for executor in executors:
+                    executor.stop(give_up=again or terminated, terminated=terminated)
                 if not again and not terminated:
                     console.err(
                         "Interrupted: waiting for the rollouts in progress in every "
@@ -535,38 +235,3 @@ def _restart_everywhere(parts, console):
                     )
     if terminated:
         raise Terminated
-
-
-def verify(parts, fresh, report_to):
-    """One verification across every context: a fresh plan ({context: Plan}) with nothing
-    left to restart, except what was restarted but not waited for or was pinned."""
-    from kubectl_sidecar import render
-    from kubectl_sidecar.execute import ref_of
-
-    left, unwaited_total = [], 0
-    for part in parts:
-        remaining = fresh[part.member.name]
-        outcome = part.executor.outcome
-        unwaited = {ref for ref, _ in outcome.not_waited}
-        unwaited_total += len(unwaited)
-        skip = unwaited | set(outcome.pinned)
-        remaining.restarts = [r for r in remaining.restarts if ref_of(r) not in skip]
-        if remaining.config_changes or remaining.overrides or remaining.restarts:
-            left.append(
-                f"Context {part.member.name}:\n"
-                + render.plan_text(remaining, None, brief=True).strip("\n")
-            )
-    if left:
-        report_to("Verify: FAILED, still to do:\n" + "\n".join(left))
-        return 1
-    line = (
-        f"Verify: in all {len(parts)} contexts every pod that a restart could switch is in "
-        "its target mode"
-    )
-    if unwaited_total:
-        line += (
-            f", except in {unwaited_total} workload(s) that were failing before the switch "
-            "(restarted, not waited for)"
-        )
-    report_to(line + ".")
-    return 0

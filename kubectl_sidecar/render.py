@@ -376,10 +376,41 @@ def dump(doc, output):
 
 
 # --- switch / restart ----------------------------------------------------------------------
+#
+# Each takes the run's contexts as a list, one or several: a single context is shown as it
+# always was, several gain a line per context (and the -o json documents a `contexts` list).
 
 
-def plan_text(plan, scope, brief=False, header=True):
-    """The plan as the user reviews it before confirming (and as a dry run prints it)."""
+def plan_text(parts):
+    """The plan as the user reviews it before confirming (and as a dry run prints it), of
+    every context ([(context, Plan, Scope)], in order). Several: the mesh config writes once,
+    each naming the API server it goes to, then what is restarted in each context."""
+    if len(parts) == 1:
+        _, plan, scope = parts[0]
+        return _plan_body(plan, scope)
+    names = ", ".join(name for name, _, _ in parts)
+    target = parts[0][1].target
+    what = (
+        f"switch to {target} sidecars"
+        if target
+        else "restart workloads whose pods differ from the mesh's configured mode"
+    )
+    out = [f"Plan: {what} across {len(parts)} contexts ({names})."]
+    changes = [change for _, plan, _ in parts for change in plan.config_changes]
+    if changes:
+        out.append("\nMesh config changes:")
+        out += [f"  {change.describe()}" for change in changes]
+    for name, plan, scope in parts:
+        out.append(f"\nContext {name}" + (f", {scope.describe()}" if scope else "") + ":")
+        alone = dataclasses.replace(plan, config_changes=[])
+        body = _plan_body(alone, scope, header=False).strip("\n")
+        busy = plan.overrides or plan.restarts or plan.manual
+        out.append(_indent(body if busy else "Nothing to restart here. " + body))
+    return "\n".join(out)
+
+
+def _plan_body(plan, scope, brief=False, header=True):
+    """One context's plan; brief: only what is left to write (verify's list)."""
     out = []
     if not brief and header:
         if plan.target:
@@ -434,43 +465,46 @@ def plan_text(plan, scope, brief=False, header=True):
     return "\n".join(out).rstrip("\n")
 
 
-def fleet_plan_text(parts, target):
-    """A fleet's plan ([(context, Plan, Scope)], in order): the mesh config writes once, each
-    naming the API server it goes to, then what is restarted in each context."""
-    names = ", ".join(name for name, _, _ in parts)
-    what = (
-        f"switch to {target} sidecars"
-        if target
-        else "restart workloads whose pods differ from the mesh's configured mode"
-    )
-    out = [f"Plan: {what} across {len(parts)} contexts ({names})."]
-    changes = [change for _, plan, _ in parts for change in plan.config_changes]
-    if changes:
-        out.append("\nMesh config changes:")
-        out += [f"  {change.describe()}" for change in changes]
-    for name, plan, scope in parts:
-        out.append(f"\nContext {name}" + (f", {scope.describe()}" if scope else "") + ":")
-        alone = dataclasses.replace(plan, config_changes=[])
-        body = plan_text(alone, scope, header=False).strip("\n")
-        busy = plan.overrides or plan.restarts or plan.manual
-        out.append(_indent(body if busy else "Nothing to restart here. " + body))
-    return "\n".join(out)
-
-
-def fleet_outcome_text(parts, server_dry_run=False):
-    """What was done in each context ([(context, Outcome, Plan)])."""
-    return "\n".join(
-        f"Context {name}:\n" + _indent(outcome_text(outcome, plan, server_dry_run))
-        for name, outcome, plan in parts
-    )
+def verify_text(left, contexts, unwaited=0):
+    """verify's verdict: left, what a fresh plan still has to do ([(context, Plan)], [] when
+    nothing), over this many contexts; unwaited counts the workloads restarted but not waited
+    for (failing before the switch)."""
+    if left:
+        if contexts == 1:
+            body = _plan_body(left[0][1], None, brief=True)
+        else:
+            body = "\n".join(
+                f"Context {name}:\n" + _plan_body(plan, None, brief=True).strip("\n")
+                for name, plan in left
+            )
+        return "Verify: FAILED, still to do:\n" + body
+    where = f" in all {contexts} contexts" if contexts > 1 else ""
+    line = f"Verify:{where} every pod that a restart could switch is in its target mode"
+    if unwaited:
+        line += (
+            f", except in {unwaited} workload(s) that were failing before the switch "
+            "(restarted, not waited for)"
+        )
+    return line + "."
 
 
 def _indent(text):
     return "\n".join("  " + line if line else line for line in text.rstrip("\n").splitlines())
 
 
-def outcome_text(outcome, plan, server_dry_run=False):
-    """What was and wasn't done, and how to finish."""
+def outcome_text(parts, server_dry_run=False):
+    """What was and wasn't done in every context ([(context, Outcome, Plan)]), and how to
+    finish."""
+    if len(parts) == 1:
+        _, outcome, plan = parts[0]
+        return _outcome_body(outcome, plan, server_dry_run)
+    return "\n".join(
+        f"Context {name}:\n" + _indent(_outcome_body(outcome, plan, server_dry_run))
+        for name, outcome, plan in parts
+    )
+
+
+def _outcome_body(outcome, plan, server_dry_run):
     out = []
     if outcome.terminated:
         out.append("Terminated.")
@@ -576,62 +610,44 @@ def plan_document(plan, findings=None):
     }
 
 
-def plan_json(plan, findings=None):
-    """The plan as one document (switch/restart -o json with --dry-run or nothing to do)."""
-    return json.dumps(
-        {"apiVersion": API_VERSION, "kind": "SwitchPlan", "plan": plan_document(plan, findings)},
-        indent=2,
-    )
+def plan_json(parts, refusals=()):
+    """The plan as one document (switch/restart -o json with --dry-run or nothing to do), of
+    every context ([(context, Plan, Findings or None)]). One context: the plan itself;
+    several: one per context, and refusals, lines saying why the fleet as a whole was
+    refused (contexts that disagree)."""
+    doc = {"apiVersion": API_VERSION, "kind": "SwitchPlan"}
+    if len(parts) == 1:
+        _, plan, findings = parts[0]
+        doc["plan"] = plan_document(plan, findings)
+    else:
+        doc["refused"] = list(refusals)
+        doc["contexts"] = [
+            {"context": name, "plan": plan_document(plan, findings)}
+            for name, plan, findings in parts
+        ]
+    return json.dumps(doc, indent=2)
 
 
-def outcome_json(plan, outcome, exit_code):
-    """What a run did as one document (switch/restart -o json)."""
-    return json.dumps(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "SwitchResult",
-            "plan": plan_document(plan),
-            "result": result_document(outcome, exit_code),
-        },
-        indent=2,
-    )
-
-
-def fleet_plan_json(parts, refusals=()):
-    """A fleet's plan as one document ([(context, Plan, Findings or None)]); refusals are
-    lines saying why the fleet as a whole was refused (contexts that disagree)."""
-    return json.dumps(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "SwitchPlan",
-            "refused": list(refusals),
-            "contexts": [
-                {"context": name, "plan": plan_document(plan, findings)}
-                for name, plan, findings in parts
-            ],
-        },
-        indent=2,
-    )
-
-
-def fleet_outcome_json(parts, exit_code):
-    """What a fleet run did ([(context, Plan, Outcome)]): per context, the plan and result."""
-    return json.dumps(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "SwitchResult",
-            "result": {"exitCode": exit_code},
-            "contexts": [
-                {
-                    "context": name,
-                    "plan": plan_document(plan),
-                    "result": result_document(outcome, None),
-                }
-                for name, plan, outcome in parts
-            ],
-        },
-        indent=2,
-    )
+def outcome_json(parts, exit_code):
+    """What a run did as one document (switch/restart -o json), in every context
+    ([(context, Plan, Outcome)]). Several: per context, the plan and result; the exit code,
+    the run's, is said once."""
+    doc = {"apiVersion": API_VERSION, "kind": "SwitchResult"}
+    if len(parts) == 1:
+        _, plan, outcome = parts[0]
+        doc["plan"] = plan_document(plan)
+        doc["result"] = result_document(outcome, exit_code)
+    else:
+        doc["result"] = {"exitCode": exit_code}
+        doc["contexts"] = [
+            {
+                "context": name,
+                "plan": plan_document(plan),
+                "result": result_document(outcome, None),
+            }
+            for name, plan, outcome in parts
+        ]
+    return json.dumps(doc, indent=2)
 
 
 def result_document(outcome, exit_code):

@@ -1,17 +1,22 @@
-"""`switch` and `restart`: read, preflight, plan, confirm, apply, wait, verify.
+"""`switch` and `restart`: read, preflight, plan, confirm, apply, wait, verify, in one context
+or several (a single context is a fleet of one; fleet.py holds what only several need).
 
 The plan is always recomputed from the live cluster, so running the same command again after
 an interruption or a failure picks up where it stopped, and after success changes nothing.
 """
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from kubectl_sidecar import access, meshread, preflight, render, resources, status
+from kubectl_sidecar import access, fleet, meshread, preflight, render, resources, status
 from kubectl_sidecar import plan as planning
 from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
 from kubectl_sidecar.errors import ApiError, InputError, SidecarError, Terminated, unless_forbidden
 from kubectl_sidecar.execute import Executor, ref_of
+from kubectl_sidecar.fleet import Member
 from kubectl_sidecar.meshes import registry
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
@@ -62,6 +67,15 @@ class Console:
     confirm: Callable[[], bool]
     board: object = None  # progress.Board on a terminal, else None
 
+    def in_context(self, name):
+        """This console for one of several contexts: what it says names the context, and no
+        live board is drawn (several contexts' lines are plain, prefixed)."""
+        return Console(
+            out=self.out,
+            err=lambda text: self.err(fleet.in_context(name, text)),
+            confirm=self.confirm,
+        )
+
 
 def parse_workload(text):
     """("Deployment", "cart") from "deployment/cart" (kubectl's kind/name form)."""
@@ -74,10 +88,15 @@ def parse_workload(text):
     return KIND_ALIASES[kind.lower()], name
 
 
-def switch_mesh(cluster, mesh_cluster, options, console):
-    """Mesh-wide switch: the config change, then every workload in the other mode. Exit code."""
-    scope, make_plan, check = mesh_wide_steps(cluster, options, console)
-    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+def switch_mesh(members, options, console):
+    """Mesh-wide switch in every context (fleet.Members): the config change, then every
+    workload in the other mode. Exit code."""
+    return run(
+        members,
+        options,
+        console,
+        lambda member, said: mesh_wide_steps(member.cluster, options, said),
+    )
 
 
 def mesh_wide_steps(cluster, options, console):
@@ -112,10 +131,13 @@ def mesh_wide_steps(cluster, options, console):
     return Scope(namespace=None), make_plan, check
 
 
-def restart(cluster, mesh_cluster, scope, options, console):
-    """Restart workloads whose pods differ from the configured mode. Returns the exit code."""
-    scope, make_plan, check = restart_steps(scope, console)
-    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+def restart(members, scopes, options, console):
+    """Restart workloads whose pods differ from the configured mode, in every context
+    (scopes: one per member). Exit code."""
+    by_name = {member.name: scope for member, scope in zip(members, scopes, strict=True)}
+    return run(
+        members, options, console, lambda member, said: restart_steps(by_name[member.name], said)
+    )
 
 
 def restart_steps(scope, console):
@@ -128,10 +150,16 @@ def restart_steps(scope, console):
     return scope, lambda report, facts: planning.plan_restart(report.rows, facts), check
 
 
-def switch_workloads(cluster, mesh_cluster, scope, options, console):
-    """Per-workload switch through the mesh's pod-template override annotation. Exit code."""
-    scope, make_plan, check = workload_steps(cluster, scope, options, console)
-    return _run(cluster, mesh_cluster, scope, options, console, make_plan, check)
+def switch_workloads(members, scopes, options, console):
+    """Per-workload switch through the mesh's pod-template override annotation, in every
+    context (scopes: one per member). Exit code."""
+    by_name = {member.name: scope for member, scope in zip(members, scopes, strict=True)}
+    return run(
+        members,
+        options,
+        console,
+        lambda member, said: workload_steps(member.cluster, by_name[member.name], options, said),
+    )
 
 
 def workload_steps(cluster, scope, options, console):
@@ -160,32 +188,101 @@ def workload_steps(cluster, scope, options, console):
     return scope, make_plan, check
 
 
-def _run(cluster, mesh_cluster, scope, options, console, make_plan, check=None):
-    """The one routine behind every command that changes the cluster: gather, check, plan,
-    check access, confirm, carry out, verify against a fresh plan."""
+@dataclass
+class Part:
+    """One context's share of a run."""
 
-    def gather():
-        report = status.collect(cluster, scope, options.mesh, mesh_cluster, options.proxy_names)
-        facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
+    member: Member
+    label: str | None  # the context's name in what is said; None when it is the only one
+    console: Console  # says which context speaks, when there are several
+    scope: Scope
+    make_plan: Callable
+    check: Callable | None = None
+    plan: planning.Plan | None = None
+    findings: access.Findings | None = None
+    executor: Executor | None = None
+
+    def blamed(self):
+        """Errors of this context's steps, saying which context it was when there are several."""
+        return fleet.said_in(self.label) if self.label else nullcontext()
+
+
+def run(members, options, console, steps_for):
+    """The one routine behind every command that changes the cluster, in one context or
+    several (a single context is a fleet of one): gather, check, plan, check access, confirm,
+    carry out, verify against a fresh plan. steps_for(member, console) gives a context's
+    (scope, make_plan, check)."""
+    several = len(members) > 1
+    parts = []
+    for member in members:
+        label = member.name if several else None
+        said = console.in_context(label) if several else console
+        parts.append(Part(member, label, said, *steps_for(member, said)))
+    problems = _plan(parts, options)
+    return _carry_out(parts, options, console, problems)
+
+
+def _plan(parts, options):
+    """Gather every context, say its warnings, check it and plan it (part.plan); the lines
+    saying how contexts sharing one mesh config disagree.
+
+    Only the plans outlive this call: every pod's row must not stay alive through the
+    rollouts and into verify's second gather.
+    """
+    reports = gather(parts, options)
+    for part, (report, _) in zip(parts, reports, strict=True):
+        _warn(part.console, report.warnings)
+        if part.check is not None:
+            with part.blamed():
+                part.check(report)
+    for part, plan in zip(parts, make_plans(parts, reports, options), strict=True):
+        part.plan = plan
+    shared = parts[0].member.mesh_cluster
+    return fleet.disagreements(
+        {part.member.name: report.mesh for part, (report, _) in zip(parts, reports, strict=True)},
+        getattr(shared, "context", None),
+    )
+
+
+def gather(parts, options):
+    """[(status.Report, workload facts)] of every context, read at once."""
+
+    def one(part):
+        with part.blamed():
+            report = status.collect(
+                part.member.cluster,
+                part.scope,
+                options.mesh,
+                part.member.mesh_cluster,
+                options.proxy_names,
+            )
+            facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
         return report, facts
 
-    def fresh_plan():
-        plan = make_plan(*gather())
+    return _at_once(one, parts)
+
+
+def _at_once(function, parts):
+    """[function(part)] for every part, each context in its own thread (one in this thread)."""
+    if len(parts) == 1:
+        return [function(parts[0])]
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        return list(pool.map(function, parts))
+
+
+def make_plans(parts, reports, options):
+    """[Plan] of every context; a config write planned by several contexts (one ASM
+    instance's) is kept once: in the first context that plans it."""
+    plans = {}
+    for part, report in zip(parts, reports, strict=True):
+        with part.blamed():
+            plan = part.make_plan(*report)
         if options.skip_unhealthy:
             plan.set_aside_unhealthy()
-        return plan
-
-    report, facts = gather()
-    _warn(console, report.warnings)
-    if check is not None:
-        check(report)
-    plan = make_plan(report, facts)
-    if options.skip_unhealthy:
-        plan.set_aside_unhealthy()
-    # The plan holds all the run needs: every pod's row must not stay alive through the
-    # rollouts and into verify's second gather.
-    del report, facts
-    return _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun=fresh_plan)
+        plans[part.member.name] = plan
+    if len(plans) > 1:
+        fleet.dedupe_config_changes(plans)
+    return list(plans.values())
 
 
 def _target_workloads(cluster, scope, refs, report):
@@ -263,85 +360,165 @@ def _preflight(cluster, report, options, console):
         console.err(f"Warning: {warning}")
 
 
-def _carry_out(cluster, mesh_cluster, scope, plan, options, console, rerun):
+def _carry_out(parts, options, console, problems):
+    """One plan, one access check and one confirmation for every context; the config writes
+    first, then every context's restarts at once (one Executor each, --concurrency each),
+    then one verification across all. problems: why contexts sharing a mesh config disagree."""
+    several = len(parts) > 1
     report_to = console.err if options.output == "json" else console.out
-    report_to(render.plan_text(plan, scope))
-    findings = None
-    if not plan.empty:
-        findings = access.check(access.needed(plan), cluster, mesh_cluster)
-        context = getattr(cluster, "context", None)
-        mesh_context = getattr(mesh_cluster or cluster, "context", None)
-        for line in findings.lines(context, mesh_context):
-            console.err(f"Warning: {line}" if line.startswith("could not") else f"Refused: {line}")
-    if options.output == "json" and (
-        plan.empty or options.dry_run == "client" or (findings and findings.refused)
-    ):
-        console.out(render.plan_json(plan, findings))
-    if plan.empty:
-        report_to(
-            "Nothing to change."
-            + (" Everything is already in the target mode." if not plan.manual else "")
-        )
-        return 0
-    if findings.refused:
-        report_to(
-            f"Nothing was changed: {len(findings.refused)} permission(s) the plan needs "
-            "are missing (above). Ask for them, or narrow the run with -n or a workload."
-        )
-        return 1
-    stopped = confirmed_or_exit_code(options, console, report_to)
+    stopped = _review(parts, options, console, problems, report_to)
     if stopped is not None:
         return stopped
-    say = console.board.say if console.board else console.err
-    executor = Executor(
-        cluster,
-        mesh_cluster,
-        say=say,
-        dry_run=options.dry_run,
-        concurrency=options.concurrency,
-        timeout=options.timeout,
-        keep_going=options.keep_going,
-        progress=console.board,
-    )
+
+    def voice(name):
+        """Where an Executor logs: above the live board or to stderr, or with several
+        contexts a plain line naming the API server it speaks of."""
+        if several:
+            return lambda text: console.err(f"[{name}] {text}")
+        return console.board.say if console.board else console.err
+
+    # Shared: a failed rollout in one context stops new restarts in every context.
+    stop_starting = threading.Event()
+    for part in parts:
+        part.executor = Executor(
+            part.member.cluster,
+            part.member.mesh_cluster,
+            say=voice(part.member.name),
+            dry_run=options.dry_run,
+            concurrency=options.concurrency,
+            timeout=options.timeout,
+            keep_going=options.keep_going,
+            progress=part.console.board,
+            stop_starting=stop_starting,
+        )
     code = None
+    current = parts[0]
     try:
-        for change in plan.config_changes:
-            executor.apply_config(change)
+        for current in parts:
+            for change in current.plan.config_changes:
+                # Logged as from the API server the write goes to: the ASM instance's
+                # config is not hz's, though hz's part of the plan holds it.
+                current.executor.say = voice(change.context or current.member.name)
+                current.executor.apply_config(change)
+            current.executor.say = voice(current.member.name)
         if options.no_restart:
             report_to(
-                "Config changed; no workload was restarted (--no-restart). Restart "
-                f"them later with: {restart_command(scope)}"
+                "Config changed; no workload was restarted (--no-restart). Restart them "
+                + ("later in every context with: " if several else "later with: ")
+                + restart_command(parts)
             )
             return 0
-        executor.run(plan.overrides + plan.restarts, waited=lambda item: not item.unhealthy)
-        if options.pin_failed and plan.target:
-            executor.pin(pins_for(plan, executor.outcome))
+        runs = [(p.executor, p.plan.overrides + p.plan.restarts) for p in parts]
+        if several:
+            fleet.restart_everywhere(runs, console)
+        else:
+            [(executor, items)] = runs
+            executor.run(items, waited=lambda item: not item.unhealthy)
+        if options.pin_failed and parts[0].plan.target:
+            for current in parts:
+                current.executor.pin(pins_for(current.plan, current.executor.outcome))
     except Terminated:
         code = 143
-        executor.outcome.interrupted = executor.outcome.terminated = True
+        for part in parts:
+            part.executor.outcome.interrupted = part.executor.outcome.terminated = True
     except KeyboardInterrupt:
         code = 130
-        executor.outcome.interrupted = True
+        for part in parts:
+            part.executor.outcome.interrupted = True
     except SidecarError as error:
         code = 1
-        executor.outcome.failed.append(("mesh config", error.format_message()))
+        current.executor.outcome.failed.append(("mesh config", error.format_message()))
         if isinstance(error, ApiError) and 400 <= error.status < 500:
-            executor.outcome.refused.append("mesh config")
+            current.executor.outcome.refused.append("mesh config")
     finally:
-        executor.close()
+        for part in parts:
+            part.executor.close()
         if console.board:
             console.board.finish()
-    outcome = executor.outcome
-    report_to(render.outcome_text(outcome, plan, server_dry_run=options.dry_run == "server"))
-    if code is None and outcome.interrupted:
+    outcomes = [part.executor.outcome for part in parts]
+    report_to(
+        render.outcome_text(
+            [(p.member.name, p.executor.outcome, p.plan) for p in parts],
+            server_dry_run=options.dry_run == "server",
+        )
+    )
+    if code is None and any(outcome.interrupted for outcome in outcomes):
         code = 130
     if code is None:
-        code = 1 if (outcome.failed or outcome.not_started) else 0
+        code = 1 if any(o.failed or o.not_started for o in outcomes) else 0
         if code == 0 and not options.dry_run:
-            code = _verify(rerun, outcome, report_to)
+            code = verify(parts, make_plans(parts, gather(parts, options), options), report_to)
     if options.output == "json":
-        console.out(render.outcome_json(plan, outcome, code))
+        console.out(
+            render.outcome_json([(p.member.name, p.plan, p.executor.outcome) for p in parts], code)
+        )
     return code
+
+
+def _review(parts, options, console, problems, report_to):
+    """Show the plan, check access, confirm: None when the run may change the cluster, else
+    the exit code of a run that stops here, having said why."""
+    several = len(parts) > 1
+    anywhere = " in any context" if several else ""
+    report_to(render.plan_text([(p.member.name, p.plan, p.scope) for p in parts]))
+    for line in problems:
+        console.err(
+            ("Warning: " if options.force else "Refused: ")
+            + line
+            + (" (continuing: --force)" if options.force else "")
+        )
+    empty = all(part.plan.empty for part in parts)
+    if not empty:
+        _check_access(parts, console)
+    refused = sum(len(part.findings.refused) for part in parts if part.findings)
+    blocked = bool(problems) and not options.force
+    if options.output == "json" and (empty or options.dry_run == "client" or refused or blocked):
+        console.out(
+            render.plan_json(
+                [(p.member.name, p.plan, p.findings) for p in parts], problems if blocked else ()
+            )
+        )
+    if blocked:
+        report_to(
+            "Nothing was changed: contexts that share one mesh config must agree on what "
+            "it injects (check each context's mesh, or --force to switch anyway)."
+        )
+        return 1
+    if empty:
+        report_to(
+            f"Nothing to change{anywhere}."
+            + (
+                ""
+                if any(part.plan.manual for part in parts)
+                else " Everything is already in the target mode."
+            )
+        )
+        return 0
+    if refused:
+        report_to(
+            f"Nothing was changed{anywhere}: {refused} permission(s) the plan needs "
+            "are missing (above). Ask for them, or narrow the run with -n or "
+            + ("--context." if several else "a workload.")
+        )
+        return 1
+    return confirmed_or_exit_code(options, console, report_to)
+
+
+def _check_access(parts, console):
+    """Every context's access findings, asked at once, before any write anywhere."""
+
+    def one(part):
+        if part.plan.empty:
+            return None
+        return access.check(access.needed(part.plan), part.member.cluster, part.member.mesh_cluster)
+
+    for part, findings in zip(parts, _at_once(one, parts), strict=True):
+        part.findings = findings
+        if findings is None:
+            continue
+        mesh_context = getattr(part.member.mesh_cluster or part.member.cluster, "context", None)
+        for line in findings.lines(part.member.name, mesh_context):
+            console.err(f"Warning: {line}" if line.startswith("could not") else f"Refused: {line}")
 
 
 def confirmed_or_exit_code(options, console, report_to):
@@ -371,27 +548,32 @@ def pins_for(plan, outcome):
     return pins
 
 
-def _verify(rerun, outcome, report_to):
-    remaining = rerun()
-    unwaited = {ref for ref, _ in outcome.not_waited}
-    pinned = set(outcome.pinned)
-    remaining.restarts = [
-        r for r in remaining.restarts if ref_of(r) not in unwaited and ref_of(r) not in pinned
-    ]
-    if remaining.config_changes or remaining.overrides or remaining.restarts:
-        report_to("Verify: FAILED, still to do:\n" + render.plan_text(remaining, None, brief=True))
-        return 1
-    line = "Verify: every pod that a restart could switch is in its target mode"
-    if unwaited:
-        line += (
-            f", except in {len(unwaited)} workload(s) that were failing before the switch "
-            "(restarted, not waited for)"
-        )
-    report_to(line + ".")
-    return 0
+def verify(parts, fresh, report_to):
+    """One verification across every context: a fresh plan ([Plan], one per part) with
+    nothing left to do, except restarting what was restarted but not waited for or was
+    pinned. The exit code."""
+    left, unwaited_total = [], 0
+    for part, remaining in zip(parts, fresh, strict=True):
+        outcome = part.executor.outcome
+        unwaited = {ref for ref, _ in outcome.not_waited}
+        unwaited_total += len(unwaited)
+        skip = unwaited | set(outcome.pinned)
+        remaining.restarts = [r for r in remaining.restarts if ref_of(r) not in skip]
+        if remaining.config_changes or remaining.overrides or remaining.restarts:
+            left.append((part.member.name, remaining))
+    report_to(render.verify_text(left, len(parts), unwaited_total))
+    return 1 if left else 0
 
 
-def restart_command(scope):
+def restart_command(parts):
+    """The restart that finishes a --no-restart switch, in the same contexts."""
+    scope = parts[0].scope
     where = "-A" if scope.all_namespaces else f"-n {scope.namespace}"
     selector = f" -l {scope.selector}" if scope.selector else ""
-    return f"kubectl sidecar restart {where}{selector}"
+    command = f"kubectl sidecar restart {where}{selector}"
+    if len(parts) > 1:
+        command += " --context " + ",".join(part.member.name for part in parts)
+        mesh_cluster = parts[0].member.mesh_cluster
+        if mesh_cluster is not None:
+            command += f" --mesh-context {mesh_cluster.context}"
+    return command

@@ -599,9 +599,7 @@ def test_fleet_plan_text_is_per_context_and_says_where_nothing_changes():
     plan = Plan(
         "traditional", config_changes=[istiod], restarts=[Restart("Deployment", "shop", "cart", 2)]
     )
-    text = render.fleet_plan_text(
-        [("a", plan, None), ("b", Plan("traditional"), None)], "traditional"
-    )
+    text = render.plan_text([("a", plan, None), ("b", Plan("traditional"), None)])
     lines = text.splitlines()
     assert lines[0] == "Plan: switch to traditional sidecars across 2 contexts (a, b)."
     assert lines[1:4] == [
