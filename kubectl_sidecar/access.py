@@ -43,6 +43,15 @@ def needed(plan, timestamp="now") -> list[Permission]:
     return sorted(wanted)
 
 
+def lease_permissions(namespace, on_mesh_instance) -> list[Permission]:
+    """What holding a run's Lease takes (lease.py): making it the first time, then taking it
+    over and renewing it."""
+    group, plural = resources.LEASES.group, resources.LEASES.plural
+    return [
+        Permission(on_mesh_instance, verb, group, plural, namespace) for verb in ("create", "patch")
+    ]
+
+
 def _permission(patch, on_mesh_instance):
     resource = patch.resource
     return Permission(

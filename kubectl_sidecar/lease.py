@@ -28,6 +28,9 @@ LEASE_NAME = "kubectl-sidecar-switch"
 LEASE_SECONDS = 60
 RENEW_SECONDS = 15
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-sidecar"}
+# Where the Lease goes when the mesh's own namespace doesn't exist on that API server (an ASM
+# instance without istio-system): every cluster has it, and every run falls back alike.
+FALLBACK_NAMESPACE = "default"
 
 
 class MeshBusy(SidecarError):
@@ -135,6 +138,9 @@ class MeshLease:
                     LEASES, new_lease(self.namespace, self.me, now), self.namespace
                 )
             except ApiError as error:
+                if error.status == 404 and self.namespace != FALLBACK_NAMESPACE:
+                    self.namespace = FALLBACK_NAMESPACE  # the namespace itself isn't there
+                    return self.acquire()
                 if error.status != 409:
                     raise
                 return self._busy(self.cluster.get(LEASES, LEASE_NAME, self.namespace), now)
@@ -172,8 +178,8 @@ class MeshLease:
         holding = Holding.of(lease or {})
         raise MeshBusy(
             f"another run is switching this mesh: {holding.describe(now)} holds {self.where} "
-            f"on context {self.cluster.context}; wait for it to finish (a run that died lets "
-            f"go {LEASE_SECONDS}s after its last renewal)"
+            f"on context {self.cluster.context}; nothing was changed: wait for it to finish (a "
+            f"run that died lets go {LEASE_SECONDS}s after its last renewal)"
         )
 
     def _write(self, lease, spec, now):

@@ -17,7 +17,9 @@ from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
 from kubectl_sidecar.errors import ApiError, InputError, SidecarError, Terminated, unless_forbidden
 from kubectl_sidecar.execute import Executor, ref_of
 from kubectl_sidecar.fleet import Member
+from kubectl_sidecar.lease import MeshLease
 from kubectl_sidecar.meshes import registry
+from kubectl_sidecar.meshes.base import Unsupported
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
 
@@ -188,6 +190,26 @@ def workload_steps(cluster, scope, options, console):
     return scope, make_plan, check
 
 
+@dataclass(frozen=True)
+class LeasePlace:
+    """Where a run over one mesh holds its Lease (lease.py)."""
+
+    namespace: str
+    on_mesh_instance: bool  # on the API server of the mesh's config (ASM's instance)
+
+    @classmethod
+    def of(cls, mesh):
+        """Beside the mesh's config; None for a mesh kubectl-sidecar doesn't switch."""
+        try:
+            plane = registry.control_plane(mesh.name)
+        except Unsupported:
+            return None
+        return cls(plane.lease_namespace(mesh), plane.CONFIG_ON_MESH_INSTANCE)
+
+    def permissions(self):
+        return access.lease_permissions(self.namespace, self.on_mesh_instance)
+
+
 @dataclass
 class Part:
     """One context's share of a run."""
@@ -201,6 +223,7 @@ class Part:
     plan: planning.Plan | None = None
     findings: access.Findings | None = None
     executor: Executor | None = None
+    lease: LeasePlace | None = None
 
     def blamed(self):
         """Errors of this context's steps, saying which context it was when there are several."""
@@ -231,6 +254,7 @@ def _plan(parts, options):
     """
     reports = gather(parts, options)
     for part, (report, _) in zip(parts, reports, strict=True):
+        part.lease = LeasePlace.of(report.mesh)
         _warn(part.console, report.warnings)
         if part.check is not None:
             with part.blamed():
@@ -377,6 +401,7 @@ def _carry_out(parts, options, console, problems):
             return lambda text: console.err(f"[{name}] {text}")
         return console.board.say if console.board else console.err
 
+    leases = [] if options.dry_run else _take_leases(parts)
     # Shared: a failed rollout in one context stops new restarts in every context.
     stop_starting = threading.Event()
     for part in parts:
@@ -433,6 +458,8 @@ def _carry_out(parts, options, console, problems):
     finally:
         for part in parts:
             part.executor.close()
+        for held in leases:
+            held.release()
         if console.board:
             console.board.finish()
     outcomes = [part.executor.outcome for part in parts]
@@ -453,6 +480,37 @@ def _carry_out(parts, options, console, problems):
             render.outcome_json([(p.member.name, p.plan, p.executor.outcome) for p in parts], code)
         )
     return code
+
+
+def _take_leases(parts):
+    """Hold every mesh's Lease the run changes (once per API server and namespace), before
+    the first write: a second run over the same mesh is refused with who runs it
+    (MeshBusy), having changed nothing."""
+    held, seen = [], set()
+    try:
+        for part in parts:
+            if part.lease is None:
+                continue
+            member = part.member
+            cluster = (
+                member.mesh_cluster or member.cluster
+                if part.lease.on_mesh_instance
+                else member.cluster
+            )
+            where = (cluster.context, part.lease.namespace)
+            if where in seen:
+                continue
+            seen.add(where)
+            lease = MeshLease(cluster, part.lease.namespace)
+            lease.acquire()
+            held.append(lease)
+    except BaseException:
+        for lease in held:
+            lease.release()
+        raise
+    for lease in held:
+        lease.start_renewing()
+    return held
 
 
 def _review(parts, options, console, problems, report_to):
@@ -510,7 +568,8 @@ def _check_access(parts, console):
     def one(part):
         if part.plan.empty:
             return None
-        return access.check(access.needed(part.plan), part.member.cluster, part.member.mesh_cluster)
+        needed = access.needed(part.plan) + (part.lease.permissions() if part.lease else [])
+        return access.check(sorted(set(needed)), part.member.cluster, part.member.mesh_cluster)
 
     for part, findings in zip(parts, _at_once(one, parts), strict=True):
         part.findings = findings

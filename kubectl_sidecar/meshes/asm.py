@@ -84,6 +84,11 @@ def config_changes(config, target, rows):
     ]
 
 
+def lease_namespace(config):
+    # ASMMeshConfig is cluster-scoped; every ASM instance's API server has istio-system.
+    return "istio-system"
+
+
 desired_after_switch = base.pinned_or_target
 control_plane_problems = base.no_problems
 override_ignored = base.never_ignored

@@ -208,6 +208,10 @@ class ControlPlane(Protocol):
     def override_ignored(self, config: MeshConfig, target: str) -> str | None:
         """Why it would ignore a pod-template annotation asking for `target`, or None."""
 
+    def lease_namespace(self, config: MeshConfig) -> str:
+        """Where a run's Lease lives (lease.py): beside its config, on the API server that
+        holds it, in a namespace every install of it has."""
+
 
 # --- defaults a mesh module may take for its own ---------------------------------------------
 

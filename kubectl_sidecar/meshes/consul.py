@@ -272,6 +272,11 @@ class Injector:
     deployment: dict
 
 
+def lease_namespace(config):
+    """The connect-injector's namespace (the chart's usual one when there is none)."""
+    return config.payload.injector[0] if config.payload else CONSUL_NAMESPACES[0]
+
+
 def consul_config(deployment, context=None):
     """MeshConfig from consul-k8s's connect-injector Deployment (None if there is none)."""
     if deployment is None:

@@ -204,6 +204,13 @@ def istio_config(deployments, kubelet_versions, context=None):
     return config
 
 
+def lease_namespace(config):
+    """The default revision's istiod's namespace (else the first revision's)."""
+    istiods = config.payload or {}
+    revision = "default" if "default" in istiods else next(iter(sorted(istiods)), None)
+    return istiods[revision][0] if revision else ISTIOD_NAMESPACES[0]
+
+
 def read(cluster, mesh_cluster, quiet=False):
     deployments = reading.labelled_deployments(cluster, ISTIOD_SELECTOR, ISTIOD_NAMESPACES)
     if not deployments and quiet:

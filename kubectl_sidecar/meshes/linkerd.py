@@ -126,6 +126,10 @@ def _native_value(values_text):
     return value if isinstance(value, bool) else None
 
 
+def lease_namespace(config):
+    return "linkerd"  # where linkerd-config lives
+
+
 def read(cluster, mesh_cluster, quiet=False):
     config_map = cluster.get(resources.CONFIGMAPS, "linkerd-config", "linkerd")
     if config_map is None and quiet:

@@ -48,3 +48,16 @@ def test_the_same_holder_may_take_it_again(cluster, fresh_namespace):
     MeshLease(cluster, fresh_namespace, me="alice@laptop (pid 1)").acquire()
     MeshLease(cluster, fresh_namespace, me="alice@laptop (pid 1)").acquire()
     assert holder(cluster, fresh_namespace) == "alice@laptop (pid 1)"
+
+
+def test_without_the_meshs_namespace_the_lease_goes_in_default(cluster, admin):
+    # An API server without the mesh's own namespace: every run falls back alike.
+    lease = MeshLease(cluster, "no-such-namespace-for-leases", me="alice@laptop (pid 1)")
+    lease.acquire()
+    try:
+        assert lease.namespace == "default"
+        assert holder(cluster, "default") == "alice@laptop (pid 1)"
+        with pytest.raises(MeshBusy, match="holds Lease default/kubectl-sidecar-switch"):
+            MeshLease(cluster, "no-such-namespace-for-leases", me="bob@ci (pid 2)").acquire()
+    finally:
+        lease.release()

@@ -53,7 +53,13 @@ def two_teams(admin, asm_mesh):
                         "apiGroups": ["istio.alibabacloud.com"],
                         "resources": ["asmmeshconfigs"],
                         "verbs": ["get", "list", "patch"],
-                    }
+                    },
+                    # A run over the mesh holds its Lease (lease.py).
+                    {
+                        "apiGroups": ["coordination.k8s.io"],
+                        "resources": ["leases"],
+                        "verbs": ["get", "create", "patch"],
+                    },
                 ],
             },
         ),
@@ -349,3 +355,27 @@ def test_an_api_server_restart_mid_wait_is_survived(
     assert run.returncode == 0, out + err
     assert "1 of 1 workload(s) rolled out" in out
     assert "Verify: every pod" in out
+
+
+def test_a_second_switch_while_one_runs_is_refused_with_who_holds_the_mesh(
+    kubectl, admin, stuck_rollout
+):
+    ns = stuck_rollout
+    first = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "0")
+    try:
+        _wait_for_line(first, f"deployment/legacy -n {ns} restarted")
+        second = kubectl.sidecar("switch", "--traditional", "-n", ns, "--yes")
+        assert second.returncode == 1, second.stdout + second.stderr
+        [error] = [line for line in second.stderr.splitlines() if line.startswith("error: ")]
+        assert error.startswith("error: another run is switching this mesh: ")
+        assert "holds Lease istio-system/kubectl-sidecar-switch on context admin" in error
+        assert _asm_native(admin) is True  # the second run changed nothing
+    finally:
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 143, out + err
+    # A stopped run lets go: the next one needn't wait for the Lease to expire.
+    lease = admin.get(
+        resource_path("coordination.k8s.io/v1", "leases", "istio-system", "kubectl-sidecar-switch")
+    )
+    assert "holderIdentity" not in lease["spec"]

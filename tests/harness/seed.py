@@ -79,7 +79,9 @@ def _create_or_replace(admin, collection, body, attempts=5):
 
 
 def asm_mesh(admin, native):
-    """ASMMeshConfig/default with spec.enableNativeSidecar (None: the field absent)."""
+    """ASMMeshConfig/default with spec.enableNativeSidecar (None: the field absent), and the
+    istio-system namespace an ASM instance has (where a switch holds its Lease)."""
+    namespace(admin, "istio-system", injection=False)
     spec = {"clusterDomain": "cluster.local", "enableTracing": False}
     if native is not None:
         spec["enableNativeSidecar"] = native

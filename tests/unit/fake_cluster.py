@@ -110,6 +110,7 @@ class FakeCluster:
         self.patches = []
         self.watches = []
         self.reviews = []
+        self.lease_writes = []  # (namespace, name, spec after the write)
 
     def _check(self, resource, verb):
         if resource.kind in self.refuse:
@@ -201,13 +202,49 @@ class FakeCluster:
                 verb="patch",
                 resource=resource.plural,
             )
+        if resource.kind == "Lease":
+            return self._patch_lease(name, namespace, body)
         self.patches.append((resource.kind, namespace, name, body, content_type, dry_run))
         if self.on_patch and not dry_run:
             self.on_patch(self, resource.kind, namespace, name, body)
         return {}
 
+    def _patch_lease(self, name, namespace, body):
+        """A run's Lease (lease.py), kept apart from `patches`: those are the plan's writes.
+        As the API server does: a write at another resourceVersion is a 409 Conflict."""
+        lease = self.get(resources.LEASES, name, namespace)
+        if lease is None:
+            raise ApiError(404, "NotFound", f'leases "{name}" not found', verb="patch")
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted and wanted != lease["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", "the object has been modified", verb="patch")
+        for key, value in (body.get("spec") or {}).items():
+            if value is None:
+                lease["spec"].pop(key, None)
+            else:
+                lease["spec"][key] = value
+        self._bump(lease)
+        self.lease_writes.append((namespace, name, dict(lease["spec"])))
+        return lease
+
+    def _bump(self, obj):
+        self.resource_version += 1
+        obj["metadata"]["resourceVersion"] = str(self.resource_version)
+
     def create(self, resource, body, namespace=None):
-        """Answers SelfSubjectAccessReviews: a patch of a kind in refuse_writes is refused."""
+        """Answers SelfSubjectAccessReviews: a patch of a kind in refuse_writes is refused.
+        Keeps a run's Lease."""
+        if resource.kind == "Lease":
+            if self.get(resource, body["metadata"]["name"], namespace) is not None:
+                raise ApiError(409, "AlreadyExists", "leases already exists", verb="create")
+            lease = {
+                "metadata": dict(body["metadata"], namespace=namespace),
+                "spec": dict(body["spec"]),
+            }
+            self._bump(lease)
+            self.objects.setdefault("Lease", []).append(lease)
+            self.lease_writes.append((namespace, lease["metadata"]["name"], dict(lease["spec"])))
+            return lease
         if resource.kind != "SelfSubjectAccessReview":
             raise ValueError(f"the fake cluster can't create {resource.kind}")
         self.reviews.append(body["spec"]["resourceAttributes"])

@@ -4,8 +4,11 @@ The fake's on_patch plays the controllers: a restarted Deployment gets new pods 
 the (fake) mesh config says, so the verify step sees a real outcome.
 """
 
+import time
+
 import pytest
 
+from kubectl_sidecar.lease import LEASE_NAME, micro_time
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
 from tests.unit.objects import asm_mesh_config, deployment, node, replicaset
@@ -153,7 +156,11 @@ def test_missing_rights_are_found_before_any_write(run, connect_to):
     assert {(r["verb"], r["resource"], r.get("namespace")) for r in cluster.reviews} == {
         ("patch", "asmmeshconfigs", None),
         ("patch", "deployments", "shop"),
+        # The run's Lease, beside ASM's config (lease.py).
+        ("create", "leases", "istio-system"),
+        ("patch", "leases", "istio-system"),
     }
+    assert cluster.lease_writes == []  # refused before any write: no Lease taken either
     dry = run("switch", "--traditional", "--dry-run")
     assert dry.exit_code == 1 and "Refused: may not patch deployments.apps" in dry.stderr
 
@@ -294,3 +301,24 @@ def test_a_workload_of_no_known_mesh_is_an_error_not_a_guess(run, connect_to):
     assert "can't tell which mesh Deployment/cart in namespace shop is in" in result.stderr
     assert "--mesh" in result.stderr
     assert cluster.patches == []
+
+
+def test_a_run_while_another_holds_the_mesh_changes_nothing_and_says_who(run, connect_to):
+    held = {
+        "metadata": {"name": LEASE_NAME, "namespace": "istio-system", "resourceVersion": "7"},
+        "spec": {
+            "holderIdentity": "alice@laptop (pid 42)",
+            "leaseDurationSeconds": 60,
+            "acquireTime": micro_time(time.time() - 30),
+            "renewTime": micro_time(time.time() - 5),
+        },
+    }
+    cluster = FakeCluster(dict(cluster_objects(), Lease=[held]))
+    connect_to(cluster)
+    result = run("switch", "--traditional", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        "error: another run is switching this mesh: alice@laptop (pid 42) since "
+    )
+    assert "holds Lease istio-system/kubectl-sidecar-switch on context test" in result.stderr
+    assert cluster.patches == [] and cluster.lease_writes == []

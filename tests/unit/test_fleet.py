@@ -333,8 +333,14 @@ def test_switch_patches_the_instance_once_and_restarts_in_every_context(asm_flee
     assert "[hz] deployment/cart -n shop restarted" in result.stderr
     assert "[asm-instance] asmmeshconfig.istio.alibabacloud.com/default patched" in result.stderr
     # Access was asked of each API server where a write goes, before the first write.
-    assert {r["resource"] for r in mesh.reviews} == {"asmmeshconfigs"}
+    # The run's one Lease goes beside ASM's config, on the instance shared by both contexts.
+    assert {r["resource"] for r in mesh.reviews} == {"asmmeshconfigs", "leases"}
     assert {r["resource"] for r in sh.reviews} == {"deployments"}
+    assert [(ns, spec.get("holderIdentity") is not None) for ns, _, spec in mesh.lease_writes][
+        :1
+    ] == [("istio-system", True)]
+    assert mesh.lease_writes[-1][2].get("holderIdentity") is None  # let go at the end
+    assert hz.lease_writes == [] and sh.lease_writes == []
 
     connect_to(hz, sh, mesh)  # a second command connects again
     again = run("switch", "--traditional", "--yes", *FLEET)
