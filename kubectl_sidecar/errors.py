@@ -54,6 +54,23 @@ class ApiError(SidecarError):
         self.resource = resource
         super().__init__(message)
 
+    @property
+    def refusal(self):
+        """Why the server refused a write for good: "policy" (an admission webhook or policy,
+        a quota), "rights" (RBAC) or "invalid"; None where running again may succeed (a
+        conflict with another writer, an object deleted meanwhile, a busy server)."""
+        if any(mark in self.message for mark in _POLICY_MARKS):
+            return "policy"
+        if self.status in (401, 403):
+            return "rights"
+        if self.status in (400, 422):
+            return "invalid"
+        return None
+
+
+# How the API server words a refusal that came from admission control, not from RBAC.
+_POLICY_MARKS = ("admission webhook", "denied request", "denied the request", "exceeded quota")
+
 
 class Unreachable(SidecarError):
     """The API server could not be reached, or did not answer in time."""

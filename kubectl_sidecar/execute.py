@@ -32,12 +32,20 @@ class Outcome:
     started: list = field(default_factory=list)  # refs whose write was sent
     succeeded: list = field(default_factory=list)  # rolled out (or accepted, in a server dry run)
     failed: list = field(default_factory=list)  # (ref, why)
-    refused: list = field(default_factory=list)  # refs whose write the server refused (4xx)
+    refused: list = field(default_factory=list)  # refs whose write the server refused for good
+    refused_by: dict = field(default_factory=dict)  # ref -> why: ApiError.refusal
     not_started: list = field(default_factory=list)
     not_waited: list = field(default_factory=list)  # (ref, why): restarted, rollout not followed
     pinned: list = field(default_factory=list)  # refs pinned back to the old mode
     interrupted: bool = False
     terminated: bool = False
+
+    def refuse(self, ref, error):
+        """Count ref's failed write as refused for good, if the server's answer says so."""
+        refusal = error.refusal if isinstance(error, ApiError) else None
+        if refusal:
+            self.refused.append(ref)
+            self.refused_by[ref] = refusal
 
     @property
     def ok(self) -> bool:
@@ -267,8 +275,7 @@ class Executor:
             answer = self._send(self.cluster, item.patch(now_rfc3339()), deadline)
         except SidecarError as error:
             with self._lock:
-                if isinstance(error, ApiError) and 400 <= error.status < 500:
-                    self.outcome.refused.append(ref)
+                self.outcome.refuse(ref, error)
             self._fail(ref, error.format_message())
             return
         with self._lock:

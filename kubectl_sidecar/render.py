@@ -549,16 +549,29 @@ def _next_step(outcome, failed, waiting, server_dry_run):
             ]
         return []
     lines = []
-    refused = [ref for ref in outcome.refused]
-    if refused:
-        lines.append(
-            f"{len(refused)} write(s) were refused: running again won't help until "
-            "you have the rights to make them."
-        )
+    refused = list(outcome.refused)
+    for cause, what, until in REFUSALS:
+        count = sum(1 for ref in refused if outcome.refused_by.get(ref) == cause)
+        if count:
+            lines.append(f"{count} write(s) were {what}: running again won't help until {until}.")
     rerunnable = (failed - set(refused)) or outcome.not_started or waiting or outcome.interrupted
-    if rerunnable:
+    if rerunnable and refused:
+        # The refused writes come first again in a rerun's plan: it would stop there again.
+        lines.append(
+            "Once " + ("they are" if len(refused) > 1 else "it is") + " allowed, run the same "
+            "command again to continue: it skips what is already done."
+        )
+    elif rerunnable:
         lines.append("Run the same command again to continue: it skips what is already done.")
     return lines
+
+
+# (ApiError.refusal, how the report says it, what must change first)
+REFUSALS = (
+    ("rights", "refused", "you have the rights to make them"),
+    ("policy", "refused by an admission policy or webhook", "it allows them"),
+    ("invalid", "refused as invalid", "what the server objects to is fixed"),
+)
 
 
 # --- machine-readable switch / restart documents --------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from kubectl_sidecar import access, fleet, meshread, preflight, render, resources, status
 from kubectl_sidecar import plan as planning
 from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
-from kubectl_sidecar.errors import ApiError, InputError, SidecarError, Terminated, unless_forbidden
+from kubectl_sidecar.errors import InputError, SidecarError, Terminated, unless_forbidden
 from kubectl_sidecar.execute import Executor, ref_of
 from kubectl_sidecar.fleet import Member
 from kubectl_sidecar.lease import MeshLease
@@ -453,8 +453,7 @@ def _carry_out(parts, options, console, problems):
     except SidecarError as error:
         code = 1
         current.executor.outcome.failed.append(("mesh config", error.format_message()))
-        if isinstance(error, ApiError) and 400 <= error.status < 500:
-            current.executor.outcome.refused.append("mesh config")
+        current.executor.outcome.refuse("mesh config", error)
     finally:
         for part in parts:
             part.executor.close()
