@@ -116,12 +116,16 @@ def mesh_wide_steps(cluster, options, console):
                 f"(and --mesh-context for {registry.on_mesh_instance_titles()})"
             )
         _preflight(cluster, report, options, console)
-        if options.restart_namespace and not any(
-            row.namespace == options.restart_namespace for row in report.rows
+        if (
+            options.restart_namespace
+            and not options.no_restart
+            and not any(row.namespace == options.restart_namespace for row in report.rows)
         ):
-            console.err(
-                f"Warning: no pods in namespace {options.restart_namespace}: the mesh "
-                "config change still applies to every namespace"
+            # A mistyped -n would change the mesh for every namespace and restart nothing.
+            raise SidecarError(
+                f"no pods in namespace {options.restart_namespace}: the mesh config change "
+                "applies to every namespace, and nothing here would be restarted; check the "
+                "namespace, or change only the config with --no-restart"
             )
 
     def make_plan(report, facts):

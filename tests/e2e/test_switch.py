@@ -161,3 +161,12 @@ def test_old_kubelet_blocks_a_switch_to_native(kubectl, admin, traditional_shop)
         assert _asm_native(admin) is False
     finally:
         admin.delete(resource_path("v1", "nodes", name="old-node"))
+
+
+def test_a_mesh_wide_switch_limited_to_a_namespace_without_pods_changes_nothing(kubectl, asm_mesh):
+    admin = asm_mesh
+    seed.asm_mesh(admin, False)
+    done = kubectl.sidecar("switch", "--native", "-n", "no-such-namespace", "--yes")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.splitlines()[-1].startswith("error: no pods in namespace no-such-namespace")
+    assert _asm_native(admin) is False

@@ -322,3 +322,19 @@ def test_a_run_while_another_holds_the_mesh_changes_nothing_and_says_who(run, co
     )
     assert "holds Lease istio-system/kubectl-sidecar-switch on context test" in result.stderr
     assert cluster.patches == [] and cluster.lease_writes == []
+
+
+def test_a_mesh_wide_switch_limited_to_an_empty_namespace_is_refused(run, connect_to):
+    cluster = FakeCluster(cluster_objects())
+    connect_to(cluster)
+    result = run("switch", "--traditional", "-n", "nosuchns", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: no pods in namespace nosuchns: the mesh config change applies to every "
+        "namespace, and nothing here would be restarted; check the namespace, or change only "
+        "the config with --no-restart"
+    )
+    assert cluster.patches == []
+    only_config = run("switch", "--traditional", "-n", "nosuchns", "--yes", "--no-restart")
+    assert only_config.exit_code == 0, only_config.output
+    assert [p[0] for p in cluster.patches] == ["ASMMeshConfig"]
