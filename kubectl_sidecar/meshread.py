@@ -20,7 +20,12 @@ def read_mesh_config(cluster, mesh_cluster, mesh, rows):
     """The MeshConfig for --mesh (auto: the first control plane whose config exists, in
     registry.detection_order)."""
     if mesh != "auto":
-        return registry.control_plane(mesh).read(cluster, mesh_cluster)
+        plane = registry.control_plane(mesh)
+        config = plane.read(cluster, mesh_cluster, quiet=True)
+        if config is None:  # not installed: read again for the words that say so
+            config = plane.read(cluster, mesh_cluster)
+            config.found = False
+        return config
     families = Counter(row.family for row in rows if row.family)
     notes = []
     for plane in registry.detection_order(families):

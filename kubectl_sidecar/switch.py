@@ -116,6 +116,12 @@ def mesh_wide_steps(cluster, options, console):
                 f"(and --mesh-context for {registry.on_mesh_instance_titles()})"
             )
         _preflight(cluster, report, options, console)
+        if not report.mesh.found:
+            # Its settings would be guesses: a switch would restart everything for nothing.
+            raise SidecarError(
+                f"--mesh {report.mesh.name}: its configuration is not on this cluster "
+                f"({report.mesh.describe()}); nothing was changed"
+            )
         if (
             options.restart_namespace
             and not options.no_restart

@@ -79,6 +79,9 @@ class MeshConfig:
     family: str = None  # the proxies its pods run (the control plane's FAMILY)
     payload: object = None  # what only the mesh's own module reads (e.g. the objects to patch)
     none_found: str = "no settings found"  # the description without any revision read
+    # False when --mesh named a mesh whose config isn't on the cluster: its settings are
+    # guesses, and a switch must not act on them.
+    found: bool = True
 
     def describe(self):
         """One phrase for the summary line: the mesh, its configured mode and where it came from."""

@@ -170,3 +170,20 @@ def test_a_mesh_wide_switch_limited_to_a_namespace_without_pods_changes_nothing(
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.splitlines()[-1].startswith("error: no pods in namespace no-such-namespace")
     assert _asm_native(admin) is False
+
+
+@pytest.mark.parametrize("mesh", ["istio", "linkerd"])
+def test_a_wrong_mesh_is_an_error_before_any_write(kubectl, asm_mesh, traditional_shop, mesh):
+    # On ASM, --mesh istio used to restart every workload with no config change, and
+    # --mesh linkerd to say everything was already in the target mode.
+    admin = asm_mesh
+    before = {name: _template_annotations(admin, traditional_shop, name) for name in ("cart",)}
+    done = kubectl.sidecar("switch", "--native", "--mesh", mesh, "--yes")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        f"error: --mesh {mesh}: its configuration is not on this cluster"
+    )
+    assert _asm_native(admin) is False
+    assert {name: _template_annotations(admin, traditional_shop, name) for name in ("cart",)} == (
+        before
+    )

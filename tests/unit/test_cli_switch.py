@@ -338,3 +338,18 @@ def test_a_mesh_wide_switch_limited_to_an_empty_namespace_is_refused(run, connec
     only_config = run("switch", "--traditional", "-n", "nosuchns", "--yes", "--no-restart")
     assert only_config.exit_code == 0, only_config.output
     assert [p[0] for p in cluster.patches] == ["ASMMeshConfig"]
+
+
+# Consul's own preflight says it first: "no consul-k8s connect-injector ...: nothing to switch".
+@pytest.mark.parametrize("mesh", ["istio", "linkerd"])
+def test_a_mesh_named_with_mesh_that_isnt_there_is_an_error_before_any_write(run, connect_to, mesh):
+    # An ASM data plane: none of these meshes' config is on it.
+    cluster = FakeCluster(cluster_objects())
+    connect_to(cluster)
+    result = run("switch", "--native", "--mesh", mesh, "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        f"error: --mesh {mesh}: its configuration is not on this cluster ("
+    )
+    assert result.stderr.rstrip().endswith("nothing was changed")
+    assert cluster.patches == [] and cluster.lease_writes == []
