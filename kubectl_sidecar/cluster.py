@@ -265,10 +265,10 @@ class Cluster:
         except urllib3.exceptions.NewConnectionError as error:
             # Checked first: urllib3 makes it a subclass of ConnectTimeoutError.
             raise self._unreachable(error) from None
-        except urllib3.exceptions.TimeoutError:
+        except urllib3.exceptions.TimeoutError as error:
             raise Unreachable(
                 f"the server {self.host} (context {self.context}) did not answer within "
-                f"{self._describe_timeout()}"
+                f"{self._describe_timeout(timeout, error)}"
             ) from None
         except urllib3.exceptions.SSLError as error:
             raise Unreachable(
@@ -295,10 +295,21 @@ class Cluster:
             "Is the cluster running, and is this the right context?"
         )
 
-    def _describe_timeout(self):
-        if self._request_timeout:
-            return f"{self._request_timeout:g}s (--request-timeout)"
-        return "30s while connecting"
+    def _describe_timeout(self, limit, error):
+        """The limit this request was actually given: its own (a write bounded by what is
+        left of --timeout), else --request-timeout's, else the default connect limit."""
+        import urllib3
+
+        connecting = isinstance(error, urllib3.exceptions.ConnectTimeoutError)
+        chosen = limit or self._timeout
+        seconds = chosen.connect_timeout if connecting else chosen.read_timeout
+        if not isinstance(seconds, (int, float)):
+            seconds = chosen.connect_timeout  # no read limit: only connecting could time out
+            connecting = True
+        text = f"{seconds:g}s"
+        if limit is None and self._request_timeout:
+            text += " (--request-timeout)"
+        return text + (" while connecting" if connecting else "")
 
     def _api_error(self, method, response, resource):
         verb = _VERBS.get(method, method.lower())

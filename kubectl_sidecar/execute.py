@@ -86,7 +86,7 @@ class Executor:
         self.keep_going = keep_going or self.server_dry_run  # a dry run lists every refusal
         self.clock = clock
         self.sleep = sleep
-        self.tracker = tracker or Tracker(cluster, clock=clock)
+        self.tracker = tracker or Tracker(cluster, clock=clock, say=lambda text: self.say(text))
         self.progress = progress  # progress.Board or None
         self.outcome = Outcome()
         # Shared by the Executors of a fleet: a failed rollout in one context stops new

@@ -27,6 +27,9 @@ LEASE_NAME = "kubectl-sidecar-switch"
 # A run renews every RENEW_SECONDS; a holder silent for LEASE_SECONDS has gone.
 LEASE_SECONDS = 60
 RENEW_SECONDS = 15
+# Letting go is a courtesy (the Lease expires anyway): never hold a stopped run's exit for
+# long on an API server that stopped answering.
+RELEASE_SECONDS = 5
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-sidecar"}
 # Where the Lease goes when the mesh's own namespace doesn't exist on that API server (an ASM
 # instance without istio-system): every cluster has it, and every run falls back alike.
@@ -161,7 +164,7 @@ class MeshLease:
         """Let go, if it is still ours: the next run needn't wait for it to expire."""
         self._stop.set()
         if self._renewer is not None:
-            self._renewer.join(timeout=RENEW_SECONDS)
+            self._renewer.join(timeout=RELEASE_SECONDS)
         if self._version is None:
             return
         body = {
@@ -169,7 +172,9 @@ class MeshLease:
             "spec": {"holderIdentity": None, "renewTime": micro_time(self.clock())},
         }
         try:
-            self.cluster.patch(LEASES, LEASE_NAME, body, JSON_MERGE_PATCH, self.namespace)
+            self.cluster.patch(
+                LEASES, LEASE_NAME, body, JSON_MERGE_PATCH, self.namespace, timeout=RELEASE_SECONDS
+            )
         except SidecarError:
             pass  # it expires by itself; nothing the user must do about it
         self._version = None
@@ -205,7 +210,12 @@ class MeshLease:
             }
             try:
                 written = self.cluster.patch(
-                    LEASES, LEASE_NAME, body, JSON_MERGE_PATCH, self.namespace
+                    LEASES,
+                    LEASE_NAME,
+                    body,
+                    JSON_MERGE_PATCH,
+                    self.namespace,
+                    timeout=RENEW_SECONDS,
                 )
             except SidecarError as error:
                 # A missed renewal is retried; the Lease lasts four of them.

@@ -43,9 +43,12 @@ class Waited:
 
 
 class Tracker:
-    def __init__(self, cluster, clock=time.monotonic, sleep=None):
+    def __init__(self, cluster, clock=time.monotonic, sleep=None, say=None):
         self.cluster = cluster
         self.clock = clock
+        # Told when the API server stops answering the watches and when it answers again:
+        # an outage is said as it happens, not only when a rollout's deadline passes.
+        self.say = say
         self._changed = threading.Condition()
         self._wanted = set()  # (kind, namespace, name) whose newest object is kept
         self._namespaces = {}  # kind -> namespaces its watches must cover
@@ -141,11 +144,13 @@ class Tracker:
                     return Waited.GAVE_UP
                 left = None if deadline is None else deadline - self.clock()
                 if left is not None and left <= 0:
-                    where = (
-                        state.message
-                        if state
-                        else (problem.message if problem else "no status seen yet")
-                    )
+                    # An outage, not a slow rollout: what was last seen of it is stale.
+                    if problem is not None:
+                        where = problem.message + (
+                            f" (last seen: {state.message})" if state else ""
+                        )
+                    else:
+                        where = state.message if state else "no status seen yet"
                     return f"timed out{timeout_text}: {where}"
                 self._changed.wait(timeout=1.0 if left is None else min(left, 1.0))
 
@@ -243,22 +248,30 @@ class Tracker:
 
     def _back_off(self, kind, namespace, message, failures):
         self._report(
-            kind,
-            namespace,
-            f"the API server is not answering ({message}); retrying",
-            permanent=False,
+            kind, namespace, f"the API server is not answering ({message})", permanent=False
         )
         self._sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
         return failures + 1
 
     def _report(self, kind, namespace, message, permanent):
         with self._changed:
+            outage_began = not permanent and not self._outage()
             self._problems[(kind, namespace)] = WatchProblem(message, permanent)
             self._changed.notify_all()
+        if outage_began and self.say:
+            self.say(f"{message}: still waiting, each rollout within its --timeout")
 
     def _clear_problem(self, kind, namespace):
         with self._changed:
+            was_out = self._outage()
             self._problems.pop((kind, namespace), None)
+            outage_ended = was_out and not self._outage()
+        if outage_ended and self.say:
+            self.say("the API server answers again")
+
+    def _outage(self):
+        """Some watch can't reach the API server now (the lock held)."""
+        return any(not problem.permanent for problem in self._problems.values())
 
     def _deliver(self, kind, event, obj):
         if kind == "Event":

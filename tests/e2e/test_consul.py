@@ -128,7 +128,7 @@ def _injector_rolled_out(admin):
             and status.get("replicas") == replicas
         )
 
-    admin.wait_for("consul-connect-injector rolled out", done, timeout=90)
+    admin.wait_for("consul-connect-injector rolled out", done, timeout=300)
 
 
 def _set_injector_default(admin, native):

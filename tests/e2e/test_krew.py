@@ -208,7 +208,7 @@ def test_krews_validator_accepts_the_manifest(krew, tmp_path):
         [str(krew["validate-krew-manifest"]), "-manifest", str(named), "-skip-install"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "no overlapping spec.platform[].selector" in done.stderr

@@ -72,7 +72,7 @@ def audit_events(control_plane, marker):
     return events
 
 
-def wait_for_audit(control_plane, marker, timeout=20):
+def wait_for_audit(control_plane, marker, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         events = audit_events(control_plane, marker)
@@ -166,7 +166,7 @@ class Lines:
         for line in stream:
             self.queue.put(line.rstrip("\n"))
 
-    def until(self, predicate, timeout=90):
+    def until(self, predicate, timeout=300):
         seen = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -210,7 +210,7 @@ def test_status_watch_prints_a_rollout_as_it_happens(kubectl, admin, fresh_names
             row[1:5] == ["Deployment/cart", "istio-proxy", "native", "native"] for row in new
         )
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=180) == 0
         assert "Traceback" not in process.stderr.read()
     finally:
         if process.poll() is None:

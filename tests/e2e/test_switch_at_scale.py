@@ -184,7 +184,7 @@ def _wait_for_rollouts(admin, ns):
                 return False
         return True
 
-    admin.wait_for(f"the Deployments in {ns} to finish rolling out", complete, timeout=90)
+    admin.wait_for(f"the Deployments in {ns} to finish rolling out", complete, timeout=300)
 
 
 def _start(kubectl, *args):
@@ -197,7 +197,7 @@ def _start(kubectl, *args):
     )
 
 
-def _wait_for_line(process, text, timeout=60):
+def _wait_for_line(process, text, timeout=300):
     """Read stderr until a line containing text; the lines read."""
     lines = []
     deadline = time.monotonic() + timeout
@@ -230,7 +230,7 @@ def test_sigterm_mid_wait_reports_what_was_done_and_exits_143(kubectl, stuck_rol
     run = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "0")
     _wait_for_line(run, f"deployment/legacy -n {ns} restarted")
     run.send_signal(signal.SIGTERM)
-    out, err = run.communicate(timeout=30)
+    out, err = run.communicate(timeout=180)
     assert run.returncode == 143, out + err
     assert "Terminated." in out
     assert "Done: 1 of 1 config change(s), 0 of 1 workload(s) rolled out." in out
@@ -246,7 +246,7 @@ def test_first_ctrl_c_waits_for_rollouts_in_flight_the_second_stops(kubectl, stu
     _wait_for_line(run, "waiting for 1 rollout(s) in progress; starting no more. Ctrl-C again")
     assert run.poll() is None  # still waiting, as it said
     run.send_signal(signal.SIGINT)
-    out, err = run.communicate(timeout=30)
+    out, err = run.communicate(timeout=180)
     assert run.returncode == 130, out + err
     assert "Interrupted." in out and "rollout not confirmed: Deployment/legacy" in out
 
@@ -264,12 +264,12 @@ def test_a_frozen_api_server_ends_the_wait_by_the_deadline(
         _wait_for_line(run, f"deployment/cart -n {ns} restarted")
         os.kill(apiserver, signal.SIGSTOP)
         frozen_at = time.monotonic()
-        out, err = run.communicate(timeout=60)
+        out, err = run.communicate(timeout=180)
         took = time.monotonic() - frozen_at
     finally:
         os.kill(apiserver, signal.SIGCONT)
     assert run.returncode == 1, out + err
-    assert took < 30, f"the wait outlived its 5s deadline by far: {took:.0f}s"
+    assert took < 90, f"the wait outlived its 5s deadline by far: {took:.0f}s"
     assert "timed out after 5s" in out or "did not answer" in out, out + err
 
 
@@ -372,10 +372,32 @@ def test_a_second_switch_while_one_runs_is_refused_with_who_holds_the_mesh(
         assert _asm_native(admin) is True  # the second run changed nothing
     finally:
         first.send_signal(signal.SIGTERM)
-        out, err = first.communicate(timeout=60)
+        out, err = first.communicate(timeout=180)
     assert first.returncode == 143, out + err
     # A stopped run lets go: the next one needn't wait for the Lease to expire.
     lease = admin.get(
         resource_path("coordination.k8s.io/v1", "leases", "istio-system", "kubectl-sidecar-switch")
     )
     assert "holderIdentity" not in lease["spec"]
+
+
+def test_a_lost_api_server_is_said_as_it_happens_and_named_at_the_deadline(
+    kubectl, control_plane, stuck_rollout
+):
+    # The rollout can't finish (its new pod never becomes ready); the API server goes away
+    # and stays away past the rollout's deadline: that is an outage, not a slow rollout.
+    ns = stuck_rollout
+    run = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "15s")
+    try:
+        _wait_for_line(run, f"deployment/legacy -n {ns} restarted")
+        control_plane.stop_apiserver()
+        said = _wait_for_line(run, "the API server is not answering (")
+        assert "still waiting, each rollout within its --timeout" in said[-1]
+        out, err = run.communicate(timeout=180)
+    finally:
+        control_plane.start_apiserver()
+    assert run.returncode == 1, out + err
+    assert (
+        f"failed: Deployment/legacy -n {ns}: timed out after 15s: the API server is not "
+        "answering (" in out
+    ), out

@@ -107,7 +107,7 @@ class Api:
     def items(self, path, params=None):
         return self.request("GET", path, params=params)["items"]
 
-    def wait_for(self, what, check, timeout=60, interval=0.2):
+    def wait_for(self, what, check, timeout=300, interval=0.2):
         deadline = time.monotonic() + timeout
         while True:
             result = check()

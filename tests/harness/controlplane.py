@@ -198,6 +198,15 @@ class ControlPlane:
         self._apiserver_argv = argv
         self.processes.start("kube-apiserver", argv)
 
+    def stop_apiserver(self):
+        """Kill kube-apiserver: a control plane lost to its clients until start_apiserver."""
+        self.processes.stop("kube-apiserver")
+
+    def start_apiserver(self):
+        """Start kube-apiserver again on the same port and data; returns once it is ready."""
+        self.processes.start("kube-apiserver", self._apiserver_argv)
+        self._wait_ready()
+
     def restart_apiserver(self, down_seconds=2.0):
         """Kill kube-apiserver, leave it down a moment, start it again on the same port and
         data: what a managed cluster's control-plane upgrade looks like to a client."""

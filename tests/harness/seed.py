@@ -441,7 +441,7 @@ def pods(admin, ns, selector=None):
     return admin.items(resource_path("v1", "pods", ns), params)
 
 
-def wait_for_ready(admin, ns, timeout=60):
+def wait_for_ready(admin, ns, timeout=300):
     """Until every pod in the namespace reports Ready (slow ones: kubelet-sim/ready-after)."""
     admin.wait_for(
         f"the pods in {ns} to be ready",
@@ -455,7 +455,7 @@ def wait_for_ready(admin, ns, timeout=60):
     )
 
 
-def wait_for_pods(admin, ns, count, selector=None, timeout=90):
+def wait_for_pods(admin, ns, count, selector=None, timeout=300):
     """Until exactly `count` pods exist (none terminating) and each has a status from the kubelet."""
 
     def settled():

@@ -159,7 +159,7 @@ def stripper_webhook(port, ca_pem):
     )
 
 
-def register_injectors(admin, port, ca_pem, timeout=60):
+def register_injectors(admin, port, ca_pem, timeout=300):
     """Istio's webhook, at start-up: the harness's default mesh. Linkerd's and Consul's come with
     their mesh (install_mesh_webhook), as a mesh's install brings its webhook; until then the API
     server spends no time calling them for every pod of the suite."""
@@ -179,7 +179,7 @@ def register_injectors(admin, port, ca_pem, timeout=60):
 MESH_WEBHOOKS = {"linkerd": linkerd_webhook, "consul": consul_webhook}
 
 
-def install_mesh_webhook(admin, mesh, timeout=60):
+def install_mesh_webhook(admin, mesh, timeout=300):
     """Register Linkerd's or Consul's webhook, pointed at the injector server that Istio's
     registration (made at start-up) points at; returns once the API server calls it. Does nothing
     on a control plane started without the injector."""
@@ -199,7 +199,7 @@ def remove_mesh_webhook(admin, mesh):
     admin.delete(f"{CONFIGS}/{name}")
 
 
-def wait_for_route(admin, route, namespace, timeout=60):
+def wait_for_route(admin, route, namespace, timeout=300):
     """A new webhook configuration takes a moment to apply: dry-run a probe pod in `namespace`
     until the injector's `route` has seen it."""
     probe = {
@@ -228,7 +228,7 @@ def register_stripper(admin, port, ca_pem):
     admin.wait_for(
         "the stripping webhook to take effect",
         lambda: not _native_probe_admitted(admin),
-        timeout=60,
+        timeout=300,
         interval=0.5,
     )
 
@@ -238,7 +238,7 @@ def unregister_stripper(admin):
     admin.wait_for(
         "the stripping webhook to be gone",
         lambda: _native_probe_admitted(admin),
-        timeout=60,
+        timeout=300,
         interval=0.5,
     )
 

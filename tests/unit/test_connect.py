@@ -5,6 +5,11 @@ import socket
 import pytest
 import yaml
 
+from kubectl_sidecar import resources
+from kubectl_sidecar.cluster import Cluster
+from kubectl_sidecar.errors import Unreachable
+from kubectl_sidecar.plainconfig import configuration
+
 
 def closed_port():
     with socket.socket() as sock:
@@ -81,3 +86,25 @@ def test_the_first_kubeconfig_in_the_list_to_set_a_current_context_wins(kubeconf
     unset.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": []}))
     result = run("status", env={"KUBECONFIG": f"{unset}:{kubeconfig}:{second}"})
     assert "context dev" in result.stderr and "prod" not in result.stderr
+
+
+def test_a_request_that_hangs_names_the_limit_it_was_given():
+    # A server that accepts and never answers: the write's own limit (what is left of
+    # --timeout) is what it waited, not the default connect limit.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        server = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        cluster = Cluster(configuration({"server": server}, {"token": "t0ken"}), "dev", "shop")
+        with pytest.raises(Unreachable) as caught:
+            cluster.patch(
+                resources.DEPLOYMENTS,
+                "cart",
+                {},
+                "application/merge-patch+json",
+                "shop",
+                timeout=1.5,
+            )
+    assert caught.value.format_message() == (
+        f"the server {server} (context dev) did not answer within 1.5s"
+    )

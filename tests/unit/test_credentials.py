@@ -68,7 +68,7 @@ def sidecar(tmp_path, *args):
     )
 
 
-def finish(process, timeout=30):
+def finish(process, timeout=180):
     out, err = process.communicate(timeout=timeout)
     return process.returncode, err
 

@@ -25,7 +25,7 @@ def _run(tmp_path, module, *args, go_version=None):
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
     )
 
 
