@@ -1,5 +1,5 @@
 """Build pinned etcd, kube-apiserver, kube-controller-manager and kubectl (and, for the release
-tests, krew) from the Go module proxy.
+tests, krew; for ControlPlane(istio_injector="istio"), Istio's injector) from the Go module proxy.
 
 Binaries land in a cache directory keyed by version; Go's own module and build caches make every
 build after the first on a machine take seconds.
@@ -22,6 +22,10 @@ KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kubectl")
 GO_NEEDED = (1, 26)
 KREW_VERSION = "v0.5.0"
 KREW_COMMANDS = ("krew", "validate-krew-manifest")
+# istio.io/istio as the Go module proxy serves it: a snapshot of Istio's main branch (2026-08-27;
+# the proxy serves no tagged release, Istio's module path has no /v1). Its go.mod says go 1.26.0.
+ISTIO_VERSION = "v0.0.0-20260827124520-eed52ebb66ad"
+ISTIO_INJECTOR_SOURCE = Path(__file__).resolve().parent / "istio_injector"
 
 # k8s.io/kubernetes requires its staging modules at exactly v0.0.0 and replaces them with local
 # paths that don't exist in the module zip; anything looser also catches real pseudo-versions.
@@ -51,6 +55,10 @@ def binaries() -> dict[str, Path]:
 
 def krew_bin() -> Path:
     return cache_root() / f"krew-{KREW_VERSION}" / "bin"
+
+
+def istio_injector_binary() -> Path:
+    return cache_root() / f"istio-injector-{ISTIO_VERSION}" / "bin" / "istio-injector"
 
 
 class GoMissing(RuntimeError):
@@ -203,6 +211,29 @@ def build_krew(log=lambda line: print(line, file=sys.stderr, flush=True)) -> dic
         for name in KREW_COMMANDS:
             (staging / name).replace(target / name)
     return {name: target / name for name in KREW_COMMANDS}
+
+
+def build_istio_injector(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Path:
+    """tests/harness/istio_injector against istio.io/istio@ISTIO_VERSION, built once into the
+    cache (hack/README.md has the times; the istiod chart comes compiled in from the module)."""
+    target = istio_injector_binary()
+    if target.exists():
+        return target
+    check_go()
+    started = time.monotonic()
+    src = target.parent.parent / "src"
+    # A fresh copy each time: go.mod gains its requirements here, never in the repository.
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    for source in [ISTIO_INJECTOR_SOURCE / "go.mod", *ISTIO_INJECTOR_SOURCE.glob("*.go")]:
+        shutil.copy(source, src / source.name)
+    _go(["get", f"istio.io/istio@{ISTIO_VERSION}"], src, log)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    _go(["build", "-ldflags", "-s -w", "-o", str(partial), "."], src, log)
+    partial.replace(target)
+    log(f"istio-injector built in {time.monotonic() - started:.0f}s at {target}")
+    return target
 
 
 def build(log=lambda line: print(line, file=sys.stderr, flush=True)) -> dict[str, Path]:

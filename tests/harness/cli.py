@@ -1,7 +1,7 @@
 """`hack/control-plane`: build, start and stop the local control plane by hand.
 
 hack/control-plane build
-hack/control-plane up [--workdir DIR]     # prints export lines
+hack/control-plane up [--workdir DIR] [--istio-injector istio]     # prints export lines
 hack/control-plane down [--workdir DIR]
 hack/control-plane env [--workdir DIR]
 """
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.harness import build
-from tests.harness.controlplane import REPO, ControlPlane, default_workdir
+from tests.harness.controlplane import ISTIO_INJECTORS, REPO, ControlPlane, default_workdir
 
 
 def main(argv=None):
@@ -20,10 +20,18 @@ def main(argv=None):
     )
     parser.add_argument("command", choices=["build", "up", "down", "env"])
     parser.add_argument("--workdir", default=None, help=f"default {default_workdir()}")
+    parser.add_argument(
+        "--istio-injector",
+        choices=ISTIO_INJECTORS,
+        default=None,
+        help="who injects for Istio/ASM: the harness's model (default) or Istio's own webhook code",
+    )
     args = parser.parse_args(argv)
-    plane = ControlPlane(args.workdir)
+    plane = ControlPlane(args.workdir, istio_injector=args.istio_injector)
     if args.command == "build":
         build.build()
+        if plane.istio_injector == "istio":
+            build.build_istio_injector()
     elif args.command == "up":
         plane.up()
         print(f"export KUBECONFIG={plane.kubeconfig}")

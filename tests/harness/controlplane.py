@@ -31,6 +31,8 @@ DEFAULT_NODES = {"node-1": "v1.36.3", "node-2": "v1.36.3", "node-3": "v1.35.1"}
 # kube-controller-manager without the controllers that need real machines: node lifecycle would
 # taint and evict our heartbeat-less fake nodes, IPAM needs a pod CIDR.
 CONTROLLERS = "*,-node-lifecycle-controller,-node-ipam-controller,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle-controller"
+ISTIO_INJECTORS = ("harness", "istio")
+ISTIO_INJECTOR_ENV = "KUBECTL_SIDECAR_ISTIO_INJECTOR"
 READY_TIMEOUT = 120  # seconds; 2-core machines need far more than envtest's 20 s
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -62,6 +64,7 @@ class ControlPlane:
         nodes=None,
         audit=True,
         mesh_instance=None,
+        istio_injector=None,
     ):
         self.workdir = Path(workdir or default_workdir()).resolve()
         self.controllers, self.kubelet, self.injector, self.audit = (
@@ -72,6 +75,13 @@ class ControlPlane:
         )
         # Another ControlPlane playing the ASM instance: the injector reads ASMMeshConfig there.
         self.mesh_instance = mesh_instance
+        # Who injects for Istio/ASM: "harness" (injectors/istio.py, the default) or "istio"
+        # (Istio's own webhook code, istio_injector/, built on first use).
+        self.istio_injector = istio_injector or os.environ.get(ISTIO_INJECTOR_ENV, "harness")
+        if self.istio_injector not in ISTIO_INJECTORS:
+            raise ValueError(
+                f"istio_injector must be one of {', '.join(ISTIO_INJECTORS)}, not {self.istio_injector!r}"
+            )
         self.nodes = DEFAULT_NODES if nodes is None else nodes
         self.certs = self.workdir / "certs"
         self.logs = self.workdir / "logs"
@@ -90,6 +100,8 @@ class ControlPlane:
         self.down()
         started = time.monotonic()
         binaries = build.build(log)
+        if self.injector and self.istio_injector == "istio":
+            binaries["istio-injector"] = build.build_istio_injector(log)
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.workdir / "etcd", ignore_errors=True)
         shutil.rmtree(self.logs, ignore_errors=True)
@@ -98,6 +110,8 @@ class ControlPlane:
         if not (self.certs / "serving.crt").exists():
             make_certificates(self.certs)
         ports = {name: free_port() for name in ("etcd", "peer", "apiserver", "webhook")}
+        if "istio-injector" in binaries:
+            ports["istio-injector"] = free_port()
         server = f"https://127.0.0.1:{ports['apiserver']}"
         self.processes.state = {
             "server": server,
@@ -134,7 +148,7 @@ class ControlPlane:
                     [sys.executable, "-m", "tests.harness.kubelet_sim", *harness_args],
                 )
             if self.injector:
-                self._start_injector(harness_args, ports["webhook"])
+                self._start_injector(harness_args, ports, binaries.get("istio-injector"))
         except BaseException:
             self.down()
             raise
@@ -233,7 +247,7 @@ class ControlPlane:
             ],
         )
 
-    def _start_injector(self, harness_args, port):
+    def _start_injector(self, harness_args, ports, istio_binary=None):
         mesh_args = []
         if self.mesh_instance is not None:
             mesh_args = [
@@ -244,6 +258,13 @@ class ControlPlane:
                 "--mesh-ca",
                 str(self.mesh_instance.certs / "ca.crt"),
             ]
+        serving = [
+            "--cert",
+            str(self.certs / "serving.crt"),
+            "--key",
+            str(self.certs / "serving.key"),
+        ]
+        # The harness's server always runs: Linkerd, Consul and the stripper stay on it.
         self.processes.start(
             "injector",
             [
@@ -253,14 +274,25 @@ class ControlPlane:
                 *harness_args,
                 *mesh_args,
                 "--port",
-                str(port),
-                "--cert",
-                str(self.certs / "serving.crt"),
-                "--key",
-                str(self.certs / "serving.key"),
+                str(ports["webhook"]),
+                *serving,
             ],
         )
-        webhooks.register_injectors(self.api(), port, self._ca_pem())
+        istio_port = None
+        if istio_binary is not None:
+            istio_port = ports["istio-injector"]
+            self.processes.start(
+                "istio-injector",
+                [
+                    str(istio_binary),
+                    *harness_args,
+                    *mesh_args,
+                    "--port",
+                    str(istio_port),
+                    *serving,
+                ],
+            )
+        webhooks.register_injectors(self.api(), ports["webhook"], self._ca_pem(), istio_port)
 
     def _wait_ready(self):
         admin = self.api()

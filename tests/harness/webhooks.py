@@ -19,6 +19,7 @@ PROBE_NAMESPACE = "injection-probe"
 # server calls a webhook, whether or not its mesh would inject anything yet.
 PROBE_LABEL = "harness.kubectl-sidecar.io/webhook-probe"
 PROBE_SEEN_PREFIX = "harness.kubectl-sidecar.io/seen-by-"
+HARNESS_SERVER_PORT = "harness.kubectl-sidecar.io/injector-server-port"
 
 
 def _webhook(name, url, ca_pem, namespace_selector, object_selector=None):
@@ -159,11 +160,17 @@ def stripper_webhook(port, ca_pem):
     )
 
 
-def register_injectors(admin, port, ca_pem, timeout=300):
+def register_injectors(admin, port, ca_pem, istio_port=None, timeout=300):
     """Istio's webhook, at start-up: the harness's default mesh. Linkerd's and Consul's come with
     their mesh (install_mesh_webhook), as a mesh's install brings its webhook; until then the API
-    server spends no time calling them for every pod of the suite."""
-    admin.apply(CONFIGS, istio_webhook(port, ca_pem))
+    server spends no time calling them for every pod of the suite.
+
+    istio_port: where Istio's own injector (istio_injector/) serves /inject, instead of the
+    harness's server on `port`."""
+    config = istio_webhook(istio_port or port, ca_pem)
+    # The harness's server, for install_mesh_webhook, whichever server injects for Istio.
+    config["metadata"]["annotations"] = {HARNESS_SERVER_PORT: str(port)}
+    admin.apply(CONFIGS, config)
     admin.apply(
         resource_path("v1", "namespaces"),
         {
@@ -172,7 +179,10 @@ def register_injectors(admin, port, ca_pem, timeout=300):
             "metadata": {"name": PROBE_NAMESPACE, "labels": {"istio-injection": "enabled"}},
         },
     )
-    wait_for_route(admin, "inject", PROBE_NAMESPACE, timeout)
+    if istio_port is None:
+        wait_for_route(admin, "inject", PROBE_NAMESPACE, timeout)
+    else:
+        wait_for_istio_injection(admin, PROBE_NAMESPACE, timeout)
     admin.delete(resource_path("v1", "namespaces", name=PROBE_NAMESPACE))
 
 
@@ -180,15 +190,15 @@ MESH_WEBHOOKS = {"linkerd": linkerd_webhook, "consul": consul_webhook}
 
 
 def install_mesh_webhook(admin, mesh, timeout=300):
-    """Register Linkerd's or Consul's webhook, pointed at the injector server that Istio's
-    registration (made at start-up) points at; returns once the API server calls it. Does nothing
+    """Register Linkerd's or Consul's webhook, pointed at the harness's injector server (recorded
+    on Istio's registration, made at start-up); returns once the API server calls it. Does nothing
     on a control plane started without the injector."""
     istio = admin.get(f"{CONFIGS}/istio-sidecar-injector", missing_ok=True)
     if istio is None:
         return
-    client = istio["webhooks"][0]["clientConfig"]
-    port = int(client["url"].rsplit(":", 1)[1].split("/", 1)[0])
-    admin.apply(CONFIGS, MESH_WEBHOOKS[mesh](port, base64.b64decode(client["caBundle"])))
+    port = int(istio["metadata"]["annotations"][HARNESS_SERVER_PORT])
+    ca_pem = base64.b64decode(istio["webhooks"][0]["clientConfig"]["caBundle"])
+    admin.apply(CONFIGS, MESH_WEBHOOKS[mesh](port, ca_pem))
     wait_for_route(admin, mesh, "default", timeout)
 
 
@@ -202,23 +212,43 @@ def remove_mesh_webhook(admin, mesh):
 def wait_for_route(admin, route, namespace, timeout=300):
     """A new webhook configuration takes a moment to apply: dry-run a probe pod in `namespace`
     until the injector's `route` has seen it."""
+
+    def seen():
+        created = _dry_run_probe(admin, namespace, {PROBE_LABEL: "true"})
+        return PROBE_SEEN_PREFIX + route in _annotations(created)
+
+    admin.wait_for(f"the {route} webhook to take effect", seen, timeout=timeout, interval=0.2)
+
+
+def wait_for_istio_injection(admin, namespace, timeout=300):
+    """Istio's own injector marks nothing for the harness: wait until a probe pod comes back with
+    its sidecar.istio.io/status."""
+    admin.wait_for(
+        "Istio's injector to take effect",
+        lambda: "sidecar.istio.io/status" in _annotations(_dry_run_probe(admin, namespace, {})),
+        timeout=timeout,
+        interval=0.2,
+    )
+
+
+def _dry_run_probe(admin, namespace, labels):
+    """The probe pod as admission returns it from a dry-run create, or None if refused."""
     probe = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "probe", "labels": {PROBE_LABEL: "true"}},
+        "metadata": {"name": "probe", "labels": labels},
         "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]},
     }
+    try:
+        return admin.request(
+            "POST", resource_path("v1", "pods", namespace), probe, params={"dryRun": "All"}
+        )
+    except ApiFailure:
+        return None
 
-    def seen():
-        try:
-            created = admin.request(
-                "POST", resource_path("v1", "pods", namespace), probe, params={"dryRun": "All"}
-            )
-        except ApiFailure:
-            return False
-        return PROBE_SEEN_PREFIX + route in (created["metadata"].get("annotations") or {})
 
-    admin.wait_for(f"the {route} webhook to take effect", seen, timeout=timeout, interval=0.2)
+def _annotations(pod):
+    return ((pod or {}).get("metadata") or {}).get("annotations") or {}
 
 
 def register_stripper(admin, port, ca_pem):

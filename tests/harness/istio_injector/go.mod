@@ -1,0 +1,3 @@
+module kubectl-sidecar.local/istio-injector
+
+go 1.26.0
