@@ -465,6 +465,24 @@ def _plan_body(plan, scope, brief=False, header=True):
     return "\n".join(out).rstrip("\n")
 
 
+def lost_proxies_text(context, lost):
+    """Workloads this run rolled out whose pods came back without a mesh proxy ({ref: pods});
+    context: the context's name when there are several, else None."""
+    where = f" in context {context}" if context else ""
+    lines = [
+        f"{len(lost)} workload(s){where} came back WITHOUT their mesh proxy: is the mesh's "
+        "injector running? (a webhook with failurePolicy: Ignore lets pods start without "
+        "it). Once it is, restart them again:"
+    ]
+    for ref, pods in sorted(lost.items()):
+        workload, _, namespace = ref.partition(" -n ")
+        kind, _, name = workload.partition("/")
+        lines.append(
+            f"  kubectl rollout restart {kind.lower()}/{name} -n {namespace}   # {pods} pod(s)"
+        )
+    return "\n".join(lines)
+
+
 def verify_text(left, contexts, unwaited=0):
     """verify's verdict: left, what a fresh plan still has to do ([(context, Plan)], [] when
     nothing), over this many contexts; unwaited counts the workloads restarted but not waited

@@ -483,7 +483,12 @@ def _carry_out(parts, options, console, problems):
     if code is None:
         code = 1 if any(o.failed or o.not_started for o in outcomes) else 0
         if code == 0 and not options.dry_run:
-            code = verify(parts, make_plans(parts, gather(parts, options), options), report_to)
+            reports = gather(parts, options)
+            lost = [
+                lost_proxies(part.executor.outcome, report.rows)
+                for part, (report, _) in zip(parts, reports, strict=True)
+            ]
+            code = verify(parts, make_plans(parts, reports, options), report_to, lost)
     if options.output == "json":
         console.out(
             render.outcome_json([(p.member.name, p.plan, p.executor.outcome) for p in parts], code)
@@ -616,10 +621,31 @@ def pins_for(plan, outcome):
     return pins
 
 
-def verify(parts, fresh, report_to):
+def lost_proxies(outcome, rows):
+    """{workload ref: pods} of the workloads this run rolled out whose pods came back without
+    a mesh proxy. A mesh's injector that is down while its webhook fails open
+    (failurePolicy: Ignore) lets pods be created without one; to the plan they are outside
+    the mesh, so without this a run that took a workload out of the mesh would verify."""
+    rolled_out = set(outcome.succeeded)
+    lost = {}
+    for row in rows:
+        if row.proxy or not row.workload or row.terminating or row.phase in ("Succeeded", "Failed"):
+            continue
+        ref = f"{row.workload[0]}/{row.workload[1]} -n {row.namespace}"
+        if ref in rolled_out:
+            lost[ref] = lost.get(ref, 0) + 1
+    return lost
+
+
+def verify(parts, fresh, report_to, lost=None):
     """One verification across every context: a fresh plan ([Plan], one per part) with
     nothing left to do, except restarting what was restarted but not waited for or was
-    pinned. The exit code."""
+    pinned, and no workload this run rolled out left without its mesh proxy (lost: one
+    {ref: pods} per part). The exit code."""
+    lost = lost or [{} for _ in parts]
+    for part, missing in zip(parts, lost, strict=True):
+        if missing:
+            report_to(render.lost_proxies_text(part.label, missing))
     left, unwaited_total = [], 0
     for part, remaining in zip(parts, fresh, strict=True):
         outcome = part.executor.outcome
@@ -629,8 +655,11 @@ def verify(parts, fresh, report_to):
         remaining.restarts = [r for r in remaining.restarts if ref_of(r) not in skip]
         if remaining.config_changes or remaining.overrides or remaining.restarts:
             left.append((part.member.name, remaining))
+    if any(lost) and not left:
+        report_to("Verify: FAILED, the pods above have no mesh proxy.")
+        return 1
     report_to(render.verify_text(left, len(parts), unwaited_total))
-    return 1 if left else 0
+    return 1 if left or any(lost) else 0
 
 
 def restart_command(parts):
