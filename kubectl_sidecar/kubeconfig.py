@@ -175,7 +175,9 @@ def connect(kubeconfig=None, context=None, request_timeout=None, overrides=None)
     existing = existing_paths(kubeconfig)
     if not existing:
         if kubeconfig:
-            raise InputError(f"kubeconfig {kubeconfig} does not exist")
+            # As any other kubeconfig problem (unreadable, not YAML, $KUBECONFIG naming
+            # nothing), and as kubectl: 1, however the file was named.
+            raise SidecarError(f"kubeconfig {kubeconfig} does not exist")
         if overrides.server:
             return _connect_with(
                 FLAGS_CONTEXT, {}, ({}, None), ({}, None), request_timeout, overrides

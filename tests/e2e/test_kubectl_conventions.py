@@ -221,3 +221,18 @@ def test_status_watch_prints_a_rollout_as_it_happens(kubectl, admin, fresh_names
 def test_status_exit_code_on_the_real_cluster(kubectl):
     # kube-system has no mesh pods: nothing needs action.
     assert kubectl.sidecar("status", "-n", "kube-system", "--exit-code").returncode == 0
+
+
+def test_a_kubeconfig_problem_exits_1_however_the_file_was_named(kubectl, tmp_path):
+    missing = str(tmp_path / "nope")
+    by_flag = kubectl.sidecar("status", "--kubeconfig", missing)
+    by_env = subprocess.run(
+        ["kubectl", "sidecar", "status"],
+        env=dict(kubectl.env, KUBECONFIG=missing, KUBERNETES_SERVICE_HOST=""),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert (by_flag.returncode, by_env.returncode) == (1, 1), by_flag.stderr + by_env.stderr
+    assert by_flag.stderr.startswith("error: kubeconfig ") and "does not exist" in by_flag.stderr
+    assert by_env.stderr.startswith("error: no kubeconfig found")

@@ -62,7 +62,8 @@ def test_missing_kubeconfig(tmp_path, run):
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no kubeconfig found")
     explicit = run("status", "--kubeconfig", str(tmp_path / "nope"))
-    assert explicit.exit_code == 2 and "does not exist" in explicit.stderr
+    # A kubeconfig problem exits 1 however the file was named (issue 20, item 8).
+    assert explicit.exit_code == 1 and "does not exist" in explicit.stderr
 
 
 def test_garbage_kubeconfig(tmp_path, run):
