@@ -39,10 +39,6 @@ class Outcome:
     interrupted: bool = False
     terminated: bool = False
 
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.not_started and not self.interrupted
-
 
 def now_rfc3339() -> str:
     """Local time with offset, as kubectl writes restartedAt."""

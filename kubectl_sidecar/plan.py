@@ -14,10 +14,7 @@ from kubectl_sidecar import patches
 from kubectl_sidecar.actions import Step, remedy
 from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import NO_MESH, ConfigChange, mode_value
-
-# One write to the mesh's config: each control plane's module subclasses it (meshes/base.py).
-__all__ = ["ConfigChange", "mode_value"]
+from kubectl_sidecar.meshes.base import NO_MESH, mode_value
 
 
 @dataclass(frozen=True)
@@ -110,12 +107,6 @@ class Plan:
                 )
             )
         self.restarts = [restart for restart in self.restarts if not restart.unhealthy]
-
-    def restarts_by_namespace(self):
-        grouped = defaultdict(list)
-        for restart in self.restarts:
-            grouped[restart.namespace].append(restart)
-        return dict(sorted(grouped.items()))
 
 
 def config_changes(mesh, target, rows):

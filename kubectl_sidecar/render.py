@@ -16,7 +16,6 @@ from kubectl_sidecar.actions import Step
 from kubectl_sidecar.classify import GATEWAY, MODES, NONE
 
 API_VERSION = "kubectl-sidecar/v1alpha1"
-OUTPUTS = ("table", "wide", "json", "yaml")
 
 
 def columns(headers, rows, no_headers=False, widths=None):

@@ -20,6 +20,8 @@ from kubectl_sidecar.actions import Step, assess
 from kubectl_sidecar.classify import MODES, classify_pod, mode_annotations_of, override_of
 from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
+from kubectl_sidecar.meshes.base import MeshConfig
+from kubectl_sidecar.meshes.registry import COPIES_NAMESPACE_MODE
 from kubectl_sidecar.meshread import read_mesh_config
 from kubectl_sidecar.workloads import ROLLOUT_KINDS, controllers, facts_index, resolve_workload
 
@@ -82,7 +84,7 @@ class Report:
     """Everything status knows with every row in memory: what switch and -o json/yaml use."""
 
     scope: Scope
-    mesh: meshconfig.MeshConfig
+    mesh: MeshConfig
     rows: list
     warnings: list = field(default_factory=list)
     assessor: Assessor | None = (
@@ -188,9 +190,7 @@ class Assessor:
         DaemonSet's template's instead (listed once per kind, with the workload facts). A bare
         pod, or a workload of another kind, keeps the pod's own."""
         marked = [
-            row
-            for row in rows
-            if row.family in meshconfig.COPIES_NAMESPACE_MODE and row.mode_annotations
+            row for row in rows if row.family in COPIES_NAMESPACE_MODE and row.mode_annotations
         ]
         if not marked:
             return

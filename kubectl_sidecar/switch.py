@@ -18,6 +18,7 @@ from kubectl_sidecar.errors import ApiError, InputError, SidecarError, Terminate
 from kubectl_sidecar.execute import Executor, ref_of
 from kubectl_sidecar.fleet import Member
 from kubectl_sidecar.meshes import registry
+from kubectl_sidecar.meshes.base import mode_value
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
 
@@ -537,7 +538,7 @@ def pins_for(plan, outcome):
     """Overrides pinning back to the old mode the workloads whose rollout failed after our
     restart (not those the server refused: nothing changed there)."""
     failed = {ref for ref, _ in outcome.failed} - set(outcome.refused)
-    old = planning.mode_value(TRADITIONAL if plan.target == NATIVE else NATIVE)
+    old = mode_value(TRADITIONAL if plan.target == NATIVE else NATIVE)
     pins = []
     for restart in plan.restarts:
         keys = OVERRIDE_ANNOTATIONS.get(restart.family)
