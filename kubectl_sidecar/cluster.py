@@ -472,7 +472,7 @@ class Cluster:
         try:
             return self.request("GET", resource.path(namespace, name), resource=resource)
         except ApiError as error:
-            if error.status == 404:
+            if error.not_found:
                 return None
             raise
 

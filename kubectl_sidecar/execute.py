@@ -18,8 +18,6 @@ from threading import Event, Lock
 from kubectl_sidecar.errors import ApiError, SidecarError, Terminated, Unreachable
 from kubectl_sidecar.tracking import Tracker, Waited
 
-# Transient answers worth another try: the server is restarting, overloaded or briefly away.
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 8)
 DEFAULT_RETRY_SECONDS = 60.0  # how long a write is retried when no --timeout bounds it
 
@@ -145,7 +143,7 @@ class Executor:
                     timeout=max(1.0, give_up_at - self.clock()),
                 )
             except (ApiError, Unreachable) as error:
-                transient = not isinstance(error, ApiError) or error.status in RETRY_STATUSES
+                transient = not isinstance(error, ApiError) or error.transient
                 if not transient or delay is None or self.clock() + delay > give_up_at:
                     raise
                 self.say(f"  {patch.ref}: {error.format_message()}; retrying in {delay:g}s")
@@ -263,7 +261,7 @@ class Executor:
             answer = self._send(self.cluster, item.patch(now_rfc3339()), deadline)
         except SidecarError as error:
             with self._lock:
-                if isinstance(error, ApiError) and 400 <= error.status < 500:
+                if isinstance(error, ApiError) and error.refused:
                     self.outcome.refused.append(ref)
             self._fail(ref, error.format_message())
             return

@@ -135,7 +135,7 @@ class MeshLease:
                     LEASES, new_lease(self.namespace, self.me, now), self.namespace
                 )
             except ApiError as error:
-                if error.status != 409:
+                if not error.conflict:
                     raise
                 return self._busy(self.cluster.get(LEASES, LEASE_NAME, self.namespace), now)
             self._version = (created.get("metadata") or {}).get("resourceVersion")
@@ -184,7 +184,7 @@ class MeshLease:
         try:
             written = self.cluster.patch(LEASES, LEASE_NAME, body, JSON_MERGE_PATCH, self.namespace)
         except ApiError as error:
-            if error.status != 409:
+            if not error.conflict:
                 raise
             # Someone wrote it since we read it: another run took it first.
             return self._busy(self.cluster.get(LEASES, LEASE_NAME, self.namespace), now)

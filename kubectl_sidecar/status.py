@@ -258,7 +258,7 @@ def list_pod_rows(cluster, scope, proxy_names=None, assessor=None):
         if assessor is not None:  # a plain iterator (some test doubles) has no version
             assessor.pods_version = getattr(listing, "resource_version", None)
     except ApiError as error:
-        if error.status == 400 and scope.selector:
+        if error.bad_request and scope.selector:
             raise InputError(f'invalid selector "{scope.selector}": {error.message}') from None
         raise
     finally:

@@ -429,7 +429,7 @@ def _carry_out(parts, options, console, problems):
     except SidecarError as error:
         code = 1
         current.executor.outcome.failed.append(("mesh config", error.format_message()))
-        if isinstance(error, ApiError) and 400 <= error.status < 500:
+        if isinstance(error, ApiError) and error.refused:
             current.executor.outcome.refused.append("mesh config")
     finally:
         for part in parts:

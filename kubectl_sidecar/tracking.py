@@ -208,14 +208,14 @@ class Tracker:
                         failures = 0
                         self._clear_problem(kind, namespace)
             except ApiError as error:
-                if error.status == 410:
+                if error.gone:
                     version = None  # the server forgot our version: list again
                     continue
-                if error.status == 403 and namespace is None:
+                if error.forbidden and namespace is None:
                     # May not watch all namespaces: watch each wanted one instead.
                     self._split_by_namespace(kind)
                     return
-                if error.status in (401, 403, 404):
+                if error.denied or error.not_found:
                     self._report(
                         kind,
                         namespace,
