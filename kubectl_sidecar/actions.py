@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 
 from kubectl_sidecar.classify import GATEWAY, INVALID, NONE, PodRow
+from kubectl_sidecar.meshes.base import Setting
 from kubectl_sidecar.workloads import RESTARTABLE, ROLLOUT_KINDS, WorkloadFacts
 
 
@@ -92,7 +93,7 @@ def _owner_step(kind: str, facts: WorkloadFacts | None) -> Step:
     return Step.OTHER_CONTROLLER
 
 
-def assess(row: PodRow, setting, workload_facts: dict) -> PodRow:
+def assess(row: PodRow, setting: Setting, workload_facts: dict) -> PodRow:
     """Fill in the row's desired mode (from a meshconfig.Setting), its source and its remedy."""
     row.remedy = remedy(row, setting.mode, workload_facts)
     if row.remedy is NOT_MESHED:

@@ -230,7 +230,7 @@ def handle_broken_pipe(function):
 class Shown(click.ClickException):
     """One of our errors as click's, so that click (and main) print it and exit with its code."""
 
-    def __init__(self, error: Error):
+    def __init__(self, error):
         super().__init__(error.format_message())
         self.error = error
         self.exit_code = int(error.exit_code)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -135,10 +133,10 @@ def one_line(error: object) -> str:
 
 
 def unless_forbidden(
-    read: Callable[[], T],
-    fallback: T | None = None,
+    read: Callable[[], Any],
+    fallback: Any = None,
     warn: Callable[[ApiError], object] | None = None,
-) -> T | None:
+) -> Any:
     """read(), or `fallback` when the API server refuses it (403 Forbidden).
 
     Users with narrower rights still get an answer from what they may read; warn(error), when

@@ -164,7 +164,7 @@ class Executor:
         if not self.server_dry_run:
             self.tracker.watch_over([(i.kind, i.namespace, i.name) for i in items if waited(i)])
         pending = deque(items)
-        running = {}
+        running: dict = {}
         self._total = len(items)
         if self.progress:
             self.progress.start(len(items))

@@ -119,8 +119,8 @@ class MeshLease:
         self.clock = clock
         self._version = None  # resourceVersion of our last write: what we may overwrite
         self._stop = threading.Event()
-        self._renewer = None
-        self.lost = None  # why renewing failed, if it did
+        self._renewer: threading.Thread | None = None
+        self.lost: str | None = None  # why renewing failed, if it did
 
     @property
     def where(self) -> str:

@@ -70,7 +70,7 @@ class Manual:
 
 @dataclass
 class Plan:
-    target: str  # native | traditional | None (restart: each pod's configured mode)
+    target: str | None  # native | traditional | None (restart: each pod's configured mode)
     config_changes: list = field(default_factory=list)
     overrides: list = field(default_factory=list)
     restarts: list = field(default_factory=list)
@@ -179,7 +179,7 @@ def plan_override(rows, workloads, target, facts):
 def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
     """Sort pods by their remedy: already right, outside the mesh, unknown, to restart (once
     per workload), or a manual step."""
-    restart_pods = defaultdict(int)
+    restart_pods: defaultdict[tuple[str, str, str], int] = defaultdict(int)
     families = {}
     manual = {}
     for row in rows:
@@ -193,6 +193,7 @@ def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
         elif fix.step is Step.OK:
             plan.already += 1
         elif fix.step is Step.RESTART:
+            assert fix.workload is not None  # a restart is always of a workload
             key = (fix.workload[0], row.namespace, fix.workload[1])
             restart_pods[key] += 1
             families[key] = row.family

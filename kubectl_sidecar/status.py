@@ -10,6 +10,7 @@ memory stays flat however many pods there are; `collect` keeps them all for swit
 
 from __future__ import annotations
 
+import functools
 import gc
 import sys
 from collections import Counter
@@ -212,7 +213,7 @@ class Assessor:
             if row.owner[0] not in self._kinds_read or key in self._parents:
                 continue
             resource = resources.BY_KIND[row.owner[0]]
-            found = unless_forbidden(lambda r=resource, k=key: self.cluster.get(r, k[2], k[1]))
+            found = unless_forbidden(functools.partial(self.cluster.get, resource, key[2], key[1]))
             # An owner without a controller (or gone) resolves to itself: remember that too.
             self._parents[key] = controllers([found] if found else [], key[0]).get(key, row.owner)
 

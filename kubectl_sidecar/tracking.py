@@ -63,7 +63,7 @@ class Tracker:
         yet: per kind, one watch over their namespace, or over all namespaces when they span
         several. Start them for a whole run at once, so a run over many namespaces has one
         watch per kind rather than one per namespace."""
-        by_kind = {}
+        by_kind: dict[str, set[str | None]] = {}
         for kind, namespace, _ in keys:
             by_kind.setdefault(kind, set()).add(namespace)
         with self._changed:

@@ -53,6 +53,10 @@ def imports(name):
     """Every name `name` imports: ours without the `kubectl_sidecar.` prefix ("plan",
     "meshes.base"), others as written ("click", "urllib3.util.ssl_")."""
     tree = ast.parse(MODULES[name].read_text(), filename=str(MODULES[name]))
+    # Imports only for type hints (`if TYPE_CHECKING:`) run nowhere: they are no dependency.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            node.body = []
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
