@@ -9,6 +9,7 @@ plan and the counts can't disagree about a pod.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kubectl_sidecar.classify import GATEWAY, INVALID, NONE, PodRow
@@ -55,7 +56,7 @@ UNKNOWN = Remedy(Step.UNKNOWN)
 STUCK_JOB = Remedy(Step.STUCK_JOB)
 
 
-def remedy(row: PodRow, desired: str | None, facts: dict) -> Remedy:
+def remedy(row: PodRow, desired: str | None, facts: Mapping) -> Remedy:
     """What brings this pod to `desired` (a mode, or None when it can't be known).
 
     facts is {(kind, namespace, name): WorkloadFacts} for the workloads that were read; a
