@@ -17,10 +17,12 @@ $(STAMP): setup.cfg pyproject.toml
 test: lint
 	$(PY) -m pytest tests
 
-# ruff's lint rules and formatting (pyproject.toml); `make format` applies the formatting.
+# ruff's lint rules and formatting, and mypy over the package (pyproject.toml); `make format`
+# applies the formatting.
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: $(STAMP)
 	$(PY) -m ruff check --fix .

@@ -9,9 +9,11 @@ plan and the counts can't disagree about a pod.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kubectl_sidecar.classify import GATEWAY, INVALID, NONE, PodRow
+from kubectl_sidecar.meshes.base import Setting
 from kubectl_sidecar.workloads import RESTARTABLE, ROLLOUT_KINDS, WorkloadFacts
 
 
@@ -54,7 +56,7 @@ UNKNOWN = Remedy(Step.UNKNOWN)
 STUCK_JOB = Remedy(Step.STUCK_JOB)
 
 
-def remedy(row: PodRow, desired: str | None, facts: dict) -> Remedy:
+def remedy(row: PodRow, desired: str | None, facts: Mapping) -> Remedy:
     """What brings this pod to `desired` (a mode, or None when it can't be known).
 
     facts is {(kind, namespace, name): WorkloadFacts} for the workloads that were read; a
@@ -92,7 +94,7 @@ def _owner_step(kind: str, facts: WorkloadFacts | None) -> Step:
     return Step.OTHER_CONTROLLER
 
 
-def assess(row: PodRow, setting, workload_facts: dict) -> PodRow:
+def assess(row: PodRow, setting: Setting, workload_facts: dict) -> PodRow:
     """Fill in the row's desired mode (from a meshconfig.Setting), its source and its remedy."""
     row.remedy = remedy(row, setting.mode, workload_facts)
     if row.remedy is NOT_MESHED:

@@ -4,7 +4,10 @@ A pod dict goes in, a compact PodRow comes out; rows are what every other step w
 so a 50,000-pod listing never keeps the pods themselves.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from kubectl_sidecar.meshes import registry
 from kubectl_sidecar.meshes.base import NATIVE, TRADITIONAL, parse_bool
@@ -22,6 +25,9 @@ _PROXY_PREFIXES = registry.PROXY_PREFIXES
 _PREFIXES = registry.PREFIXES
 _family = registry.family
 
+if TYPE_CHECKING:
+    from kubectl_sidecar.actions import Remedy  # actions imports this module
+
 
 @dataclass(slots=True)
 class PodRow:
@@ -30,28 +36,29 @@ class PodRow:
     namespace: str
     name: str
     mode: str
-    proxy: str = None
-    family: str = None
-    owner: tuple = None  # (kind, name) of the controlling owner, as the pod names it
-    workload: tuple = None  # (kind, name) after resolving ReplicaSets and Jobs
-    revision: str = None
+    proxy: str | None = None
+    family: str | None = None
+    owner: tuple[str, str] | None = None  # (kind, name) of the controlling owner, as named
+    workload: tuple[str, str] | None = None  # (kind, name) after resolving ReplicaSets and Jobs
+    revision: str | None = None
     # The workload's own native/traditional annotation, if any: the pod's as classified, which
     # the status Assessor replaces with the pod template's where the mesh copies namespace
     # annotations onto pods (Linkerd), so that a copy is not taken for the workload's own.
-    override: bool = None
-    override_annotation: str = None
-    mode_annotations: tuple = None  # ((key, value), ...) of the family's mode annotations, in order
-    node: str = None
-    created: str = None
-    phase: str = None
-    problems: list = field(default_factory=list)
+    override: bool | None = None
+    override_annotation: str | None = None
+    # ((key, value), ...) of the family's mode annotations, in order
+    mode_annotations: tuple[tuple[str, str], ...] | None = None
+    node: str | None = None
+    created: str | None = None
+    phase: str | None = None
+    problems: list[str] = field(default_factory=list)
     stuck_job: bool = False  # a Job pod kept alive by its proxy after the app finished
     terminating: bool = False  # being deleted: on its way out whatever its mode
     lifecycle_settings: bool = False  # proxy startup/shutdown settings native mode ignores
     # Filled in by actions.assess once the mesh config and owners are known.
-    desired: str = None
-    desired_reason: str = None
-    remedy: "Remedy" = None  # noqa: F821 - actions.Remedy; actions imports this module
+    desired: str | None = None
+    desired_reason: str | None = None
+    remedy: Remedy | None = None
 
     @property
     def needs_restart(self):
@@ -75,7 +82,7 @@ def find_proxy(pod, proxy_names=None):
     proxy_names = proxy_names or {}
     metadata = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
-    init_containers = spec.get("initContainers") or ()
+    init_containers = spec.get("initContainers") or []
     containers = spec.get("containers") or ()
 
     def family_of(container):
@@ -196,9 +203,9 @@ def _stuck_job_problem(pod, proxy, mode, owner):
     return None
 
 
-def classify_pod(pod, proxy_names=None):
+def classify_pod(pod: dict, proxy_names: dict[str, str] | None = None) -> PodRow:
     """Reduce one pod (its API JSON as a dict) to a PodRow."""
-    metadata = pod.get("metadata") or {}
+    metadata: Any = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     proxy, family, mode = find_proxy(pod, proxy_names)

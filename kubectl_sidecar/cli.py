@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from kubectl_sidecar.errors import SidecarError
+from kubectl_sidecar.errors import Error, InputError, SidecarError, usage_line
 from kubectl_sidecar.meshes.registry import CHOICES, on_mesh_instance_titles
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -227,7 +227,34 @@ def handle_broken_pipe(function):
     return wrapper
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class Shown(click.ClickException):
+    """One of our errors as click's, so that click (and main) print it and exit with its code."""
+
+    def __init__(self, error):
+        super().__init__(error.format_message())
+        self.error = error
+        self.exit_code = int(error.exit_code)
+
+    def show(self, file=None):
+        if self.error.said:
+            return
+        if isinstance(self.error, InputError):
+            click.echo(usage_line(self.message), err=True)
+        else:
+            click.echo(f"error: {self.message}", err=True)
+
+
+class Commands(click.Group):
+    """The command group, mapping our errors (errors.py, which knows no click) to click's."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Error as error:
+            raise Shown(error) from error
+
+
+@click.group(cls=Commands, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--version",
     is_flag=True,
@@ -527,8 +554,7 @@ class ContextsNotRead(SidecarError):
     def __init__(self, names):
         super().__init__(f"could not read context(s) {', '.join(names)}")
 
-    def show(self, file=None):
-        pass
+    said = True
 
 
 def _fleet_status(members, flags, output, no_headers, needs_restart, namespace_summary):
@@ -863,7 +889,7 @@ REQUIRED_PACKAGES = ("click", "kubernetes", "yaml", "urllib3")
 def main():
     import signal
 
-    from kubectl_sidecar.errors import InputError, Terminated, show_usage_error
+    from kubectl_sidecar.errors import ExitCode, Terminated
 
     def terminate(signum, frame):
         raise Terminated
@@ -877,23 +903,23 @@ def main():
             standalone_mode=False,
             complete_var="_KUBECTL_SIDECAR_COMPLETE",
         )
-    except InputError as error:
-        error.show()
-        code = error.exit_code
     except click.UsageError as error:
-        show_usage_error(error)
+        # A flag that doesn't parse: kubectl's one line, then where the usage is.
+        click.echo(usage_line(error.format_message()), err=True)
+        if error.ctx is not None:
+            click.echo(f"See '{error.ctx.command_path} --help' for usage.", err=True)
         code = error.exit_code
     except click.ClickException as error:
         error.show()
         code = error.exit_code
     except Terminated:
         click.echo("Terminated.", err=True)
-        code = 143
+        code = ExitCode.TERMINATED
     except (KeyboardInterrupt, click.Abort) as error:
         # click turns a KeyboardInterrupt raised in a command (Terminated is one) into Abort.
         terminated = isinstance(error.__cause__, Terminated)
         click.echo("Terminated." if terminated else "Interrupted.", err=True)
-        code = 143 if terminated else 130
+        code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
     except ModuleNotFoundError as error:
         # Run from a checkout or krew archive by a python3 without our dependencies.
         if error.name not in REQUIRED_PACKAGES:
@@ -901,5 +927,5 @@ def main():
         from kubectl_sidecar import missing_package_message
 
         sys.stderr.write(missing_package_message(error.name, sys.executable) + "\n")
-        code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+        code = ExitCode.ERROR
+    sys.exit(int(code) if isinstance(code, int) else 0)

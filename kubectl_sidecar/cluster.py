@@ -19,7 +19,7 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kubectl_sidecar import __version__
 from kubectl_sidecar.errors import ApiError, SidecarError, Unreachable, one_line
@@ -143,7 +143,7 @@ class Cluster:
     def _make_pool(self, configuration):
         import urllib3
 
-        pool_args = {"maxsize": 8, "retries": False, "timeout": self._timeout}
+        pool_args: dict[str, Any] = {"maxsize": 8, "retries": False, "timeout": self._timeout}
         if self.host.startswith("https"):
             pool_args["ssl_context"] = _tls_context(configuration)
             pool_args["cert_reqs"] = (
@@ -171,7 +171,7 @@ class Cluster:
         return None
 
     def _headers(self, accept="application/json", content_type=None):
-        headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        headers: Any = {"Accept": accept, "User-Agent": USER_AGENT}
         if content_type:
             headers["Content-Type"] = content_type
         auth = self.configuration.auth_settings()
@@ -483,7 +483,7 @@ class Cluster:
         try:
             return self.request("GET", resource.path(namespace, name), resource=resource)
         except ApiError as error:
-            if error.status == 404:
+            if error.not_found:
                 return None
             raise
 

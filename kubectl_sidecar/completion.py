@@ -18,7 +18,6 @@ import sys
 
 # cobra's ShellCompDirective bits.
 DIRECTIVE_ERROR = 1
-DIRECTIVE_NO_SPACE = 2
 DIRECTIVE_NO_FILE_COMP = 4
 DIRECTIVE_FILTER_DIRS = 16
 DIRECTIVE_DEFAULT = 0  # the shell completes file names
@@ -27,7 +26,6 @@ LOOKUP_TIMEOUT = 2.0  # seconds for the one request a cluster-backed completion 
 LOOKUP_LIMIT = 500  # one page; a longer list is cut there rather than fetched page by page
 PROG_NAME = "kubectl-sidecar"
 COMPLETE_VAR = "_KUBECTL_SIDECAR_COMPLETE"
-SHELLS = ("bash", "zsh", "fish")
 
 
 # --- kubectl's plugin completion protocol -----------------------------------------------------

@@ -18,8 +18,6 @@ from threading import Event, Lock
 from kubectl_sidecar.errors import ApiError, SidecarError, Terminated, Unreachable
 from kubectl_sidecar.tracking import Tracker, Waited
 
-# Transient answers worth another try: the server is restarting, overloaded or briefly away.
-RETRY_STATUSES = (429, 500, 502, 503, 504)
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 8)
 DEFAULT_RETRY_SECONDS = 60.0  # how long a write is retried when no --timeout bounds it
 
@@ -46,10 +44,6 @@ class Outcome:
         if refusal:
             self.refused.append(ref)
             self.refused_by[ref] = refusal
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.not_started and not self.interrupted
 
 
 def now_rfc3339() -> str:
@@ -157,7 +151,7 @@ class Executor:
                     timeout=max(1.0, give_up_at - self.clock()),
                 )
             except (ApiError, Unreachable) as error:
-                transient = not isinstance(error, ApiError) or error.status in RETRY_STATUSES
+                transient = not isinstance(error, ApiError) or error.transient
                 if not transient or delay is None or self.clock() + delay > give_up_at:
                     raise
                 self.say(f"  {patch.ref}: {error.format_message()}; retrying in {delay:g}s")
@@ -178,7 +172,7 @@ class Executor:
         if not self.server_dry_run:
             self.tracker.watch_over([(i.kind, i.namespace, i.name) for i in items if waited(i)])
         pending = deque(items)
-        running = {}
+        running: dict = {}
         self._total = len(items)
         if self.progress:
             self.progress.start(len(items))

@@ -55,7 +55,7 @@ def stream(members, assessors, proxy_names=None, read_ahead=READ_AHEAD):
     """
     queues = []
     for member, assessor in zip(members, assessors, strict=True):
-        pipe = queue.Queue(maxsize=read_ahead)
+        pipe: queue.Queue = queue.Queue(maxsize=read_ahead)
         queues.append(pipe)
         threading.Thread(
             target=_read,

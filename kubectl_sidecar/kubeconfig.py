@@ -286,8 +286,8 @@ def _impersonation(user, overrides):
 
 
 def _connect_with(name, context, cluster_entry, user_entry, request_timeout, overrides):
-    cluster = _resolved(*cluster_entry, _CLUSTER_PATHS)
-    user = _resolved(*user_entry, _USER_PATHS)
+    cluster = _resolved(cluster_entry[0], cluster_entry[1], _CLUSTER_PATHS)
+    user = _resolved(user_entry[0], user_entry[1], _USER_PATHS)
     exec_config = user.get("exec")
     if isinstance(exec_config, dict) and exec_config.get("command"):
         user["exec"] = _resolved_exec(exec_config, user_entry[1])
@@ -442,7 +442,7 @@ class _logged_errors:
     def __enter__(self):
         import logging
 
-        self.messages = []
+        self.messages: list[str] = []
         messages = self.messages
 
         class Collect(logging.Handler):

@@ -125,8 +125,8 @@ class MeshLease:
         self.clock = clock
         self._version = None  # resourceVersion of our last write: what we may overwrite
         self._stop = threading.Event()
-        self._renewer = None
-        self.lost = None  # why renewing failed, if it did
+        self._renewer: threading.Thread | None = None
+        self.lost: str | None = None  # why renewing failed, if it did
 
     @property
     def where(self) -> str:
@@ -141,10 +141,10 @@ class MeshLease:
                     LEASES, new_lease(self.namespace, self.me, now), self.namespace
                 )
             except ApiError as error:
-                if error.status == 404 and self.namespace != FALLBACK_NAMESPACE:
+                if error.not_found and self.namespace != FALLBACK_NAMESPACE:
                     self.namespace = FALLBACK_NAMESPACE  # the namespace itself isn't there
                     return self.acquire()
-                if error.status != 409:
+                if not error.conflict:
                     raise
                 return self._busy(self.cluster.get(LEASES, LEASE_NAME, self.namespace), now)
             self._version = (created.get("metadata") or {}).get("resourceVersion")
@@ -195,7 +195,7 @@ class MeshLease:
         try:
             written = self.cluster.patch(LEASES, LEASE_NAME, body, JSON_MERGE_PATCH, self.namespace)
         except ApiError as error:
-            if error.status != 409:
+            if not error.conflict:
                 raise
             # Someone wrote it since we read it: another run took it first.
             return self._busy(self.cluster.get(LEASES, LEASE_NAME, self.namespace), now)

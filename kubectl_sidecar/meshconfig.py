@@ -5,12 +5,7 @@ decides, per pod, which setting applies.
 """
 
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import MeshConfig, Setting
-
-# Families whose injector copies the namespace's mode annotation onto every pod it injects:
-# on their pods that copy is not the workload's own.
-COPIES_NAMESPACE_MODE = registry.COPIES_NAMESPACE_MODE
-__all__ = ["COPIES_NAMESPACE_MODE", "MeshConfig", "desired_setting"]
+from kubectl_sidecar.meshes.base import Setting
 
 
 def desired_setting(row, mesh):

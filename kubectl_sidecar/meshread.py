@@ -32,7 +32,7 @@ def read_mesh_config(cluster, mesh_cluster, mesh, rows):
         try:
             config = plane.read(cluster, mesh_cluster, quiet=True)
         except ApiError as error:
-            if error.status not in (401, 403):
+            if not error.denied:
                 raise
             notes.append(error.message)
             continue

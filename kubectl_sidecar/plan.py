@@ -8,16 +8,18 @@ old mode are restarted.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from kubectl_sidecar import patches
-from kubectl_sidecar.actions import Step, remedy
-from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
+from kubectl_sidecar.actions import Remedy, Step, remedy
+from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS, PodRow
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import NO_MESH, ConfigChange, mode_value
+from kubectl_sidecar.meshes.base import NO_MESH, ConfigChange, MeshConfig, mode_value
+from kubectl_sidecar.workloads import WorkloadFacts
 
-# One write to the mesh's config: each control plane's module subclasses it (meshes/base.py).
-__all__ = ["ConfigChange", "mode_value"]
+# The workloads read for a plan: {(kind, namespace, name): WorkloadFacts}.
+Facts = Mapping[tuple[str, str, str], WorkloadFacts]
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,10 @@ class Restart:
     verb = "restarted"
 
     @property
-    def ref(self):
+    def ref(self) -> str:
         return f"{self.kind}/{self.name}"
 
-    def patch(self, timestamp):
+    def patch(self, timestamp: str) -> patches.Patch:
         return patches.restart(self.kind, self.namespace, self.name, timestamp)
 
 
@@ -53,10 +55,10 @@ class Override:
     verb = "annotated"
 
     @property
-    def ref(self):
+    def ref(self) -> str:
         return f"{self.kind}/{self.name}"
 
-    def patch(self, timestamp=None):
+    def patch(self, timestamp: str | None = None) -> patches.Patch:
         return patches.pod_template_annotation(
             self.kind, self.namespace, self.name, self.annotation, self.value
         )
@@ -73,32 +75,32 @@ class Manual:
 
 @dataclass
 class Plan:
-    target: str  # native | traditional | None (restart: each pod's configured mode)
-    config_changes: list = field(default_factory=list)
-    overrides: list = field(default_factory=list)
-    restarts: list = field(default_factory=list)
-    manual: list = field(default_factory=list)
+    target: str | None  # native | traditional | None (restart: each pod's configured mode)
+    config_changes: list[ConfigChange] = field(default_factory=list)
+    overrides: list[Override] = field(default_factory=list)
+    restarts: list[Restart] = field(default_factory=list)
+    manual: list[Manual] = field(default_factory=list)
     already: int = 0  # mesh pods already in the mode they should be in
     outside: int = 0  # pods without a proxy of this mesh, or gateways: never touched
     unknown: int = 0  # pods whose desired mode can't be known
     elsewhere: int = 0  # workloads to restart outside the namespace the restarts are limited to
 
     @property
-    def empty(self):
+    def empty(self) -> bool:
         return not (self.config_changes or self.overrides or self.restarts)
 
     @property
-    def unhealthy(self):
+    def unhealthy(self) -> list[Restart]:
         """Restarts of workloads that were failing before: restarted, not waited for."""
         return [restart for restart in self.restarts if restart.unhealthy]
 
-    def limit_to(self, namespace):
+    def limit_to(self, namespace: str) -> None:
         """Restart only in `namespace` (a mesh-wide switch with -n); count the others."""
         self.elsewhere += sum(1 for r in self.restarts if r.namespace != namespace)
         self.restarts = [r for r in self.restarts if r.namespace == namespace]
         self.manual = [m for m in self.manual if m.namespace == namespace]
 
-    def set_aside_unhealthy(self):
+    def set_aside_unhealthy(self) -> None:
         """Don't restart workloads that were failing before (--skip-unhealthy): list them."""
         for restart in self.unhealthy:
             self.manual.append(
@@ -111,21 +113,15 @@ class Plan:
             )
         self.restarts = [restart for restart in self.restarts if not restart.unhealthy]
 
-    def restarts_by_namespace(self):
-        grouped = defaultdict(list)
-        for restart in self.restarts:
-            grouped[restart.namespace].append(restart)
-        return dict(sorted(grouped.items()))
 
-
-def config_changes(mesh, target, rows):
+def config_changes(mesh: MeshConfig, target: str, rows: list[PodRow]) -> list[ConfigChange]:
     """The writes that make the mesh inject `target` from now on (none if it already does)."""
     if mesh.name == NO_MESH:
         return []  # nothing read, nothing to write: the switch refuses before this
     return registry.control_plane(mesh.name).config_changes(mesh, target, rows)
 
 
-def plan_switch(rows, mesh, target, facts):
+def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: str, facts: Facts) -> Plan:
     """Mesh-wide switch: change the config, restart every workload with pods in another mode.
 
     Pods whose workload's own override annotation pins a mode keep it; they are only touched
@@ -143,14 +139,14 @@ def plan_switch(rows, mesh, target, facts):
     return plan
 
 
-def plan_restart(rows, facts):
+def plan_restart(rows: list[PodRow], facts: Facts) -> Plan:
     """Restart only: bring pods to what the mesh is configured to inject now (row.desired)."""
     plan = Plan(target=None)
     _plan_pods(plan, rows, lambda row: row.desired, facts)
     return plan
 
 
-def plan_override(rows, workloads, target, facts):
+def plan_override(rows: list[PodRow], workloads: list[tuple], target: str, facts: Facts) -> Plan:
     """Per-workload switch: pin `target` with the mesh's pod-template annotation.
 
     workloads is [(kind, namespace, name, family, template annotations)] for the named
@@ -178,19 +174,25 @@ def plan_override(rows, workloads, target, facts):
         if row.workload and (row.workload[0], row.namespace, row.workload[1]) in wanted
     ]
 
-    def desired(row):
+    def desired(row: PodRow) -> str | None:
         return target if row.family else None
 
     _plan_pods(plan, mine, desired, facts, skip_restart=overridden)
     return plan
 
 
-def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
+def _plan_pods(
+    plan: Plan,
+    rows: list[PodRow],
+    desired_for: Callable[[PodRow], str | None],
+    facts: Facts,
+    skip_restart: Collection[tuple[str, str, str]] = (),
+) -> Plan:
     """Sort pods by their remedy: already right, outside the mesh, unknown, to restart (once
     per workload), or a manual step."""
-    restart_pods = defaultdict(int)
-    families = {}
-    manual = {}
+    restart_pods: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+    families: dict[tuple[str, str, str], str | None] = {}
+    manual: dict[tuple[str, str], str] = {}
     for row in rows:
         if row.terminating:
             continue
@@ -202,6 +204,7 @@ def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
         elif fix.step is Step.OK:
             plan.already += 1
         elif fix.step is Step.RESTART:
+            assert fix.workload is not None  # a restart is always of a workload
             key = (fix.workload[0], row.namespace, fix.workload[1])
             restart_pods[key] += 1
             families[key] = row.family
@@ -228,7 +231,7 @@ def _plan_pods(plan, rows, desired_for, facts, skip_restart=()):
     return plan
 
 
-def manual_step(fix, row):
+def manual_step(fix: Remedy, row: PodRow) -> str:
     """What the user must do about a pod whose remedy is not a restart we can make."""
     step = fix.step
     namespace = row.namespace
@@ -239,6 +242,7 @@ def manual_step(fix, row):
         )
     if step is Step.RECREATE:
         return "bare pod: recreate it from its manifest to switch it"
+    assert fix.workload is not None  # every other step is of a workload
     kind, name = fix.workload
     if step is Step.NEXT_RUN:
         return "CronJob: its next run gets the new mode; nothing to do"

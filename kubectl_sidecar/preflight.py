@@ -1,8 +1,10 @@
 """Checks before a switch: can the cluster run native sidecars, and what might break."""
 
-from kubectl_sidecar.classify import NATIVE
+from __future__ import annotations
+
+from kubectl_sidecar.classify import NATIVE, PodRow
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import NO_MESH, version_tuple
+from kubectl_sidecar.meshes.base import NO_MESH, MeshConfig, version_tuple
 
 NATIVE_MINIMUM = (1, 29)  # SidecarContainers beta and on by default
 # Mutating webhooks of the meshes themselves, and of this project's own test injectors: they
@@ -12,7 +14,7 @@ NATIVE_MINIMUM = (1, 29)  # SidecarContainers beta and on by default
 MESH_INJECTOR_PREFIXES = registry.INJECTOR_WEBHOOKS + ("kubectl-sidecar",)
 
 
-def too_old_for_native(server_version, kubelets):
+def too_old_for_native(server_version: str | None, kubelets: dict[str, str] | None) -> list[str]:
     """Problems that stop native sidecars from working: the API server, then each old node."""
     problems = []
     server = version_tuple(server_version)
@@ -23,14 +25,14 @@ def too_old_for_native(server_version, kubelets):
         for node, version in (kubelets or {}).items()
         if (version_tuple(version) or (0, 0)) < NATIVE_MINIMUM
     )
-    if old:
+    if old and kubelets:
         shown = ", ".join(f"{node} ({kubelets[node]})" for node in old[:10])
         more = f" and {len(old) - 10} more" if len(old) > 10 else ""
         problems.append(f"{len(old)} node(s) run a kubelet older than 1.29: {shown}{more}")
     return problems
 
 
-def foreign_pod_webhooks(configurations):
+def foreign_pod_webhooks(configurations: list[dict]) -> list[str]:
     """Names of mutating webhooks on pod creation that are not a mesh's own injector."""
     found = []
     for configuration in configurations:
@@ -43,7 +45,7 @@ def foreign_pod_webhooks(configurations):
     return found
 
 
-def _mutates_pod_creation(rule):
+def _mutates_pod_creation(rule: dict) -> bool:
     resources = rule.get("resources") or ()
     operations = rule.get("operations") or ()
     groups = rule.get("apiGroups") or ()
@@ -54,7 +56,7 @@ def _mutates_pod_creation(rule):
     )
 
 
-def warnings_for(target, rows, webhooks):
+def warnings_for(target: str, rows: list[PodRow], webhooks: list[str]) -> list[str]:
     """What the user should know before switching to `target`."""
     notes = []
     if target == NATIVE and webhooks:
@@ -73,7 +75,7 @@ def warnings_for(target, rows, webhooks):
     return notes
 
 
-def control_plane_problems(mesh, target):
+def control_plane_problems(mesh: MeshConfig, target: str) -> list[tuple[str, bool]]:
     """What stops the mesh's control plane from injecting `target` once switched:
     [(problem, forceable)]. Not forceable: --force can't help, because there is nothing to
     change or the change itself would stop the control plane."""
@@ -82,7 +84,7 @@ def control_plane_problems(mesh, target):
     return registry.control_plane(mesh.name).control_plane_problems(mesh, target)
 
 
-def override_ignored(mesh, target):
+def override_ignored(mesh: MeshConfig, target: str) -> str | None:
     """Why the mesh would ignore a pod-template annotation asking for `target`, or None."""
     if mesh.name == NO_MESH:
         return None  # nothing read says the pods' annotations are ignored

@@ -16,7 +16,6 @@ from kubectl_sidecar.actions import Step
 from kubectl_sidecar.classify import GATEWAY, MODES, NONE
 
 API_VERSION = "kubectl-sidecar/v1alpha1"
-OUTPUTS = ("table", "wide", "json", "yaml")
 
 
 def columns(headers, rows, no_headers=False, widths=None):
@@ -646,7 +645,7 @@ def plan_json(parts, refusals=()):
     every context ([(context, Plan, Findings or None)]). One context: the plan itself;
     several: one per context, and refusals, lines saying why the fleet as a whole was
     refused (contexts that disagree)."""
-    doc = {"apiVersion": API_VERSION, "kind": "SwitchPlan"}
+    doc: dict[str, object] = {"apiVersion": API_VERSION, "kind": "SwitchPlan"}
     if len(parts) == 1:
         _, plan, findings = parts[0]
         doc["plan"] = plan_document(plan, findings)
@@ -663,7 +662,7 @@ def outcome_json(parts, exit_code):
     """What a run did as one document (switch/restart -o json), in every context
     ([(context, Plan, Outcome)]). Several: per context, the plan and result; the exit code,
     the run's, is said once."""
-    doc = {"apiVersion": API_VERSION, "kind": "SwitchResult"}
+    doc: dict[str, object] = {"apiVersion": API_VERSION, "kind": "SwitchResult"}
     if len(parts) == 1:
         _, plan, outcome = parts[0]
         doc["plan"] = plan_document(plan)

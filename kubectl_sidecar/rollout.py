@@ -14,7 +14,7 @@ class Progress:
     message: str = ""
 
 
-def progress(kind, obj):
+def progress(kind: str, obj: dict) -> Progress:
     """kubectl rollout status's verdict for a Deployment, DaemonSet, StatefulSet or Rollout."""
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}

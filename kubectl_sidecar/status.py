@@ -10,6 +10,7 @@ memory stays flat however many pods there are; `collect` keeps them all for swit
 
 from __future__ import annotations
 
+import functools
 import gc
 import sys
 from collections import Counter
@@ -20,6 +21,8 @@ from kubectl_sidecar.actions import Step, assess
 from kubectl_sidecar.classify import MODES, classify_pod, mode_annotations_of, override_of
 from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
+from kubectl_sidecar.meshes.base import MeshConfig
+from kubectl_sidecar.meshes.registry import COPIES_NAMESPACE_MODE
 from kubectl_sidecar.meshread import read_mesh_config
 from kubectl_sidecar.workloads import ROLLOUT_KINDS, controllers, facts_index, resolve_workload
 
@@ -82,7 +85,7 @@ class Report:
     """Everything status knows with every row in memory: what switch and -o json/yaml use."""
 
     scope: Scope
-    mesh: meshconfig.MeshConfig
+    mesh: MeshConfig
     rows: list
     warnings: list = field(default_factory=list)
     assessor: Assessor | None = (
@@ -188,9 +191,7 @@ class Assessor:
         DaemonSet's template's instead (listed once per kind, with the workload facts). A bare
         pod, or a workload of another kind, keeps the pod's own."""
         marked = [
-            row
-            for row in rows
-            if row.family in meshconfig.COPIES_NAMESPACE_MODE and row.mode_annotations
+            row for row in rows if row.family in COPIES_NAMESPACE_MODE and row.mode_annotations
         ]
         if not marked:
             return
@@ -212,7 +213,7 @@ class Assessor:
             if row.owner[0] not in self._kinds_read or key in self._parents:
                 continue
             resource = resources.BY_KIND[row.owner[0]]
-            found = unless_forbidden(lambda r=resource, k=key: self.cluster.get(r, k[2], k[1]))
+            found = unless_forbidden(functools.partial(self.cluster.get, resource, key[2], key[1]))
             # An owner without a controller (or gone) resolves to itself: remember that too.
             self._parents[key] = controllers([found] if found else [], key[0]).get(key, row.owner)
 
@@ -258,7 +259,7 @@ def list_pod_rows(cluster, scope, proxy_names=None, assessor=None):
         if assessor is not None:  # a plain iterator (some test doubles) has no version
             assessor.pods_version = getattr(listing, "resource_version", None)
     except ApiError as error:
-        if error.status == 400 and scope.selector:
+        if error.bad_request and scope.selector:
             raise InputError(f'invalid selector "{scope.selector}": {error.message}') from None
         raise
     finally:

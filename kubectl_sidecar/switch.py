@@ -19,7 +19,7 @@ from kubectl_sidecar.execute import Executor, ref_of
 from kubectl_sidecar.fleet import Member
 from kubectl_sidecar.lease import MeshLease
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import Unsupported
+from kubectl_sidecar.meshes.base import Unsupported, mode_value
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
 
@@ -610,7 +610,7 @@ def pins_for(plan, outcome):
     """Overrides pinning back to the old mode the workloads whose rollout failed after our
     restart (not those the server refused: nothing changed there)."""
     failed = {ref for ref, _ in outcome.failed} - set(outcome.refused)
-    old = planning.mode_value(TRADITIONAL if plan.target == NATIVE else NATIVE)
+    old = mode_value(TRADITIONAL if plan.target == NATIVE else NATIVE)
     pins = []
     for restart in plan.restarts:
         keys = OVERRIDE_ANNOTATIONS.get(restart.family)
@@ -627,7 +627,7 @@ def lost_proxies(outcome, rows):
     (failurePolicy: Ignore) lets pods be created without one; to the plan they are outside
     the mesh, so without this a run that took a workload out of the mesh would verify."""
     rolled_out = set(outcome.succeeded)
-    lost = {}
+    lost: dict[str, int] = {}
     for row in rows:
         if row.proxy or not row.workload or row.terminating or row.phase in ("Succeeded", "Failed"):
             continue

@@ -66,7 +66,7 @@ class Tracker:
         yet: per kind, one watch over their namespace, or over all namespaces when they span
         several. Start them for a whole run at once, so a run over many namespaces has one
         watch per kind rather than one per namespace."""
-        by_kind = {}
+        by_kind: dict[str, set[str | None]] = {}
         for kind, namespace, _ in keys:
             by_kind.setdefault(kind, set()).add(namespace)
         with self._changed:
@@ -213,14 +213,14 @@ class Tracker:
                         failures = 0
                         self._clear_problem(kind, namespace)
             except ApiError as error:
-                if error.status == 410:
+                if error.gone:
                     version = None  # the server forgot our version: list again
                     continue
-                if error.status == 403 and namespace is None:
+                if error.forbidden and namespace is None:
                     # May not watch all namespaces: watch each wanted one instead.
                     self._split_by_namespace(kind)
                     return
-                if error.status in (401, 403, 404):
+                if error.denied or error.not_found:
                     self._report(
                         kind,
                         namespace,

@@ -58,7 +58,7 @@ class PodWatch:
                     yield from self._relist()
                 yield from self._follow()
             except ApiError as error:
-                if error.status != 410:
+                if not error.gone:
                     raise
                 self.version = None  # missed events: list again, then watch from there
             except Unreachable as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
 from kubectl_sidecar.rollout import unhealthy
@@ -33,7 +34,7 @@ def facts_index(objects, kind):
     """{(namespace, name): WorkloadFacts} from the raw objects of one workload kind."""
     index = {}
     for obj in objects:
-        metadata = obj.get("metadata") or {}
+        metadata: Any = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
         strategy = spec.get("updateStrategy") or {}
         template = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}

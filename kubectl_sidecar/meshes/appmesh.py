@@ -55,11 +55,13 @@ def has_mark(container, metadata, init_containers):
     )
 
 
-PROXIES = {"envoy": has_mark}
-PROXY_PREFIXES = {}
-OVERRIDE_ANNOTATIONS = ()  # none known: a per-workload switch lists its workloads as manual
+PROXIES: dict[str, base.Check | None] = {"envoy": has_mark}
+PROXY_PREFIXES: dict[str, base.Check] = {}
+OVERRIDE_ANNOTATIONS: tuple[
+    str, ...
+] = ()  # none known: a per-workload switch lists its workloads as manual
 COPIES_NAMESPACE_MODE = False
-INJECTOR_WEBHOOKS = ()
+INJECTOR_WEBHOOKS: tuple[str, ...] = ()
 
 revision = base.no_revision
 lifecycle_settings = base.no_lifecycle_settings

@@ -8,11 +8,14 @@ registry.py is the one place that lists the modules. Nothing here knows any mesh
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from kubectl_sidecar.errors import SidecarError
+
+if TYPE_CHECKING:
+    from kubectl_sidecar.patches import Patch
 
 NATIVE = "native"
 TRADITIONAL = "traditional"
@@ -23,7 +26,7 @@ _GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
 
-def parse_bool(value):
+def parse_bool(value: object) -> bool | None:
     """True/False the way Go's strconv.ParseBool reads `value`; None where Go returns an error."""
     if value in _GO_TRUE:
         return True
@@ -32,13 +35,13 @@ def parse_bool(value):
     return None
 
 
-def version_tuple(text):
+def version_tuple(text: str | None) -> tuple[int, int] | None:
     """(major, minor) from strings like 'v1.33.2-eks-1', '1.27.1', 'istiod-1.24.0'; None if absent."""
     match = re.search(r"(\d+)\.(\d+)", text or "")
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def mode_value(target):
+def mode_value(target: str | None) -> str:
     """The annotation, flag or env value every mesh here spells a mode with."""
     return "true" if target == NATIVE else "false"
 
@@ -51,11 +54,11 @@ class Unsupported(SidecarError):
 class Setting:
     """A configured choice: native (True), traditional (False) or unknown (None), and why."""
 
-    native: bool
+    native: bool | None
     source: str
 
     @property
-    def mode(self):
+    def mode(self) -> str | None:
         if self.native is None:
             return None
         return NATIVE if self.native else TRADITIONAL
@@ -69,21 +72,23 @@ class MeshConfig:
     """The mesh whose config we read, and the settings that decide each pod's mode."""
 
     name: str  # a control plane's NAME, or NO_MESH
-    mesh_wide: Setting = None  # one setting for all pods, where the mesh has one
-    revisions: dict = field(default_factory=dict)  # revision -> Setting, where it has several
-    context: str = None  # the kubeconfig context the config was read from
-    warnings: list = field(default_factory=list)
+    mesh_wide: Setting | None = None  # one setting for all pods, where the mesh has one
+    revisions: dict[str, Setting] = field(
+        default_factory=dict
+    )  # revision -> Setting, where it has several
+    context: str | None = None  # the kubeconfig context the config was read from
+    warnings: list[str] = field(default_factory=list)
     # False when the running control plane can't inject native at all: then it ignores the
     # pods' override annotations too.
-    native_supported: bool = None
-    family: str = None  # the proxies its pods run (the control plane's FAMILY)
+    native_supported: bool | None = None
+    family: str | None = None  # the proxies its pods run (the control plane's FAMILY)
     payload: object = None  # what only the mesh's own module reads (e.g. the objects to patch)
     none_found: str = "no settings found"  # the description without any revision read
     # False when --mesh named a mesh whose config isn't on the cluster: its settings are
     # guesses, and a switch must not act on them.
     found: bool = True
 
-    def describe(self):
+    def describe(self) -> str:
         """One phrase for the summary line: the mesh, its configured mode and where it came from."""
         if self.name == NO_MESH:
             return self.mesh_wide.source if self.mesh_wide else "no mesh configuration found"
@@ -97,7 +102,7 @@ class MeshConfig:
         return f"{self.name}: " + ("; ".join(parts) if parts else self.none_found)
 
 
-def no_mesh(reason):
+def no_mesh(reason: str) -> MeshConfig:
     return MeshConfig(name=NO_MESH, mesh_wide=Setting(None, reason))
 
 
@@ -108,7 +113,7 @@ class ConfigChange:
 
     mesh: str  # the control plane's NAME
     kind: str  # the object's kind: ASMMeshConfig, Deployment, Namespace, ...
-    namespace: str
+    namespace: str | None
     name: str
     old: str
     new: str
@@ -123,17 +128,17 @@ class ConfigChange:
     # Whether the control plane reads the setting at start, so it must roll out before it
     # injects the new mode (wait for it before restarting workloads).
     rolls_out: ClassVar[bool] = False
-    field_name: ClassVar[str] = None  # in the plan: "env ENABLE_NATIVE_SIDECARS"
-    done_name: ClassVar[str] = None  # in the log once sent: "ENABLE_NATIVE_SIDECARS"
+    field_name: ClassVar[str | None] = None  # in the plan: "env ENABLE_NATIVE_SIDECARS"
+    done_name: ClassVar[str | None] = None  # in the log once sent: "ENABLE_NATIVE_SIDECARS"
 
-    def patch(self):
+    def patch(self) -> Patch:
         raise Unsupported(f"no config change is known for mesh {self.mesh}")
 
-    def caveat(self):
+    def caveat(self) -> str | None:
         """What the user must also do for the change to last, or None."""
         return None
 
-    def describe_done(self):
+    def describe_done(self) -> str:
         """The log line once the patch is sent."""
         change = f"{self._named(self.done_name)}: {self.old} -> {self.new}"
         caveat = self.caveat()
@@ -141,12 +146,12 @@ class ConfigChange:
             change += f"; {caveat}"
         return f"{self.patch().ref} patched ({change})"
 
-    def describe(self):
+    def describe(self) -> str:
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
         on = f" on context {self.context}" if self.context else ""
         return f"{self.kind} {where}{on}: {self._named(self.field_name)} {self.old} -> {self.new}"
 
-    def _named(self, name):
+    def _named(self, name: str | None) -> str:
         if name is None:
             raise Unsupported(f"no config change is known for mesh {self.mesh}")
         return name
@@ -162,10 +167,11 @@ class ProxyFamily(Protocol):
     a mesh module with these module-level names (istio.py, linkerd.py, kuma.py, ...)."""
 
     FAMILY: str  # e.g. "istio"; shown as the pod's family
+    TITLE: str  # in messages: "Istio"
     # Proxy container name -> None when the name alone tells, else a Check. Helper init
     # containers and helper sidecars are absent: they are not the proxy.
-    PROXIES: Mapping[str, Check | None]
-    PROXY_PREFIXES: Mapping[str, Check]  # name prefixes that are a proxy where Check says so
+    PROXIES: dict[str, Check | None]
+    PROXY_PREFIXES: dict[str, Check]  # name prefixes that are a proxy where Check says so
     OVERRIDE_ANNOTATIONS: tuple[str, ...]  # per-pod mode annotations, in the order it reads them
     COPIES_NAMESPACE_MODE: bool  # the injector copies the namespace's mode annotation onto pods
     INJECTOR_WEBHOOKS: tuple[str, ...]  # name prefixes of its own mutating webhooks

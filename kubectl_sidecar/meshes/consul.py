@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from kubectl_sidecar import resources
 from kubectl_sidecar.errors import SidecarError
 from kubectl_sidecar.meshes import base, reading
-from kubectl_sidecar.meshes.base import ConfigChange, MeshConfig, Setting, mode_value, parse_bool
+from kubectl_sidecar.meshes.base import (
+    Check,
+    ConfigChange,
+    MeshConfig,
+    Setting,
+    mode_value,
+    parse_bool,
+)
 from kubectl_sidecar.patches import Patch
 from kubectl_sidecar.resources import STRATEGIC_MERGE_PATCH
 
@@ -37,7 +44,7 @@ def has_mark(container, metadata, init_containers):
     return (metadata.get("labels") or {}).get(CONSUL_INJECT_STATUS) == "injected"
 
 
-PROXIES = {
+PROXIES: dict[str, Check | None] = {
     "consul-dataplane": None,
     # consul-k8s before 1.0 (0.24-0.49) and before 0.24: Envoy ran beside a consul-sidecar
     # (consul-connect-lifecycle-sidecar), which never counts.
@@ -45,10 +52,10 @@ PROXIES = {
     "consul-connect-envoy-sidecar": has_mark,
 }
 # consul-k8s multi-port pods get one proxy per service, named `<proxy>-<service>`.
-PROXY_PREFIXES = {"consul-dataplane-": has_mark, "envoy-sidecar-": has_mark}
-OVERRIDE_ANNOTATIONS = ("consul.hashicorp.com/enable-consul-dataplane-as-sidecar",)
+PROXY_PREFIXES: dict[str, Check] = {"consul-dataplane-": has_mark, "envoy-sidecar-": has_mark}
+OVERRIDE_ANNOTATIONS: tuple[str, ...] = ("consul.hashicorp.com/enable-consul-dataplane-as-sidecar",)
 COPIES_NAMESPACE_MODE = False
-INJECTOR_WEBHOOKS = ("consul-connect-injector",)
+INJECTOR_WEBHOOKS: tuple[str, ...] = ("consul-connect-injector",)
 
 is_gateway = base.not_a_gateway
 revision = base.no_revision
@@ -92,10 +99,10 @@ class _FlagUse:
 
     field: str
     index: int
-    span: tuple
+    span: tuple[int, int] | None
     dashes: str
-    value: str  # None for the bare flag, which Go reads as true
-    next_word: str  # what follows it, to tell `-flag false` apart
+    value: str | None  # None for the bare flag, which Go reads as true
+    next_word: str | None  # what follows it, to tell `-flag false` apart
 
     @property
     def text(self):
@@ -341,7 +348,9 @@ def consul_injector_patch(deployment, native):
                 values[use.index] = f"{use.dashes}{CONSUL_FLAG}={wanted}"
             else:
                 script = values[use.index]
-                quote = _CONSUL_FLAG_WORD.match(script, use.span[0]).group(1)
+                word = _CONSUL_FLAG_WORD.match(script, use.span[0])
+                assert word is not None  # the span is where this pattern matched
+                quote = word.group(1)
                 values[use.index] = (
                     script[: use.span[0]] + f"{quote}{use.dashes}{CONSUL_FLAG}="
                     f"{wanted}{quote}" + script[use.span[1] :]

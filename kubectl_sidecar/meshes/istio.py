@@ -9,7 +9,14 @@ import json
 
 from kubectl_sidecar import resources
 from kubectl_sidecar.meshes import base, reading
-from kubectl_sidecar.meshes.base import ConfigChange, MeshConfig, Setting, mode_value, parse_bool
+from kubectl_sidecar.meshes.base import (
+    Check,
+    ConfigChange,
+    MeshConfig,
+    Setting,
+    mode_value,
+    parse_bool,
+)
 from kubectl_sidecar.patches import Patch
 from kubectl_sidecar.resources import STRATEGIC_MERGE_PATCH
 
@@ -18,11 +25,11 @@ TITLE = "Istio"
 
 # --- its pods ------------------------------------------------------------------------------
 
-PROXIES = {"istio-proxy": None}
-PROXY_PREFIXES = {}
-OVERRIDE_ANNOTATIONS = ("sidecar.istio.io/nativeSidecar",)
+PROXIES: dict[str, Check | None] = {"istio-proxy": None}
+PROXY_PREFIXES: dict[str, Check] = {}
+OVERRIDE_ANNOTATIONS: tuple[str, ...] = ("sidecar.istio.io/nativeSidecar",)
 COPIES_NAMESPACE_MODE = False
-INJECTOR_WEBHOOKS = ("istio-sidecar-injector", "istio-revision-tag")
+INJECTOR_WEBHOOKS: tuple[str, ...] = ("istio-sidecar-injector", "istio-revision-tag")
 
 GATEWAY_LABELS = {"ingressgateway", "egressgateway", "eastwestgateway"}
 

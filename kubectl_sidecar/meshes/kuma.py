@@ -10,11 +10,13 @@ FAMILY = "kuma"
 TITLE = "Kuma"
 CANT_SWITCH = "kubectl-sidecar doesn't read or switch Kuma's control plane config"
 
-PROXIES = {"kuma-sidecar": None}
-PROXY_PREFIXES = {}
-OVERRIDE_ANNOTATIONS = ()  # none known: a per-workload switch lists its workloads as manual
+PROXIES: dict[str, base.Check | None] = {"kuma-sidecar": None}
+PROXY_PREFIXES: dict[str, base.Check] = {}
+OVERRIDE_ANNOTATIONS: tuple[
+    str, ...
+] = ()  # none known: a per-workload switch lists its workloads as manual
 COPIES_NAMESPACE_MODE = False
-INJECTOR_WEBHOOKS = ("kuma-admission-mutating",)
+INJECTOR_WEBHOOKS: tuple[str, ...] = ("kuma-admission-mutating",)
 
 is_gateway = base.not_a_gateway
 revision = base.no_revision

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from kubectl_sidecar import resources
 from kubectl_sidecar.errors import unless_forbidden
 from kubectl_sidecar.meshes import base
-from kubectl_sidecar.meshes.base import ConfigChange, MeshConfig, Setting, mode_value, parse_bool
+from kubectl_sidecar.meshes.base import (
+    Check,
+    ConfigChange,
+    MeshConfig,
+    Setting,
+    mode_value,
+    parse_bool,
+)
 from kubectl_sidecar.patches import Patch
 from kubectl_sidecar.resources import JSON_MERGE_PATCH
 
@@ -18,10 +25,10 @@ TITLE = "Linkerd"
 
 # --- its pods ------------------------------------------------------------------------------
 
-PROXIES = {"linkerd-proxy": None}
-PROXY_PREFIXES = {}
+PROXIES: dict[str, Check | None] = {"linkerd-proxy": None}
+PROXY_PREFIXES: dict[str, Check] = {}
 # Linkerd's mode keys in the order it reads them: config.linkerd.io, config.beta, config.alpha.
-OVERRIDE_ANNOTATIONS = (
+OVERRIDE_ANNOTATIONS: tuple[str, ...] = (
     "config.linkerd.io/proxy-enable-native-sidecar",
     "config.beta.linkerd.io/proxy-enable-native-sidecar",
     "config.alpha.linkerd.io/proxy-enable-native-sidecar",
@@ -34,7 +41,7 @@ NAMESPACE_ANNOTATION = OVERRIDE_ANNOTATIONS[0]
 # Its injector copies the namespace's mode annotation onto every pod it injects
 # (AppendNamespaceAnnotations): on its pods that copy is not the workload's own.
 COPIES_NAMESPACE_MODE = True
-INJECTOR_WEBHOOKS = ("linkerd-proxy-injector",)
+INJECTOR_WEBHOOKS: tuple[str, ...] = ("linkerd-proxy-injector",)
 
 is_gateway = base.not_a_gateway
 lifecycle_settings = base.no_lifecycle_settings

@@ -1,6 +1,8 @@
 """Reads that several mesh modules share: the nodes' kubelet versions, and a control plane's
 Deployments found by label. Through the cluster object handed in, never the API directly."""
 
+import functools
+
 from kubectl_sidecar import resources
 from kubectl_sidecar.errors import unless_forbidden
 
@@ -26,10 +28,12 @@ def labelled_deployments(cluster, selector, usual_namespaces):
     )
     if everywhere is not None:
         return everywhere
-    found = []
+    found: list[dict] = []
     for namespace in usual_namespaces:
         found += unless_forbidden(
-            lambda ns=namespace: cluster.list_all(resources.DEPLOYMENTS, ns, selector=selector),
+            functools.partial(
+                cluster.list_all, resources.DEPLOYMENTS, namespace, selector=selector
+            ),
             fallback=[],
         )
     return found

@@ -22,7 +22,8 @@ _CONTROL_PLANES = {plane.NAME: plane for plane in CONTROL_PLANES}
 _FAMILIES = {family.FAMILY: family for family in FAMILIES}
 # A mesh the tool classifies but can't switch: why, said where a switch would need it.
 _CANT_SWITCH = {
-    family.FAMILY: f"{family.TITLE}: {family.CANT_SWITCH}"
+    # Only a family without a ControlPlane has CANT_SWITCH: the Protocols can't say "either".
+    family.FAMILY: f"{family.TITLE}: {family.CANT_SWITCH}"  # type: ignore[attr-defined]
     for family in FAMILIES
     if family.FAMILY not in {plane.FAMILY for plane in CONTROL_PLANES}
 }
