@@ -265,8 +265,11 @@ class Executor:
         ref = ref_of(item)
         since = datetime.now().astimezone()
         deadline = self._deadline()
+        in_flight = getattr(item, "in_flight", False) and not self.server_dry_run
+        answer = None
         try:
-            answer = self._send(self.cluster, item.patch(now_rfc3339()), deadline)
+            if not in_flight:
+                answer = self._send(self.cluster, item.patch(now_rfc3339()), deadline)
         except SidecarError as error:
             with self._lock:
                 self.outcome.refuse(ref, error)
@@ -274,7 +277,15 @@ class Executor:
             return
         with self._lock:
             self.outcome.started.append(ref)
-        self.say(f"{item.kind.lower()}/{item.name} -n {item.namespace} {item.verb}{self._suffix}")
+        if in_flight:
+            self.say(
+                f"{item.kind.lower()}/{item.name} -n {item.namespace}: its rollout in progress "
+                "is waited for, not restarted again"
+            )
+        else:
+            self.say(
+                f"{item.kind.lower()}/{item.name} -n {item.namespace} {item.verb}{self._suffix}"
+            )
         if self.server_dry_run:
             with self._lock:
                 self.outcome.succeeded.append(ref)

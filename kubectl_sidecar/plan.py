@@ -32,6 +32,7 @@ class Restart:
     pods: int  # pods now in the wrong mode
     family: str | None = None  # the mesh whose proxy the pods run
     unhealthy: str | None = None  # why it was failing before the restart, if it was
+    in_flight: bool = False  # its rollout is under way: waited for, not restarted again
     verb = "restarted"
 
     @property
@@ -219,6 +220,7 @@ def _plan_pods(
             count,
             families[(kind, namespace, name)],
             getattr(facts.get((kind, namespace, name)), "unhealthy", None),
+            getattr(facts.get((kind, namespace, name)), "in_flight", False),
         )
         for (kind, namespace, name), count in sorted(
             restart_pods.items(), key=lambda item: (item[0][1], item[0][0], item[0][2])

@@ -430,10 +430,18 @@ def _plan_body(plan, scope, brief=False, header=True):
     if plan.overrides:
         out.append("\nPod-template annotations to set (each rolls its workload out):")
         out += [f"  {o.namespace}  {o.ref}: {o.annotation}={o.value}" for o in plan.overrides]
-    healthy = [r for r in plan.restarts if not r.unhealthy]
+    healthy = [r for r in plan.restarts if not r.unhealthy and not r.in_flight]
     if healthy:
         out.append(f"\nWorkloads to restart ({len(healthy)}):")
         table = [[r.namespace, r.ref, str(r.pods)] for r in healthy]
+        out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
+    in_flight = [r for r in plan.restarts if r.in_flight and not r.unhealthy]
+    if in_flight:
+        out.append(
+            f"\nRolling out already (a run stopped midway?): waited for, not restarted again "
+            f"({len(in_flight)}):"
+        )
+        table = [[r.namespace, r.ref, str(r.pods)] for r in in_flight]
         out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
     if plan.unhealthy:
         out.append(
@@ -602,6 +610,8 @@ def _item_doc(item):
         doc["annotation"] = {item.annotation: item.value}
     if item.unhealthy:
         doc["failingBefore"] = item.unhealthy
+    if getattr(item, "in_flight", False):
+        doc["rollingOutAlready"] = True  # waited for, not restarted again
     return doc
 
 

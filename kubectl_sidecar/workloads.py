@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
-from kubectl_sidecar.rollout import unhealthy
+from kubectl_sidecar.rollout import progress, unhealthy
 
 # Kinds whose pod template `kubectl rollout restart` can bump.
 ROLLOUT_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
@@ -28,6 +28,9 @@ class WorkloadFacts:
     on_delete: bool = False  # updateStrategy OnDelete: a template change moves no pod
     unhealthy: str | None = None  # why it was failing before we touched it (rollout.unhealthy)
     template_modes: tuple = ()  # ((key, value), ...) of mesh mode annotations on its pod template
+    # A rollout of it is under way and healthy (a run stopped midway left it so): its new
+    # pods get the mode the mesh injects now, so it is waited for, not restarted again.
+    in_flight: bool = False
 
 
 def facts_index(objects, kind):
@@ -38,13 +41,16 @@ def facts_index(objects, kind):
         spec = obj.get("spec") or {}
         strategy = spec.get("updateStrategy") or {}
         template = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+        failing = unhealthy(kind, obj)
+        state = progress(kind, obj)
         index[(metadata.get("namespace"), metadata.get("name"))] = WorkloadFacts(
             kind=kind,
             namespace=metadata.get("namespace"),
             name=metadata.get("name"),
             paused=bool(spec.get("paused")),
             on_delete=strategy.get("type") == "OnDelete",
-            unhealthy=unhealthy(kind, obj),
+            unhealthy=failing,
+            in_flight=not (state.done or state.failed or failing or spec.get("paused")),
             template_modes=tuple((key, template[key]) for key in _MODE_KEYS if key in template),
         )
     return index

@@ -401,3 +401,22 @@ def test_a_lost_api_server_is_said_as_it_happens_and_named_at_the_deadline(
         f"failed: Deployment/legacy -n {ns}: timed out after 15s: the API server is not "
         "answering (" in out
     ), out
+
+
+def test_a_rerun_waits_for_the_rollout_a_stopped_run_left_in_flight(kubectl, admin, stuck_rollout):
+    ns = stuck_rollout
+    first = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "0")
+    _wait_for_line(first, f"deployment/legacy -n {ns} restarted")
+    first.send_signal(signal.SIGTERM)
+    out, err = first.communicate(timeout=180)
+    assert first.returncode == 143, out + err
+    restarted_at = seed.template_annotations(admin, ns, "legacy")[
+        "kubectl.kubernetes.io/restartedAt"
+    ]
+
+    again = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--timeout", "5s")
+    said = again.stdout + again.stderr
+    assert "Rolling out already (a run stopped midway?): waited for, not restarted again" in said
+    assert f"deployment/legacy -n {ns}: its rollout in progress is waited for" in said
+    after = seed.template_annotations(admin, ns, "legacy")["kubectl.kubernetes.io/restartedAt"]
+    assert after == restarted_at  # not restarted a second time

@@ -3,6 +3,7 @@ controllers (its watch replays objects as they now are) and a clock the tests co
 
 from kubectl_sidecar.execute import Executor
 from kubectl_sidecar.plan import Override, Restart
+from kubectl_sidecar.workloads import facts_index
 from tests.unit.fake_cluster import FakeCluster
 
 
@@ -191,3 +192,35 @@ def test_a_run_holds_only_the_rollouts_in_flight():
     assert sorted(outcome.succeeded) == sorted(f"Deployment/{n} -n shop" for n in names), outcome
     assert held and max(len(keys) for keys in held) <= 2
     assert run.tracker._objects == {}
+
+
+def test_a_workload_already_rolling_out_is_waited_for_not_restarted_again():
+    # A run stopped midway left cart's rollout under way: its new pods get the new mode.
+    cluster = fleet("cart", reads_to_finish=3)
+    cluster.on_patch(cluster, "Deployment", "shop", "cart", {})  # the rollout in flight
+    said = []
+    run = Executor(
+        cluster, say=said.append, timeout=60, clock=TickingClock(), sleep=lambda seconds: None
+    )
+    outcome = run.run([Restart("Deployment", "shop", "cart", 1, in_flight=True)])
+    assert outcome.succeeded == ["Deployment/cart -n shop"]
+    assert cluster.patches == []
+    assert (
+        "deployment/cart -n shop: its rollout in progress is waited for, not restarted again"
+        in said
+    )
+
+
+def test_facts_say_a_healthy_rollout_under_way_is_in_flight():
+    rolling = deployment("cart", replicas=2)
+    rolling["status"]["updatedReplicas"] = 1
+    done = deployment("web")
+    paused = deployment("db")
+    paused["spec"]["paused"] = True
+    paused["status"]["updatedReplicas"] = 0
+    facts = facts_index([rolling, done, paused], "Deployment")
+    assert [facts[("shop", name)].in_flight for name in ("cart", "web", "db")] == [
+        True,
+        False,
+        False,
+    ]
