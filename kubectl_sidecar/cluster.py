@@ -128,6 +128,8 @@ class Cluster:
         self.namespace = namespace
         # kubectl's --as/--as-group/--as-uid (kubeconfig.Impersonation), sent on every request.
         self.impersonate = impersonate
+        # "with --token" where kubectl's --token replaced the context's credentials.
+        self.credentials_flag: str | None = None
         # As kubectl: ask for gzip (the API server compresses big lists ~10x) unless
         # --disable-compression or the kubeconfig's disable-compression says not to.
         self.compression = compression
@@ -169,6 +171,14 @@ class Cluster:
         if proxy and not urllib.request.proxy_bypass(host):
             return proxy
         return None
+
+    @property
+    def acting_as(self) -> str | None:
+        """Whom the API server judges, where not the context's own user ("as bob", "with
+        --token"): said beside the context in messages about rights."""
+        if self.impersonate is not None and self.impersonate.user:
+            return f"as {self.impersonate.user}"
+        return self.credentials_flag
 
     def _headers(self, accept="application/json", content_type=None):
         headers: Any = {"Accept": accept, "User-Agent": USER_AGENT}

@@ -305,7 +305,7 @@ def _connect_with(name, context, cluster_entry, user_entry, request_timeout, ove
         "contexts": [{"name": "chosen", "context": {"cluster": "chosen", "user": "chosen"}}],
     }
     namespace = context.get("namespace") or "default"
-    return _load(
+    connected = _load(
         config,
         name,
         namespace,
@@ -313,6 +313,9 @@ def _connect_with(name, context, cluster_entry, user_entry, request_timeout, ove
         _impersonation(user, overrides),
         compression=not (overrides.disable_compression or cluster.get("disable-compression")),
     )
+    if overrides.token:
+        connected.credentials_flag = "with --token"
+    return connected
 
 
 def _resolved_exec(exec_config, base):

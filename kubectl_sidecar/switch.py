@@ -589,9 +589,18 @@ def _check_access(parts, console):
         part.findings = findings
         if findings is None:
             continue
-        mesh_context = getattr(part.member.mesh_cluster or part.member.cluster, "context", None)
-        for line in findings.lines(part.member.name, mesh_context):
+        mesh = part.member.mesh_cluster or part.member.cluster
+        for line in findings.lines(
+            _judged(part.member.cluster, part.member.name), _judged(mesh, mesh.context)
+        ):
             console.err(f"Warning: {line}" if line.startswith("could not") else f"Refused: {line}")
+
+
+def _judged(cluster, context):
+    """The context whose rights a refusal is about, and whom the server judged where that is
+    not the context's own user: "admin, as bob" (--as), "admin, with --token"."""
+    acting = getattr(cluster, "acting_as", None)
+    return f"{context}, {acting}" if acting else context
 
 
 def confirmed_or_exit_code(options, console, report_to):

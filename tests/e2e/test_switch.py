@@ -187,3 +187,27 @@ def test_a_wrong_mesh_is_an_error_before_any_write(kubectl, asm_mesh, traditiona
     assert {name: _template_annotations(admin, traditional_shop, name) for name in ("cart",)} == (
         before
     )
+
+
+def test_a_refusal_names_whom_the_server_judged_not_only_the_context(
+    kubectl, admin, traditional_shop
+):
+    # admin's context, acting as the read-only viewer: "context admin" alone would suggest
+    # admin lacks the rights.
+    done = kubectl.sidecar(
+        "switch",
+        "--native",
+        "-n",
+        traditional_shop,
+        "--context",
+        "admin",
+        "--as",
+        "viewer",
+        "--yes",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        f"Refused: may not patch deployments.apps in namespace {traditional_shop} "
+        "(context admin, as viewer)"
+    ) in done.stderr
+    assert _asm_native(admin) is False
