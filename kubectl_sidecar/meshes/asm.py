@@ -40,7 +40,9 @@ def asm_config(mesh_config_object, context):
             None,
             f"{where} does not set spec.enableNativeSidecar; ASM's default depends on its version",
         )
-    return MeshConfig(name=NAME, family=FAMILY, context=context, mesh_wide=setting)
+    # Its payload: the resourceVersion it was read at, which a switch's patch carries.
+    version = (mesh_config_object.get("metadata") or {}).get("resourceVersion")
+    return MeshConfig(name=NAME, family=FAMILY, context=context, mesh_wide=setting, payload=version)
 
 
 def read(cluster, mesh_cluster, quiet=False):
@@ -62,14 +64,17 @@ class MeshConfigChange(ConfigChange):
     done_name = "enableNativeSidecar"
 
     def patch(self):
-        return native_sidecar(self.name, self.new == "true")
+        return native_sidecar(self.name, self.new == "true", self.resource_version)
 
 
-def native_sidecar(name, native):
-    """ASMMeshConfig's spec.enableNativeSidecar; a custom resource takes only a JSON merge patch."""
-    return Patch(
-        MESH_CONFIGS, None, name, {"spec": {"enableNativeSidecar": native}}, JSON_MERGE_PATCH
-    )
+def native_sidecar(name, native, resource_version=None):
+    """ASMMeshConfig's spec.enableNativeSidecar; a custom resource takes only a JSON merge patch.
+    With the resourceVersion it was read at: changed since (another switch, the console), the
+    server answers 409 Conflict rather than overwrite it."""
+    body: dict = {"spec": {"enableNativeSidecar": native}}
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
+    return Patch(MESH_CONFIGS, None, name, body, JSON_MERGE_PATCH)
 
 
 def config_changes(config, target, rows):
@@ -79,7 +84,14 @@ def config_changes(config, target, rows):
     old = "unset" if current is None else str(current).lower()
     return [
         MeshConfigChange(
-            NAME, "ASMMeshConfig", None, MESH_CONFIG_NAME, old, mode_value(target), config.context
+            NAME,
+            "ASMMeshConfig",
+            None,
+            MESH_CONFIG_NAME,
+            old,
+            mode_value(target),
+            config.context,
+            resource_version=config.payload,
         )
     ]
 

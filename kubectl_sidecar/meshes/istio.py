@@ -178,7 +178,7 @@ def _auto_setting(where, what, kubelet_versions):
 
 def istio_config(deployments, kubelet_versions, context=None):
     """MeshConfig from the istiod Deployments (one per revision). Its payload:
-    {revision: (namespace, name, container, env value)} of each istiod."""
+    {revision: (namespace, name, container, env value, resourceVersion)} of each istiod."""
     revisions, istiods = {}, {}
     for deployment in deployments:
         revision_name = istiod_revision(deployment)
@@ -194,6 +194,7 @@ def istio_config(deployments, kubelet_versions, context=None):
             metadata.get("name"),
             container,
             istiod_env_value(deployment)[1],
+            metadata.get("resourceVersion"),
         )
     config = MeshConfig(
         name=NAME,
@@ -250,12 +251,16 @@ class IstiodChange(ConfigChange):
     done_name = ISTIO_ENV
 
     def patch(self):
-        return istiod_env(self.namespace, self.name, self.container, self.new)
+        return istiod_env(
+            self.namespace, self.name, self.container, self.new, self.resource_version
+        )
 
 
-def istiod_env(namespace, name, container, value):
-    """istiod's ENABLE_NATIVE_SIDECARS; its other env entries are kept (merged by name)."""
-    body = {
+def istiod_env(namespace, name, container, value, resource_version=None):
+    """istiod's ENABLE_NATIVE_SIDECARS; its other env entries are kept (merged by name). With
+    the resourceVersion it was read at, a Deployment changed since (a helm upgrade, another
+    switch) answers 409 Conflict instead of taking a decision made on what it was."""
+    body: dict = {
         "spec": {
             "template": {
                 "spec": {
@@ -266,6 +271,8 @@ def istiod_env(namespace, name, container, value):
             }
         }
     }
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
     return Patch(resources.DEPLOYMENTS, namespace, name, body, STRATEGIC_MERGE_PATCH)
 
 
@@ -276,7 +283,7 @@ def config_changes(config, target, rows):
     revisions = [rev for rev in sorted(istiods) if rev in used] or sorted(istiods)
     changes = []
     for revision_name in revisions:
-        namespace, name, container, value = istiods[revision_name]
+        namespace, name, container, value, version = istiods[revision_name]
         setting = config.revisions[revision_name]
         if value is not None and value.strip().lower() == mode_value(target):
             continue
@@ -293,6 +300,7 @@ def config_changes(config, target, rows):
                 mode_value(target),
                 config.context,
                 container,
+                resource_version=version,
             )
         )
     return changes

@@ -4,7 +4,7 @@ import pytest
 
 from kubectl_sidecar.classify import classify_pod
 from kubectl_sidecar.meshconfig import desired_setting
-from kubectl_sidecar.meshes.asm import asm_config
+from kubectl_sidecar.meshes.asm import asm_config, config_changes
 from tests.unit import pods
 
 
@@ -26,3 +26,15 @@ def test_missing_asm_mesh_config_is_unknown_with_a_reason():
     config = asm_config(None, "prod")
     assert config.mesh_wide.native is None
     assert "not found" in config.mesh_wide.source
+
+
+def test_a_switch_patches_asmmeshconfig_at_the_version_it_read():
+    # Changed since (the console, another switch): 409 Conflict, not an overwrite.
+    config = asm_config(
+        {"metadata": {"resourceVersion": "4711"}, "spec": {"enableNativeSidecar": False}}, "asm"
+    )
+    [change] = config_changes(config, "native", [])
+    assert change.patch().body == {
+        "spec": {"enableNativeSidecar": True},
+        "metadata": {"resourceVersion": "4711"},
+    }

@@ -5,7 +5,12 @@ import pytest
 from kubectl_sidecar.classify import classify_pod
 from kubectl_sidecar.meshconfig import desired_setting
 from kubectl_sidecar.meshes.asm import asm_config
-from kubectl_sidecar.meshes.istio import istio_config, istiod_needs_kubelets, istiod_setting
+from kubectl_sidecar.meshes.istio import (
+    config_changes,
+    istio_config,
+    istiod_needs_kubelets,
+    istiod_setting,
+)
 from tests.unit import pods
 
 
@@ -95,3 +100,14 @@ def test_pod_override_annotation_wins_over_the_mesh():
     setting = desired_setting(row, config)
     assert setting.mode == "traditional"
     assert "sidecar.istio.io/nativeSidecar" in setting.source
+
+
+def test_a_switch_patches_istiod_at_the_version_it_read():
+    read = istiod(env="false")
+    read["metadata"]["resourceVersion"] = "812"
+    [change] = config_changes(istio_config([read], NEW_KUBELETS), "native", [])
+    body = change.patch().body
+    assert body["metadata"] == {"resourceVersion": "812"}
+    assert body["spec"]["template"]["spec"]["containers"] == [
+        {"name": "discovery", "env": [{"name": "ENABLE_NATIVE_SIDECARS", "value": "true"}]}
+    ]
