@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import NATIVE, TRADITIONAL, parse_bool
+from kubectl_sidecar.meshes.base import NATIVE, TRADITIONAL, Setting, parse_bool
 
 NONE = "none"
 GATEWAY = "gateway"
@@ -55,6 +55,9 @@ class PodRow:
     stuck_job: bool = False  # a Job pod kept alive by its proxy after the app finished
     terminating: bool = False  # being deleted: on its way out whatever its mode
     lifecycle_settings: bool = False  # proxy startup/shutdown settings native mode ignores
+    # The mode the mesh's injector gives this pod whatever its config says (an Istio injection
+    # template without a native form), and why; None for most pods.
+    fixed: Setting | None = None
     # Filled in by actions.assess once the mesh config and owners are known.
     desired: str | None = None
     desired_reason: str | None = None
@@ -229,6 +232,7 @@ def classify_pod(pod: dict, proxy_names: dict[str, str] | None = None) -> PodRow
         phase=status.get("phase"),
         terminating=bool(metadata.get("deletionTimestamp")),
         lifecycle_settings=bool(proxy) and _has_lifecycle_settings(pod, proxy, family),
+        fixed=registry.fixed_setting(family, metadata) if proxy else None,
     )
     if mode == INVALID:
         row.problems.append(

@@ -12,6 +12,8 @@ def desired_setting(row, mesh):
     """The Setting that decides what the mesh would inject into this pod now."""
     if row.proxy is None:
         return Setting(None, "no mesh proxy")
+    if row.fixed is not None:
+        return row.fixed  # what the injector gives it whatever the config says
     if mesh.family == row.family:
         if mesh.native_supported is False:
             return mesh.mesh_wide  # a control plane without native mode ignores the annotation

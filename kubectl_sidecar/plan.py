@@ -133,9 +133,14 @@ def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: str, facts: Facts)
     plan = Plan(target=target, config_changes=config_changes(mesh, target, rows))
     mine = [row for row in rows if row.family == family]
     plan.outside += len(rows) - len(mine)
-    desired = registry.control_plane(mesh.name).desired_after_switch(
+    after = registry.control_plane(mesh.name).desired_after_switch(
         mesh, plan.config_changes, target
     )
+
+    def desired(row):
+        # A pod whose injector ignores the config keeps its mode: restarting it switches nothing.
+        return row.fixed.mode if row.fixed is not None else after(row)
+
     _plan_pods(plan, mine, desired, facts)
     return plan
 
@@ -155,8 +160,21 @@ def plan_override(rows: list[PodRow], workloads: list[tuple], target: str, facts
     """
     plan = Plan(target=target)
     wanted = {(kind, namespace, name) for kind, namespace, name, _, _ in workloads}
+    # Workloads whose injector gives their pods a fixed mode that isn't the target: an
+    # annotation asking for it would roll them out for nothing.
+    fixed_elsewhere = {
+        (row.workload[0], row.namespace, row.workload[1]): row.fixed
+        for row in rows
+        if row.workload and row.fixed is not None and row.fixed.mode != target
+    }
     for kind, namespace, name, family, template_annotations in workloads:
         keys = OVERRIDE_ANNOTATIONS.get(family)
+        fixed = fixed_elsewhere.get((kind, namespace, name))
+        if fixed is not None:
+            plan.manual.append(
+                Manual(namespace, f"{kind}/{name}", f"stays {fixed.mode}: {fixed.source}")
+            )
+            continue
         if not keys:
             plan.manual.append(
                 Manual(
@@ -176,6 +194,8 @@ def plan_override(rows: list[PodRow], workloads: list[tuple], target: str, facts
     ]
 
     def desired(row: PodRow) -> str | None:
+        if row.fixed is not None:
+            return row.fixed.mode
         return target if row.family else None
 
     _plan_pods(plan, mine, desired, facts, skip_restart=overridden)

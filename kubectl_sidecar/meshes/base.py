@@ -188,6 +188,10 @@ class ProxyFamily(Protocol):
     def lifecycle_settings(self, annotations: dict) -> bool:
         """The pod sets proxy startup/shutdown settings that native mode ignores."""
 
+    # Optional, so not declared here: `fixed_setting(metadata) -> Setting | None`, the mode its
+    # injector gives a pod whatever the config or the pod's override says (Istio's injection
+    # templates without a native form). Where a module defines it, status and switch obey it.
+
 
 class ControlPlane(Protocol):
     """Reading a mesh's config and switching it. Implemented by a mesh module with these

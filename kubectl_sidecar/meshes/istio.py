@@ -74,6 +74,33 @@ LIFECYCLE_SETTINGS = (
 )
 
 
+TEMPLATES_ANNOTATION = "inject.istio.io/templates"
+# The istiod chart's injection templates that have a native form: files/injection-template.yaml
+# (`sidecar`) puts istio-proxy in initContainers with restartPolicy: Always when
+# .Values.global.nativeSidecar / ENABLE_NATIVE_SIDECARS says so, and `gateway` has no sidecar
+# to place. files/grpc-agent.yaml (and grpc-simple.yaml) always put it in `containers`
+# (istio.io/istio manifests/charts/istio-control/istio-discovery/files, main 2026-08); a custom
+# template is the user's and has no native form we know of.
+NATIVE_FORM_TEMPLATES = frozenset({"sidecar", "gateway"})
+
+
+def fixed_setting(metadata):
+    """Traditional whatever ENABLE_NATIVE_SIDECARS says, for a pod injected from a template
+    without a native form; None for the default template (most pods)."""
+    value = ((metadata.get("annotations") or {}).get(TEMPLATES_ANNOTATION) or "").strip()
+    if not value:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    other = [name for name in names if name not in NATIVE_FORM_TEMPLATES]
+    if not other:
+        return None
+    return Setting(
+        False,
+        f"pod annotation {TEMPLATES_ANNOTATION}={value}: injection template "
+        f"{', '.join(other)} has no native form",
+    )
+
+
 def lifecycle_settings(annotations):
     proxy_config = annotations.get("proxy.istio.io/config", "")
     return any(setting in proxy_config for setting in LIFECYCLE_SETTINGS)

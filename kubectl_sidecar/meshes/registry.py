@@ -112,6 +112,16 @@ _LIFECYCLE_RULES = tuple(
 )
 
 
+# Optional in a family's module (base.ProxyFamily says what it is): only those with the rule.
+_FIXED_RULES = {f.FAMILY: f.fixed_setting for f in FAMILIES if hasattr(f, "fixed_setting")}
+
+
+def fixed_setting(family, metadata):
+    """The Setting a family's injector gives this pod whatever its config says, or None."""
+    rule = _FIXED_RULES.get(family)
+    return rule(metadata) if rule is not None else None
+
+
 def is_gateway(metadata, proxies):
     """A mesh says the pod is its gateway (the proxy is the workload)."""
     return any(rule(metadata, proxies) for rule in _GATEWAY_RULES)

@@ -114,9 +114,9 @@ def test_grpc_agent_template_stays_traditional_under_native(kubectl, admin, name
     # The chart's files/grpc-agent.yaml puts istio-proxy in `containers` and has no native form.
     assert _deploy(admin, namespace, "grpc", {TEMPLATES: "grpc-agent"}) == ["traditional"] * 2
     assert seed.injected_mode(admin, namespace, "grpc") == "traditional"
-    # Today's status models DESIRED from istiod's setting alone, so it asks for a restart that
-    # can never make these pods native: the bug issue 18 describes (templates other than
-    # `sidecar` have no native form). Assert what it does today; the fix turns this into "ok".
-    assert _rows(kubectl, namespace) == {
-        ("grpc", "traditional", "native", "restart Deployment/grpc")
-    }
+    # Templates other than `sidecar` have no native form: DESIRED follows the template, not
+    # istiod's setting, so nothing asks for a restart that could never switch these pods.
+    assert _rows(kubectl, namespace) == {("grpc", "traditional", "traditional", "ok")}
+    switch = kubectl.sidecar("switch", "--native", "-n", namespace, "--dry-run")
+    assert switch.returncode == 0, switch.stdout + switch.stderr
+    assert "Nothing to change" in switch.stdout

@@ -2,6 +2,7 @@
 
 import pytest
 
+from kubectl_sidecar.actions import assess
 from kubectl_sidecar.classify import classify_pod
 from kubectl_sidecar.meshconfig import desired_setting
 from kubectl_sidecar.meshes.asm import asm_config
@@ -11,6 +12,7 @@ from kubectl_sidecar.meshes.istio import (
     istiod_needs_kubelets,
     istiod_setting,
 )
+from kubectl_sidecar.plan import plan_override, plan_switch
 from tests.unit import pods
 
 
@@ -111,3 +113,49 @@ def test_a_switch_patches_istiod_at_the_version_it_read():
     assert body["spec"]["template"]["spec"]["containers"] == [
         {"name": "discovery", "env": [{"name": "ENABLE_NATIVE_SIDECARS", "value": "true"}]}
     ]
+
+
+@pytest.mark.parametrize(
+    "templates, fixed",
+    [
+        (None, None),
+        ("sidecar", None),
+        ("gateway", None),
+        ("sidecar,gateway", None),
+        ("grpc-agent", "injection template grpc-agent has no native form"),
+        ("sidecar, my-team-template", "injection template my-team-template has no native form"),
+    ],
+)
+def test_injection_templates_without_a_native_form_fix_the_mode(templates, fixed):
+    annotations = {} if templates is None else {"inject.istio.io/templates": templates}
+    row = classify_pod(pods.istio("traditional", annotations=annotations))
+    config = istio_config([istiod(env="true")], NEW_KUBELETS)
+    setting = desired_setting(row, config)
+    if fixed is None:
+        assert row.fixed is None and setting.native is True
+    else:
+        assert setting.native is False
+        assert setting.source.endswith(fixed)
+        assert setting.source.startswith(f"pod annotation inject.istio.io/templates={templates}")
+
+
+def test_a_switch_never_restarts_a_pod_whose_template_has_no_native_form():
+    grpc = classify_pod(
+        pods.istio(
+            "traditional",
+            annotations={"inject.istio.io/templates": "grpc-agent"},
+            owner=("ReplicaSet", "grpc-1"),
+        )
+    )
+    grpc.workload = ("Deployment", "grpc")
+    config = istio_config([istiod(env="false")], NEW_KUBELETS)
+    assess(grpc, desired_setting(grpc, config), {})
+    plan = plan_switch([grpc], config, "native", {})
+    assert plan.restarts == [] and plan.already == 1
+    assert [c.new for c in plan.config_changes] == ["true"]
+    per_workload = plan_override(
+        [grpc], [("Deployment", grpc.namespace, "grpc", "istio", {})], "native", {}
+    )
+    assert per_workload.overrides == [] and per_workload.restarts == []
+    [manual] = per_workload.manual
+    assert manual.todo.startswith("stays traditional: pod annotation inject.istio.io/templates")
