@@ -1,6 +1,6 @@
 """A fleet: one mesh over several clusters (kubeconfig contexts), seen and switched as one.
 
-Everything here composes the one-context pieces (status.stream/collect) per context, or is
+Everything here composes the one-context pieces (status.stream) per context, or is
 what switch.run, the one routine for one context or several, needs only for several; nothing
 about a single cluster is decided twice. The pure parts (which config writes are the same
 write, whether contexts sharing a mesh agree, totals) are functions of plain data, tested
@@ -84,21 +84,6 @@ def _read(member, assessor, proxy_names, pipe):
         pipe.put(Batch(member, error=error))
         return
     pipe.put(Batch(member, done=True))
-
-
-def collect(members, scopes, mesh="auto", proxy_names=None):
-    """{member name: status.Report or the error that stopped it}, every context read at once."""
-
-    def one(pair):
-        member, scope = pair
-        try:
-            return status.collect(member.cluster, scope, mesh, member.mesh_cluster, proxy_names)
-        except SidecarError as error:
-            return error
-
-    with ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
-        results = list(pool.map(one, zip(members, scopes, strict=True)))
-    return {member.name: result for member, result in zip(members, results, strict=True)}
 
 
 def total(tallies):

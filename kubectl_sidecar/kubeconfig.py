@@ -48,6 +48,26 @@ class Overrides:
     as_uid: str | None = None
     disable_compression: bool = False
 
+    @classmethod
+    def from_flags(cls, flags):
+        """kubectl's connection flags (click's parameters by name) as Overrides. Missing flags
+        count as not given: completion passes what click has parsed of a half-typed line."""
+        return cls(
+            cluster=flags.get("cluster"),
+            user=flags.get("user"),
+            server=flags.get("server"),
+            token=flags.get("token"),
+            certificate_authority=flags.get("certificate_authority"),
+            client_certificate=flags.get("client_certificate"),
+            client_key=flags.get("client_key"),
+            insecure_skip_tls_verify=bool(flags.get("insecure_skip_tls_verify")),
+            tls_server_name=flags.get("tls_server_name"),
+            as_user=flags.get("as_user"),
+            as_groups=tuple(flags.get("as_groups") or ()),
+            as_uid=flags.get("as_uid"),
+            disable_compression=bool(flags.get("disable_compression")),
+        )
+
     def for_mesh(self):
         """What applies to the --mesh-context connection too: who we act as and how we talk.
         Which server, which TLS files and which credentials are the main connection's own."""

@@ -132,12 +132,13 @@ class PodTable:
 
 
 def pod_table(scope, rows, wide=False, no_headers=False, now=None):
-    """The whole per-pod table at once."""
+    """The whole per-pod table of one context at once."""
     return PodTable(scope.all_namespaces, wide, no_headers, now).render(rows)
 
 
 def summary_line(mesh, tally):
-    """The line under the table: mesh and configured mode, pods per mode, restarts needed."""
+    """The line under one context's table: mesh and configured mode, pods per mode, restarts
+    needed."""
     counts = tally.mode_counts()
     modes = ", ".join(f"{counts[mode]} {mode}" for mode in MODES if counts[mode])
     return (
@@ -145,6 +146,26 @@ def summary_line(mesh, tally):
         f"{tally.needs_action} pod(s) need action, "
         f"{len(tally.workloads)} workload(s) to restart."
     )
+
+
+def summary_lines(parts, whole, failed=()):
+    """Under the table, for the contexts read (parts: [(context, MeshConfig, Tally)]); failed
+    names those that could not be. One context: its summary line. Several (read or not): each
+    one's line naming it, then the total over them (whole: fleet.total)."""
+    if len(parts) + len(failed) == 1:
+        _, mesh, tally = parts[0]
+        return summary_line(mesh, tally)
+    lines = [f"Context {name}: " + summary_line(mesh, tally) for name, mesh, tally in parts]
+    counts = whole.mode_counts()
+    modes = ", ".join(f"{counts[mode]} {mode}" for mode in MODES if counts[mode])
+    read = f"{len(parts)} context(s)"
+    if failed:
+        read += f" ({len(failed)} more not read: {', '.join(failed)})"
+    lines.append(
+        f"Total over {read}: Pods: {modes or 'none'}. {whole.needs_action} pod(s) "
+        f"need action, {len(whole.workloads)} workload(s) to restart."
+    )
+    return "\n".join(lines)
 
 
 def whole_table(headers, rows, no_headers=False):
@@ -166,46 +187,25 @@ def whole_table(headers, rows, no_headers=False):
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
-def namespace_summary(tally, no_headers=False):
-    """One line per namespace with pod counts per mode (the --summary view)."""
+def namespace_summary(tallies, no_headers=False, contexts=False):
+    """One line per namespace with pod counts per mode (the --summary view), of every context
+    ([(context, Tally)], in order); contexts: several were asked for, CONTEXT first."""
     headers = ["NAMESPACE"] + [mode.upper() for mode in MODES] + ["NEEDS-ACTION"]
     table = [
         [namespace] + [str(counts[key]) for key in MODES + ("restart",)]
-        for namespace, counts in sorted(tally.per_namespace.items())
-    ]
-    return whole_table(headers, table, no_headers)
-
-
-def fleet_summary_lines(parts, whole, failed=()):
-    """Under a fleet's table: the summary line of each context (parts: [(context, MeshConfig,
-    Tally)]), then the fleet's total; failed names the contexts that could not be read."""
-    lines = [f"Context {name}: " + summary_line(mesh, tally) for name, mesh, tally in parts]
-    counts = whole.mode_counts()
-    modes = ", ".join(f"{counts[mode]} {mode}" for mode in MODES if counts[mode])
-    read = f"{len(parts)} context(s)"
-    if failed:
-        read += f" ({len(failed)} more not read: {', '.join(failed)})"
-    lines.append(
-        f"Total over {read}: Pods: {modes or 'none'}. {whole.needs_action} pod(s) "
-        f"need action, {len(whole.workloads)} workload(s) to restart."
-    )
-    return "\n".join(lines)
-
-
-def fleet_namespace_summary(tallies, no_headers=False):
-    """--summary over a fleet: one line per context and namespace ([(context, Tally)])."""
-    headers = ["CONTEXT", "NAMESPACE"] + [mode.upper() for mode in MODES] + ["NEEDS-ACTION"]
-    table = [
-        [name, namespace] + [str(counts[key]) for key in MODES + ("restart",)]
         for name, tally in tallies
         for namespace, counts in sorted(tally.per_namespace.items())
     ]
+    if contexts:
+        headers.insert(0, "CONTEXT")
+        names = [name for name, tally in tallies for _ in tally.per_namespace]
+        table = [[name] + row for name, row in zip(names, table, strict=True)]
     return whole_table(headers, table, no_headers)
 
 
-def item(row):
-    """One pod in the documented -o json/yaml contract."""
-    return {
+def item(row, context=None):
+    """One pod in the documented -o json/yaml contract; of several contexts, naming its own."""
+    doc = {
         "namespace": row.namespace,
         "pod": row.name,
         "workload": {"kind": row.workload[0], "name": row.workload[1]} if row.workload else None,
@@ -220,6 +220,9 @@ def item(row):
         "revision": row.revision,
         "creationTimestamp": row.created,
     }
+    if context is not None:
+        doc["context"] = context
+    return doc
 
 
 def mesh_document(mesh):
@@ -236,19 +239,73 @@ def mesh_document(mesh):
     }
 
 
-def document(report, rows=None):
-    """The whole -o json/yaml document (a dict), in the order a streamed one is written."""
+def document(reports, whole, errors=None, needs_restart=False, several=False):
+    """The whole -o json/yaml document (a dict) of every context read ({context: Report}, in
+    order), in the order a streamed one is written; errors: {context: message} of those not
+    read; several: more than one context was asked for."""
     return {
-        **status_head(report.mesh),
-        "items": [item(row) for row in (report.rows if rows is None else rows)],
-        "summary": report.tally().summary(),
-        "warnings": list(report.warnings),
+        **status_head({name: report.mesh for name, report in reports.items()}, several),
+        "items": [
+            item(row, name if several else None)
+            for name, report in reports.items()
+            for row in report.rows
+            if not needs_restart or row.needs_restart
+        ],
+        **status_tail(
+            {name: report.tally() for name, report in reports.items()},
+            whole,
+            {name: report.warnings for name, report in reports.items()},
+            errors,
+            several,
+        ),
     }
 
 
-def status_head(mesh):
-    """What a SidecarStatus document says before its items."""
-    return {"apiVersion": API_VERSION, "kind": "SidecarStatus", "mesh": mesh_document(mesh)}
+def status_head(meshes, several=False):
+    """What a SidecarStatus document says before its items, from each context's MeshConfig
+    ({context: MeshConfig}, in order).
+
+    Several contexts: the one-context contract with fields added, none renamed. mesh keeps its
+    fields (the mesh's when every context reports the same, else null) and gains `contexts`,
+    each context's own."""
+    if not several:
+        (mesh,) = meshes.values()
+        return {"apiVersion": API_VERSION, "kind": "SidecarStatus", "mesh": mesh_document(mesh)}
+    docs = {name: mesh_document(mesh) for name, mesh in meshes.items()}
+    alike = {json.dumps(doc, sort_keys=True) for doc in docs.values()}
+    first = next(iter(docs.values()), None)
+    # A copy of its own: sharing `revisions` with the first context's would make YAML write
+    # an anchor and an alias (`&id001`) where a reader expects two plain maps.
+    mesh_doc = (
+        json.loads(json.dumps(first))
+        if first is not None and len(alike) == 1
+        else {
+            key: None
+            for key in ("name", "context", "configuredMode", "source", "revisions", "description")
+        }
+    )
+    mesh_doc["contexts"] = docs
+    return {"apiVersion": API_VERSION, "kind": "SidecarStatus", "mesh": mesh_doc}
+
+
+def status_tail(tallies, whole, warnings, errors=None, several=False):
+    """What a SidecarStatus document says after its items: the summary (whole: the Tally over
+    every context, fleet.total), warnings ({context: [text]}) and, of several contexts, each
+    one's own summary, its warnings named, and `errors`, the contexts not read
+    ({context: message})."""
+    summary = whole.summary()
+    if not several:
+        return {"summary": summary, "warnings": [w for texts in warnings.values() for w in texts]}
+    summary["contexts"] = {name: tally.summary() for name, tally in tallies.items()}
+    return {
+        "summary": summary,
+        "warnings": [
+            f"context {name}: {text}" for name, texts in warnings.items() for text in texts
+        ],
+        "errors": [
+            {"context": name, "message": message} for name, message in (errors or {}).items()
+        ],
+    }
 
 
 class StreamedDocument:
@@ -319,50 +376,6 @@ def _yaml(value):
     import yaml
 
     return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
-
-
-def fleet_document(reports, whole, errors=None, needs_restart=False):
-    """The -o json/yaml document of a fleet ({context: Report}, in order): the one-context
-    contract with fields added, none renamed. mesh and summary keep their fields (the mesh's
-    when every context reports the same, else null; the fleet's totals) and gain `contexts`,
-    each context's own; every item gains `context`; `errors` lists contexts not read.
-    whole is the fleet's Tally (fleet.total)."""
-    meshes = {name: mesh_document(report.mesh) for name, report in reports.items()}
-    alike = {json.dumps(doc, sort_keys=True) for doc in meshes.values()}
-    first = next(iter(meshes.values()), None)
-    # A copy of its own: sharing `revisions` with the first context's would make YAML write
-    # an anchor and an alias (`&id001`) where a reader expects two plain maps.
-    mesh_doc = (
-        json.loads(json.dumps(first))
-        if first is not None and len(alike) == 1
-        else {
-            key: None
-            for key in ("name", "context", "configuredMode", "source", "revisions", "description")
-        }
-    )
-    mesh_doc["contexts"] = meshes
-    summary = whole.summary()
-    summary["contexts"] = {name: report.tally().summary() for name, report in reports.items()}
-    items = []
-    for name, report in reports.items():
-        for row in report.rows:
-            if not needs_restart or row.needs_restart:
-                items.append(dict(item(row), context=name))
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "SidecarStatus",
-        "mesh": mesh_doc,
-        "items": items,
-        "summary": summary,
-        "warnings": [
-            f"context {name}: {warning}"
-            for name, report in reports.items()
-            for warning in report.warnings
-        ],
-        "errors": [
-            {"context": name, "message": message} for name, message in (errors or {}).items()
-        ],
-    }
 
 
 def dump(doc, output):

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from kubectl_sidecar import fleet, render
-from kubectl_sidecar.cli import _contexts
+from kubectl_sidecar.connection import context_names
 from kubectl_sidecar.errors import ApiError, InputError, Unreachable
 from kubectl_sidecar.meshes.asm import MeshConfigChange
 from kubectl_sidecar.meshes.base import MeshConfig, Setting
@@ -117,10 +117,10 @@ FLEET = ("--context", "hz", "--context", "sh", "--mesh-context", "asm-instance")
 
 
 def test_contexts_repeat_and_split_on_commas_each_once():
-    assert _contexts(None, None, ("a", "b,c", "a")) == ("a", "b", "c")
-    assert _contexts(None, None, ()) == ()
+    assert context_names(None, None, ("a", "b,c", "a")) == ("a", "b", "c")
+    assert context_names(None, None, ()) == ()
     with pytest.raises(InputError, match="a context name is empty"):
-        _contexts(None, None, ("a,",))
+        context_names(None, None, ("a,",))
 
 
 def test_an_empty_context_name_is_one_error_line(run):
@@ -621,7 +621,7 @@ def test_fleet_plan_text_is_per_context_and_says_where_nothing_changes():
 
 def test_fleet_summary_lines():
     tally = Tally()
-    lines = render.fleet_summary_lines([("a", asm("native"), tally)], tally, failed=["b"])
+    lines = render.summary_lines([("a", asm("native"), tally)], tally, failed=["b"])
     assert lines.splitlines() == [
         "Context a: Mesh asm: native (ASMMeshConfig/default on context asm-instance). Pods: "
         "none. 0 pod(s) need action, 0 workload(s) to restart.",

@@ -31,8 +31,6 @@ MESH_MODULES = {"meshes.appmesh", "meshes.asm", "meshes.consul", "meshes.istio"}
 MESH_MODULES |= {"meshes.kuma", "meshes.linkerd", "meshes.reading"}
 IMPURE_FOR_PURE = ("cluster", "kubeconfig", "plainconfig", "cli", "completion")
 THIRD_PARTY_FOR_PURE = ("click", "kubernetes", "urllib3")
-# The cycles left to remove; each must go (issue 17 item 3 ends cli <-> completion).
-KNOWN_CYCLES = [{"cli", "completion"}]
 
 
 def module_name(path):
@@ -148,4 +146,4 @@ def cycles():
 
 
 def test_no_two_modules_import_each_other():
-    assert [cycle for cycle in cycles() if cycle not in KNOWN_CYCLES] == []
+    assert cycles() == []

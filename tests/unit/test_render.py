@@ -111,7 +111,7 @@ def test_table_printed_in_parts_has_one_header_and_columns_that_only_widen():
 
 def test_summary_line_names_mesh_source_counts_and_restarts():
     r = report()
-    line = render.summary_line(r.mesh, r.tally())
+    line = render.summary_lines([("c", r.mesh, r.tally())], r.tally())
     assert (
         "asm: traditional (ASMMeshConfig/default on context asm spec.enableNativeSidecar=false)"
         in line
@@ -121,7 +121,7 @@ def test_summary_line_names_mesh_source_counts_and_restarts():
 
 
 def test_namespace_summary_counts_modes_per_namespace():
-    lines = render.namespace_summary(report().tally()).splitlines()
+    lines = render.namespace_summary([("c", report().tally())]).splitlines()
     assert lines[0].split() == [
         "NAMESPACE",
         "NATIVE",
@@ -140,7 +140,7 @@ def streamed(report, output, page=1, rows=None):
     written = []
     rows = report.rows if rows is None else rows
     document = render.StreamedDocument(
-        output, written.append, lambda: render.status_head(report.mesh)
+        output, written.append, lambda: render.status_head({"c": report.mesh})
     )
     for start in range(0, len(rows), page):
         document.add(render.item(row) for row in rows[start : start + page])
@@ -148,21 +148,30 @@ def streamed(report, output, page=1, rows=None):
     return "".join(written)
 
 
+def document(report, rows=None):
+    """render.document of one context, with only these rows as its items (the summary still
+    counts every row, as status --needs-restart writes it)."""
+    whole = render.document({"c": report}, report.tally())
+    if rows is not None:
+        whole["items"] = [render.item(row) for row in rows]
+    return whole
+
+
 @pytest.mark.parametrize("output", ["json", "yaml"])
 @pytest.mark.parametrize("page", [1, 2, 500])
 def test_a_streamed_document_is_the_whole_document_as_dump_writes_it(output, page):
     whole = report()
     whole.warnings.append("istiod's env may be managed by an IstioOperator or Helm release")
-    assert streamed(whole, output, page) == render.dump(render.document(whole), output)
+    assert streamed(whole, output, page) == render.dump(document(whole), output)
     few = whole.rows[1:2]
-    assert streamed(whole, output, page, few) == render.dump(render.document(whole, few), output)
+    assert streamed(whole, output, page, few) == render.dump(document(whole, few), output)
 
 
 @pytest.mark.parametrize("output", ["json", "yaml"])
 def test_a_streamed_document_without_items_has_an_empty_list(output):
     empty = report()
     text = streamed(empty, output, rows=[])
-    assert text == render.dump(render.document(empty, []), output)
+    assert text == render.dump(document(empty, []), output)
     parsed = json.loads(text) if output == "json" else yaml.safe_load(text)
     assert parsed["items"] == [] and parsed["summary"]["pods"] == len(empty.rows)
 
