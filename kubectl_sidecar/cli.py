@@ -267,43 +267,6 @@ def _console(output="text"):
     )
 
 
-def _run_settings(
-    connection, flags, target=None, workloads=(), force=False, no_restart=False, pin_failed=False
-):
-    """switch's and restart's flags as one validated switch.Options; raises InputError on a
-    combination that can't run, before anything connects."""
-    from kubectl_sidecar import switch
-    from kubectl_sidecar.errors import InputError
-
-    refs = [switch.parse_workload(text) for text in workloads]
-    if refs and connection.selector:
-        raise InputError("name workloads or use -l, not both")
-    if no_restart and (refs or connection.selector):
-        raise InputError("--no-restart applies to a mesh-wide switch only")
-    if pin_failed and (refs or connection.selector):
-        raise InputError("--pin-failed applies to a mesh-wide switch only")
-    mesh_wide = target is not None and not refs and not connection.selector
-    return switch.Options(
-        target=target,
-        workloads=refs,
-        mesh=connection.mesh,
-        proxy_names=connection.proxy_names,
-        dry_run=None if flags["dry_run"] == "none" else flags["dry_run"],
-        yes=flags["yes"],
-        force=force,
-        no_restart=no_restart,
-        concurrency=flags["concurrency"],
-        timeout=flags["timeout"],
-        keep_going=flags["keep_going"],
-        pin_failed=pin_failed,
-        skip_unhealthy=flags["skip_unhealthy"],
-        output=flags["output"],
-        restart_namespace=(
-            connection.namespace if mesh_wide and not connection.all_namespaces else None
-        ),
-    )
-
-
 @cli.command("switch", short_help="Switch the mesh or workloads to native or traditional sidecars.")
 @click.argument(
     "workloads", nargs=-1, metavar="[WORKLOAD]...", shell_complete=_complete("workloads")
@@ -357,7 +320,7 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
     if to_native == to_traditional:
         raise InputError("say exactly one of --native or --traditional")
     connection = ConnectionFlags.from_flags(flags)
-    options = _run_settings(
+    options = switch.Options.from_flags(
         connection,
         flags,
         "native" if to_native else "traditional",
@@ -386,7 +349,7 @@ def restart_command(**flags):
 
     release_large_buffers()
     connection = ConnectionFlags.from_flags(flags)
-    options = _run_settings(connection, flags)
+    options = switch.Options.from_flags(connection, flags)
     members = connection.members()
     scopes = [connection.scope(member.cluster) for member in members]
     sys.exit(switch.restart(members, scopes, options, _console()))

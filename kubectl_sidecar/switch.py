@@ -59,6 +59,48 @@ class Options:
     restart_namespace: str | None = None  # mesh-wide switch: restart only in this namespace
     output: str = "text"  # text | json (the plan or the outcome as one document on stdout)
 
+    @classmethod
+    def from_flags(
+        cls,
+        connection,
+        flags,
+        target=None,
+        workloads=(),
+        force=False,
+        no_restart=False,
+        pin_failed=False,
+    ):
+        """switch's and restart's flags (connection: connection.ConnectionFlags) as one
+        validated Options; InputError on a combination that can't run, before anything
+        connects."""
+        refs = [parse_workload(text) for text in workloads]
+        if refs and connection.selector:
+            raise InputError("name workloads or use -l, not both")
+        if no_restart and (refs or connection.selector):
+            raise InputError("--no-restart applies to a mesh-wide switch only")
+        if pin_failed and (refs or connection.selector):
+            raise InputError("--pin-failed applies to a mesh-wide switch only")
+        mesh_wide = target is not None and not refs and not connection.selector
+        return cls(
+            target=target,
+            workloads=refs,
+            mesh=connection.mesh,
+            proxy_names=connection.proxy_names,
+            dry_run=None if flags["dry_run"] == "none" else flags["dry_run"],
+            yes=flags["yes"],
+            force=force,
+            no_restart=no_restart,
+            concurrency=flags["concurrency"],
+            timeout=flags["timeout"],
+            keep_going=flags["keep_going"],
+            pin_failed=pin_failed,
+            skip_unhealthy=flags["skip_unhealthy"],
+            output=flags["output"],
+            restart_namespace=(
+                connection.namespace if mesh_wide and not connection.all_namespaces else None
+            ),
+        )
+
 
 @dataclass
 class Console:
