@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Event, Lock
 
+from kubectl_sidecar import resources
 from kubectl_sidecar.errors import ApiError, SidecarError, Terminated, Unreachable
 from kubectl_sidecar.tracking import Tracker, Waited
 
@@ -268,7 +269,11 @@ class Executor:
         in_flight = getattr(item, "in_flight", False) and not self.server_dry_run
         answer = None
         try:
-            if not in_flight:
+            if in_flight:
+                # No patch answer to start from, and the watch may have nothing new to say of
+                # a rollout under way: start from the object as it is now.
+                answer = self.cluster.get(resources.BY_KIND[item.kind], item.name, item.namespace)
+            else:
                 answer = self._send(self.cluster, item.patch(now_rfc3339()), deadline)
         except SidecarError as error:
             with self._lock:

@@ -141,14 +141,16 @@ def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: str, facts: Facts)
         # A pod whose injector ignores the config keeps its mode: restarting it switches nothing.
         return row.fixed.mode if row.fixed is not None else after(row)
 
-    _plan_pods(plan, mine, desired, facts)
+    # A restart already rolling out makes pods of the mode the mesh injects now: waiting for it
+    # helps only once the config says the target (a rerun after a stop), never before.
+    _plan_pods(plan, mine, desired, facts, wait_in_flight=not plan.config_changes)
     return plan
 
 
 def plan_restart(rows: list[PodRow], facts: Facts) -> Plan:
     """Restart only: bring pods to what the mesh is configured to inject now (row.desired)."""
     plan = Plan(target=None)
-    _plan_pods(plan, rows, lambda row: row.desired, facts)
+    _plan_pods(plan, rows, lambda row: row.desired, facts, wait_in_flight=True)
     return plan
 
 
@@ -208,9 +210,11 @@ def _plan_pods(
     desired_for: Callable[[PodRow], str | None],
     facts: Facts,
     skip_restart: Collection[tuple[str, str, str]] = (),
+    wait_in_flight: bool = False,
 ) -> Plan:
     """Sort pods by their remedy: already right, outside the mesh, unknown, to restart (once
-    per workload), or a manual step."""
+    per workload), or a manual step. wait_in_flight: a workload whose restart is already
+    rolling out is waited for rather than restarted again."""
     restart_pods: defaultdict[tuple[str, str, str], int] = defaultdict(int)
     families: dict[tuple[str, str, str], str | None] = {}
     manual: dict[tuple[str, str], str] = {}
@@ -240,7 +244,7 @@ def _plan_pods(
             count,
             families[(kind, namespace, name)],
             getattr(facts.get((kind, namespace, name)), "unhealthy", None),
-            getattr(facts.get((kind, namespace, name)), "in_flight", False),
+            wait_in_flight and getattr(facts.get((kind, namespace, name)), "in_flight", False),
         )
         for (kind, namespace, name), count in sorted(
             restart_pods.items(), key=lambda item: (item[0][1], item[0][0], item[0][2])

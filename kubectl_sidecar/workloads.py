@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
+from kubectl_sidecar.patches import RESTARTED_AT
 from kubectl_sidecar.rollout import progress, unhealthy
 
 # Kinds whose pod template `kubectl rollout restart` can bump.
@@ -28,8 +29,9 @@ class WorkloadFacts:
     on_delete: bool = False  # updateStrategy OnDelete: a template change moves no pod
     unhealthy: str | None = None  # why it was failing before we touched it (rollout.unhealthy)
     template_modes: tuple = ()  # ((key, value), ...) of mesh mode annotations on its pod template
-    # A rollout of it is under way and healthy (a run stopped midway left it so): its new
-    # pods get the mode the mesh injects now, so it is waited for, not restarted again.
+    # A restart of it (restartedAt on its template) is rolling out, healthy: a run stopped
+    # midway left it so. Its new pods get the mode the mesh injects now: plan.py waits for
+    # it rather than restart it again, where the mesh's config already says the target.
     in_flight: bool = False
 
 
@@ -50,7 +52,8 @@ def facts_index(objects, kind):
             paused=bool(spec.get("paused")),
             on_delete=strategy.get("type") == "OnDelete",
             unhealthy=failing,
-            in_flight=not (state.done or state.failed or failing or spec.get("paused")),
+            in_flight=RESTARTED_AT in template
+            and not (state.done or state.failed or failing or spec.get("paused")),
             template_modes=tuple((key, template[key]) for key in _MODE_KEYS if key in template),
         )
     return index

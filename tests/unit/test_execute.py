@@ -2,6 +2,7 @@
 controllers (its watch replays objects as they now are) and a clock the tests control."""
 
 from kubectl_sidecar.execute import Executor
+from kubectl_sidecar.patches import RESTARTED_AT
 from kubectl_sidecar.plan import Override, Restart
 from kubectl_sidecar.workloads import facts_index
 from tests.unit.fake_cluster import FakeCluster
@@ -212,15 +213,21 @@ def test_a_workload_already_rolling_out_is_waited_for_not_restarted_again():
 
 
 def test_facts_say_a_healthy_rollout_under_way_is_in_flight():
+    restarted = {"template": {"metadata": {"annotations": {RESTARTED_AT: "2026-12-06T22:00:00Z"}}}}
     rolling = deployment("cart", replicas=2)
+    rolling["spec"].update(restarted)
     rolling["status"]["updatedReplicas"] = 1
+    first = deployment("new", replicas=2)  # its first rollout: no restart in flight
+    first["status"]["updatedReplicas"] = 1
     done = deployment("web")
+    done["spec"].update(restarted)
     paused = deployment("db")
-    paused["spec"]["paused"] = True
+    paused["spec"].update(restarted, paused=True)
     paused["status"]["updatedReplicas"] = 0
-    facts = facts_index([rolling, done, paused], "Deployment")
-    assert [facts[("shop", name)].in_flight for name in ("cart", "web", "db")] == [
+    facts = facts_index([rolling, first, done, paused], "Deployment")
+    assert [facts[("shop", name)].in_flight for name in ("cart", "new", "web", "db")] == [
         True,
+        False,
         False,
         False,
     ]

@@ -316,3 +316,21 @@ def test_consul_override_plan_uses_consuls_pod_annotation():
     ]
     # The annotation rolls the workload out itself: no separate restart.
     assert plan.restarts == []
+
+
+def test_a_restart_already_rolling_out_is_waited_for_once_the_config_says_the_target():
+    # A run stopped midway: its restart of db is still rolling out, the config already changed.
+    half_done = rows((pods.istio("native", name="db-0"), ("StatefulSet", "db")))
+    facts = {
+        ("StatefulSet", "shop", "db"): WorkloadFacts(
+            "StatefulSet", "shop", "db", in_flight=True
+        )
+    }
+    rerun = plan_switch(
+        half_done, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"), "traditional", facts
+    )
+    assert [(r.ref, r.in_flight) for r in rerun.restarts] == [("StatefulSet/db", True)]
+    # Before the config changes, new pods would still come in the old mode: restart it.
+    first = plan_switch(half_done, ASM_NATIVE, "traditional", facts)
+    assert first.config_changes
+    assert [(r.ref, r.in_flight) for r in first.restarts] == [("StatefulSet/db", False)]
