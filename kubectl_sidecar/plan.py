@@ -85,6 +85,16 @@ class Plan:
     outside: int = 0  # pods without a proxy of this mesh, or gateways: never touched
     unknown: int = 0  # pods whose desired mode can't be known
     elsewhere: int = 0  # workloads to restart outside the namespace the restarts are limited to
+    # family -> the pod-template annotation that pins its pods' mode, where the running
+    # control plane reads another than the family's first (override_key)
+    pin_keys: dict[str, str] = field(default_factory=dict)
+
+    def override_key(self, family: str | None) -> str | None:
+        """The pod-template annotation that pins `family`'s pods (pins after a failed rollout)."""
+        if family in self.pin_keys:
+            return self.pin_keys[family]
+        keys = OVERRIDE_ANNOTATIONS.get(family or "")
+        return keys[0] if keys else None
 
     @property
     def empty(self) -> bool:
@@ -130,7 +140,11 @@ def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: str, facts: Facts)
     workload's own: status.Assessor has set aside pods' copies of their namespace's.)
     """
     family = mesh.family
-    plan = Plan(target=target, config_changes=config_changes(mesh, target, rows))
+    plan = Plan(
+        target=target,
+        config_changes=config_changes(mesh, target, rows),
+        pin_keys=_pin_keys(mesh),
+    )
     mine = [row for row in rows if row.family == family]
     plan.outside += len(rows) - len(mine)
     after = registry.control_plane(mesh.name).desired_after_switch(
@@ -154,13 +168,26 @@ def plan_restart(rows: list[PodRow], facts: Facts) -> Plan:
     return plan
 
 
-def plan_override(rows: list[PodRow], workloads: list[tuple], target: str, facts: Facts) -> Plan:
-    """Per-workload switch: pin `target` with the mesh's pod-template annotation.
+def _pin_keys(mesh: MeshConfig | None) -> dict[str, str]:
+    if mesh is None or mesh.family is None or mesh.override_key is None:
+        return {}
+    return {mesh.family: mesh.override_key}
+
+
+def plan_override(
+    rows: list[PodRow],
+    workloads: list[tuple],
+    target: str,
+    facts: Facts,
+    mesh: MeshConfig | None = None,
+) -> Plan:
+    """Per-workload switch: pin `target` with the mesh's pod-template annotation, the one the
+    running control plane reads (mesh.override_key) where it says.
 
     workloads is [(kind, namespace, name, family, template annotations)] for the named
     workloads; rows are the pods in scope (pods of other workloads are ignored).
     """
-    plan = Plan(target=target)
+    plan = Plan(target=target, pin_keys=_pin_keys(mesh))
     wanted = {(kind, namespace, name) for kind, namespace, name, _, _ in workloads}
     # Workloads whose injector gives their pods a fixed mode that isn't the target: an
     # annotation asking for it would roll them out for nothing.
@@ -170,14 +197,14 @@ def plan_override(rows: list[PodRow], workloads: list[tuple], target: str, facts
         if row.workload and row.fixed is not None and row.fixed.mode != target
     }
     for kind, namespace, name, family, template_annotations in workloads:
-        keys = OVERRIDE_ANNOTATIONS.get(family)
+        key = plan.override_key(family)
         fixed = fixed_elsewhere.get((kind, namespace, name))
         if fixed is not None:
             plan.manual.append(
                 Manual(namespace, f"{kind}/{name}", f"stays {fixed.mode}: {fixed.source}")
             )
             continue
-        if not keys:
+        if not key:
             plan.manual.append(
                 Manual(
                     namespace,
@@ -186,8 +213,8 @@ def plan_override(rows: list[PodRow], workloads: list[tuple], target: str, facts
                 )
             )
             continue
-        if template_annotations.get(keys[0]) != mode_value(target):
-            plan.overrides.append(Override(kind, namespace, name, keys[0], mode_value(target)))
+        if template_annotations.get(key) != mode_value(target):
+            plan.overrides.append(Override(kind, namespace, name, key, mode_value(target)))
     overridden = {(o.kind, o.namespace, o.name) for o in plan.overrides}
     mine = [
         row

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from kubectl_sidecar import access, fleet, meshread, preflight, render, resources, status
 from kubectl_sidecar import plan as planning
-from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
+from kubectl_sidecar.classify import NATIVE, TRADITIONAL
 from kubectl_sidecar.errors import InputError, SidecarError, Terminated, unless_forbidden
 from kubectl_sidecar.execute import Executor, ref_of
 from kubectl_sidecar.fleet import Member
@@ -225,7 +225,7 @@ def workload_steps(cluster, scope, options, console):
             raise InputError(
                 f'no meshed workload has pods matching "{scope.selector}" in {scope.describe()}'
             )
-        return planning.plan_override(report.rows, workloads, options.target, facts)
+        return planning.plan_override(report.rows, workloads, options.target, facts, report.mesh)
 
     def check(report):
         # Restarting into the same old mode would fail verify, and every rerun would restart
@@ -664,11 +664,9 @@ def pins_for(plan, outcome):
     old = mode_value(TRADITIONAL if plan.target == NATIVE else NATIVE)
     pins = []
     for restart in plan.restarts:
-        keys = OVERRIDE_ANNOTATIONS.get(restart.family)
-        if keys and ref_of(restart) in failed:
-            pins.append(
-                planning.Override(restart.kind, restart.namespace, restart.name, keys[0], old)
-            )
+        key = plan.override_key(restart.family)
+        if key and ref_of(restart) in failed:
+            pins.append(planning.Override(restart.kind, restart.namespace, restart.name, key, old))
     return pins
 
 

@@ -87,6 +87,9 @@ class MeshConfig:
     # False when --mesh named a mesh whose config isn't on the cluster: its settings are
     # guesses, and a switch must not act on them.
     found: bool = True
+    # The per-pod mode annotation a switch writes where the running release reads another
+    # than its family's first OVERRIDE_ANNOTATIONS (Linkerd before 2.20); None: that one.
+    override_key: str | None = None
 
     def describe(self) -> str:
         """One phrase for the summary line: the mesh, its configured mode and where it came from."""

@@ -1,9 +1,10 @@
 """Linkerd through kubectl: the mode comes from the pod's annotation (three prefixes), else the
 namespace's, else linkerd-config's proxy.nativeSidecar; switch annotates namespaces.
 
-The harness injector follows Linkerd 2.20's (tests/harness/injectors/linkerd.py), and each
-DESIRED asserted here is also checked against what that injector gives a new pod now
-(seed.injected_mode), so the test holds the plugin to the mesh, not to itself.
+The harness injector follows the release linkerd-config names (tests/harness/injectors/linkerd.py:
+2.18, 2.19, 2.20; 2.20 unless a test says otherwise), and each DESIRED asserted here is also
+checked against what that injector gives a new pod now (seed.injected_mode), so the test holds
+the plugin to the mesh, not to itself.
 """
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from tests.e2e.reports import items_by_workload
 from tests.harness import seed
 from tests.harness.api import resource_path
-from tests.harness.injectors.linkerd import NATIVE_KEYS
+from tests.harness.injectors.linkerd import NATIVE_KEYS, VERSIONS
 
 STABLE, BETA, ALPHA = NATIVE_KEYS
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -23,6 +24,85 @@ def _generations(admin, ns):
         for kind in ("deployments", "statefulsets")
         for d in admin.items(resource_path("apps/v1", kind, ns))
     }
+
+
+# --- each release line: runs first and leaves nothing behind, for the -A below ----------------
+
+# The key each release line reads first, on pods and from namespaces (pkg/inject at tags
+# version-2.18, version-2.19, version-2.20): what a switch must write there.
+RELEASE_KEYS = {"2.18": ALPHA, "2.19": BETA, "2.20": STABLE}
+
+
+@pytest.fixture(params=sorted(RELEASE_KEYS))
+def release(request, linkerd_mesh):
+    """linkerd-config of one release line, traditional. Its namespace opts in without a mode;
+    `cart` has no annotation of its own, `pinned` pins traditional with the release's key,
+    `stale` asks for native with config.linkerd.io, which only 2.20 reads."""
+    admin, line = linkerd_mesh, request.param
+    ns = "l5d-r" + line.replace(".", "")
+    seed.linkerd_mesh(admin, False, version=VERSIONS[line])
+    seed.linkerd_namespace(admin, ns)
+    seed.deployment(admin, ns, "cart")
+    seed.deployment(admin, ns, "pinned", replicas=1, annotations={RELEASE_KEYS[line]: "false"})
+    seed.deployment(admin, ns, "stale", replicas=1, annotations={STABLE: "true"})
+    seed.wait_for_pods(admin, ns, 4)
+    yield line, ns
+    seed.delete_namespace(admin, ns)
+    seed.linkerd_mesh(admin, False)
+
+
+def _status(kubectl, ns):
+    return {
+        name: [(i["mode"], i["desiredMode"], i["action"]) for i in items]
+        for name, items in items_by_workload(kubectl.sidecar_json("status", "-n", ns)).items()
+    }
+
+
+def test_status_and_a_switch_follow_the_keys_each_release_reads(kubectl, admin, release):
+    line, ns = release
+    key = RELEASE_KEYS[line]
+    stale = "native" if line == "2.20" else "traditional"
+    assert _status(kubectl, ns) == {
+        "cart": [("traditional", "traditional", "ok")] * 2,
+        "pinned": [("traditional", "traditional", "ok")],
+        "stale": [(stale, stale, "ok")],
+    }
+    for name, mode in (("cart", "traditional"), ("pinned", "traditional"), ("stale", stale)):
+        assert seed.injected_mode(admin, ns, name) == mode, name
+
+    done = kubectl.sidecar(
+        "switch", "--native", "--mesh", "linkerd", "-n", ns, "--yes", "--timeout", "2m"
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output  # verified: the release injects what the plan said
+    assert "Warning" not in output
+    namespace_keys = {
+        k: v for k, v in seed.namespace_annotations(admin, ns).items() if k in NATIVE_KEYS
+    }
+    assert namespace_keys == {key: "true"}
+    restarted = {
+        name
+        for name in ("cart", "pinned", "stale")
+        if RESTARTED_AT in seed.template_annotations(admin, ns, name)
+    }
+    assert restarted == ({"cart"} if line == "2.20" else {"cart", "stale"})
+    seed.wait_for_pods(admin, ns, 4)
+    assert seed.modes(admin, ns, "app in (cart,stale)") == ["native"] * 3
+    assert seed.modes(admin, ns, "app=pinned") == ["traditional"]  # its own key wins
+
+    again = kubectl.sidecar("switch", "--native", "--mesh", "linkerd", "-n", ns, "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to change" in again.stdout
+
+    # A per-workload switch pins with the key the release reads.
+    back = kubectl.sidecar(
+        "switch", "--traditional", "deployment/cart", "-n", ns, "--yes", "--timeout", "2m"
+    )
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert seed.template_annotations(admin, ns, "cart")[key] == "false"
+    seed.wait_for_pods(admin, ns, 4)
+    assert seed.modes(admin, ns, "app=cart") == ["traditional"] * 2
+    assert _status(kubectl, ns)["cart"] == [("traditional", "traditional", "ok")] * 2
 
 
 # --- switch: runs first, so its -A sees only its own namespaces' Linkerd pods ----------------------

@@ -139,14 +139,15 @@ def remove_istio_mesh(admin):
 # Linkerd: ConfigMap linkerd/linkerd-config, whose `values` key holds the chart's values, and
 # namespace annotations (injectors/linkerd.py says how its injector reads them).
 
-LINKERD_VERSION = "edge-26.5.2"
+LINKERD_VERSION = linkerd_injector.VERSIONS["2.20"]
 LINKERD_CONFIG = resource_path("v1", "configmaps", "linkerd")
 LINKERD_NATIVE = linkerd_injector.NATIVE_KEYS[0]  # config.linkerd.io/proxy-enable-native-sidecar
 
 
-def linkerd_mesh(admin, native):
-    """linkerd-config with proxy.nativeSidecar (None: the key absent, which Linkerd reads as false),
-    and Linkerd's injector webhook."""
+def linkerd_mesh(admin, native, version=LINKERD_VERSION):
+    """linkerd-config of release `version` (linkerdVersion, whose injector the harness's follows)
+    with proxy.nativeSidecar (None: the key absent, which Linkerd reads as false), and Linkerd's
+    injector webhook."""
     namespace(admin, "linkerd", injection=False)
     proxy = {
         "image": {"name": linkerd_injector.PROXY_IMAGE, "version": ""},
@@ -156,7 +157,7 @@ def linkerd_mesh(admin, native):
     if native is not None:
         proxy["nativeSidecar"] = native
     values = {
-        "linkerdVersion": LINKERD_VERSION,
+        "linkerdVersion": version,
         "cniEnabled": False,
         "clusterDomain": "cluster.local",
         "identityTrustAnchorsPEM": "-----BEGIN CERTIFICATE-----\nharness\n-----END CERTIFICATE-----\n",

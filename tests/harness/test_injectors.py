@@ -112,6 +112,77 @@ def test_linkerd_mode(config, namespace, pod, expected):
     assert linkerd.native_sidecar(values, linkerd.effective_annotations(pod, namespace)) is expected
 
 
+@pytest.mark.parametrize(
+    "release,config,namespace,pod,expected",
+    [
+        # 2.18 and older read only the alpha key, on pods and from namespaces.
+        ("2.18", False, {STABLE: "true"}, {}, False),
+        ("2.18", False, {BETA: "true"}, {}, False),
+        ("2.18", False, {ALPHA: "true"}, {}, True),
+        ("2.18", False, {}, {STABLE: "true", BETA: "true"}, False),
+        ("2.18", False, {}, {ALPHA: "true"}, True),
+        ("2.18", True, {ALPHA: "true"}, {ALPHA: "false"}, False),  # the pod's own key wins
+        # 2.19 reads beta, then alpha, and copies both from a namespace.
+        ("2.19", False, {STABLE: "true"}, {}, False),
+        ("2.19", False, {BETA: "true"}, {}, True),
+        ("2.19", False, {ALPHA: "true"}, {}, True),
+        ("2.19", False, {}, {STABLE: "true"}, False),
+        ("2.19", False, {BETA: "true"}, {ALPHA: "false"}, True),  # the copied beta comes first
+        ("2.19", True, {ALPHA: "true"}, {BETA: "false"}, False),
+        ("2.19", True, {}, {BETA: "yes", ALPHA: "false"}, True),  # invalid beta hides alpha
+        # 2.20 reads stable, beta, alpha; copies stable and alpha.
+        ("2.20", False, {BETA: "true"}, {}, False),
+        ("2.20", False, {STABLE: "true"}, {BETA: "false"}, True),
+    ],
+)
+def test_linkerd_mode_by_release(release, config, namespace, pod, expected):
+    values = {"linkerdVersion": linkerd.VERSIONS[release], "proxy": {"nativeSidecar": config}}
+    line = linkerd.release_of(values)
+    assert line.name == release
+    merged = linkerd.effective_annotations(pod, namespace, line)
+    assert linkerd.native_sidecar(values, merged, line) is expected
+
+
+@pytest.mark.parametrize(
+    "version,release",
+    [
+        (None, "2.20"),  # without linkerdVersion: the 2.20 injector
+        ("edge-23.11.4", "2.18"),
+        ("edge-25.4.4", "2.18"),
+        ("edge-25.10.1", "2.18"),
+        ("edge-25.10.2", "2.19"),
+        ("edge-26.5.1", "2.19"),
+        ("edge-26.5.2", "2.20"),
+        ("stable-2.15.1", "2.18"),
+        ("version-2.19", "2.19"),
+        ("version-2.20.0", "2.20"),
+    ],
+)
+def test_linkerd_release_from_linkerd_version(version, release):
+    values = {"linkerdVersion": version} if version else {}
+    assert linkerd.release_of(values).name == release
+
+
+@pytest.mark.parametrize("version", ["edge-23.11.3", "stable-2.14.10", "enterprise-2.18.0"])
+def test_linkerd_releases_the_harness_does_not_model_are_refused(version):
+    with pytest.raises(ValueError):
+        linkerd.release_of({"linkerdVersion": version})
+
+
+def test_linkerd_injects_by_the_release_in_linkerd_config():
+    pod = _pod({"linkerd.io/inject": "enabled"})
+    namespace = {STABLE: "true"}
+    for release, native in (("2.18", False), ("2.19", False), ("2.20", True)):
+        values = {"linkerdVersion": linkerd.VERSIONS[release], "proxy": {"nativeSidecar": False}}
+        injected = linkerd.inject(pod, "ns", values, namespace)
+        restart_policies = [c.get("restartPolicy") for c in injected["spec"]["initContainers"]]
+        assert ("Always" in restart_policies) is native, release
+        assert (
+            injected["metadata"]["annotations"]["linkerd.io/proxy-version"]
+            == (linkerd.VERSIONS[release])
+        )
+
+
 def _pod(annotations=None, init=()):
     return {
         "metadata": {"name": "p", "annotations": dict(annotations or {}), "labels": {"app": "p"}},

@@ -524,7 +524,7 @@ def test_contexts_sharing_an_instance_that_disagree_are_refused_unless_forced(ru
     hz = FakeCluster(data_plane("hz"), context="hz", on_patch=rolled_by(mesh))
     linkerd_config = {
         "metadata": {"name": "linkerd-config", "namespace": "linkerd"},
-        "data": {"values": "proxy:\n  nativeSidecar: true\n"},
+        "data": {"values": "linkerdVersion: edge-26.5.2\nproxy:\n  nativeSidecar: true\n"},
     }
     sh = FakeCluster(
         {

@@ -166,7 +166,9 @@ def test_istio_switch_patches_the_istiod_of_each_used_revision_only():
 
 
 def test_linkerd_switch_annotates_namespaces_with_linkerd_pods():
-    mesh = linkerd_config({"data": {"values": "proxy:\n  nativeSidecar: false\n"}}, [])
+    mesh = linkerd_config(
+        {"data": {"values": "linkerdVersion: edge-26.5.2\nproxy:\n  nativeSidecar: false\n"}}, []
+    )
     cluster = rows((pods.linkerd("traditional", name="a"), CART))
     plan = plan_switch(cluster, mesh, "native", {})
     assert [(c.kind, c.name, c.new) for c in plan.config_changes] == [("Namespace", "shop", "true")]
@@ -196,7 +198,7 @@ def test_linkerd_switch_leaves_alone_what_linkerd_will_still_inject_traditional(
     namespace, own, restarted
 ):
     mesh = linkerd_config(
-        {"data": {"values": "proxy:\n  nativeSidecar: false\n"}},
+        {"data": {"values": "linkerdVersion: edge-26.5.2\nproxy:\n  nativeSidecar: false\n"}},
         [{"metadata": {"name": "shop", "annotations": namespace}}],
     )
     [row] = rows((pods.linkerd("traditional", name="a"), CART))
@@ -205,6 +207,28 @@ def test_linkerd_switch_leaves_alone_what_linkerd_will_still_inject_traditional(
     plan = plan_switch([row], mesh, "native", {})
     assert [r.ref for r in plan.restarts] == (["Deployment/cart"] if restarted else [])
     assert plan.already == (0 if restarted else 1)
+
+
+@pytest.mark.parametrize(
+    "version, key",
+    [("edge-25.4.4", L5D_ALPHA), ("edge-25.10.7", L5D_BETA), ("edge-26.5.2", L5D_STABLE)],
+)
+def test_linkerd_per_workload_switch_and_pins_use_the_key_the_release_reads(version, key):
+    mesh = linkerd_config(
+        {"data": {"values": f"linkerdVersion: {version}\nproxy:\n  nativeSidecar: false\n"}},
+        [],
+    )
+    cluster = rows((pods.linkerd("traditional", name="a"), CART))
+    workloads = [("Deployment", "shop", "cart", "linkerd", {L5D_STABLE: "true"})]
+    plan = plan_override(cluster, workloads, "native", {}, mesh)
+    # A stable key left on the template is read by 2.20 only.
+    assert [(o.ref, o.annotation, o.value) for o in plan.overrides] == (
+        [] if key == L5D_STABLE else [("Deployment/cart", key, "true")]
+    )
+    assert plan_switch(cluster, mesh, "native", {}).override_key("linkerd") == key
+    assert plan_switch(cluster, mesh, "native", {}).override_key("istio") == (
+        "sidecar.istio.io/nativeSidecar"
+    )
 
 
 def test_restart_plan_follows_each_pods_configured_mode():
@@ -322,9 +346,7 @@ def test_a_restart_already_rolling_out_is_waited_for_once_the_config_says_the_ta
     # A run stopped midway: its restart of db is still rolling out, the config already changed.
     half_done = rows((pods.istio("native", name="db-0"), ("StatefulSet", "db")))
     facts = {
-        ("StatefulSet", "shop", "db"): WorkloadFacts(
-            "StatefulSet", "shop", "db", in_flight=True
-        )
+        ("StatefulSet", "shop", "db"): WorkloadFacts("StatefulSet", "shop", "db", in_flight=True)
     }
     rerun = plan_switch(
         half_done, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"), "traditional", facts

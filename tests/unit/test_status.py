@@ -130,7 +130,7 @@ def linkerd_cluster(namespace_native="true"):
         "ConfigMap": [
             {
                 "metadata": {"name": "linkerd-config", "namespace": "linkerd"},
-                "data": {"values": "proxy:\n  nativeSidecar: false\n"},
+                "data": {"values": "linkerdVersion: edge-26.5.2\nproxy:\n  nativeSidecar: false\n"},
             }
         ],
         "Namespace": [

@@ -1,5 +1,7 @@
-"""Linkerd's proxy injector (linkerd/linkerd2 controller/proxy-injector and pkg/inject, as of
-Linkerd 2.20 / edge-26.5, where native sidecars went GA).
+"""Linkerd's proxy injector (linkerd/linkerd2 controller/proxy-injector and pkg/inject) of the
+release linkerd-config's `linkerdVersion` names, as the real injector is the release it was
+built as: lines 2.15 to 2.18 (from edge-23.11.4), 2.19 (from edge-25.10.2) and 2.20 (from
+edge-26.5.2, where native sidecars went GA); without a linkerdVersion, 2.20.
 
 Which pods: `linkerd.io/inject: enabled|ingress` on the pod, or on the namespace unless the pod says
 `disabled`; never a pod that already has a mesh proxy.
@@ -9,12 +11,14 @@ request):
 1. `proxy.nativeSidecar` from the `values` key of ConfigMap linkerd/linkerd-config (absent: false,
    Go's zero value; the chart always renders it).
 2. The namespace's annotations are copied onto the pod where the pod lacks that key, but only
-   keys on Linkerd's list: `config.linkerd.io/proxy-enable-native-sidecar` and the alpha
-   `config.alpha.linkerd.io/...`. The deprecated beta key is not on the list since 2.20, so on a
-   namespace it does nothing.
-3. Of the pod's resulting annotations the first present of config.linkerd.io, config.beta,
-   config.alpha decides; a value strconv.ParseBool refuses leaves the default (and still hides
-   the later keys).
+   keys on the release's list (pkg/inject ProxyAnnotations + ProxyAlphaConfigAnnotations):
+   2.20 `config.linkerd.io/proxy-enable-native-sidecar` and the alpha
+   `config.alpha.linkerd.io/...` (the deprecated beta key is not on it, so on a namespace it
+   does nothing); 2.19 beta and alpha; 2.18 and older alpha only.
+3. Of the pod's resulting annotations the first present of the keys the release reads decides
+   (2.20: config.linkerd.io, config.beta, config.alpha; 2.19: config.beta, config.alpha; 2.18:
+   config.alpha); a value strconv.ParseBool refuses leaves the default (and still hides the
+   later keys). (pkg/k8s/labels.go and pkg/inject/inject.go at tags version-2.18, -2.19, -2.20.)
 
 Injected: `linkerd-init` (or `linkerd-network-validator` with the CNI plugin) and `linkerd-proxy`.
 Native: the init container at index 0 and the proxy right after it, both before the user's init
@@ -26,6 +30,8 @@ annotations and gains `linkerd.io/proxy-version`.
 
 import copy
 import hashlib
+import re
+from dataclasses import dataclass
 
 import yaml
 
@@ -39,9 +45,56 @@ NATIVE_KEYS = (
     "config.beta.linkerd.io/proxy-enable-native-sidecar",  # deprecated
     "config.alpha.linkerd.io/proxy-enable-native-sidecar",
 )  # deprecated
-# pkg/inject.ProxyAnnotations + ProxyAlphaConfigAnnotations, the mode's keys among them, and the
-# opt-in: what AppendNamespaceAnnotations copies from the namespace.
-NAMESPACE_INHERITED = (NATIVE_KEYS[0], NATIVE_KEYS[2], "config.linkerd.io/proxy-await", INJECT)
+STABLE, BETA, ALPHA = NATIVE_KEYS
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the injector of one release line reads."""
+
+    name: str
+    first_edge: tuple[int, ...]
+    first_minor: int  # as stable-2.X / version-2.X
+    pod_keys: tuple[str, ...]  # applyAnnotationOverrides: the first present decides
+    namespace_keys: tuple[
+        str, ...
+    ]  # the mode keys in ProxyAnnotations + ProxyAlphaConfigAnnotations
+
+
+RELEASES = (
+    Release("2.18", (23, 11, 4), 15, (ALPHA,), (ALPHA,)),
+    Release("2.19", (25, 10, 2), 19, (BETA, ALPHA), (BETA, ALPHA)),
+    Release("2.20", (26, 5, 2), 20, (STABLE, BETA, ALPHA), (STABLE, ALPHA)),
+)
+LATEST = RELEASES[-1]
+# One linkerdVersion of each line, for seed.linkerd_mesh (version-2.18 and version-2.19 are
+# edge-25.4.4 and edge-25.10.7).
+VERSIONS = {"2.18": "edge-25.4.4", "2.19": "edge-25.10.7", "2.20": "edge-26.5.2"}
+# The other keys of those lists the harness models, and the opt-in.
+OTHER_INHERITED = ("config.linkerd.io/proxy-await", INJECT)
+
+
+def release_of(values):
+    """The release line of linkerd-config's linkerdVersion (absent: 2.20). Raises ValueError
+    for one the harness doesn't model."""
+    text = values.get("linkerdVersion") if isinstance(values, dict) else None
+    if not text:
+        return LATEST
+    edge = re.fullmatch(r"edge-(\d+)\.(\d+)\.(\d+)", text)
+    numbered = re.fullmatch(r"(?:stable|version)-2\.(\d+)(?:\.\d+)?", text)
+    if edge:
+        release = tuple(int(part) for part in edge.groups())
+        lines = [line for line in RELEASES if line.first_edge <= release]
+    elif numbered:
+        minor = int(numbered.group(1))
+        lines = [line for line in RELEASES if line.first_minor <= minor]
+    else:
+        lines = []
+    if not lines:
+        raise ValueError(f"the harness's Linkerd injector doesn't model {text!r}")
+    return lines[-1]
+
+
 INJECT_ENABLED = ("enabled", "ingress")
 INJECT_VALID = ("enabled", "ingress", "disabled")
 PROXY_IMAGE = "cr.l5d.io/linkerd/proxy"
@@ -59,19 +112,19 @@ def wants_injection(pod_annotations, namespace_annotations):
     return pod in INJECT_ENABLED
 
 
-def effective_annotations(pod_annotations, namespace_annotations):
+def effective_annotations(pod_annotations, namespace_annotations, release=LATEST):
     """The pod's annotations after AppendNamespaceAnnotations: what the injector reads and the pod keeps."""
     merged = dict(pod_annotations)
-    for key in NAMESPACE_INHERITED:
+    for key in release.namespace_keys + OTHER_INHERITED:
         if key in namespace_annotations and key not in pod_annotations:
             merged[key] = namespace_annotations[key]
     return merged
 
 
-def native_sidecar(values, merged_annotations):
+def native_sidecar(values, merged_annotations, release=LATEST):
     """ApplyAnnotationOverrides for proxy.nativeSidecar."""
     native = _proxy_values(values).get("nativeSidecar") is True
-    for key in NATIVE_KEYS:
+    for key in release.pod_keys:
         if key in merged_annotations:
             chosen = parse_bool(merged_annotations[key])
             return native if chosen is None else chosen
@@ -261,8 +314,9 @@ def inject(pod, namespace, values, namespace_annotations):
         return None
     if pod["spec"].get("hostNetwork"):
         return None
-    merged = effective_annotations(own, namespace_annotations)
-    native, wait_for_proxy = native_sidecar(values, merged), _await(values, merged)
+    release = release_of(values)
+    merged = effective_annotations(own, namespace_annotations, release)
+    native, wait_for_proxy = native_sidecar(values, merged, release), _await(values, merged)
     pod = copy.deepcopy(pod)
     spec, metadata = pod["spec"], pod["metadata"]
     init, proxy = init_container(values), proxy_container(values, native, wait_for_proxy)
