@@ -368,8 +368,30 @@ class StreamedDocument:
 
 def _json_value(value, indent, leading=False):
     """json.dumps(value, indent=2) as it reads nested `indent` spaces deep in a document."""
-    text = json.dumps(value, indent=2).replace("\n", "\n" + " " * indent)
+    text = indented_json(value, indent)
     return " " * indent + text if leading else text
+
+
+def indented_json(value, at=0):
+    """The text json.dumps(value, indent=2) gives, nested `at` spaces deep; scalars by the
+    C encoder. json's own indenting encoder is pure Python and leaves each call's closures in
+    a reference cycle: with the cyclic collector off while pods are listed, -o json grew
+    ~2.8 KB a pod (202 MiB at 50,000 where the table takes 67)."""
+    inner = at + 2
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        entries = (
+            f"{' ' * inner}{json.dumps(key)}: {indented_json(item, inner)}"
+            for key, item in value.items()
+        )
+        return "{\n" + ",\n".join(entries) + "\n" + " " * at + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        entries = (f"{' ' * inner}{indented_json(item, inner)}" for item in value)
+        return "[\n" + ",\n".join(entries) + "\n" + " " * at + "]"
+    return json.dumps(value)
 
 
 def _yaml(value):

@@ -236,3 +236,22 @@ def test_whole_tables_by_tabulate_look_like_kubectl_columns():
     )
     assert whole_table(headers, rows, no_headers=True) == columns(headers, rows, no_headers=True)
     assert whole_table(headers, [], no_headers=True) == ""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        [],
+        None,
+        True,
+        3.5,
+        'naïve "quoted"\n',
+        {"a": {"b": [], "c": {}, "d": [1, {"e": None}]}, "f": ["x", ["y"]]},
+        [{"kind": "Deployment", "name": "cart"}, None, 7],
+    ],
+)
+def test_indented_json_is_what_json_dumps_writes(value):
+    assert render.indented_json(value) == json.dumps(value, indent=2)
+    nested = json.dumps({"key": value}, indent=2)
+    assert nested == "{\n  " + '"key": ' + render.indented_json(value, 2) + "\n}"
