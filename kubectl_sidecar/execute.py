@@ -16,6 +16,7 @@ from datetime import datetime
 from threading import Event, Lock
 
 from kubectl_sidecar.errors import ApiError, SidecarError, Terminated, Unreachable
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.tracking import Tracker, Waited
 
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 8)
@@ -26,15 +27,18 @@ DEFAULT_RETRY_SECONDS = 60.0  # how long a write is retried when no --timeout bo
 class Outcome:
     """What a run did: the report that decides the exit code."""
 
-    config_done: list = field(default_factory=list)
-    started: list = field(default_factory=list)  # refs whose write was sent
-    succeeded: list = field(default_factory=list)  # rolled out (or accepted, in a server dry run)
-    failed: list = field(default_factory=list)  # (ref, why)
-    refused: list = field(default_factory=list)  # refs whose write the server refused for good
-    refused_by: dict = field(default_factory=dict)  # ref -> why: ApiError.refusal
-    not_started: list = field(default_factory=list)
-    not_waited: list = field(default_factory=list)  # (ref, why): restarted, rollout not followed
-    pinned: list = field(default_factory=list)  # refs pinned back to the old mode
+    config_done: list[str] = field(default_factory=list)
+    started: list[WorkloadRef] = field(default_factory=list)  # whose write was sent
+    # Rolled out (or accepted, in a server dry run).
+    succeeded: list[WorkloadRef] = field(default_factory=list)
+    # (workload, why); a failed config write is ("mesh config", why).
+    failed: list[tuple[WorkloadRef | str, str]] = field(default_factory=list)
+    refused: list[WorkloadRef] = field(default_factory=list)  # writes refused for good
+    refused_by: dict[WorkloadRef, str] = field(default_factory=dict)  # why: ApiError.refusal
+    not_started: list[WorkloadRef] = field(default_factory=list)
+    # (workload, why it was failing before): restarted, rollout not followed.
+    not_waited: list[tuple[WorkloadRef, str | None]] = field(default_factory=list)
+    pinned: list[WorkloadRef] = field(default_factory=list)  # pinned back to the old mode
     interrupted: bool = False
     terminated: bool = False
 
@@ -49,10 +53,6 @@ class Outcome:
 def now_rfc3339() -> str:
     """Local time with offset, as kubectl writes restartedAt."""
     return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def ref_of(item) -> str:
-    return f"{item.kind}/{item.name} -n {item.namespace}"
 
 
 class Executor:
@@ -106,7 +106,7 @@ class Executor:
         """Write one ConfigChange; where the mesh's control plane must roll out first
         (istiod), wait for it before going on."""
         cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
-        key = ("Deployment", change.namespace, change.name)
+        key = WorkloadRef("Deployment", change.namespace, change.name)
         follow = change.rolls_out and not self.server_dry_run
         if follow:
             self.tracker.follow([key])  # before the patch, as for a workload's restart
@@ -170,7 +170,7 @@ class Executor:
         waiting; SIGTERM stops at once.
         """
         if not self.server_dry_run:
-            self.tracker.watch_over([(i.kind, i.namespace, i.name) for i in items if waited(i)])
+            self.tracker.watch_over([i.ref for i in items if waited(i)])
         pending = deque(items)
         running: dict = {}
         self._total = len(items)
@@ -238,7 +238,7 @@ class Executor:
 
     def _record_not_started(self, pending):
         with self._lock:
-            self.outcome.not_started += [ref_of(item) for item in pending]
+            self.outcome.not_started += [item.ref for item in pending]
         pending.clear()
 
     def _show_progress(self, running, pending):
@@ -252,7 +252,7 @@ class Executor:
                 )
 
     def _one(self, item, follow):
-        key = (item.kind, item.namespace, item.name)
+        key = item.ref
         if follow and not self.server_dry_run:
             # Before the patch: the watch may report the rollout before the patch's answer.
             self.tracker.follow([key])
@@ -261,8 +261,7 @@ class Executor:
         finally:
             self.tracker.forget(key)
 
-    def _restart(self, item, key, follow):
-        ref = ref_of(item)
+    def _restart(self, item, ref, follow):
         since = datetime.now().astimezone()
         deadline = self._deadline()
         in_flight = getattr(item, "in_flight", False) and not self.server_dry_run
@@ -278,14 +277,9 @@ class Executor:
         with self._lock:
             self.outcome.started.append(ref)
         if in_flight:
-            self.say(
-                f"{item.kind.lower()}/{item.name} -n {item.namespace}: its rollout in progress "
-                "is waited for, not restarted again"
-            )
+            self.say(f"{ref.kubectl}: its rollout in progress is waited for, not restarted again")
         else:
-            self.say(
-                f"{item.kind.lower()}/{item.name} -n {item.namespace} {item.verb}{self._suffix}"
-            )
+            self.say(f"{ref.kubectl} {item.verb}{self._suffix}")
         if self.server_dry_run:
             with self._lock:
                 self.outcome.succeeded.append(ref)
@@ -294,9 +288,9 @@ class Executor:
             with self._lock:
                 self.outcome.not_waited.append((ref, item.unhealthy))
             return
-        self.tracker.note(key, answer)
+        self.tracker.note(ref, answer)
         why = self.tracker.wait(
-            key,
+            ref,
             since=since,
             deadline=deadline,
             give_up=self._give_up,
@@ -311,10 +305,7 @@ class Executor:
         with self._lock:
             self.outcome.succeeded.append(ref)
             done = len(self.outcome.succeeded) + len(self.outcome.failed)
-        self.say(
-            f"{item.kind.lower()}/{item.name} -n {item.namespace} rolled out "
-            f"({done} of {self._total} workloads done)"
-        )
+        self.say(f"{ref.kubectl} rolled out ({done} of {self._total} workloads done)")
 
     def _fail(self, ref, why):
         if not self.keep_going:
@@ -329,15 +320,11 @@ class Executor:
         """Pin failed workloads back to the old mode with the mesh's override annotation, and
         wait for that rollout: the fix the vendor documents for a webhook that breaks one."""
         for override in overrides:
-            ref = ref_of(override)
-            key = (override.kind, override.namespace, override.name)
+            ref = key = override.ref
             self.tracker.follow([key])  # before the patch, as for a restart
             try:
                 answer = self._send(self.cluster, override.patch(), self._deadline())
-                self.say(
-                    f"{override.kind.lower()}/{override.name} -n {override.namespace} pinned "
-                    f"({override.annotation}={override.value})"
-                )
+                self.say(f"{ref.kubectl} pinned ({override.annotation}={override.value})")
                 self.tracker.note(key, answer)
                 why = self.tracker.wait(
                     key,

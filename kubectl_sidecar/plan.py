@@ -16,10 +16,11 @@ from kubectl_sidecar.actions import Remedy, Step, remedy
 from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS, PodRow
 from kubectl_sidecar.meshes import registry
 from kubectl_sidecar.meshes.base import NO_MESH, ConfigChange, MeshConfig, mode_value
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.workloads import WorkloadFacts
 
-# The workloads read for a plan: {(kind, namespace, name): WorkloadFacts}.
-Facts = Mapping[tuple[str, str, str], WorkloadFacts]
+# The workloads read for a plan.
+Facts = Mapping[WorkloadRef, WorkloadFacts]
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ class Restart:
     verb = "restarted"
 
     @property
-    def ref(self) -> str:
-        return f"{self.kind}/{self.name}"
+    def ref(self) -> WorkloadRef:
+        return WorkloadRef(self.kind, self.namespace, self.name)
 
     def patch(self, timestamp: str) -> patches.Patch:
         return patches.restart(self.kind, self.namespace, self.name, timestamp)
@@ -56,8 +57,8 @@ class Override:
     verb = "annotated"
 
     @property
-    def ref(self) -> str:
-        return f"{self.kind}/{self.name}"
+    def ref(self) -> WorkloadRef:
+        return WorkloadRef(self.kind, self.namespace, self.name)
 
     def patch(self, timestamp: str | None = None) -> patches.Patch:
         return patches.pod_template_annotation(
@@ -107,7 +108,7 @@ class Plan:
             self.manual.append(
                 Manual(
                     restart.namespace,
-                    restart.ref,
+                    restart.ref.short,
                     f"was failing before ({restart.unhealthy}): fix it, then "
                     "run this command again",
                 )
@@ -152,46 +153,47 @@ def plan_restart(rows: list[PodRow], facts: Facts) -> Plan:
     return plan
 
 
-def plan_override(rows: list[PodRow], workloads: list[tuple], target: str, facts: Facts) -> Plan:
+def plan_override(
+    rows: list[PodRow],
+    workloads: list[tuple[WorkloadRef, str | None, dict[str, str]]],
+    target: str,
+    facts: Facts,
+) -> Plan:
     """Per-workload switch: pin `target` with the mesh's pod-template annotation.
 
-    workloads is [(kind, namespace, name, family, template annotations)] for the named
-    workloads; rows are the pods in scope (pods of other workloads are ignored).
+    workloads is [(workload, family, template annotations)] for the named workloads; rows are
+    the pods in scope (pods of other workloads are ignored).
     """
     plan = Plan(target=target)
-    wanted = {(kind, namespace, name) for kind, namespace, name, _, _ in workloads}
+    wanted = {ref for ref, _, _ in workloads}
     # Workloads whose injector gives their pods a fixed mode that isn't the target: an
     # annotation asking for it would roll them out for nothing.
     fixed_elsewhere = {
-        (row.workload[0], row.namespace, row.workload[1]): row.fixed
+        row.workload: row.fixed
         for row in rows
         if row.workload and row.fixed is not None and row.fixed.mode != target
     }
-    for kind, namespace, name, family, template_annotations in workloads:
-        keys = OVERRIDE_ANNOTATIONS.get(family)
-        fixed = fixed_elsewhere.get((kind, namespace, name))
+    for ref, family, template_annotations in workloads:
+        keys = OVERRIDE_ANNOTATIONS.get(family) if family else None
+        fixed = fixed_elsewhere.get(ref)
         if fixed is not None:
             plan.manual.append(
-                Manual(namespace, f"{kind}/{name}", f"stays {fixed.mode}: {fixed.source}")
+                Manual(ref.namespace, ref.short, f"stays {fixed.mode}: {fixed.source}")
             )
             continue
         if not keys:
             plan.manual.append(
                 Manual(
-                    namespace,
-                    f"{kind}/{name}",
+                    ref.namespace,
+                    ref.short,
                     f"no per-workload override is known for {family or 'this'} mesh",
                 )
             )
             continue
         if template_annotations.get(keys[0]) != mode_value(target):
-            plan.overrides.append(Override(kind, namespace, name, keys[0], mode_value(target)))
-    overridden = {(o.kind, o.namespace, o.name) for o in plan.overrides}
-    mine = [
-        row
-        for row in rows
-        if row.workload and (row.workload[0], row.namespace, row.workload[1]) in wanted
-    ]
+            plan.overrides.append(Override(*ref, keys[0], mode_value(target)))
+    overridden = {o.ref for o in plan.overrides}
+    mine = [row for row in rows if row.workload in wanted]
 
     def desired(row: PodRow) -> str | None:
         if row.fixed is not None:
@@ -207,12 +209,12 @@ def _plan_pods(
     rows: list[PodRow],
     desired_for: Callable[[PodRow], str | None],
     facts: Facts,
-    skip_restart: Collection[tuple[str, str, str]] = (),
+    skip_restart: Collection[WorkloadRef] = (),
 ) -> Plan:
     """Sort pods by their remedy: already right, outside the mesh, unknown, to restart (once
     per workload), or a manual step."""
-    restart_pods: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-    families: dict[tuple[str, str, str], str | None] = {}
+    restart_pods: defaultdict[WorkloadRef, int] = defaultdict(int)
+    families: dict[WorkloadRef, str | None] = {}
     manual: dict[tuple[str, str], str] = {}
     for row in rows:
         if row.terminating:
@@ -226,26 +228,23 @@ def _plan_pods(
             plan.already += 1
         elif fix.step is Step.RESTART:
             assert fix.workload is not None  # a restart is always of a workload
-            key = (fix.workload[0], row.namespace, fix.workload[1])
-            restart_pods[key] += 1
-            families[key] = row.family
+            restart_pods[fix.workload] += 1
+            families[fix.workload] = row.family
         else:
-            what = f"{fix.workload[0]}/{fix.workload[1]}" if fix.workload else f"Pod/{row.name}"
+            what = fix.workload.short if fix.workload else f"Pod/{row.name}"
             manual[(row.namespace, what)] = manual_step(fix, row)
     plan.restarts = [
         Restart(
-            kind,
-            namespace,
-            name,
+            *ref,
             count,
-            families[(kind, namespace, name)],
-            getattr(facts.get((kind, namespace, name)), "unhealthy", None),
-            getattr(facts.get((kind, namespace, name)), "in_flight", False),
+            families[ref],
+            getattr(facts.get(ref), "unhealthy", None),
+            getattr(facts.get(ref), "in_flight", False),
         )
-        for (kind, namespace, name), count in sorted(
-            restart_pods.items(), key=lambda item: (item[0][1], item[0][0], item[0][2])
+        for ref, count in sorted(
+            restart_pods.items(), key=lambda item: (item[0].namespace, item[0].kind, item[0].name)
         )
-        if (kind, namespace, name) not in skip_restart
+        if ref not in skip_restart
     ]
     plan.manual += [
         Manual(namespace, what, todo) for (namespace, what), todo in sorted(manual.items())
@@ -265,7 +264,7 @@ def manual_step(fix: Remedy, row: PodRow) -> str:
     if step is Step.RECREATE:
         return "bare pod: recreate it from its manifest to switch it"
     assert fix.workload is not None  # every other step is of a workload
-    kind, name = fix.workload
+    kind = fix.workload.kind
     if step is Step.NEXT_RUN:
         return "CronJob: its next run gets the new mode; nothing to do"
     if step is Step.JOB_RUNS_OUT:
@@ -273,7 +272,7 @@ def manual_step(fix: Remedy, row: PodRow) -> str:
     if step is Step.RESUME:
         return (
             f"paused: resume it (kubectl rollout resume -n {namespace} "
-            f"{kind.lower()}/{name}), then run this command again"
+            f"{fix.workload.resource}), then run this command again"
         )
     if step is Step.DELETE_PODS:
         return (
