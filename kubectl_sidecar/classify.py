@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import NATIVE, TRADITIONAL, Setting, parse_bool
+from kubectl_sidecar.meshes.base import Mode, Setting, parse_bool
 from kubectl_sidecar.refs import WorkloadRef
 
-NONE = "none"
-GATEWAY = "gateway"
-INVALID = "invalid"
-MODES = (NATIVE, TRADITIONAL, INVALID, GATEWAY, NONE)
+NATIVE = Mode.NATIVE
+TRADITIONAL = Mode.TRADITIONAL
+NONE = Mode.NONE
+GATEWAY = Mode.GATEWAY
+INVALID = Mode.INVALID
+MODES = tuple(Mode)  # in the order summaries count them
 
 # Per-pod annotations a mesh reads to choose the mode for that pod, by family.
 OVERRIDE_ANNOTATIONS = registry.OVERRIDE_ANNOTATIONS
@@ -37,7 +39,7 @@ class PodRow:
 
     namespace: str
     name: str
-    mode: str
+    mode: Mode
     proxy: str | None = None
     family: str | None = None
     owner: WorkloadRef | None = None  # the controlling owner, as named
@@ -61,7 +63,7 @@ class PodRow:
     # template without a native form), and why; None for most pods.
     fixed: Setting | None = None
     # Filled in by actions.assess once the mesh config and owners are known.
-    desired: str | None = None
+    desired: Mode | None = None
     desired_reason: str | None = None
     remedy: Remedy | None = None
 

@@ -15,7 +15,7 @@ from kubectl_sidecar import patches
 from kubectl_sidecar.actions import Remedy, Step, remedy
 from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS, PodRow
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import NO_MESH, ConfigChange, MeshConfig, mode_value
+from kubectl_sidecar.meshes.base import NO_MESH, ConfigChange, MeshConfig, Mode
 from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.workloads import WorkloadFacts
 
@@ -77,7 +77,7 @@ class Manual:
 
 @dataclass
 class Plan:
-    target: str | None  # native | traditional | None (restart: each pod's configured mode)
+    target: Mode | None  # None for restart: each pod's configured mode
     config_changes: list[ConfigChange] = field(default_factory=list)
     overrides: list[Override] = field(default_factory=list)
     restarts: list[Restart] = field(default_factory=list)
@@ -116,14 +116,14 @@ class Plan:
         self.restarts = [restart for restart in self.restarts if not restart.unhealthy]
 
 
-def config_changes(mesh: MeshConfig, target: str, rows: list[PodRow]) -> list[ConfigChange]:
+def config_changes(mesh: MeshConfig, target: Mode, rows: list[PodRow]) -> list[ConfigChange]:
     """The writes that make the mesh inject `target` from now on (none if it already does)."""
     if mesh.name == NO_MESH:
         return []  # nothing read, nothing to write: the switch refuses before this
-    return registry.control_plane(mesh.name).config_changes(mesh, target, rows)
+    return registry.control_plane(mesh.name).config_changes(mesh, Mode(target), rows)
 
 
-def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: str, facts: Facts) -> Plan:
+def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: Mode | str, facts: Facts) -> Plan:
     """Mesh-wide switch: change the config, restart every workload with pods in another mode.
 
     Pods whose workload's own override annotation pins a mode keep it; they are only touched
@@ -131,6 +131,7 @@ def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: str, facts: Facts)
     workload's own: status.Assessor has set aside pods' copies of their namespace's.)
     """
     family = mesh.family
+    target = Mode(target)
     plan = Plan(target=target, config_changes=config_changes(mesh, target, rows))
     mine = [row for row in rows if row.family == family]
     plan.outside += len(rows) - len(mine)
@@ -156,7 +157,7 @@ def plan_restart(rows: list[PodRow], facts: Facts) -> Plan:
 def plan_override(
     rows: list[PodRow],
     workloads: list[tuple[WorkloadRef, str | None, dict[str, str]]],
-    target: str,
+    target: Mode | str,
     facts: Facts,
 ) -> Plan:
     """Per-workload switch: pin `target` with the mesh's pod-template annotation.
@@ -164,6 +165,7 @@ def plan_override(
     workloads is [(workload, family, template annotations)] for the named workloads; rows are
     the pods in scope (pods of other workloads are ignored).
     """
+    target = Mode(target)
     plan = Plan(target=target)
     wanted = {ref for ref, _, _ in workloads}
     # Workloads whose injector gives their pods a fixed mode that isn't the target: an
@@ -190,12 +192,12 @@ def plan_override(
                 )
             )
             continue
-        if template_annotations.get(keys[0]) != mode_value(target):
-            plan.overrides.append(Override(*ref, keys[0], mode_value(target)))
+        if template_annotations.get(keys[0]) != target.annotation:
+            plan.overrides.append(Override(*ref, keys[0], target.annotation))
     overridden = {o.ref for o in plan.overrides}
     mine = [row for row in rows if row.workload in wanted]
 
-    def desired(row: PodRow) -> str | None:
+    def desired(row: PodRow) -> Mode | None:
         if row.fixed is not None:
             return row.fixed.mode
         return target if row.family else None
@@ -207,7 +209,7 @@ def plan_override(
 def _plan_pods(
     plan: Plan,
     rows: list[PodRow],
-    desired_for: Callable[[PodRow], str | None],
+    desired_for: Callable[[PodRow], Mode | None],
     facts: Facts,
     skip_restart: Collection[WorkloadRef] = (),
 ) -> Plan:

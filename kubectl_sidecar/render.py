@@ -213,8 +213,8 @@ def item(row, context=None):
         if row.workload
         else None,
         "proxy": row.proxy,
-        "mode": row.mode,
-        "desiredMode": row.desired,
+        "mode": _plain(row.mode),
+        "desiredMode": _plain(row.desired),
         "desiredModeSource": row.desired_reason if row.proxy else None,
         "needsRestart": row.needs_restart,
         "action": action_text(row.remedy),
@@ -228,14 +228,19 @@ def item(row, context=None):
     return doc
 
 
+def _plain(mode):
+    """A Mode as documents hold it: a str, which yaml.safe_dump can write."""
+    return None if mode is None else str(mode)
+
+
 def mesh_document(mesh):
     return {
         "name": mesh.name,
         "context": mesh.context,
-        "configuredMode": mesh.mesh_wide.mode if mesh.mesh_wide else None,
+        "configuredMode": _plain(mesh.mesh_wide.mode) if mesh.mesh_wide else None,
         "source": mesh.mesh_wide.source if mesh.mesh_wide else None,
         "revisions": {
-            rev: {"configuredMode": s.mode, "source": s.source}
+            rev: {"configuredMode": _plain(s.mode), "source": s.source}
             for rev, s in sorted(mesh.revisions.items())
         },
         "description": mesh.describe(),
@@ -631,7 +636,7 @@ def _item_doc(item):
 
 def plan_document(plan, findings=None):
     return {
-        "target": plan.target,
+        "target": _plain(plan.target),
         "configChanges": [
             {
                 "object": c.describe().split(":")[0],

@@ -76,7 +76,7 @@ class Tally:
     def summary(self):
         return {
             "pods": self.pods,
-            "modes": self.mode_counts(),
+            "modes": {str(mode): count for mode, count in self.mode_counts().items()},
             "needsRestart": self.needs_action,
             "workloadsToRestart": len(self.workloads),
         }

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 from kubectl_sidecar import access, fleet, meshread, preflight, render, resources, status
 from kubectl_sidecar import plan as planning
-from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS, TRADITIONAL
+from kubectl_sidecar.classify import NATIVE, OVERRIDE_ANNOTATIONS
 from kubectl_sidecar.errors import InputError, SidecarError, Terminated, unless_forbidden
 from kubectl_sidecar.execute import Executor
 from kubectl_sidecar.fleet import Member
 from kubectl_sidecar.lease import MeshLease
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import Unsupported, mode_value
+from kubectl_sidecar.meshes.base import Mode, Unsupported
 from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
@@ -44,7 +44,7 @@ KIND_ALIASES = {
 class Options:
     """How a switch or restart runs, complete and validated before anything connects."""
 
-    target: str | None = None  # native | traditional; None for `restart` (the configured mode)
+    target: Mode | None = None  # None for `restart`: each pod's configured mode
     workloads: list = field(default_factory=list)  # [(kind, name)] for a per-workload switch
     mesh: str = "auto"
     proxy_names: dict = field(default_factory=dict)
@@ -83,7 +83,7 @@ class Options:
             raise InputError("--pin-failed applies to a mesh-wide switch only")
         mesh_wide = target is not None and not refs and not connection.selector
         return cls(
-            target=target,
+            target=Mode(target) if target is not None else None,
             workloads=refs,
             mesh=connection.mesh,
             proxy_names=connection.proxy_names,
@@ -663,7 +663,7 @@ def pins_for(plan, outcome):
     """Overrides pinning back to the old mode the workloads whose rollout failed after our
     restart (not those the server refused: nothing changed there)."""
     failed = {ref for ref, _ in outcome.failed} - set(outcome.refused)
-    old = mode_value(TRADITIONAL if plan.target == NATIVE else NATIVE)
+    old = Mode(plan.target).opposite.annotation
     pins = []
     for restart in plan.restarts:
         keys = OVERRIDE_ANNOTATIONS.get(restart.family)
