@@ -10,14 +10,27 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Event, Lock
+from typing import TYPE_CHECKING, Union
 
 from kubectl_sidecar.errors import ApiError, SidecarError, Terminated, Unreachable
 from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.tracking import Tracker, Waited
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from kubectl_sidecar.cluster import ClusterApi
+    from kubectl_sidecar.meshes.base import ConfigChange
+    from kubectl_sidecar.patches import Patch
+    from kubectl_sidecar.plan import Override, Restart
+    from kubectl_sidecar.progress import Board
+
+    Item = Union[Restart, Override]  # a workload write: a restart, or a pod-template annotation
 
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 8)
 DEFAULT_RETRY_SECONDS = 60.0  # how long a write is retried when no --timeout bounds it
@@ -42,7 +55,7 @@ class Outcome:
     interrupted: bool = False
     terminated: bool = False
 
-    def refuse(self, ref, error):
+    def refuse(self, ref: WorkloadRef, error: SidecarError) -> None:
         """Count ref's failed write as refused for good, if the server's answer says so."""
         refusal = error.refusal if isinstance(error, ApiError) else None
         if refusal:
@@ -58,18 +71,18 @@ def now_rfc3339() -> str:
 class Executor:
     def __init__(
         self,
-        cluster,
-        mesh_cluster=None,
-        say=print,
-        dry_run=None,
-        concurrency=2,
-        timeout=600.0,
-        keep_going=False,
-        clock=time.monotonic,
-        sleep=time.sleep,
-        tracker=None,
-        progress=None,
-        stop_starting=None,
+        cluster: ClusterApi,
+        mesh_cluster: ClusterApi | None = None,
+        say: Callable[[str], None] = print,
+        dry_run: str | None = None,
+        concurrency: int = 2,
+        timeout: float | None = 600.0,
+        keep_going: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        tracker: Tracker | None = None,
+        progress: Board | None = None,
+        stop_starting: Event | None = None,
     ):
         self.cluster = cluster
         self.mesh_cluster = mesh_cluster or cluster
@@ -91,22 +104,23 @@ class Executor:
         self._total = 0
 
     @property
-    def _suffix(self):
+    def _suffix(self) -> str:
         return " (server dry run)" if self.server_dry_run else ""
 
-    def _deadline(self):
+    def _deadline(self) -> float | None:
         return None if self.timeout is None else self.clock() + self.timeout
 
-    def _timeout_text(self):
+    def _timeout_text(self) -> str:
         return "" if self.timeout is None else f" after {self.timeout:g}s"
 
     # --- the mesh config ---------------------------------------------------------------
 
-    def apply_config(self, change):
+    def apply_config(self, change: ConfigChange) -> None:
         """Write one ConfigChange; where the mesh's control plane must roll out first
         (istiod), wait for it before going on."""
         cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
-        key = WorkloadRef("Deployment", change.namespace, change.name)
+        # Followed only when it rolls out, which only a namespaced Deployment does.
+        key = WorkloadRef("Deployment", change.namespace or "", change.name)
         follow = change.rolls_out and not self.server_dry_run
         if follow:
             self.tracker.follow([key])  # before the patch, as for a workload's restart
@@ -119,7 +133,7 @@ class Executor:
         finally:
             self.tracker.forget(key)
 
-    def _wait_for_config(self, change, key, answer):
+    def _wait_for_config(self, change: ConfigChange, key: WorkloadRef, answer: dict | None) -> None:
         if key[0] == change.kind:
             self.tracker.note(key, answer)
         why = self.tracker.wait(
@@ -136,7 +150,7 @@ class Executor:
             )
         self.say(f"deployment.apps/{change.name} -n {change.namespace} rolled out")
 
-    def _send(self, cluster, patch, deadline):
+    def _send(self, cluster: ClusterApi, patch: Patch, deadline: float | None) -> dict | None:
         """PATCH, retrying transient failures with backoff until the deadline; the answer."""
         give_up_at = deadline if deadline is not None else self.clock() + DEFAULT_RETRY_SECONDS
         for delay in (*RETRY_DELAYS, None):
@@ -160,7 +174,9 @@ class Executor:
 
     # --- workloads ---------------------------------------------------------------------
 
-    def run(self, items, waited=lambda item: True):
+    def run(
+        self, items: Sequence[Item], waited: Callable[[Item], bool] = lambda item: True
+    ) -> Outcome:
         """Send each Restart or Override and wait for its rollout, `concurrency` at a time.
 
         After a failure no new workload is started (unless keep_going); those already started
@@ -172,7 +188,7 @@ class Executor:
         if not self.server_dry_run:
             self.tracker.watch_over([i.ref for i in items if waited(i)])
         pending = deque(items)
-        running: dict = {}
+        running: dict[Future, Item] = {}
         self._total = len(items)
         if self.progress:
             self.progress.start(len(items))
@@ -189,7 +205,13 @@ class Executor:
             raise Terminated
         return self.outcome
 
-    def _drive(self, pool, waited, pending, running):
+    def _drive(
+        self,
+        pool: ThreadPoolExecutor,
+        waited: Callable[[Item], bool],
+        pending: deque[Item],
+        running: dict[Future, Item],
+    ) -> None:
         """Keep `concurrency` workloads going until none is left or running."""
         while pending or running:
             try:
@@ -209,7 +231,9 @@ class Executor:
             except KeyboardInterrupt as interrupt:
                 self._interrupted(interrupt, len(running), pending)
 
-    def _interrupted(self, interrupt, running, pending):
+    def _interrupted(
+        self, interrupt: KeyboardInterrupt, running: int, pending: deque[Item]
+    ) -> None:
         self._stop_starting.set()
         self._record_not_started(pending)
         if isinstance(interrupt, Terminated) or self.outcome.interrupted:
@@ -226,7 +250,7 @@ class Executor:
         else:
             self._give_up.set()
 
-    def stop(self, give_up=False, terminated=False):
+    def stop(self, give_up: bool = False, terminated: bool = False) -> None:
         """Start no new restart, and with give_up stop waiting too: Ctrl-C and SIGTERM for a
         run in another thread (a fleet runs one Executor per context), which signals never
         reach."""
@@ -236,12 +260,12 @@ class Executor:
         if give_up or terminated:
             self._give_up.set()
 
-    def _record_not_started(self, pending):
+    def _record_not_started(self, pending: deque[Item]) -> None:
         with self._lock:
             self.outcome.not_started += [item.ref for item in pending]
         pending.clear()
 
-    def _show_progress(self, running, pending):
+    def _show_progress(self, running: int, pending: int) -> None:
         if self.progress:
             with self._lock:
                 self.progress.update(
@@ -251,7 +275,7 @@ class Executor:
                     left=pending,
                 )
 
-    def _one(self, item, follow):
+    def _one(self, item: Item, follow: bool) -> None:
         key = item.ref
         if follow and not self.server_dry_run:
             # Before the patch: the watch may report the rollout before the patch's answer.
@@ -261,7 +285,7 @@ class Executor:
         finally:
             self.tracker.forget(key)
 
-    def _restart(self, item, ref, follow):
+    def _restart(self, item: Item, ref: WorkloadRef, follow: bool) -> None:
         since = datetime.now().astimezone()
         deadline = self._deadline()
         in_flight = getattr(item, "in_flight", False) and not self.server_dry_run
@@ -307,7 +331,7 @@ class Executor:
             done = len(self.outcome.succeeded) + len(self.outcome.failed)
         self.say(f"{ref.kubectl} rolled out ({done} of {self._total} workloads done)")
 
-    def _fail(self, ref, why):
+    def _fail(self, ref: WorkloadRef, why: str) -> None:
         if not self.keep_going:
             self._stop_starting.set()
         with self._lock:
@@ -316,7 +340,7 @@ class Executor:
 
     # --- after the run -----------------------------------------------------------------
 
-    def pin(self, overrides):
+    def pin(self, overrides: Sequence[Override]) -> None:
         """Pin failed workloads back to the old mode with the mesh's override annotation, and
         wait for that rollout: the fix the vendor documents for a webhook that breaks one."""
         for override in overrides:
@@ -338,7 +362,7 @@ class Executor:
             if why != Waited.DONE:
                 self.say(f"  {ref}: the rollout back to the old mode is not confirmed: {why}")
 
-    def close(self):
+    def close(self) -> None:
         """Stop following rollouts; any wait still going ends."""
         self._stop_starting.set()
         self._give_up.set()
