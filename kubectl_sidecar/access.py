@@ -8,11 +8,18 @@ rights finishes. So the plan's writes become the distinct (verb, resource, names
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kubectl_sidecar import resources
 from kubectl_sidecar.errors import ApiError
+
+if TYPE_CHECKING:
+    from kubectl_sidecar.cluster import ClusterApi
+    from kubectl_sidecar.patches import Patch
+    from kubectl_sidecar.plan import Plan
 
 CONCURRENT_REVIEWS = 8
 
@@ -33,7 +40,7 @@ class Permission:
         return f"{self.verb} {what}{where} (context {context})"
 
 
-def needed(plan, timestamp="now") -> list[Permission]:
+def needed(plan: Plan, timestamp: str = "now") -> list[Permission]:
     """The distinct permissions the plan's writes need, in a stable order."""
     wanted = set()
     for change in plan.config_changes:
@@ -43,7 +50,7 @@ def needed(plan, timestamp="now") -> list[Permission]:
     return sorted(wanted)
 
 
-def lease_permissions(namespace, on_mesh_instance) -> list[Permission]:
+def lease_permissions(namespace: str, on_mesh_instance: bool) -> list[Permission]:
     """What holding a run's Lease takes (lease.py): making it the first time, then taking it
     over and renewing it."""
     group, plural = resources.LEASES.group, resources.LEASES.plural
@@ -52,7 +59,7 @@ def lease_permissions(namespace, on_mesh_instance) -> list[Permission]:
     ]
 
 
-def _permission(patch, on_mesh_instance):
+def _permission(patch: Patch, on_mesh_instance: bool) -> Permission:
     resource = patch.resource
     return Permission(
         on_mesh_instance,
@@ -76,10 +83,12 @@ def review_body(permission: Permission) -> dict:
 
 @dataclass
 class Findings:
-    refused: list  # (Permission, reason)
-    unchecked: list  # (Permission, why the question couldn't be asked)
+    refused: list[tuple[Permission, str | None]]  # (Permission, reason)
+    unchecked: list[
+        tuple[Permission, str | None]
+    ]  # (Permission, why the question couldn't be asked)
 
-    def lines(self, context, mesh_context):
+    def lines(self, context: str, mesh_context: str) -> list[str]:
         out = [
             f"may not {p.describe(mesh_context if p.on_mesh_instance else context)}"
             + (f": {reason}" if reason else "")
@@ -92,11 +101,13 @@ class Findings:
         return out
 
 
-def check(permissions, cluster, mesh_cluster=None) -> Findings:
+def check(
+    permissions: Iterable[Permission], cluster: ClusterApi, mesh_cluster: ClusterApi | None = None
+) -> Findings:
     """Ask the API server(s) each question; what was refused, and what couldn't be asked."""
     mesh_cluster = mesh_cluster or cluster
 
-    def ask(permission):
+    def ask(permission: Permission) -> tuple[Permission, bool | None, str | None]:
         target = mesh_cluster if permission.on_mesh_instance else cluster
         try:
             answer = target.create(resources.SELF_SUBJECT_ACCESS_REVIEWS, review_body(permission))

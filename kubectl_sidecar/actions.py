@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from kubectl_sidecar.classify import GATEWAY, INVALID, NONE, PodRow
 from kubectl_sidecar.meshes.base import Setting
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.workloads import RESTARTABLE, ROLLOUT_KINDS, WorkloadFacts
 
 
@@ -40,10 +41,10 @@ class Step(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Remedy:
-    """A Step and the workload (kind, name) it applies to, when it applies to one."""
+    """A Step and the workload it applies to, when it applies to one."""
 
     step: Step
-    workload: tuple[str, str] | None = None
+    workload: WorkloadRef | None = None
 
     @property
     def needs_action(self) -> bool:
@@ -59,7 +60,7 @@ STUCK_JOB = Remedy(Step.STUCK_JOB)
 def remedy(row: PodRow, desired: str | None, facts: Mapping) -> Remedy:
     """What brings this pod to `desired` (a mode, or None when it can't be known).
 
-    facts is {(kind, namespace, name): WorkloadFacts} for the workloads that were read; a
+    facts is {WorkloadRef: WorkloadFacts} for the workloads that were read; a
     workload missing from it is taken to be neither paused nor OnDelete.
     """
     if row.mode in (NONE, GATEWAY):
@@ -73,8 +74,7 @@ def remedy(row: PodRow, desired: str | None, facts: Mapping) -> Remedy:
         return OK
     if row.workload is None:
         return Remedy(Step.RECREATE)
-    kind, name = row.workload
-    return Remedy(_owner_step(kind, facts.get((kind, row.namespace, name))), row.workload)
+    return Remedy(_owner_step(row.workload.kind, facts.get(row.workload)), row.workload)
 
 
 def _owner_step(kind: str, facts: WorkloadFacts | None) -> Step:

@@ -6,16 +6,20 @@ so a 50,000-pod listing never keeps the pods themselves.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import NATIVE, TRADITIONAL, Setting, parse_bool
+from kubectl_sidecar.meshes.base import Mode, Setting, parse_bool
+from kubectl_sidecar.refs import WorkloadRef
 
-NONE = "none"
-GATEWAY = "gateway"
-INVALID = "invalid"
-MODES = (NATIVE, TRADITIONAL, INVALID, GATEWAY, NONE)
+NATIVE = Mode.NATIVE
+TRADITIONAL = Mode.TRADITIONAL
+NONE = Mode.NONE
+GATEWAY = Mode.GATEWAY
+INVALID = Mode.INVALID
+MODES = tuple(Mode)  # in the order summaries count them
 
 # Per-pod annotations a mesh reads to choose the mode for that pod, by family.
 OVERRIDE_ANNOTATIONS = registry.OVERRIDE_ANNOTATIONS
@@ -35,11 +39,11 @@ class PodRow:
 
     namespace: str
     name: str
-    mode: str
+    mode: Mode
     proxy: str | None = None
     family: str | None = None
-    owner: tuple[str, str] | None = None  # (kind, name) of the controlling owner, as named
-    workload: tuple[str, str] | None = None  # (kind, name) after resolving ReplicaSets and Jobs
+    owner: WorkloadRef | None = None  # the controlling owner, as named
+    workload: WorkloadRef | None = None  # the owner after resolving ReplicaSets and Jobs
     revision: str | None = None
     # The workload's own native/traditional annotation, if any: the pod's as classified, which
     # the status Assessor replaces with the pod template's where the mesh copies namespace
@@ -59,7 +63,7 @@ class PodRow:
     # template without a native form), and why; None for most pods.
     fixed: Setting | None = None
     # Filled in by actions.assess once the mesh config and owners are known.
-    desired: str | None = None
+    desired: Mode | None = None
     desired_reason: str | None = None
     remedy: Remedy | None = None
 
@@ -69,11 +73,13 @@ class PodRow:
         return self.remedy is not None and self.remedy.needs_action
 
 
-def controller_of(metadata):
-    """(kind, name) of the owner reference marked controller, or None."""
+def controller_of(metadata: dict) -> WorkloadRef | None:
+    """The owner reference marked controller, or None."""
     for ref in metadata.get("ownerReferences") or ():
         if ref.get("controller"):
-            return (ref.get("kind"), ref.get("name"))
+            # Interned: one copy of the namespace for its thousands of pods' owners.
+            namespace = sys.intern(metadata.get("namespace") or "")
+            return WorkloadRef(ref.get("kind"), namespace, ref.get("name"))
     return None
 
 
@@ -192,7 +198,7 @@ def _custom_lifecycle(container, family):
 
 def _stuck_job_problem(pod, proxy, mode, owner):
     """A Job pod whose app containers finished while a traditional proxy keeps it running."""
-    if mode != TRADITIONAL or not owner or owner[0] != "Job":
+    if mode != TRADITIONAL or not owner or owner.kind != "Job":
         return None
     statuses = (pod.get("status") or {}).get("containerStatuses") or ()
     apps = [s for s in statuses if s.get("name") != proxy]

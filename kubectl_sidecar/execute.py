@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Event, Lock
+from typing import TYPE_CHECKING, Union
 
 from kubectl_sidecar import resources
 from kubectl_sidecar.errors import ApiError, SidecarError, Terminated, Unreachable
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.tracking import Tracker, Waited
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from kubectl_sidecar.cluster import ClusterApi
+    from kubectl_sidecar.meshes.base import ConfigChange
+    from kubectl_sidecar.patches import Patch
+    from kubectl_sidecar.plan import Override, Restart
+    from kubectl_sidecar.progress import Board
+
+    Item = Union[Restart, Override]  # a workload write: a restart, or a pod-template annotation
 
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 8)
 DEFAULT_RETRY_SECONDS = 60.0  # how long a write is retried when no --timeout bounds it
@@ -27,19 +41,22 @@ DEFAULT_RETRY_SECONDS = 60.0  # how long a write is retried when no --timeout bo
 class Outcome:
     """What a run did: the report that decides the exit code."""
 
-    config_done: list = field(default_factory=list)
-    started: list = field(default_factory=list)  # refs whose write was sent
-    succeeded: list = field(default_factory=list)  # rolled out (or accepted, in a server dry run)
-    failed: list = field(default_factory=list)  # (ref, why)
-    refused: list = field(default_factory=list)  # refs whose write the server refused for good
-    refused_by: dict = field(default_factory=dict)  # ref -> why: ApiError.refusal
-    not_started: list = field(default_factory=list)
-    not_waited: list = field(default_factory=list)  # (ref, why): restarted, rollout not followed
-    pinned: list = field(default_factory=list)  # refs pinned back to the old mode
+    config_done: list[str] = field(default_factory=list)
+    started: list[WorkloadRef] = field(default_factory=list)  # whose write was sent
+    # Rolled out (or accepted, in a server dry run).
+    succeeded: list[WorkloadRef] = field(default_factory=list)
+    # (workload, why); a failed config write is ("mesh config", why).
+    failed: list[tuple[WorkloadRef | str, str]] = field(default_factory=list)
+    refused: list[WorkloadRef] = field(default_factory=list)  # writes refused for good
+    refused_by: dict[WorkloadRef, str] = field(default_factory=dict)  # why: ApiError.refusal
+    not_started: list[WorkloadRef] = field(default_factory=list)
+    # (workload, why it was failing before): restarted, rollout not followed.
+    not_waited: list[tuple[WorkloadRef, str | None]] = field(default_factory=list)
+    pinned: list[WorkloadRef] = field(default_factory=list)  # pinned back to the old mode
     interrupted: bool = False
     terminated: bool = False
 
-    def refuse(self, ref, error):
+    def refuse(self, ref: WorkloadRef, error: SidecarError) -> None:
         """Count ref's failed write as refused for good, if the server's answer says so."""
         refusal = error.refusal if isinstance(error, ApiError) else None
         if refusal:
@@ -52,25 +69,21 @@ def now_rfc3339() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def ref_of(item) -> str:
-    return f"{item.kind}/{item.name} -n {item.namespace}"
-
-
 class Executor:
     def __init__(
         self,
-        cluster,
-        mesh_cluster=None,
-        say=print,
-        dry_run=None,
-        concurrency=2,
-        timeout=600.0,
-        keep_going=False,
-        clock=time.monotonic,
-        sleep=time.sleep,
-        tracker=None,
-        progress=None,
-        stop_starting=None,
+        cluster: ClusterApi,
+        mesh_cluster: ClusterApi | None = None,
+        say: Callable[[str], None] = print,
+        dry_run: str | None = None,
+        concurrency: int = 2,
+        timeout: float | None = 600.0,
+        keep_going: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        tracker: Tracker | None = None,
+        progress: Board | None = None,
+        stop_starting: Event | None = None,
     ):
         self.cluster = cluster
         self.mesh_cluster = mesh_cluster or cluster
@@ -92,22 +105,23 @@ class Executor:
         self._total = 0
 
     @property
-    def _suffix(self):
+    def _suffix(self) -> str:
         return " (server dry run)" if self.server_dry_run else ""
 
-    def _deadline(self):
+    def _deadline(self) -> float | None:
         return None if self.timeout is None else self.clock() + self.timeout
 
-    def _timeout_text(self):
+    def _timeout_text(self) -> str:
         return "" if self.timeout is None else f" after {self.timeout:g}s"
 
     # --- the mesh config ---------------------------------------------------------------
 
-    def apply_config(self, change):
+    def apply_config(self, change: ConfigChange) -> None:
         """Write one ConfigChange; where the mesh's control plane must roll out first
         (istiod), wait for it before going on."""
         cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
-        key = ("Deployment", change.namespace, change.name)
+        # Followed only when it rolls out, which only a namespaced Deployment does.
+        key = WorkloadRef("Deployment", change.namespace or "", change.name)
         follow = change.rolls_out and not self.server_dry_run
         if follow:
             self.tracker.follow([key])  # before the patch, as for a workload's restart
@@ -120,7 +134,7 @@ class Executor:
         finally:
             self.tracker.forget(key)
 
-    def _wait_for_config(self, change, key, answer):
+    def _wait_for_config(self, change: ConfigChange, key: WorkloadRef, answer: dict | None) -> None:
         if key[0] == change.kind:
             self.tracker.note(key, answer)
         why = self.tracker.wait(
@@ -137,7 +151,7 @@ class Executor:
             )
         self.say(f"deployment.apps/{change.name} -n {change.namespace} rolled out")
 
-    def _send(self, cluster, patch, deadline):
+    def _send(self, cluster: ClusterApi, patch: Patch, deadline: float | None) -> dict | None:
         """PATCH, retrying transient failures with backoff until the deadline; the answer."""
         give_up_at = deadline if deadline is not None else self.clock() + DEFAULT_RETRY_SECONDS
         for delay in (*RETRY_DELAYS, None):
@@ -161,7 +175,9 @@ class Executor:
 
     # --- workloads ---------------------------------------------------------------------
 
-    def run(self, items, waited=lambda item: True):
+    def run(
+        self, items: Sequence[Item], waited: Callable[[Item], bool] = lambda item: True
+    ) -> Outcome:
         """Send each Restart or Override and wait for its rollout, `concurrency` at a time.
 
         After a failure no new workload is started (unless keep_going); those already started
@@ -171,9 +187,9 @@ class Executor:
         waiting; SIGTERM stops at once.
         """
         if not self.server_dry_run:
-            self.tracker.watch_over([(i.kind, i.namespace, i.name) for i in items if waited(i)])
+            self.tracker.watch_over([i.ref for i in items if waited(i)])
         pending = deque(items)
-        running: dict = {}
+        running: dict[Future, Item] = {}
         self._total = len(items)
         if self.progress:
             self.progress.start(len(items))
@@ -190,7 +206,13 @@ class Executor:
             raise Terminated
         return self.outcome
 
-    def _drive(self, pool, waited, pending, running):
+    def _drive(
+        self,
+        pool: ThreadPoolExecutor,
+        waited: Callable[[Item], bool],
+        pending: deque[Item],
+        running: dict[Future, Item],
+    ) -> None:
         """Keep `concurrency` workloads going until none is left or running."""
         while pending or running:
             try:
@@ -210,7 +232,9 @@ class Executor:
             except KeyboardInterrupt as interrupt:
                 self._interrupted(interrupt, len(running), pending)
 
-    def _interrupted(self, interrupt, running, pending):
+    def _interrupted(
+        self, interrupt: KeyboardInterrupt, running: int, pending: deque[Item]
+    ) -> None:
         self._stop_starting.set()
         self._record_not_started(pending)
         if isinstance(interrupt, Terminated) or self.outcome.interrupted:
@@ -227,7 +251,7 @@ class Executor:
         else:
             self._give_up.set()
 
-    def stop(self, give_up=False, terminated=False):
+    def stop(self, give_up: bool = False, terminated: bool = False) -> None:
         """Start no new restart, and with give_up stop waiting too: Ctrl-C and SIGTERM for a
         run in another thread (a fleet runs one Executor per context), which signals never
         reach."""
@@ -237,12 +261,12 @@ class Executor:
         if give_up or terminated:
             self._give_up.set()
 
-    def _record_not_started(self, pending):
+    def _record_not_started(self, pending: deque[Item]) -> None:
         with self._lock:
-            self.outcome.not_started += [ref_of(item) for item in pending]
+            self.outcome.not_started += [item.ref for item in pending]
         pending.clear()
 
-    def _show_progress(self, running, pending):
+    def _show_progress(self, running: int, pending: int) -> None:
         if self.progress:
             with self._lock:
                 self.progress.update(
@@ -252,8 +276,8 @@ class Executor:
                     left=pending,
                 )
 
-    def _one(self, item, follow):
-        key = (item.kind, item.namespace, item.name)
+    def _one(self, item: Item, follow: bool) -> None:
+        key = item.ref
         if follow and not self.server_dry_run:
             # Before the patch: the watch may report the rollout before the patch's answer.
             self.tracker.follow([key])
@@ -262,8 +286,7 @@ class Executor:
         finally:
             self.tracker.forget(key)
 
-    def _restart(self, item, key, follow):
-        ref = ref_of(item)
+    def _restart(self, item: Item, ref: WorkloadRef, follow: bool) -> None:
         since = datetime.now().astimezone()
         deadline = self._deadline()
         in_flight = getattr(item, "in_flight", False) and not self.server_dry_run
@@ -283,14 +306,9 @@ class Executor:
         with self._lock:
             self.outcome.started.append(ref)
         if in_flight:
-            self.say(
-                f"{item.kind.lower()}/{item.name} -n {item.namespace}: its rollout in progress "
-                "is waited for, not restarted again"
-            )
+            self.say(f"{ref.kubectl}: its rollout in progress is waited for, not restarted again")
         else:
-            self.say(
-                f"{item.kind.lower()}/{item.name} -n {item.namespace} {item.verb}{self._suffix}"
-            )
+            self.say(f"{ref.kubectl} {item.verb}{self._suffix}")
         if self.server_dry_run:
             with self._lock:
                 self.outcome.succeeded.append(ref)
@@ -299,9 +317,9 @@ class Executor:
             with self._lock:
                 self.outcome.not_waited.append((ref, item.unhealthy))
             return
-        self.tracker.note(key, answer)
+        self.tracker.note(ref, answer)
         why = self.tracker.wait(
-            key,
+            ref,
             since=since,
             deadline=deadline,
             give_up=self._give_up,
@@ -316,12 +334,9 @@ class Executor:
         with self._lock:
             self.outcome.succeeded.append(ref)
             done = len(self.outcome.succeeded) + len(self.outcome.failed)
-        self.say(
-            f"{item.kind.lower()}/{item.name} -n {item.namespace} rolled out "
-            f"({done} of {self._total} workloads done)"
-        )
+        self.say(f"{ref.kubectl} rolled out ({done} of {self._total} workloads done)")
 
-    def _fail(self, ref, why):
+    def _fail(self, ref: WorkloadRef, why: str) -> None:
         if not self.keep_going:
             self._stop_starting.set()
         with self._lock:
@@ -330,19 +345,15 @@ class Executor:
 
     # --- after the run -----------------------------------------------------------------
 
-    def pin(self, overrides):
+    def pin(self, overrides: Sequence[Override]) -> None:
         """Pin failed workloads back to the old mode with the mesh's override annotation, and
         wait for that rollout: the fix the vendor documents for a webhook that breaks one."""
         for override in overrides:
-            ref = ref_of(override)
-            key = (override.kind, override.namespace, override.name)
+            ref = key = override.ref
             self.tracker.follow([key])  # before the patch, as for a restart
             try:
                 answer = self._send(self.cluster, override.patch(), self._deadline())
-                self.say(
-                    f"{override.kind.lower()}/{override.name} -n {override.namespace} pinned "
-                    f"({override.annotation}={override.value})"
-                )
+                self.say(f"{ref.kubectl} pinned ({override.annotation}={override.value})")
                 self.tracker.note(key, answer)
                 why = self.tracker.wait(
                     key,
@@ -356,7 +367,7 @@ class Executor:
             if why != Waited.DONE:
                 self.say(f"  {ref}: the rollout back to the old mode is not confirmed: {why}")
 
-    def close(self):
+    def close(self) -> None:
         """Stop following rollouts; any wait still going ends."""
         self._stop_starting.set()
         self._give_up.set()

@@ -179,7 +179,8 @@ class MeshLease:
             pass  # it expires by itself; nothing the user must do about it
         self._version = None
 
-    def _busy(self, lease, now):
+    def _busy(self, lease: dict | None, now: float) -> None:
+        """Raises MeshBusy: who holds the Lease, and until when."""
         holding = Holding.of(lease or {})
         raise MeshBusy(
             f"another run is switching this mesh: {holding.describe(now)} holds {self.where} "
@@ -187,7 +188,7 @@ class MeshLease:
             f"run that died lets go {LEASE_SECONDS}s after its last renewal)"
         )
 
-    def _write(self, lease, spec, now):
+    def _write(self, lease: dict, spec: dict, now: float) -> None:
         body = {
             "metadata": {"resourceVersion": (lease.get("metadata") or {}).get("resourceVersion")},
             "spec": spec,
@@ -202,7 +203,7 @@ class MeshLease:
         self._version = (written.get("metadata") or {}).get("resourceVersion")
         return None
 
-    def _renew_loop(self):
+    def _renew_loop(self) -> None:
         while not self._stop.wait(RENEW_SECONDS):
             body = {
                 "metadata": {"resourceVersion": self._version},

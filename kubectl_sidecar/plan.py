@@ -15,11 +15,12 @@ from kubectl_sidecar import patches
 from kubectl_sidecar.actions import Remedy, Step, remedy
 from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS, PodRow
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import NO_MESH, ConfigChange, MeshConfig, mode_value
+from kubectl_sidecar.meshes.base import NO_MESH, ConfigChange, MeshConfig, Mode
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.workloads import WorkloadFacts
 
-# The workloads read for a plan: {(kind, namespace, name): WorkloadFacts}.
-Facts = Mapping[tuple[str, str, str], WorkloadFacts]
+# The workloads read for a plan.
+Facts = Mapping[WorkloadRef, WorkloadFacts]
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ class Restart:
     verb = "restarted"
 
     @property
-    def ref(self) -> str:
-        return f"{self.kind}/{self.name}"
+    def ref(self) -> WorkloadRef:
+        return WorkloadRef(self.kind, self.namespace, self.name)
 
     def patch(self, timestamp: str) -> patches.Patch:
         return patches.restart(self.kind, self.namespace, self.name, timestamp)
@@ -56,8 +57,8 @@ class Override:
     verb = "annotated"
 
     @property
-    def ref(self) -> str:
-        return f"{self.kind}/{self.name}"
+    def ref(self) -> WorkloadRef:
+        return WorkloadRef(self.kind, self.namespace, self.name)
 
     def patch(self, timestamp: str | None = None) -> patches.Patch:
         return patches.pod_template_annotation(
@@ -76,7 +77,7 @@ class Manual:
 
 @dataclass
 class Plan:
-    target: str | None  # native | traditional | None (restart: each pod's configured mode)
+    target: Mode | None  # None for restart: each pod's configured mode
     config_changes: list[ConfigChange] = field(default_factory=list)
     overrides: list[Override] = field(default_factory=list)
     restarts: list[Restart] = field(default_factory=list)
@@ -117,7 +118,7 @@ class Plan:
             self.manual.append(
                 Manual(
                     restart.namespace,
-                    restart.ref,
+                    restart.ref.short,
                     f"was failing before ({restart.unhealthy}): fix it, then "
                     "run this command again",
                 )
@@ -125,14 +126,14 @@ class Plan:
         self.restarts = [restart for restart in self.restarts if not restart.unhealthy]
 
 
-def config_changes(mesh: MeshConfig, target: str, rows: list[PodRow]) -> list[ConfigChange]:
+def config_changes(mesh: MeshConfig, target: Mode, rows: list[PodRow]) -> list[ConfigChange]:
     """The writes that make the mesh inject `target` from now on (none if it already does)."""
     if mesh.name == NO_MESH:
         return []  # nothing read, nothing to write: the switch refuses before this
-    return registry.control_plane(mesh.name).config_changes(mesh, target, rows)
+    return registry.control_plane(mesh.name).config_changes(mesh, Mode(target), rows)
 
 
-def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: str, facts: Facts) -> Plan:
+def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: Mode | str, facts: Facts) -> Plan:
     """Mesh-wide switch: change the config, restart every workload with pods in another mode.
 
     Pods whose workload's own override annotation pins a mode keep it; they are only touched
@@ -140,6 +141,7 @@ def plan_switch(rows: list[PodRow], mesh: MeshConfig, target: str, facts: Facts)
     workload's own: status.Assessor has set aside pods' copies of their namespace's.)
     """
     family = mesh.family
+    target = Mode(target)
     plan = Plan(
         target=target,
         config_changes=config_changes(mesh, target, rows),
@@ -176,53 +178,50 @@ def _pin_keys(mesh: MeshConfig | None) -> dict[str, str]:
 
 def plan_override(
     rows: list[PodRow],
-    workloads: list[tuple],
-    target: str,
+    workloads: list[tuple[WorkloadRef, str | None, dict[str, str]]],
+    target: Mode | str,
     facts: Facts,
     mesh: MeshConfig | None = None,
 ) -> Plan:
     """Per-workload switch: pin `target` with the mesh's pod-template annotation, the one the
     running control plane reads (mesh.override_key) where it says.
 
-    workloads is [(kind, namespace, name, family, template annotations)] for the named
-    workloads; rows are the pods in scope (pods of other workloads are ignored).
+    workloads is [(workload, family, template annotations)] for the named workloads; rows are
+    the pods in scope (pods of other workloads are ignored).
     """
+    target = Mode(target)
     plan = Plan(target=target, pin_keys=_pin_keys(mesh))
-    wanted = {(kind, namespace, name) for kind, namespace, name, _, _ in workloads}
+    wanted = {ref for ref, _, _ in workloads}
     # Workloads whose injector gives their pods a fixed mode that isn't the target: an
     # annotation asking for it would roll them out for nothing.
     fixed_elsewhere = {
-        (row.workload[0], row.namespace, row.workload[1]): row.fixed
+        row.workload: row.fixed
         for row in rows
         if row.workload and row.fixed is not None and row.fixed.mode != target
     }
-    for kind, namespace, name, family, template_annotations in workloads:
+    for ref, family, template_annotations in workloads:
         key = plan.override_key(family)
-        fixed = fixed_elsewhere.get((kind, namespace, name))
+        fixed = fixed_elsewhere.get(ref)
         if fixed is not None:
             plan.manual.append(
-                Manual(namespace, f"{kind}/{name}", f"stays {fixed.mode}: {fixed.source}")
+                Manual(ref.namespace, ref.short, f"stays {fixed.mode}: {fixed.source}")
             )
             continue
         if not key:
             plan.manual.append(
                 Manual(
-                    namespace,
-                    f"{kind}/{name}",
+                    ref.namespace,
+                    ref.short,
                     f"no per-workload override is known for {family or 'this'} mesh",
                 )
             )
             continue
-        if template_annotations.get(key) != mode_value(target):
-            plan.overrides.append(Override(kind, namespace, name, key, mode_value(target)))
-    overridden = {(o.kind, o.namespace, o.name) for o in plan.overrides}
-    mine = [
-        row
-        for row in rows
-        if row.workload and (row.workload[0], row.namespace, row.workload[1]) in wanted
-    ]
+        if template_annotations.get(key) != target.annotation:
+            plan.overrides.append(Override(*ref, key, target.annotation))
+    overridden = {o.ref for o in plan.overrides}
+    mine = [row for row in rows if row.workload in wanted]
 
-    def desired(row: PodRow) -> str | None:
+    def desired(row: PodRow) -> Mode | None:
         if row.fixed is not None:
             return row.fixed.mode
         return target if row.family else None
@@ -234,16 +233,16 @@ def plan_override(
 def _plan_pods(
     plan: Plan,
     rows: list[PodRow],
-    desired_for: Callable[[PodRow], str | None],
+    desired_for: Callable[[PodRow], Mode | None],
     facts: Facts,
-    skip_restart: Collection[tuple[str, str, str]] = (),
+    skip_restart: Collection[WorkloadRef] = (),
     wait_in_flight: bool = False,
 ) -> Plan:
     """Sort pods by their remedy: already right, outside the mesh, unknown, to restart (once
     per workload), or a manual step. wait_in_flight: a workload whose restart is already
     rolling out is waited for rather than restarted again."""
-    restart_pods: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-    families: dict[tuple[str, str, str], str | None] = {}
+    restart_pods: defaultdict[WorkloadRef, int] = defaultdict(int)
+    families: dict[WorkloadRef, str | None] = {}
     manual: dict[tuple[str, str], str] = {}
     for row in rows:
         if row.terminating:
@@ -257,26 +256,23 @@ def _plan_pods(
             plan.already += 1
         elif fix.step is Step.RESTART:
             assert fix.workload is not None  # a restart is always of a workload
-            key = (fix.workload[0], row.namespace, fix.workload[1])
-            restart_pods[key] += 1
-            families[key] = row.family
+            restart_pods[fix.workload] += 1
+            families[fix.workload] = row.family
         else:
-            what = f"{fix.workload[0]}/{fix.workload[1]}" if fix.workload else f"Pod/{row.name}"
+            what = fix.workload.short if fix.workload else f"Pod/{row.name}"
             manual[(row.namespace, what)] = manual_step(fix, row)
     plan.restarts = [
         Restart(
-            kind,
-            namespace,
-            name,
+            *ref,
             count,
-            families[(kind, namespace, name)],
-            getattr(facts.get((kind, namespace, name)), "unhealthy", None),
-            wait_in_flight and getattr(facts.get((kind, namespace, name)), "in_flight", False),
+            families[ref],
+            getattr(facts.get(ref), "unhealthy", None),
+            wait_in_flight and getattr(facts.get(ref), "in_flight", False),
         )
-        for (kind, namespace, name), count in sorted(
-            restart_pods.items(), key=lambda item: (item[0][1], item[0][0], item[0][2])
+        for ref, count in sorted(
+            restart_pods.items(), key=lambda item: (item[0].namespace, item[0].kind, item[0].name)
         )
-        if (kind, namespace, name) not in skip_restart
+        if ref not in skip_restart
     ]
     plan.manual += [
         Manual(namespace, what, todo) for (namespace, what), todo in sorted(manual.items())
@@ -296,7 +292,7 @@ def manual_step(fix: Remedy, row: PodRow) -> str:
     if step is Step.RECREATE:
         return "bare pod: recreate it from its manifest to switch it"
     assert fix.workload is not None  # every other step is of a workload
-    kind, name = fix.workload
+    kind = fix.workload.kind
     if step is Step.NEXT_RUN:
         return "CronJob: its next run gets the new mode; nothing to do"
     if step is Step.JOB_RUNS_OUT:
@@ -304,7 +300,7 @@ def manual_step(fix: Remedy, row: PodRow) -> str:
     if step is Step.RESUME:
         return (
             f"paused: resume it (kubectl rollout resume -n {namespace} "
-            f"{kind.lower()}/{name}), then run this command again"
+            f"{fix.workload.resource}), then run this command again"
         )
     if step is Step.DELETE_PODS:
         return (

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from kubectl_sidecar.actions import Step
 from kubectl_sidecar.classify import GATEWAY, MODES, NONE
+from kubectl_sidecar.refs import WorkloadRef
 
 API_VERSION = "kubectl-sidecar/v1alpha1"
 
@@ -64,8 +65,8 @@ def action_text(remedy):
     return ACTION_TEXT[remedy.step].format(ref=workload_name(remedy.workload))
 
 
-def workload_name(workload):
-    return f"{workload[0]}/{workload[1]}" if workload else "<none>"
+def workload_name(workload: WorkloadRef | None) -> str:
+    return workload.short if workload else "<none>"
 
 
 def age(created, now):
@@ -208,10 +209,12 @@ def item(row, context=None):
     doc = {
         "namespace": row.namespace,
         "pod": row.name,
-        "workload": {"kind": row.workload[0], "name": row.workload[1]} if row.workload else None,
+        "workload": {"kind": row.workload.kind, "name": row.workload.name}
+        if row.workload
+        else None,
         "proxy": row.proxy,
-        "mode": row.mode,
-        "desiredMode": row.desired,
+        "mode": _plain(row.mode),
+        "desiredMode": _plain(row.desired),
         "desiredModeSource": row.desired_reason if row.proxy else None,
         "needsRestart": row.needs_restart,
         "action": action_text(row.remedy),
@@ -225,14 +228,19 @@ def item(row, context=None):
     return doc
 
 
+def _plain(mode):
+    """A Mode as documents hold it: a str, which yaml.safe_dump can write."""
+    return None if mode is None else str(mode)
+
+
 def mesh_document(mesh):
     return {
         "name": mesh.name,
         "context": mesh.context,
-        "configuredMode": mesh.mesh_wide.mode if mesh.mesh_wide else None,
+        "configuredMode": _plain(mesh.mesh_wide.mode) if mesh.mesh_wide else None,
         "source": mesh.mesh_wide.source if mesh.mesh_wide else None,
         "revisions": {
-            rev: {"configuredMode": s.mode, "source": s.source}
+            rev: {"configuredMode": _plain(s.mode), "source": s.source}
             for rev, s in sorted(mesh.revisions.items())
         },
         "description": mesh.describe(),
@@ -464,11 +472,11 @@ def _plan_body(plan, scope, brief=False, header=True):
         out += [f"  {change.describe()}" for change in plan.config_changes]
     if plan.overrides:
         out.append("\nPod-template annotations to set (each rolls its workload out):")
-        out += [f"  {o.namespace}  {o.ref}: {o.annotation}={o.value}" for o in plan.overrides]
+        out += [f"  {o.namespace}  {o.ref.short}: {o.annotation}={o.value}" for o in plan.overrides]
     healthy = [r for r in plan.restarts if not r.unhealthy and not r.in_flight]
     if healthy:
         out.append(f"\nWorkloads to restart ({len(healthy)}):")
-        table = [[r.namespace, r.ref, str(r.pods)] for r in healthy]
+        table = [[r.namespace, r.ref.short, str(r.pods)] for r in healthy]
         out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
     in_flight = [r for r in plan.restarts if r.in_flight and not r.unhealthy]
     if in_flight:
@@ -476,14 +484,14 @@ def _plan_body(plan, scope, brief=False, header=True):
             f"\nRolling out already (a run stopped midway?): waited for, not restarted again "
             f"({len(in_flight)}):"
         )
-        table = [[r.namespace, r.ref, str(r.pods)] for r in in_flight]
+        table = [[r.namespace, r.ref.short, str(r.pods)] for r in in_flight]
         out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
     if plan.unhealthy:
         out.append(
             f"\nFailing before the switch: restarted, not waited for, never stopping the "
             f"run ({len(plan.unhealthy)}; --skip-unhealthy leaves them alone):"
         )
-        table = [[r.namespace, r.ref, str(r.pods), r.unhealthy] for r in plan.unhealthy]
+        table = [[r.namespace, r.ref.short, str(r.pods), r.unhealthy] for r in plan.unhealthy]
         out.append(
             _indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH", "FAILING"], table))
         )
@@ -508,20 +516,16 @@ def _plan_body(plan, scope, brief=False, header=True):
 
 
 def lost_proxies_text(context, lost):
-    """Workloads this run rolled out whose pods came back without a mesh proxy ({ref: pods});
-    context: the context's name when there are several, else None."""
+    """Workloads this run rolled out whose pods came back without a mesh proxy
+    ({WorkloadRef: pods}); context: the context's name when there are several, else None."""
     where = f" in context {context}" if context else ""
     lines = [
         f"{len(lost)} workload(s){where} came back WITHOUT their mesh proxy: is the mesh's "
         "injector running? (a webhook with failurePolicy: Ignore lets pods start without "
         "it). Once it is, restart them again:"
     ]
-    for ref, pods in sorted(lost.items()):
-        workload, _, namespace = ref.partition(" -n ")
-        kind, _, name = workload.partition("/")
-        lines.append(
-            f"  kubectl rollout restart {kind.lower()}/{name} -n {namespace}   # {pods} pod(s)"
-        )
+    for ref, pods in sorted(lost.items(), key=lambda item: str(item[0])):
+        lines.append(f"  kubectl rollout restart {ref.kubectl}   # {pods} pod(s)")
     return "\n".join(lines)
 
 
@@ -594,7 +598,9 @@ def _outcome_body(outcome, plan, server_dry_run):
     if outcome.not_started:
         shown = outcome.not_started[:20]
         more = len(outcome.not_started) - len(shown)
-        out.append(f"  not started: {', '.join(shown)}" + (f" and {more} more" if more else ""))
+        out.append(
+            f"  not started: {', '.join(map(str, shown))}" + (f" and {more} more" if more else "")
+        )
     out += _next_step(outcome, failed, waiting, server_dry_run)
     return "\n".join(out)
 
@@ -652,7 +658,7 @@ def _item_doc(item):
 
 def plan_document(plan, findings=None):
     return {
-        "target": plan.target,
+        "target": _plain(plan.target),
         "configChanges": [
             {
                 "object": c.describe().split(":")[0],
@@ -725,22 +731,29 @@ def outcome_json(parts, exit_code):
     return json.dumps(doc, indent=2)
 
 
+def _by_name(entry):
+    """(ref, why) entries in the order of their refs as the document spells them."""
+    ref, why = entry
+    return (str(ref), why)
+
+
 def result_document(outcome, exit_code):
     result = {
         "exitCode": exit_code,
         "configChanged": list(outcome.config_done),
         # Workloads finish in whatever order their rollouts do: sorted, a document is the same
         # for the same outcome.
-        "rolledOut": sorted(outcome.succeeded),
+        "rolledOut": sorted(map(str, outcome.succeeded)),
         "failed": [
-            {"workload": ref, "reason": why, "refused": ref in outcome.refused}
-            for ref, why in sorted(outcome.failed)
+            {"workload": str(ref), "reason": why, "refused": ref in outcome.refused}
+            for ref, why in sorted(outcome.failed, key=_by_name)
         ],
         "notWaitedFor": [
-            {"workload": ref, "failingBefore": why} for ref, why in sorted(outcome.not_waited)
+            {"workload": str(ref), "failingBefore": why}
+            for ref, why in sorted(outcome.not_waited, key=_by_name)
         ],
-        "pinned": sorted(outcome.pinned),
-        "notStarted": list(outcome.not_started),
+        "pinned": sorted(map(str, outcome.pinned)),
+        "notStarted": list(map(str, outcome.not_started)),
         "interrupted": outcome.interrupted,
     }
     if exit_code is None:

@@ -24,6 +24,7 @@ from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
 from kubectl_sidecar.meshes.base import MeshConfig
 from kubectl_sidecar.meshes.registry import COPIES_NAMESPACE_MODE
 from kubectl_sidecar.meshread import read_mesh_config
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.workloads import ROLLOUT_KINDS, controllers, facts_index, resolve_workload
 
 
@@ -50,7 +51,8 @@ class Tally:
     pods: int = 0
     modes: Counter = field(default_factory=Counter)
     needs_action: int = 0
-    workloads: set = field(default_factory=set)  # (namespace, kind, name) to restart
+    # The workloads to restart; a fleet's total holds (context, WorkloadRef).
+    workloads: set[WorkloadRef | tuple[str, WorkloadRef]] = field(default_factory=set)
     per_namespace: dict = field(default_factory=dict)  # namespace -> Counter of modes, "restart"
 
     def add(self, rows):
@@ -65,7 +67,7 @@ class Tally:
                 self.needs_action += 1
                 namespace["restart"] += 1
                 if row.remedy.step is Step.RESTART:
-                    self.workloads.add((row.namespace,) + row.workload)
+                    self.workloads.add(row.workload)
         return self
 
     def mode_counts(self):
@@ -74,7 +76,7 @@ class Tally:
     def summary(self):
         return {
             "pods": self.pods,
-            "modes": self.mode_counts(),
+            "modes": {str(mode): count for mode, count in self.mode_counts().items()},
             "needsRestart": self.needs_action,
             "workloadsToRestart": len(self.workloads),
         }
@@ -161,16 +163,16 @@ class Assessor:
             self._on_warning(message)
 
     def workload_facts(self, rows):
-        """{(kind, namespace, name): WorkloadFacts} covering the rollout-restartable workloads
+        """{WorkloadRef: WorkloadFacts} covering the rollout-restartable workloads
         of these rows; each kind is listed once however often this is called."""
         kinds = workload_kinds(rows) - self._kinds_read
         self._kinds_read |= kinds
         return read_workload_facts(self.cluster, self.scope, kinds, self.warn, into=self._facts)
 
     def assess(self, rows):
-        self._read_parents({row.owner[0] for row in rows if row.owner})
+        self._read_parents({row.owner.kind for row in rows if row.owner})
         for row in rows:
-            row.workload = resolve_workload(row.namespace, row.owner, self._parents)
+            row.workload = resolve_workload(row.owner, self._parents)
         mesh_config = self.mesh_config(rows)
         self._use_template_modes(rows)
         settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
@@ -197,7 +199,7 @@ class Assessor:
             return
         facts = self.workload_facts(marked)
         for row in marked:
-            fact = row.workload and facts.get((row.workload[0], row.namespace, row.workload[1]))
+            fact = row.workload and facts.get(row.workload)
             if fact:
                 row.mode_annotations = mode_annotations_of(row.family, dict(fact.template_modes))
                 row.override, row.override_annotation = override_of(row.mode_annotations)
@@ -207,18 +209,22 @@ class Assessor:
         ReplicaSet, seen by `status -w`): one GET each, remembered, so the pods resolve to their
         Deployment or CronJob rather than to the ReplicaSet or Job itself."""
         for row in rows:
-            if not row.owner or row.owner[0] not in ("ReplicaSet", "Job"):
+            owner = row.owner
+            if not owner or owner.kind not in ("ReplicaSet", "Job"):
                 continue
-            key = (row.owner[0], row.namespace, row.owner[1])
-            if row.owner[0] not in self._kinds_read or key in self._parents:
+            if owner.kind not in self._kinds_read or owner in self._parents:
                 continue
-            resource = resources.BY_KIND[row.owner[0]]
-            found = unless_forbidden(functools.partial(self.cluster.get, resource, key[2], key[1]))
+            resource = resources.BY_KIND[owner.kind]
+            found = unless_forbidden(
+                functools.partial(self.cluster.get, resource, owner.name, owner.namespace)
+            )
             # An owner without a controller (or gone) resolves to itself: remember that too.
-            self._parents[key] = controllers([found] if found else [], key[0]).get(key, row.owner)
+            self._parents[owner] = controllers([found] if found else [], owner.kind).get(
+                owner, owner
+            )
 
     def _read_parents(self, owner_kinds):
-        """The ReplicaSets and Jobs that own pods, keyed (kind, namespace, name)."""
+        """The ReplicaSets and Jobs that own pods, and their controllers."""
         for kind in ("ReplicaSet", "Job"):
             if kind in owner_kinds and kind not in self._kinds_read:
                 self._kinds_read.add(kind)
@@ -268,12 +274,12 @@ def list_pod_rows(cluster, scope, proxy_names=None, assessor=None):
 
 
 def read_workload_facts(cluster, scope, kinds, warn, into=None):
-    """{(kind, namespace, name): WorkloadFacts} for every Deployment, StatefulSet or DaemonSet
-    of these kinds in scope: one list per kind."""
+    """{WorkloadRef: WorkloadFacts} for every Deployment, StatefulSet or DaemonSet of these
+    kinds in scope: one list per kind."""
     facts = {} if into is None else into
     for kind in sorted(kinds):
         for (namespace, name), fact in _facts_of_kind(cluster, scope, kind, warn).items():
-            facts[(kind, namespace, name)] = fact
+            facts[WorkloadRef(kind, namespace, name)] = fact
     return facts
 
 
@@ -291,4 +297,6 @@ def _facts_of_kind(cluster, scope, kind, warn):
 
 def workload_kinds(rows):
     """The rollout-restartable kinds among these rows' workloads."""
-    return {row.workload[0] for row in rows if row.workload and row.workload[0] in ROLLOUT_KINDS}
+    return {
+        row.workload.kind for row in rows if row.workload and row.workload.kind in ROLLOUT_KINDS
+    }

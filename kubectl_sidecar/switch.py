@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 
 from kubectl_sidecar import access, fleet, meshread, preflight, render, resources, status
 from kubectl_sidecar import plan as planning
-from kubectl_sidecar.classify import NATIVE, TRADITIONAL
+from kubectl_sidecar.classify import NATIVE
 from kubectl_sidecar.errors import InputError, SidecarError, Terminated, unless_forbidden
-from kubectl_sidecar.execute import Executor, ref_of
+from kubectl_sidecar.execute import Executor
 from kubectl_sidecar.fleet import Member
 from kubectl_sidecar.lease import MeshLease
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import Unsupported, mode_value
+from kubectl_sidecar.meshes.base import Mode, Unsupported
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
 
@@ -43,7 +44,7 @@ KIND_ALIASES = {
 class Options:
     """How a switch or restart runs, complete and validated before anything connects."""
 
-    target: str | None = None  # native | traditional; None for `restart` (the configured mode)
+    target: Mode | None = None  # None for `restart`: each pod's configured mode
     workloads: list = field(default_factory=list)  # [(kind, name)] for a per-workload switch
     mesh: str = "auto"
     proxy_names: dict = field(default_factory=dict)
@@ -82,7 +83,7 @@ class Options:
             raise InputError("--pin-failed applies to a mesh-wide switch only")
         mesh_wide = target is not None and not refs and not connection.selector
         return cls(
-            target=target,
+            target=Mode(target) if target is not None else None,
             workloads=refs,
             mesh=connection.mesh,
             proxy_names=connection.proxy_names,
@@ -362,23 +363,24 @@ def make_plans(parts, reports, options):
 
 
 def _target_workloads(cluster, scope, refs, report):
-    """[(kind, namespace, name, family, template annotations)] named by refs or by -l."""
+    """[(workload, family, template annotations)] named by refs or by -l."""
     namespace = scope.namespace or cluster.namespace
-    wanted = [(kind, namespace, name) for kind, name in refs]
+    wanted = [WorkloadRef(kind, namespace, name) for kind, name in refs]
     if not refs:
         wanted = sorted(
             {
-                (row.workload[0], row.namespace, row.workload[1])
+                row.workload
                 for row in report.rows
-                if row.proxy and row.workload and row.workload[0] in RESTARTABLE
+                if row.proxy and row.workload and row.workload.kind in RESTARTABLE
             }
         )
     families = {}
     for row in report.rows:
         if row.workload and row.family:
-            families[(row.workload[0], row.namespace, row.workload[1])] = row.family
+            families[row.workload] = row.family
     targets = []
-    for kind, ns, name in wanted:
+    for ref in wanted:
+        kind, ns, name = ref
         resource = resources.BY_KIND[kind]
         obj = cluster.get(resource, name, ns)
         if obj is None:
@@ -386,14 +388,14 @@ def _target_workloads(cluster, scope, refs, report):
         annotations = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
             "annotations"
         ) or {}
-        family = families.get((kind, ns, name)) or report.mesh.family
+        family = families.get(ref) or report.mesh.family
         if family is None:
             raise SidecarError(
                 f"can't tell which mesh {kind}/{name} in namespace {ns} is in: none of its "
                 "pods runs a known proxy and no mesh configuration was found; name the mesh "
                 "with --mesh"
             )
-        targets.append((kind, ns, name, family, annotations))
+        targets.append((ref, family, annotations))
     return targets
 
 
@@ -661,11 +663,11 @@ def pins_for(plan, outcome):
     """Overrides pinning back to the old mode the workloads whose rollout failed after our
     restart (not those the server refused: nothing changed there)."""
     failed = {ref for ref, _ in outcome.failed} - set(outcome.refused)
-    old = mode_value(TRADITIONAL if plan.target == NATIVE else NATIVE)
+    old = Mode(plan.target).opposite.annotation
     pins = []
     for restart in plan.restarts:
         key = plan.override_key(restart.family)
-        if key and ref_of(restart) in failed:
+        if key and restart.ref in failed:
             pins.append(planning.Override(restart.kind, restart.namespace, restart.name, key, old))
     return pins
 
@@ -676,13 +678,12 @@ def lost_proxies(outcome, rows):
     (failurePolicy: Ignore) lets pods be created without one; to the plan they are outside
     the mesh, so without this a run that took a workload out of the mesh would verify."""
     rolled_out = set(outcome.succeeded)
-    lost: dict[str, int] = {}
+    lost: dict[WorkloadRef, int] = {}
     for row in rows:
         if row.proxy or not row.workload or row.terminating or row.phase in ("Succeeded", "Failed"):
             continue
-        ref = f"{row.workload[0]}/{row.workload[1]} -n {row.namespace}"
-        if ref in rolled_out:
-            lost[ref] = lost.get(ref, 0) + 1
+        if row.workload in rolled_out:
+            lost[row.workload] = lost.get(row.workload, 0) + 1
     return lost
 
 
@@ -701,7 +702,7 @@ def verify(parts, fresh, report_to, lost=None):
         unwaited = {ref for ref, _ in outcome.not_waited}
         unwaited_total += len(unwaited)
         skip = unwaited | set(outcome.pinned)
-        remaining.restarts = [r for r in remaining.restarts if ref_of(r) not in skip]
+        remaining.restarts = [r for r in remaining.restarts if r.ref not in skip]
         if remaining.config_changes or remaining.overrides or remaining.restarts:
             left.append((part.member.name, remaining))
     if any(lost) and not left:

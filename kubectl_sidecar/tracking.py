@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from kubectl_sidecar import resources
 from kubectl_sidecar.errors import ApiError, Unreachable
 from kubectl_sidecar.rollout import progress
+
+if TYPE_CHECKING:
+    from kubectl_sidecar.cluster import ClusterApi
+
+# A workload followed: (kind, namespace, name), a refs.WorkloadRef or a plain tuple.
+Key = tuple[str, str, str]
 
 WATCH_SECONDS = 300  # the server ends each watch after about this long; we start the next
 BACKOFF_SECONDS = (0.5, 1, 2, 4, 8)  # while the API server can't be reached
@@ -43,30 +51,42 @@ class Waited:
 
 
 class Tracker:
-    def __init__(self, cluster, clock=time.monotonic, sleep=None, say=None):
+    def __init__(
+        self,
+        cluster: ClusterApi,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
+        say: Callable[[str], None] | None = None,
+    ):
         self.cluster = cluster
         self.clock = clock
         # Told when the API server stops answering the watches and when it answers again:
         # an outage is said as it happens, not only when a rollout's deadline passes.
         self.say = say
         self._changed = threading.Condition()
-        self._wanted = set()  # (kind, namespace, name) whose newest object is kept
-        self._namespaces = {}  # kind -> namespaces its watches must cover
-        self._objects = {}  # (kind, namespace, name) -> newest object, or DELETED
-        self._failed_creates = {}  # (kind, namespace, name) -> (when, message)
-        self._problems = {}  # (kind, namespace or None) -> WatchProblem
-        self._following = set()  # (kind, namespace or None) with a running watch
+        self._wanted: set[Key] = set()  # (kind, namespace, name) whose newest object is kept
+        self._namespaces: dict[str, set[str]] = {}  # kind -> namespaces its watches must cover
+        self._objects: dict[Key, Any] = {}  # (kind, namespace, name) -> newest object, or DELETED
+        self._failed_creates: dict[
+            Key, tuple[datetime | None, str]
+        ] = {}  # (kind, namespace, name) -> (when, message)
+        self._problems: dict[
+            tuple[str, str | None], WatchProblem
+        ] = {}  # (kind, namespace or None) -> WatchProblem
+        self._following: set[tuple[str, str | None]] = (
+            set()
+        )  # (kind, namespace or None) with a running watch
         self._stopped = threading.Event()
         self._sleep = sleep or self._stopped.wait
 
     # --- what to follow ----------------------------------------------------------------
 
-    def watch_over(self, keys):
+    def watch_over(self, keys: Iterable[Key]) -> None:
         """Start the watches that these (kind, namespace, name) need, keeping nothing of them
         yet: per kind, one watch over their namespace, or over all namespaces when they span
         several. Start them for a whole run at once, so a run over many namespaces has one
         watch per kind rather than one per namespace."""
-        by_kind: dict[str, set[str | None]] = {}
+        by_kind: dict[str, set[str]] = {}
         for kind, namespace, _ in keys:
             by_kind.setdefault(kind, set()).add(namespace)
         with self._changed:
@@ -78,7 +98,7 @@ class Tracker:
             if kind in EVENT_KINDS:
                 self._start("Event", scope)
 
-    def follow(self, keys):
+    def follow(self, keys: Iterable[Key]) -> None:
         """Keep the newest object of these (kind, namespace, name) from now on, for wait();
         start their watches if watch_over hasn't."""
         keys = set(keys)
@@ -86,7 +106,7 @@ class Tracker:
             self._wanted |= keys
         self.watch_over(keys)
 
-    def forget(self, key):
+    def forget(self, key: Key) -> None:
         """Stop keeping key's object: a run holds the objects of the rollouts in flight, not
         of every workload it has seen (a workload's status pinned ~10 KB of memory each, so a
         run's peak grew with the mesh)."""
@@ -95,7 +115,7 @@ class Tracker:
             self._objects.pop(key, None)
             self._failed_creates.pop(key, None)
 
-    def note(self, key, obj):
+    def note(self, key: Key, obj: dict | None) -> None:
         """An object we just wrote (the patch's answer): newer than what the watch may have
         delivered yet, so a rollout is never judged from the object before our change."""
         if not obj:
@@ -106,14 +126,22 @@ class Tracker:
                 self._objects[key] = rollout_view(obj)
                 self._changed.notify_all()
 
-    def stop(self):
+    def stop(self) -> None:
         self._stopped.set()
         with self._changed:
             self._changed.notify_all()
 
     # --- waiting -----------------------------------------------------------------------
 
-    def wait(self, key, since=None, deadline=None, give_up=None, on_progress=None, timeout_text=""):
+    def wait(
+        self,
+        key: Key,
+        since: datetime | None = None,
+        deadline: float | None = None,
+        give_up: threading.Event | None = None,
+        on_progress: Callable[[str], None] | None = None,
+        timeout_text: str = "",
+    ) -> str:
         """Waited.DONE once the rollout of key is complete; Waited.GAVE_UP when give_up is
         set first; else why it failed (its rollout failed, it can't be watched, or the
         deadline, a clock() reading, passed)."""
@@ -154,7 +182,7 @@ class Tracker:
                     return f"timed out{timeout_text}: {where}"
                 self._changed.wait(timeout=1.0 if left is None else min(left, 1.0))
 
-    def _failed_create(self, key, since):
+    def _failed_create(self, key: Key, since: datetime | None) -> str | None:
         seen = self._failed_creates.get(key)
         if seen is None:
             return None
@@ -163,13 +191,13 @@ class Tracker:
             return None
         return f"can't create pods (FailedCreate): {message}"
 
-    def _problem_for(self, key):
+    def _problem_for(self, key: Key) -> WatchProblem | None:
         kind, namespace, _ = key
         return self._problems.get((kind, namespace)) or self._problems.get((kind, None))
 
     # --- the watches -------------------------------------------------------------------
 
-    def _start(self, kind, namespace):
+    def _start(self, kind: str, namespace: str | None) -> None:
         with self._changed:
             if (kind, namespace) in self._following or (kind, None) in self._following:
                 return
@@ -182,7 +210,7 @@ class Tracker:
         )
         thread.start()
 
-    def _watch(self, kind, namespace):
+    def _watch(self, kind: str, namespace: str | None) -> None:
         resource = resources.BY_KIND[kind]
         field_selector = "reason=FailedCreate" if kind == "Event" else None
         version = None
@@ -232,7 +260,7 @@ class Tracker:
             except Unreachable as error:
                 failures = self._back_off(kind, namespace, error.format_message(), failures)
 
-    def _split_by_namespace(self, kind):
+    def _split_by_namespace(self, kind: str) -> None:
         with self._changed:
             self._following.discard((kind, None))
             namespaces = sorted(
@@ -246,14 +274,14 @@ class Tracker:
         for namespace in namespaces:
             self._start(kind, namespace)
 
-    def _back_off(self, kind, namespace, message, failures):
+    def _back_off(self, kind: str, namespace: str | None, message: str, failures: int) -> int:
         self._report(
             kind, namespace, f"the API server is not answering ({message})", permanent=False
         )
         self._sleep(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)])
         return failures + 1
 
-    def _report(self, kind, namespace, message, permanent):
+    def _report(self, kind: str, namespace: str | None, message: str, permanent: bool) -> None:
         with self._changed:
             outage_began = not permanent and not self._outage()
             self._problems[(kind, namespace)] = WatchProblem(message, permanent)
@@ -261,7 +289,7 @@ class Tracker:
         if outage_began and self.say:
             self.say(f"{message}: still waiting, each rollout within its --timeout")
 
-    def _clear_problem(self, kind, namespace):
+    def _clear_problem(self, kind: str, namespace: str | None) -> None:
         with self._changed:
             was_out = self._outage()
             self._problems.pop((kind, namespace), None)
@@ -269,11 +297,11 @@ class Tracker:
         if outage_ended and self.say:
             self.say("the API server answers again")
 
-    def _outage(self):
+    def _outage(self) -> bool:
         """Some watch can't reach the API server now (the lock held)."""
         return any(not problem.permanent for problem in self._problems.values())
 
-    def _deliver(self, kind, event, obj):
+    def _deliver(self, kind: str, event: str, obj: dict) -> None:
         if kind == "Event":
             self._deliver_event(obj)
             return
@@ -295,7 +323,7 @@ class Tracker:
                     self._objects[key] = rollout_view(obj)
             self._changed.notify_all()
 
-    def _deliver_event(self, event):
+    def _deliver_event(self, event: dict) -> None:
         involved = event.get("involvedObject") or {}
         key = (involved.get("kind"), involved.get("namespace"), involved.get("name"))
         stamp = event.get("lastTimestamp") or event.get("eventTime") or ""
@@ -310,7 +338,7 @@ class Tracker:
             self._changed.notify_all()
 
 
-def rollout_view(obj):
+def rollout_view(obj: dict) -> dict:
     """What rollout.progress reads of a workload, without its pod template: a run over
     thousands of workloads keeps one small entry each, not each object whole."""
     metadata = obj.get("metadata") or {}
@@ -324,5 +352,5 @@ def rollout_view(obj):
     }
 
 
-def _generation(obj):
+def _generation(obj: dict) -> int:
     return (obj.get("metadata") or {}).get("generation") or 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
 from kubectl_sidecar.patches import RESTARTED_AT
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.rollout import progress, unhealthy
 
 # Kinds whose pod template `kubectl rollout restart` can bump.
@@ -34,8 +36,12 @@ class WorkloadFacts:
     # it rather than restart it again, where the mesh's config already says the target.
     in_flight: bool = False
 
+    @property
+    def ref(self) -> WorkloadRef:
+        return WorkloadRef(self.kind, self.namespace, self.name)
 
-def facts_index(objects, kind):
+
+def facts_index(objects: Iterable[dict], kind: str) -> dict[tuple[str, str], WorkloadFacts]:
     """{(namespace, name): WorkloadFacts} from the raw objects of one workload kind."""
     index = {}
     for obj in objects:
@@ -59,9 +65,9 @@ def facts_index(objects, kind):
     return index
 
 
-def controllers(objects, kind):
-    """{(kind, namespace, name): (owner kind, owner name)} for the objects of one kind (raw,
-    possibly metadata-only) that have a controller.
+def controllers(objects: Iterable[dict], kind: str) -> dict[WorkloadRef, WorkloadRef]:
+    """{object: its controller} for the objects of one kind (raw, possibly metadata-only) that
+    have a controller.
 
     Clusters keep old ReplicaSets around (ten per Deployment by default), so this index can
     be far longer than the pod list: entries hold interned strings and nothing else.
@@ -70,16 +76,19 @@ def controllers(objects, kind):
     kind = intern(kind)
     index = {}
     for obj in objects:
-        metadata = obj.get("metadata") or {}
+        metadata: Any = obj.get("metadata") or {}
         for ref in metadata.get("ownerReferences") or ():
             if ref.get("controller"):
-                key = (kind, intern(metadata.get("namespace") or ""), metadata.get("name"))
-                index[key] = (intern(ref.get("kind") or ""), ref.get("name"))
+                namespace = intern(metadata.get("namespace") or "")
+                key = WorkloadRef(kind, namespace, metadata.get("name"))
+                index[key] = WorkloadRef(intern(ref.get("kind") or ""), namespace, ref.get("name"))
                 break
     return index
 
 
-def resolve_workload(namespace, owner, parents):
+def resolve_workload(
+    owner: WorkloadRef | None, parents: Mapping[WorkloadRef, WorkloadRef]
+) -> WorkloadRef | None:
     """The workload a pod belongs to: through its ReplicaSet to a Deployment or Argo Rollout,
     through its Job to a CronJob; other owners as they are; None for a bare pod.
 
@@ -87,6 +96,6 @@ def resolve_workload(namespace, owner, parents):
     """
     if owner is None:
         return None
-    if owner[0] in ("ReplicaSet", "Job"):
-        return parents.get((owner[0], namespace, owner[1]), owner)
+    if owner.kind in ("ReplicaSet", "Job"):
+        return parents.get(owner, owner)
     return owner

@@ -7,6 +7,7 @@ registry.py is the one place that lists the modules. Nothing here knows any mesh
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,8 +18,46 @@ from kubectl_sidecar.errors import SidecarError
 if TYPE_CHECKING:
     from kubectl_sidecar.patches import Patch
 
-NATIVE = "native"
-TRADITIONAL = "traditional"
+
+class Mode(str, enum.Enum):
+    """How a pod runs its proxy, as status shows it: the two a switch moves between, and the
+    three it never does. A str, so it compares, hashes, formats and writes to JSON as its
+    name; yaml.safe_dump can't write it, so documents hold str(mode)."""
+
+    NATIVE = "native"  # a restartable init container (Kubernetes native sidecars)
+    TRADITIONAL = "traditional"  # a regular container beside the app
+    INVALID = "invalid"  # an init container that never exits: the pod can't start
+    GATEWAY = "gateway"  # the proxy is the workload itself
+    NONE = "none"  # no mesh proxy
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @classmethod
+    def of(cls, native: bool | None) -> Mode | None:
+        """The switchable mode a setting's True/False means; None for unknown."""
+        if native is None:
+            return None
+        return cls.NATIVE if native else cls.TRADITIONAL
+
+    @property
+    def opposite(self) -> Mode:
+        """The other mode a switch moves between."""
+        if self not in (Mode.NATIVE, Mode.TRADITIONAL):
+            raise ValueError(f"{self} is not a mode a switch moves between")
+        return Mode.TRADITIONAL if self is Mode.NATIVE else Mode.NATIVE
+
+    @property
+    def annotation(self) -> str:
+        """The annotation, flag or env value every mesh here spells this mode with."""
+        return "true" if self is Mode.NATIVE else "false"
+
+
+NATIVE = Mode.NATIVE
+TRADITIONAL = Mode.TRADITIONAL
 
 # Go's strconv.ParseBool, which every mesh here reads its boolean annotations and flags with:
 # exactly these spellings. It trims nothing, so " true" is an error to Go and None here.
@@ -42,7 +81,7 @@ def version_tuple(text: str | None) -> tuple[int, int] | None:
 
 
 def mode_value(target: str | None) -> str:
-    """The annotation, flag or env value every mesh here spells a mode with."""
+    """Mode.annotation of a target that may be a plain string or None (traditional's)."""
     return "true" if target == NATIVE else "false"
 
 
@@ -58,10 +97,8 @@ class Setting:
     source: str
 
     @property
-    def mode(self) -> str | None:
-        if self.native is None:
-            return None
-        return NATIVE if self.native else TRADITIONAL
+    def mode(self) -> Mode | None:
+        return Mode.of(self.native)
 
 
 NO_MESH = "none"
@@ -243,7 +280,7 @@ def pinned_or_target(config, changes, target):
     """After a switch: a pod whose workload pins a mode keeps it; every other gets `target`."""
 
     def desired(row):
-        return (NATIVE if row.override else TRADITIONAL) if row.override is not None else target
+        return Mode.of(row.override) if row.override is not None else target
 
     return desired
 

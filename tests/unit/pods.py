@@ -9,6 +9,13 @@ a test pod looks like the real thing.
 import copy
 import json
 
+from kubectl_sidecar.refs import WorkloadRef
+
+
+def ref(kind, name, namespace="shop"):
+    """A workload as rows, plans and outcomes name it (the fixtures' pods are in shop)."""
+    return WorkloadRef(kind, namespace, name)
+
 
 def _app(name="app", image="registry.example/app:1.0"):
     return {"name": name, "image": image, "ports": [{"containerPort": 8080, "protocol": "TCP"}]}

@@ -6,13 +6,17 @@ from kubectl_sidecar.meshconfig import Setting
 from kubectl_sidecar.render import action_text
 from kubectl_sidecar.workloads import WorkloadFacts
 from tests.unit import pods
+from tests.unit.pods import ref
 
 NATIVE = Setting(True, "test config")
 TRADITIONAL = Setting(False, "test config")
 UNKNOWN = Setting(None, "no config")
 
 
-def row_for(mode="traditional", workload=("Deployment", "cart"), **kwargs):
+CART = ref("Deployment", "cart")
+
+
+def row_for(mode="traditional", workload=CART, **kwargs):
     row = classify_pod(pods.istio(mode, **kwargs))
     row.workload = workload
     return row
@@ -21,38 +25,38 @@ def row_for(mode="traditional", workload=("Deployment", "cart"), **kwargs):
 @pytest.mark.parametrize(
     "workload, facts, action, needs",
     [
-        (("Deployment", "cart"), None, "restart Deployment/cart", True),
-        (("StatefulSet", "db"), None, "restart StatefulSet/db", True),
-        (("DaemonSet", "agent"), None, "restart DaemonSet/agent", True),
-        (("Rollout", "web"), None, "restart Rollout/web", True),
+        (ref("Deployment", "cart"), None, "restart Deployment/cart", True),
+        (ref("StatefulSet", "db"), None, "restart StatefulSet/db", True),
+        (ref("DaemonSet", "agent"), None, "restart DaemonSet/agent", True),
+        (ref("Rollout", "web"), None, "restart Rollout/web", True),
         (None, None, "recreate", True),
-        (("CronJob", "report"), None, "next run", False),
-        (("Job", "migrate"), None, "job: runs to completion in old mode", False),
+        (ref("CronJob", "report"), None, "next run", False),
+        (ref("Job", "migrate"), None, "job: runs to completion in old mode", False),
         (
-            ("StatefulSet", "db"),
+            ref("StatefulSet", "db"),
             WorkloadFacts("StatefulSet", "shop", "db", on_delete=True),
             "delete pods",
             True,
         ),
         (
-            ("DaemonSet", "agent"),
+            ref("DaemonSet", "agent"),
             WorkloadFacts("DaemonSet", "shop", "agent", on_delete=True),
             "delete pods",
             True,
         ),
         (
-            ("Deployment", "cart"),
+            ref("Deployment", "cart"),
             WorkloadFacts("Deployment", "shop", "cart", paused=True),
             "paused: resume Deployment/cart, then restart",
             True,
         ),
-        (("ReplicaSet", "bare-rs"), None, "delete pods", True),
-        (("CloneSet", "kruise"), None, "manual: CloneSet/kruise manages its pods", True),
+        (ref("ReplicaSet", "bare-rs"), None, "delete pods", True),
+        (ref("CloneSet", "kruise"), None, "manual: CloneSet/kruise manages its pods", True),
     ],
 )
 def test_pod_in_the_wrong_mode_gets_its_owners_remedy(workload, facts, action, needs):
     row = row_for("traditional", workload)
-    known = {(workload[0], "shop", workload[1]): facts} if facts and workload else {}
+    known = {workload: facts} if facts and workload else {}
     assess(row, NATIVE, known)
     assert (action_text(row.remedy), row.needs_restart, row.desired) == (action, needs, "native")
 
@@ -70,7 +74,7 @@ def test_unknown_desired_mode_changes_nothing():
 
 def test_invalid_pod_needs_a_restart_whatever_the_config():
     broken = classify_pod(pods.with_init_restart_policy_stripped(pods.istio("native")))
-    broken.workload = ("Deployment", "cart")
+    broken.workload = ref("Deployment", "cart")
     assert action_text(assess(broken, UNKNOWN, {}).remedy) == "restart Deployment/cart"
     assert broken.needs_restart
 
@@ -97,17 +101,17 @@ def test_stuck_job_pod_says_so_instead_of_waiting_for_completion():
 @pytest.mark.parametrize(
     "workload, facts, step",
     [
-        (("Deployment", "cart"), None, Step.RESTART),
-        (("Rollout", "web"), None, Step.RESTART),
+        (ref("Deployment", "cart"), None, Step.RESTART),
+        (ref("Rollout", "web"), None, Step.RESTART),
         (None, None, Step.RECREATE),
         (
-            ("StatefulSet", "db"),
+            ref("StatefulSet", "db"),
             WorkloadFacts("StatefulSet", "shop", "db", on_delete=True),
             Step.DELETE_PODS,
         ),
-        (("ReplicaSet", "bare-rs"), None, Step.DELETE_REPLICASET_PODS),
+        (ref("ReplicaSet", "bare-rs"), None, Step.DELETE_REPLICASET_PODS),
         (
-            ("Deployment", "cart"),
+            ref("Deployment", "cart"),
             WorkloadFacts("Deployment", "shop", "cart", paused=True),
             Step.RESUME,
         ),
@@ -115,6 +119,6 @@ def test_stuck_job_pod_says_so_instead_of_waiting_for_completion():
 )
 def test_the_remedy_names_its_step_and_workload(workload, facts, step):
     row = row_for("traditional", workload)
-    known = {(workload[0], "shop", workload[1]): facts} if facts and workload else {}
+    known = {workload: facts} if facts and workload else {}
     fix = assess(row, NATIVE, known).remedy
     assert (fix.step, fix.workload) == (step, workload)

@@ -1,6 +1,7 @@
 import pytest
 
 from kubectl_sidecar.classify import classify_pod, find_proxy, parse_bool
+from kubectl_sidecar.refs import WorkloadRef
 from tests.unit import pods
 
 
@@ -93,7 +94,7 @@ def test_row_keeps_owner_node_revision_and_override():
     )
     row = classify_pod(pod)
     assert (row.namespace, row.name, row.node) == ("shop", "app-7d9c-abcde", "node-1")
-    assert row.owner == ("ReplicaSet", "cart-7d9c")
+    assert row.owner == WorkloadRef("ReplicaSet", "shop", "cart-7d9c")
     assert row.revision == "canary"
     assert (row.override, row.override_annotation) == (False, "sidecar.istio.io/nativeSidecar")
 

@@ -93,15 +93,20 @@ def restarts(*names):
     return [Restart("Deployment", "shop", name, 1) for name in names]
 
 
+def said(refs):
+    """The outcome's workloads as the run's report spells them."""
+    return [str(ref) for ref in refs]
+
+
 def test_no_timeout_waits_as_long_as_the_rollout_takes():
     run = executor(fleet("cart", reads_to_finish=20), timeout=None)
-    assert run.run(restarts("cart")).succeeded == ["Deployment/cart -n shop"]
+    assert said(run.run(restarts("cart")).succeeded) == ["Deployment/cart -n shop"]
 
 
 def test_a_timeout_ends_one_rollouts_wait_and_says_where_it_stood():
     outcome = executor(fleet("cart", never={"cart"}), timeout=60).run(restarts("cart"))
     [(ref, why)] = outcome.failed
-    assert ref == "Deployment/cart -n shop"
+    assert str(ref) == "Deployment/cart -n shop"
     assert why.startswith('timed out after 60s: Waiting for deployment "cart" rollout to finish')
 
 
@@ -110,18 +115,18 @@ def test_the_timeout_bounds_each_rollout_not_the_whole_run():
     names = ("a", "b", "c")
     run = executor(fleet(*names, reads_to_finish=3), timeout=60, concurrency=1)
     outcome = run.run(restarts(*names))
-    assert sorted(outcome.succeeded) == [f"Deployment/{n} -n shop" for n in names]
+    assert sorted(said(outcome.succeeded)) == [f"Deployment/{n} -n shop" for n in names]
     assert not outcome.failed and not outcome.not_started
 
 
 def test_a_failed_rollout_stops_new_restarts_unless_keep_going():
     stopped = executor(fleet("a", "b", failing={"a"})).run(restarts("a", "b"))
-    assert [ref for ref, _ in stopped.failed] == ["Deployment/a -n shop"]
+    assert said(ref for ref, _ in stopped.failed) == ["Deployment/a -n shop"]
     assert "webhook said no" in stopped.failed[0][1]
-    assert stopped.not_started == ["Deployment/b -n shop"]
+    assert said(stopped.not_started) == ["Deployment/b -n shop"]
     going = executor(fleet("a", "b", failing={"a"}), keep_going=True).run(restarts("a", "b"))
-    assert [ref for ref, _ in going.failed] == ["Deployment/a -n shop"]
-    assert going.succeeded == ["Deployment/b -n shop"] and not going.not_started
+    assert said(ref for ref, _ in going.failed) == ["Deployment/a -n shop"]
+    assert said(going.succeeded) == ["Deployment/b -n shop"] and not going.not_started
 
 
 def test_already_unhealthy_workloads_are_restarted_but_not_waited_for():
@@ -131,8 +136,10 @@ def test_already_unhealthy_workloads_are_restarted_but_not_waited_for():
         [broken] + restarts("b"), waited=lambda item: item.unhealthy is None
     )
     assert [p[2] for p in cluster.patches] == ["a", "b"]
-    assert outcome.not_waited == [("Deployment/a -n shop", "1 of 1 pods unavailable")]
-    assert outcome.succeeded == ["Deployment/b -n shop"] and not outcome.failed
+    assert [(str(ref), why) for ref, why in outcome.not_waited] == [
+        ("Deployment/a -n shop", "1 of 1 pods unavailable")
+    ]
+    assert said(outcome.succeeded) == ["Deployment/b -n shop"] and not outcome.failed
 
 
 def test_pinning_sends_the_override_and_waits_for_its_rollout():
@@ -144,7 +151,7 @@ def test_pinning_sends_the_override_and_waits_for_its_rollout():
             "template": {"metadata": {"annotations": {"sidecar.istio.io/nativeSidecar": "false"}}}
         }
     }
-    assert run.outcome.pinned == ["Deployment/a -n shop"]
+    assert said(run.outcome.pinned) == ["Deployment/a -n shop"]
 
 
 def test_a_write_the_server_briefly_refuses_is_retried_until_it_lands():
@@ -164,14 +171,14 @@ def test_a_write_the_server_briefly_refuses_is_retried_until_it_lands():
     on_patch, on_get = controllers()
     cluster = Flaky({"Deployment": [deployment("a")]}, on_patch=on_patch, on_get=on_get)
     outcome = executor(cluster, timeout=600).run(restarts("a"))
-    assert outcome.succeeded == ["Deployment/a -n shop"] and not Flaky.answers
+    assert said(outcome.succeeded) == ["Deployment/a -n shop"] and not Flaky.answers
 
 
 def test_a_write_refused_for_good_is_not_retried_and_is_recorded_as_refused():
     cluster = fleet("a")
     cluster.refuse_writes = {"Deployment"}
     outcome = executor(cluster).run(restarts("a"))
-    assert outcome.refused == ["Deployment/a -n shop"]
+    assert said(outcome.refused) == ["Deployment/a -n shop"]
     assert "forbidden" in outcome.failed[0][1]
 
 
@@ -190,7 +197,9 @@ def test_a_run_holds_only_the_rollouts_in_flight():
 
     run.tracker.wait = measured_wait
     outcome = run.run(restarts(*names))
-    assert sorted(outcome.succeeded) == sorted(f"Deployment/{n} -n shop" for n in names), outcome
+    assert sorted(said(outcome.succeeded)) == sorted(f"Deployment/{n} -n shop" for n in names), (
+        outcome
+    )
     assert held and max(len(keys) for keys in held) <= 2
     assert run.tracker._objects == {}
 
@@ -204,7 +213,7 @@ def test_a_workload_already_rolling_out_is_waited_for_not_restarted_again():
         cluster, say=said.append, timeout=60, clock=TickingClock(), sleep=lambda seconds: None
     )
     outcome = run.run([Restart("Deployment", "shop", "cart", 1, in_flight=True)])
-    assert outcome.succeeded == ["Deployment/cart -n shop"]
+    assert [str(ref) for ref in outcome.succeeded] == ["Deployment/cart -n shop"]
     assert cluster.patches == []
     assert (
         "deployment/cart -n shop: its rollout in progress is waited for, not restarted again"

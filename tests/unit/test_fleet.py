@@ -15,6 +15,7 @@ from kubectl_sidecar.meshes.asm import MeshConfigChange
 from kubectl_sidecar.meshes.base import MeshConfig, Setting
 from kubectl_sidecar.meshes.istio import IstiodChange
 from kubectl_sidecar.plan import Plan, Restart
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.status import Tally
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
@@ -588,7 +589,7 @@ def test_total_counts_a_workload_per_context():
     class Row:
         def __init__(self, mode, needs):
             self.namespace, self.mode, self.needs_restart = "shop", mode, needs
-            self.workload = ("Deployment", "cart")
+            self.workload = WorkloadRef("Deployment", "shop", "cart")
             from kubectl_sidecar.actions import Remedy, Step
 
             self.remedy = Remedy(Step.RESTART if needs else Step.OK, self.workload)

@@ -16,6 +16,7 @@ PURE = {
     "errors",
     "meshconfig",
     "patches",
+    "refs",
     "plan",
     "preflight",
     "render",

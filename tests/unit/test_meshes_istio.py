@@ -13,6 +13,7 @@ from kubectl_sidecar.meshes.istio import (
     istiod_setting,
 )
 from kubectl_sidecar.plan import plan_override, plan_switch
+from kubectl_sidecar.refs import WorkloadRef
 from tests.unit import pods
 
 
@@ -147,15 +148,13 @@ def test_a_switch_never_restarts_a_pod_whose_template_has_no_native_form():
             owner=("ReplicaSet", "grpc-1"),
         )
     )
-    grpc.workload = ("Deployment", "grpc")
+    grpc.workload = WorkloadRef("Deployment", grpc.namespace, "grpc")
     config = istio_config([istiod(env="false")], NEW_KUBELETS)
     assess(grpc, desired_setting(grpc, config), {})
     plan = plan_switch([grpc], config, "native", {})
     assert plan.restarts == [] and plan.already == 1
     assert [c.new for c in plan.config_changes] == ["true"]
-    per_workload = plan_override(
-        [grpc], [("Deployment", grpc.namespace, "grpc", "istio", {})], "native", {}
-    )
+    per_workload = plan_override([grpc], [(grpc.workload, "istio", {})], "native", {})
     assert per_workload.overrides == [] and per_workload.restarts == []
     [manual] = per_workload.manual
     assert manual.todo.startswith("stays traditional: pod annotation inject.istio.io/templates")

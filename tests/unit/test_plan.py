@@ -7,6 +7,7 @@ from kubectl_sidecar.meshes.istio import istio_config
 from kubectl_sidecar.meshes.linkerd import OVERRIDE_ANNOTATIONS as LINKERD_KEYS
 from kubectl_sidecar.meshes.linkerd import linkerd_config
 from kubectl_sidecar.plan import plan_override, plan_restart, plan_switch
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.workloads import WorkloadFacts
 from tests.unit import pods
 from tests.unit.test_meshes_consul import FLAG, argv_injector, helm_injector, helm_script
@@ -17,7 +18,8 @@ def rows(*specs):
     out = []
     for pod, workload in specs:
         row = classify_pod(pod)
-        row.workload = workload
+        # (kind, name): the pod's own namespace completes it
+        row.workload = WorkloadRef(workload[0], row.namespace, workload[1]) if workload else None
         out.append(row)
     return out
 
@@ -60,7 +62,7 @@ FACTS = {
 
 def test_switch_plan_restarts_each_workload_with_old_mode_pods_once():
     plan = plan_switch(mixed_cluster(), ASM_NATIVE, "traditional", FACTS)
-    assert [(r.ref, r.pods) for r in plan.restarts] == [
+    assert [(r.ref.short, r.pods) for r in plan.restarts] == [
         ("DaemonSet/agent", 1),
         ("Deployment/cart", 2),
         ("Rollout/canary", 1),
@@ -89,7 +91,7 @@ def test_switch_plan_lists_what_a_restart_cant_fix():
 
 def test_switch_plan_leaves_switched_pinned_and_non_mesh_pods_alone():
     plan = plan_switch(mixed_cluster(), ASM_NATIVE, "traditional", FACTS)
-    refs = {r.ref for r in plan.restarts}
+    refs = {r.ref.short for r in plan.restarts}
     assert not refs & {
         "Deployment/web",
         "Deployment/pinned",
@@ -123,7 +125,7 @@ def test_resumed_run_skips_the_config_and_restarts_only_what_is_left():
         half_done, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"), "traditional", {}
     )
     assert plan.config_changes == []
-    assert [r.ref for r in plan.restarts] == ["StatefulSet/db"]
+    assert [r.ref.short for r in plan.restarts] == ["StatefulSet/db"]
 
 
 def test_terminating_pods_of_the_old_replicaset_are_not_counted():
@@ -172,7 +174,7 @@ def test_linkerd_switch_annotates_namespaces_with_linkerd_pods():
     cluster = rows((pods.linkerd("traditional", name="a"), CART))
     plan = plan_switch(cluster, mesh, "native", {})
     assert [(c.kind, c.name, c.new) for c in plan.config_changes] == [("Namespace", "shop", "true")]
-    assert [r.ref for r in plan.restarts] == ["Deployment/cart"]
+    assert [r.ref.short for r in plan.restarts] == ["Deployment/cart"]
 
 
 L5D_STABLE, L5D_BETA, L5D_ALPHA = LINKERD_KEYS
@@ -205,7 +207,7 @@ def test_linkerd_switch_leaves_alone_what_linkerd_will_still_inject_traditional(
     # What status.Assessor leaves of the pod's annotations: its workload's own.
     row.mode_annotations = tuple(own.items()) if own else None
     plan = plan_switch([row], mesh, "native", {})
-    assert [r.ref for r in plan.restarts] == (["Deployment/cart"] if restarted else [])
+    assert [r.ref.short for r in plan.restarts] == (["Deployment/cart"] if restarted else [])
     assert plan.already == (0 if restarted else 1)
 
 
@@ -219,10 +221,10 @@ def test_linkerd_per_workload_switch_and_pins_use_the_key_the_release_reads(vers
         [],
     )
     cluster = rows((pods.linkerd("traditional", name="a"), CART))
-    workloads = [("Deployment", "shop", "cart", "linkerd", {L5D_STABLE: "true"})]
+    workloads = [(WorkloadRef("Deployment", "shop", "cart"), "linkerd", {L5D_STABLE: "true"})]
     plan = plan_override(cluster, workloads, "native", {}, mesh)
     # A stable key left on the template is read by 2.20 only.
-    assert [(o.ref, o.annotation, o.value) for o in plan.overrides] == (
+    assert [(o.ref.short, o.annotation, o.value) for o in plan.overrides] == (
         [] if key == L5D_STABLE else [("Deployment/cart", key, "true")]
     )
     assert plan_switch(cluster, mesh, "native", {}).override_key("linkerd") == key
@@ -238,7 +240,7 @@ def test_restart_plan_follows_each_pods_configured_mode():
     )
     cluster[0].desired, cluster[1].desired = "traditional", "traditional"
     plan = plan_restart(cluster, {})
-    assert [r.ref for r in plan.restarts] == ["Deployment/cart"] and not plan.config_changes
+    assert [r.ref.short for r in plan.restarts] == ["Deployment/cart"] and not plan.config_changes
 
 
 def test_override_plan_annotates_named_workloads_not_yet_pinned():
@@ -248,15 +250,19 @@ def test_override_plan_annotates_named_workloads_not_yet_pinned():
         (pods.istio("native", name="other"), ("Deployment", "other")),
     )
     workloads = [
-        ("Deployment", "shop", "cart", "istio", {}),
-        ("Deployment", "shop", "web", "istio", {"sidecar.istio.io/nativeSidecar": "false"}),
+        (WorkloadRef("Deployment", "shop", "cart"), "istio", {}),
+        (
+            WorkloadRef("Deployment", "shop", "web"),
+            "istio",
+            {"sidecar.istio.io/nativeSidecar": "false"},
+        ),
     ]
     plan = plan_override(cluster, workloads, "traditional", {})
-    assert [(o.ref, o.annotation, o.value) for o in plan.overrides] == [
+    assert [(o.ref.short, o.annotation, o.value) for o in plan.overrides] == [
         ("Deployment/cart", "sidecar.istio.io/nativeSidecar", "false")
     ]
     # web is already pinned but its pod is still native: restart it; other is not named.
-    assert [r.ref for r in plan.restarts] == ["Deployment/web"]
+    assert [r.ref.short for r in plan.restarts] == ["Deployment/web"]
 
 
 CONSUL_AS_SIDECAR = "consul.hashicorp.com/enable-consul-dataplane-as-sidecar"
@@ -308,7 +314,7 @@ def test_consul_switch_rewrites_the_injector_flag_and_restarts_old_mode_workload
         "release's values too, or the next `helm upgrade` reverts this)"
     )
     # web is traditional; pinned keeps its own annotation; the Istio pod is another mesh's.
-    assert [r.ref for r in plan.restarts] == ["Deployment/web"]
+    assert [r.ref.short for r in plan.restarts] == ["Deployment/web"]
     assert (plan.already, plan.outside) == (2, 1)
 
 
@@ -323,7 +329,7 @@ def test_consul_switch_without_the_flag_adds_it_and_says_it_was_unset():
 def test_consul_switch_already_configured_changes_only_pods():
     plan = plan_switch(consul_cluster(), consul_config(helm_injector()), "traditional", {})
     assert plan.config_changes == []
-    assert [r.ref for r in plan.restarts] == ["Deployment/api"]
+    assert [r.ref.short for r in plan.restarts] == ["Deployment/api"]
     # Without an injector there is nothing to patch: switch's preflight refuses first.
     assert config_changes_for(consul_config(None)) == []
 
@@ -334,8 +340,10 @@ def config_changes_for(mesh):
 
 def test_consul_override_plan_uses_consuls_pod_annotation():
     cluster = rows((pods.consul_k8s("traditional", name="web-a"), ("Deployment", "web")))
-    plan = plan_override(cluster, [("Deployment", "shop", "web", "consul", {})], "native", {})
-    assert [(o.ref, o.annotation, o.value) for o in plan.overrides] == [
+    plan = plan_override(
+        cluster, [(WorkloadRef("Deployment", "shop", "web"), "consul", {})], "native", {}
+    )
+    assert [(o.ref.short, o.annotation, o.value) for o in plan.overrides] == [
         ("Deployment/web", CONSUL_AS_SIDECAR, "true")
     ]
     # The annotation rolls the workload out itself: no separate restart.
@@ -351,8 +359,8 @@ def test_a_restart_already_rolling_out_is_waited_for_once_the_config_says_the_ta
     rerun = plan_switch(
         half_done, asm_config({"spec": {"enableNativeSidecar": False}}, "asm"), "traditional", facts
     )
-    assert [(r.ref, r.in_flight) for r in rerun.restarts] == [("StatefulSet/db", True)]
+    assert [(r.ref.short, r.in_flight) for r in rerun.restarts] == [("StatefulSet/db", True)]
     # Before the config changes, new pods would still come in the old mode: restart it.
     first = plan_switch(half_done, ASM_NATIVE, "traditional", facts)
     assert first.config_changes
-    assert [(r.ref, r.in_flight) for r in first.restarts] == [("StatefulSet/db", False)]
+    assert [(r.ref.short, r.in_flight) for r in first.restarts] == [("StatefulSet/db", False)]

@@ -9,6 +9,7 @@ from kubectl_sidecar.actions import assess
 from kubectl_sidecar.classify import classify_pod
 from kubectl_sidecar.meshconfig import desired_setting
 from kubectl_sidecar.meshes.asm import asm_config
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.status import Report, Scope
 from tests.unit import pods
 
@@ -29,7 +30,7 @@ def report(all_namespaces=True):
     rows = []
     for pod, workload in specs:
         row = classify_pod(pod)
-        row.workload = workload
+        row.workload = WorkloadRef(workload[0], row.namespace, workload[1]) if workload else None
         assess(row, desired_setting(row, mesh), {})
         rows.append(row)
     return Report(scope=Scope(None if all_namespaces else "shop"), mesh=mesh, rows=rows)

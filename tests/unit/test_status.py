@@ -3,6 +3,7 @@
 from kubectl_sidecar import status
 from kubectl_sidecar.meshes.linkerd import OVERRIDE_ANNOTATIONS as LINKERD_KEYS
 from kubectl_sidecar.plan import plan_switch
+from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.render import action_text
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
@@ -99,7 +100,7 @@ def test_warnings_are_passed_on_as_they_arise():
     rows = status.collect(cluster, scope).rows
     list(status.stream(status.Assessor(cluster, scope, warn=warnings.append)))
     assert len(warnings) == 1 and warnings[0].startswith("can't list replicasets")
-    assert rows[0].workload == ("ReplicaSet", "web-5f")
+    assert rows[0].workload == WorkloadRef("ReplicaSet", "ns-0", "web-5f")
 
 
 # --- Linkerd: a pod's mode annotation may be its namespace's copy ----------------------------
@@ -263,7 +264,7 @@ def test_a_linkerd_switch_restarts_pods_whose_only_annotation_is_the_namespaces_
     plan = plan_switch(report.rows, report.mesh, "native", facts)
     assert [(c.name, c.old, c.new) for c in plan.config_changes] == [("l5d", "false", "true")]
     # legacy's beta key loses to the stable key the switch writes on its namespace.
-    assert [r.ref for r in plan.restarts] == [
+    assert [r.ref.short for r in plan.restarts] == [
         "Deployment/legacy",
         "Deployment/web",
         "StatefulSet/db",

@@ -1,4 +1,5 @@
 from kubectl_sidecar.workloads import controllers, facts_index, resolve_workload
+from tests.unit.pods import ref
 
 
 def _meta(kind, name, namespace="shop", owner=None, spec=None):
@@ -21,25 +22,25 @@ def test_replicaset_resolves_to_its_deployment_and_job_to_its_cronjob():
     )
     parents.update(controllers([_meta("Job", "report-2911", owner=("CronJob", "report"))], "Job"))
     assert parents == {
-        ("ReplicaSet", "shop", "cart-7d9c"): ("Deployment", "cart"),
-        ("Job", "shop", "report-2911"): ("CronJob", "report"),
+        ref("ReplicaSet", "cart-7d9c"): ref("Deployment", "cart"),
+        ref("Job", "report-2911"): ref("CronJob", "report"),
     }
-    assert resolve_workload("shop", ("ReplicaSet", "cart-7d9c"), parents) == ("Deployment", "cart")
-    assert resolve_workload("shop", ("Job", "report-2911"), parents) == ("CronJob", "report")
+    assert resolve_workload(ref("ReplicaSet", "cart-7d9c"), parents) == ref("Deployment", "cart")
+    assert resolve_workload(ref("Job", "report-2911"), parents) == ref("CronJob", "report")
 
 
 def test_argo_rollout_replicaset_resolves_to_the_rollout():
     parents = controllers([_meta("ReplicaSet", "web-55f", owner=("Rollout", "web"))], "ReplicaSet")
-    assert resolve_workload("shop", ("ReplicaSet", "web-55f"), parents) == ("Rollout", "web")
+    assert resolve_workload(ref("ReplicaSet", "web-55f"), parents) == ref("Rollout", "web")
 
 
 def test_owners_without_a_parent_stay_as_they_are():
     parents = controllers([_meta("ReplicaSet", "lonely")], "ReplicaSet")
-    assert resolve_workload("shop", ("ReplicaSet", "lonely"), parents) == ("ReplicaSet", "lonely")
-    assert resolve_workload("shop", ("Job", "one-off"), {}) == ("Job", "one-off")
-    assert resolve_workload("shop", ("StatefulSet", "db"), {}) == ("StatefulSet", "db")
-    assert resolve_workload("shop", ("CloneSet", "x"), {}) == ("CloneSet", "x")
-    assert resolve_workload("shop", None, {}) is None
+    assert resolve_workload(ref("ReplicaSet", "lonely"), parents) == ref("ReplicaSet", "lonely")
+    assert resolve_workload(ref("Job", "one-off"), {}) == ref("Job", "one-off")
+    assert resolve_workload(ref("StatefulSet", "db"), {}) == ref("StatefulSet", "db")
+    assert resolve_workload(ref("CloneSet", "x"), {}) == ref("CloneSet", "x")
+    assert resolve_workload(None, {}) is None
 
 
 def test_same_name_in_another_namespace_is_not_confused():
@@ -47,9 +48,8 @@ def test_same_name_in_another_namespace_is_not_confused():
         [_meta("ReplicaSet", "cart-7d9c", namespace="other", owner=("Deployment", "wrong"))],
         "ReplicaSet",
     )
-    assert resolve_workload("shop", ("ReplicaSet", "cart-7d9c"), parents) == (
-        "ReplicaSet",
-        "cart-7d9c",
+    assert resolve_workload(ref("ReplicaSet", "cart-7d9c"), parents) == ref(
+        "ReplicaSet", "cart-7d9c"
     )
 
 
