@@ -14,6 +14,7 @@ from kubectl_sidecar.meshes.kuma import (
     kuma_version,
     lease_namespace,
 )
+from kubectl_sidecar.plan import plan_override
 from kubectl_sidecar.resources import STRATEGIC_MERGE_PATCH
 from tests.unit import pods
 from tests.unit.fake_cluster import FakeCluster
@@ -207,3 +208,10 @@ def test_auto_detection_reads_kuma_first_when_most_pods_are_kumas():
     assert cluster.reads[0] == ("list", "Deployment", None, "app=kuma-control-plane")
     assert meshread.read_mesh_config(cluster, cluster, "auto", []).name == "kuma"
     assert kuma.read(FakeCluster({}), None, quiet=True) is None
+
+
+def test_a_per_workload_switch_of_kuma_is_a_manual_step():
+    plan = plan_override([], [("Deployment", "shop", "web", "kuma", {})], "native", {})
+    assert plan.overrides == [] and plan.restarts == []
+    [step] = plan.manual
+    assert "no per-workload override is known for kuma mesh" in str(step)
