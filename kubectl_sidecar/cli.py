@@ -142,8 +142,8 @@ def status_command(output, no_headers, needs_restart, namespace_summary, watch, 
     MODE is native, traditional, invalid (proxy in initContainers without
     restartPolicy: Always: the pod can't start), gateway (the proxy is the workload)
     or none. DESIRED comes from the mesh config (ASMMeshConfig, istiod's
-    ENABLE_NATIVE_SIDECARS, linkerd-config, Consul's connect-injector flag) or the
-    pod's override annotation.
+    ENABLE_NATIVE_SIDECARS, linkerd-config, Consul's connect-injector flag, Kuma's
+    KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS) or the pod's override annotation.
 
     \b
     Exit codes with --exit-code: 0 nothing needs action, 1 some pod does,
@@ -302,7 +302,8 @@ def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_
     \b
     Without WORKLOAD: change the mesh config (ASMMeshConfig, istiod's
     ENABLE_NATIVE_SIDECARS, Linkerd namespace annotations, Consul's connect-injector
-    flag) and restart affected workloads in all namespaces (limit the restarts with -n).
+    flag, kuma-cp's KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS) and restart affected
+    workloads in all namespaces (limit the restarts with -n).
     With WORKLOAD (deployment/cart) or -l: pin the mode on those workloads only,
     with the mesh's pod-template annotation; the mesh config is left alone.
 

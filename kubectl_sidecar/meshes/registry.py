@@ -11,8 +11,10 @@ from kubectl_sidecar.meshes import appmesh, asm, base, consul, istio, kuma, link
 from kubectl_sidecar.meshes.base import NO_MESH, ControlPlane, ProxyFamily, Unsupported
 
 # The meshes whose config kubectl-sidecar reads and switches, in auto-detection order: ASM
-# before Istio, whose proxies it runs (an ASM data plane may keep an istiod too).
-CONTROL_PLANES: tuple[ControlPlane, ...] = (asm, istio, linkerd, consul)
+# before Istio, whose proxies it runs (an ASM data plane may keep an istiod too); Kuma last,
+# so that a cluster whose pods show no mesh reads the others as it always has (detection_order
+# puts Kuma first where most pods run its proxy).
+CONTROL_PLANES: tuple[ControlPlane, ...] = (asm, istio, linkerd, consul, kuma)
 # The meshes whose proxies kubectl-sidecar tells apart in a pod. Their order is the order
 # of OVERRIDE_ANNOTATIONS below, which status and switch keep.
 FAMILIES: tuple[ProxyFamily, ...] = (istio, linkerd, kuma, consul, appmesh)

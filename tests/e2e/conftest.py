@@ -134,3 +134,16 @@ def consul_mesh(admin):
     seed.consul_mesh(admin, native=False)
     yield admin
     seed.remove_consul_mesh(admin)
+
+
+@pytest.fixture(scope="module")
+def kuma_mesh(admin):
+    """Kuma's control plane for the module, as the chart installs Kuma 2.13: kuma-cp without
+    KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS (traditional). Tests change it with
+    seed.kuma_mesh(admin, native=..., version=...) and read it back with seed.kuma_env(admin);
+    namespaces opt in with seed.kuma_namespace. Removed afterwards."""
+    seed.remove_asm_mesh(admin)
+    seed.remove_istio_mesh(admin)
+    seed.kuma_mesh(admin, native=None)
+    yield admin
+    seed.remove_kuma_mesh(admin)

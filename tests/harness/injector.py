@@ -4,6 +4,7 @@ Routes, one per MutatingWebhookConfiguration (webhooks.py):
 - /inject: Istio and ASM (injectors/istio.py);
 - /linkerd: Linkerd's proxy injector (injectors/linkerd.py);
 - /consul: consul-k8s's connect injector (injectors/consul.py);
+- /kuma: Kuma's sidecar injector (injectors/kuma.py);
 - /strip: removes restartPolicy from every init container: an old webhook built against client
   libraries that don't know the field, the failure the ASM page describes.
 
@@ -23,6 +24,7 @@ from tests.harness.injectors.consul import ConsulInjector
 
 # `inject` stays importable from here: bench/status_bench.py builds injected pods with it.
 from tests.harness.injectors.istio import IstioInjector, inject  # noqa: F401
+from tests.harness.injectors.kuma import KumaInjector
 from tests.harness.injectors.linkerd import LinkerdInjector
 from tests.harness.webhooks import PROBE_LABEL, PROBE_SEEN_PREFIX
 
@@ -110,6 +112,7 @@ def main(argv=None):
         "inject": IstioInjector(api, mesh_api),
         "linkerd": LinkerdInjector(api),
         "consul": ConsulInjector(api),
+        "kuma": KumaInjector(api),
     }
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(injectors))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -5,6 +5,7 @@ import yaml
 from tests.harness import webhooks
 from tests.harness.api import ApiFailure, resource_path
 from tests.harness.injectors import consul as consul_injector
+from tests.harness.injectors import kuma as kuma_injector
 from tests.harness.injectors import linkerd as linkerd_injector
 from tests.harness.injectors.common import container_argv, go_bool_flag
 
@@ -293,6 +294,88 @@ def consul_injector_flag(admin, name=consul_injector.AS_SIDECAR_FLAG):
     return go_bool_flag(argv, name)
 
 
+# Kuma: Deployment kuma-system/kuma-control-plane as the chart renders it, kuma-cp's setting in
+# its env (injectors/kuma.py reads it and the image tag as kuma-cp would).
+
+KUMA_VERSION = "2.13.0"
+KUMA_ENV = kuma_injector.ENV
+KUMA_INJECTION = kuma_injector.INJECTION
+KUMA_PROBE_NAMESPACE = "kuma-injection-probe"
+
+
+def kuma_mesh(admin, native=None, version=KUMA_VERSION):
+    """kuma-control-plane running kuma-cp `version`, and Kuma's webhook. native: the env
+    KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS "true"/"false", or None to leave it out (the release's
+    default: false up to 2.13, true in 2.14). The chart renders the env only when true up to
+    2.13, and always from 2.14; a user's controlPlane.envVars may set it either way."""
+    namespace(admin, kuma_injector.NAMESPACE, injection=False)
+    env = [
+        {"name": "KUMA_ENVIRONMENT", "value": "kubernetes"},
+        {"name": "KUMA_STORE_TYPE", "value": "kubernetes"},
+    ]
+    if native is not None:
+        env.append({"name": KUMA_ENV, "value": str(native).lower()})
+    selector = {
+        "app": "kuma-control-plane",
+        "app.kubernetes.io/name": "kuma",
+        "app.kubernetes.io/instance": "kuma",
+    }
+    labels = {
+        **selector,
+        "helm.sh/chart": f"kuma-{version}",
+        "app.kubernetes.io/version": version,
+        "app.kubernetes.io/managed-by": "Helm",
+    }
+    container = {
+        "name": "control-plane",
+        "image": f"docker.io/kumahq/kuma-cp:{version}",
+        "args": [
+            "run",
+            "--log-level=info",
+            "--config-file=/etc/kuma.io/kuma-control-plane/config.yaml",
+        ],
+        "env": env,
+        "ports": [{"containerPort": 5681}, {"containerPort": 5443}],
+    }
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(kuma_injector.DEPLOYMENT, kuma_injector.NAMESPACE, labels),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": selector},
+                "spec": {"serviceAccountName": "kuma-control-plane", "containers": [container]},
+            },
+        },
+    }
+    _create_or_replace(
+        admin, resource_path("apps/v1", "deployments", kuma_injector.NAMESPACE), body
+    )
+    kuma_namespace(admin, KUMA_PROBE_NAMESPACE)
+    webhooks.install_mesh_webhook(admin, "kuma", probe_namespace=KUMA_PROBE_NAMESPACE)
+
+
+def remove_kuma_mesh(admin):
+    webhooks.remove_mesh_webhook(admin, "kuma")
+    admin.delete(kuma_injector.CONTROL_PLANE)
+    delete_namespace(admin, KUMA_PROBE_NAMESPACE, wait=False)
+
+
+def kuma_namespace(admin, name):
+    """A namespace whose pods Kuma injects (kuma.io/sidecar-injection=enabled)."""
+    namespace(admin, name, injection=False, labels={KUMA_INJECTION: "enabled"})
+
+
+def kuma_env(admin):
+    """KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS of the running kuma-control-plane: its value, or None
+    when absent (to assert on what `switch` wrote)."""
+    container = admin.get(kuma_injector.CONTROL_PLANE)["spec"]["template"]["spec"]["containers"][0]
+    values = [e.get("value") for e in container.get("env") or () if e["name"] == KUMA_ENV]
+    return values[-1] if values else None
+
+
 # --- workloads ----------------------------------------------------------------------------------
 
 
@@ -474,7 +557,7 @@ def wait_for_pods(admin, ns, count, selector=None, timeout=300):
     )
 
 
-PROXIES = ("istio-proxy", "linkerd-proxy", "consul-dataplane")
+PROXIES = ("istio-proxy", "linkerd-proxy", "consul-dataplane", "kuma-sidecar")
 
 
 def proxy_mode(pod):

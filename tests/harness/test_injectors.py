@@ -4,7 +4,7 @@ to, so they are checked against the meshes' own rules here (no cluster needed)."
 import pytest
 
 from tests.harness import seed
-from tests.harness.injectors import consul, linkerd
+from tests.harness.injectors import consul, kuma, linkerd
 from tests.harness.injectors.common import (
     BadFlag,
     Refused,
@@ -355,3 +355,114 @@ def test_seeded_consul_injector_carries_its_flags_as_the_chart_renders_them(nati
         consul.LIFECYCLE_FLAG: lifecycle,
         consul.AS_SIDECAR_FLAG: bool(native),
     }
+
+
+# --- Kuma -------------------------------------------------------------------------------------
+
+
+def _kuma_control_plane(version, env=None):
+    admin = _Recorder()
+    seed.kuma_mesh(admin, native=env, version=version)
+    return admin.objects[kuma.CONTROL_PLANE]
+
+
+@pytest.mark.parametrize(
+    "version,env,native",
+    [
+        ("2.6.3", True, False),  # no native mode before 2.7: the env means nothing
+        ("2.7.0", None, False),
+        ("2.13.0", None, False),
+        ("2.13.0", True, True),
+        ("2.13.0", False, False),
+        ("2.14.0", None, True),  # 2.14: native by default
+        ("2.14.3", False, False),  # ...and false still opts out
+        ("3.0.0", False, True),  # after 2.14 the setting is gone: native always
+    ],
+)
+def test_kuma_mode_follows_kuma_cps_release_and_env(version, env, native):
+    assert kuma.sidecar_containers_enabled(_kuma_control_plane(version, env)) is native
+
+
+def test_kuma_refuses_what_kuma_cp_would_not_start_with():
+    deployment = _kuma_control_plane("2.13.0")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["env"].append({"name": kuma.ENV, "value": "yes"})
+    with pytest.raises(Refused):
+        kuma.sidecar_containers_enabled(deployment)
+    container["image"] = "docker.io/kumahq/kuma-cp:latest"
+    with pytest.raises(Refused):
+        kuma.sidecar_containers_enabled(deployment)
+
+
+KUMA_NS = {kuma.INJECTION: "enabled"}
+
+
+@pytest.mark.parametrize(
+    "native,layout",
+    [
+        (
+            True,
+            ([("kuma-init", None), ("kuma-sidecar", "Always"), ("setup", None)], ["app"]),
+        ),
+        (
+            False,
+            ([("setup", None), ("kuma-init", None)], ["kuma-sidecar", "app"]),
+        ),
+    ],
+)
+def test_kuma_layouts(native, layout):
+    injected = kuma.inject(_pod(init=["setup"]), KUMA_NS, native, "2.13.0")
+    assert _layout(injected) == layout
+    assert injected["metadata"]["annotations"]["kuma.io/sidecar-injected"] == "true"
+    sidecar = next(
+        c
+        for c in injected["spec"]["initContainers"] + injected["spec"]["containers"]
+        if c["name"] == "kuma-sidecar"
+    )
+    assert sidecar["image"] == "docker.io/kumahq/kuma-dp:2.13.0"
+    if native:
+        assert sidecar["lifecycle"] == {
+            "preStop": {"exec": {"command": ["killall", "-USR2", "kuma-dp"]}}
+        }
+        assert sidecar["startupProbe"]["httpGet"]["path"] == "/ready"
+    else:
+        assert "lifecycle" not in sidecar and "startupProbe" not in sidecar
+
+
+@pytest.mark.parametrize(
+    "pod_labels,namespace_labels,injects",
+    [
+        ({}, KUMA_NS, True),
+        ({}, {kuma.INJECTION: "true"}, True),
+        ({}, {}, False),
+        ({kuma.INJECTION: "disabled"}, KUMA_NS, False),
+        ({kuma.INJECTION: "enabled"}, {}, True),
+    ],
+)
+def test_kuma_opt_in(pod_labels, namespace_labels, injects):
+    pod = _pod()
+    pod["metadata"]["labels"] = pod_labels
+    assert (kuma.inject(pod, namespace_labels, True, "2.13.0") is not None) is injects
+
+
+def test_kuma_leaves_a_pod_with_kuma_sidecar_alone_and_refuses_a_bad_label():
+    injected = kuma.inject(_pod(), KUMA_NS, False, "2.13.0")
+    assert kuma.inject(injected, KUMA_NS, True, "2.13.0") is None
+    pod = _pod()
+    pod["metadata"]["labels"] = {kuma.INJECTION: "maybe"}
+    with pytest.raises(Refused):
+        kuma.inject(pod, KUMA_NS, True, "2.13.0")
+
+
+def test_seeded_kuma_control_plane_is_found_as_the_chart_names_it():
+    deployment = _kuma_control_plane("2.14.0", env=False)
+    labels = deployment["metadata"]["labels"]
+    assert (deployment["metadata"]["namespace"], deployment["metadata"]["name"]) == (
+        "kuma-system",
+        "kuma-control-plane",
+    )
+    assert labels["app"] == "kuma-control-plane" and labels["app.kubernetes.io/version"] == "2.14.0"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["name"] == "control-plane"
+    admin = _Recorder()
+    admin.objects[kuma.CONTROL_PLANE] = deployment
+    assert seed.kuma_env(admin) == "false"

@@ -2,8 +2,9 @@
 one per mesh, named and selecting as the mesh's own chart does, and the optional stripper.
 
 The API server calls webhook configurations in name order: consul-connect-injector,
-istio-sidecar-injector, linkerd-proxy-injector-webhook-config, then zz-legacy-policy-agent (the
-stripper must come after the injectors, as a late third-party webhook does).
+istio-sidecar-injector, kuma-admission-mutating-webhook-configuration,
+linkerd-proxy-injector-webhook-config, then zz-legacy-policy-agent (the stripper must come after
+the injectors, as a late third-party webhook does).
 """
 
 import base64
@@ -147,6 +148,35 @@ def consul_webhook(port, ca_pem):
     )
 
 
+def kuma_webhook(port, ca_pem):
+    # The kuma chart's namespace-kuma-injector.kuma.io (templates/cp-webhooks-and-secrets.yaml
+    # at v2.13.0): namespaces labelled kuma.io/sidecar-injection enabled or "true", not
+    # kube-system nor the release's own. (Its pods-kuma-injector.kuma.io, for pods labelled in
+    # namespaces that merely carry the label, is left out.)
+    return _config(
+        "kuma-admission-mutating-webhook-configuration",
+        _webhook(
+            "namespace-kuma-injector.kuma.io",
+            f"https://127.0.0.1:{port}/kuma",
+            ca_pem,
+            {
+                "matchExpressions": [
+                    {
+                        "key": "kuma.io/sidecar-injection",
+                        "operator": "In",
+                        "values": ["enabled", "true"],
+                    },
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "NotIn",
+                        "values": ["kube-system", "kuma-system"],
+                    },
+                ]
+            },
+        ),
+    )
+
+
 def stripper_webhook(port, ca_pem):
     return _config(
         STRIPPER_NAME,
@@ -186,20 +216,21 @@ def register_injectors(admin, port, ca_pem, istio_port=None, timeout=300):
     admin.delete(resource_path("v1", "namespaces", name=PROBE_NAMESPACE))
 
 
-MESH_WEBHOOKS = {"linkerd": linkerd_webhook, "consul": consul_webhook}
+MESH_WEBHOOKS = {"linkerd": linkerd_webhook, "consul": consul_webhook, "kuma": kuma_webhook}
 
 
-def install_mesh_webhook(admin, mesh, timeout=300):
-    """Register Linkerd's or Consul's webhook, pointed at the harness's injector server (recorded
-    on Istio's registration, made at start-up); returns once the API server calls it. Does nothing
-    on a control plane started without the injector."""
+def install_mesh_webhook(admin, mesh, timeout=300, probe_namespace="default"):
+    """Register Linkerd's, Consul's or Kuma's webhook, pointed at the harness's injector server
+    (recorded on Istio's registration, made at start-up); returns once the API server calls it
+    for a pod in `probe_namespace` (one its namespace selector picks). Does nothing on a control
+    plane started without the injector."""
     istio = admin.get(f"{CONFIGS}/istio-sidecar-injector", missing_ok=True)
     if istio is None:
         return
     port = int(istio["metadata"]["annotations"][HARNESS_SERVER_PORT])
     ca_pem = base64.b64decode(istio["webhooks"][0]["clientConfig"]["caBundle"])
     admin.apply(CONFIGS, MESH_WEBHOOKS[mesh](port, ca_pem))
-    wait_for_route(admin, mesh, "default", timeout)
+    wait_for_route(admin, mesh, probe_namespace, timeout)
 
 
 def remove_mesh_webhook(admin, mesh):

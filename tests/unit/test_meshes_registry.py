@@ -16,12 +16,18 @@ def names(planes):
 
 
 def test_mesh_choices_are_the_control_planes_in_detection_order():
-    assert registry.CHOICES == ("asm", "istio", "linkerd", "consul")
+    assert registry.CHOICES == ("asm", "istio", "linkerd", "consul", "kuma")
     assert MESHES == ("auto",) + registry.CHOICES
 
 
-def test_detection_reads_asm_then_istio_then_linkerd_then_consul():
-    assert names(registry.detection_order(Counter())) == ["asm", "istio", "linkerd", "consul"]
+def test_detection_reads_asm_then_istio_then_linkerd_then_consul_then_kuma():
+    assert names(registry.detection_order(Counter())) == [
+        "asm",
+        "istio",
+        "linkerd",
+        "consul",
+        "kuma",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -31,8 +37,9 @@ def test_detection_reads_asm_then_istio_then_linkerd_then_consul():
         (Counter({"consul": 2}), "consul"),
         # Istio's proxies run under ASM and Istio alike: the default order decides.
         (Counter({"istio": 5, "consul": 1}), "asm"),
-        # Kuma's and App Mesh's control planes are not read: the default order.
-        (Counter({"kuma": 5}), "asm"),
+        (Counter({"kuma": 5}), "kuma"),
+        # App Mesh's control plane is not read: the default order.
+        (Counter({"envoy": 5}), "asm"),
         (Counter({"custom": 5}), "asm"),
     ],
 )
@@ -69,10 +76,9 @@ def test_override_annotations_keep_the_family_order():
 @pytest.mark.parametrize(
     "name, message",
     [
-        ("kuma", "Kuma: kubectl-sidecar doesn't read or switch"),
         ("envoy", "App Mesh / OSM: kubectl-sidecar doesn't read or switch"),
         ("none", "no mesh configuration was read"),
-        ("cilium", 'unknown mesh "cilium": one of asm, istio, linkerd, consul'),
+        ("cilium", 'unknown mesh "cilium": one of asm, istio, linkerd, consul, kuma'),
     ],
 )
 def test_a_mesh_without_a_control_plane_is_a_clear_error(name, message):
@@ -81,12 +87,12 @@ def test_a_mesh_without_a_control_plane_is_a_clear_error(name, message):
 
 
 def test_a_switch_of_a_mesh_it_cant_switch_is_an_error_not_a_linkerd_patch():
-    with pytest.raises(Unsupported, match="Kuma"):
-        config_changes(MeshConfig("kuma"), "native", [])
-    change = ConfigChange("kuma", "Mesh", None, "default", "false", "true")
-    with pytest.raises(Unsupported, match="no config change is known for mesh kuma"):
+    with pytest.raises(Unsupported, match="App Mesh"):
+        config_changes(MeshConfig("envoy"), "native", [])
+    change = ConfigChange("envoy", "Mesh", None, "default", "false", "true")
+    with pytest.raises(Unsupported, match="no config change is known for mesh envoy"):
         change.patch()
-    with pytest.raises(Unsupported, match="no config change is known for mesh kuma"):
+    with pytest.raises(Unsupported, match="no config change is known for mesh envoy"):
         change.describe()
 
 
@@ -97,7 +103,8 @@ def test_no_mesh_config_plans_no_config_change():
 def test_the_not_found_reason_names_where_each_mesh_keeps_its_config():
     assert registry.not_found_reason() == (
         "no mesh configuration found (ASMMeshConfig/default, istiod, linkerd-config, "
-        "Consul's connect-injector component=connect-injector); "
+        "Consul's connect-injector component=connect-injector, "
+        "Kuma's control plane app=kuma-control-plane); "
         "on ASM it is on the ASM instance's API server: pass --mesh-context"
     )
 

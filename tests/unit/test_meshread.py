@@ -116,12 +116,14 @@ def test_auto_when_deployments_are_forbidden_everywhere_says_so():
     config = meshread.read_mesh_config(cluster, cluster, "auto", consul_rows())
     assert config.name == "none"
     assert "could not read" in config.mesh_wide.source
-    # Consul's first (the pods are Consul's), then istiod's: cluster-wide, then each usual
-    # namespace.
+    # Consul's first (the pods are Consul's), then istiod's, then Kuma's control plane's:
+    # cluster-wide, then each usual namespace.
     assert [read[2] for read in cluster.reads if read[1] == "Deployment"] == [
         None,
         "consul",
         None,
         "istio-system",
         "aks-istio-system",
+        None,
+        "kuma-system",
     ]
