@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 import threading
 import time
@@ -47,6 +48,25 @@ def identity() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()} (pid {os.getpid()})"
+
+
+_IDENTITY = re.compile(r"^(?P<who>.+) \(pid (?P<pid>\d+)\)$")
+
+
+def gone_from_this_host(holder: str | None, me: str) -> bool:
+    """The holder ran as this user on this host and its process is gone: a run killed while
+    the API server was away (it couldn't let go), or kill -9. Its own user needn't wait out
+    the Lease to run again; anyone else still does."""
+    theirs, mine = _IDENTITY.match(holder or ""), _IDENTITY.match(me)
+    if theirs is None or mine is None or theirs["who"] != mine["who"]:
+        return False
+    try:
+        os.kill(int(theirs["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    return False
 
 
 def micro_time(moment: float) -> str:
@@ -150,7 +170,7 @@ class MeshLease:
             self._version = (created.get("metadata") or {}).get("resourceVersion")
             return None
         holding = Holding.of(lease)
-        if holding.held_by_other(self.me, now):
+        if holding.held_by_other(self.me, now) and not gone_from_this_host(holding.holder, self.me):
             return self._busy(lease, now)
         transitions = int((lease.get("spec") or {}).get("leaseTransitions") or 0)
         self._write(lease, holder_spec(self.me, now, transitions + 1), now)

@@ -83,9 +83,11 @@ def bootstrap(admin, nodes: dict) -> None:
         "the ASMMeshConfig CRD to be established",
         lambda: any(
             c["type"] == "Established" and c["status"] == "True"
-            for c in admin.get(f"{CRDS}/{ASM_CRD['metadata']['name']}")
-            .get("status", {})
-            .get("conditions", [])
+            # status and its conditions are null until the API server first writes them.
+            for c in (admin.get(f"{CRDS}/{ASM_CRD['metadata']['name']}").get("status") or {}).get(
+                "conditions"
+            )
+            or []
         ),
     )
 
