@@ -218,7 +218,7 @@ def test_istio_primaries_switch_each_istiod_in_its_own_context(fleet):
     assert "Context hz: Mesh istio: default=native" in done.stdout
 
     done = sidecar(
-        fleet, "switch", "--traditional", "--yes", "--timeout", "2m", "--context", "hz,sh"
+        fleet, "switch", "--traditional", "--yes", "--timeout", "10m", "--context", "hz,sh"
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Deployment istio-system/istiod on context hz" in done.stdout
