@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Union
 from kubectl_sidecar import resources
 from kubectl_sidecar.errors import ApiError, SidecarError, Terminated, Unreachable
 from kubectl_sidecar.refs import WorkloadRef
+from kubectl_sidecar.signals import signals_held
 from kubectl_sidecar.tracking import Tracker, Waited
 
 if TYPE_CHECKING:
@@ -220,14 +221,15 @@ class Executor:
                     if self._stop_starting.is_set():
                         self._record_not_started(pending)
                         break
-                    item = pending.popleft()
-                    running[pool.submit(self._one, item, waited(item))] = item
+                    with signals_held():  # started means recorded as running
+                        item = pending.popleft()
+                        running[pool.submit(self._one, item, waited(item))] = item
                 if not running:
                     break
                 done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
-                    del running[future]
                     future.result()
+                    del running[future]  # after: interrupted between, it is seen done again
                 self._show_progress(len(running), len(pending))
             except KeyboardInterrupt as interrupt:
                 self._interrupted(interrupt, len(running), pending)

@@ -1,9 +1,17 @@
 """The executor: per-rollout deadlines, keep-going, pinning, with FakeCluster playing the
 controllers (its watch replays objects as they now are) and a clock the tests control."""
 
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from kubectl_sidecar import execute
 from kubectl_sidecar.execute import Executor
 from kubectl_sidecar.patches import RESTARTED_AT
 from kubectl_sidecar.plan import Override, Restart
+from kubectl_sidecar.signals import signals_held
 from kubectl_sidecar.workloads import facts_index
 from tests.unit.fake_cluster import FakeCluster
 
@@ -240,3 +248,32 @@ def test_facts_say_a_healthy_rollout_under_way_is_in_flight():
         False,
         False,
     ]
+
+
+def test_a_ctrl_c_as_a_restart_is_handed_to_the_pool_still_waits_for_its_rollout(monkeypatch):
+    # The signal lands right after the pool accepted the restart, before the run recorded it
+    # as running: the window a loaded machine opened in the e2e tier.
+    class InterruptedAsItSubmits(ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            future = super().submit(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGINT)
+            return future
+
+    monkeypatch.setattr(execute, "ThreadPoolExecutor", InterruptedAsItSubmits)
+    lines = []
+    run = executor(fleet("cart", reads_to_finish=3))
+    run.say = lines.append
+    outcome = run.run(restarts("cart"))
+    assert outcome.interrupted
+    assert "Interrupted: waiting for 1 rollout(s) in progress" in "\n".join(lines)
+    assert said(outcome.succeeded) == ["Deployment/cart -n shop"]
+
+
+def test_signals_held_delivers_a_ctrl_c_after_the_block_not_inside_it():
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append("the block")
+    assert finished == ["the block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
