@@ -167,12 +167,14 @@ def test_no_key_file_left_when_stopped_mid_request(tmp_path, cert_pair, signum, 
         server = f"https://127.0.0.1:{listener.getsockname()[1]}"
         config = kubeconfig(tmp_path / "config", server, key_data_user(cert_pair))
         process = sidecar(tmp_path, "status", "--kubeconfig", config)
+        listener.settimeout(180)
         connection, _ = listener.accept()  # the client has its TLS context: files are gone
         with connection:
-            time.sleep(0.2)
+            connection.settimeout(180)
+            connection.recv(1, socket.MSG_PEEK)  # its ClientHello: it now waits for the server
             process.send_signal(signum)
-            finish(process)
-    assert process.returncode == code
+            _, err = finish(process)
+    assert process.returncode == code, err
     assert left_in_tmp(tmp_path) == []
 
 
@@ -187,7 +189,7 @@ def test_no_key_file_left_when_terminated_while_the_plugin_runs(tmp_path, server
         tmp_path / "config", server, dict(key_data_user(cert_pair), **exec_user(command))
     )
     process = sidecar(tmp_path, "status", "--kubeconfig", config)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 180
     while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
