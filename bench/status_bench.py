@@ -8,8 +8,13 @@ The floor (bench/floor.py: a plain paginated fetch + parse of the same pages) ru
 rotation, and status is reported against it too.
 Several sizes (--sizes 10000,50000) show how memory grows. Results go to BENCHMARKS.md.
 
+--fleet 5000,25000 measures a fleet instead: `status -A` (table and -o json) over two contexts
+of N pods each, its own section of BENCHMARKS.md (status-fleet); --baseline names another
+bin/kubectl-sidecar (an older checkout) whose -o json runs in the same rotation.
+
     make bench                                   # 10,000 pods
     make bench BENCH_ARGS="--sizes 10000,50000"  # and whether memory stays flat
+    make bench BENCH_ARGS="--fleet 5000,25000"   # a fleet of two contexts
 """
 
 import argparse
@@ -500,6 +505,141 @@ def write_report(path, text):
     path.write_text(text.rstrip("\n") + "\n" + "".join("\n" + section for section in sections))
 
 
+# --- a fleet -------------------------------------------------------------------------------
+
+# Two contexts naming the one API server: each lists every pod in its own thread, with its own
+# connection, as two clusters' would be; the plugin's memory is what is measured, and seeding
+# one server is half the time of two.
+FLEET_CONTEXTS = ("fleet-a", "fleet-b")
+FLEET_SECTION = "status-fleet"
+
+
+def measure_fleet(plane, pods, runs, baseline=None):
+    """Medians of `status -A` over FLEET_CONTEXTS (pods in each): the table and -o json (and
+    baseline's -o json), alternating; the -o json document is checked to hold every pod."""
+    kubeconfigs = [plane.named_kubeconfig(name) for name in FLEET_CONTEXTS]
+    env = dict(plane.env(), KUBECONFIG=os.pathsep.join(map(str, kubeconfigs)))
+    status = ["status", "-A", "--context", ",".join(FLEET_CONTEXTS)]
+    plugin = str(REPO / "bin" / "kubectl-sidecar")
+    commands = {"table": [plugin, *status], "json": [plugin, *status, "-o", "json"]}
+    if baseline:
+        commands["baseline json"] = [baseline, *status, "-o", "json"]
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        run_measured(commands["json"], env, out.name)  # also warms the caches
+        doc = json.load(open(out.name))
+    per_context = {name: 0 for name in FLEET_CONTEXTS}
+    for item in doc["items"]:
+        per_context[item["context"]] += 1
+    if per_context != {name: pods for name in FLEET_CONTEXTS} or doc["errors"]:
+        raise RuntimeError(f"the fleet's -o json holds {per_context}, errors {doc['errors']}")
+    samples = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            samples[name].append(run_measured(argv, env))
+    medians = {
+        name: tuple(statistics.median(sample[i] for sample in values) for i in range(3))
+        for name, values in samples.items()
+    }
+    return {"pods": pods, "runs": runs, "medians": medians}
+
+
+def fleet_report(results, seeding, baseline_label=None):
+    names = ", ".join(FLEET_CONTEXTS)
+    lines = [
+        f"<!-- {FLEET_SECTION}: begin -->",
+        "## `kubectl sidecar status` over a fleet",
+        "",
+        f'`bench/status_bench.py --fleet` (`make bench BENCH_ARGS="--fleet ..."`): '
+        f"`bin/kubectl-sidecar status -A --context {','.join(FLEET_CONTEXTS)}` over "
+        f"{len(FLEET_CONTEXTS)} contexts ({names}) naming one local API server, so each reads "
+        "every pod, each in its own thread and connection. Pods as above; the table and `-o json` "
+        "alternate, output to /dev/null; the `-o json` document was parsed once per size and "
+        "held every pod of both contexts.",
+        "",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {machine()}",
+        "- Seeding took "
+        + ", ".join(f"{seconds:.0f}s for {pods:,}" for pods, seconds in seeding.items()),
+        "",
+    ]
+    headers = ["pods per context", "runs", "peak RSS table", "peak RSS `-o json`"]
+    if baseline_label:
+        headers.append(f"peak RSS `-o json`, {baseline_label}")
+    headers += ["wall table", "wall `-o json`"]
+    if baseline_label:
+        headers.append(f"wall `-o json`, {baseline_label}")
+    lines += ["| " + " | ".join(headers) + " |", "|" + "---:|" * len(headers)]
+    for result in results:
+        m = result["medians"]
+        cells = [f"{result['pods']:,}", str(result["runs"])]
+        cells += [f"{m['table'][1]:.0f} MiB", f"{m['json'][1]:.0f} MiB"]
+        if baseline_label:
+            cells.append(f"{m['baseline json'][1]:.0f} MiB")
+        cells += [f"{m['table'][0]:.2f}s", f"{m['json'][0]:.2f}s"]
+        if baseline_label:
+            cells.append(f"{m['baseline json'][0]:.2f}s")
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(results) > 1:
+        small, large = results[0], results[-1]
+        lines.append("")
+        for name in ("table", "json") + (("baseline json",) if baseline_label else ()):
+            before, after = small["medians"][name][1], large["medians"][name][1]
+            verdict = "flat" if after / before - 1 < FLAT else "NOT flat"
+            label = f"`-o json`, {baseline_label}" if name == "baseline json" else name
+            label = {"json": "`-o json`", "table": "the table"}.get(name, label)
+            lines.append(
+                f"- {label}: {verdict} from {len(FLEET_CONTEXTS)} x {small['pods']:,} to "
+                f"{len(FLEET_CONTEXTS)} x {large['pods']:,} pods: {before:.0f} -> {after:.0f} MiB "
+                f"({after / before - 1:+.1%})"
+            )
+    lines += [
+        "- Each context's reader parses a page of its own while the other context's rows are "
+        "written, so the fleet's peak is above one context's, and as flat. The table is printed "
+        "context by context (the second reads its read ahead, then waits), `-o json` as the pages "
+        "come: hence its shorter wall time.",
+        f"<!-- {FLEET_SECTION}: end -->",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_fleet_section(path, text):
+    """Replace the fleet's section of BENCHMARKS.md, or put it after the single-context
+    report, before the other benches' sections."""
+    old = path.read_text() if path.exists() else ""
+    pattern = re.compile(
+        rf"<!-- {FLEET_SECTION}: begin -->.*?<!-- {FLEET_SECTION}: end -->\n?", re.S
+    )
+    if pattern.search(old):
+        path.write_text(pattern.sub(lambda _: text, old))
+        return
+    first = OTHER_SECTION.search(old)
+    at = first.start() if first else len(old)
+    path.write_text(old[:at].rstrip("\n") + "\n\n" + text + ("\n" + old[at:] if first else ""))
+
+
+def fleet_main(args):
+    sizes = sorted(int(size) for size in args.fleet.split(","))
+    baseline_label = None
+    if args.baseline:
+        baseline_label = args.baseline_label or Path(args.baseline).resolve().parents[1].name
+    with tempfile.TemporaryDirectory(prefix="sidecar-bench-") as workdir:
+        plane = ControlPlane(workdir, controllers=False, kubelet=False, injector=False)
+        plane.up()
+        try:
+            seed.asm_mesh(plane.api(), True)
+            results, seeding, have = [], {}, 0
+            for size in sizes:
+                seeding[size] = seed_pods(plane, size, have)
+                have = size
+                results.append(measure_fleet(plane, size, args.runs, args.baseline))
+                print(json.dumps(results[-1]), file=sys.stderr)
+        finally:
+            plane.down()
+    text = fleet_report(results, seeding, baseline_label)
+    write_fleet_section(Path(args.output), text)
+    print(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -507,7 +647,16 @@ def main(argv=None):
     )
     parser.add_argument("--runs", type=int, default=5, help="alternating runs per size (default 5)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument(
+        "--fleet", help="comma-separated pods per context: measure a fleet of two contexts instead"
+    )
+    parser.add_argument("--baseline", help="with --fleet: another bin/kubectl-sidecar to compare")
+    parser.add_argument("--baseline-label", help="what to call it (default: its checkout's name)")
     args = parser.parse_args(argv)
+    if args.fleet:
+        launcher.start()
+        fleet_main(args)
+        return
     sizes = sorted(int(size) for size in args.sizes.split(","))
     launcher.start()  # before seeding grows this process: see bench/launcher.py
     with tempfile.TemporaryDirectory(prefix="sidecar-bench-") as workdir:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from kubectl_sidecar import status
 from kubectl_sidecar.errors import InputError, SidecarError, Terminated
 
-# Pages of rows read ahead per context while an earlier context is printed: enough to keep
-# every context's reads going, few enough that memory stays flat per context.
+# Pages of rows read ahead per context while others are printed: enough to keep every
+# context's reads going, few enough that memory stays flat per context.
 READ_AHEAD = 2
 
 
@@ -45,45 +45,76 @@ class Batch:
     done: bool = False  # the member's last item: its mesh config has been read
 
 
-def stream(members, assessors, proxy_names=None, read_ahead=READ_AHEAD):
-    """Yield Batches of every member in turn (all of the first context, then the second...),
-    while every context is read at once: each in its own thread, a few pages ahead.
+def stream(members, assessors, proxy_names=None, read_ahead=READ_AHEAD, in_order=True):
+    """Yield Batches of every member while every context is read at once, each in its own
+    thread, at most read_ahead Batches ahead of what has been yielded: memory is bounded by
+    the pages in flight, never by the number of pods.
+
+    in_order: all of the first context, then all of the second... (the table, which shows the
+    contexts in the order given). Otherwise as they arrive (a document, whose items name their
+    context), except that every context's first Batch comes before any context's second: a
+    context's mesh config is read with its first page, and a document's head needs them all.
+    Either way one context's Batches come in the order they were read.
 
     A context that can't be read (unreachable, forbidden: a SidecarError) yields one Batch
-    with its error and the others go on. Threads are daemons: a reader blocked on a full queue when the consumer
-    stops (`| head`) does not keep the process alive.
+    with its error and the others go on. Threads are daemons: a reader blocked on its read
+    ahead when the consumer stops (`| head`) does not keep the process alive.
     """
-    queues = []
+    arrivals: queue.Queue = queue.Queue()
+    slots = {}
     for member, assessor in zip(members, assessors, strict=True):
-        pipe: queue.Queue = queue.Queue(maxsize=read_ahead)
-        queues.append(pipe)
+        slots[member.name] = threading.BoundedSemaphore(read_ahead)
         threading.Thread(
             target=_read,
-            args=(member, assessor, proxy_names, pipe),
+            args=(member, assessor, proxy_names, arrivals, slots[member.name]),
             daemon=True,
             name=f"read-{member.name}",
         ).start()
-    for pipe in queues:
-        while True:
-            batch = pipe.get()
-            if batch.error is not None and not isinstance(batch.error, SidecarError):
-                # Bad input (an invalid selector) is bad in every context, and a bug is a
-                # bug: end the command as one context would, not as one lost context.
-                raise batch.error
-            yield batch
-            if batch.done or batch.error is not None:
-                break
+    names = [member.name for member in members]
+    ended: set[str] = set()
+    started: set[str] = set()
+    held: list[Batch] = []  # arrived, not theirs to go yet
+
+    def may_go(batch):
+        name = batch.member.name
+        if in_order:
+            return name == next(n for n in names if n not in ended)
+        return name not in started or len(started) == len(names)
+
+    while len(ended) < len(names):
+        batch = next((waiting for waiting in held if may_go(waiting)), None)
+        if batch is not None:
+            held.remove(batch)
+        else:
+            batch = arrivals.get()
+            if not may_go(batch):
+                held.append(batch)
+                continue
+        if batch.error is not None and not isinstance(batch.error, SidecarError):
+            # Bad input (an invalid selector) is bad in every context, and a bug is a
+            # bug: end the command as one context would, not as one lost context.
+            raise batch.error
+        name = batch.member.name
+        started.add(name)
+        if batch.done or batch.error is not None:
+            ended.add(name)
+        yield batch
+        slots[name].release()
 
 
-def _read(member, assessor, proxy_names, pipe):
+def _read(member, assessor, proxy_names, arrivals, slot):
+    def hand_over(batch):
+        slot.acquire()  # wait while read_ahead of this context's Batches are not consumed
+        arrivals.put(batch)
+
     try:
         for rows in status.stream(assessor, proxy_names):
-            pipe.put(Batch(member, rows))
+            hand_over(Batch(member, rows))
         assessor.mesh_config()  # read here, in parallel, even when the context has no pods
     except Exception as error:  # noqa: BLE001 - handed to the consumer, which decides
-        pipe.put(Batch(member, error=error))
+        hand_over(Batch(member, error=error))
         return
-    pipe.put(Batch(member, done=True))
+    hand_over(Batch(member, done=True))
 
 
 def total(tallies):

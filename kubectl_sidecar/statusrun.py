@@ -74,18 +74,13 @@ def run(members, scopes, options, console):
     stderr, the others are still shown, then ContextsNotRead (exit 1, or 3 with --exit-code)
     ends the command; a single context's error ends it at once."""
     several = len(members) > 1
-    # A fleet's document is built whole (its head needs every context's mesh config, its
-    # failed contexts no items): its warnings are said once every context is read.
-    live = not (several and options.document)
     assessors = [
         status.Assessor(
             member.cluster,
             scope,
             options.mesh,
             member.mesh_cluster,
-            (lambda text, name=member.name: console.warn(text, name if several else None))
-            if live
-            else None,
+            lambda text, name=member.name: console.warn(text, name if several else None),
         )
         for member, scope in zip(members, scopes, strict=True)
     ]
@@ -202,64 +197,71 @@ def _watch(assessor, known, table, options, console):
 
 
 def _document(members, assessors, options, console):
-    """-o json/yaml. One context's document is written a page of items at a time (flat
-    memory on clusters of any size); a fleet's is built whole, once every context is read."""
+    """-o json/yaml, written a page of items at a time as the pods come (render.StreamedDocument):
+    memory stays flat however many pods, in one context or several. A fleet's items come as
+    their contexts deliver them, so contexts may interleave; each item names its own. A context
+    that fails midway keeps the items it already gave, and is named in `errors` after them."""
     several = len(members) > 1
-    name = members[0].name
-    tallies = {member.name: status.Tally() for member in members}
-    if not several:
-        document = render.StreamedDocument(
-            options.output,
-            console.out,
-            lambda: render.status_head({name: assessors[0].mesh_config()}),
+    if several:
+        meshes: dict = {}  # filled, in the order given, before the first item is written
+        batches = _headed(
+            fleet.stream(members, assessors, options.proxy_names, in_order=False),
+            members,
+            assessors,
+            meshes,
         )
-    rows: dict[str, list] = {member.name: [] for member in members}
+    else:
+        batches = _batches(members, assessors, options.proxy_names)
+
+    def head():
+        if several:
+            return render.status_head(meshes, several=True)
+        return render.status_head({members[0].name: assessors[0].mesh_config()})
+
+    document = render.StreamedDocument(options.output, console.out, head)
+    tallies = {member.name: status.Tally() for member in members}
     errors: dict = {}
-    for batch in _batches(members, assessors, options.proxy_names):
+    for batch in batches:
         name = batch.member.name
         if batch.error is not None:
-            errors[name] = batch.error
-            tallies.pop(name)
-            rows.pop(name)
+            console.err(fleet.error_line(name, batch.error))
+            errors[name] = fleet.error_message(batch.error)
+            tallies.pop(name)  # the summary counts the contexts read whole, as the table's
             continue
         if batch.done:
             continue
         tallies[name].add(batch.rows)
-        if several:
-            rows[name] += batch.rows
-        else:
-            document.add(
-                render.item(row)
-                for row in batch.rows
-                if row.needs_restart or not options.needs_restart
-            )
+        document.add(
+            render.item(row, name if several else None)
+            for row in batch.rows
+            if row.needs_restart or not options.needs_restart
+        )
     whole = fleet.total(tallies)
+    # Every context's, a failed one's too: its items that were written are what they are about.
     warnings = {
         member.name: list(assessor.warnings)
         for member, assessor in zip(members, assessors, strict=True)
-        if member.name in tallies
     }
-    if not several:
-        document.finish(render.status_tail(tallies, whole, warnings))
-        return whole.needs_action
-    for context, texts in warnings.items():
-        for text in texts:
-            console.warn(text, context)
-    for context, error in errors.items():
-        console.err(fleet.error_line(context, error))
-    reports = {
-        member.name: status.Report(
-            scope=assessor.scope,
-            mesh=assessor.mesh_config(),
-            rows=rows[member.name],
-            warnings=warnings[member.name],
-        )
-        for member, assessor in zip(members, assessors, strict=True)
-        if member.name in tallies
-    }
-    messages = {context: fleet.error_message(error) for context, error in errors.items()}
-    doc = render.document(reports, whole, messages, options.needs_restart, several=True)
-    console.out(render.dump(doc, options.output))
+    document.finish(render.status_tail(tallies, whole, warnings, errors, several))
     if errors:
         raise ContextsNotRead(list(errors))
     return whole.needs_action
+
+
+def _headed(batches, members, assessors, meshes):
+    """A fleet's Batches (fleet.stream, not in order), held until every context has sent its
+    first, which come before any second: then meshes ({context: MeshConfig}) holds every
+    context that has read its mesh config, for the document's head, and they go on as they
+    come. What is held is one Batch per context."""
+    firsts = {}
+    for batch in batches:
+        firsts[batch.member.name] = batch
+        if len(firsts) == len(members):
+            break
+    for member, assessor in zip(members, assessors, strict=True):
+        if member.name in firsts and firsts[member.name].error is None:
+            meshes[member.name] = assessor.mesh_config()  # read with the first page: no I/O
+    for member in members:
+        if member.name in firsts:
+            yield firsts[member.name]
+    yield from batches

@@ -12,6 +12,7 @@ import os
 import subprocess
 
 import pytest
+import yaml
 
 from tests.e2e.conftest import IN_CI
 from tests.harness import build, seed
@@ -154,6 +155,68 @@ def test_an_unreachable_context_is_one_line_and_the_others_are_shown(fleet):
     errors = done.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: context down: "), done.stderr
     assert [line.split()[0] for line in done.stdout.splitlines()[1:3]] == ["hz", "hz"]
+
+
+def all_pods(plane):
+    return {
+        (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        for pod in plane.api().items(resource_path("v1", "pods"))
+    }
+
+
+PARSERS = {"json": json.loads, "yaml": yaml.safe_load}
+
+
+@pytest.mark.parametrize("output", PARSERS)
+def test_a_fleets_streamed_document_holds_every_pod_of_every_context(fleet, output):
+    before = {name: all_pods(fleet[name]) for name in APPS}
+    done = sidecar(fleet, "status", "-A", "-o", output, *FLEET)
+    assert done.returncode == 0, done.stderr
+    doc = PARSERS[output](done.stdout)
+    assert {name: all_pods(fleet[name]) for name in APPS} == before, "pods changed meanwhile"
+    items = {name: set() for name in APPS}
+    for item in doc["items"]:
+        items[item["context"]].add((item["namespace"], item["pod"]))
+    assert items == before
+    assert len(doc["items"]) == sum(len(pods) for pods in before.values())  # each pod once
+    assert doc["summary"]["pods"] == len(doc["items"])
+    assert {name: c["pods"] for name, c in doc["summary"]["contexts"].items()} == {
+        name: len(pods) for name, pods in before.items()
+    }
+    assert doc["errors"] == [] and set(doc["mesh"]["contexts"]) == {"hz", "sh"}
+
+
+@pytest.mark.parametrize("output", PARSERS)
+@pytest.mark.parametrize("lost", ["down", "refused"])
+def test_a_fleets_document_names_a_context_that_could_not_be_read(fleet, tmp_path, output, lost):
+    env = fleet["env"]
+    if lost == "refused":  # a token the API server doesn't know: 401 on every request
+        sh = fleet["sh"]
+        refused = write_kubeconfig(
+            tmp_path / "refused.kubeconfig",
+            sh.state["server"],
+            sh.certs / "ca.crt",
+            {"refused": "not-a-token-it-knows"},
+            cluster="refused",
+        )
+        env = dict(env, KUBECONFIG=env["KUBECONFIG"] + os.pathsep + str(refused))
+    done = subprocess.run(
+        ["kubectl", "sidecar", "status", "-A", "-o", output, "--context", f"hz,{lost}"]
+        + ["--mesh-context", "asm-instance", "--request-timeout", "5s"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 1, done.stderr
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith(f"error: context {lost}: "), done.stderr
+    doc = PARSERS[output](done.stdout)
+    assert [error["context"] for error in doc["errors"]] == [lost]
+    assert doc["errors"][0]["message"] == errors[0].removeprefix(f"error: context {lost}: ")
+    assert {item["context"] for item in doc["items"]} == {"hz"}
+    assert {(i["namespace"], i["pod"]) for i in doc["items"]} == all_pods(fleet["hz"])
+    assert list(doc["summary"]["contexts"]) == ["hz"]
 
 
 def test_one_data_plane_refusing_access_writes_nothing_anywhere(fleet):

@@ -7,8 +7,9 @@ import time
 from collections import Counter
 
 import pytest
+import yaml
 
-from kubectl_sidecar import fleet, render
+from kubectl_sidecar import fleet, render, status
 from kubectl_sidecar.connection import context_names
 from kubectl_sidecar.errors import ApiError, InputError, Unreachable
 from kubectl_sidecar.meshes.asm import MeshConfigChange
@@ -289,11 +290,9 @@ def test_status_json_adds_context_fields_only(asm_fleet, run):
     assert doc["mesh"]["contexts"]["sh"]["context"] == "asm-instance"
     assert doc["summary"]["pods"] == 6
     assert doc["summary"]["contexts"]["hz"]["pods"] == 2
-    assert [(i["context"], i["pod"]) for i in doc["items"]][:3] == [
-        ("hz", "cart-1-a"),
-        ("hz", "cart-1-b"),
-        ("sh", "cart-1-a"),
-    ]
+    # Contexts may interleave (as their pages come); each one's pods are in the API's order.
+    assert [i["pod"] for i in doc["items"] if i["context"] == "hz"] == ["cart-1-a", "cart-1-b"]
+    assert [i["pod"] for i in doc["items"] if i["context"] == "sh"][:2] == ["cart-1-a", "cart-1-b"]
     one_context_item = {
         "namespace",
         "pod",
@@ -311,6 +310,128 @@ def test_status_json_adds_context_fields_only(asm_fleet, run):
     }
     assert set(doc["items"][0]) == one_context_item | {"context"}
     assert doc["errors"] == []
+
+
+# --- reading several contexts at once: the order Batches come in, and how far ahead ----------
+
+
+class Paced(FakeCluster):
+    """A data plane of `count` pods of Deployment/cart, handed out one by one: before pod
+    `wait_at` the list waits until `until()` is true, at pod `fail_at` the server is lost;
+    `pulled` counts the pods handed out so far."""
+
+    def __init__(self, context, count, wait_at=None, until=None, fail_at=None):
+        objects = data_plane(context)
+        objects["Pod"] = [
+            pods.istio("native", name=f"cart-1-{i:05d}", owner=("ReplicaSet", "cart-1"))
+            for i in range(count)
+        ]
+        super().__init__(objects, context=context, namespace="shop")
+        self.wait_at, self.fail_at = wait_at, fail_at
+        self.until = until or threading.Event().is_set
+        self.go = threading.Event()
+        self.pulled = 0
+
+    def list_items(self, resource, *args, **kwargs):
+        listing = super().list_items(resource, *args, **kwargs)
+        return self._paced(listing) if resource.kind == "Pod" else listing
+
+    def _paced(self, listing):
+        for pod in listing:
+            if self.pulled == self.wait_at:
+                deadline = time.monotonic() + 300
+                while not (self.go.is_set() or self.until()):
+                    assert time.monotonic() < deadline, f"{self.context} waited 300s"
+                    self.go.wait(0.01)
+            if self.pulled == self.fail_at:
+                raise Unreachable(f"can't reach the API server of context {self.context}")
+            self.pulled += 1
+            yield pod
+
+
+def reading(*clusters, mesh=None):
+    """fleet.Members and status.Assessors of these data planes, one ASM instance for all."""
+    mesh = mesh or instance()
+    members = [fleet.Member(c.context, c, mesh) for c in clusters]
+    assessors = [status.Assessor(c, status.Scope(), "auto", mesh) for c in clusters]
+    return members, assessors
+
+
+def seen(batch):
+    return (batch.member.name, "done" if batch.done else len(batch.rows))
+
+
+def test_a_document_stream_goes_on_with_the_contexts_ready_while_one_waits():
+    slow, ready = Paced("a", 1200, wait_at=500), Paced("b", 1200)
+    got = []
+    for batch in fleet.stream(*reading(slow, ready), in_order=False):
+        got.append(seen(batch))
+        if got[-1] == ("b", "done"):
+            slow.go.set()  # a's second page is read only now: b never waited for it
+    assert sorted(got[:2]) == [("a", 500), ("b", 500)]  # every context's first page first
+    assert got[2:] == [("b", 500), ("b", 200), ("b", "done"), ("a", 500), ("a", 200), ("a", "done")]
+
+
+def test_the_table_stream_keeps_the_contexts_in_the_order_given():
+    got = [seen(b) for b in fleet.stream(*reading(Paced("a", 600), Paced("b", 600)))]
+    assert got == [("a", 500), ("a", 100), ("a", "done"), ("b", 500), ("b", 100), ("b", "done")]
+
+
+def test_while_a_context_has_sent_nothing_the_others_read_only_their_read_ahead():
+    ahead = 2
+    ready = Paced("b", 3000)
+    # a's first page waits until b has read as far as it may: its read ahead, and one page
+    # waiting for room. A stream that let b go on would read all six of b's pages here.
+    slow = Paced("a", 600, wait_at=0, until=lambda: ready.pulled >= (ahead + 1) * 500)
+    batches = fleet.stream(*reading(slow, ready), read_ahead=ahead, in_order=False)
+    first = next(batches)
+    assert ready.pulled <= (ahead + 1) * 500
+    rows = Counter({first.member.name: len(first.rows)})
+    for batch in batches:
+        rows[batch.member.name] += len(batch.rows)
+    assert rows == {"a": 600, "b": 3000}
+
+
+def test_a_fleet_document_of_several_pages_holds_every_pod_of_every_context(run, connect_to):
+    for output, parse in (("json", json.loads), ("yaml", yaml.safe_load)):
+        connect_to(Paced("hz", 1100), Paced("sh", 600), instance())
+        result = run("status", "-A", "-o", output, *FLEET)
+        assert result.exit_code == 0, result.stderr
+        doc = parse(result.stdout)
+        assert list(doc) == ["apiVersion", "kind", "mesh", "items", "summary", "warnings", "errors"]
+        names = {"hz": [], "sh": []}
+        for item in doc["items"]:
+            names[item["context"]].append(item["pod"])
+        # Contexts may interleave; each one's pods come in the API's order, each once.
+        assert names == {
+            "hz": [f"cart-1-{i:05d}" for i in range(1100)],
+            "sh": [f"cart-1-{i:05d}" for i in range(600)],
+        }
+        assert doc["summary"]["pods"] == 1700
+        assert {c: s["pods"] for c, s in doc["summary"]["contexts"].items()} == {
+            "hz": 1100,
+            "sh": 600,
+        }
+        assert list(doc["mesh"]["contexts"]) == ["hz", "sh"] and doc["errors"] == []
+
+
+def test_a_context_lost_midway_keeps_its_items_and_is_named_after_them(run, connect_to):
+    for output, parse in (("json", json.loads), ("yaml", yaml.safe_load)):
+        connect_to(Paced("hz", 600), Paced("sh", 800, fail_at=700), instance())
+        result = run("status", "-A", "-o", output, *FLEET)
+        assert result.exit_code == 1  # as for a context that can't be read at all
+        assert result.stderr.strip().splitlines() == [
+            "error: context sh: can't reach the API server of context sh"
+        ]
+        doc = parse(result.stdout)
+        items = Counter(item["context"] for item in doc["items"])
+        assert items == {"hz": 600, "sh": 500}  # sh's first page was written before it failed
+        assert doc["errors"] == [
+            {"context": "sh", "message": "can't reach the API server of context sh"}
+        ]
+        # The summary counts the contexts read whole, as the table's does.
+        assert doc["summary"]["pods"] == 600 and list(doc["summary"]["contexts"]) == ["hz"]
+        assert list(doc["mesh"]["contexts"]) == ["hz", "sh"]  # sh's was read with its first page
 
 
 # --- switch ----------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ To change the contract on purpose, regenerate the files and review their diff be
 
     UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_golden.py
 
+A fleet's items come as its contexts deliver their pages, so contexts may interleave; every
+context's first page comes before any second, in the order the contexts were given, and each
+scene here has one page per context: the fleet documents are as deterministic as the others.
+
 Nothing here depends on the clock: the documents hold no ages or durations, and every
 creationTimestamp comes from the pods the scenes build (pods.pod fixes it).
 """
