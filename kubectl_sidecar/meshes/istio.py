@@ -7,7 +7,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 import functools
 import json
 
-from kubectl_sidecar import resources
+from kubectl_sidecar import owners, resources
 from kubectl_sidecar.meshes import base, reading
 from kubectl_sidecar.meshes.base import (
     Check,
@@ -111,6 +111,11 @@ def lifecycle_settings(annotations):
 CONFIG_OBJECTS = "istiod"
 CONFIG_ON_MESH_INSTANCE = False
 ISTIO_ENV = "ENABLE_NATIVE_SIDECARS"
+# The istiod chart copies `pilot.*` values to the top level and renders `pilot.env` entries
+# into istiod's env (manifests/charts/istio-control/istio-discovery; DOMAIN.md "Who owns the
+# mesh setting"); istioctl's IstioOperator and Sail's Istio CR take the same key under
+# spec.values.
+HELM_VALUE: str | None = "pilot.env." + ISTIO_ENV
 NATIVE_GA_KUBELET = (1, 33)  # Istio's "auto" wants every kubelet at least here
 ISTIOD_SELECTOR = "app=istiod"
 # Where users without cluster-wide read may still find istiod.
@@ -205,7 +210,8 @@ def _auto_setting(where, what, kubelet_versions):
 
 def istio_config(deployments, kubelet_versions, context=None):
     """MeshConfig from the istiod Deployments (one per revision). Its payload:
-    {revision: (namespace, name, container, env value, resourceVersion)} of each istiod."""
+    {revision: (namespace, name, container, env value, resourceVersion, metadata)} of each
+    istiod; its owners, who installed each istiod (owners.detect)."""
     revisions, istiods = {}, {}
     for deployment in deployments:
         revision_name = istiod_revision(deployment)
@@ -222,6 +228,7 @@ def istio_config(deployments, kubelet_versions, context=None):
             container,
             istiod_env_value(deployment)[1],
             metadata.get("resourceVersion"),
+            metadata,
         )
     config = MeshConfig(
         name=NAME,
@@ -231,11 +238,10 @@ def istio_config(deployments, kubelet_versions, context=None):
         context=context,
         none_found="no istiod found",
     )
-    if revisions:
-        config.warnings.append(
-            "istiod's env may be managed by an IstioOperator or Helm release; "
-            "a hand edit can be reverted"
-        )
+    for revision_name, istiod in istiods.items():
+        owner = owners.detect(istiod[5])
+        if owner is not None:
+            config.owners[revision_name] = owner
     return config
 
 
@@ -276,6 +282,7 @@ class IstiodChange(ConfigChange):
     rolls_out = True
     field_name = "env " + ISTIO_ENV
     done_name = ISTIO_ENV
+    helm_value = HELM_VALUE
 
     def patch(self):
         return istiod_env(
@@ -310,7 +317,7 @@ def config_changes(config, target, rows):
     revisions = [rev for rev in sorted(istiods) if rev in used] or sorted(istiods)
     changes = []
     for revision_name in revisions:
-        namespace, name, container, value, version = istiods[revision_name]
+        namespace, name, container, value, version, metadata = istiods[revision_name]
         setting = config.revisions[revision_name]
         if value is not None and value.strip().lower() == mode_value(target):
             continue
@@ -328,6 +335,7 @@ def config_changes(config, target, rows):
                 config.context,
                 container,
                 resource_version=version,
+                metadata=metadata,
             )
         )
     return changes
