@@ -24,9 +24,10 @@ The markers are each tool's own (shared/reference/DOMAIN.md "Who owns the mesh s
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 HELM_RELEASE_NAME = "meta.helm.sh/release-name"
@@ -246,3 +247,56 @@ def in_owner_terms(owner: Owner, key: str | None, value: str, field: str) -> str
     if owner.kind is Kind.ARGOCD and key is not None:
         return f"change it in Git: the Helm values of {owner}: {key}: {values_literal(key, value)}"
     return f"change it in Git: {field} {value} in the manifest {owner} applies"
+
+
+def istio_operator_snippet(key: str, value: str) -> str:
+    """The IstioOperator to keep for the next `istioctl install`: its spec.values are the
+    charts' values (istioctl renders the istiod chart from them)."""
+    return "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\n" + values_yaml(
+        "spec.values", key, value
+    )
+
+
+# --- what a switch does with an owned object ------------------------------------------------
+
+
+def attach(changes: list, applications: Callable[[], Collection[str]]) -> list:
+    """The changes (base.ConfigChange) with their objects' owners; applications() lists the
+    Argo CD Applications' names, asked only when an object's label may be Argo CD 2.x's."""
+    if not any(c.metadata and argocd_candidate(c.metadata) for c in changes):
+        names: Collection[str] = ()
+    else:
+        names = applications()
+    return [
+        dataclasses.replace(c, owner=detect(c.metadata, c.namespace, names))
+        if c.metadata is not None
+        else c
+        for c in changes
+    ]
+
+
+def refusal(change) -> tuple[str, bool] | None:
+    """Why a switch must not write `change` (a base.ConfigChange with its owner), and whether
+    --force may override that; None when it may (no owner, or one that keeps a hand edit until
+    its next install)."""
+    owner = change.owner
+    if owner is None or owner.treatment is Treatment.PATCH:
+        return None
+    where = (
+        f"{change.kind} {change.namespace}/{change.name}"
+        if change.namespace
+        else (f"{change.kind} {change.name}")
+    )
+    terms = in_owner_terms(owner, change.helm_value, change.new, change.describe_field())
+    if owner.treatment is Treatment.REFUSE:
+        return f"{where} belongs to the {owner.kind}: {terms}", False
+    if owner.treatment is Treatment.OPERATOR:
+        return (
+            f"{where} is rendered by the Sail operator (from {owner}), which puts a hand edit "
+            f"back at once: set it in {terms}",
+            False,
+        )
+    return (
+        f"{where} is managed by {owner}, which would put the old value back: {terms}",
+        True,
+    )

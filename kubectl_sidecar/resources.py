@@ -43,6 +43,9 @@ DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet")
 JOBS = Resource("batch", "v1", "jobs", "Job")
 CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
 ROLLOUTS = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
+# Argo CD's Applications: only one of that name makes an `app.kubernetes.io/instance` label
+# Argo CD 2.x's tracking (owners.py).
+ARGOCD_APPLICATIONS = Resource("argoproj.io", "v1alpha1", "applications", "Application")
 MUTATING_WEBHOOKS = Resource(
     "admissionregistration.k8s.io",
     "v1",

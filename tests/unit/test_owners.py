@@ -208,3 +208,59 @@ def test_the_summary_names_the_owner_of_the_configured_mode():
     assert not config.warnings  # the vague "may be managed by" warning is gone
     [change] = istio.config_changes(config, "traditional", [])
     assert change.metadata["name"] == "istiod"
+
+
+def _istiod_change(metadata):
+    return istio.IstiodChange(
+        "istio",
+        "Deployment",
+        "istio-system",
+        "istiod",
+        "false",
+        "true",
+        None,
+        "discovery",
+        metadata=metadata,
+    )
+
+
+def test_attach_asks_for_argocd_applications_only_when_a_label_may_be_theirs():
+    asked = []
+
+    def applications():
+        asked.append(True)
+        return {"istiod"}
+
+    [hand_made] = owners.attach([_istiod_change({"name": "istiod"})], applications)
+    assert hand_made.owner is None and not asked
+    [argo] = owners.attach([_istiod_change(HELM_ISTIOD)], applications)
+    assert argo.owner == Owner(Kind.ARGOCD, "istiod") and asked
+
+
+@pytest.mark.parametrize(
+    ("metadata", "refused"),
+    [
+        (HELM_ISTIOD, None),
+        ({"labels": {"operator.istio.io/component": "Pilot"}}, None),
+        ({"labels": {"kyma-project.io/module": "istio"}}, False),
+        ({"namespace": "aks-istio-system"}, False),
+        ({"annotations": {"argocd.argoproj.io/tracking-id": "mesh:apps/Deployment:x/y"}}, True),
+        ({"labels": {"helm.toolkit.fluxcd.io/name": "istiod"}}, True),
+        (
+            {"ownerReferences": [{"apiVersion": "sailoperator.io/v1", "kind": "IstioRevision"}]},
+            False,
+        ),
+    ],
+)
+def test_which_owners_a_switch_refuses_and_which_force_overrides(metadata, refused):
+    [change] = owners.attach([_istiod_change(metadata)], frozenset)
+    found = owners.refusal(change)
+    assert (None if found is None else found[1]) is refused
+
+
+def test_a_helm_owned_change_says_the_upgrade_once_patched():
+    [change] = owners.attach([_istiod_change(HELM_ISTIOD)], frozenset)
+    assert change.describe_done().endswith(
+        "to keep it through the next helm upgrade, run: helm upgrade istiod istiod --version "
+        "1.24.0 -n istio-system --reuse-values --set pilot.env.ENABLE_NATIVE_SIDECARS=true)"
+    )
