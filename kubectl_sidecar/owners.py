@@ -144,6 +144,10 @@ def detect(
     release = annotations.get(HELM_RELEASE_NAME)
     if release and labels.get(HELM_MANAGED_BY) == "Helm":
         chart, version = split_chart(labels.get(HELM_CHART))
+        if chart is None and (labels.get("chart") or "").endswith("-helm"):
+            # consul-k8s's chart labels `chart: consul-helm` (its _helpers.tpl "consul.chart"
+            # prints "<chart name>-helm"), and no helm.sh/chart.
+            chart = labels["chart"].removesuffix("-helm")
         where = annotations.get(HELM_RELEASE_NAMESPACE) or namespace
         return Owner(Kind.HELM, f"{where}/{release}" if where else release, chart, version)
     return None

@@ -264,3 +264,12 @@ def test_a_helm_owned_change_says_the_upgrade_once_patched():
         "to keep it through the next helm upgrade, run: helm upgrade istiod istiod --version "
         "1.24.0 -n istio-system --reuse-values --set pilot.env.ENABLE_NATIVE_SIDECARS=true)"
     )
+
+
+def test_consuls_chart_label_names_its_chart():
+    metadata = {
+        "labels": {"app.kubernetes.io/managed-by": "Helm", "chart": "consul-helm"},
+        "annotations": {"meta.helm.sh/release-name": "consul"},
+        "namespace": "consul",
+    }
+    assert owners.detect(metadata) == Owner(Kind.HELM, "consul/consul", "consul")
