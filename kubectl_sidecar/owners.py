@@ -284,7 +284,7 @@ def refusal(change) -> tuple[str, bool] | None:
     --force may override that; None when it may (no owner, or one that keeps a hand edit until
     its next install)."""
     owner = change.owner
-    if owner is None or owner.treatment is Treatment.PATCH:
+    if owner is None or owner.treatment is Treatment.PATCH or change.writes_owner:
         return None
     where = (
         f"{change.kind} {change.namespace}/{change.name}"

@@ -179,15 +179,29 @@ def mesh_wide_steps(cluster, options, console):
 
     def make_plan(report, facts):
         plan = planning.plan_switch(report.rows, report.mesh, options.target, facts)
-        plan.config_changes = owners.attach(
-            plan.config_changes, lambda: reading.argocd_applications(cluster)
-        )
+        plan.config_changes = [
+            _through_operator(change, cluster)
+            for change in owners.attach(
+                plan.config_changes, lambda: reading.argocd_applications(cluster)
+            )
+        ]
         _check_owners(plan.config_changes, options, console)
         if options.restart_namespace:
             plan.limit_to(options.restart_namespace)
         return plan
 
     return Scope(namespace=None), make_plan, check
+
+
+def _through_operator(change, cluster):
+    """The change in its operator's own resource where an operator renders the object (the
+    mesh module's optional `operator_change`); else the change itself, which _check_owners
+    then refuses."""
+    if change.owner is None or change.owner.treatment is not owners.Treatment.OPERATOR:
+        return change
+    operator_change = getattr(registry.control_plane(change.mesh), "operator_change", None)
+    found = operator_change(change, cluster) if operator_change else None
+    return found or change
 
 
 def _check_owners(changes, options, console):

@@ -187,8 +187,21 @@ class ConfigChange:
     # the setting from it: istiod's env does, a namespace's annotation doesn't (None).
     helm_value: ClassVar[str | None] = None
 
+    # Whether the write goes to the owner's own resource (Sail's Istio CR), which its
+    # operator renders into the Deployment that rolls out (rolls_out_as).
+    writes_owner: ClassVar[bool] = False
+
     def patch(self) -> Patch:
         raise Unsupported(f"no config change is known for mesh {self.mesh}")
+
+    def rolls_out_as(self) -> tuple[str, str]:
+        """(namespace, name) of the Deployment that rolls out with the change (rolls_out)."""
+        return self.namespace or "", self.name
+
+    def rendered(self, deployment: dict) -> bool:
+        """Whether that Deployment carries the change yet: at once for a Deployment we patch,
+        once its operator has rendered it where writes_owner."""
+        return True
 
     def caveat(self) -> str | None:
         """What the user must also do for the change to last, or None: in its owner's terms

@@ -6,6 +6,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 
 import functools
 import json
+from dataclasses import dataclass
 
 from kubectl_sidecar import owners, resources
 from kubectl_sidecar.meshes import base, reading
@@ -18,7 +19,7 @@ from kubectl_sidecar.meshes.base import (
     parse_bool,
 )
 from kubectl_sidecar.patches import Patch
-from kubectl_sidecar.resources import STRATEGIC_MERGE_PATCH
+from kubectl_sidecar.resources import JSON_MERGE_PATCH, STRATEGIC_MERGE_PATCH
 
 NAME = FAMILY = "istio"
 TITLE = "Istio"
@@ -115,7 +116,8 @@ ISTIO_ENV = "ENABLE_NATIVE_SIDECARS"
 # into istiod's env (manifests/charts/istio-control/istio-discovery; DOMAIN.md "Who owns the
 # mesh setting"); istioctl's IstioOperator and Sail's Istio CR take the same key under
 # spec.values.
-HELM_VALUE: str | None = "pilot.env." + ISTIO_ENV
+PILOT_ENV_VALUE = "pilot.env." + ISTIO_ENV
+HELM_VALUE: str | None = PILOT_ENV_VALUE
 NATIVE_GA_KUBELET = (1, 33)  # Istio's "auto" wants every kubelet at least here
 ISTIOD_SELECTOR = "app=istiod"
 # Where users without cluster-wide read may still find istiod.
@@ -339,6 +341,69 @@ def config_changes(config, target, rows):
             )
         )
     return changes
+
+
+@dataclass(frozen=True)
+class IstioCRChange(ConfigChange):
+    """The Sail operator's Istio CR, spec.values.pilot.env.ENABLE_NATIVE_SIDECARS: the operator
+    renders istiod from it (and would put a hand edit of istiod back at once), so the switch
+    writes here and waits for the operator's istiod rollout (rolls_out_as)."""
+
+    istiod: tuple[str, str] = ("", "")  # (namespace, name) of the istiod it renders into
+
+    rolls_out = True
+    writes_owner = True
+    field_name = "spec.values." + PILOT_ENV_VALUE
+    done_name = field_name
+    helm_value = PILOT_ENV_VALUE
+
+    def patch(self):
+        # The Sail API types spec.values.pilot.env as map[string]string: a string value.
+        body = {"spec": {"values": {"pilot": {"env": {ISTIO_ENV: self.new}}}}}
+        return Patch(resources.SAIL_ISTIOS, None, self.name, body, JSON_MERGE_PATCH)
+
+    def rolls_out_as(self):
+        return self.istiod
+
+    def rendered(self, deployment):
+        value = istiod_env_value(deployment)[1]
+        return (value or "").strip().lower() == self.new
+
+    def caveat(self):
+        namespace, name = self.rolls_out_as()
+        return (
+            f"the Sail operator renders Deployment {namespace}/{name} from it: the switch waits "
+            "for that rollout"
+        )
+
+
+def operator_change(change, cluster):
+    """The IstioCRChange that stands for `change` (istiod's env) where the Sail operator owns
+    istiod: the Istio CR that owns its IstioRevision; None when that can't be read (the
+    switch then refuses, naming the value to set)."""
+    revision = reading.get_or_none(cluster, resources.SAIL_ISTIO_REVISIONS, change.owner.name)
+    istio_cr = next(
+        (
+            reference.get("name")
+            for reference in ((revision or {}).get("metadata") or {}).get("ownerReferences") or ()
+            if reference.get("kind") == "Istio"
+            and (reference.get("apiVersion") or "").startswith("sailoperator.io/")
+        ),
+        None,
+    )
+    if not istio_cr:
+        return None
+    return IstioCRChange(
+        NAME,
+        "Istio",
+        None,
+        istio_cr,
+        change.old,
+        change.new,
+        change.context,
+        owner=change.owner,
+        istiod=(change.namespace, change.name),
+    )
 
 
 desired_after_switch = base.pinned_or_target

@@ -62,3 +62,13 @@ def argocd_applications(cluster):
             return frozenset()
         raise
     return frozenset((item.get("metadata") or {}).get("name") for item in listed)
+
+
+def get_or_none(cluster, resource, name, namespace=None):
+    """The object, or None where it (or its kind) doesn't exist or may not be read."""
+    try:
+        return unless_forbidden(lambda: cluster.get(resource, name, namespace))
+    except ApiError as error:
+        if error.not_found:
+            return None
+        raise

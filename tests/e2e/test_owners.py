@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.harness import bootstrap, seed
+from tests.harness import bootstrap, sail, seed
 from tests.harness.api import ApiFailure, resource_path
 
 ISTIOD = resource_path("apps/v1", "deployments", "istio-system", "istiod")
@@ -276,7 +276,10 @@ def test_kyma_refuses_a_mesh_wide_switch_even_forced_but_switches_a_workload(kub
     assert _env(admin)["ENABLE_NATIVE_SIDECARS"] == "false"
 
 
-def test_sail_istiod_is_refused_naming_the_istio_cr_value(kubectl, admin, shop, istio_revision):
+def test_sail_istiod_without_its_istio_cr_is_refused_naming_the_value(
+    kubectl, admin, shop, istio_revision
+):
+    # An IstioRevision that no Istio CR owns: nothing to patch, so nothing is.
     _own(
         admin,
         owner_references=[
@@ -294,3 +297,100 @@ def test_sail_istiod_is_refused_naming_the_istio_cr_value(kubectl, admin, shop, 
     assert "rendered by the Sail operator" in done.stderr
     assert f'spec.values.{HELM_VALUE}: "true"' in done.stderr
     assert _unchanged(admin, shop, before)
+
+
+@pytest.fixture
+def sail_istio(admin, shop):
+    """istiod as the Sail operator leaves it: the Istio CR `default` (traditional) owns the
+    IstioRevision `default`, which owns istiod; and the harness's reconciler re-rendering istiod
+    from the CR while the test runs."""
+    crds = [
+        _crd("sailoperator.io", "v1", "Istio", "istios", scope="Cluster"),
+        _crd("sailoperator.io", "v1", "IstioRevision", "istiorevisions", scope="Cluster"),
+    ]
+    for crd in crds:
+        _install_crd(admin, crd)
+    istio = admin.apply(
+        sail.ISTIOS,
+        {
+            "apiVersion": "sailoperator.io/v1",
+            "kind": "Istio",
+            "metadata": {"name": "default"},
+            "spec": {
+                "namespace": "istio-system",
+                "values": {"pilot": {"env": {"ENABLE_NATIVE_SIDECARS": "false"}}},
+            },
+        },
+    )
+    revision = admin.apply(
+        sail.REVISIONS,
+        {
+            "apiVersion": "sailoperator.io/v1",
+            "kind": "IstioRevision",
+            "metadata": {
+                "name": "default",
+                "ownerReferences": [_reference(istio)],
+            },
+            "spec": {"namespace": "istio-system", "values": {}},
+        },
+    )
+    _own(admin, owner_references=[_reference(revision)])
+    with sail.Reconciler(admin):
+        yield shop
+    admin.patch(ISTIOD, {"metadata": {"ownerReferences": None}})
+    for crd in crds:
+        admin.delete(f"{bootstrap.CRDS}/{crd['metadata']['name']}")
+
+
+def _reference(owner):
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+    }
+
+
+def test_sail_switch_patches_the_istio_cr_and_waits_for_the_operators_istiod(
+    kubectl, admin, sail_istio
+):
+    shop = sail_istio
+    # The reconciler is the operator: a hand edit of istiod is put back.
+    admin.patch(
+        ISTIOD,
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "discovery",
+                                "env": [{"name": "ENABLE_NATIVE_SIDECARS", "value": "true"}],
+                            }
+                        ]
+                    }
+                }
+            }
+        },
+        kind="strategic",
+    )
+    admin.wait_for(
+        "the operator to put istiod back",
+        lambda: _env(admin)["ENABLE_NATIVE_SIDECARS"] == "false",
+    )
+
+    done = kubectl.sidecar("switch", "--native", "-n", shop, "--yes", "--timeout", "5m")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        "Istio default on context admin: spec.values.pilot.env.ENABLE_NATIVE_SIDECARS "
+        "false (traditional) -> true" in done.stdout
+    )
+    assert "owned by Sail operator IstioRevision default" in done.stdout
+    istio = admin.get(f"{sail.ISTIOS}/default")
+    assert istio["spec"]["values"]["pilot"]["env"]["ENABLE_NATIVE_SIDECARS"] == "true"
+    assert _env(admin)["ENABLE_NATIVE_SIDECARS"] == "true"
+    # istiod rolled out before the workload restarted, so its new pod is native.
+    rolled_out = done.stderr.index("deployment.apps/istiod -n istio-system rolled out")
+    assert rolled_out < done.stderr.index(" restarted")
+    seed.wait_for_pods(admin, shop, 1)
+    assert seed.modes(admin, shop) == ["native"]

@@ -273,3 +273,41 @@ def test_consuls_chart_label_names_its_chart():
         "namespace": "consul",
     }
     assert owners.detect(metadata) == Owner(Kind.HELM, "consul/consul", "consul")
+
+
+def test_a_sail_switch_writes_the_istio_cr_and_follows_istiod():
+    sail = Owner(Kind.SAIL, "default")
+    change = istio.IstioCRChange(
+        "istio",
+        "Istio",
+        None,
+        "default",
+        "false",
+        "true",
+        owner=sail,
+        istiod=("istio-system", "istiod"),
+    )
+    patch = change.patch()
+    assert (patch.resource.plural, patch.namespace, patch.name) == ("istios", None, "default")
+    assert patch.body == {
+        "spec": {"values": {"pilot": {"env": {"ENABLE_NATIVE_SIDECARS": "true"}}}}
+    }
+    assert change.rolls_out_as() == ("istio-system", "istiod")
+    assert owners.refusal(change) is None  # it writes where the operator looks
+    old = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "discovery",
+                            "env": [{"name": "ENABLE_NATIVE_SIDECARS", "value": "false"}],
+                        }
+                    ]
+                }
+            }
+        }
+    }
+    assert not change.rendered(old)
+    old["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "true"
+    assert change.rendered(old)
