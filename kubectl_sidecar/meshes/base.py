@@ -305,6 +305,11 @@ class ControlPlane(Protocol):
         """Where a run's Lease lives (lease.py): beside its config, on the API server that
         holds it, in a namespace every install of it has."""
 
+    # Optional, so not declared here: `operator_change(change, cluster) -> ConfigChange | None`,
+    # the change in an operator's own resource where that operator renders the object (Sail's
+    # Istio CR for istiod: owners.Treatment.OPERATOR), read through the cluster handed in;
+    # without one, or where it returns None, the switch refuses such an object.
+
 
 # --- defaults a mesh module may take for its own ---------------------------------------------
 
