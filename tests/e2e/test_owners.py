@@ -394,3 +394,52 @@ def test_sail_switch_patches_the_istio_cr_and_waits_for_the_operators_istiod(
     assert rolled_out < done.stderr.index(" restarted")
     seed.wait_for_pods(admin, shop, 1)
     assert seed.modes(admin, shop) == ["native"]
+
+
+@pytest.fixture
+def aks_istiod(admin, shop):
+    """istiod where the AKS Istio add-on runs it, in aks-istio-system, in place of istio-system's;
+    istio-system's seeded back afterwards."""
+    seed.remove_istio_mesh(admin)
+    admin.wait_for("the seeded istiod to go", lambda: admin.get(ISTIOD, missing_ok=True) is None)
+    seed.namespace(admin, "aks-istio-system", injection=False)
+    deployments = resource_path("apps/v1", "deployments", "aks-istio-system")
+    labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": "default"}
+    admin.apply(
+        deployments,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "istiod", "namespace": "aks-istio-system", "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "discovery",
+                                "image": seed.ISTIOD_IMAGE,
+                                "env": [{"name": "ENABLE_NATIVE_SIDECARS", "value": "false"}],
+                            }
+                        ]
+                    },
+                },
+            },
+        },
+    )
+    yield f"{deployments}/istiod"
+    admin.delete(f"{deployments}/istiod")
+    seed.istio_mesh(admin, "false")
+
+
+def test_aks_refuses_a_mesh_wide_switch_even_forced(kubectl, admin, shop, aks_istiod):
+    generation = admin.get(aks_istiod)["metadata"]["generation"]
+    done = kubectl.sidecar("switch", "--native", "-n", shop, "--yes", "--force")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Deployment aks-istio-system/istiod belongs to the AKS Istio add-on" in done.stderr, (
+        done.stderr
+    )
+    assert "per-workload switch" in done.stderr
+    assert admin.get(aks_istiod)["metadata"]["generation"] == generation
