@@ -249,7 +249,11 @@ def in_owner_terms(owner: Owner, key: str | None, value: str, field: str) -> str
     if owner.kind is Kind.FLUX_HELM and key is not None:
         return f"change it in Git: {owner} spec.values.{key}: {values_literal(key, value)}"
     if owner.kind is Kind.ARGOCD and key is not None:
-        return f"change it in Git: the Helm values of {owner}: {key}: {values_literal(key, value)}"
+        # An Application deploys a chart or plain manifests: the one or the other holds it.
+        return (
+            f"change it in Git, in what {owner} deploys: the Helm value {key}: "
+            f"{values_literal(key, value)} (or {field} {value} in a plain manifest)"
+        )
     return f"change it in Git: {field} {value} in the manifest {owner} applies"
 
 

@@ -166,7 +166,7 @@ def test_values_yaml_nests_the_key_and_quotes_env_values():
         (
             Owner(Kind.ARGOCD, "mesh"),
             linkerd.HELM_VALUE,
-            "the Helm values of Argo CD Application mesh: proxy.nativeSidecar: true",
+            "in what Argo CD Application mesh deploys: the Helm value proxy.nativeSidecar: true",
         ),
         (
             Owner(Kind.FLUX_KUSTOMIZE, "mesh"),
