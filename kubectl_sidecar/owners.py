@@ -8,8 +8,9 @@ The markers are each tool's own (shared/reference/DOMAIN.md "Who owns the mesh s
   `meta.helm.sh/release-name` / `meta.helm.sh/release-namespace` on every object it installs
   (helm pkg/action/validate.go, which adopts only objects carrying them); charts conventionally
   label `helm.sh/chart: <name>-<version>` (the `helm create` scaffold's `<chart>.labels`).
-- `istioctl install` labels what it renders `operator.istio.io/component` etc. and
-  `install.operator.istio.io/owning-resource` (istio operator/pkg/render, the owning IstioOperator).
+- `istioctl install` labels what it renders `install.operator.istio.io/owning-resource` with its
+  IstioOperator's name (istio operator/pkg/render); the istiod chart renders that label as
+  `unknown` (and `operator.istio.io/component`) in a Helm install too, so those prove nothing.
 - The Sail operator sets istiod's ownerReference to its `IstioRevision` (`sailoperator.io/v1`),
   which an `Istio` CR owns; it re-renders whatever is not marked `sailoperator.io/ignore`.
 - Kyma's Istio module labels its resources `kyma-project.io/module: istio`.
@@ -35,7 +36,11 @@ HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
 HELM_MANAGED_BY = "app.kubernetes.io/managed-by"
 HELM_CHART = "helm.sh/chart"
 ISTIOCTL_OWNING_RESOURCE = "install.operator.istio.io/owning-resource"
-ISTIOCTL_PREFIX = "operator.istio.io/"
+# The istiod chart itself labels istiod `operator.istio.io/component: Pilot` and
+# `install.operator.istio.io/owning-resource: unknown` (its templates' default for
+# .Values.ownerName, rendered with helm 4.3.2 from istio.io/istio's manifests at the build.py
+# snapshot): only an owning resource istioctl named is istioctl's.
+ISTIOCTL_NO_OWNER = "unknown"
 SAIL_GROUP = "sailoperator.io"
 SAIL_REVISION_KIND = "IstioRevision"
 KYMA_MODULE = "kyma-project.io/module"
@@ -113,7 +118,8 @@ def detect(
 
     The first marker that decides wins, the closest owner first: an operator or platform that
     reconciles the object beats the GitOps tool that applied it, which beats the Helm release
-    it may have installed with (Flux's helm-controller leaves Helm's markers too)."""
+    it may have installed with (Flux's helm-controller leaves Helm's markers too); Helm's
+    release annotations beat the istioctl labels the istiod chart sets whoever installs it."""
     labels = metadata.get("labels") or {}
     annotations = metadata.get("annotations") or {}
     namespace = metadata.get("namespace") or namespace
@@ -137,10 +143,6 @@ def detect(
     instance = labels.get(ARGOCD_INSTANCE)
     if instance and instance in argocd_applications:
         return Owner(Kind.ARGOCD, instance)
-    if labels.get(ISTIOCTL_OWNING_RESOURCE) or any(
-        key.startswith(ISTIOCTL_PREFIX) for key in labels
-    ):
-        return Owner(Kind.ISTIOCTL, labels.get(ISTIOCTL_OWNING_RESOURCE) or "")
     release = annotations.get(HELM_RELEASE_NAME)
     if release and labels.get(HELM_MANAGED_BY) == "Helm":
         chart, version = split_chart(labels.get(HELM_CHART))
@@ -150,6 +152,9 @@ def detect(
             chart = labels["chart"].removesuffix("-helm")
         where = annotations.get(HELM_RELEASE_NAMESPACE) or namespace
         return Owner(Kind.HELM, f"{where}/{release}" if where else release, chart, version)
+    owning = labels.get(ISTIOCTL_OWNING_RESOURCE)
+    if owning and owning != ISTIOCTL_NO_OWNER:
+        return Owner(Kind.ISTIOCTL, owning)
     return None
 
 

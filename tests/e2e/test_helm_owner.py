@@ -9,8 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.harness import seed
+from kubectl_sidecar import owners
+from kubectl_sidecar.meshes import istio
+from tests.harness import build, seed
 from tests.harness.api import resource_path
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
@@ -72,3 +75,43 @@ def test_the_printed_helm_upgrade_keeps_the_switch(kubectl, admin, helm, helm_is
     again = kubectl.sidecar("switch", "--native", "-n", helm_istiod, "--dry-run")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Mesh config changes" not in again.stdout
+
+
+def test_istios_own_istiod_chart_renders_the_value_and_the_markers_we_read(helm):
+    """The real istiod chart (Istio's sources from the Go module proxy): HELM_VALUE is the key
+    it renders into istiod's ENABLE_NATIVE_SIDECARS, and the istioctl labels it sets itself do
+    not make a Helm-installed istiod istioctl's."""
+    try:
+        chart = build.istiod_chart()
+    except build.GoMissing as error:
+        pytest.skip(str(error))
+    done = helm(
+        "template",
+        "istiod",
+        str(chart),
+        "-n",
+        "istio-system",
+        "--set",
+        f"{istio.HELM_VALUE}=true",
+    )
+    assert done.returncode == 0, done.stderr
+    [istiod] = [
+        doc
+        for doc in yaml.safe_load_all(done.stdout)
+        if doc and doc["kind"] == "Deployment" and doc["metadata"]["name"] == "istiod"
+    ]
+    [discovery] = [
+        c for c in istiod["spec"]["template"]["spec"]["containers"] if c["name"] == "discovery"
+    ]
+    assert {"name": "ENABLE_NATIVE_SIDECARS", "value": "true"} in discovery["env"]
+    labels = istiod["metadata"]["labels"]
+    assert labels["install.operator.istio.io/owning-resource"] == "unknown"
+    assert owners.detect(istiod["metadata"]) is None  # as `helm template | kubectl apply` leaves it
+    installed = dict(
+        istiod["metadata"],
+        annotations={
+            "meta.helm.sh/release-name": "istiod",
+            "meta.helm.sh/release-namespace": "istio-system",
+        },
+    )
+    assert owners.detect(installed).kind is owners.Kind.HELM

@@ -248,6 +248,23 @@ def build_helm(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Pat
     return target
 
 
+def istiod_chart(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Path:
+    """Istio's own istiod chart (manifests/charts/istio-control/istio-discovery) from
+    istio.io/istio@ISTIO_VERSION in Go's module cache (downloaded once, as for the injector)."""
+    check_go()
+    log(f"$ go mod download -json istio.io/istio@{ISTIO_VERSION}")
+    done = subprocess.run(
+        ["go", "mod", "download", "-json", f"istio.io/istio@{ISTIO_VERSION}"],
+        cwd=cache_root() if cache_root().exists() else None,
+        env=dict(os.environ, GOTOOLCHAIN="local"),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"go mod download istio.io/istio failed:\n{done.stdout}{done.stderr}")
+    return Path(json.loads(done.stdout)["Dir"]) / "manifests/charts/istio-control/istio-discovery"
+
+
 def build_istio_injector(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Path:
     """tests/harness/istio_injector against istio.io/istio@ISTIO_VERSION, built once into the
     cache (hack/README.md has the times; the istiod chart comes compiled in from the module)."""

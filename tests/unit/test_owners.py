@@ -311,3 +311,25 @@ def test_a_sail_switch_writes_the_istio_cr_and_follows_istiod():
     assert not change.rendered(old)
     old["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "true"
     assert change.rendered(old)
+
+
+# istiod's labels as the istiod chart renders them (helm template of istio.io/istio's
+# manifests/charts/istio-control/istio-discovery at build.ISTIO_VERSION): istioctl's labels
+# are there whoever installs it.
+CHART_LABELS = {
+    "app": "istiod",
+    "istio.io/rev": "default",
+    "install.operator.istio.io/owning-resource": "unknown",
+    "operator.istio.io/component": "Pilot",
+    "app.kubernetes.io/managed-by": "Helm",
+    "app.kubernetes.io/instance": "istiod",
+    "helm.sh/chart": "istiod-1.0.0",
+}
+
+
+def test_the_istiod_charts_own_istioctl_labels_prove_nothing():
+    assert owners.detect({"labels": CHART_LABELS}) is None  # helm template | kubectl apply
+    installed = {"labels": CHART_LABELS, "annotations": HELM_ISTIOD["annotations"]}
+    assert owners.detect(installed) == Owner(Kind.HELM, "istio-system/istiod", "istiod", "1.0.0")
+    by_istioctl = {"labels": dict(CHART_LABELS, **{owners.ISTIOCTL_OWNING_RESOURCE: "mesh"})}
+    assert owners.detect(by_istioctl) == Owner(Kind.ISTIOCTL, "mesh")
