@@ -282,7 +282,8 @@ def _console(output="text"):
     is_flag=True,
     help="Switch to native even when the API server or a kubelet is older than 1.29, "
     "or the mesh's injector can't inject native (never when the switch would stop "
-    "it from starting).",
+    "it from starting); patch mesh config that Argo CD or Flux manages (they may put "
+    "it back: change it in Git too).",
 )
 @click.option(
     "--no-restart",

@@ -122,7 +122,7 @@ class Executor:
         (istiod), wait for it before going on."""
         cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
         # Followed only when it rolls out, which only a namespaced Deployment does.
-        key = WorkloadRef("Deployment", change.namespace or "", change.name)
+        key = WorkloadRef("Deployment", *change.rolls_out_as())
         follow = change.rolls_out and not self.server_dry_run
         if follow:
             self.tracker.follow([key])  # before the patch, as for a workload's restart
@@ -130,10 +130,30 @@ class Executor:
             answer = self._send(cluster, change.patch(), self._deadline())
             self.say(change.describe_done() + self._suffix)
             self.outcome.config_done.append(change.describe())
+            if follow and change.writes_owner:
+                answer = self._wait_rendered(cluster, change, key)
             if follow:
                 self._wait_for_config(change, key, answer)
         finally:
             self.tracker.forget(key)
+
+    def _wait_rendered(self, cluster: ClusterApi, change: ConfigChange, key: WorkloadRef) -> dict:
+        """The Deployment once its operator has rendered our change into it: until then it is
+        rolled out, but in the old mode, and restarts would inject that."""
+        deadline = self._deadline()
+        while True:
+            deployment = cluster.get(resources.DEPLOYMENTS, key.name, key.namespace)
+            if deployment is not None and change.rendered(deployment):
+                self.tracker.note(key, deployment)
+                return deployment
+            if self._give_up.is_set():
+                raise KeyboardInterrupt
+            if deadline is not None and self.clock() > deadline:
+                raise SidecarError(
+                    f"{change.kind} {change.name} was patched, but its operator did not render "
+                    f"it into Deployment {key.namespace}/{key.name}{self._timeout_text()}"
+                )
+            self.sleep(1.0)
 
     def _wait_for_config(self, change: ConfigChange, key: WorkloadRef, answer: dict | None) -> None:
         if key[0] == change.kind:
@@ -147,10 +167,8 @@ class Executor:
         if why == Waited.GAVE_UP:
             raise KeyboardInterrupt
         if why != Waited.DONE:
-            raise SidecarError(
-                f"{change.kind} {change.namespace}/{change.name} did not roll out: {why}"
-            )
-        self.say(f"deployment.apps/{change.name} -n {change.namespace} rolled out")
+            raise SidecarError(f"Deployment {key.namespace}/{key.name} did not roll out: {why}")
+        self.say(f"deployment.apps/{key.name} -n {key.namespace} rolled out")
 
     def _send(self, cluster: ClusterApi, patch: Patch, deadline: float | None) -> dict | None:
         """PATCH, retrying transient failures with backoff until the deadline; the answer."""

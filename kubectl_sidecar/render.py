@@ -12,8 +12,10 @@ import dataclasses
 import json
 from datetime import datetime, timezone
 
+from kubectl_sidecar import owners
 from kubectl_sidecar.actions import Step
 from kubectl_sidecar.classify import GATEWAY, MODES, NONE
+from kubectl_sidecar.meshes.base import MESH_WIDE
 from kubectl_sidecar.refs import WorkloadRef
 
 API_VERSION = "kubectl-sidecar/v1alpha1"
@@ -234,17 +236,27 @@ def _plain(mode):
 
 
 def mesh_document(mesh):
-    return {
+    """The mesh as read; "owner" (who owns the object a setting is read from) only where one
+    was found."""
+    doc = {
         "name": mesh.name,
         "context": mesh.context,
         "configuredMode": _plain(mesh.mesh_wide.mode) if mesh.mesh_wide else None,
         "source": mesh.mesh_wide.source if mesh.mesh_wide else None,
         "revisions": {
-            rev: {"configuredMode": _plain(s.mode), "source": s.source}
+            rev: {"configuredMode": _plain(s.mode), "source": s.source, **_owned(mesh, rev)}
             for rev, s in sorted(mesh.revisions.items())
         },
         "description": mesh.describe(),
     }
+    if mesh.mesh_wide is not None:
+        doc.update(_owned(mesh, MESH_WIDE))
+    return doc
+
+
+def _owned(mesh, key):
+    owner = mesh.owners.get(key)
+    return {"owner": str(owner)} if owner is not None else {}
 
 
 def document(reports, whole, errors=None, needs_restart=False, several=False):
@@ -441,7 +453,7 @@ def plan_text(parts):
     changes = [change for _, plan, _ in parts for change in plan.config_changes]
     if changes:
         out.append("\nMesh config changes:")
-        out += [f"  {change.describe()}" for change in changes]
+        out += [line for change in changes for line in change_lines(change)]
     for name, plan, scope in parts:
         out.append(f"\nContext {name}" + (f", {scope.describe()}" if scope else "") + ":")
         alone = dataclasses.replace(plan, config_changes=[])
@@ -449,6 +461,20 @@ def plan_text(parts):
         busy = plan.overrides or plan.restarts or plan.manual
         out.append(_indent(body if busy else "Nothing to restart here. " + body))
     return "\n".join(out)
+
+
+def change_lines(change):
+    """A config change in the plan, and under it who owns the object and where the change must
+    live for that owner to keep it (owners.py)."""
+    lines = [f"  {change.describe()}"]
+    owner = change.owner
+    if owner is None:
+        return lines
+    lines.append(f"    owned by {owner}: {change.caveat()}")
+    if owner.kind is owners.Kind.ISTIOCTL and change.helm_value:
+        snippet = owners.istio_operator_snippet(change.helm_value, change.new)
+        lines += [f"      {line}" for line in snippet.splitlines()]
+    return lines
 
 
 def _plan_body(plan, scope, brief=False, header=True):
@@ -469,7 +495,7 @@ def _plan_body(plan, scope, brief=False, header=True):
             )
     if plan.config_changes:
         out.append("\nMesh config changes:")
-        out += [f"  {change.describe()}" for change in plan.config_changes]
+        out += [line for change in plan.config_changes for line in change_lines(change)]
     if plan.overrides:
         out.append("\nPod-template annotations to set (each rolls its workload out):")
         out += [f"  {o.namespace}  {o.ref.short}: {o.annotation}={o.value}" for o in plan.overrides]
@@ -656,6 +682,26 @@ def _item_doc(item):
     return doc
 
 
+def owner_document(change):
+    """{"owner": ...} of a config change whose object has one, else {}: who owns it, what a
+    switch does about it, and the change in its terms (the values a pull request sets)."""
+    owner = change.owner
+    if owner is None:
+        return {}
+    doc = {"kind": str(owner.kind), "name": owner.name, "treatment": owner.treatment.value}
+    if owner.chart:
+        doc["chart"] = owner.chart
+    if owner.chart_version:
+        doc["chartVersion"] = owner.chart_version
+    if change.helm_value:
+        literal = owners.values_literal(change.helm_value, change.new)
+        doc["values"] = {change.helm_value: json.loads(literal)}
+    if owner.kind is owners.Kind.HELM and change.helm_value:
+        doc["command"] = owners.helm_upgrade(owner, change.helm_value, change.new)
+    doc["todo"] = change.caveat()
+    return {"owner": doc}
+
+
 def plan_document(plan, findings=None):
     return {
         "target": _plain(plan.target),
@@ -665,6 +711,7 @@ def plan_document(plan, findings=None):
                 "change": c.describe(),
                 "from": c.old,
                 "to": c.new,
+                **owner_document(c),
             }
             for c in plan.config_changes
         ],

@@ -43,6 +43,15 @@ DAEMONSETS = Resource("apps", "v1", "daemonsets", "DaemonSet")
 JOBS = Resource("batch", "v1", "jobs", "Job")
 CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
 ROLLOUTS = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
+# The Sail operator's: an Istio CR owns an IstioRevision per revision, which owns its istiod;
+# both cluster-scoped (sail-operator api/v1 istio_types.go, istiorevision_types.go).
+SAIL_ISTIOS = Resource("sailoperator.io", "v1", "istios", "Istio", namespaced=False)
+SAIL_ISTIO_REVISIONS = Resource(
+    "sailoperator.io", "v1", "istiorevisions", "IstioRevision", namespaced=False
+)
+# Argo CD's Applications: only one of that name makes an `app.kubernetes.io/instance` label
+# Argo CD 2.x's tracking (owners.py).
+ARGOCD_APPLICATIONS = Resource("argoproj.io", "v1alpha1", "applications", "Application")
 MUTATING_WEBHOOKS = Resource(
     "admissionregistration.k8s.io",
     "v1",

@@ -11,14 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from kubectl_sidecar import access, fleet, meshread, preflight, render, resources, status
+from kubectl_sidecar import access, fleet, meshread, owners, preflight, render, resources, status
 from kubectl_sidecar import plan as planning
 from kubectl_sidecar.classify import NATIVE
 from kubectl_sidecar.errors import InputError, SidecarError, Terminated, unless_forbidden
 from kubectl_sidecar.execute import Executor
 from kubectl_sidecar.fleet import Member
 from kubectl_sidecar.lease import MeshLease
-from kubectl_sidecar.meshes import registry
+from kubectl_sidecar.meshes import reading, registry
 from kubectl_sidecar.meshes.base import Mode, Unsupported
 from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.status import Scope
@@ -179,11 +179,51 @@ def mesh_wide_steps(cluster, options, console):
 
     def make_plan(report, facts):
         plan = planning.plan_switch(report.rows, report.mesh, options.target, facts)
+        plan.config_changes = [
+            _through_operator(change, cluster)
+            for change in owners.attach(
+                plan.config_changes, lambda: reading.argocd_applications(cluster)
+            )
+        ]
+        _check_owners(plan.config_changes, options, console)
         if options.restart_namespace:
             plan.limit_to(options.restart_namespace)
         return plan
 
     return Scope(namespace=None), make_plan, check
+
+
+def _through_operator(change, cluster):
+    """The change in its operator's own resource where an operator renders the object (the
+    mesh module's optional `operator_change`); else the change itself, which _check_owners
+    then refuses."""
+    if change.owner is None or change.owner.treatment is not owners.Treatment.OPERATOR:
+        return change
+    operator_change = getattr(registry.control_plane(change.mesh), "operator_change", None)
+    found = operator_change(change, cluster) if operator_change else None
+    return found or change
+
+
+def _check_owners(changes, options, console):
+    """Refuse, before any write, a change its object's owner would undo or decides itself
+    (owners.refusal); a dry run only says so, for it writes nothing and its plan names the
+    change in the owner's terms (what a pull request needs)."""
+    for change in changes:
+        found = owners.refusal(change)
+        if found is None:
+            continue
+        problem, forceable = found
+        if options.dry_run:
+            console.err(f"Warning: a switch would be refused: {problem}")
+        elif not forceable:
+            raise SidecarError(f"refusing to switch to {options.target} sidecars: {problem}")
+        elif not options.force:
+            raise SidecarError(
+                f"refusing to switch to {options.target} sidecars: {problem} "
+                "(--force to patch it anyway; nothing was changed)"
+            )
+        else:
+            console.err(f"Warning: {problem} (continuing: --force)")
 
 
 def restart(members, scopes, options, console):

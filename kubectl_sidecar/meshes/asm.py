@@ -14,6 +14,8 @@ NAME = "asm"
 TITLE = "ASM"
 FAMILY = istio.FAMILY
 CONFIG_OBJECTS = "ASMMeshConfig/default"
+# ASMMeshConfig is the source of truth itself: ASM renders istiod from it, no chart we write to.
+HELM_VALUE: str | None = None
 CONFIG_ON_MESH_INSTANCE = True
 
 MESH_CONFIGS = Resource(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from kubectl_sidecar import owners
 from kubectl_sidecar.errors import SidecarError
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class Setting:
 
 
 NO_MESH = "none"
+MESH_WIDE = ""  # MeshConfig.owners' key for the owner of the mesh-wide setting
 
 
 @dataclass
@@ -127,6 +129,9 @@ class MeshConfig:
     # The per-pod mode annotation a switch writes where the running release reads another
     # than its family's first OVERRIDE_ANNOTATIONS (Linkerd before 2.20); None: that one.
     override_key: str | None = None
+    # Who owns the object each setting is read from (owners.Owner): revision -> owner, or
+    # MESH_WIDE -> owner of the mesh-wide setting's; absent where nobody we know does.
+    owners: dict[str, owners.Owner] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One phrase for the summary line: the mesh, its configured mode and where it came from."""
@@ -134,12 +139,16 @@ class MeshConfig:
             return self.mesh_wide.source if self.mesh_wide else "no mesh configuration found"
         if self.mesh_wide is not None:
             mode = self.mesh_wide.mode or "unknown"
-            return f"{self.name}: {mode} ({self.mesh_wide.source})"
+            return f"{self.name}: {mode} ({self.mesh_wide.source}{self._owned(MESH_WIDE)})"
         parts = [
-            f"{rev}={setting.mode or 'unknown'} ({setting.source})"
+            f"{rev}={setting.mode or 'unknown'} ({setting.source}{self._owned(rev)})"
             for rev, setting in sorted(self.revisions.items())
         ]
         return f"{self.name}: " + ("; ".join(parts) if parts else self.none_found)
+
+    def _owned(self, key: str) -> str:
+        owner = self.owners.get(key)
+        return f"; owned by {owner}" if owner is not None else ""
 
 
 def no_mesh(reason: str) -> MeshConfig:
@@ -162,6 +171,10 @@ class ConfigChange:
     # A container entry rewritten whole, and the resourceVersion it was read at.
     container_patch: dict | None = field(default=None, hash=False)
     resource_version: str | None = None
+    # The object's metadata as read (labels, annotations, ownerReferences): who owns it.
+    metadata: dict | None = field(default=None, hash=False, compare=False, repr=False)
+    # Who owns the object (owners.Owner), once the switch has looked; None: nobody we know.
+    owner: owners.Owner | None = field(default=None, compare=False)
 
     # Where the config lives on another API server than the pods' (--mesh-context).
     on_mesh_instance: ClassVar[bool] = False
@@ -170,13 +183,36 @@ class ConfigChange:
     rolls_out: ClassVar[bool] = False
     field_name: ClassVar[str | None] = None  # in the plan: "env ENABLE_NATIVE_SIDECARS"
     done_name: ClassVar[str | None] = None  # in the log once sent: "ENABLE_NATIVE_SIDECARS"
+    # The control plane's Helm values key (ControlPlane.HELM_VALUE) where the object renders
+    # the setting from it: istiod's env does, a namespace's annotation doesn't (None).
+    helm_value: ClassVar[str | None] = None
+
+    # Whether the write goes to the owner's own resource (Sail's Istio CR), which its
+    # operator renders into the Deployment that rolls out (rolls_out_as).
+    writes_owner: ClassVar[bool] = False
 
     def patch(self) -> Patch:
         raise Unsupported(f"no config change is known for mesh {self.mesh}")
 
+    def rolls_out_as(self) -> tuple[str, str]:
+        """(namespace, name) of the Deployment that rolls out with the change (rolls_out)."""
+        return self.namespace or "", self.name
+
+    def rendered(self, deployment: dict) -> bool:
+        """Whether that Deployment carries the change yet: at once for a Deployment we patch,
+        once its operator has rendered it where writes_owner."""
+        return True
+
     def caveat(self) -> str | None:
-        """What the user must also do for the change to last, or None."""
-        return None
+        """What the user must also do for the change to last, or None: in its owner's terms
+        where the object has one."""
+        if self.owner is None:
+            return None
+        return owners.in_owner_terms(self.owner, self.helm_value, self.new, self.describe_field())
+
+    def describe_field(self) -> str:
+        """What the switch sets on the object: "env ENABLE_NATIVE_SIDECARS"."""
+        return self._named(self.field_name)
 
     def describe_done(self) -> str:
         """The log line once the patch is sent."""
@@ -242,6 +278,10 @@ class ControlPlane(Protocol):
     FAMILY: str  # the proxies its pods run; several control planes may share one
     CONFIG_OBJECTS: str  # what decides its mode, for "no mesh configuration found (...)"
     CONFIG_ON_MESH_INSTANCE: bool  # the config lives on another API server (--mesh-context)
+    # The key in its Helm chart's values that sets the mode (istiod's
+    # `pilot.env.ENABLE_NATIVE_SIDECARS`); None where no chart renders it. Also the key under
+    # an IstioOperator's or Istio CR's spec.values, and in a GitOps tool's HelmRelease values.
+    HELM_VALUE: str | None
 
     def read(self, cluster, mesh_cluster, quiet: bool = False) -> MeshConfig | None:
         """Its MeshConfig; None when quiet and it isn't installed. Raises ApiError."""
@@ -264,6 +304,11 @@ class ControlPlane(Protocol):
     def lease_namespace(self, config: MeshConfig) -> str:
         """Where a run's Lease lives (lease.py): beside its config, on the API server that
         holds it, in a namespace every install of it has."""
+
+    # Optional, so not declared here: `operator_change(change, cluster) -> ConfigChange | None`,
+    # the change in an operator's own resource where that operator renders the object (Sail's
+    # Istio CR for istiod: owners.Treatment.OPERATOR), read through the cluster handed in;
+    # without one, or where it returns None, the switch refuses such an object.
 
 
 # --- defaults a mesh module may take for its own ---------------------------------------------

@@ -13,7 +13,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 import re
 from dataclasses import dataclass
 
-from kubectl_sidecar import resources
+from kubectl_sidecar import owners, resources
 from kubectl_sidecar.errors import SidecarError
 from kubectl_sidecar.meshes import base, reading
 from kubectl_sidecar.meshes.base import (
@@ -80,6 +80,7 @@ CONSUL_NATIVE_BACKPORTS = {(1, 6): 9, (1, 7): 5, (1, 8): 2}
 CONSUL_NATIVE_SINCE = (1, 9)
 CONSUL_NATIVE_RELEASES = "consul-k8s 1.9.0 or later, or 1.6.9, 1.7.5, 1.8.2"
 CONSUL_HELM_VALUE = "connectInject.dataplaneAsSidecarInitContainer.defaultEnabled"
+HELM_VALUE: str | None = CONSUL_HELM_VALUE  # base.ControlPlane's name for it
 
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh"})
 # In a shell script the flag is a word of its own, perhaps quoted, perhaps with =value.
@@ -313,7 +314,13 @@ def consul_config(deployment, context=None):
             deployment,
         ),
         native_supported=consul_supports_native(consul_k8s_version(deployment)),
+        owners=_owners(metadata),
     )
+
+
+def _owners(metadata):
+    owner = owners.detect(metadata)
+    return {} if owner is None else {base.MESH_WIDE: owner}
 
 
 def consul_injector_patch(deployment, native):
@@ -432,6 +439,7 @@ class InjectorChange(ConfigChange):
     rolls_out = True
     field_name = "arg -" + CONSUL_FLAG
     done_name = "-" + CONSUL_FLAG
+    helm_value = CONSUL_HELM_VALUE
 
     def patch(self):
         return injector_patch(
@@ -440,7 +448,8 @@ class InjectorChange(ConfigChange):
 
     def caveat(self):
         # The chart renders the flag from this value: an upgrade without it undoes ours.
-        return (
+        # Where the injector's owner is known, its own terms say it exactly.
+        return super().caveat() or (
             f"set {CONSUL_HELM_VALUE}={self.new} in the Helm release's values "
             "too, or the next `helm upgrade` reverts this"
         )
@@ -485,6 +494,7 @@ def config_changes(config, target, rows):
             container_name,
             container,
             version,
+            metadata=deployment.get("metadata") or {},
         )
     ]
 

@@ -6,8 +6,9 @@ Implements base.ProxyFamily and base.ControlPlane.
 
 import functools
 import json
+from dataclasses import dataclass
 
-from kubectl_sidecar import resources
+from kubectl_sidecar import owners, resources
 from kubectl_sidecar.meshes import base, reading
 from kubectl_sidecar.meshes.base import (
     Check,
@@ -18,7 +19,7 @@ from kubectl_sidecar.meshes.base import (
     parse_bool,
 )
 from kubectl_sidecar.patches import Patch
-from kubectl_sidecar.resources import STRATEGIC_MERGE_PATCH
+from kubectl_sidecar.resources import JSON_MERGE_PATCH, STRATEGIC_MERGE_PATCH
 
 NAME = FAMILY = "istio"
 TITLE = "Istio"
@@ -111,6 +112,12 @@ def lifecycle_settings(annotations):
 CONFIG_OBJECTS = "istiod"
 CONFIG_ON_MESH_INSTANCE = False
 ISTIO_ENV = "ENABLE_NATIVE_SIDECARS"
+# The istiod chart copies `pilot.*` values to the top level and renders `pilot.env` entries
+# into istiod's env (manifests/charts/istio-control/istio-discovery; DOMAIN.md "Who owns the
+# mesh setting"); istioctl's IstioOperator and Sail's Istio CR take the same key under
+# spec.values.
+PILOT_ENV_VALUE = "pilot.env." + ISTIO_ENV
+HELM_VALUE: str | None = PILOT_ENV_VALUE
 NATIVE_GA_KUBELET = (1, 33)  # Istio's "auto" wants every kubelet at least here
 ISTIOD_SELECTOR = "app=istiod"
 # Where users without cluster-wide read may still find istiod.
@@ -205,7 +212,8 @@ def _auto_setting(where, what, kubelet_versions):
 
 def istio_config(deployments, kubelet_versions, context=None):
     """MeshConfig from the istiod Deployments (one per revision). Its payload:
-    {revision: (namespace, name, container, env value, resourceVersion)} of each istiod."""
+    {revision: (namespace, name, container, env value, resourceVersion, metadata)} of each
+    istiod; its owners, who installed each istiod (owners.detect)."""
     revisions, istiods = {}, {}
     for deployment in deployments:
         revision_name = istiod_revision(deployment)
@@ -222,6 +230,7 @@ def istio_config(deployments, kubelet_versions, context=None):
             container,
             istiod_env_value(deployment)[1],
             metadata.get("resourceVersion"),
+            metadata,
         )
     config = MeshConfig(
         name=NAME,
@@ -231,11 +240,10 @@ def istio_config(deployments, kubelet_versions, context=None):
         context=context,
         none_found="no istiod found",
     )
-    if revisions:
-        config.warnings.append(
-            "istiod's env may be managed by an IstioOperator or Helm release; "
-            "a hand edit can be reverted"
-        )
+    for revision_name, istiod in istiods.items():
+        owner = owners.detect(istiod[5])
+        if owner is not None:
+            config.owners[revision_name] = owner
     return config
 
 
@@ -276,6 +284,7 @@ class IstiodChange(ConfigChange):
     rolls_out = True
     field_name = "env " + ISTIO_ENV
     done_name = ISTIO_ENV
+    helm_value = HELM_VALUE
 
     def patch(self):
         return istiod_env(
@@ -310,7 +319,7 @@ def config_changes(config, target, rows):
     revisions = [rev for rev in sorted(istiods) if rev in used] or sorted(istiods)
     changes = []
     for revision_name in revisions:
-        namespace, name, container, value, version = istiods[revision_name]
+        namespace, name, container, value, version, metadata = istiods[revision_name]
         setting = config.revisions[revision_name]
         if value is not None and value.strip().lower() == mode_value(target):
             continue
@@ -328,9 +337,73 @@ def config_changes(config, target, rows):
                 config.context,
                 container,
                 resource_version=version,
+                metadata=metadata,
             )
         )
     return changes
+
+
+@dataclass(frozen=True)
+class IstioCRChange(ConfigChange):
+    """The Sail operator's Istio CR, spec.values.pilot.env.ENABLE_NATIVE_SIDECARS: the operator
+    renders istiod from it (and would put a hand edit of istiod back at once), so the switch
+    writes here and waits for the operator's istiod rollout (rolls_out_as)."""
+
+    istiod: tuple[str, str] = ("", "")  # (namespace, name) of the istiod it renders into
+
+    rolls_out = True
+    writes_owner = True
+    field_name = "spec.values." + PILOT_ENV_VALUE
+    done_name = field_name
+    helm_value = PILOT_ENV_VALUE
+
+    def patch(self):
+        # The Sail API types spec.values.pilot.env as map[string]string: a string value.
+        body = {"spec": {"values": {"pilot": {"env": {ISTIO_ENV: self.new}}}}}
+        return Patch(resources.SAIL_ISTIOS, None, self.name, body, JSON_MERGE_PATCH)
+
+    def rolls_out_as(self):
+        return self.istiod
+
+    def rendered(self, deployment):
+        value = istiod_env_value(deployment)[1]
+        return (value or "").strip().lower() == self.new
+
+    def caveat(self):
+        namespace, name = self.rolls_out_as()
+        return (
+            f"the Sail operator renders Deployment {namespace}/{name} from it: the switch waits "
+            "for that rollout"
+        )
+
+
+def operator_change(change, cluster):
+    """The IstioCRChange that stands for `change` (istiod's env) where the Sail operator owns
+    istiod: the Istio CR that owns its IstioRevision; None when that can't be read (the
+    switch then refuses, naming the value to set)."""
+    revision = reading.get_or_none(cluster, resources.SAIL_ISTIO_REVISIONS, change.owner.name)
+    istio_cr = next(
+        (
+            reference.get("name")
+            for reference in ((revision or {}).get("metadata") or {}).get("ownerReferences") or ()
+            if reference.get("kind") == "Istio"
+            and (reference.get("apiVersion") or "").startswith("sailoperator.io/")
+        ),
+        None,
+    )
+    if not istio_cr:
+        return None
+    return IstioCRChange(
+        NAME,
+        "Istio",
+        None,
+        istio_cr,
+        change.old,
+        change.new,
+        change.context,
+        owner=change.owner,
+        istiod=(change.namespace, change.name),
+    )
 
 
 desired_after_switch = base.pinned_or_target

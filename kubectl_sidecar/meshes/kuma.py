@@ -30,7 +30,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 
 from dataclasses import dataclass
 
-from kubectl_sidecar import resources
+from kubectl_sidecar import owners, resources
 from kubectl_sidecar.meshes import base, reading
 from kubectl_sidecar.meshes.base import (
     Check,
@@ -72,7 +72,7 @@ def injector_hook(container, hook, command):
 # --- its config: kuma-cp's env ---------------------------------------------------------------
 
 KUMA_ENV = "KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS"
-HELM_VALUE = "experimental.sidecarContainers"
+HELM_VALUE: str | None = "experimental.sidecarContainers"
 # The chart (templates/cp-deployment.yaml, _helpers.tpl "kuma.cpLabels" at v2.13.0) names the
 # Deployment `<name>-control-plane` (kuma-control-plane), labels it app=kuma-control-plane, runs
 # kuma-cp in container `control-plane` from image kuma-cp:<appVersion>, and Helm adds
@@ -180,6 +180,7 @@ class ControlPlaneDeployment:
     env_value: str | None  # None when absent or from a reference
     resource_version: str | None
     configured: Setting  # the setting alone, whatever the API server
+    metadata: dict | None = None  # the Deployment's: who owns it
 
 
 def kuma_config(deployment, server_version=None, context=None):
@@ -209,9 +210,13 @@ def kuma_config(deployment, server_version=None, context=None):
             value,
             metadata.get("resourceVersion"),
             configured_setting(deployment),
+            metadata,
         ),
         native_supported=None if version is None else version >= NATIVE_SINCE,
     )
+    owner = owners.detect(metadata)
+    if owner is not None:
+        config.owners[base.MESH_WIDE] = owner
     if version is not None and NATIVE_SINCE <= version <= LAST_WITH_SETTING:
         config.warnings.append(
             f"kuma-cp's env is rendered by its Helm chart ({HELM_VALUE}); a hand edit can be "
@@ -257,6 +262,7 @@ class ControlPlaneChange(ConfigChange):
     rolls_out = True
     field_name = "env " + KUMA_ENV
     done_name = KUMA_ENV
+    helm_value = HELM_VALUE
 
     def patch(self):
         return kuma_env_patch(
@@ -264,7 +270,7 @@ class ControlPlaneChange(ConfigChange):
         )
 
     def caveat(self):
-        return (
+        return super().caveat() or (
             f"set {HELM_VALUE}={self.new} in the Helm release's values too, or the next "
             "`helm upgrade` reverts this"
         )
@@ -312,6 +318,7 @@ def config_changes(config, target, rows):
             config.context,
             plane.container,
             resource_version=plane.resource_version,
+            metadata=plane.metadata,
         )
     ]
 

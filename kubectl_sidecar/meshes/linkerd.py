@@ -7,7 +7,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 import re
 from dataclasses import dataclass, field
 
-from kubectl_sidecar import resources
+from kubectl_sidecar import owners, resources
 from kubectl_sidecar.errors import unless_forbidden
 from kubectl_sidecar.meshes import base
 from kubectl_sidecar.meshes.base import (
@@ -139,6 +139,9 @@ def release_line(version: str | None) -> ReleaseLine | None:
 
 CONFIG_OBJECTS = "linkerd-config"
 CONFIG_ON_MESH_INSTANCE = False
+# linkerd-control-plane's value that linkerd-config's `values` carries (DOMAIN.md "Linkerd");
+# a switch annotates namespaces instead, which no chart renders.
+HELM_VALUE: str | None = "proxy.nativeSidecar"
 
 
 @dataclass
@@ -150,6 +153,8 @@ class Namespaces:
     annotations: dict = field(default_factory=dict)
     version: str | None = None  # linkerd-config's linkerdVersion
     line: ReleaseLine | None = None  # None: the release is unknown
+    # namespace -> its metadata as listed: who owns it, for a switch that annotates it
+    metadata: dict = field(default_factory=dict)
 
 
 def linkerd_config(config_map, namespaces, context=None):
@@ -175,6 +180,7 @@ def linkerd_config(config_map, namespaces, context=None):
             warnings.append(unknown_release_warning(payload.version))
     for namespace in namespaces or ():
         metadata = namespace.get("metadata") or {}
+        payload.metadata[metadata.get("name")] = metadata
         annotations = metadata.get("annotations") or {}
         present = {key: annotations[key] for key in OVERRIDE_ANNOTATIONS if key in annotations}
         copied = _namespace_keys(payload.line)
@@ -183,6 +189,7 @@ def linkerd_config(config_map, namespaces, context=None):
                 {}, present, mesh_wide, payload.line
             )
             payload.annotations[metadata.get("name")] = present
+    owner = owners.detect((config_map or {}).get("metadata") or {})
     return MeshConfig(
         name=NAME,
         family=FAMILY,
@@ -192,6 +199,7 @@ def linkerd_config(config_map, namespaces, context=None):
         warnings=warnings,
         native_supported=native_supported,
         override_key=override_key(payload.line),
+        owners={} if owner is None else {base.MESH_WIDE: owner},
     )
 
 
@@ -355,6 +363,7 @@ def config_changes(config, target, rows):
                 old,
                 mode_value(target),
                 config.context,
+                metadata=config.payload.metadata.get(namespace),
                 key=key,
             )
         )

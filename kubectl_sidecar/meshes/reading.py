@@ -4,7 +4,7 @@ Deployments found by label. Through the cluster object handed in, never the API 
 import functools
 
 from kubectl_sidecar import resources
-from kubectl_sidecar.errors import unless_forbidden
+from kubectl_sidecar.errors import ApiError, unless_forbidden
 
 
 def node_kubelet_versions(cluster):
@@ -47,3 +47,28 @@ def deployment_name(deployment):
 def containers(deployment):
     template = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
     return template.get("containers") or ()
+
+
+def argocd_applications(cluster):
+    """Names of the Argo CD Applications on the cluster (a set, empty where Argo CD isn't
+    installed or they can't be listed), for owners.detect."""
+    try:
+        listed = unless_forbidden(
+            lambda: cluster.list_all(resources.ARGOCD_APPLICATIONS, None, metadata_only=True),
+            fallback=[],
+        )
+    except ApiError as error:
+        if error.not_found:  # no Application CRD: no Argo CD
+            return frozenset()
+        raise
+    return frozenset((item.get("metadata") or {}).get("name") for item in listed)
+
+
+def get_or_none(cluster, resource, name, namespace=None):
+    """The object, or None where it (or its kind) doesn't exist or may not be read."""
+    try:
+        return unless_forbidden(lambda: cluster.get(resource, name, namespace))
+    except ApiError as error:
+        if error.not_found:
+            return None
+        raise

@@ -147,3 +147,23 @@ def kuma_mesh(admin):
     seed.kuma_mesh(admin, native=None)
     yield admin
     seed.remove_kuma_mesh(admin)
+
+
+@pytest.fixture(scope="session")
+def helm(control_plane):
+    """The real helm (build.HELM_VERSION), built once into the cache, as a function running it
+    against the control plane: helm(*args, cwd=...) -> CompletedProcess."""
+    try:
+        binary = build.build_helm()
+    except build.GoMissing as error:
+        go_missing(error)
+    env = dict(control_plane.env())
+    env["PATH"] = os.pathsep.join([str(binary.parent), env["PATH"]])
+
+    def run(*args, cwd=None):
+        return subprocess.run(
+            ["helm", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+        )
+
+    run.env = env
+    return run

@@ -310,3 +310,35 @@ def test_per_workload_switch_sets_the_consul_annotation_on_the_template_only(kub
         "traditional",
         "ok",
     )
+
+
+def test_a_helm_injector_is_patched_and_the_upgrade_that_keeps_it_printed(kubectl, consul_fleet):
+    """The connect-injector as `helm install consul hashicorp/consul -n consul` leaves it: Helm's
+    managed-by label and release annotations beside the chart's `chart: consul-helm`."""
+    admin = consul_fleet
+    _set_injector_default(admin, False)
+    admin.patch(
+        consul_injector.INJECTOR,
+        {
+            "metadata": {
+                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {
+                    "meta.helm.sh/release-name": "consul",
+                    "meta.helm.sh/release-namespace": "consul",
+                },
+            }
+        },
+    )
+    try:
+        done = kubectl.sidecar(
+            "switch", "--native", "--mesh", "consul", "--yes", "--no-restart", "--timeout", "2m"
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (
+            "owned by Helm release consul/consul: to keep it through the next helm upgrade, run: "
+            "helm upgrade consul consul -n consul --reuse-values "
+            "--set connectInject.dataplaneAsSidecarInitContainer.defaultEnabled=true"
+        ) in done.stdout
+        assert seed.consul_injector_flag(admin) is True
+    finally:
+        _set_injector_default(admin, False)  # a whole replacement: Helm's markers go too

@@ -39,7 +39,8 @@ def test_switch_sets_istiod_env_rolls_istiod_and_restarts_workloads(kubectl, adm
     env = _istiod_env(admin)
     assert env["ENABLE_NATIVE_SIDECARS"] == "true"
     assert env["PILOT_TRACE_SAMPLING"] == "1"  # other env untouched
-    assert "revert" in done.stdout + done.stderr  # the operator/Helm warning
+    # Nobody's istiod (no Helm, istioctl or GitOps markers): no guess about who may revert it.
+    assert "revert" not in done.stdout + done.stderr
     seed.wait_for_pods(admin, shop, 3)
     assert seed.modes(admin, shop) == ["native"] * 3
 

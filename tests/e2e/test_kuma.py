@@ -178,3 +178,35 @@ def test_on_2_14_native_is_the_default_and_after_2_14_traditional_is_refused(kub
         assert seed.injected_mode(admin, NS, "cart") == "native"
     finally:
         _set_control_plane(admin, None)
+
+
+def test_a_helm_kuma_cp_is_patched_and_the_upgrade_that_keeps_it_printed(kubectl, kuma_shop):
+    """kuma-cp as `helm install kuma kuma/kuma -n kuma-system` leaves it (Helm's release
+    annotations beside the chart's labels): the switch says the helm upgrade that keeps it."""
+    admin = kuma_shop
+    _set_control_plane(admin, None)
+    admin.patch(
+        kuma_injector.CONTROL_PLANE,
+        {
+            "metadata": {
+                "annotations": {
+                    "meta.helm.sh/release-name": "kuma",
+                    "meta.helm.sh/release-namespace": "kuma-system",
+                }
+            }
+        },
+    )
+    try:
+        report = kubectl.sidecar_json("status", "-n", NS)
+        assert report["mesh"]["owner"] == "Helm release kuma-system/kuma"
+        done = kubectl.sidecar(
+            "switch", "--native", "--mesh", "kuma", "--yes", "--no-restart", "--timeout", "2m"
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (
+            "helm upgrade kuma kuma --version 2.13.0 -n kuma-system --reuse-values "
+            f"--set {HELM_VALUE}=true"
+        ) in done.stdout
+        assert seed.kuma_env(admin) == "true"
+    finally:
+        _set_control_plane(admin, None)  # a whole replacement: Helm's annotations go too

@@ -340,3 +340,58 @@ def test_switching_to_native_does_not_warn_about_linkerds_own_hook(kubectl, inje
     assert done.returncode == 0, done.stdout + done.stderr
     assert "restart" in done.stdout.lower()  # the plan has the traditional Deployment in it
     assert "startup/shutdown settings" not in done.stdout + done.stderr
+
+
+# --- who owns what a switch writes (issue 19) -------------------------------------------------
+
+
+def test_a_flux_namespace_is_refused_and_linkerd_configs_owner_named(kubectl, injected):
+    """linkerd-config from a Helm release: status names it. A namespace Flux's
+    kustomize-controller applies: a switch that would annotate it is refused before any write,
+    naming the annotation to set in Git."""
+    admin = injected
+    admin.patch(
+        f"{seed.LINKERD_CONFIG}/linkerd-config",
+        {
+            "metadata": {
+                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {
+                    "meta.helm.sh/release-name": "linkerd-control-plane",
+                    "meta.helm.sh/release-namespace": "linkerd",
+                },
+            }
+        },
+    )
+    seed.namespace(
+        admin,
+        "l5d-default",
+        injection=False,
+        labels={
+            "kustomize.toolkit.fluxcd.io/name": "apps",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+        },
+    )
+    try:
+        report = kubectl.sidecar_json("status", "-n", "l5d-default")
+        assert report["mesh"]["owner"] == "Helm release linkerd/linkerd-control-plane"
+        before = seed.namespace_annotations(admin, "l5d-default")
+        generations = _generations(admin, "l5d-default")
+        done = kubectl.sidecar("switch", "--native", "--mesh", "linkerd", "-n", "l5d-default")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert (
+            "Namespace l5d-default is managed by Flux Kustomization flux-system/apps" in done.stderr
+        )
+        assert f"annotation {STABLE} true in the manifest" in done.stderr
+        assert seed.namespace_annotations(admin, "l5d-default") == before
+        assert _generations(admin, "l5d-default") == generations
+    finally:
+        seed.namespace(
+            admin,
+            "l5d-default",
+            injection=False,
+            labels={
+                "kustomize.toolkit.fluxcd.io/name": None,
+                "kustomize.toolkit.fluxcd.io/namespace": None,
+            },
+        )
+        seed.linkerd_mesh(admin, False)

@@ -22,6 +22,9 @@ KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kubectl")
 GO_NEEDED = (1, 26)
 KREW_VERSION = "v0.5.0"
 KREW_COMMANDS = ("krew", "validate-krew-manifest")
+# The newest helm.sh/helm/v4 the Go module proxy serves here; the owner tests (issue 19) install
+# charts with it and run the `helm upgrade` that `switch` prints.
+HELM_VERSION = "v4.3.2"
 # istio.io/istio as the Go module proxy serves it: a snapshot of Istio's main branch (2026-08-27;
 # the proxy serves no tagged release, Istio's module path has no /v1). Its go.mod says go 1.26.0.
 ISTIO_VERSION = "v0.0.0-20260827124520-eed52ebb66ad"
@@ -55,6 +58,10 @@ def binaries() -> dict[str, Path]:
 
 def krew_bin() -> Path:
     return cache_root() / f"krew-{KREW_VERSION}" / "bin"
+
+
+def helm_binary() -> Path:
+    return cache_root() / f"helm-{HELM_VERSION}" / "bin" / "helm"
 
 
 def istio_injector_binary() -> Path:
@@ -211,6 +218,51 @@ def build_krew(log=lambda line: print(line, file=sys.stderr, flush=True)) -> dic
         for name in KREW_COMMANDS:
             (staging / name).replace(target / name)
     return {name: target / name for name in KREW_COMMANDS}
+
+
+def build_helm(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Path:
+    """helm at HELM_VERSION, built once into the cache (many minutes the first time: it brings
+    the k8s.io client modules; seconds after that)."""
+    target = helm_binary()
+    if target.exists():
+        return target
+    check_go()
+    started = time.monotonic()
+    staging = target.parent.parent / "bin.partial"
+    staging.mkdir(parents=True, exist_ok=True)
+    # -X stamps the version `helm version` prints; without it helm reports its main branch's.
+    _go(
+        [
+            "install",
+            "-ldflags",
+            f"-s -w -X helm.sh/helm/v4/internal/version.version={HELM_VERSION}",
+            f"helm.sh/helm/v4/cmd/helm@{HELM_VERSION}",
+        ],
+        target.parent.parent,
+        log,
+        extra_env={"GOBIN": str(staging)},
+    )
+    target.parent.mkdir(exist_ok=True)
+    (staging / "helm").replace(target)
+    log(f"helm built in {time.monotonic() - started:.0f}s at {target}")
+    return target
+
+
+def istiod_chart(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Path:
+    """Istio's own istiod chart (manifests/charts/istio-control/istio-discovery) from
+    istio.io/istio@ISTIO_VERSION in Go's module cache (downloaded once, as for the injector)."""
+    check_go()
+    log(f"$ go mod download -json istio.io/istio@{ISTIO_VERSION}")
+    done = subprocess.run(
+        ["go", "mod", "download", "-json", f"istio.io/istio@{ISTIO_VERSION}"],
+        cwd=cache_root() if cache_root().exists() else None,
+        env=dict(os.environ, GOTOOLCHAIN="local"),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"go mod download istio.io/istio failed:\n{done.stdout}{done.stderr}")
+    return Path(json.loads(done.stdout)["Dir"]) / "manifests/charts/istio-control/istio-discovery"
 
 
 def build_istio_injector(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Path:

@@ -15,6 +15,7 @@ PURE = {
     "durations",
     "errors",
     "meshconfig",
+    "owners",
     "patches",
     "refs",
     "plan",
