@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 
 from kubectl_sidecar import meshconfig, resources
 from kubectl_sidecar.actions import Step, assess
-from kubectl_sidecar.classify import MODES, classify_pod, mode_annotations_of, override_of
+from kubectl_sidecar.classify import (
+    MODES,
+    NOT_REDIRECTED,
+    classify_pod,
+    mode_annotations_of,
+    override_of,
+)
 from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
 from kubectl_sidecar.meshes.base import MeshConfig
@@ -54,10 +60,13 @@ class Tally:
     # The workloads to restart; a fleet's total holds (context, WorkloadRef).
     workloads: set[WorkloadRef | tuple[str, WorkloadRef]] = field(default_factory=set)
     per_namespace: dict = field(default_factory=dict)  # namespace -> Counter of modes, "restart"
+    not_redirected: int = 0  # pods labelled for ambient that aren't in it
 
     def add(self, rows):
         for row in rows:
             self.pods += 1
+            if row.ambient is NOT_REDIRECTED:
+                self.not_redirected += 1
             self.modes[row.mode] += 1
             namespace = self.per_namespace.get(row.namespace)
             if namespace is None:
@@ -79,6 +88,7 @@ class Tally:
             "modes": {str(mode): count for mode, count in self.mode_counts().items()},
             "needsRestart": self.needs_action,
             "workloadsToRestart": len(self.workloads),
+            "ambientNotRedirected": self.not_redirected,
         }
 
 

@@ -682,6 +682,8 @@ def lost_proxies(outcome, rows):
     for row in rows:
         if row.proxy or not row.workload or row.terminating or row.phase in ("Succeeded", "Failed"):
             continue
+        if row.mode is Mode.AMBIENT:  # in the mesh without a sidecar: nothing was lost
+            continue
         if row.workload in rolled_out:
             lost[row.workload] = lost.get(row.workload, 0) + 1
     return lost

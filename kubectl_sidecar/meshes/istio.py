@@ -101,6 +101,16 @@ def fixed_setting(metadata):
     )
 
 
+# Ambient: istio-cni marks each pod whose traffic it redirected to the node's ztunnel with
+# this annotation; the pod (or its namespace) asks for it with the label, and the pod's label
+# decides over its namespace's (`none` opts one pod out). A pod with a sidecar is never redirected:
+# istio-cni leaves it to its sidecar (istio.io/istio pkg/config/constants AmbientRedirection,
+# label.IoIstioDataplaneMode; cni/pkg/util podHasSidecar, main 2026-08).
+AMBIENT_MARK = ("ambient.istio.io/redirection", "enabled")
+AMBIENT_LABEL = ("istio.io/dataplane-mode", "ambient")
+AMBIENT_AGENT = "istio-cni"  # what redirects them, named where a pod wasn't
+
+
 def lifecycle_settings(annotations):
     proxy_config = annotations.get("proxy.istio.io/config", "")
     return any(setting in proxy_config for setting in LIFECYCLE_SETTINGS)

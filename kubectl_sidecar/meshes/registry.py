@@ -118,6 +118,14 @@ _LIFECYCLE_RULES = tuple(
 _FIXED_RULES = {f.FAMILY: f.fixed_setting for f in FAMILIES if hasattr(f, "fixed_setting")}
 
 
+# (annotation, value, family): the mark of a pod in a family's mesh without a sidecar, and
+# (label, value, family): the pod's or namespace's label asking for that (Istio ambient).
+AMBIENT_MARKS = tuple((*f.AMBIENT_MARK, f.FAMILY) for f in FAMILIES if hasattr(f, "AMBIENT_MARK"))
+AMBIENT_LABELS = tuple(
+    (*f.AMBIENT_LABEL, f.FAMILY) for f in FAMILIES if hasattr(f, "AMBIENT_LABEL")
+)
+
+
 def fixed_setting(family, metadata):
     """The Setting a family's injector gives this pod whatever its config says, or None."""
     rule = _FIXED_RULES.get(family)

@@ -85,9 +85,17 @@ def test_a_tally_of_streamed_batches_equals_the_collected_report():
         == report.tally().summary()
         == {
             "pods": 1200,
-            "modes": {"native": 1200, "traditional": 0, "invalid": 0, "gateway": 0, "none": 0},
+            "modes": {
+                "native": 1200,
+                "traditional": 0,
+                "invalid": 0,
+                "gateway": 0,
+                "ambient": 0,
+                "none": 0,
+            },
             "needsRestart": 1200,
             "workloadsToRestart": 9,  # ns-9's web is paused: it must be resumed, not restarted
+            "ambientNotRedirected": 0,
         }
     )
     assert tally.per_namespace["ns-0"]["restart"] == 120
