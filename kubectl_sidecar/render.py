@@ -483,9 +483,8 @@ def _plan_body(plan, scope, brief=False, header=True):
             )
         else:
             out.append(
-                "Plan: restart workloads whose pods differ from the mesh's configured mode"
-                + (f" in {scope.describe()}" if scope else "")
-                + "."
+                "Plan: restart workloads whose pods differ from the mesh's configured mode "
+                "or lost their proxy" + (f" in {scope.describe()}" if scope else "") + "."
             )
     if plan.config_changes:
         out.append("\nMesh config changes:")
@@ -498,6 +497,11 @@ def _plan_body(plan, scope, brief=False, header=True):
         out.append(f"\nWorkloads to restart ({len(healthy)}):")
         table = [[r.namespace, r.ref.short, str(r.pods)] for r in healthy]
         out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
+        if plan.lost:
+            out.append(
+                f"  ({plan.lost} of these pod(s) have no proxy though their mesh's injector "
+                "webhook selects them: a restart puts it back)"
+            )
     in_flight = [r for r in plan.restarts if r.in_flight and not r.unhealthy]
     if in_flight:
         out.append(

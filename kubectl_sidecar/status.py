@@ -21,12 +21,16 @@ from kubectl_sidecar.actions import Step, assess
 from kubectl_sidecar.classify import (
     MODES,
     NOT_REDIRECTED,
+    ambient_label,
     classify_pod,
     mode_annotations_of,
+    not_redirected,
     override_of,
 )
 from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
+from kubectl_sidecar.injection import Namespace, injector_webhooks, lost_proxy
+from kubectl_sidecar.meshes import registry
 from kubectl_sidecar.meshes.base import MeshConfig
 from kubectl_sidecar.meshes.registry import COPIES_NAMESPACE_MODE
 from kubectl_sidecar.meshread import read_mesh_config
@@ -158,6 +162,8 @@ class Assessor:
         self._facts = {}
         self._kinds_read = set()
         self.pods_version = None  # the pod list's resourceVersion, once it has been read
+        self._webhooks = None
+        self._namespace_index = None
 
     def mesh_config(self, rows=()):
         """The MeshConfig, read once; the first batch's rows guide --mesh auto."""
@@ -185,11 +191,12 @@ class Assessor:
             row.workload = resolve_workload(row.owner, self._parents)
         mesh_config = self.mesh_config(rows)
         self._use_template_modes(rows)
+        self._without_proxy(rows, mesh_config)
         settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
         wrong = [
             row
             for row, setting in zip(rows, settings, strict=True)
-            if row.proxy and row.mode != setting.mode
+            if (row.proxy and row.mode != setting.mode) or row.lost
         ]
         facts = self.workload_facts(wrong)
         for row, setting in zip(rows, settings, strict=True):
@@ -213,6 +220,83 @@ class Assessor:
             if fact:
                 row.mode_annotations = mode_annotations_of(row.family, dict(fact.template_modes))
                 row.override, row.override_annotation = override_of(row.mode_annotations)
+
+    def _without_proxy(self, rows, mesh):
+        """Of the pods without a proxy: those whose mesh's injector would give them one now
+        (they lost the mesh: row.lost), and those whose namespace asks for ambient that
+        istio-cni didn't redirect. Reads, the first time a batch has such pods and the mesh
+        has such rules, its injector's webhooks and the namespaces: one list each."""
+        candidates = [row for row in rows if row.injection_facts is not None]
+        if not candidates or mesh.family is None:
+            return
+        injects = registry.INJECTS.get(mesh.family)
+        ambient = any(family == mesh.family for _, _, family in registry.AMBIENT_LABELS)
+        webhooks = self._injector_webhooks(mesh.family) if injects else None
+        if not webhooks and not ambient:
+            return
+        namespaces = self._namespaces()
+        if namespaces is None:
+            return
+        for row in candidates:
+            namespace = namespaces.get(row.namespace)
+            labels = row.injection_facts[0]
+            if ambient and row.ambient is None and namespace is not None:
+                family = ambient_label(labels, namespace.labels)
+                if family is not None:
+                    not_redirected(row, family)
+            if not webhooks or row.terminating or row.phase in ("Succeeded", "Failed"):
+                continue
+            webhook = lost_proxy(row.injection_facts, row.namespace, namespace, webhooks, injects)
+            if webhook is not None:
+                row.lost = f"no proxy: webhook {webhook.configuration} selects this pod"
+                row.problems.append(row.lost)
+                row.family = mesh.family
+                row.revision = webhook.revision
+
+    def _injector_webhooks(self, family):
+        """[injection.InjectorWebhook] of the mesh's injector, listed once; [] when they can't
+        be read (said once)."""
+        if self._webhooks is None:
+            self._webhooks = unless_forbidden(
+                lambda: injector_webhooks(
+                    self.cluster.list_all(resources.MUTATING_WEBHOOKS),
+                    registry.injector_webhook_prefixes(family),
+                ),
+                fallback=[],
+                warn=lambda error: self.warn(
+                    f"can't list {resources.MUTATING_WEBHOOKS.plural} ({error.message}); "
+                    "pods that lost their mesh proxy are not flagged"
+                ),
+            )
+        return self._webhooks
+
+    def _namespaces(self):
+        """{name: injection.Namespace} of the namespaces in scope, read once (a list, or a
+        get of the one namespace); None when they can't be read (said once)."""
+        if self._namespace_index is None:
+            self._namespace_index = unless_forbidden(
+                self._read_namespaces,
+                fallback={},
+                warn=lambda error: self.warn(
+                    f"can't read namespaces ({error.message}); pods that lost their mesh "
+                    "proxy are not flagged"
+                ),
+            )
+        return self._namespace_index or None
+
+    def _read_namespaces(self):
+        if self.scope.namespace is None:
+            found = self.cluster.list_items(resources.NAMESPACES, metadata_only=True)
+        else:
+            one = self.cluster.get(resources.NAMESPACES, self.scope.namespace)
+            found = [one] if one else []
+        index = {}
+        for namespace in found:
+            metadata = namespace.get("metadata") or {}
+            index[metadata.get("name")] = Namespace(
+                metadata.get("labels") or {}, metadata.get("annotations") or {}
+            )
+        return index
 
     def read_new_parents(self, rows):
         """The ReplicaSets and Jobs created since their kind was listed (a rollout's new

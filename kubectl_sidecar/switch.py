@@ -333,7 +333,9 @@ def gather(parts, options):
                 part.member.mesh_cluster,
                 options.proxy_names,
             )
-            facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
+            facts = report.assessor.workload_facts(
+                [row for row in report.rows if row.proxy or row.lost]
+            )
         return report, facts
 
     return _at_once(one, parts)

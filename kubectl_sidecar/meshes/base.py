@@ -236,6 +236,9 @@ class ProxyFamily(Protocol):
     # Also optional: `AMBIENT_MARK = (annotation, value)`, the mark a pod in the mesh without a
     # sidecar carries (Istio ambient), and `AMBIENT_LABEL = (label, value)`, the pod's or its
     # namespace's label that asks for it, and `AMBIENT_AGENT`, what redirects such pods.
+    # And `injects(labels, annotations, host_network, namespace_name, namespace) -> bool | None`
+    # (injection.Injects): whether its injector, once its webhook calls it, gives a pod a proxy;
+    # where a module defines it, status flags the pods without one as having lost the mesh.
 
 
 class ControlPlane(Protocol):
