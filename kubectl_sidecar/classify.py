@@ -31,6 +31,9 @@ _PREFIXES = registry.PREFIXES
 _family = registry.family
 _AMBIENT_MARKS = registry.AMBIENT_MARKS
 _AMBIENT_LABELS = registry.AMBIENT_LABELS
+# Checked on every pod: one C-level set test settles the common pod, which has neither.
+_AMBIENT_ANNOTATION_KEYS = frozenset(key for key, _, _ in _AMBIENT_MARKS)
+_AMBIENT_LABEL_KEYS = frozenset(key for key, _, _ in _AMBIENT_LABELS)
 
 # PodRow.ambient: how a pod stands with a mesh's sidecar-less data plane (Istio ambient).
 REDIRECTED = "redirected"  # in it: mode ambient
@@ -303,11 +306,14 @@ def classify_pod(pod: dict, proxy_names: dict[str, str] | None = None) -> PodRow
     if stuck:
         row.stuck_job = True
         row.problems.append(stuck)
-    if _AMBIENT_MARKS and (annotations or metadata.get("labels")):
-        _ambient(row, annotations, metadata.get("labels") or {})
+    labels = metadata.get("labels") or {}
+    if not (
+        _AMBIENT_ANNOTATION_KEYS.isdisjoint(annotations) and _AMBIENT_LABEL_KEYS.isdisjoint(labels)
+    ):
+        _ambient(row, annotations, labels)
     if row.mode is NONE:
         row.injection_facts = (
-            metadata.get("labels") or {},
+            labels,
             annotations,
             bool(spec.get("hostNetwork")),
         )

@@ -17,34 +17,53 @@ from dataclasses import dataclass
 UNKNOWN = None  # can't be told: never flagged
 
 
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """A metav1.LabelSelector read once, to be matched against many pods' labels."""
+
+    requirements: tuple[tuple[str, str, frozenset], ...] = ()  # (key, operator, values)
+    unknown: bool = False  # it has an operator this doesn't know
+
+    @classmethod
+    def of(cls, selector: Mapping | None) -> Selector:
+        """A missing or empty selector matches everything, as the API server reads it."""
+        selector = selector or {}
+        requirements = [
+            (key, "In", frozenset((value,)))
+            for key, value in (selector.get("matchLabels") or {}).items()
+        ]
+        unknown = False
+        for requirement in selector.get("matchExpressions") or ():
+            operator = requirement.get("operator")
+            if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+                unknown = True
+                continue
+            values = frozenset(requirement.get("values") or ())
+            requirements.append((requirement.get("key"), operator, values))
+        return cls(tuple(requirements), unknown)
+
+    def matches(self, labels: Mapping[str, str]) -> bool | None:
+        """Every requirement holds: True; one fails: False; else None where an operator is
+        one it doesn't know."""
+        for key, operator, values in self.requirements:
+            value = labels.get(key)  # a label's value is a string: None is its absence
+            if operator == "In":
+                if value is None or value not in values:
+                    return False
+            elif operator == "NotIn":
+                if value is not None and value in values:
+                    return False
+            elif operator == "Exists":
+                if value is None:
+                    return False
+            elif value is not None:  # DoesNotExist
+                return False
+        return UNKNOWN if self.unknown else True
+
+
 def selector_matches(selector: Mapping | None, labels: Mapping[str, str]) -> bool | None:
-    """metav1.LabelSelector against labels, as the API server reads a webhook's selectors: a
-    missing or empty selector matches everything. None when an operator is one it doesn't know
-    and nothing else already rules the match out."""
-    if not selector:
-        return True
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    unknown = False
-    for requirement in selector.get("matchExpressions") or ():
-        key = requirement.get("key")
-        operator = requirement.get("operator")
-        values = requirement.get("values") or ()
-        if operator == "In":
-            matched = key in labels and labels[key] in values
-        elif operator == "NotIn":
-            matched = key not in labels or labels[key] not in values
-        elif operator == "Exists":
-            matched = key in labels
-        elif operator == "DoesNotExist":
-            matched = key not in labels
-        else:
-            unknown = True
-            continue
-        if not matched:
-            return False
-    return UNKNOWN if unknown else True
+    """metav1.LabelSelector against labels, as the API server reads a webhook's selectors."""
+    return Selector.of(selector).matches(labels)
 
 
 def _any(values: Iterable, *wanted: str) -> bool:
@@ -71,19 +90,22 @@ class InjectorWebhook:
 
     configuration: str  # its MutatingWebhookConfiguration's name
     revision: str | None  # the control plane revision it calls (Istio's istio.io/rev label)
-    namespace_selector: Mapping | None
-    object_selector: Mapping | None
+    namespace_selector: Selector
+    object_selector: Selector
     conditional: bool  # it has matchConditions (CEL): whether it is called can't be told
 
     def called(self, namespace_labels: Mapping, pod_labels: Mapping) -> bool | None:
         """Whether the API server calls it for a pod with these labels in that namespace."""
-        results = (
-            selector_matches(self.namespace_selector, namespace_labels),
-            selector_matches(self.object_selector, pod_labels),
-        )
-        if False in results:
+        return self.called_in(self.namespace_selector.matches(namespace_labels), pod_labels)
+
+    def called_in(self, namespace_match: bool | None, pod_labels: Mapping) -> bool | None:
+        """called(), its namespaceSelector's answer already known (selecting())."""
+        if namespace_match is False:
             return False
-        if self.conditional or UNKNOWN in results:
+        pod_match = self.object_selector.matches(pod_labels)
+        if pod_match is False:
+            return False
+        if self.conditional or namespace_match is UNKNOWN or pod_match is UNKNOWN:
             return UNKNOWN
         return True
 
@@ -104,8 +126,8 @@ def injector_webhooks(configurations: Iterable[Mapping], prefixes: tuple[str, ..
                     InjectorWebhook(
                         name,
                         revision,
-                        webhook.get("namespaceSelector"),
-                        webhook.get("objectSelector"),
+                        Selector.of(webhook.get("namespaceSelector")),
+                        Selector.of(webhook.get("objectSelector")),
                         bool(webhook.get("matchConditions")),
                     )
                 )
@@ -125,21 +147,36 @@ class Namespace:
 Injects = Callable[[Mapping, Mapping, bool, str, Namespace], "bool | None"]
 
 
+def selecting(webhooks: list[InjectorWebhook], namespace: Namespace | None):
+    """[(webhook, True or None)]: the webhooks whose namespaceSelector doesn't rule out this
+    namespace, and whether it matches (None: can't tell). Once per namespace: most pods
+    without a proxy are in namespaces no injector webhook selects."""
+    if namespace is None:
+        return []
+    found = []
+    for webhook in webhooks:
+        match = webhook.namespace_selector.matches(namespace.labels)
+        if match is not False:
+            found.append((webhook, match))
+    return found
+
+
 def lost_proxy(
     facts: tuple[Mapping, Mapping, bool],
     namespace_name: str,
     namespace: Namespace | None,
-    webhooks: list[InjectorWebhook],
+    webhooks: list[tuple[InjectorWebhook, bool | None]],
     injects: Injects,
 ) -> InjectorWebhook | None:
     """The webhook whose injector would give this pod without a proxy one now, or None when
-    none would, or it can't be told for certain. facts: PodRow.injection_facts."""
+    none would, or it can't be told for certain. facts: PodRow.injection_facts; webhooks:
+    selecting() for its namespace."""
     if namespace is None:
         return None
     labels, annotations, host_network = facts
     called = None
-    for webhook in webhooks:
-        answer = webhook.called(namespace.labels, labels)
+    for webhook, namespace_match in webhooks:
+        answer = webhook.called_in(namespace_match, labels)
         if answer is UNKNOWN:
             return None  # it might be the one: nothing is certain
         if answer and called is None:

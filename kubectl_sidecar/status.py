@@ -29,7 +29,12 @@ from kubectl_sidecar.classify import (
 )
 from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
-from kubectl_sidecar.injection import Namespace, injector_webhooks, lost_proxy
+from kubectl_sidecar.injection import (
+    Namespace,
+    injector_webhooks,
+    lost_proxy,
+    selecting,
+)
 from kubectl_sidecar.meshes import registry
 from kubectl_sidecar.meshes.base import MeshConfig
 from kubectl_sidecar.meshes.registry import COPIES_NAMESPACE_MODE
@@ -164,6 +169,8 @@ class Assessor:
         self.pods_version = None  # the pod list's resourceVersion, once it has been read
         self._webhooks = None
         self._namespace_index = None
+        self._by_namespace = {}
+        self._ambient_by_namespace = {}
 
     def mesh_config(self, rows=()):
         """The MeshConfig, read once; the first batch's rows guide --mesh auto."""
@@ -239,19 +246,42 @@ class Assessor:
             return
         for row in candidates:
             namespace = namespaces.get(row.namespace)
-            labels = row.injection_facts[0]
             if ambient and row.ambient is None and namespace is not None:
-                family = ambient_label(labels, namespace.labels)
+                family = self._ambient_namespace(row.namespace, namespace)
+                if family is not None:
+                    # The pod's own label decides over its namespace's: read only here.
+                    family = ambient_label(row.injection_facts[0], namespace.labels)
                 if family is not None:
                     not_redirected(row, family)
-            if not webhooks or row.terminating or row.phase in ("Succeeded", "Failed"):
+            if (
+                not webhooks
+                or injects is None
+                or row.terminating
+                or row.phase in ("Succeeded", "Failed")
+            ):
                 continue
-            webhook = lost_proxy(row.injection_facts, row.namespace, namespace, webhooks, injects)
+            selecting = self._webhooks_for(row.namespace, namespace, webhooks)
+            if not selecting:
+                continue
+            webhook = lost_proxy(row.injection_facts, row.namespace, namespace, selecting, injects)
             if webhook is not None:
                 row.lost = f"no proxy: webhook {webhook.configuration} selects this pod"
                 row.problems.append(row.lost)
                 row.family = mesh.family
                 row.revision = webhook.revision
+
+    def _ambient_namespace(self, name, namespace):
+        """The family whose ambient data plane the namespace's labels ask for, once each."""
+        if name not in self._ambient_by_namespace:
+            self._ambient_by_namespace[name] = ambient_label({}, namespace.labels)
+        return self._ambient_by_namespace[name]
+
+    def _webhooks_for(self, name, namespace, webhooks):
+        """injection.selecting() for this namespace, worked out once per namespace."""
+        found = self._by_namespace.get(name)
+        if found is None:
+            found = self._by_namespace[name] = selecting(webhooks, namespace)
+        return found
 
     def _injector_webhooks(self, family):
         """[injection.InjectorWebhook] of the mesh's injector, listed once; [] when they can't

@@ -6,9 +6,11 @@ import pytest
 from kubectl_sidecar.injection import (
     InjectorWebhook,
     Namespace,
+    Selector,
     applies_to_pod_creation,
     injector_webhooks,
     lost_proxy,
+    selecting,
     selector_matches,
 )
 from kubectl_sidecar.meshes import istio, linkerd
@@ -135,7 +137,11 @@ PLAIN = Namespace({"kubernetes.io/metadata.name": "shop"}, {})
 def istio_lost(labels=None, annotations=None, host_network=False, namespace=INJECTION_ON, **kw):
     webhooks = injector_webhooks([OTHERS, istio_configuration(**kw)], istio.INJECTOR_WEBHOOKS)
     found = lost_proxy(
-        (labels or {}, annotations or {}, host_network), "shop", namespace, webhooks, istio.injects
+        (labels or {}, annotations or {}, host_network),
+        "shop",
+        namespace,
+        selecting(webhooks, namespace),
+        istio.injects,
     )
     return found.configuration if found else None
 
@@ -177,7 +183,8 @@ def test_istio_pods_its_injector_would_leave_alone_are_not_lost(
 def test_istio_spares_the_kubernetes_system_namespaces_whatever_their_labels():
     webhooks = injector_webhooks([istio_configuration()], istio.INJECTOR_WEBHOOKS)
     facts = ({}, {}, False)
-    assert lost_proxy(facts, "kube-system", INJECTION_ON, webhooks, istio.injects) is None
+    hooks = selecting(webhooks, INJECTION_ON)
+    assert lost_proxy(facts, "kube-system", INJECTION_ON, hooks, istio.injects) is None
 
 
 def test_a_webhook_with_match_conditions_makes_it_uncertain():
@@ -190,23 +197,32 @@ def test_the_revision_of_the_webhook_that_selects_the_pod_is_kept():
         [istio_configuration("istio-sidecar-injector-canary", revision="canary")],
         istio.INJECTOR_WEBHOOKS,
     )
-    found = lost_proxy(({}, {}, False), "shop", INJECTION_ON, webhooks, istio.injects)
+    hooks = selecting(webhooks, INJECTION_ON)
+    found = lost_proxy(({}, {}, False), "shop", INJECTION_ON, hooks, istio.injects)
     assert (found.configuration, found.revision) == ("istio-sidecar-injector-canary", "canary")
 
 
 LINKERD_HOOK = InjectorWebhook(
     "linkerd-proxy-injector-webhook-config",
     None,
-    {
-        "matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
-        ]
-    },
-    {
-        "matchExpressions": [
-            {"key": "linkerd.io/control-plane-component", "operator": "DoesNotExist"}
-        ]
-    },
+    Selector.of(
+        {
+            "matchExpressions": [
+                {
+                    "key": "kubernetes.io/metadata.name",
+                    "operator": "NotIn",
+                    "values": ["kube-system"],
+                }
+            ]
+        }
+    ),
+    Selector.of(
+        {
+            "matchExpressions": [
+                {"key": "linkerd.io/control-plane-component", "operator": "DoesNotExist"}
+            ]
+        }
+    ),
     False,
 )
 
@@ -223,12 +239,21 @@ LINKERD_HOOK = InjectorWebhook(
     ],
 )
 def test_linkerd_injects_what_the_pod_or_its_namespace_asks_for(pod, namespace, lost):
-    found = lost_proxy(
-        ({}, pod, False), "shop", Namespace({}, namespace), [LINKERD_HOOK], linkerd.injects
-    )
+    ns = Namespace({}, namespace)
+    found = lost_proxy(({}, pod, False), "shop", ns, selecting([LINKERD_HOOK], ns), linkerd.injects)
     assert (found is not None) is lost
 
 
 def test_linkerd_never_injects_a_host_network_pod():
     ns = Namespace({}, {"linkerd.io/inject": "enabled"})
-    assert lost_proxy(({}, {}, True), "shop", ns, [LINKERD_HOOK], linkerd.injects) is None
+    hooks = selecting([LINKERD_HOOK], ns)
+    assert lost_proxy(({}, {}, True), "shop", ns, hooks, linkerd.injects) is None
+
+
+def test_a_webhook_is_called_only_where_both_its_selectors_match():
+    (hook,) = injector_webhooks([istio_configuration()], istio.INJECTOR_WEBHOOKS)[:1]
+    assert hook.called({"istio-injection": "enabled"}, {}) is True
+    assert hook.called({}, {}) is False
+    assert (
+        hook.called({"istio-injection": "enabled"}, {"sidecar.istio.io/inject": "false"}) is False
+    )
