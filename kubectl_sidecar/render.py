@@ -499,8 +499,8 @@ def _plan_body(plan, scope, brief=False, header=True):
         out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
         if plan.lost:
             out.append(
-                f"  ({plan.lost} of these pod(s) have no proxy though their mesh's injector "
-                "webhook selects them: a restart puts it back)"
+                f"  ({plan.lost} pod(s) among them have no proxy, though the mesh's injector "
+                "webhook selects them: the restart gives them one)"
             )
     in_flight = [r for r in plan.restarts if r.in_flight and not r.unhealthy]
     if in_flight:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kubectl_sidecar import status
+from kubectl_sidecar import render, status
 from kubectl_sidecar.meshes.linkerd import OVERRIDE_ANNOTATIONS as LINKERD_KEYS
 from kubectl_sidecar.plan import plan_restart, plan_switch
 from kubectl_sidecar.refs import WorkloadRef
@@ -336,6 +336,8 @@ def test_pods_the_injectors_webhook_selects_but_have_no_proxy_need_a_restart():
     assert (summary["needsRestart"], summary["workloadsToRestart"]) == (2, 1)
     plan = plan_restart(report.rows, {})
     assert [r.ref.short for r in plan.restarts] == ["Deployment/web"] and plan.lost == 2
+    text = render.plan_text([("c", plan, status.Scope())])
+    assert "(2 pod(s) among them have no proxy, though the mesh's injector webhook" in text
     # one list of each per run, never a read per pod or per namespace
     reads = [read[:2] for read in cluster.reads]
     assert reads.count(("list", "MutatingWebhookConfiguration")) == 1
@@ -375,8 +377,6 @@ def test_a_pod_in_a_namespace_labelled_for_ambient_but_not_redirected_is_noted()
 
 
 def test_a_lost_pod_shows_its_desired_mode_and_why_it_needs_a_restart():
-    from kubectl_sidecar import render
-
     report = status.collect(FakeCluster(lost_mesh_cluster()), status.Scope("shop"))
     lines = {
         line.split()[0]: line.split()
