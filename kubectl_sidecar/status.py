@@ -260,10 +260,10 @@ class Assessor:
                 or row.phase in ("Succeeded", "Failed")
             ):
                 continue
-            selecting = self._webhooks_for(row.namespace, namespace, webhooks)
-            if not selecting:
+            hooks = self._webhooks_for(row.namespace, namespace, webhooks)
+            if not hooks:
                 continue
-            webhook = lost_proxy(row.injection_facts, row.namespace, namespace, selecting, injects)
+            webhook = lost_proxy(row.injection_facts, row.namespace, namespace, hooks, injects)
             if webhook is not None:
                 row.lost = f"no proxy: webhook {webhook.configuration} selects this pod"
                 row.problems.append(row.lost)
