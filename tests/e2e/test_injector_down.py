@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from tests.harness import seed
+from tests.harness.api import resource_path
 from tests.harness.webhooks import CONFIGS, _dry_run_probe
 
 
@@ -84,12 +85,63 @@ def unmeshed_namespace(admin, fresh_namespace):
     seed.delete_namespace(admin, name, wait=False)
 
 
+WEBHOOK_BLIND = "webhook-blind"
+
+
+@pytest.fixture(scope="module")
+def webhook_blind(admin, kubectl):
+    """A user who may read everything status reads but the webhook configurations."""
+    group = "rbac.authorization.k8s.io"
+    rbac = f"{group}/v1"
+    admin.apply(
+        resource_path(rbac, "clusterroles"),
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRole",
+            "metadata": {"name": WEBHOOK_BLIND},
+            "rules": [
+                {
+                    "apiGroups": ["", "apps", "batch", "istio.alibabacloud.com"],
+                    "resources": ["*"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        },
+    )
+    admin.apply(
+        resource_path(rbac, "clusterrolebindings"),
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": WEBHOOK_BLIND},
+            "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": WEBHOOK_BLIND},
+            "subjects": [{"apiGroup": group, "kind": "User", "name": WEBHOOK_BLIND}],
+        },
+    )
+    # RBAC reaches the authorizer through a watch: wait until it has
+    admin.wait_for(
+        "the webhook-blind user's role to take effect",
+        lambda: (
+            kubectl("auth", "can-i", "list", "pods", "-A", "--as", WEBHOOK_BLIND).returncode == 0
+        ),
+    )
+    yield WEBHOOK_BLIND
+    admin.delete(resource_path(rbac, "clusterrolebindings", name=WEBHOOK_BLIND))
+    admin.delete(resource_path(rbac, "clusterroles", name=WEBHOOK_BLIND))
+
+
 def _by_pod(report):
     return {item["pod"]: item for item in report["items"]}
 
 
 def test_pods_created_while_the_injector_was_down_are_flagged_and_restart_restores_them(
-    kubectl, admin, asm_mesh, fresh_namespace, unmeshed_namespace, injector_failing_open
+    kubectl,
+    admin,
+    asm_mesh,
+    fresh_namespace,
+    unmeshed_namespace,
+    injector_failing_open,
+    webhook_blind,
 ):
     ns, plain = fresh_namespace, unmeshed_namespace
     seed.asm_mesh(admin, False)
@@ -123,6 +175,12 @@ def test_pods_created_while_the_injector_was_down_are_flagged_and_restart_restor
         else:
             assert item["needsRestart"] is False and item["problems"] == [], item
     assert kubectl.sidecar("status", "-n", ns, "--exit-code").returncode == 1
+    # who may not read the webhooks is told once, and nothing is flagged on a guess
+    blind = kubectl.sidecar("status", "-n", ns, "--exit-code", "--as", WEBHOOK_BLIND)
+    assert blind.returncode == 0, blind.stdout + blind.stderr
+    said = [line for line in blind.stderr.splitlines() if "mutatingwebhookconfigurations" in line]
+    assert len(said) == 1 and said[0].startswith("Warning: can't list"), blind.stderr
+    assert "pods that lost their mesh proxy are not flagged" in said[0]
     # a namespace the webhook doesn't select never had the mesh: nothing to flag
     elsewhere = kubectl.sidecar("status", "-n", plain, "--exit-code")
     assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
