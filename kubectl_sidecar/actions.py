@@ -12,7 +12,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kubectl_sidecar.classify import GATEWAY, INVALID, NONE, PodRow
+from kubectl_sidecar.classify import AMBIENT, GATEWAY, INVALID, NONE, PodRow
 from kubectl_sidecar.meshes.base import Setting
 from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.workloads import RESTARTABLE, ROLLOUT_KINDS, WorkloadFacts
@@ -21,7 +21,7 @@ from kubectl_sidecar.workloads import RESTARTABLE, ROLLOUT_KINDS, WorkloadFacts
 class Step(enum.Enum):
     """The kind of remedy. `needs_action` says whether someone must do something to the pod."""
 
-    NOT_MESHED = ("no mesh proxy, or a gateway: never switched", False)
+    NOT_MESHED = ("no mesh proxy, a gateway or ambient: never switched", False)
     OK = ("already in the desired mode", False)
     UNKNOWN = ("the desired mode can't be known", False)
     STUCK_JOB = ("a Job pod kept alive by its traditional proxy", False)
@@ -63,7 +63,10 @@ def remedy(row: PodRow, desired: str | None, facts: Mapping) -> Remedy:
     facts is {WorkloadRef: WorkloadFacts} for the workloads that were read; a
     workload missing from it is taken to be neither paused nor OnDelete.
     """
-    if row.mode in (NONE, GATEWAY):
+    if row.lost:
+        # Its injector would give it a proxy now: whatever mode, a restart brings one back.
+        return _by_owner(row, facts)
+    if row.mode in (NONE, GATEWAY, AMBIENT):
         return NOT_MESHED
     if row.stuck_job:
         return STUCK_JOB
@@ -72,6 +75,11 @@ def remedy(row: PodRow, desired: str | None, facts: Mapping) -> Remedy:
         return UNKNOWN
     if row.mode == desired:
         return OK
+    return _by_owner(row, facts)
+
+
+def _by_owner(row: PodRow, facts: Mapping) -> Remedy:
+    """Replace the pod the way its owner allows."""
     if row.workload is None:
         return Remedy(Step.RECREATE)
     return Remedy(_owner_step(row.workload.kind, facts.get(row.workload)), row.workload)
@@ -97,6 +105,7 @@ def _owner_step(kind: str, facts: WorkloadFacts | None) -> Step:
 def assess(row: PodRow, setting: Setting, workload_facts: dict) -> PodRow:
     """Fill in the row's desired mode (from a meshconfig.Setting), its source and its remedy."""
     row.remedy = remedy(row, setting.mode, workload_facts)
+    row.injection_facts = None  # what it took to tell a lost proxy: not kept per row
     if row.remedy is NOT_MESHED:
         row.desired, row.desired_reason = None, setting.source
     else:

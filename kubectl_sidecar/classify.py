@@ -19,6 +19,7 @@ TRADITIONAL = Mode.TRADITIONAL
 NONE = Mode.NONE
 GATEWAY = Mode.GATEWAY
 INVALID = Mode.INVALID
+AMBIENT = Mode.AMBIENT
 MODES = tuple(Mode)  # in the order summaries count them
 
 # Per-pod annotations a mesh reads to choose the mode for that pod, by family.
@@ -28,6 +29,16 @@ _PROXIES = registry.PROXIES
 _PROXY_PREFIXES = registry.PROXY_PREFIXES
 _PREFIXES = registry.PREFIXES
 _family = registry.family
+_AMBIENT_MARKS = registry.AMBIENT_MARKS
+_AMBIENT_LABELS = registry.AMBIENT_LABELS
+# Checked on every pod: one C-level set test settles the common pod, which has neither.
+_AMBIENT_ANNOTATION_KEYS = frozenset(key for key, _, _ in _AMBIENT_MARKS)
+_AMBIENT_LABEL_KEYS = frozenset(key for key, _, _ in _AMBIENT_LABELS)
+
+# PodRow.ambient: how a pod stands with a mesh's sidecar-less data plane (Istio ambient).
+REDIRECTED = "redirected"  # in it: mode ambient
+SIDECAR_WINS = "sidecar wins"  # enrolled too, but its sidecar carries its traffic
+NOT_REDIRECTED = "not redirected"  # asked for it (its or its namespace's label), not in it
 
 if TYPE_CHECKING:
     from kubectl_sidecar.actions import Remedy  # actions imports this module
@@ -62,6 +73,13 @@ class PodRow:
     # The mode the mesh's injector gives this pod whatever its config says (an Istio injection
     # template without a native form), and why; None for most pods.
     fixed: Setting | None = None
+    ambient: str | None = None  # REDIRECTED, SIDECAR_WINS, NOT_REDIRECTED or None
+    # A pod without a proxy: (labels, annotations, hostNetwork), what decides whether the mesh's
+    # injector would give it one; dropped once the row is assessed.
+    injection_facts: tuple[dict, dict, bool] | None = None
+    # Why a pod without a proxy should have one (its injector's webhook selects it): it lost the
+    # mesh, and a restart puts it back. Set by status.Assessor.
+    lost: str | None = None
     # Filled in by actions.assess once the mesh config and owners are known.
     desired: Mode | None = None
     desired_reason: str | None = None
@@ -212,6 +230,45 @@ def _stuck_job_problem(pod, proxy, mode, owner):
     return None
 
 
+def ambient_label(labels, namespace_labels=None):
+    """The family whose sidecar-less data plane the pod's labels, else its namespace's, ask
+    for; None. The pod's own label decides over its namespace's, as istio-cni reads them."""
+    for key, value, family in _AMBIENT_LABELS:
+        own = labels.get(key)
+        if own is not None:
+            if own == value:
+                return family
+        elif namespace_labels and namespace_labels.get(key) == value:
+            return family
+    return None
+
+
+def not_redirected(row, family):
+    """Mark a pod without a proxy whose labels ask for `family`'s ambient data plane."""
+    row.ambient = NOT_REDIRECTED
+    row.family = family
+    agent = getattr(_family(family), "AMBIENT_AGENT", "the mesh's CNI agent")
+    row.problems.append(f"labelled for ambient but not redirected: is {agent} running?")
+
+
+def _ambient(row, annotations, labels):
+    """Ambient mode, or the pod's ambient state beside its sidecar (which wins)."""
+    for key, value, family in _AMBIENT_MARKS:
+        if annotations.get(key) == value:
+            if row.mode is NONE:
+                row.mode, row.family, row.ambient = AMBIENT, family, REDIRECTED
+            else:
+                row.ambient = SIDECAR_WINS
+            return
+    family = ambient_label(labels)
+    if family is None:
+        return
+    if row.mode is NONE:
+        not_redirected(row, family)
+    else:
+        row.ambient = SIDECAR_WINS
+
+
 def classify_pod(pod: dict, proxy_names: dict[str, str] | None = None) -> PodRow:
     """Reduce one pod (its API JSON as a dict) to a PodRow."""
     metadata: Any = pod.get("metadata") or {}
@@ -219,7 +276,8 @@ def classify_pod(pod: dict, proxy_names: dict[str, str] | None = None) -> PodRow
     status = pod.get("status") or {}
     proxy, family, mode = find_proxy(pod, proxy_names)
     owner = controller_of(metadata)
-    own = mode_annotations_of(family, metadata.get("annotations") or {})
+    annotations = metadata.get("annotations") or {}
+    own = mode_annotations_of(family, annotations)
     override, override_annotation = override_of(own)
     row = PodRow(
         namespace=metadata.get("namespace"),
@@ -248,4 +306,15 @@ def classify_pod(pod: dict, proxy_names: dict[str, str] | None = None) -> PodRow
     if stuck:
         row.stuck_job = True
         row.problems.append(stuck)
+    labels = metadata.get("labels") or {}
+    if not (
+        _AMBIENT_ANNOTATION_KEYS.isdisjoint(annotations) and _AMBIENT_LABEL_KEYS.isdisjoint(labels)
+    ):
+        _ambient(row, annotations, labels)
+    if row.mode is NONE:
+        row.injection_facts = (
+            labels,
+            annotations,
+            bool(spec.get("hostNetwork")),
+        )
     return row

@@ -124,6 +124,7 @@ def total(tallies):
         whole.pods += tally.pods
         whole.modes.update(tally.modes)
         whole.needs_action += tally.needs_action
+        whole.not_redirected += tally.not_redirected
         whole.workloads |= {(name, workload) for workload in tally.workloads}
         for namespace, counts in tally.per_namespace.items():
             whole.per_namespace.setdefault(namespace, Counter()).update(counts)

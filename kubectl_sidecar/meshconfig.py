@@ -10,7 +10,7 @@ from kubectl_sidecar.meshes.base import Setting
 
 def desired_setting(row, mesh):
     """The Setting that decides what the mesh would inject into this pod now."""
-    if row.proxy is None:
+    if row.proxy is None and not row.lost:
         return Setting(None, "no mesh proxy")
     if row.fixed is not None:
         return row.fixed  # what the injector gives it whatever the config says

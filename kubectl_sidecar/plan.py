@@ -86,6 +86,7 @@ class Plan:
     outside: int = 0  # pods without a proxy of this mesh, or gateways: never touched
     unknown: int = 0  # pods whose desired mode can't be known
     elsewhere: int = 0  # workloads to restart outside the namespace the restarts are limited to
+    lost: int = 0  # pods to restart that have no proxy though their mesh's injector gives one
     # family -> the pod-template annotation that pins its pods' mode, where the running
     # control plane reads another than the family's first (override_key)
     pin_keys: dict[str, str] = field(default_factory=dict)
@@ -257,6 +258,7 @@ def _plan_pods(
         elif fix.step is Step.RESTART:
             assert fix.workload is not None  # a restart is always of a workload
             restart_pods[fix.workload] += 1
+            plan.lost += bool(row.lost)
             families[fix.workload] = row.family
         else:
             what = fix.workload.short if fix.workload else f"Pod/{row.name}"

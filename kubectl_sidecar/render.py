@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from kubectl_sidecar import owners
 from kubectl_sidecar.actions import Step
-from kubectl_sidecar.classify import GATEWAY, MODES, NONE
+from kubectl_sidecar.classify import AMBIENT, GATEWAY, MODES, NONE
 from kubectl_sidecar.meshes.base import MESH_WIDE
 from kubectl_sidecar.refs import WorkloadRef
 
@@ -86,6 +86,10 @@ def age(created, now):
     return f"{seconds}s"
 
 
+_NEVER_SWITCHED = (NONE, GATEWAY, AMBIENT)
+LOST = "no proxy"  # after a pod's ACTION when its injector would give it one
+
+
 class PodTable:
     """The per-pod table, printed in parts as batches of rows arrive: headers once, columns
     only ever widening."""
@@ -118,14 +122,20 @@ class PodTable:
         return text
 
     def _cells(self, row):
-        desired = "-" if row.mode in (NONE, GATEWAY) else row.desired or "unknown"
+        if row.mode in _NEVER_SWITCHED and not row.lost:
+            desired = "-"
+        else:
+            desired = row.desired or "unknown"
+        action = action_text(row.remedy)
+        if row.lost:
+            action += f" ({LOST})"
         cells = [
             row.name,
             workload_name(row.workload),
             row.proxy or "<none>",
             row.mode,
             desired,
-            action_text(row.remedy),
+            action,
         ]
         if self.wide:
             cells += [row.node or "<none>", row.revision or "<none>", age(row.created, self.now)]
@@ -147,7 +157,16 @@ def summary_line(mesh, tally):
     return (
         f"Mesh {mesh.describe()}. Pods: {modes or 'none'}. "
         f"{tally.needs_action} pod(s) need action, "
-        f"{len(tally.workloads)} workload(s) to restart."
+        f"{len(tally.workloads)} workload(s) to restart.{_not_redirected(tally)}"
+    )
+
+
+def _not_redirected(tally):
+    if not tally.not_redirected:
+        return ""
+    return (
+        f" {tally.not_redirected} pod(s) labelled for ambient but not redirected "
+        "(is the mesh's CNI agent running?)."
     )
 
 
@@ -166,7 +185,7 @@ def summary_lines(parts, whole, failed=()):
         read += f" ({len(failed)} more not read: {', '.join(failed)})"
     lines.append(
         f"Total over {read}: Pods: {modes or 'none'}. {whole.needs_action} pod(s) "
-        f"need action, {len(whole.workloads)} workload(s) to restart."
+        f"need action, {len(whole.workloads)} workload(s) to restart.{_not_redirected(whole)}"
     )
     return "\n".join(lines)
 
@@ -217,13 +236,14 @@ def item(row, context=None):
         "proxy": row.proxy,
         "mode": _plain(row.mode),
         "desiredMode": _plain(row.desired),
-        "desiredModeSource": row.desired_reason if row.proxy else None,
+        "desiredModeSource": row.desired_reason if row.proxy or row.lost else None,
         "needsRestart": row.needs_restart,
         "action": action_text(row.remedy),
         "problems": list(row.problems),
         "node": row.node,
         "revision": row.revision,
         "creationTimestamp": row.created,
+        "ambient": row.ambient,
     }
     if context is not None:
         doc["context"] = context
@@ -489,9 +509,8 @@ def _plan_body(plan, scope, brief=False, header=True):
             )
         else:
             out.append(
-                "Plan: restart workloads whose pods differ from the mesh's configured mode"
-                + (f" in {scope.describe()}" if scope else "")
-                + "."
+                "Plan: restart workloads whose pods differ from the mesh's configured mode "
+                "or lost their proxy" + (f" in {scope.describe()}" if scope else "") + "."
             )
     if plan.config_changes:
         out.append("\nMesh config changes:")
@@ -504,6 +523,11 @@ def _plan_body(plan, scope, brief=False, header=True):
         out.append(f"\nWorkloads to restart ({len(healthy)}):")
         table = [[r.namespace, r.ref.short, str(r.pods)] for r in healthy]
         out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "PODS-TO-SWITCH"], table)))
+        if plan.lost:
+            out.append(
+                f"  ({plan.lost} pod(s) among them have no proxy, though the mesh's injector "
+                "webhook selects them: the restart gives them one)"
+            )
     in_flight = [r for r in plan.restarts if r.in_flight and not r.unhealthy]
     if in_flight:
         out.append(

@@ -18,9 +18,24 @@ from dataclasses import dataclass, field
 
 from kubectl_sidecar import meshconfig, resources
 from kubectl_sidecar.actions import Step, assess
-from kubectl_sidecar.classify import MODES, classify_pod, mode_annotations_of, override_of
+from kubectl_sidecar.classify import (
+    MODES,
+    NOT_REDIRECTED,
+    ambient_label,
+    classify_pod,
+    mode_annotations_of,
+    not_redirected,
+    override_of,
+)
 from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
+from kubectl_sidecar.injection import (
+    Namespace,
+    injector_webhooks,
+    lost_proxy,
+    selecting,
+)
+from kubectl_sidecar.meshes import registry
 from kubectl_sidecar.meshes.base import MeshConfig
 from kubectl_sidecar.meshes.registry import COPIES_NAMESPACE_MODE
 from kubectl_sidecar.meshread import read_mesh_config
@@ -54,10 +69,13 @@ class Tally:
     # The workloads to restart; a fleet's total holds (context, WorkloadRef).
     workloads: set[WorkloadRef | tuple[str, WorkloadRef]] = field(default_factory=set)
     per_namespace: dict = field(default_factory=dict)  # namespace -> Counter of modes, "restart"
+    not_redirected: int = 0  # pods labelled for ambient that aren't in it
 
     def add(self, rows):
         for row in rows:
             self.pods += 1
+            if row.ambient is NOT_REDIRECTED:
+                self.not_redirected += 1
             self.modes[row.mode] += 1
             namespace = self.per_namespace.get(row.namespace)
             if namespace is None:
@@ -79,6 +97,7 @@ class Tally:
             "modes": {str(mode): count for mode, count in self.mode_counts().items()},
             "needsRestart": self.needs_action,
             "workloadsToRestart": len(self.workloads),
+            "ambientNotRedirected": self.not_redirected,
         }
 
 
@@ -148,6 +167,10 @@ class Assessor:
         self._facts = {}
         self._kinds_read = set()
         self.pods_version = None  # the pod list's resourceVersion, once it has been read
+        self._webhooks = None
+        self._namespace_index = None
+        self._by_namespace = {}
+        self._ambient_by_namespace = {}
 
     def mesh_config(self, rows=()):
         """The MeshConfig, read once; the first batch's rows guide --mesh auto."""
@@ -175,11 +198,12 @@ class Assessor:
             row.workload = resolve_workload(row.owner, self._parents)
         mesh_config = self.mesh_config(rows)
         self._use_template_modes(rows)
+        self._without_proxy(rows, mesh_config)
         settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
         wrong = [
             row
             for row, setting in zip(rows, settings, strict=True)
-            if row.proxy and row.mode != setting.mode
+            if (row.proxy and row.mode != setting.mode) or row.lost
         ]
         facts = self.workload_facts(wrong)
         for row, setting in zip(rows, settings, strict=True):
@@ -203,6 +227,106 @@ class Assessor:
             if fact:
                 row.mode_annotations = mode_annotations_of(row.family, dict(fact.template_modes))
                 row.override, row.override_annotation = override_of(row.mode_annotations)
+
+    def _without_proxy(self, rows, mesh):
+        """Of the pods without a proxy: those whose mesh's injector would give them one now
+        (they lost the mesh: row.lost), and those whose namespace asks for ambient that
+        istio-cni didn't redirect. Reads, the first time a batch has such pods and the mesh
+        has such rules, its injector's webhooks and the namespaces: one list each."""
+        candidates = [row for row in rows if row.injection_facts is not None]
+        if not candidates or mesh.family is None:
+            return
+        injects = registry.INJECTS.get(mesh.family)
+        ambient = any(family == mesh.family for _, _, family in registry.AMBIENT_LABELS)
+        webhooks = self._injector_webhooks(mesh.family) if injects else None
+        if not webhooks and not ambient:
+            return
+        namespaces = self._namespaces()
+        if namespaces is None:
+            return
+        for row in candidates:
+            namespace = namespaces.get(row.namespace)
+            if ambient and row.ambient is None and namespace is not None:
+                family = self._ambient_namespace(row.namespace, namespace)
+                if family is not None:
+                    # The pod's own label decides over its namespace's: read only here.
+                    family = ambient_label(row.injection_facts[0], namespace.labels)
+                if family is not None:
+                    not_redirected(row, family)
+            if (
+                not webhooks
+                or injects is None
+                or row.terminating
+                or row.phase in ("Succeeded", "Failed")
+            ):
+                continue
+            hooks = self._webhooks_for(row.namespace, namespace, webhooks)
+            if not hooks:
+                continue
+            webhook = lost_proxy(row.injection_facts, row.namespace, namespace, hooks, injects)
+            if webhook is not None:
+                row.lost = f"no proxy: webhook {webhook.configuration} selects this pod"
+                row.problems.append(row.lost)
+                row.family = mesh.family
+                row.revision = webhook.revision
+
+    def _ambient_namespace(self, name, namespace):
+        """The family whose ambient data plane the namespace's labels ask for, once each."""
+        if name not in self._ambient_by_namespace:
+            self._ambient_by_namespace[name] = ambient_label({}, namespace.labels)
+        return self._ambient_by_namespace[name]
+
+    def _webhooks_for(self, name, namespace, webhooks):
+        """injection.selecting() for this namespace, worked out once per namespace."""
+        found = self._by_namespace.get(name)
+        if found is None:
+            found = self._by_namespace[name] = selecting(webhooks, namespace)
+        return found
+
+    def _injector_webhooks(self, family):
+        """[injection.InjectorWebhook] of the mesh's injector, listed once; [] when they can't
+        be read (said once)."""
+        if self._webhooks is None:
+            self._webhooks = unless_forbidden(
+                lambda: injector_webhooks(
+                    self.cluster.list_all(resources.MUTATING_WEBHOOKS),
+                    registry.injector_webhook_prefixes(family),
+                ),
+                fallback=[],
+                warn=lambda error: self.warn(
+                    f"can't list {resources.MUTATING_WEBHOOKS.plural} ({error.message}); "
+                    "pods that lost their mesh proxy are not flagged"
+                ),
+            )
+        return self._webhooks
+
+    def _namespaces(self):
+        """{name: injection.Namespace} of the namespaces in scope, read once (a list, or a
+        get of the one namespace); None when they can't be read (said once)."""
+        if self._namespace_index is None:
+            self._namespace_index = unless_forbidden(
+                self._read_namespaces,
+                fallback={},
+                warn=lambda error: self.warn(
+                    f"can't read namespaces ({error.message}); pods that lost their mesh "
+                    "proxy are not flagged"
+                ),
+            )
+        return self._namespace_index or None
+
+    def _read_namespaces(self):
+        if self.scope.namespace is None:
+            found = self.cluster.list_items(resources.NAMESPACES, metadata_only=True)
+        else:
+            one = self.cluster.get(resources.NAMESPACES, self.scope.namespace)
+            found = [one] if one else []
+        index = {}
+        for namespace in found:
+            metadata = namespace.get("metadata") or {}
+            index[metadata.get("name")] = Namespace(
+                metadata.get("labels") or {}, metadata.get("annotations") or {}
+            )
+        return index
 
     def read_new_parents(self, rows):
         """The ReplicaSets and Jobs created since their kind was listed (a rollout's new

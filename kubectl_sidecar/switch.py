@@ -373,7 +373,9 @@ def gather(parts, options):
                 part.member.mesh_cluster,
                 options.proxy_names,
             )
-            facts = report.assessor.workload_facts([row for row in report.rows if row.proxy])
+            facts = report.assessor.workload_facts(
+                [row for row in report.rows if row.proxy or row.lost]
+            )
         return report, facts
 
     return _at_once(one, parts)
@@ -721,6 +723,8 @@ def lost_proxies(outcome, rows):
     lost: dict[WorkloadRef, int] = {}
     for row in rows:
         if row.proxy or not row.workload or row.terminating or row.phase in ("Succeeded", "Failed"):
+            continue
+        if row.mode is Mode.AMBIENT:  # in the mesh without a sidecar: nothing was lost
             continue
         if row.workload in rolled_out:
             lost[row.workload] = lost.get(row.workload, 0) + 1

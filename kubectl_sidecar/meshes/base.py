@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 
 class Mode(str, enum.Enum):
     """How a pod runs its proxy, as status shows it: the two a switch moves between, and the
-    three it never does. A str, so it compares, hashes, formats and writes to JSON as its
+    four it never does. A str, so it compares, hashes, formats and writes to JSON as its
     name; yaml.safe_dump can't write it, so documents hold str(mode)."""
 
     NATIVE = "native"  # a restartable init container (Kubernetes native sidecars)
     TRADITIONAL = "traditional"  # a regular container beside the app
     INVALID = "invalid"  # an init container that never exits: the pod can't start
     GATEWAY = "gateway"  # the proxy is the workload itself
+    # In the mesh without a sidecar: its traffic redirected to a node's proxy (Istio ambient).
+    AMBIENT = "ambient"
     NONE = "none"  # no mesh proxy
 
     def __str__(self) -> str:
@@ -267,6 +269,12 @@ class ProxyFamily(Protocol):
     # Optional, so not declared here: `fixed_setting(metadata) -> Setting | None`, the mode its
     # injector gives a pod whatever the config or the pod's override says (Istio's injection
     # templates without a native form). Where a module defines it, status and switch obey it.
+    # Also optional: `AMBIENT_MARK = (annotation, value)`, the mark a pod in the mesh without a
+    # sidecar carries (Istio ambient), and `AMBIENT_LABEL = (label, value)`, the pod's or its
+    # namespace's label that asks for it, and `AMBIENT_AGENT`, what redirects such pods.
+    # And `injects(labels, annotations, host_network, namespace_name, namespace) -> bool | None`
+    # (injection.Injects): whether its injector, once its webhook calls it, gives a pod a proxy;
+    # where a module defines it, status flags the pods without one as having lost the mesh.
 
 
 class ControlPlane(Protocol):

@@ -102,6 +102,41 @@ def fixed_setting(metadata):
     )
 
 
+# Ambient: istio-cni marks each pod whose traffic it redirected to the node's ztunnel with
+# this annotation; the pod (or its namespace) asks for it with the label, and the pod's label
+# decides over its namespace's (`none` opts one pod out). A pod with a sidecar is never redirected:
+# istio-cni leaves it to its sidecar (istio.io/istio pkg/config/constants AmbientRedirection,
+# label.IoIstioDataplaneMode; cni/pkg/util podHasSidecar, main 2026-08).
+AMBIENT_MARK = ("ambient.istio.io/redirection", "enabled")
+AMBIENT_LABEL = ("istio.io/dataplane-mode", "ambient")
+AMBIENT_AGENT = "istio-cni"  # what redirects them, named where a pod wasn't
+
+
+# istiod's injector, once its webhook calls it (pkg/kube/inject inject.go injectRequired,
+# initializer.go IgnoredNamespaces; main 2026-08): never a hostNetwork pod or one in these
+# namespaces; the pod's label, else its annotation, `sidecar.istio.io/inject` "false" opts
+# out and "true" in. Any other value is read differently by releases (1.2x took y/yes/on as
+# true and anything else as false; main falls back to the policy), and without one the
+# injector's `policy`, neverInjectSelector and alwaysInjectSelector (its ConfigMap, not read)
+# decide: the chart's defaults are policy enabled and no selectors.
+INJECT_KEY = "sidecar.istio.io/inject"
+INJECTOR_IGNORED_NAMESPACES = frozenset(
+    {"kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
+)
+
+
+def injects(labels, annotations, host_network, namespace_name, namespace):
+    """Whether istiod's injector, once called, gives this pod a proxy (None: can't tell)."""
+    if host_network or namespace_name in INJECTOR_IGNORED_NAMESPACES:
+        return False
+    value = labels[INJECT_KEY] if INJECT_KEY in labels else annotations.get(INJECT_KEY, "")
+    if value == "false":
+        return False
+    if value in ("", "true"):
+        return True
+    return None
+
+
 def lifecycle_settings(annotations):
     proxy_config = annotations.get("proxy.istio.io/config", "")
     return any(setting in proxy_config for setting in LIFECYCLE_SETTINGS)

@@ -46,6 +46,28 @@ is_gateway = base.not_a_gateway
 lifecycle_settings = base.no_lifecycle_settings
 
 
+# Linkerd's injector is called for every pod its webhook selects and decides itself
+# (pkg/inject report.disabledByAnnotation, injectable): `linkerd.io/inject: enabled|ingress`
+# on the pod, or on its namespace unless the pod says `disabled`; a value it doesn't know on
+# either is no injection; never a hostNetwork pod.
+INJECT_KEY = "linkerd.io/inject"
+_INJECT_ON = ("enabled", "ingress")
+_INJECT_VALUES = ("enabled", "ingress", "disabled")
+
+
+def injects(labels, annotations, host_network, namespace_name, namespace):
+    """Whether Linkerd's injector, once called, gives this pod a proxy."""
+    if host_network:
+        return False
+    own = annotations.get(INJECT_KEY, "")
+    inherited = namespace.annotations.get(INJECT_KEY, "")
+    if (own and own not in _INJECT_VALUES) or (inherited and inherited not in _INJECT_VALUES):
+        return False
+    if inherited in _INJECT_ON:
+        return own != "disabled"
+    return own in _INJECT_ON
+
+
 def revision(metadata):
     return (metadata.get("annotations") or {}).get("linkerd.io/proxy-version")
 

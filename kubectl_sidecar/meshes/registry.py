@@ -118,6 +118,25 @@ _LIFECYCLE_RULES = tuple(
 _FIXED_RULES = {f.FAMILY: f.fixed_setting for f in FAMILIES if hasattr(f, "fixed_setting")}
 
 
+# (annotation, value, family): the mark of a pod in a family's mesh without a sidecar, and
+# (label, value, family): the pod's or namespace's label asking for that (Istio ambient).
+AMBIENT_MARKS = tuple((*f.AMBIENT_MARK, f.FAMILY) for f in FAMILIES if hasattr(f, "AMBIENT_MARK"))
+AMBIENT_LABELS = tuple(
+    (*f.AMBIENT_LABEL, f.FAMILY) for f in FAMILIES if hasattr(f, "AMBIENT_LABEL")
+)
+
+
+# family -> its injector's own per-pod rule (base.ProxyFamily says what it is): only those
+# whose rule is certain enough to call a pod without a proxy one that lost it.
+INJECTS = {f.FAMILY: f.injects for f in FAMILIES if hasattr(f, "injects")}
+_INJECTOR_WEBHOOKS = {f.FAMILY: f.INJECTOR_WEBHOOKS for f in FAMILIES}
+
+
+def injector_webhook_prefixes(family):
+    """The name prefixes of `family`'s injector's MutatingWebhookConfigurations; () if none."""
+    return _INJECTOR_WEBHOOKS.get(family, ())
+
+
 def fixed_setting(family, metadata):
     """The Setting a family's injector gives this pod whatever its config says, or None."""
     rule = _FIXED_RULES.get(family)

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from tests.harness import seed
+from tests.harness.api import resource_path
 from tests.harness.webhooks import CONFIGS, _dry_run_probe
 
 
@@ -24,10 +25,9 @@ def _injected(admin, namespace):
     )
 
 
-@pytest.fixture
-def injector_failing_open(admin, fresh_namespace):
+def fail_open(admin, namespace):
     """Istio's webhook pointed at nothing, with failurePolicy: Ignore, as an injector that is
-    down behind a chart that fails open; put back afterwards."""
+    down behind a chart that fails open. Returns what puts it back (and waits for it)."""
     path = f"{CONFIGS}/istio-sidecar-injector"
     original = admin.get(path)["webhooks"]
     broken = copy.deepcopy(original)
@@ -36,10 +36,24 @@ def injector_failing_open(admin, fresh_namespace):
         hook["timeoutSeconds"] = 2
         hook["clientConfig"]["url"] = f"https://127.0.0.1:{_closed_port()}/inject"
     admin.patch(path, {"webhooks": broken})
-    admin.wait_for("the injector to be gone", lambda: not _injected(admin, fresh_namespace))
-    yield
-    admin.patch(path, {"webhooks": original})
-    admin.wait_for("the injector to be back", lambda: _injected(admin, fresh_namespace))
+    admin.wait_for("the injector to be gone", lambda: not _injected(admin, namespace))
+    restored = []
+
+    def restore():
+        if not restored:
+            restored.append(True)
+            admin.patch(path, {"webhooks": original})
+            admin.wait_for("the injector to be back", lambda: _injected(admin, namespace))
+
+    return restore
+
+
+@pytest.fixture
+def injector_failing_open(admin, fresh_namespace):
+    """fail_open() for the test; put back afterwards."""
+    restore = fail_open(admin, fresh_namespace)
+    yield restore
+    restore()
 
 
 def test_pods_that_come_back_without_a_proxy_fail_the_switch(
@@ -57,3 +71,142 @@ def test_pods_that_come_back_without_a_proxy_fail_the_switch(
     assert f"kubectl rollout restart deployment/cart -n {ns}   # 2 pod(s)" in out
     assert "Verify: FAILED" in out
     assert "every pod that a restart could switch is in its target mode" not in out
+
+
+# --- pods that lost the mesh: status flags them, restart restores them --------------------------
+
+
+@pytest.fixture
+def unmeshed_namespace(admin, fresh_namespace):
+    """A namespace Istio's webhook doesn't select (no istio-injection label)."""
+    name = (fresh_namespace[:44] + "-plain").strip("-")
+    seed.namespace(admin, name, injection=False)
+    yield name
+    seed.delete_namespace(admin, name, wait=False)
+
+
+WEBHOOK_BLIND = "webhook-blind"
+
+
+@pytest.fixture(scope="module")
+def webhook_blind(admin, kubectl):
+    """A user who may read everything status reads but the webhook configurations."""
+    group = "rbac.authorization.k8s.io"
+    rbac = f"{group}/v1"
+    admin.apply(
+        resource_path(rbac, "clusterroles"),
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRole",
+            "metadata": {"name": WEBHOOK_BLIND},
+            "rules": [
+                {
+                    "apiGroups": ["", "apps", "batch", "istio.alibabacloud.com"],
+                    "resources": ["*"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        },
+    )
+    admin.apply(
+        resource_path(rbac, "clusterrolebindings"),
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": WEBHOOK_BLIND},
+            "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": WEBHOOK_BLIND},
+            "subjects": [{"apiGroup": group, "kind": "User", "name": WEBHOOK_BLIND}],
+        },
+    )
+    # RBAC reaches the authorizer through a watch: wait until it has
+    admin.wait_for(
+        "the webhook-blind user's role to take effect",
+        lambda: (
+            kubectl("auth", "can-i", "list", "pods", "-A", "--as", WEBHOOK_BLIND).returncode == 0
+        ),
+    )
+    yield WEBHOOK_BLIND
+    admin.delete(resource_path(rbac, "clusterrolebindings", name=WEBHOOK_BLIND))
+    admin.delete(resource_path(rbac, "clusterroles", name=WEBHOOK_BLIND))
+
+
+def _by_pod(report):
+    return {item["pod"]: item for item in report["items"]}
+
+
+def test_pods_created_while_the_injector_was_down_are_flagged_and_restart_restores_them(
+    kubectl,
+    admin,
+    asm_mesh,
+    fresh_namespace,
+    unmeshed_namespace,
+    injector_failing_open,
+    webhook_blind,
+):
+    ns, plain = fresh_namespace, unmeshed_namespace
+    seed.asm_mesh(admin, False)
+    seed.deployment(admin, ns, "cart", replicas=2)
+    # opted out the way the webhook's objectSelector reads, and the way only the injector does
+    seed.deployment(admin, ns, "batch", replicas=1, labels={"sidecar.istio.io/inject": "false"})
+    seed.deployment(
+        admin, ns, "legacy", replicas=1, annotations={"sidecar.istio.io/inject": "false"}
+    )
+    seed.deployment(admin, plain, "tools", replicas=1)
+    seed.wait_for_pods(admin, ns, 4)
+    seed.wait_for_pods(admin, plain, 1)
+    assert seed.modes(admin, ns) == ["none"] * 4  # the injector was down: no proxy anywhere
+    injector_failing_open()  # back: the pods it missed keep running without a proxy
+
+    table = kubectl.sidecar("status", "-n", ns)
+    assert table.returncode == 0, table.stderr
+    cart = [line.split() for line in table.stdout.splitlines() if line.startswith("cart-")]
+    assert len(cart) == 2
+    for cells in cart:
+        assert cells[1:] == [
+            "Deployment/cart", "<none>", "none", "traditional", "restart", "Deployment/cart",
+            "(no", "proxy)",
+        ]  # fmt: skip
+    assert "2 pod(s) need action, 1 workload(s) to restart." in table.stdout
+    report = _by_pod(kubectl.sidecar_json("status", "-n", ns))
+    for name, item in report.items():
+        if name.startswith("cart-"):
+            assert item["needsRestart"] is True
+            assert item["problems"] == ["no proxy: webhook istio-sidecar-injector selects this pod"]
+        else:
+            assert item["needsRestart"] is False and item["problems"] == [], item
+    assert kubectl.sidecar("status", "-n", ns, "--exit-code").returncode == 1
+    # who may not read the webhooks is told once, and nothing is flagged on a guess
+    blind = kubectl.sidecar("status", "-n", ns, "--exit-code", "--as", WEBHOOK_BLIND)
+    assert blind.returncode == 0, blind.stdout + blind.stderr
+    said = [line for line in blind.stderr.splitlines() if "mutatingwebhookconfigurations" in line]
+    assert len(said) == 1 and said[0].startswith("Warning: can't list"), blind.stderr
+    assert "pods that lost their mesh proxy are not flagged" in said[0]
+    # a namespace the webhook doesn't select never had the mesh: nothing to flag
+    elsewhere = kubectl.sidecar("status", "-n", plain, "--exit-code")
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+    assert "0 pod(s) need action" in elsewhere.stdout
+
+    done = kubectl.sidecar("restart", "-n", ns, "--yes", "--timeout", "5m")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deployment/cart" in done.stdout.lower()
+    assert "batch" not in done.stdout and "legacy" not in done.stdout
+    seed.wait_for_pods(admin, ns, 4)
+    assert sorted(seed.modes(admin, ns, "app=cart")) == ["traditional"] * 2
+    assert seed.modes(admin, ns, "app=batch") == ["none"]
+    assert seed.modes(admin, ns, "app=legacy") == ["none"]
+    assert kubectl.sidecar("status", "-n", ns, "--exit-code").returncode == 0
+
+
+def test_a_restart_while_the_injector_is_still_down_fails_its_verify(
+    kubectl, admin, asm_mesh, fresh_namespace, injector_failing_open
+):
+    ns = fresh_namespace
+    seed.asm_mesh(admin, False)
+    seed.deployment(admin, ns, "cart", replicas=1)
+    seed.wait_for_pods(admin, ns, 1)
+    # Flagged only where the webhook selects the pod and the injector would act: it does here.
+    assert kubectl.sidecar("status", "-n", ns, "--exit-code").returncode == 1
+    done = kubectl.sidecar("restart", "-n", ns, "--yes", "--timeout", "5m")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 workload(s) came back WITHOUT their mesh proxy" in done.stdout
+    assert "Verify: FAILED" in done.stdout

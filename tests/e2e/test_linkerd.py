@@ -279,10 +279,10 @@ def test_summary_table_counts_linkerd_pods(kubectl, injected):
     rows = {
         line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:] if line.strip()
     }
-    # NATIVE TRADITIONAL INVALID GATEWAY NONE NEEDS-ACTION
-    assert rows["l5d-default"] == ["3", "1", "0", "0", "0", "0"]
-    assert rows["l5d-drift"] == ["2", "0", "0", "0", "0", "2"]
-    assert rows["l5d-optin"] == ["0", "1", "0", "0", "1", "0"]
+    # NATIVE TRADITIONAL INVALID GATEWAY AMBIENT NONE NEEDS-ACTION
+    assert rows["l5d-default"] == ["3", "1", "0", "0", "0", "0", "0"]
+    assert rows["l5d-drift"] == ["2", "0", "0", "0", "0", "0", "2"]
+    assert rows["l5d-optin"] == ["0", "1", "0", "0", "0", "1", "0"]
 
 
 # --- where the plugin and Linkerd once disagreed ----------------------------------------------

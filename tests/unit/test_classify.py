@@ -358,3 +358,59 @@ def test_appmesh_mark_on_the_container_alone_is_enough():
         env=[{"name": "APPMESH_VIRTUAL_NODE_NAME", "value": "mesh/m/virtualNode/cart_shop"}],
     )
     assert find_proxy(pod) == ("envoy", "envoy", "traditional")
+
+
+# --- Istio ambient: in the mesh without a sidecar ----------------------------------------------
+
+REDIRECTED = {"ambient.istio.io/redirection": "enabled"}
+AMBIENT_LABEL = {"istio.io/dataplane-mode": "ambient"}
+
+
+def test_a_pod_istio_cni_redirected_is_ambient_in_istios_mesh():
+    row = classify_pod(pods.pod(annotations=REDIRECTED, labels=AMBIENT_LABEL))
+    assert (row.mode, row.proxy, row.family, row.ambient) == (
+        "ambient",
+        None,
+        "istio",
+        "redirected",
+    )
+    assert row.problems == []
+
+
+@pytest.mark.parametrize(
+    "marks",
+    [{"annotations": REDIRECTED}, {"labels": AMBIENT_LABEL}],
+    ids=["redirected", "labelled"],
+)
+@pytest.mark.parametrize("mode", ["native", "traditional"])
+def test_a_sidecar_wins_over_ambient_enrolment(mode, marks):
+    row = classify_pod(pods.istio(mode, **marks))
+    assert (row.mode, row.proxy, row.ambient) == (mode, "istio-proxy", "sidecar wins")
+
+
+def test_a_pod_labelled_for_ambient_but_not_redirected_says_so_and_stays_none():
+    row = classify_pod(pods.pod(labels=AMBIENT_LABEL))
+    assert (row.mode, row.ambient) == ("none", "not redirected")
+    assert row.problems == ["labelled for ambient but not redirected: is istio-cni running?"]
+
+
+@pytest.mark.parametrize(
+    "annotations, labels",
+    [
+        ({"ambient.istio.io/redirection": "disabled"}, {}),
+        ({}, {"istio.io/dataplane-mode": "none"}),
+        ({}, {}),
+    ],
+)
+def test_a_pod_neither_redirected_nor_asking_for_ambient_is_none(annotations, labels):
+    row = classify_pod(pods.pod(annotations=annotations, labels=labels))
+    assert (row.mode, row.ambient, row.problems) == ("none", None, [])
+
+
+def test_the_pods_own_dataplane_label_decides_over_its_namespaces():
+    from kubectl_sidecar.classify import ambient_label
+
+    assert ambient_label({}, AMBIENT_LABEL) == "istio"
+    assert ambient_label({"istio.io/dataplane-mode": "none"}, AMBIENT_LABEL) is None
+    assert ambient_label(AMBIENT_LABEL, {}) == "istio"
+    assert ambient_label({}, {"istio.io/dataplane-mode": "none"}) is None

@@ -307,6 +307,7 @@ def test_status_json_adds_context_fields_only(asm_fleet, run):
         "node",
         "revision",
         "creationTimestamp",
+        "ambient",
     }
     assert set(doc["items"][0]) == one_context_item | {"context"}
     assert doc["errors"] == []
@@ -710,6 +711,7 @@ def test_total_counts_a_workload_per_context():
     class Row:
         def __init__(self, mode, needs):
             self.namespace, self.mode, self.needs_restart = "shop", mode, needs
+            self.ambient = None
             self.workload = WorkloadRef("Deployment", "shop", "cart")
             from kubectl_sidecar.actions import Remedy, Step
 

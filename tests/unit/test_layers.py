@@ -14,6 +14,7 @@ PURE = {
     "classify",
     "durations",
     "errors",
+    "injection",
     "meshconfig",
     "owners",
     "patches",

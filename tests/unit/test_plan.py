@@ -364,3 +364,17 @@ def test_a_restart_already_rolling_out_is_waited_for_once_the_config_says_the_ta
     first = plan_switch(half_done, ASM_NATIVE, "traditional", facts)
     assert first.config_changes
     assert [(r.ref.short, r.in_flight) for r in first.restarts] == [("StatefulSet/db", False)]
+
+
+def test_ambient_pods_are_never_restarted_by_a_switch_or_a_restart():
+    ambient = {"annotations": {"ambient.istio.io/redirection": "enabled"}}
+    cluster = rows(
+        (pods.pod(name="amb-a", **ambient), ("Deployment", "amb")),
+        (pods.istio("native", name="both-a", **ambient), ("Deployment", "both")),
+    )
+    plan = plan_switch(cluster, ASM_NATIVE, "traditional", {})
+    assert [r.ref.short for r in plan.restarts] == ["Deployment/both"]  # its sidecar wins
+    assert plan.outside == 1
+    for row in cluster:
+        row.desired = "traditional"
+    assert [r.ref.short for r in plan_restart(cluster, {}).restarts] == ["Deployment/both"]

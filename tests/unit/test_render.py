@@ -129,11 +129,12 @@ def test_namespace_summary_counts_modes_per_namespace():
         "TRADITIONAL",
         "INVALID",
         "GATEWAY",
+        "AMBIENT",
         "NONE",
         "NEEDS-ACTION",
     ]
-    assert lines[1].split() == ["data", "0", "1", "0", "0", "1", "0"]
-    assert lines[2].split() == ["shop", "2", "0", "0", "0", "0", "2"]
+    assert lines[1].split() == ["data", "0", "1", "0", "0", "0", "1", "0"]
+    assert lines[2].split() == ["shop", "2", "0", "0", "0", "0", "0", "2"]
 
 
 def streamed(report, output, page=1, rows=None):
@@ -256,3 +257,47 @@ def test_indented_json_is_what_json_dumps_writes(value):
     assert render.indented_json(value) == json.dumps(value, indent=2)
     nested = json.dumps({"key": value}, indent=2)
     assert nested == "{\n  " + '"key": ' + render.indented_json(value, 2) + "\n}"
+
+
+def test_ambient_pods_are_a_mode_of_their_own_and_counted_in_every_summary():
+    mesh = asm_config({"spec": {"enableNativeSidecar": False}}, "asm")
+    redirected = {"ambient.istio.io/redirection": "enabled"}
+    specs = [
+        pods.pod(name="amb", annotations=redirected),
+        pods.istio("native", name="both", annotations=redirected),
+        pods.pod(name="waiting", labels={"istio.io/dataplane-mode": "ambient"}),
+    ]
+    rows = []
+    for pod in specs:
+        row = classify_pod(pod)
+        assess(row, desired_setting(row, mesh), {})
+        rows.append(row)
+    r = Report(scope=Scope("shop"), mesh=mesh, rows=rows)
+    lines = table(r).splitlines()
+    assert lines[1].split() == ["amb", "<none>", "<none>", "ambient", "-", "-"]
+    assert lines[2].split() == [
+        "both",
+        "<none>",
+        "istio-proxy",
+        "native",
+        "traditional",
+        "recreate",
+    ]
+    assert lines[3].split() == ["waiting", "<none>", "<none>", "none", "-", "-"]
+    tally = r.tally()
+    line = render.summary_line(mesh, tally)
+    assert "Pods: 1 native, 1 ambient, 1 none." in line
+    assert "1 pod(s) labelled for ambient but not redirected" in line
+    doc = render.document({"c": r}, tally)
+    assert doc["summary"]["modes"]["ambient"] == 1
+    assert doc["summary"]["ambientNotRedirected"] == 1
+    items = {i["pod"]: i for i in doc["items"]}
+    assert (items["amb"]["mode"], items["amb"]["ambient"]) == ("ambient", "redirected")
+    assert items["amb"]["needsRestart"] is False and items["amb"]["desiredMode"] is None
+    assert (items["both"]["mode"], items["both"]["ambient"]) == ("native", "sidecar wins")
+    assert items["waiting"]["ambient"] == "not redirected"
+    assert items["waiting"]["problems"] == [
+        "labelled for ambient but not redirected: is istio-cni running?"
+    ]
+    headers = render.namespace_summary([("c", tally)]).splitlines()
+    assert headers[1].split() == ["shop", "1", "0", "0", "0", "1", "1", "1"]

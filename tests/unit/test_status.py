@@ -1,8 +1,10 @@
 """status.stream and status.collect over an in-memory cluster: batching, and one read per kind."""
 
-from kubectl_sidecar import status
+import pytest
+
+from kubectl_sidecar import render, status
 from kubectl_sidecar.meshes.linkerd import OVERRIDE_ANNOTATIONS as LINKERD_KEYS
-from kubectl_sidecar.plan import plan_switch
+from kubectl_sidecar.plan import plan_restart, plan_switch
 from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.render import action_text
 from tests.unit import pods
@@ -85,9 +87,17 @@ def test_a_tally_of_streamed_batches_equals_the_collected_report():
         == report.tally().summary()
         == {
             "pods": 1200,
-            "modes": {"native": 1200, "traditional": 0, "invalid": 0, "gateway": 0, "none": 0},
+            "modes": {
+                "native": 1200,
+                "traditional": 0,
+                "invalid": 0,
+                "gateway": 0,
+                "ambient": 0,
+                "none": 0,
+            },
             "needsRestart": 1200,
             "workloadsToRestart": 9,  # ns-9's web is paused: it must be resumed, not restarted
+            "ambientNotRedirected": 0,
         }
     )
     assert tally.per_namespace["ns-0"]["restart"] == 120
@@ -271,3 +281,120 @@ def test_a_linkerd_switch_restarts_pods_whose_only_annotation_is_the_namespaces_
     ]
     # pinned's template pins it; debug, a bare pod, pins itself.
     assert plan.already == 2 and plan.manual == []
+
+
+# --- pods that lost the mesh -----------------------------------------------------------------
+
+
+def lost_mesh_cluster():
+    """Istio with its chart's webhooks: shop is labelled for injection and has one pod with a
+    proxy and two without (one opted out); plain is not labelled."""
+    from tests.unit.test_injection import istio_configuration
+    from tests.unit.test_meshes_istio import istiod
+
+    def namespace(name, labels):
+        return {
+            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name, **labels}}
+        }
+
+    return {
+        "Deployment": [istiod("true"), deployment("cart"), deployment("web"), deployment("opt")],
+        "ReplicaSet": [
+            replicaset("cart-5f", "cart"),
+            replicaset("web-5f", "web"),
+            replicaset("opt-5f", "opt"),
+            replicaset("app-5f", "app", "plain"),
+        ],
+        "MutatingWebhookConfiguration": [istio_configuration()],
+        "Namespace": [namespace("shop", {"istio-injection": "enabled"}), namespace("plain", {})],
+        "Pod": [
+            pods.istio("native", name="cart-5f-a", owner=("ReplicaSet", "cart-5f")),
+            pods.pod(name="web-5f-a", owner=("ReplicaSet", "web-5f")),
+            pods.pod(name="web-5f-b", owner=("ReplicaSet", "web-5f")),
+            pods.pod(
+                name="opt-5f-a",
+                owner=("ReplicaSet", "opt-5f"),
+                annotations={"sidecar.istio.io/inject": "false"},
+            ),
+            pods.pod(name="app-5f-a", namespace="plain", owner=("ReplicaSet", "app-5f")),
+        ],
+    }
+
+
+def test_pods_the_injectors_webhook_selects_but_have_no_proxy_need_a_restart():
+    cluster = FakeCluster(lost_mesh_cluster())
+    report = status.collect(cluster, status.Scope())
+    rows = by_name(report.rows)
+    for name in ("web-5f-a", "web-5f-b"):
+        row = rows[name]
+        assert row.mode == "none" and row.needs_restart and row.desired == "native"
+        assert row.lost == "no proxy: webhook istio-sidecar-injector selects this pod"
+        assert action_text(row.remedy) == "restart Deployment/web"
+    for name in ("opt-5f-a", "app-5f-a", "cart-5f-a"):
+        assert not rows[name].lost and not rows[name].needs_restart
+    summary = report.tally().summary()
+    assert (summary["needsRestart"], summary["workloadsToRestart"]) == (2, 1)
+    plan = plan_restart(report.rows, {})
+    assert [r.ref.short for r in plan.restarts] == ["Deployment/web"] and plan.lost == 2
+    text = render.plan_text([("c", plan, status.Scope())])
+    assert "(2 pod(s) among them have no proxy, though the mesh's injector webhook" in text
+    # one list of each per run, never a read per pod or per namespace
+    reads = [read[:2] for read in cluster.reads]
+    assert reads.count(("list", "MutatingWebhookConfiguration")) == 1
+    assert reads.count(("list", "Namespace")) == 1
+
+
+def test_a_switch_restores_lost_pods_into_the_target_mode():
+    report = status.collect(FakeCluster(lost_mesh_cluster()), status.Scope())
+    plan = plan_switch(report.rows, report.mesh, "traditional", {})
+    assert [r.ref.short for r in plan.restarts] == ["Deployment/cart", "Deployment/web"]
+
+
+def test_one_namespace_is_read_with_a_get_not_a_list():
+    cluster = FakeCluster(lost_mesh_cluster())
+    report = status.collect(cluster, status.Scope("shop"))
+    assert by_name(report.rows)["web-5f-a"].lost
+    assert ("get", "Namespace", None, "shop") in cluster.reads
+    assert not any(read[:2] == ("list", "Namespace") for read in cluster.reads)
+
+
+@pytest.mark.parametrize("refused", ["MutatingWebhookConfiguration", "Namespace"])
+def test_without_the_right_to_read_the_webhooks_nothing_is_flagged_and_it_says_so_once(refused):
+    cluster = FakeCluster(lost_mesh_cluster(), refuse={refused})
+    assessor = status.Assessor(cluster, status.Scope())
+    rows = [row for batch in status.stream(assessor, batch_size=1) for row in batch]
+    assert not any(row.lost for row in rows)
+    said = [w for w in assessor.warnings if "lost their mesh proxy are not flagged" in w]
+    assert len(said) == 1, assessor.warnings
+
+
+def test_a_pod_in_a_namespace_labelled_for_ambient_but_not_redirected_is_noted():
+    objects = lost_mesh_cluster()
+    objects["Namespace"][1]["metadata"]["labels"]["istio.io/dataplane-mode"] = "ambient"
+    rows = by_name(status.collect(FakeCluster(objects), status.Scope()).rows)
+    assert rows["app-5f-a"].ambient == "not redirected" and not rows["app-5f-a"].needs_restart
+    assert rows["web-5f-a"].ambient is None
+
+
+def test_a_lost_pod_shows_its_desired_mode_and_why_it_needs_a_restart():
+    report = status.collect(FakeCluster(lost_mesh_cluster()), status.Scope("shop"))
+    lines = {
+        line.split()[0]: line.split()
+        for line in render.pod_table(report.scope, report.rows).splitlines()
+    }
+    assert lines["web-5f-a"] == [
+        "web-5f-a",
+        "Deployment/web",
+        "<none>",
+        "none",
+        "native",
+        "restart",
+        "Deployment/web",
+        "(no",
+        "proxy)",
+    ]
+    assert lines["opt-5f-a"][3:] == ["none", "-", "-"]
+    item = render.item(by_name(report.rows)["web-5f-a"])
+    assert item["problems"] == ["no proxy: webhook istio-sidecar-injector selects this pod"]
+    assert item["needsRestart"] is True and item["desiredMode"] == "native"
+    assert item["desiredModeSource"] == "istio-system/istiod ENABLE_NATIVE_SIDECARS=true"

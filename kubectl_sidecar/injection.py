@@ -1,0 +1,188 @@
+"""Whether a mesh's injector would give a pod its proxy: pure functions of plain data.
+
+A pod without a proxy either never belonged to the mesh or lost it (created while the injector
+was down behind a webhook that fails open). Which one is not guessed: the API server calls the
+injector for a pod exactly when one of its MutatingWebhookConfiguration's webhooks applies to pod
+creation and its namespaceSelector and objectSelector match the namespace's and the pod's labels;
+the injector then applies its own per-pod rules (each mesh module's `injects`). Where either
+can't be told for certain (a CEL matchCondition, a selector operator or an annotation value
+this doesn't know), the pod is not flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+UNKNOWN = None  # can't be told: never flagged
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """A metav1.LabelSelector read once, to be matched against many pods' labels."""
+
+    requirements: tuple[tuple[str, str, frozenset], ...] = ()  # (key, operator, values)
+    unknown: bool = False  # it has an operator this doesn't know
+
+    @classmethod
+    def of(cls, selector: Mapping | None) -> Selector:
+        """A missing or empty selector matches everything, as the API server reads it."""
+        selector = selector or {}
+        requirements = [
+            (key, "In", frozenset((value,)))
+            for key, value in (selector.get("matchLabels") or {}).items()
+        ]
+        unknown = False
+        for requirement in selector.get("matchExpressions") or ():
+            operator = requirement.get("operator")
+            if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+                unknown = True
+                continue
+            values = frozenset(requirement.get("values") or ())
+            requirements.append((requirement.get("key"), operator, values))
+        return cls(tuple(requirements), unknown)
+
+    def matches(self, labels: Mapping[str, str]) -> bool | None:
+        """Every requirement holds: True; one fails: False; else None where an operator is
+        one it doesn't know."""
+        for key, operator, values in self.requirements:
+            value = labels.get(key)  # a label's value is a string: None is its absence
+            if operator == "In":
+                if value is None or value not in values:
+                    return False
+            elif operator == "NotIn":
+                if value is not None and value in values:
+                    return False
+            elif operator == "Exists":
+                if value is None:
+                    return False
+            elif value is not None:  # DoesNotExist
+                return False
+        return UNKNOWN if self.unknown else True
+
+
+def selector_matches(selector: Mapping | None, labels: Mapping[str, str]) -> bool | None:
+    """metav1.LabelSelector against labels, as the API server reads a webhook's selectors."""
+    return Selector.of(selector).matches(labels)
+
+
+def _any(values: Iterable, *wanted: str) -> bool:
+    return any(value in wanted for value in values or ())
+
+
+def applies_to_pod_creation(webhook: Mapping) -> bool:
+    """One of the webhook's rules covers CREATE of core/v1 pods."""
+    for rule in webhook.get("rules") or ():
+        if (
+            _any(rule.get("operations"), "CREATE", "*")
+            and _any(rule.get("apiGroups"), "", "*")
+            and _any(rule.get("apiVersions"), "v1", "*")
+            and _any(rule.get("resources"), "pods", "*", "*/*")
+            and rule.get("scope", "*") in ("*", "Namespaced")
+        ):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class InjectorWebhook:
+    """One webhook of a mesh's injector that applies to pod creation."""
+
+    configuration: str  # its MutatingWebhookConfiguration's name
+    revision: str | None  # the control plane revision it calls (Istio's istio.io/rev label)
+    namespace_selector: Selector
+    object_selector: Selector
+    conditional: bool  # it has matchConditions (CEL): whether it is called can't be told
+
+    def called(self, namespace_labels: Mapping, pod_labels: Mapping) -> bool | None:
+        """Whether the API server calls it for a pod with these labels in that namespace."""
+        return self.called_in(self.namespace_selector.matches(namespace_labels), pod_labels)
+
+    def called_in(self, namespace_match: bool | None, pod_labels: Mapping) -> bool | None:
+        """called(), its namespaceSelector's answer already known (selecting())."""
+        if namespace_match is False:
+            return False
+        pod_match = self.object_selector.matches(pod_labels)
+        if pod_match is False:
+            return False
+        if self.conditional or namespace_match is UNKNOWN or pod_match is UNKNOWN:
+            return UNKNOWN
+        return True
+
+
+def injector_webhooks(configurations: Iterable[Mapping], prefixes: tuple[str, ...]):
+    """[InjectorWebhook] of the MutatingWebhookConfigurations named with one of the mesh's
+    prefixes (base.ProxyFamily.INJECTOR_WEBHOOKS), from a list of them."""
+    found = []
+    for configuration in configurations:
+        metadata = configuration.get("metadata") or {}
+        name = metadata.get("name") or ""
+        if not name.startswith(prefixes):
+            continue
+        revision = (metadata.get("labels") or {}).get("istio.io/rev")
+        for webhook in configuration.get("webhooks") or ():
+            if applies_to_pod_creation(webhook):
+                found.append(
+                    InjectorWebhook(
+                        name,
+                        revision,
+                        Selector.of(webhook.get("namespaceSelector")),
+                        Selector.of(webhook.get("objectSelector")),
+                        bool(webhook.get("matchConditions")),
+                    )
+                )
+    return found
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """What a namespace tells the API server's selectors and a mesh's injector."""
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+
+# (pod labels, pod annotations, hostNetwork, namespace name, Namespace) -> whether the mesh's
+# injector, once called, gives the pod a proxy; None where that can't be told.
+Injects = Callable[[Mapping, Mapping, bool, str, Namespace], "bool | None"]
+
+
+def selecting(webhooks: list[InjectorWebhook], namespace: Namespace | None):
+    """[(webhook, True or None)]: the webhooks whose namespaceSelector doesn't rule out this
+    namespace, and whether it matches (None: can't tell). Once per namespace: most pods
+    without a proxy are in namespaces no injector webhook selects."""
+    if namespace is None:
+        return []
+    found = []
+    for webhook in webhooks:
+        match = webhook.namespace_selector.matches(namespace.labels)
+        if match is not False:
+            found.append((webhook, match))
+    return found
+
+
+def lost_proxy(
+    facts: tuple[Mapping, Mapping, bool],
+    namespace_name: str,
+    namespace: Namespace | None,
+    webhooks: list[tuple[InjectorWebhook, bool | None]],
+    injects: Injects,
+) -> InjectorWebhook | None:
+    """The webhook whose injector would give this pod without a proxy one now, or None when
+    none would, or it can't be told for certain. facts: PodRow.injection_facts; webhooks:
+    selecting() for its namespace."""
+    if namespace is None:
+        return None
+    labels, annotations, host_network = facts
+    called = None
+    for webhook, namespace_match in webhooks:
+        answer = webhook.called_in(namespace_match, labels)
+        if answer is UNKNOWN:
+            return None  # it might be the one: nothing is certain
+        if answer and called is None:
+            called = webhook
+    if called is None:
+        return None
+    if injects(labels, annotations, host_network, namespace_name, namespace) is not True:
+        return None
+    return called

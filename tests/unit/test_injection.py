@@ -1,0 +1,259 @@
+"""Whether a mesh's injector would give a pod without a proxy one: the webhook selectors the API
+server evaluates, and each mesh's own per-pod rules."""
+
+import pytest
+
+from kubectl_sidecar.injection import (
+    InjectorWebhook,
+    Namespace,
+    Selector,
+    applies_to_pod_creation,
+    injector_webhooks,
+    lost_proxy,
+    selecting,
+    selector_matches,
+)
+from kubectl_sidecar.meshes import istio, linkerd
+
+LABELS = {"app": "cart", "tier": "web"}
+
+
+@pytest.mark.parametrize(
+    "selector, matches",
+    [
+        (None, True),
+        ({}, True),
+        ({"matchLabels": {"app": "cart"}}, True),
+        ({"matchLabels": {"app": "web"}}, False),
+        ({"matchLabels": {"missing": "x"}}, False),
+        ({"matchExpressions": [{"key": "app", "operator": "In", "values": ["a", "cart"]}]}, True),
+        ({"matchExpressions": [{"key": "app", "operator": "In", "values": ["a"]}]}, False),
+        ({"matchExpressions": [{"key": "gone", "operator": "In", "values": ["a"]}]}, False),
+        ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["cart"]}]}, False),
+        ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["x"]}]}, True),
+        # NotIn matches a missing key, as Kubernetes' selectors do
+        ({"matchExpressions": [{"key": "gone", "operator": "NotIn", "values": ["x"]}]}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, True),
+        ({"matchExpressions": [{"key": "gone", "operator": "Exists"}]}, False),
+        ({"matchExpressions": [{"key": "gone", "operator": "DoesNotExist"}]}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, False),
+        # every requirement must hold (AND), labels and expressions alike
+        (
+            {
+                "matchLabels": {"app": "cart"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}],
+            },
+            False,
+        ),
+        # an operator it doesn't know: unknown, unless another requirement already fails
+        ({"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]}, None),
+        (
+            {
+                "matchLabels": {"app": "web"},
+                "matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}],
+            },
+            False,
+        ),
+    ],
+)
+def test_label_selectors_match_as_the_api_server_evaluates_them(selector, matches):
+    assert selector_matches(selector, LABELS) is matches
+
+
+POD_RULE = {
+    "operations": ["CREATE"],
+    "apiGroups": [""],
+    "apiVersions": ["v1"],
+    "resources": ["pods"],
+    "scope": "Namespaced",
+}
+
+
+@pytest.mark.parametrize(
+    "rule, applies",
+    [
+        (POD_RULE, True),
+        ({**POD_RULE, "operations": ["*"], "resources": ["*"]}, True),
+        ({**POD_RULE, "scope": "*"}, True),
+        ({k: v for k, v in POD_RULE.items() if k != "scope"}, True),
+        ({**POD_RULE, "operations": ["UPDATE"]}, False),
+        ({**POD_RULE, "resources": ["pods/ephemeralcontainers"]}, False),
+        ({**POD_RULE, "apiGroups": ["apps"], "resources": ["deployments"]}, False),
+    ],
+)
+def test_only_webhooks_for_pod_creation_count(rule, applies):
+    assert applies_to_pod_creation({"rules": [rule]}) is applies
+
+
+def istio_configuration(name="istio-sidecar-injector", revision=None, conditions=None):
+    """Istio's chart's webhooks for one revision: namespaces labelled istio-injection=enabled
+    (or istio.io/rev), and pods asking with sidecar.istio.io/inject=true elsewhere."""
+    hooks = [
+        {
+            "name": "namespace.sidecar-injector.istio.io",
+            "rules": [POD_RULE],
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {"key": "istio-injection", "operator": "In", "values": ["enabled"]}
+                ]
+            },
+            "objectSelector": {
+                "matchExpressions": [
+                    {"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}
+                ]
+            },
+        },
+        {
+            "name": "object.sidecar-injector.istio.io",
+            "rules": [POD_RULE],
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {"key": "istio-injection", "operator": "DoesNotExist"},
+                    {"key": "istio.io/rev", "operator": "DoesNotExist"},
+                ]
+            },
+            "objectSelector": {
+                "matchExpressions": [
+                    {"key": "sidecar.istio.io/inject", "operator": "In", "values": ["true"]},
+                    {"key": "istio.io/rev", "operator": "DoesNotExist"},
+                ]
+            },
+        },
+    ]
+    if conditions:
+        hooks[0]["matchConditions"] = conditions
+    labels = {"istio.io/rev": revision} if revision else {}
+    return {"metadata": {"name": name, "labels": labels}, "webhooks": hooks}
+
+
+OTHERS = {
+    "metadata": {"name": "policy-webhook"},
+    "webhooks": [{"name": "policy.example.com", "rules": [POD_RULE]}],
+}
+INJECTION_ON = Namespace({"istio-injection": "enabled"}, {})
+PLAIN = Namespace({"kubernetes.io/metadata.name": "shop"}, {})
+
+
+def istio_lost(labels=None, annotations=None, host_network=False, namespace=INJECTION_ON, **kw):
+    webhooks = injector_webhooks([OTHERS, istio_configuration(**kw)], istio.INJECTOR_WEBHOOKS)
+    found = lost_proxy(
+        (labels or {}, annotations or {}, host_network),
+        "shop",
+        namespace,
+        selecting(webhooks, namespace),
+        istio.injects,
+    )
+    return found.configuration if found else None
+
+
+def test_only_the_meshs_own_webhook_configurations_are_its_injectors():
+    webhooks = injector_webhooks([OTHERS, istio_configuration()], istio.INJECTOR_WEBHOOKS)
+    assert {hook.configuration for hook in webhooks} == {"istio-sidecar-injector"}
+    assert len(webhooks) == 2
+
+
+def test_an_istio_pod_without_a_proxy_in_an_injected_namespace_lost_it():
+    assert istio_lost() == "istio-sidecar-injector"
+
+
+def test_an_istio_pod_that_asked_for_a_proxy_in_a_plain_namespace_lost_it():
+    assert istio_lost({"sidecar.istio.io/inject": "true"}, namespace=PLAIN)
+
+
+@pytest.mark.parametrize(
+    "labels, annotations, host_network, namespace",
+    [
+        ({}, {}, False, PLAIN),  # never meshed: no webhook selects it
+        ({"sidecar.istio.io/inject": "false"}, {}, False, INJECTION_ON),  # the webhook spares it
+        ({}, {"sidecar.istio.io/inject": "false"}, False, INJECTION_ON),  # the injector does
+        ({}, {}, True, INJECTION_ON),  # hostNetwork
+        # the label decides over the annotation, as the injector reads them
+        ({"sidecar.istio.io/inject": "false"}, {"sidecar.istio.io/inject": "true"}, False, PLAIN),
+        # a value releases read differently: not certain
+        ({}, {"sidecar.istio.io/inject": "yes"}, False, INJECTION_ON),
+        (None, None, False, None),  # its namespace wasn't read
+    ],
+)
+def test_istio_pods_its_injector_would_leave_alone_are_not_lost(
+    labels, annotations, host_network, namespace
+):
+    assert istio_lost(labels, annotations, host_network, namespace) is None
+
+
+def test_istio_spares_the_kubernetes_system_namespaces_whatever_their_labels():
+    webhooks = injector_webhooks([istio_configuration()], istio.INJECTOR_WEBHOOKS)
+    facts = ({}, {}, False)
+    hooks = selecting(webhooks, INJECTION_ON)
+    assert lost_proxy(facts, "kube-system", INJECTION_ON, hooks, istio.injects) is None
+
+
+def test_a_webhook_with_match_conditions_makes_it_uncertain():
+    conditions = [{"name": "not-jobs", "expression": "true"}]
+    assert istio_lost(conditions=conditions) is None
+
+
+def test_the_revision_of_the_webhook_that_selects_the_pod_is_kept():
+    webhooks = injector_webhooks(
+        [istio_configuration("istio-sidecar-injector-canary", revision="canary")],
+        istio.INJECTOR_WEBHOOKS,
+    )
+    hooks = selecting(webhooks, INJECTION_ON)
+    found = lost_proxy(({}, {}, False), "shop", INJECTION_ON, hooks, istio.injects)
+    assert (found.configuration, found.revision) == ("istio-sidecar-injector-canary", "canary")
+
+
+LINKERD_HOOK = InjectorWebhook(
+    "linkerd-proxy-injector-webhook-config",
+    None,
+    Selector.of(
+        {
+            "matchExpressions": [
+                {
+                    "key": "kubernetes.io/metadata.name",
+                    "operator": "NotIn",
+                    "values": ["kube-system"],
+                }
+            ]
+        }
+    ),
+    Selector.of(
+        {
+            "matchExpressions": [
+                {"key": "linkerd.io/control-plane-component", "operator": "DoesNotExist"}
+            ]
+        }
+    ),
+    False,
+)
+
+
+@pytest.mark.parametrize(
+    "pod, namespace, lost",
+    [
+        ({}, {"linkerd.io/inject": "enabled"}, True),
+        ({"linkerd.io/inject": "enabled"}, {}, True),
+        ({"linkerd.io/inject": "ingress"}, {}, True),
+        ({}, {}, False),  # the webhook calls it for every pod; it injects only those asking
+        ({"linkerd.io/inject": "disabled"}, {"linkerd.io/inject": "enabled"}, False),
+        ({"linkerd.io/inject": "bogus"}, {"linkerd.io/inject": "enabled"}, False),
+    ],
+)
+def test_linkerd_injects_what_the_pod_or_its_namespace_asks_for(pod, namespace, lost):
+    ns = Namespace({}, namespace)
+    found = lost_proxy(({}, pod, False), "shop", ns, selecting([LINKERD_HOOK], ns), linkerd.injects)
+    assert (found is not None) is lost
+
+
+def test_linkerd_never_injects_a_host_network_pod():
+    ns = Namespace({}, {"linkerd.io/inject": "enabled"})
+    hooks = selecting([LINKERD_HOOK], ns)
+    assert lost_proxy(({}, {}, True), "shop", ns, hooks, linkerd.injects) is None
+
+
+def test_a_webhook_is_called_only_where_both_its_selectors_match():
+    (hook,) = injector_webhooks([istio_configuration()], istio.INJECTOR_WEBHOOKS)[:1]
+    assert hook.called({"istio-injection": "enabled"}, {}) is True
+    assert hook.called({}, {}) is False
+    assert (
+        hook.called({"istio-injection": "enabled"}, {"sidecar.istio.io/inject": "false"}) is False
+    )
