@@ -218,6 +218,13 @@ def _run_options(command):
             "failure at the end.",
         ),
         click.option(
+            "--no-canary",
+            is_flag=True,
+            envvar="KUBECTL_SIDECAR_NO_CANARY",
+            help="Don't try each workload's next pod through the admission chain "
+            "(a dry-run pod create) before the first write.",
+        ),
+        click.option(
             "--skip-unhealthy",
             is_flag=True,
             help="Don't restart workloads that were already failing (by default they "

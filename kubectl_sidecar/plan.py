@@ -76,6 +76,20 @@ class Manual:
 
 
 @dataclass
+class CanaryFindings:
+    """What the canary (canary.py) found for a plan: shown with it, kept in -o json."""
+
+    probed: int = 0  # workloads whose pod was tried
+    creates: int = 0  # dry-run pod creates sent (identical templates once)
+    requests: int = 0  # every request it made (the templates' GETs too)
+    cant: list[tuple[WorkloadRef, str]] = field(default_factory=list)  # (workload, why)
+    skipped: list[str] = field(default_factory=list)  # why parts of it were not asked
+    # What the run does with the workloads that can't be switched: "refuse" (nothing is
+    # written), "pin" (pinned to the old mode first) or "leave" (left as they are).
+    handling: str = "refuse"
+
+
+@dataclass
 class Plan:
     target: Mode | None  # None for restart: each pod's configured mode
     config_changes: list[ConfigChange] = field(default_factory=list)
@@ -89,6 +103,10 @@ class Plan:
     # family -> the pod-template annotation that pins its pods' mode, where the running
     # control plane reads another than the family's first (override_key)
     pin_keys: dict[str, str] = field(default_factory=dict)
+    # Pins to the old mode written before anything else: the workloads the canary found
+    # can't be switched, with --pin-failed.
+    pins: list[Override] = field(default_factory=list)
+    canary: CanaryFindings | None = None
 
     def override_key(self, family: str | None) -> str | None:
         """The pod-template annotation that pins `family`'s pods (pins after a failed rollout)."""
@@ -99,7 +117,7 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not (self.config_changes or self.overrides or self.restarts)
+        return not (self.config_changes or self.overrides or self.restarts or self.pins)
 
     @property
     def unhealthy(self) -> list[Restart]:
@@ -111,6 +129,27 @@ class Plan:
         self.elsewhere += sum(1 for r in self.restarts if r.namespace != namespace)
         self.restarts = [r for r in self.restarts if r.namespace == namespace]
         self.manual = [m for m in self.manual if m.namespace == namespace]
+
+    def set_aside_unswitchable(self, cant: Mapping[WorkloadRef, str], pin: bool) -> None:
+        """Take the workloads the canary found can't be switched ({workload: why}) out of
+        the restarts and overrides; pin them to the old mode first (pin, a switch's
+        --pin-failed) where the mesh has a per-workload annotation, else list them as left."""
+        if not cant:
+            return
+        items: list[Restart | Override] = [*self.restarts, *self.overrides]
+        for item in items:
+            if item.ref not in cant:
+                continue
+            key = self.override_key(getattr(item, "family", None))
+            if pin and key and self.target is not None:
+                self.pins.append(Override(*item.ref, key, self.target.opposite.annotation))
+                continue
+            todo = f"can't be switched: {cant[item.ref]}; left as it is"
+            if pin:
+                todo += " (no per-workload annotation pins it)"
+            self.manual.append(Manual(item.namespace, item.ref.short, todo))
+        self.restarts = [r for r in self.restarts if r.ref not in cant]
+        self.overrides = [o for o in self.overrides if o.ref not in cant]
 
     def set_aside_unhealthy(self) -> None:
         """Don't restart workloads that were failing before (--skip-unhealthy): list them."""
