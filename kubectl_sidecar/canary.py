@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -175,6 +175,49 @@ def probes_for(plan: Plan) -> list[Probe]:
             )
         )
     return probes
+
+
+def settle_probes(plan: Plan, skip: Iterable[str] = ()) -> list[Probe]:
+    """After the mesh-wide change: one workload to restart per namespace and revision, tried
+    without any per-pod annotation, so its pod shows what the mesh now injects (skip: the
+    namespaces where the caller may not create pods)."""
+    if plan.target is None or not plan.config_changes:
+        return []
+    skipped = set(skip)
+    chosen: dict[tuple[str, str | None], Probe] = {}
+    for restart in plan.restarts:
+        where = (restart.namespace, restart.revision)
+        if restart.namespace not in skipped and where not in chosen:
+            chosen[where] = Probe(restart.ref, restart.family, plan.target)
+    return list(chosen.values())
+
+
+def until_injected(
+    cluster: ClusterApi,
+    probes: list[Probe],
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    proxy_names: Mapping[str, str] | None = None,
+) -> dict[WorkloadRef, str]:
+    """Try the probes again and again until each comes back in its mode (the injector has
+    the new config: istiod, Consul's injector and kuma-cp roll out, ASM pushes it to the data
+    plane in its own time), or the deadline (a clock() reading) passes. {workload: why} of
+    those still wrong then; empty once all are right."""
+    pending = list(probes)
+    delay = 1.0
+    while True:
+        result = probe(cluster, pending, proxy_names)
+        wrong = {
+            ref: answer.why
+            for ref, answer in result.answers.items()
+            if answer.why is not None and answer.skipped is None
+        }
+        pending = [item for item in pending if item.ref in wrong]
+        if not pending or clock() + delay > deadline:
+            return {ref: why for ref, why in wrong.items() if why is not None}
+        sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 def findings(result: Result, probed: int) -> CanaryFindings:

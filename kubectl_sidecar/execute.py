@@ -134,6 +134,26 @@ class Executor:
         finally:
             self.tracker.forget(key)
 
+    def put_back(self, change: ConfigChange) -> None:
+        """Undo one ConfigChange this run made (ConfigChange.undo), at the resourceVersion
+        read just before; where the control plane reads it at start, wait for its rollout."""
+        cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
+        written = change.patch()
+        current = cluster.get(written.resource, written.name, written.namespace)
+        version = ((current or {}).get("metadata") or {}).get("resourceVersion")
+        patch = change.undo(version)
+        key = WorkloadRef("Deployment", change.namespace or "", change.name)
+        follow = change.rolls_out and not self.server_dry_run
+        if follow:
+            self.tracker.follow([key])
+        try:
+            answer = self._send(cluster, patch, self._deadline())
+            self.say(f"{patch.ref} put back ({change.new} -> {change.old}){self._suffix}")
+            if follow:
+                self._wait_for_config(change, key, answer)
+        finally:
+            self.tracker.forget(key)
+
     def _wait_for_config(self, change: ConfigChange, key: WorkloadRef, answer: dict | None) -> None:
         if key[0] == change.kind:
             self.tracker.note(key, answer)

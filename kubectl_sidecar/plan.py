@@ -34,6 +34,7 @@ class Restart:
     family: str | None = None  # the mesh whose proxy the pods run
     unhealthy: str | None = None  # why it was failing before the restart, if it was
     in_flight: bool = False  # its rollout is under way: waited for, not restarted again
+    revision: str | None = None  # the control plane revision that injected its pods
     verb = "restarted"
 
     @property
@@ -282,6 +283,7 @@ def _plan_pods(
     rolling out is waited for rather than restarted again."""
     restart_pods: defaultdict[WorkloadRef, int] = defaultdict(int)
     families: dict[WorkloadRef, str | None] = {}
+    revisions: dict[WorkloadRef, str | None] = {}
     manual: dict[tuple[str, str], str] = {}
     for row in rows:
         if row.terminating:
@@ -297,6 +299,7 @@ def _plan_pods(
             assert fix.workload is not None  # a restart is always of a workload
             restart_pods[fix.workload] += 1
             families[fix.workload] = row.family
+            revisions[fix.workload] = row.revision
         else:
             what = fix.workload.short if fix.workload else f"Pod/{row.name}"
             manual[(row.namespace, what)] = manual_step(fix, row)
@@ -307,6 +310,7 @@ def _plan_pods(
             families[ref],
             getattr(facts.get(ref), "unhealthy", None),
             wait_in_flight and getattr(facts.get(ref), "in_flight", False),
+            revisions[ref],
         )
         for ref, count in sorted(
             restart_pods.items(), key=lambda item: (item[0].namespace, item[0].kind, item[0].name)

@@ -6,6 +6,7 @@ an interruption or a failure picks up where it stopped, and after success change
 """
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -23,6 +24,9 @@ from kubectl_sidecar.meshes.base import Mode, Unsupported
 from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
+
+# How long a switch without --timeout waits for the mesh to inject the new mode.
+DEFAULT_SETTLE_SECONDS = 600.0
 
 KIND_ALIASES = {
     "deployment": "Deployment",
@@ -489,6 +493,8 @@ def _carry_out(parts, options, console, problems):
                 current.executor.say = voice(change.context or current.member.name)
                 current.executor.apply_config(change)
             current.executor.say = voice(current.member.name)
+        if options.canary and not options.dry_run and not options.no_restart:
+            _until_injected(parts, options)
         if options.no_restart:
             report_to(
                 "Config changed; no workload was restarted (--no-restart). Restart them "
@@ -547,6 +553,64 @@ def _carry_out(parts, options, console, problems):
             render.outcome_json([(p.member.name, p.plan, p.executor.outcome) for p in parts], code)
         )
     return code
+
+
+def _until_injected(parts, options):
+    """After the mesh-wide change, before any restart: try one workload per namespace and
+    revision again, without the per-pod annotation, until the mesh injects the target (its
+    control plane rolls out, or pushes the config in its own time), within --timeout. If it
+    still injects the old mode, put the config back and stop: restarting would switch
+    nothing. SidecarError saying so."""
+    probes = [
+        canary.settle_probes(part.plan, part.canary_refused) if part.plan.config_changes else []
+        for part in parts
+    ]
+    if not any(probes):
+        return
+    target = parts[0].plan.target
+    deadline = time.monotonic() + (options.timeout or DEFAULT_SETTLE_SECONDS)
+    for part, tried in zip(parts, probes, strict=True):
+        if tried:
+            part.executor.say(
+                f"Canary: until the mesh injects {target} sidecars: {len(tried)} pod(s) "
+                "tried through admission (one per namespace and revision)"
+            )
+
+    def one(pair):
+        part, tried = pair
+        if not tried:
+            return {}
+        with part.blamed():
+            return canary.until_injected(
+                part.member.cluster,
+                tried,
+                deadline,
+                time.monotonic,
+                time.sleep,
+                options.proxy_names,
+            )
+
+    wrong = _at_once(one, list(zip(parts, probes, strict=True)))
+    if not any(wrong):
+        for part, tried in zip(parts, probes, strict=True):
+            if tried:
+                part.executor.say(f"Canary: the mesh injects {target} sidecars now")
+        return
+    why = "; ".join(f"{ref}: {reason}" for found in wrong for ref, reason in found.items())
+    stopped = (
+        f"the mesh still does not inject {target} sidecars after its config change "
+        f"({why}); restarting would switch nothing"
+    )
+    for part in reversed(parts):
+        for change in reversed(part.plan.config_changes):
+            try:
+                part.executor.put_back(change)
+            except SidecarError as error:
+                raise SidecarError(
+                    f"{stopped}, and putting {change.describe()} back failed: "
+                    f"{error.format_message()}; put it back by hand"
+                ) from None
+    raise SidecarError(f"{stopped}: the config was put back and nothing was restarted")
 
 
 def _pin_first(executor, pins, options):

@@ -174,6 +174,19 @@ class ConfigChange:
     def patch(self) -> Patch:
         raise Unsupported(f"no config change is known for mesh {self.mesh}")
 
+    def undo(self, resource_version: str | None) -> Patch:
+        """The patch that puts back what this change replaced (a switch whose mesh still
+        injects the old mode stops so), held to resource_version, the object's as read just
+        before: changed since by anyone, the server answers 409 Conflict."""
+        raise Unsupported(f"putting back {self.describe()} by itself is not known")
+
+    @property
+    def previous(self) -> str | None:
+        """The value this change replaced as it was written; None where it was unset. (old
+        may say the mode it meant after it: "auto (native)".)"""
+        value = self.old.split(" (", 1)[0]
+        return None if value == "unset" else value
+
     def caveat(self) -> str | None:
         """What the user must also do for the change to last, or None."""
         return None

@@ -282,21 +282,27 @@ class IstiodChange(ConfigChange):
             self.namespace, self.name, self.container, self.new, self.resource_version
         )
 
+    def undo(self, resource_version):
+        return istiod_env(
+            self.namespace, self.name, self.container, self.previous, resource_version
+        )
+
 
 def istiod_env(namespace, name, container, value, resource_version=None):
     """istiod's ENABLE_NATIVE_SIDECARS; its other env entries are kept (merged by name). With
     the resourceVersion it was read at, a Deployment changed since (a helm upgrade, another
     switch) answers 409 Conflict instead of taking a decision made on what it was."""
-    body: dict = {
-        "spec": {
-            "template": {
-                "spec": {
-                    "containers": [
-                        {"name": container, "env": [{"name": ISTIO_ENV, "value": value}]}
-                    ]
-                }
-            }
+    # value None: the entry removed (strategic merge's delete directive), as it was unset.
+    entry = (
+        {"name": ISTIO_ENV, "value": value}
+        if value is not None
+        else {
+            "name": ISTIO_ENV,
+            "$patch": "delete",
         }
+    )
+    body: dict = {
+        "spec": {"template": {"spec": {"containers": [{"name": container, "env": [entry]}]}}}
     }
     if resource_version:
         body["metadata"] = {"resourceVersion": resource_version}

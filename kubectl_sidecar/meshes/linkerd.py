@@ -323,6 +323,11 @@ class NamespaceChange(ConfigChange):
     def patch(self):
         return namespace_patch(self.name, self.new, self.key)
 
+    def undo(self, resource_version):
+        undone = namespace_patch(self.name, self.previous, self.key)  # None removes it
+        undone.body["metadata"]["resourceVersion"] = resource_version
+        return undone
+
 
 def namespace_patch(namespace, value, key=STABLE_KEY):
     """The namespace-wide native-sidecar annotation `key` Linkerd's injector reads."""

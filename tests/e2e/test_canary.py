@@ -161,3 +161,34 @@ def test_without_the_right_to_create_pods_the_canary_is_skipped_and_the_switch_g
     assert _asm_native(admin) is True
     seed.wait_for_pods(admin, ns, 1)
     assert seed.modes(admin, ns) == ["native"]
+
+
+@pytest.fixture
+def push_stuck(admin, asm_mesh, fresh_namespace):
+    """ASM set to traditional whose data plane never receives a new config (the harness's
+    injector keeps injecting traditional whatever the ASMMeshConfig says), and cart."""
+    from tests.harness.injectors.istio import PUSHED
+
+    ns = fresh_namespace
+    seed.asm_mesh(admin, False)
+    config = resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default")
+    admin.patch(config, {"metadata": {"annotations": {PUSHED: "false"}}})
+    seed.deployment(admin, ns, "cart")
+    seed.wait_for_pods(admin, ns, 2)
+    yield ns
+    admin.patch(config, {"metadata": {"annotations": {PUSHED: None}}})
+
+
+def test_a_config_the_mesh_doesnt_take_is_put_back_and_nothing_restarts(kubectl, admin, push_stuck):
+    ns = push_stuck
+    before = _generations(admin, ns)
+    # The deadline is the point here: the injector never changes, whatever the wait.
+    done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--timeout", "15s")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "the mesh still does not inject native sidecars after its config change" in output
+    assert "the config was put back and nothing was restarted" in output
+    assert "put back (true -> false)" in done.stderr
+    assert _asm_native(admin) is False
+    assert _generations(admin, ns) == before
+    assert "kubectl.kubernetes.io/restartedAt" not in _template_annotations(admin, ns, "cart")

@@ -205,3 +205,66 @@ def test_identical_templates_are_tried_once(stripped, run):
         "every pod admitted in native mode." in result.stdout
     )
     assert len(stripped.dry_run_creates) == 1
+
+
+def test_a_mesh_that_still_injects_the_old_mode_gets_its_config_back_and_nothing_restarts(
+    stripped, run
+):
+    # The injector honours the per-pod annotation but not the mesh's new setting (a config
+    # push that never arrives): the first canary passes, the one after the change never does.
+    stripped.admission = istio_admission(False)
+    result = run("switch", "--native", "--yes", "--timeout", "3s")
+    assert result.exit_code == 1, result.output
+    writes = [(kind, body) for kind, _, _, body, _, _ in stripped.patches]
+    assert writes == [
+        ("ASMMeshConfig", {"spec": {"enableNativeSidecar": True}}),
+        ("ASMMeshConfig", {"spec": {"enableNativeSidecar": False}}),
+    ]
+    assert _asm_native(stripped) is False
+    assert "the mesh still does not inject native sidecars after its config change" in (
+        result.stdout
+    )
+    assert "the config was put back and nothing was restarted" in result.stdout
+    assert "put back (true -> false)" in result.stderr
+
+
+def test_settle_probes_are_one_per_namespace_and_revision():
+    plan = Plan(
+        target=Mode.NATIVE,
+        config_changes=["a change"],
+        restarts=[
+            Restart("Deployment", "shop", "cart", 1, "istio", revision="1-24"),
+            Restart("Deployment", "shop", "web", 1, "istio", revision="1-24"),
+            Restart("Deployment", "shop", "db", 1, "istio", revision="1-25"),
+            Restart("Deployment", "tools", "debug", 1, "istio", revision="1-24"),
+        ],
+    )
+    assert [p.ref.name for p in canary.settle_probes(plan)] == ["cart", "db", "debug"]
+    assert [p.ref.name for p in canary.settle_probes(plan, skip=["tools"])] == ["cart", "db"]
+    assert all(p.key is None and p.want is Mode.NATIVE for p in canary.settle_probes(plan))
+
+
+def test_undo_puts_back_what_the_change_replaced_at_the_version_read():
+    from kubectl_sidecar.meshes import asm, istio, linkerd
+
+    unset = istio.IstiodChange(
+        "istio", "Deployment", "istio-system", "istiod", "unset (traditional)", "true", None, "d"
+    )
+    entry = unset.undo("42").body["spec"]["template"]["spec"]["containers"][0]["env"][0]
+    assert entry == {"name": "ENABLE_NATIVE_SIDECARS", "$patch": "delete"}
+    assert unset.undo("42").body["metadata"] == {"resourceVersion": "42"}
+    auto = istio.IstiodChange(
+        "istio", "Deployment", "istio-system", "istiod", "auto (traditional)", "true", None, "d"
+    )
+    assert auto.undo("7").body["spec"]["template"]["spec"]["containers"][0]["env"] == [
+        {"name": "ENABLE_NATIVE_SIDECARS", "value": "auto"}
+    ]
+    mesh = asm.MeshConfigChange("asm", "ASMMeshConfig", None, "default", "unset", "true")
+    assert mesh.undo("9").body == {
+        "spec": {"enableNativeSidecar": None},
+        "metadata": {"resourceVersion": "9"},
+    }
+    namespace = linkerd.NamespaceChange("linkerd", "Namespace", None, "shop", "false", "true")
+    assert namespace.undo("3").body == {
+        "metadata": {"annotations": {namespace.key: "false"}, "resourceVersion": "3"}
+    }
