@@ -139,9 +139,7 @@ class Executor:
         read just before; where the control plane reads it at start, wait for its rollout."""
         cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
         written = change.patch()
-        current = cluster.get(written.resource, written.name, written.namespace)
-        version = ((current or {}).get("metadata") or {}).get("resourceVersion")
-        patch = change.undo(version)
+        patch = change.undo(cluster.get(written.resource, written.name, written.namespace))
         key = WorkloadRef("Deployment", change.namespace or "", change.name)
         follow = change.rolls_out and not self.server_dry_run
         if follow:

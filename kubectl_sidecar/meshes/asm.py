@@ -66,10 +66,10 @@ class MeshConfigChange(ConfigChange):
     def patch(self):
         return native_sidecar(self.name, self.new == "true", self.resource_version)
 
-    def undo(self, resource_version):
+    def undo(self, current):
         previous = self.previous
         return native_sidecar(
-            self.name, None if previous is None else previous == "true", resource_version
+            self.name, None if previous is None else previous == "true", base.version_of(current)
         )
 
 

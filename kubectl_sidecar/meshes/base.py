@@ -142,6 +142,11 @@ class MeshConfig:
         return f"{self.name}: " + ("; ".join(parts) if parts else self.none_found)
 
 
+def version_of(obj: dict | None) -> str | None:
+    """An object's resourceVersion, None without one."""
+    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
+
+
 def no_mesh(reason: str) -> MeshConfig:
     return MeshConfig(name=NO_MESH, mesh_wide=Setting(None, reason))
 
@@ -174,10 +179,11 @@ class ConfigChange:
     def patch(self) -> Patch:
         raise Unsupported(f"no config change is known for mesh {self.mesh}")
 
-    def undo(self, resource_version: str | None) -> Patch:
+    def undo(self, current: dict | None) -> Patch:
         """The patch that puts back what this change replaced (a switch whose mesh still
-        injects the old mode stops so), held to resource_version, the object's as read just
-        before: changed since by anyone, the server answers 409 Conflict."""
+        injects the old mode stops so); current is the object as read just before, whose
+        resourceVersion the patch is held to: changed since by anyone, the server answers
+        409 Conflict."""
         raise Unsupported(f"putting back {self.describe()} by itself is not known")
 
     @property

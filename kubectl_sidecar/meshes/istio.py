@@ -282,9 +282,9 @@ class IstiodChange(ConfigChange):
             self.namespace, self.name, self.container, self.new, self.resource_version
         )
 
-    def undo(self, resource_version):
+    def undo(self, current):
         return istiod_env(
-            self.namespace, self.name, self.container, self.previous, resource_version
+            self.namespace, self.name, self.container, self.previous, base.version_of(current)
         )
 
 

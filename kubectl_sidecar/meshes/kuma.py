@@ -263,9 +263,9 @@ class ControlPlaneChange(ConfigChange):
             self.namespace, self.name, self.container, self.new, self.resource_version
         )
 
-    def undo(self, resource_version):
+    def undo(self, current):
         return kuma_env_patch(
-            self.namespace, self.name, self.container, self.previous, resource_version
+            self.namespace, self.name, self.container, self.previous, base.version_of(current)
         )
 
     def caveat(self):

@@ -323,9 +323,9 @@ class NamespaceChange(ConfigChange):
     def patch(self):
         return namespace_patch(self.name, self.new, self.key)
 
-    def undo(self, resource_version):
+    def undo(self, current):
         undone = namespace_patch(self.name, self.previous, self.key)  # None removes it
-        undone.body["metadata"]["resourceVersion"] = resource_version
+        undone.body["metadata"]["resourceVersion"] = base.version_of(current)
         return undone
 
 

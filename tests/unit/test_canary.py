@@ -250,21 +250,25 @@ def test_undo_puts_back_what_the_change_replaced_at_the_version_read():
     unset = istio.IstiodChange(
         "istio", "Deployment", "istio-system", "istiod", "unset (traditional)", "true", None, "d"
     )
-    entry = unset.undo("42").body["spec"]["template"]["spec"]["containers"][0]["env"][0]
+
+    def read_at(version):
+        return {"metadata": {"resourceVersion": version}}
+
+    entry = unset.undo(read_at("42")).body["spec"]["template"]["spec"]["containers"][0]["env"][0]
     assert entry == {"name": "ENABLE_NATIVE_SIDECARS", "$patch": "delete"}
-    assert unset.undo("42").body["metadata"] == {"resourceVersion": "42"}
+    assert unset.undo(read_at("42")).body["metadata"] == {"resourceVersion": "42"}
     auto = istio.IstiodChange(
         "istio", "Deployment", "istio-system", "istiod", "auto (traditional)", "true", None, "d"
     )
-    assert auto.undo("7").body["spec"]["template"]["spec"]["containers"][0]["env"] == [
+    assert auto.undo(read_at("7")).body["spec"]["template"]["spec"]["containers"][0]["env"] == [
         {"name": "ENABLE_NATIVE_SIDECARS", "value": "auto"}
     ]
     mesh = asm.MeshConfigChange("asm", "ASMMeshConfig", None, "default", "unset", "true")
-    assert mesh.undo("9").body == {
+    assert mesh.undo(read_at("9")).body == {
         "spec": {"enableNativeSidecar": None},
         "metadata": {"resourceVersion": "9"},
     }
     namespace = linkerd.NamespaceChange("linkerd", "Namespace", None, "shop", "false", "true")
-    assert namespace.undo("3").body == {
+    assert namespace.undo(read_at("3")).body == {
         "metadata": {"annotations": {namespace.key: "false"}, "resourceVersion": "3"}
     }
