@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from kubectl_sidecar.cluster import ClusterApi
     from kubectl_sidecar.plan import Plan
 
+# Where status --probe says a desired mode came from.
+SOURCE = "admission (dry-run create)"
 # Requests in flight at once: the access review's, and small beside what a switch's rollouts ask.
 CONCURRENT_PROBES = 8
 # Seconds one dry-run create may take: admission webhooks have at most 30 s each.

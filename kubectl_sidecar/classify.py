@@ -62,6 +62,9 @@ class PodRow:
     # The mode the mesh's injector gives this pod whatever its config says (an Istio injection
     # template without a native form), and why; None for most pods.
     fixed: Setting | None = None
+    # status --probe: the mesh config's Setting for this pod, where admission (a dry-run
+    # create of its workload's pod) decided its desired mode instead; None for most rows.
+    model: Setting | None = None
     # Filled in by actions.assess once the mesh config and owners are known.
     desired: Mode | None = None
     desired_reason: str | None = None

@@ -134,8 +134,16 @@ def cli():
     help="Exit 1 when any pod in scope needs action, 0 when the mesh has converged "
     "(as kubectl diff); 3 when it can't be told (an error talking to the cluster).",
 )
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="DESIRED from the admission chain: a dry-run create of each workload's pod "
+    "(one request per workload shown, and a GET of its template), not from the mesh config.",
+)
 @handle_broken_pipe
-def status_command(output, no_headers, needs_restart, namespace_summary, watch, exit_code, **flags):
+def status_command(
+    output, no_headers, needs_restart, namespace_summary, watch, exit_code, probe, **flags
+):
     """Show each pod's sidecar mode, the mode its mesh would inject now, and what to do.
 
     \b
@@ -162,6 +170,7 @@ def status_command(output, no_headers, needs_restart, namespace_summary, watch, 
         exit_code=exit_code,
         mesh=connection.mesh,
         proxy_names=connection.proxy_names,
+        probe=probe,
     ).validate(len(connection.contexts))
     console = statusrun.Console(
         out=lambda text: click.echo(text, nl=False),

@@ -223,6 +223,9 @@ def item(row, context=None):
         "revision": row.revision,
         "creationTimestamp": row.created,
     }
+    if row.model is not None:  # status --probe: what the mesh config alone says
+        doc["modelDesiredMode"] = _plain(row.model.mode)
+        doc["modelDesiredModeSource"] = row.model.source
     if context is not None:
         doc["context"] = context
     return doc
@@ -696,7 +699,7 @@ def plan_document(plan, findings=None):
 def _canary_doc(plan):
     found = plan.canary
     return {
-        "source": "admission (dry-run create)",
+        "source": "admission (dry-run create)",  # canary.SOURCE
         "workloads": found.probed,
         "dryRunCreates": found.creates,
         "requests": found.requests,

@@ -312,6 +312,7 @@ def istio_admission(native, strip=(), refuse=None):
         as_native = mesh_native if asked is None else asked == "true"
         proxy = {"name": "istio-proxy", "image": "istio/proxyv2:1.24.0"}
         spec = pod.setdefault("spec", {})
+        spec.setdefault("containers", [{"name": "app", "image": "registry.example/app:1.0"}])
         if as_native:
             if not any(metadata["generateName"].startswith(f"{name}-") for name in strip):
                 proxy["restartPolicy"] = "Always"

@@ -272,3 +272,39 @@ def test_undo_puts_back_what_the_change_replaced_at_the_version_read():
     assert namespace.undo(read_at("3")).body == {
         "metadata": {"annotations": {namespace.key: "false"}, "resourceVersion": "3"}
     }
+
+
+# --- status --probe ----------------------------------------------------------------------------
+
+
+def test_status_probe_takes_desired_from_admission_and_says_where_the_model_disagrees(
+    connect_to, run
+):
+    # The mesh config says native; the admission chain (a template without a native form,
+    # say) gives traditional.
+    cluster = FakeCluster(
+        cluster_objects(native=True, cart_mode="traditional"),
+        namespace="shop",
+        admission=istio_admission(False),
+    )
+    connect_to(cluster)
+    result = run("status", "-n", "shop", "--probe", "-o", "json")
+    assert result.exit_code == 0, result.output
+    items = {item["pod"]: item for item in json.loads(result.stdout)["items"]}
+    cart = items["cart-1-a"]
+    assert cart["desiredMode"] == "traditional"
+    assert cart["desiredModeSource"] == "admission (dry-run create)"
+    assert cart["modelDesiredMode"] == "native"
+    assert cart["needsRestart"] is False, cart
+    assert any(
+        p.startswith("admission gives traditional; the mesh config says native")
+        for p in cart["problems"]
+    ), cart
+    # One dry-run create per distinct template (cart's and web's are the same), not per pod.
+    assert len(cluster.dry_run_creates) == 1
+    assert sorted(
+        name for verb, kind, _, name in cluster.reads if (verb, kind) == ("get", "Deployment")
+    ) == ["cart", "web"]
+    plain = run("status", "-n", "shop", "-o", "json")
+    assert "modelDesiredMode" not in plain.stdout
+    assert json.loads(plain.stdout)["items"][0]["desiredModeSource"] != "admission (dry-run create)"
