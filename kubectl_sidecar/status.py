@@ -152,6 +152,7 @@ class Assessor:
         self.probe = probe
         self.proxy_names = proxy_names
         self._admitted = {}
+        self._disagreed = set()
         self.probe_requests = 0
         self.mesh_cluster = mesh_cluster or cluster
         self.scope = scope
@@ -239,10 +240,15 @@ class Assessor:
                 out.append(setting)
                 continue
             if setting.mode != answer.mode:
-                row.problems.append(
+                disagreement = (
                     f"admission gives {answer.mode}; the mesh config says "
                     f"{setting.mode or 'unknown'} ({setting.source})"
                 )
+                row.problems.append(disagreement)
+                if row.workload not in self._disagreed:
+                    # The table has no room for a row's problems: once per workload, aside.
+                    self._disagreed.add(row.workload)
+                    self.warn(f"{row.workload}: {disagreement}")
             row.model = setting
             out.append(Setting(answer.mode is Mode.NATIVE, canary.SOURCE))
         return out

@@ -192,3 +192,35 @@ def test_a_config_the_mesh_doesnt_take_is_put_back_and_nothing_restarts(kubectl,
     assert _asm_native(admin) is False
     assert _generations(admin, ns) == before
     assert "kubectl.kubernetes.io/restartedAt" not in _template_annotations(admin, ns, "cart")
+
+
+def test_status_probe_asks_admission_and_says_where_the_mesh_config_disagrees(
+    kubectl, admin, push_stuck
+):
+    ns = push_stuck
+    # The config says native; the data plane, never pushed, still injects traditional.
+    seed.asm_mesh(admin, True)
+    config = resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default")
+    from tests.harness.injectors.istio import PUSHED
+
+    admin.patch(config, {"metadata": {"annotations": {PUSHED: "false"}}})
+    model = kubectl.sidecar_json("status", "-n", ns)
+    assert {item["desiredMode"] for item in model["items"]} == {"native"}
+    assert all(item["needsRestart"] for item in model["items"])
+
+    probed = kubectl.sidecar_json("status", "-n", ns, "--probe")
+    for item in probed["items"]:
+        assert item["desiredMode"] == "traditional", item
+        assert item["desiredModeSource"] == "admission (dry-run create)"
+        assert item["modelDesiredMode"] == "native"
+        assert not item["needsRestart"]
+        assert any(
+            problem.startswith("admission gives traditional; the mesh config says native")
+            for problem in item["problems"]
+        ), item
+    table = kubectl.sidecar("status", "-n", ns, "--probe")
+    assert table.returncode == 0, table.stderr
+    assert (
+        f"Warning: Deployment/cart -n {ns}: admission gives traditional; the mesh config says "
+        "native" in table.stderr
+    )
