@@ -738,6 +738,8 @@ def _canary(parts, options, report_to):
             for probe in canary.probes_for(part.plan)
             if probe.ref.namespace not in part.canary_refused
         ]
+        if not probes and not part.canary_refused:
+            return None  # only config to change: no workload's pod to try
         with part.blamed():
             result = canary.probe(part.member.cluster, probes, options.proxy_names)
         return result, len(probes)
