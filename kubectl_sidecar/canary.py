@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kubectl_sidecar import resources
-from kubectl_sidecar.classify import find_proxy, mode_annotations_of, override_of
+from kubectl_sidecar.classify import find_proxy
 from kubectl_sidecar.errors import ApiError
-from kubectl_sidecar.meshes.base import Mode
+from kubectl_sidecar.meshes.base import Mode, parse_bool
 from kubectl_sidecar.plan import CanaryFindings
 from kubectl_sidecar.refs import WorkloadRef
 
@@ -143,14 +143,21 @@ def judge_refusal(status: int, message: str) -> Answer:
 
 
 def wanted_mode(probe: Probe, template_annotations: Mapping[str, str]) -> tuple[Mode | None, bool]:
-    """(the mode the canary pod must come back in, whether to set probe.key on it): a template
-    that pins a mode itself keeps it, unless the run writes its own pin."""
-    if probe.writes or probe.family is None:
-        return probe.want, probe.key is not None
-    pinned, _ = override_of(mode_annotations_of(probe.family, dict(template_annotations)))
-    if pinned is not None:
-        return Mode.of(pinned), False
-    return probe.want, probe.key is not None
+    """(the mode the canary pod must come back in, whether to set probe.key on it). The pod
+    after a mesh-wide switch is its template's, with the mesh's new setting under whatever the
+    template sets itself: so a template that has probe.key keeps its value, and the pod must
+    come back in the mode that value asks for; one that hasn't gets key=value, standing in for
+    the new setting (a Linkerd namespace's annotation is copied onto its pods so, too). Only
+    that key: which of a mesh's other keys its running release reads is the injector's
+    business, and the canary asks the injector. A run that writes the key itself (a
+    per-workload switch) sets it whatever the template says."""
+    if probe.key is None:
+        return probe.want, False
+    own = template_annotations.get(probe.key)
+    if probe.writes or own is None:
+        return probe.want, True
+    native = parse_bool(own)
+    return (Mode.of(native) if native is not None else probe.want), False
 
 
 def probes_for(plan: Plan) -> list[Probe]:

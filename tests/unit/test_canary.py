@@ -64,6 +64,12 @@ def test_a_template_that_pins_a_mode_keeps_it_unless_the_run_writes_its_own():
     probe = canary.Probe(CART, "istio", Mode.NATIVE, KEY, "true")
     assert canary.wanted_mode(probe, {KEY: "false"}) == (Mode.TRADITIONAL, False)
     assert canary.wanted_mode(probe, {}) == (Mode.NATIVE, True)
+    # Linkerd 2.18 reads only the alpha key: a template's config.linkerd.io key is not the
+    # one its namespace's new setting stands in for (the injector decides what it reads).
+    alpha = "config.alpha.linkerd.io/proxy-enable-native-sidecar"
+    linkerd = canary.Probe(CART, "linkerd", Mode.NATIVE, alpha, "true")
+    stable = {"config.linkerd.io/proxy-enable-native-sidecar": "true"}
+    assert canary.wanted_mode(linkerd, stable) == (Mode.NATIVE, True)
     writes = canary.Probe(CART, None, Mode.NATIVE, KEY, "true", writes=True)
     assert canary.wanted_mode(writes, {KEY: "false"}) == (Mode.NATIVE, True)
 
