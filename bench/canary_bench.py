@@ -35,6 +35,8 @@ from tests.harness import build, seed  # noqa: E402
 from tests.harness.controlplane import ControlPlane  # noqa: E402
 
 PLUGIN_AGENT = "kubectl-sidecar/"
+# Each measured command with the canary, and the same without it.
+BASELINE = {"status --probe": "status", "switch --dry-run": "switch --dry-run --no-canary"}
 BEGIN, END = "<!-- canary-bench: begin -->", "<!-- canary-bench: end -->"
 COMMANDS = {
     "status": ["status", "-A"],
@@ -72,21 +74,20 @@ def report(rows, runs):
         "",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {machine()}",
         "",
-        "| workloads | command | wall | API requests | extra requests per workload |",
-        "|---:|---|---:|---:|---:|",
+        "| workloads | command | wall | canary's wall | API requests | canary's requests per "
+        "workload |",
+        "|---:|---|---:|---:|---:|---:|",
     ]
     for row in rows:
+        base_name = BASELINE.get(row["command"], row["command"])
         base = next(
-            r
-            for r in rows
-            if r["workloads"] == row["workloads"]
-            and r["command"]
-            == row["command"].replace(" --probe", "").replace("--dry-run", "--dry-run --no-canary")
+            r for r in rows if r["workloads"] == row["workloads"] and r["command"] == base_name
         )
-        extra = (row["requests"] - base["requests"]) / row["workloads"] if base is not row else 0
+        extra = (row["requests"] - base["requests"]) / row["workloads"]
+        slower = f"+{row['wall'] - base['wall']:.2f}s" if base is not row else "-"
         lines.append(
-            f"| {row['workloads']} | `{row['command']}` | {row['wall']:.2f}s | {row['requests']} "
-            f"| {extra:.2f} |"
+            f"| {row['workloads']} | `{row['command']}` | {row['wall']:.2f}s | {slower} "
+            f"| {row['requests']} | {extra:.2f} |"
         )
     lines += ["", END, ""]
     return "\n".join(lines)
@@ -107,7 +108,18 @@ def main(argv=None):
     parser.add_argument("--workloads", default="100,1000", help="comma-separated W")
     parser.add_argument("--runs", type=int, default=3, help="runs of each command (median)")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument(
+        "--report-only",
+        metavar="ROWS.jsonl",
+        help="write the section from rows a run printed on stderr, measuring nothing",
+    )
     args = parser.parse_args(argv)
+    if args.report_only:
+        rows = [json.loads(line) for line in Path(args.report_only).read_text().splitlines()]
+        section = report(rows, args.runs)
+        write_section(Path(args.output), section)
+        print(section)
+        return
     sizes = sorted(int(size) for size in args.workloads.split(","))
     launcher.start()  # before seeding grows this process: see bench/launcher.py
     rows = []
