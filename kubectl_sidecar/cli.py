@@ -224,7 +224,8 @@ def _run_options(command):
             "--keep-going",
             is_flag=True,
             help="Don't stop starting restarts after a failed rollout; report every "
-            "failure at the end.",
+            "failure at the end. Workloads the canary finds can't be switched are left "
+            "as they are and the rest switched.",
         ),
         click.option(
             "--no-canary",
@@ -308,8 +309,9 @@ def _console(output="text"):
 @click.option(
     "--pin-failed",
     is_flag=True,
-    help="Pin workloads whose rollout failed after the switch back to the old mode "
-    "with the mesh's per-workload annotation.",
+    help="Pin to the old mode, with the mesh's per-workload annotation, the workloads the "
+    "canary finds can't be switched (before the config changes) and those whose rollout "
+    "failed after the switch; switch the rest.",
 )
 def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_failed, **flags):
     """Switch the mesh (or some workloads) to native or traditional sidecars, then restart
