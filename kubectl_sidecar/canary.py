@@ -116,6 +116,11 @@ def judge(pod: Mapping, want: Mode | None, proxy_names: Mapping[str, str] | None
     """What an admitted canary pod says: the mode of its proxy, and why its workload can't be
     switched where the proxy is missing, can't start, or is not in the mode wanted."""
     proxy, _, mode = find_proxy(pod, dict(proxy_names or {}))
+    return judge_proxy(proxy, mode, want)
+
+
+def judge_proxy(proxy: str | None, mode: Mode, want: Mode | None) -> Answer:
+    """judge() from what find_proxy read of the pod: its proxy container and mode."""
     if proxy is None:
         return Answer(
             Mode.NONE,
@@ -253,11 +258,15 @@ def probe(
     lock = threading.Lock()
     asked: dict[str, Future] = {}
 
-    def create(namespace: str, pod: dict) -> tuple[dict | None, ApiError | None]:
+    def create(namespace: str, pod: dict) -> tuple[tuple[str | None, Mode] | None, ApiError | None]:
+        """(proxy, mode) of the admitted pod, or the refusal: only that is kept for the
+        workloads that share the template, not the pod."""
         try:
-            return cluster.create_pod_dry_run(namespace, pod, timeout=PROBE_TIMEOUT), None
+            admitted = cluster.create_pod_dry_run(namespace, pod, timeout=PROBE_TIMEOUT)
         except ApiError as error:
             return None, error
+        proxy, _, mode = find_proxy(admitted, dict(proxy_names or {}))
+        return (proxy, mode), None
 
     def one(item: Probe) -> tuple[WorkloadRef, Answer | None]:
         ref = item.ref
@@ -300,7 +309,9 @@ def probe(
         admitted, refusal = future.result()
         if refusal is not None:
             return ref, judge_refusal(refusal.status, refusal.message)
-        return ref, judge(admitted or {}, want, proxy_names)
+        assert admitted is not None
+        proxy, mode = admitted
+        return ref, judge_proxy(proxy, mode, want)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for ref, answer in pool.map(one, list(probes)):
