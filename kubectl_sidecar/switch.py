@@ -618,6 +618,10 @@ def _pin_first(executor, pins, options):
     changes: a pod of theirs recreated after the change (a node drained) keeps the old mode."""
     if options.dry_run == "server":
         executor.run(pins)  # sent with dryRun=All: no rollout to wait for
+        sent = {pin.ref for pin in pins} - {ref for ref, _ in executor.outcome.failed}
+        outcome = executor.outcome
+        outcome.succeeded = [ref for ref in outcome.succeeded if ref not in sent]
+        outcome.pinned += sorted(sent)
         return
     executor.pin(pins)
 

@@ -314,3 +314,16 @@ def test_status_probe_takes_desired_from_admission_and_says_where_the_model_disa
     plain = run("status", "-n", "shop", "-o", "json")
     assert "modelDesiredMode" not in plain.stdout
     assert json.loads(plain.stdout)["items"][0]["desiredModeSource"] != "admission (dry-run create)"
+
+
+def test_a_server_dry_run_sends_the_pins_first_with_dry_run(stripped, run):
+    result = run("switch", "--native", "--dry-run=server", "--pin-failed")
+    assert result.exit_code == 0, result.output
+    writes = [(kind, name, dry) for kind, _, name, _, _, dry in stripped.patches]
+    assert writes == [
+        ("Deployment", "cart", True),
+        ("ASMMeshConfig", "default", True),
+        ("Deployment", "web", True),
+    ]
+    assert "pinned back to the old mode: Deployment/cart -n shop" in result.stdout
+    assert "1 of 1 workload(s) accepted by the server (dry run)" in result.stdout
