@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format unit e2e control-plane demo demo-down bench bench-switch clean
+.PHONY: test lint format unit e2e control-plane demo demo-down bench bench-switch bench-canary clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench: $(STAMP)
 
 bench-switch: $(STAMP)
 	$(PY) bench/switch_bench.py $(BENCH_ARGS)
+
+bench-canary: $(STAMP)
+	$(PY) bench/canary_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -45,9 +45,16 @@ def needed(plan: Plan, timestamp: str = "now") -> list[Permission]:
     wanted = set()
     for change in plan.config_changes:
         wanted.add(_permission(change.patch(), change.on_mesh_instance))
-    for item in plan.overrides + plan.restarts:
+    for item in plan.pins + plan.overrides + plan.restarts:
         wanted.add(_permission(item.patch(timestamp), False))
     return sorted(wanted)
+
+
+def canary_permissions(plan: Plan) -> list[Permission]:
+    """What the canary (canary.py) takes: creating pods (dry run) where the plan writes a
+    workload. Refused, the canary is skipped there; the plan itself doesn't need it."""
+    namespaces = {item.namespace for item in plan.overrides + plan.restarts}
+    return [Permission(False, "create", "", "pods", namespace) for namespace in sorted(namespaces)]
 
 
 def lease_permissions(namespace: str, on_mesh_instance: bool) -> list[Permission]:

@@ -80,6 +80,9 @@ class PodRow:
     # Why a pod without a proxy should have one (its injector's webhook selects it): it lost the
     # mesh, and a restart puts it back. Set by status.Assessor.
     lost: str | None = None
+    # status --probe: the mesh config's Setting for this pod, where admission (a dry-run
+    # create of its workload's pod) decided its desired mode instead; None for most rows.
+    model: Setting | None = None
     # Filled in by actions.assess once the mesh config and owners are known.
     desired: Mode | None = None
     desired_reason: str | None = None

@@ -134,8 +134,16 @@ def cli():
     help="Exit 1 when any pod in scope needs action, 0 when the mesh has converged "
     "(as kubectl diff); 3 when it can't be told (an error talking to the cluster).",
 )
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="DESIRED from the admission chain: a dry-run create of each workload's pod "
+    "(one request per workload shown, and a GET of its template), not from the mesh config.",
+)
 @handle_broken_pipe
-def status_command(output, no_headers, needs_restart, namespace_summary, watch, exit_code, **flags):
+def status_command(
+    output, no_headers, needs_restart, namespace_summary, watch, exit_code, probe, **flags
+):
     """Show each pod's sidecar mode, the mode its mesh would inject now, and what to do.
 
     \b
@@ -162,6 +170,7 @@ def status_command(output, no_headers, needs_restart, namespace_summary, watch, 
         exit_code=exit_code,
         mesh=connection.mesh,
         proxy_names=connection.proxy_names,
+        probe=probe,
     ).validate(len(connection.contexts))
     console = statusrun.Console(
         out=lambda text: click.echo(text, nl=False),
@@ -215,7 +224,15 @@ def _run_options(command):
             "--keep-going",
             is_flag=True,
             help="Don't stop starting restarts after a failed rollout; report every "
-            "failure at the end.",
+            "failure at the end. Workloads the canary finds can't be switched are left "
+            "as they are and the rest switched.",
+        ),
+        click.option(
+            "--no-canary",
+            is_flag=True,
+            envvar="KUBECTL_SIDECAR_NO_CANARY",
+            help="Don't try each workload's next pod through the admission chain "
+            "(a dry-run pod create) before the first write.",
         ),
         click.option(
             "--skip-unhealthy",
@@ -293,8 +310,9 @@ def _console(output="text"):
 @click.option(
     "--pin-failed",
     is_flag=True,
-    help="Pin workloads whose rollout failed after the switch back to the old mode "
-    "with the mesh's per-workload annotation.",
+    help="Pin to the old mode, with the mesh's per-workload annotation, the workloads the "
+    "canary finds can't be switched (before the config changes) and those whose rollout "
+    "failed after the switch; switch the rest.",
 )
 def switch_command(workloads, to_native, to_traditional, force, no_restart, pin_failed, **flags):
     """Switch the mesh (or some workloads) to native or traditional sidecars, then restart

@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from kubectl_sidecar import __version__
 from kubectl_sidecar.errors import ApiError, SidecarError, Unreachable, one_line
-from kubectl_sidecar.resources import Resource
+from kubectl_sidecar.resources import PODS, Resource
 
 PAGE_SIZE = 500
 # Metadata-only objects (owners of pods, namespaces) are smaller than pods, so pages of them can be
@@ -96,6 +96,10 @@ class ClusterApi(Protocol):
     def server_version(self) -> str: ...
 
     def create(self, resource: Resource, body: dict, namespace: str | None = None) -> dict: ...
+
+    def create_pod_dry_run(
+        self, namespace: str, pod: dict, timeout: float | None = None
+    ) -> dict: ...
 
     def patch(
         self,
@@ -518,6 +522,20 @@ class Cluster:
             body=body,
             content_type="application/json",
             resource=resource,
+        )
+
+    def create_pod_dry_run(self, namespace: str, pod: dict, timeout: float | None = None) -> dict:
+        """POST a pod with dryRun=All (canary.py): it goes through every mutating and validating
+        admission webhook, PodSecurity and ResourceQuota as a real one would, and nothing is
+        stored. The pod as admission left it; a refusal is an ApiError with the server's reason."""
+        return self.request(
+            "POST",
+            PODS.path(namespace),
+            params={"dryRun": "All", "fieldManager": "kubectl-sidecar"},
+            body=pod,
+            content_type="application/json",
+            resource=PODS,
+            timeout=timeout,
         )
 
     def patch(

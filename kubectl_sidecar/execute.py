@@ -137,13 +137,15 @@ class Executor:
         finally:
             self.tracker.forget(key)
 
-    def _wait_rendered(self, cluster: ClusterApi, change: ConfigChange, key: WorkloadRef) -> dict:
-        """The Deployment once its operator has rendered our change into it: until then it is
-        rolled out, but in the old mode, and restarts would inject that."""
+    def _wait_rendered(
+        self, cluster: ClusterApi, change: ConfigChange, key: WorkloadRef, undone: bool = False
+    ) -> dict:
+        """The Deployment once its operator has rendered our change (undone: its undo) into
+        it: until then it is rolled out, but in the old mode, and restarts would inject that."""
         deadline = self._deadline()
         while True:
             deployment = cluster.get(resources.DEPLOYMENTS, key.name, key.namespace)
-            if deployment is not None and change.rendered(deployment):
+            if deployment is not None and change.rendered(deployment) != undone:
                 self.tracker.note(key, deployment)
                 return deployment
             if self._give_up.is_set():
@@ -154,6 +156,26 @@ class Executor:
                     f"it into Deployment {key.namespace}/{key.name}{self._timeout_text()}"
                 )
             self.sleep(1.0)
+
+    def put_back(self, change: ConfigChange) -> None:
+        """Undo one ConfigChange this run made (ConfigChange.undo), at the resourceVersion
+        read just before; where the control plane reads it at start, wait for its rollout."""
+        cluster = self.mesh_cluster if change.on_mesh_instance else self.cluster
+        written = change.patch()
+        patch = change.undo(cluster.get(written.resource, written.name, written.namespace))
+        key = WorkloadRef("Deployment", *change.rolls_out_as())
+        follow = change.rolls_out and not self.server_dry_run
+        if follow:
+            self.tracker.follow([key])
+        try:
+            answer = self._send(cluster, patch, self._deadline())
+            self.say(f"{patch.ref} put back ({change.new} -> {change.old}){self._suffix}")
+            if follow and change.writes_owner:
+                answer = self._wait_rendered(cluster, change, key, undone=True)
+            if follow:
+                self._wait_for_config(change, key, answer)
+        finally:
+            self.tracker.forget(key)
 
     def _wait_for_config(self, change: ConfigChange, key: WorkloadRef, answer: dict | None) -> None:
         if key[0] == change.kind:

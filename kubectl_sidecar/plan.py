@@ -34,6 +34,7 @@ class Restart:
     family: str | None = None  # the mesh whose proxy the pods run
     unhealthy: str | None = None  # why it was failing before the restart, if it was
     in_flight: bool = False  # its rollout is under way: waited for, not restarted again
+    revision: str | None = None  # the control plane revision that injected its pods
     verb = "restarted"
 
     @property
@@ -76,6 +77,20 @@ class Manual:
 
 
 @dataclass
+class CanaryFindings:
+    """What the canary (canary.py) found for a plan: shown with it, kept in -o json."""
+
+    probed: int = 0  # workloads whose pod was tried
+    creates: int = 0  # dry-run pod creates sent (identical templates once)
+    requests: int = 0  # every request it made (the templates' GETs too)
+    cant: list[tuple[WorkloadRef, str]] = field(default_factory=list)  # (workload, why)
+    skipped: list[str] = field(default_factory=list)  # why parts of it were not asked
+    # What the run does with the workloads that can't be switched: "refuse" (nothing is
+    # written), "pin" (pinned to the old mode first) or "leave" (left as they are).
+    handling: str = "refuse"
+
+
+@dataclass
 class Plan:
     target: Mode | None  # None for restart: each pod's configured mode
     config_changes: list[ConfigChange] = field(default_factory=list)
@@ -90,6 +105,10 @@ class Plan:
     # family -> the pod-template annotation that pins its pods' mode, where the running
     # control plane reads another than the family's first (override_key)
     pin_keys: dict[str, str] = field(default_factory=dict)
+    # Pins to the old mode written before anything else: the workloads the canary found
+    # can't be switched, with --pin-failed.
+    pins: list[Override] = field(default_factory=list)
+    canary: CanaryFindings | None = None
 
     def override_key(self, family: str | None) -> str | None:
         """The pod-template annotation that pins `family`'s pods (pins after a failed rollout)."""
@@ -100,7 +119,7 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not (self.config_changes or self.overrides or self.restarts)
+        return not (self.config_changes or self.overrides or self.restarts or self.pins)
 
     @property
     def unhealthy(self) -> list[Restart]:
@@ -112,6 +131,27 @@ class Plan:
         self.elsewhere += sum(1 for r in self.restarts if r.namespace != namespace)
         self.restarts = [r for r in self.restarts if r.namespace == namespace]
         self.manual = [m for m in self.manual if m.namespace == namespace]
+
+    def set_aside_unswitchable(self, cant: Mapping[WorkloadRef, str], pin: bool) -> None:
+        """Take the workloads the canary found can't be switched ({workload: why}) out of
+        the restarts and overrides; pin them to the old mode first (pin, a switch's
+        --pin-failed) where the mesh has a per-workload annotation, else list them as left."""
+        if not cant:
+            return
+        items: list[Restart | Override] = [*self.restarts, *self.overrides]
+        for item in items:
+            if item.ref not in cant:
+                continue
+            key = self.override_key(getattr(item, "family", None))
+            if pin and key and self.target is not None:
+                self.pins.append(Override(*item.ref, key, self.target.opposite.annotation))
+                continue
+            todo = f"can't be switched: {cant[item.ref]}; left as it is"
+            if pin:
+                todo += " (no per-workload annotation pins it)"
+            self.manual.append(Manual(item.namespace, item.ref.short, todo))
+        self.restarts = [r for r in self.restarts if r.ref not in cant]
+        self.overrides = [o for o in self.overrides if o.ref not in cant]
 
     def set_aside_unhealthy(self) -> None:
         """Don't restart workloads that were failing before (--skip-unhealthy): list them."""
@@ -244,6 +284,7 @@ def _plan_pods(
     rolling out is waited for rather than restarted again."""
     restart_pods: defaultdict[WorkloadRef, int] = defaultdict(int)
     families: dict[WorkloadRef, str | None] = {}
+    revisions: dict[WorkloadRef, str | None] = {}
     manual: dict[tuple[str, str], str] = {}
     for row in rows:
         if row.terminating:
@@ -260,6 +301,7 @@ def _plan_pods(
             restart_pods[fix.workload] += 1
             plan.lost += bool(row.lost)
             families[fix.workload] = row.family
+            revisions[fix.workload] = row.revision
         else:
             what = fix.workload.short if fix.workload else f"Pod/{row.name}"
             manual[(row.namespace, what)] = manual_step(fix, row)
@@ -270,6 +312,7 @@ def _plan_pods(
             families[ref],
             getattr(facts.get(ref), "unhealthy", None),
             wait_in_flight and getattr(facts.get(ref), "in_flight", False),
+            revisions[ref],
         )
         for ref, count in sorted(
             restart_pods.items(), key=lambda item: (item[0].namespace, item[0].kind, item[0].name)

@@ -245,6 +245,9 @@ def item(row, context=None):
         "creationTimestamp": row.created,
         "ambient": row.ambient,
     }
+    if row.model is not None:  # status --probe: what the mesh config alone says
+        doc["modelDesiredMode"] = _plain(row.model.mode)
+        doc["modelDesiredModeSource"] = row.model.source
     if context is not None:
         doc["context"] = context
     return doc
@@ -759,7 +762,44 @@ def plan_document(plan, findings=None):
             }
             for p, reason in (findings.refused if findings else [])
         ],
+        **({"canary": _canary_doc(plan)} if plan.canary is not None else {}),
+        **({"pins": [_item_doc(o) for o in plan.pins]} if plan.pins else {}),
     }
+
+
+def _canary_doc(plan):
+    found = plan.canary
+    return {
+        "source": "admission (dry-run create)",  # canary.SOURCE
+        "workloads": found.probed,
+        "dryRunCreates": found.creates,
+        "requests": found.requests,
+        "cantSwitch": [{"workload": str(ref), "reason": why} for ref, why in found.cant],
+        "handling": found.handling,
+        "skipped": list(found.skipped),
+    }
+
+
+def canary_text(context, found, target):
+    """What the canary found (plan.CanaryFindings), said after the plan; context names the
+    context where there are several."""
+    where = f" in context {context}" if context else ""
+    asked = (
+        f"{found.probed} workload(s) tried through admission{where} "
+        f"({found.creates} dry-run pod create(s), {found.requests} request(s))"
+    )
+    if not found.cant:
+        what = f"in {target} mode" if target else "with a proxy that starts"
+        return f"\nCanary: {asked}: every pod admitted {what}."
+    done = {
+        "refuse": "nothing will be written while any can't",
+        "pin": "pinned to the old mode first (--pin-failed), the rest switched",
+        "leave": "left as they are (--keep-going), the rest switched",
+    }[found.handling]
+    out = [f"\nCanary: {asked}: {len(found.cant)} can't be switched, {done}:"]
+    table = [[ref.namespace, ref.short, why] for ref, why in found.cant]
+    out.append(_indent(whole_table(["NAMESPACE", "WORKLOAD", "WHY"], table)))
+    return "\n".join(out)
 
 
 def plan_json(parts, refusals=()):

@@ -36,7 +36,7 @@ from kubectl_sidecar.injection import (
     selecting,
 )
 from kubectl_sidecar.meshes import registry
-from kubectl_sidecar.meshes.base import MeshConfig
+from kubectl_sidecar.meshes.base import MeshConfig, Mode, Setting
 from kubectl_sidecar.meshes.registry import COPIES_NAMESPACE_MODE
 from kubectl_sidecar.meshread import read_mesh_config
 from kubectl_sidecar.refs import WorkloadRef
@@ -155,8 +155,24 @@ class Assessor:
     read per pod or per namespace.
     """
 
-    def __init__(self, cluster, scope, mesh="auto", mesh_cluster=None, warn=None):
+    def __init__(
+        self,
+        cluster,
+        scope,
+        mesh="auto",
+        mesh_cluster=None,
+        warn=None,
+        probe=False,
+        proxy_names=None,
+    ):
         self.cluster = cluster
+        # status --probe: each workload's desired mode from a dry-run create of its pod
+        # (canary.py), once per workload, instead of from the mesh config.
+        self.probe = probe
+        self.proxy_names = proxy_names
+        self._admitted = {}
+        self._disagreed = set()
+        self.probe_requests = 0
         self.mesh_cluster = mesh_cluster or cluster
         self.scope = scope
         self.mesh = mesh
@@ -200,6 +216,8 @@ class Assessor:
         self._use_template_modes(rows)
         self._without_proxy(rows, mesh_config)
         settings = [meshconfig.desired_setting(row, mesh_config) for row in rows]
+        if self.probe:
+            settings = self._admission_settings(rows, settings)
         wrong = [
             row
             for row, setting in zip(rows, settings, strict=True)
@@ -209,6 +227,55 @@ class Assessor:
         for row, setting in zip(rows, settings, strict=True):
             assess(row, setting, facts)
         return rows
+
+    def _admission_settings(self, rows, settings):
+        """The settings of these rows, with the mode a dry-run create of their workload's pod
+        comes back in where it comes back with a proxy that can start; where that differs from
+        the mesh config's, the row says so (a problem) and keeps the config's as row.model."""
+        from kubectl_sidecar import canary  # only with --probe
+
+        wanted = sorted(
+            {
+                row.workload
+                for row in rows
+                if row.proxy
+                and row.workload
+                and row.workload.kind in resources.BY_KIND
+                and row.workload not in self._admitted
+            }
+        )
+        if wanted:
+            result = canary.probe(
+                self.cluster, [canary.Probe(ref, None, None) for ref in wanted], self.proxy_names
+            )
+            self.probe_requests += result.requests
+            for ref in wanted:
+                self._admitted[ref] = result.answers.get(ref)
+            for why in result.skipped:
+                self.warn(f"--probe: can't create pods (dry run) to ask admission: {why}")
+        out = []
+        for row, setting in zip(rows, settings, strict=True):
+            answer = self._admitted.get(row.workload) if row.proxy and row.workload else None
+            if answer is None or answer.skipped or answer.mode is Mode.GATEWAY:
+                out.append(setting)
+                continue
+            if answer.why is not None:
+                row.problems.append(f"admission: {answer.why}")
+                out.append(setting)
+                continue
+            if setting.mode != answer.mode:
+                disagreement = (
+                    f"admission gives {answer.mode}; the mesh config says "
+                    f"{setting.mode or 'unknown'} ({setting.source})"
+                )
+                row.problems.append(disagreement)
+                if row.workload not in self._disagreed:
+                    # The table has no room for a row's problems: once per workload, aside.
+                    self._disagreed.add(row.workload)
+                    self.warn(f"{row.workload}: {disagreement}")
+            row.model = setting
+            out.append(Setting(answer.mode is Mode.NATIVE, canary.SOURCE))
+        return out
 
     def _use_template_modes(self, rows):
         """Linkerd copies its namespace's mode annotation onto every pod it injects, so the

@@ -29,6 +29,7 @@ class Options:
     exit_code: bool = False  # --exit-code: cli.py exits 1 when a pod needs action
     mesh: str = "auto"
     proxy_names: dict = field(default_factory=dict)
+    probe: bool = False  # DESIRED from a dry-run create of each workload's pod (canary.py)
 
     @property
     def document(self):
@@ -81,6 +82,8 @@ def run(members, scopes, options, console):
             options.mesh,
             member.mesh_cluster,
             lambda text, name=member.name: console.warn(text, name if several else None),
+            probe=options.probe,
+            proxy_names=options.proxy_names,
         )
         for member, scope in zip(members, scopes, strict=True)
     ]

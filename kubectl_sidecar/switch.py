@@ -6,12 +6,23 @@ an interruption or a failure picks up where it stopped, and after success change
 """
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from kubectl_sidecar import access, fleet, meshread, owners, preflight, render, resources, status
+from kubectl_sidecar import (
+    access,
+    canary,
+    fleet,
+    meshread,
+    owners,
+    preflight,
+    render,
+    resources,
+    status,
+)
 from kubectl_sidecar import plan as planning
 from kubectl_sidecar.classify import NATIVE
 from kubectl_sidecar.errors import InputError, SidecarError, Terminated, unless_forbidden
@@ -23,6 +34,9 @@ from kubectl_sidecar.meshes.base import Mode, Unsupported
 from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.workloads import RESTARTABLE
+
+# How long a switch without --timeout waits for the mesh to inject the new mode.
+DEFAULT_SETTLE_SECONDS = 600.0
 
 KIND_ALIASES = {
     "deployment": "Deployment",
@@ -59,6 +73,8 @@ class Options:
     skip_unhealthy: bool = False  # don't restart workloads that were failing before
     restart_namespace: str | None = None  # mesh-wide switch: restart only in this namespace
     output: str = "text"  # text | json (the plan or the outcome as one document on stdout)
+    mesh_wide: bool = False  # a mesh-wide switch (not a restart, not named workloads)
+    canary: bool = True  # try each planned workload's pod through admission first (canary.py)
 
     @classmethod
     def from_flags(
@@ -97,6 +113,8 @@ class Options:
             pin_failed=pin_failed,
             skip_unhealthy=flags["skip_unhealthy"],
             output=flags["output"],
+            canary=not flags.get("no_canary"),
+            mesh_wide=mesh_wide,
             restart_namespace=(
                 connection.namespace if mesh_wide and not connection.all_namespaces else None
             ),
@@ -315,6 +333,8 @@ class Part:
     check: Callable | None = None
     plan: planning.Plan | None = None
     findings: access.Findings | None = None
+    # Namespaces where the caller may not create pods: the canary is skipped there, and why.
+    canary_refused: dict[str, str] = field(default_factory=dict)
     executor: Executor | None = None
     lease: LeasePlace | None = None
 
@@ -516,12 +536,17 @@ def _carry_out(parts, options, console, problems):
     current = parts[0]
     try:
         for current in parts:
+            if current.plan.pins:
+                _pin_first(current.executor, current.plan.pins, options)
+        for current in parts:
             for change in current.plan.config_changes:
                 # Logged as from the API server the write goes to: the ASM instance's
                 # config is not hz's, though hz's part of the plan holds it.
                 current.executor.say = voice(change.context or current.member.name)
                 current.executor.apply_config(change)
             current.executor.say = voice(current.member.name)
+        if options.canary and not options.dry_run and not options.no_restart:
+            _until_injected(parts, options)
         if options.no_restart:
             report_to(
                 "Config changed; no workload was restarted (--no-restart). Restart them "
@@ -582,6 +607,77 @@ def _carry_out(parts, options, console, problems):
     return code
 
 
+def _until_injected(parts, options):
+    """After the mesh-wide change, before any restart: try one workload per namespace and
+    revision again, without the per-pod annotation, until the mesh injects the target (its
+    control plane rolls out, or pushes the config in its own time), within --timeout. If it
+    still injects the old mode, put the config back and stop: restarting would switch
+    nothing. SidecarError saying so."""
+    probes = [
+        canary.settle_probes(part.plan, part.canary_refused) if part.plan.config_changes else []
+        for part in parts
+    ]
+    if not any(probes):
+        return
+    target = parts[0].plan.target
+    deadline = time.monotonic() + (options.timeout or DEFAULT_SETTLE_SECONDS)
+    for part, tried in zip(parts, probes, strict=True):
+        if tried:
+            part.executor.say(
+                f"Canary: until the mesh injects {target} sidecars: {len(tried)} pod(s) "
+                "tried through admission (one per namespace and revision)"
+            )
+
+    def one(pair):
+        part, tried = pair
+        if not tried:
+            return {}
+        with part.blamed():
+            return canary.until_injected(
+                part.member.cluster,
+                tried,
+                deadline,
+                time.monotonic,
+                time.sleep,
+                options.proxy_names,
+            )
+
+    wrong = _at_once(one, list(zip(parts, probes, strict=True)))
+    if not any(wrong):
+        for part, tried in zip(parts, probes, strict=True):
+            if tried:
+                part.executor.say(f"Canary: the mesh injects {target} sidecars now")
+        return
+    why = "; ".join(f"{ref}: {reason}" for found in wrong for ref, reason in found.items())
+    stopped = (
+        f"the mesh still does not inject {target} sidecars after its config change "
+        f"({why}); restarting would switch nothing"
+    )
+    for part in reversed(parts):
+        for change in reversed(part.plan.config_changes):
+            try:
+                part.executor.put_back(change)
+            except SidecarError as error:
+                raise SidecarError(
+                    f"{stopped}, and putting {change.describe()} back failed: "
+                    f"{error.format_message()}; put it back by hand"
+                ) from None
+    raise SidecarError(f"{stopped}: the config was put back and nothing was restarted")
+
+
+def _pin_first(executor, pins, options):
+    """Pin the workloads the canary found can't be switched to the old mode, before the mesh
+    changes: a pod of theirs recreated after the change (a node drained) keeps the old mode."""
+    if options.dry_run == "server":
+        executor.run(pins)  # sent with dryRun=All: no rollout to wait for
+        sent = {pin.ref for pin in pins} - {ref for ref, _ in executor.outcome.failed}
+        outcome = executor.outcome
+        outcome.succeeded = [ref for ref in outcome.succeeded if ref not in sent]
+        outcome.pinned += sorted(sent)
+        return
+    executor.pin(pins)
+
+
 def _take_leases(parts):
     """Hold every mesh's Lease the run changes (once per API server and namespace), before
     the first write: a second run over the same mesh is refused with who runs it
@@ -627,10 +723,15 @@ def _review(parts, options, console, problems, report_to):
         )
     empty = all(part.plan.empty for part in parts)
     if not empty:
-        _check_access(parts, console)
+        _check_access(parts, console, canary_on=options.canary)
     refused = sum(len(part.findings.refused) for part in parts if part.findings)
     blocked = bool(problems) and not options.force
-    if options.output == "json" and (empty or options.dry_run == "client" or refused or blocked):
+    unswitchable = 0
+    if options.canary and not (empty or refused or blocked):
+        unswitchable = _canary(parts, options, report_to)
+    if options.output == "json" and (
+        empty or options.dry_run == "client" or refused or blocked or unswitchable
+    ):
         console.out(
             render.plan_json(
                 [(p.member.name, p.plan, p.findings) for p in parts], problems if blocked else ()
@@ -659,22 +760,94 @@ def _review(parts, options, console, problems, report_to):
             + ("--context." if several else "a workload.")
         )
         return 1
+    if unswitchable:
+        report_to(
+            f"Nothing was changed{anywhere}: {unswitchable} workload(s) can't be switched "
+            "(above). "
+            + (
+                "Pin them to the old mode and switch the rest with --pin-failed, or switch "
+                "the rest and leave them with --keep-going."
+                if options.mesh_wide
+                else "Switch the rest and leave them with --keep-going."
+            )
+        )
+        return 1
     return confirmed_or_exit_code(options, console, report_to)
 
 
-def _check_access(parts, console):
-    """Every context's access findings, asked at once, before any write anywhere."""
+def _canary(parts, options, report_to):
+    """Try every planned workload's next pod through the admission chain (canary.py), in every
+    context at once, and say what it found; set aside the workloads that can't be switched as
+    --pin-failed or --keep-going say. The number of such workloads left in the plan: with any,
+    nothing may be written."""
+    handling = "refuse"
+    if options.pin_failed and options.mesh_wide:
+        handling = "pin"
+    elif options.keep_going:
+        handling = "leave"
+
+    def one(part):
+        if part.plan.empty:
+            return None
+        probes = [
+            probe
+            for probe in canary.probes_for(part.plan)
+            if probe.ref.namespace not in part.canary_refused
+        ]
+        if not probes and not part.canary_refused:
+            return None  # only config to change: no workload's pod to try
+        with part.blamed():
+            result = canary.probe(part.member.cluster, probes, options.proxy_names)
+        return result, len(probes)
+
+    left = 0
+    for part, done in zip(parts, _at_once(one, parts), strict=True):
+        if done is None:
+            continue
+        found = canary.findings(*done)
+        found.handling = handling
+        found.skipped = [
+            f"may not create pods in namespace {namespace}: {why}"
+            for namespace, why in sorted(part.canary_refused.items())
+        ] + found.skipped
+        for why in found.skipped:
+            part.console.err(
+                f"Warning: canary skipped ({why}): those workloads are restarted without "
+                "trying their pods through admission first"
+            )
+        part.plan.canary = found
+        report_to(render.canary_text(part.label, found, part.plan.target))
+        cant = dict(found.cant)
+        if handling == "refuse":
+            left += len(cant)
+        else:
+            part.plan.set_aside_unswitchable(cant, pin=handling == "pin")
+    return left
+
+
+def _check_access(parts, console, canary_on=False):
+    """Every context's access findings, asked at once, before any write anywhere; with
+    canary_on, the canary's too (a refusal of those skips the canary there: Part.canary_refused)."""
 
     def one(part):
         if part.plan.empty:
             return None
         needed = access.needed(part.plan) + (part.lease.permissions() if part.lease else [])
+        if canary_on:
+            needed += access.canary_permissions(part.plan)
         return access.check(sorted(set(needed)), part.member.cluster, part.member.mesh_cluster)
 
     for part, findings in zip(parts, _at_once(one, parts), strict=True):
         part.findings = findings
         if findings is None:
             continue
+        if canary_on:
+            # The canary is not a write the plan needs: without it the run goes on as before.
+            probing = set(access.canary_permissions(part.plan))
+            for permission, reason in findings.refused:
+                if permission in probing:
+                    part.canary_refused[permission.namespace or ""] = reason or "no reason given"
+            findings.refused = [entry for entry in findings.refused if entry[0] not in probing]
         mesh = part.member.mesh_cluster or part.member.cluster
         for line in findings.lines(
             _judged(part.member.cluster, part.member.name), _judged(mesh, mesh.context)

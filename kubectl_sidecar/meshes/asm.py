@@ -68,12 +68,18 @@ class MeshConfigChange(ConfigChange):
     def patch(self):
         return native_sidecar(self.name, self.new == "true", self.resource_version)
 
+    def undo(self, current):
+        previous = self.previous
+        return native_sidecar(
+            self.name, None if previous is None else previous == "true", base.version_of(current)
+        )
+
 
 def native_sidecar(name, native, resource_version=None):
     """ASMMeshConfig's spec.enableNativeSidecar; a custom resource takes only a JSON merge patch.
     With the resourceVersion it was read at: changed since (another switch, the console), the
     server answers 409 Conflict rather than overwrite it."""
-    body: dict = {"spec": {"enableNativeSidecar": native}}
+    body: dict = {"spec": {"enableNativeSidecar": native}}  # None removes it
     if resource_version:
         body["metadata"] = {"resourceVersion": resource_version}
     return Patch(MESH_CONFIGS, None, name, body, JSON_MERGE_PATCH)

@@ -153,6 +153,11 @@ class MeshConfig:
         return f"; owned by {owner}" if owner is not None else ""
 
 
+def version_of(obj: dict | None) -> str | None:
+    """An object's resourceVersion, None without one."""
+    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
+
+
 def no_mesh(reason: str) -> MeshConfig:
     return MeshConfig(name=NO_MESH, mesh_wide=Setting(None, reason))
 
@@ -204,6 +209,20 @@ class ConfigChange:
         """Whether that Deployment carries the change yet: at once for a Deployment we patch,
         once its operator has rendered it where writes_owner."""
         return True
+
+    def undo(self, current: dict | None) -> Patch:
+        """The patch that puts back what this change replaced (a switch whose mesh still
+        injects the old mode stops so); current is the object as read just before, whose
+        resourceVersion the patch is held to: changed since by anyone, the server answers
+        409 Conflict."""
+        raise Unsupported(f"putting back {self.describe()} by itself is not known")
+
+    @property
+    def previous(self) -> str | None:
+        """The value this change replaced as it was written; None where it was unset. (old
+        may say the mode it meant after it: "auto (native)".)"""
+        value = self.old.split(" (", 1)[0]
+        return None if value == "unset" else value
 
     def caveat(self) -> str | None:
         """What the user must also do for the change to last, or None: in its owner's terms

@@ -446,6 +446,14 @@ class InjectorChange(ConfigChange):
             self.namespace, self.name, self.container_patch, self.resource_version
         )
 
+    def undo(self, current):
+        if current is None:
+            raise SidecarError(f"{self.kind} {self.namespace}/{self.name} is gone")
+        container = consul_injector_patch(current, self.previous == "true")
+        if container is None:  # already back
+            container = {"name": self.container}
+        return injector_patch(self.namespace, self.name, container, base.version_of(current))
+
     def caveat(self):
         # The chart renders the flag from this value: an upgrade without it undoes ours.
         # Where the injector's owner is known, its own terms say it exactly.

@@ -326,21 +326,27 @@ class IstiodChange(ConfigChange):
             self.namespace, self.name, self.container, self.new, self.resource_version
         )
 
+    def undo(self, current):
+        return istiod_env(
+            self.namespace, self.name, self.container, self.previous, base.version_of(current)
+        )
+
 
 def istiod_env(namespace, name, container, value, resource_version=None):
     """istiod's ENABLE_NATIVE_SIDECARS; its other env entries are kept (merged by name). With
     the resourceVersion it was read at, a Deployment changed since (a helm upgrade, another
     switch) answers 409 Conflict instead of taking a decision made on what it was."""
-    body: dict = {
-        "spec": {
-            "template": {
-                "spec": {
-                    "containers": [
-                        {"name": container, "env": [{"name": ISTIO_ENV, "value": value}]}
-                    ]
-                }
-            }
+    # value None: the entry removed (strategic merge's delete directive), as it was unset.
+    entry = (
+        {"name": ISTIO_ENV, "value": value}
+        if value is not None
+        else {
+            "name": ISTIO_ENV,
+            "$patch": "delete",
         }
+    )
+    body: dict = {
+        "spec": {"template": {"spec": {"containers": [{"name": container, "env": [entry]}]}}}
     }
     if resource_version:
         body["metadata"] = {"resourceVersion": resource_version}
@@ -395,6 +401,14 @@ class IstioCRChange(ConfigChange):
     def patch(self):
         # The Sail API types spec.values.pilot.env as map[string]string: a string value.
         body = {"spec": {"values": {"pilot": {"env": {ISTIO_ENV: self.new}}}}}
+        return Patch(resources.SAIL_ISTIOS, None, self.name, body, JSON_MERGE_PATCH)
+
+    def undo(self, current):
+        # null removes the key in a JSON merge patch: unset, as it was.
+        body: dict = {"spec": {"values": {"pilot": {"env": {ISTIO_ENV: self.previous}}}}}
+        version = base.version_of(current)
+        if version:
+            body["metadata"] = {"resourceVersion": version}
         return Patch(resources.SAIL_ISTIOS, None, self.name, body, JSON_MERGE_PATCH)
 
     def rolls_out_as(self):

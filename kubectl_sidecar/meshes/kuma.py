@@ -269,6 +269,11 @@ class ControlPlaneChange(ConfigChange):
             self.namespace, self.name, self.container, self.new, self.resource_version
         )
 
+    def undo(self, current):
+        return kuma_env_patch(
+            self.namespace, self.name, self.container, self.previous, base.version_of(current)
+        )
+
     def caveat(self):
         return super().caveat() or (
             f"set {HELM_VALUE}={self.new} in the Helm release's values too, or the next "
@@ -280,14 +285,17 @@ def kuma_env_patch(namespace, name, container, value, resource_version=None):
     """kuma-cp's KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS, its other env entries kept (merged by
     name), held to the resourceVersion it was read at: a Deployment changed since (a helm
     upgrade) answers 409 Conflict instead of taking a decision made on what it was."""
-    body: dict = {
-        "spec": {
-            "template": {
-                "spec": {
-                    "containers": [{"name": container, "env": [{"name": KUMA_ENV, "value": value}]}]
-                }
-            }
+    # value None: the entry removed (strategic merge's delete directive), as it was unset.
+    entry = (
+        {"name": KUMA_ENV, "value": value}
+        if value is not None
+        else {
+            "name": KUMA_ENV,
+            "$patch": "delete",
         }
+    )
+    body: dict = {
+        "spec": {"template": {"spec": {"containers": [{"name": container, "env": [entry]}]}}}
     }
     if resource_version:
         body["metadata"] = {"resourceVersion": resource_version}

@@ -353,6 +353,11 @@ class NamespaceChange(ConfigChange):
     def patch(self):
         return namespace_patch(self.name, self.new, self.key)
 
+    def undo(self, current):
+        undone = namespace_patch(self.name, self.previous, self.key)  # None removes it
+        undone.body["metadata"]["resourceVersion"] = base.version_of(current)
+        return undone
+
 
 def namespace_patch(namespace, value, key=STABLE_KEY):
     """The namespace-wide native-sidecar annotation `key` Linkerd's injector reads."""

@@ -64,7 +64,14 @@ def test_pods_that_come_back_without_a_proxy_fail_the_switch(
     seed.deployment(admin, ns, "cart", replicas=2)
     seed.wait_for_pods(admin, ns, 2)
     request.getfixturevalue("injector_failing_open")
-    done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes")
+    # The canary sees it first: its pod comes back without a proxy, and nothing is written.
+    refused = kubectl.sidecar("switch", "--native", "-n", ns, "--yes")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "admitted without a mesh proxy" in refused.stdout
+    assert "Nothing was changed: 1 workload(s) can't be switched" in refused.stdout
+    assert seed.modes(admin, ns) == ["traditional"] * 2
+    # Without it (and for an injector that goes down mid-run), verify's check catches it.
+    done = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--no-canary")
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
     assert "1 workload(s) came back WITHOUT their mesh proxy" in out

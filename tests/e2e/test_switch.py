@@ -110,7 +110,9 @@ def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(
 ):
     """A webhook strips restartPolicy from one Deployment's pods: its new pods are refused
     (FailedCreate), the switch stops and says so; once the webhook is gone, the same command
-    finishes the job without redoing what was done."""
+    finishes the job without redoing what was done. Without the canary, which would have
+    refused before any write (test_canary.py): a rollout can fail for reasons admission
+    doesn't show, and this is the path such a failure takes."""
     ns = fresh_namespace
     seed.asm_mesh(admin, False)
     seed.deployment(admin, ns, "cart")
@@ -119,7 +121,16 @@ def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(
     control_plane.register_stripper()
     try:
         done = kubectl.sidecar(
-            "switch", "--native", "-n", ns, "--yes", "--concurrency", "1", "--timeout", "45s"
+            "switch",
+            "--native",
+            "-n",
+            ns,
+            "--yes",
+            "--concurrency",
+            "1",
+            "--timeout",
+            "45s",
+            "--no-canary",
         )
         output = done.stdout + done.stderr
         assert done.returncode == 1, output

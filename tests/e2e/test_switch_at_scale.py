@@ -142,6 +142,8 @@ def test_keep_going_finishes_the_rest_and_pin_failed_pins_exactly_the_broken_one
         "1",
         "--keep-going",
         "--pin-failed",
+        # The rollout failure path: the canary would pin it before any restart (test_canary.py).
+        "--no-canary",
         "--timeout",
         "60s",
         "-o",

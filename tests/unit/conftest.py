@@ -59,3 +59,11 @@ def cert_pair(tmp_path_factory):
         capture_output=True,
     )
     return str(cert), str(key)
+
+
+@pytest.fixture(autouse=True)
+def _canary_off(monkeypatch):
+    """The unit tier's switch tests run with the canary (canary.py) off: their FakeCluster has
+    no admission chain to answer a dry-run pod create. Tests of the canary turn it back on
+    (monkeypatch.delenv) and give the FakeCluster an admission model (admission=)."""
+    monkeypatch.setenv("KUBECTL_SIDECAR_NO_CANARY", "1")

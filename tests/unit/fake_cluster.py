@@ -92,6 +92,7 @@ class FakeCluster:
         version="v1.33.1",
         on_patch=None,
         on_get=None,
+        admission=None,
     ):
         self.objects = objects or {}  # kind -> [object]
         self.context = context
@@ -101,6 +102,12 @@ class FakeCluster:
         self.version = version
         self.on_patch = on_patch  # called as on_patch(cluster, kind, namespace, name, body)
         self.on_get = on_get  # called with each object a get returns, before it is returned
+        # The admission chain of dry-run pod creates (the canary's): admission(cluster,
+        # namespace, pod) -> the pod as admitted, or raises ApiError. None: the fake has no
+        # injection model, and a canary asking it is a test error (the unit tier runs switch
+        # with the canary off unless a test gives one; conftest.py).
+        self.admission = admission
+        self.dry_run_creates = []  # (namespace, pod) of each dry-run pod create
         # kind -> [session]: each watch call plays the next session, a list of (type, object)
         # events, exceptions to raise, or callables(cluster) returning one of those. With none left, a watch replays the objects as they
         # now are (MODIFIED) every 10 ms, the way a controller's updates would arrive.
@@ -261,6 +268,21 @@ class FakeCluster:
             }
         }
 
+    def create_pod_dry_run(self, namespace, pod, timeout=None):
+        if self.admission is None:
+            raise ValueError("the fake cluster has no admission model for a dry-run pod create")
+        self.dry_run_creates.append((namespace, pod))
+        if "Pod" in self.refuse_writes:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'pods is forbidden: User "viewer" cannot create resource "pods" in API group "" '
+                f'in the namespace "{namespace}"',
+                verb="create",
+                resource="pods",
+            )
+        return self.admission(self, namespace, pod)
+
     def get(self, resource, name, namespace=None):
         self.reads.append(("get", resource.kind, namespace, name))
         self._check(resource, "get")
@@ -270,3 +292,34 @@ class FakeCluster:
                     self.on_get(obj)
                 return obj
         return None
+
+
+def istio_admission(native, strip=(), refuse=None):
+    """An admission chain of Istio's injector for FakeCluster(admission=): the pod's
+    sidecar.istio.io/nativeSidecar, else `native` (the mesh's setting, or a callable(cluster)
+    giving it), decides; pods generated from a name in `strip` then lose restartPolicy (a
+    policy webhook after the injector); refuse(pod) -> a message refuses the pod."""
+    import copy
+
+    def admit(cluster, namespace, pod):
+        message = refuse(pod) if refuse else None
+        if message:
+            raise ApiError(400, "BadRequest", message, verb="create", resource="pods")
+        pod = copy.deepcopy(pod)
+        metadata = pod["metadata"]
+        mesh_native = native(cluster) if callable(native) else native
+        asked = (metadata.get("annotations") or {}).get("sidecar.istio.io/nativeSidecar")
+        as_native = mesh_native if asked is None else asked == "true"
+        proxy = {"name": "istio-proxy", "image": "istio/proxyv2:1.24.0"}
+        spec = pod.setdefault("spec", {})
+        spec.setdefault("containers", [{"name": "app", "image": "registry.example/app:1.0"}])
+        if as_native:
+            if not any(metadata["generateName"].startswith(f"{name}-") for name in strip):
+                proxy["restartPolicy"] = "Always"
+            spec["initContainers"] = [proxy, *(spec.get("initContainers") or [])]
+        else:
+            spec["containers"] = [*(spec.get("containers") or []), proxy]
+        metadata["name"] = metadata["generateName"] + "x1y2z"
+        return pod
+
+    return admit

@@ -398,3 +398,28 @@ def test_consul_injector_patch_changes_only_the_flag(deployment, native, expecte
 def test_consul_injector_patch_refuses_what_could_stop_the_injector(deployment, message):
     with pytest.raises(SidecarError, match=re.escape(message)):
         consul_injector_patch(deployment, True)
+
+
+def test_a_flag_change_is_undone_from_the_injector_as_read_just_before():
+    """switch puts the flag back when the injector still injects the old mode (canary.py)."""
+    from kubectl_sidecar.meshes.consul import InjectorChange, consul_injector_patch, consul_setting
+
+    written = consul_injector_patch(HELM_FALSE, True)
+    change = InjectorChange(
+        "consul",
+        "Deployment",
+        "consul",
+        "consul-connect-injector",
+        "false",
+        "true",
+        None,
+        "sidecar-injector",
+        written,
+        "1",
+    )
+    now = applied(HELM_FALSE, written)
+    now["metadata"]["resourceVersion"] = "7"
+    undo = change.undo(now)
+    assert undo.body["metadata"] == {"resourceVersion": "7"}
+    back = applied(now, undo.body["spec"]["template"]["spec"]["containers"][0])
+    assert consul_setting(back).native is False

@@ -2,7 +2,11 @@
 and sidecar.istio.io/status, native or traditional from the live config: the pod's
 sidecar.istio.io/nativeSidecar, else ASMMeshConfig/default spec.enableNativeSidecar, else
 ENABLE_NATIVE_SIDECARS on the istiod of the pod's revision (auto: all kubelets >= 1.33), else
-traditional."""
+traditional.
+
+ASM pushes its config to the data plane in its own time: an ASMMeshConfig annotated with
+PUSHED (a test's) says the value the data plane still has, which the injector uses instead of
+the spec's, as ASM's would until the push arrives."""
 
 import copy
 import json
@@ -12,6 +16,7 @@ from tests.harness.api import resource_path
 from tests.harness.injectors.common import parse_bool
 
 PROXY_IMAGE = "docker.io/istio/proxyv2:1.26.2"
+PUSHED = "harness.kubectl-sidecar.io/pushed-enableNativeSidecar"
 ISTIO_VOLUMES = [
     "workload-socket",
     "credential-socket",
@@ -61,6 +66,9 @@ class IstioInjector:
             resource_path("istio.alibabacloud.com/v1beta1", "asmmeshconfigs", name="default"),
             missing_ok=True,
         )
+        pushed = ((asm or {}).get("metadata", {}).get("annotations") or {}).get(PUSHED)
+        if pushed is not None:
+            return parse_bool(pushed)
         if asm is not None and isinstance(asm.get("spec", {}).get("enableNativeSidecar"), bool):
             return asm["spec"]["enableNativeSidecar"]
         revision = (pod["metadata"].get("labels") or {}).get("istio.io/rev", "default")
