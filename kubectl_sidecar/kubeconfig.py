@@ -16,7 +16,6 @@ as the TLS context has been built from them (Cluster builds it eagerly).
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 
 from kubectl_sidecar import plainconfig
@@ -374,6 +373,7 @@ def _load(config, name, namespace, request_timeout, impersonation, compression):
 
     if plain is not None:  # a token or certificate files: no need to import the client
         return cluster_for(plain)
+    import shutil
     import tempfile
 
     import yaml
@@ -433,6 +433,8 @@ def _check_exec_command(exec_config):
     log it and carry on without credentials."""
     if not isinstance(exec_config, dict) or not exec_config.get("command"):
         return
+    import shutil
+
     command = exec_config["command"]
     found = os.access(command, os.X_OK) if os.sep in command else shutil.which(command)
     if not found:
