@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.startup_imports import imported_modules, unneeded
@@ -104,3 +105,57 @@ def test_urllib3_imported_before_the_package_is_left_alone():
         "print(type(sys.modules['urllib3.http2']).__name__, 'importlib.metadata' in sys.modules)\n"
     )
     assert out.split() == ["module", "True"]
+
+
+KUBECONFIG_TEXT = """\
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: TFMwdExTMUNSVWRKVGlCRFJWSlVTVVpKUTBGVVJTMHRMUzB0
+    server: https://[::1]:6443
+    insecure-skip-tls-verify: true
+  name: "prod: eu"
+- cluster: {server: 'https://10.0.0.1', proxy-url: http://proxy:3128}
+  name: dev
+contexts:
+- context: {cluster: "prod: eu", user: admin, namespace: 'shop'}
+  name: prod
+- context:
+    cluster: dev
+    user: aws
+  name: dev  # a comment
+current-context: prod
+kind: Config
+preferences: {}
+users:
+- name: admin
+  user:
+    token: "0123"
+- name: aws
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: aws
+      args: [--region, eu-west-1, eks, get-token, --cluster-name, prod]
+      env:
+      - name: AWS_PROFILE
+        value: yes
+      interactiveMode: IfAvailable
+      provideClusterInfo: false
+"""
+
+
+def test_kubeconfigs_read_with_libyaml_are_read_as_pure_python_reads_them(tmp_path):
+    from kubectl_sidecar.kubeconfig import read_kubeconfigs
+
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("this PyYAML has no libyaml: the pure-Python parser is the only one")
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG_TEXT)
+    pure = yaml.load(KUBECONFIG_TEXT, Loader=yaml.SafeLoader)
+    assert yaml.load(KUBECONFIG_TEXT, Loader=yaml.CSafeLoader) == pure
+    merged = read_kubeconfigs([str(path)])
+    assert merged.current_context == "prod"
+    assert merged.clusters["prod: eu"][0]["insecure-skip-tls-verify"] is True
+    assert merged.users["admin"][0]["token"] == "0123"
+    assert merged.users["aws"][0]["exec"]["env"] == [{"name": "AWS_PROFILE", "value": True}]
