@@ -23,6 +23,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -245,6 +246,18 @@ def small_commands(plane, krew_path, workdir):
     have it: an environment that says PYTHONDONTWRITEBYTECODE (this lab's does) would time
     compiling the package on every run, ~170 ms of the ~220."""
     env = {key: value for key, value in plane.env().items() if key != "PYTHONDONTWRITEBYTECODE"}
+    # The harness writes its kubeconfig as JSON; users' are YAML as kubectl writes them.
+    kubeconfig = Path(workdir) / "kubeconfig.yaml"
+    kubeconfig.write_text(
+        subprocess.run(
+            ["kubectl", "config", "view", "--raw"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    env["KUBECONFIG"] = str(kubeconfig)
     kubectl_dir = str(Path(plane.state["kubectl"]).parent)
     floor_dir = Path(workdir) / "floor-bin"
     floor_dir.mkdir(exist_ok=True)
@@ -284,12 +297,42 @@ def measure_small(plane, runs, krew_path, workdir):
         name: (statistics.median(s[0] for s in values), statistics.median(s[2] for s in values))
         for name, values in samples.items()
     }
+    instructions = {}
+    if shutil.which("valgrind"):
+        plugin = shutil.which("kubectl-sidecar", path=commands["krew"][1]["PATH"])
+        python = commands["python"][0][0]
+        for name, argv in (
+            ("krew", [python, plugin, "status", "-A"]),
+            ("python", [python, "-c", "pass"]),
+        ):
+            instructions[name] = count_instructions(argv, commands["krew"][1])
     return {
         "runs": runs,
         "medians": medians,
+        "instructions": instructions,
         "load": (load_before, load_after),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+
+
+def count_instructions(argv, env):
+    """Instructions one run of argv executes (valgrind's callgrind, the process itself): unlike
+    time, the same on a busy machine as on an idle one."""
+    with tempfile.NamedTemporaryFile() as log:
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                f"--log-file={log.name}",
+                *argv,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        found = re.search(rb"Collected : (\d+)", Path(log.name).read_bytes())
+    return int(found.group(1)) if found else None
 
 
 def small_report(small):
@@ -306,8 +349,9 @@ def small_report(small):
         f"`bench/status_bench.py` (`make bench`, or `--small-only` for this section alone), "
         f"{small['date']}, {machine()}. Median of {small['runs']} interleaved runs of each "
         "command against the same API server, output to /dev/null, bytecode caches written by a "
-        f"first run. Load average (1, 5, 15 min) {before[0]:.1f}, {before[1]:.1f}, "
-        f"{before[2]:.1f} at the start, {after[0]:.1f}, {after[1]:.1f}, {after[2]:.1f} at the end.",
+        "first run, the kubeconfig as `kubectl config view --raw` writes it. Load average "
+        f"(1, 5, 15 min) {before[0]:.1f}, {before[1]:.1f}, {before[2]:.1f} at the start, "
+        f"{after[0]:.1f}, {after[1]:.1f}, {after[2]:.1f} at the end.",
         "",
         "| command | wall | CPU (user + system) | wall / kubectl's |",
         "|---|---:|---:|---:|",
@@ -337,6 +381,15 @@ def small_report(small):
         f"- The floor of any Python plugin (kubectl's plugin exec and an empty python3) is "
         f"{floor[0] / kubectl[0]:.2f}x `kubectl get pods -A`; status -A is "
         f"{(krew[0] - floor[0]) * 1000:.0f} ms above it.",
+    ]
+    counted = small.get("instructions") or {}
+    if counted.get("krew") and counted.get("python"):
+        lines.append(
+            f"- Instructions (valgrind's callgrind, unmoved by the load): the krew-installed "
+            f"`status -A` {counted['krew'] / 1e6:.0f} million, `python3 -c pass` "
+            f"{counted['python'] / 1e6:.0f} million."
+        )
+    lines += [
         "<!-- small-cluster: end -->",
     ]
     return "\n".join(lines) + "\n"

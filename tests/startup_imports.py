@@ -11,6 +11,7 @@ NOT_FOR_STATUS = {
     "tempfile": "kubeconfig's exec credentials",
     "urllib.request": "a proxy named in the environment",
     "tabulate": "--summary",
+    "yaml": "-o yaml, and kubeconfigs outside the YAML kubectl writes (blockyaml)",
     "kubectl_sidecar.switch": "switch and restart",
     "kubectl_sidecar.plan": "switch and restart",
     "kubectl_sidecar.execute": "switch and restart",
