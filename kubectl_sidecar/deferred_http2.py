@@ -2,8 +2,9 @@
 
 urllib3 2.x imports `urllib3.http2.probe` whenever it is imported, and the package's `__init__`
 imports importlib.metadata at the top, only to check h2's version when `inject_into_urllib3()`
-is called (we never call it). That import is about a tenth of a small cluster's `status` (73 of
-738 million instructions, measured with callgrind: BENCHMARKS.md). Installed before urllib3 is
+is called (we never call it). With what it imports in turn (zipfile, csv, tempfile, pathlib,
+importlib.resources) that was 4% of a small cluster's `status` as krew installs it (27 of 737
+million instructions, callgrind: BENCHMARKS.md). Installed before urllib3 is
 first imported, the package is created as usual (its `__path__`, its submodules such as `probe`
 import as before) and its `__init__` runs the first time a name it defines is asked for: nothing
 that uses it can tell, only when importlib.metadata is imported.

@@ -168,7 +168,7 @@ def read_kubeconfigs(paths):
 def _read_kubeconfig(path):
     """One kubeconfig file's document. The YAML kubectl writes is read without PyYAML
     (blockyaml: importing PyYAML is a sixth of a small cluster's status); anything else by
-    PyYAML, from the file, so that its errors name the file as they always have."""
+    PyYAML, whose errors name the file as they always have."""
     try:
         with open(path) as handle:
             text = handle.read()
