@@ -167,7 +167,7 @@ def read_kubeconfigs(paths):
 
 def _read_kubeconfig(path):
     """One kubeconfig file's document. The YAML kubectl writes is read without PyYAML
-    (blockyaml: importing PyYAML is a sixth of a small cluster's status); anything else by
+    (blockyaml: importing PyYAML was 14% of a small cluster's status); anything else by
     PyYAML, whose errors name the file as they always have."""
     try:
         with open(path) as handle:
