@@ -6,7 +6,10 @@ commands several times and reports medians of wall time and peak RSS, the number
 the plugin made (from the API server's audit log, by user agent), and `--help` start-up time.
 The floor (bench/floor.py: a plain paginated fetch + parse of the same pages) runs in the same
 rotation, and status is reported against it too.
-Several sizes (--sizes 10000,50000) show how memory grows. Results go to BENCHMARKS.md.
+Several sizes (--sizes 10000,50000) show how memory grows. First, on 20 pods, status -A against
+`kubectl get pods -A` as users run it (krew-installed) beside the floor of any Python plugin: its
+own section of BENCHMARKS.md, which --small-only measures and rewrites alone. Results go to
+BENCHMARKS.md.
 
 --fleet 5000,25000 measures a fleet instead: `status -A` (table and -o json) over two contexts
 of N pods each, its own section of BENCHMARKS.md (status-fleet); --baseline names another
@@ -15,6 +18,7 @@ bin/kubectl-sidecar (an older checkout) whose -o json runs in the same rotation.
     make bench                                   # 10,000 pods
     make bench BENCH_ARGS="--sizes 10000,50000"  # and whether memory stays flat
     make bench BENCH_ARGS="--fleet 5000,25000"   # a fleet of two contexts
+    make bench BENCH_ARGS=--small-only           # the small cluster only (a minute)
 """
 
 import argparse
@@ -24,6 +28,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -236,26 +241,163 @@ def measure(plane, pods, runs):
 
 SMALL_CLUSTER = 20  # pods: the clusters most people run the plugin on
 SMALL_TARGET = 3.0  # status -A within this many times `kubectl get pods -A` there
+# What every run of the small row starts: kubectl finding and exec'ing a plugin that is a python3
+# doing nothing. Below it no Python plugin can go.
+FLOOR_PLUGIN = "kubectl-pythonfloor"
 
 
-def measure_small(plane, runs):
-    """status -A against `kubectl get pods -A` (the table, as a user types it) on a small
-    cluster, where start-up is most of the time: medians of alternating runs through kubectl.
-    With Python's bytecode cache, as a user's runs have it: an environment that says
-    PYTHONDONTWRITEBYTECODE (this lab's does) would time compiling the package on every run,
-    ~170 ms of the ~220."""
+def small_commands(plane, krew_path, workdir):
+    """{name: (argv, env)} of the small row. Python's bytecode cache is on, as a user's runs
+    have it: an environment that says PYTHONDONTWRITEBYTECODE (this lab's does) would time
+    compiling the package on every run, ~170 ms of the ~220."""
     env = {key: value for key, value in plane.env().items() if key != "PYTHONDONTWRITEBYTECODE"}
-    commands = {
-        "kubectl": ["kubectl", "get", "pods", "-A"],
-        "plugin": ["kubectl", "sidecar", "status", "-A"],
+    # The harness writes its kubeconfig as JSON; users' are YAML as kubectl writes them.
+    kubeconfig = Path(workdir) / "kubeconfig.yaml"
+    kubeconfig.write_text(
+        subprocess.run(
+            ["kubectl", "config", "view", "--raw"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    env["KUBECONFIG"] = str(kubeconfig)
+    kubectl_dir = str(Path(plane.state["kubectl"]).parent)
+    floor_dir = Path(workdir) / "floor-bin"
+    floor_dir.mkdir(exist_ok=True)
+    floor = floor_dir / FLOOR_PLUGIN
+    floor.write_text("#!/usr/bin/env python3\n")
+    floor.chmod(0o755)
+    krew_env = dict(
+        env, PATH=os.pathsep.join([*krew_path, kubectl_dir, str(floor_dir), "/usr/bin:/bin"])
+    )
+    python = str(Path(krew_path[1]) / "python3")  # the packageless python3 krew's plugin runs
+    return {
+        "kubectl": (["kubectl", "get", "pods", "-A"], env),
+        "krew": (["kubectl", "sidecar", "status", "-A"], krew_env),
+        "checkout": (["kubectl", "sidecar", "status", "-A"], env),
+        "floor": (["kubectl", FLOOR_PLUGIN.removeprefix("kubectl-")], krew_env),
+        "python": ([python, "-c", "pass"], krew_env),
+        "python -S": ([python, "-S", "-c", "pass"], krew_env),
     }
-    for argv in commands.values():
+
+
+def measure_small(plane, runs, krew_path, workdir):
+    """status -A against `kubectl get pods -A` (the table, as a user types it) on a small
+    cluster, where start-up is most of the time: medians (wall, CPU) of interleaved runs,
+    through kubectl as krew installs the plugin ("krew", what users get) and from this
+    checkout ("checkout": the development venv's python3), beside the floor of any Python
+    plugin and the interpreter's own start with and without site."""
+    commands = small_commands(plane, krew_path, workdir)
+    for argv, env in commands.values():  # also writes the bytecode caches
         run_measured(argv, env)
     samples = {name: [] for name in commands}
+    load_before = os.getloadavg()
     for _ in range(runs):
-        for name, argv in commands.items():
+        for name, (argv, env) in commands.items():
             samples[name].append(run_measured(argv, env))
-    return {name: statistics.median(s[0] for s in values) for name, values in samples.items()}
+    load_after = os.getloadavg()
+    medians = {
+        name: (statistics.median(s[0] for s in values), statistics.median(s[2] for s in values))
+        for name, values in samples.items()
+    }
+    instructions = {}
+    if shutil.which("valgrind"):
+        plugin = shutil.which("kubectl-sidecar", path=commands["krew"][1]["PATH"])
+        python = commands["python"][0][0]
+        for name, argv in (
+            ("krew", [python, plugin, "status", "-A"]),
+            ("python", [python, "-c", "pass"]),
+        ):
+            instructions[name] = count_instructions(argv, commands["krew"][1])
+    return {
+        "runs": runs,
+        "medians": medians,
+        "instructions": instructions,
+        "load": (load_before, load_after),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def count_instructions(argv, env):
+    """Instructions one run of argv executes (valgrind's callgrind, the process itself): unlike
+    time, the same on a busy machine as on an idle one."""
+    with tempfile.NamedTemporaryFile() as log:
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                f"--log-file={log.name}",
+                *argv,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        found = re.search(rb"Collected : (\d+)", Path(log.name).read_bytes())
+    return int(found.group(1)) if found else None
+
+
+def small_report(small):
+    """BENCHMARKS.md's small-cluster section (its own marked section, so that
+    `--small-only` rewrites it alone)."""
+    m = small["medians"]
+    kubectl, krew, checkout, floor = m["kubectl"], m["krew"], m["checkout"], m["floor"]
+    before, after = small["load"]
+    ratio = krew[0] / kubectl[0]
+    lines = [
+        "<!-- small-cluster: begin -->",
+        f"## A small cluster ({SMALL_CLUSTER} pods)",
+        "",
+        f"`bench/status_bench.py` (`make bench`, or `--small-only` for this section alone), "
+        f"{small['date']}, {machine()}. Median of {small['runs']} interleaved runs of each "
+        "command against the same API server, output to /dev/null, bytecode caches written by a "
+        "first run, the kubeconfig as `kubectl config view --raw` writes it. Load average "
+        f"(1, 5, 15 min) {before[0]:.1f}, {before[1]:.1f}, {before[2]:.1f} at the start, "
+        f"{after[0]:.1f}, {after[1]:.1f}, {after[2]:.1f} at the end.",
+        "",
+        "| command | wall | CPU (user + system) | wall / kubectl's |",
+        "|---|---:|---:|---:|",
+    ]
+    rows = [
+        ("kubectl", "`kubectl get pods -A`"),
+        ("krew", "`kubectl sidecar status -A`, krew-installed (python3 without packages)"),
+        ("checkout", "`kubectl sidecar status -A` from this checkout (the dev venv's python3)"),
+        (
+            "floor",
+            f"`kubectl {FLOOR_PLUGIN.removeprefix('kubectl-')}`: a plugin that is an empty "
+            "python3 script",
+        ),
+        ("python", "`python3 -c pass` (the same python3)"),
+        ("python -S", "`python3 -S -c pass` (no site)"),
+    ]
+    for name, label in rows:
+        wall, cpu = m[name]
+        lines.append(
+            f"| {label} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms | {wall / kubectl[0]:.2f}x |"
+        )
+    lines += [
+        "",
+        f"- status -A on {SMALL_CLUSTER} pods within {SMALL_TARGET:g}x `kubectl get pods -A` "
+        f"(krew-installed, as users run it): {'met' if ratio <= SMALL_TARGET else 'NOT met'} "
+        f"({ratio:.2f}x; from the checkout {checkout[0] / kubectl[0]:.2f}x)",
+        f"- The floor of any Python plugin (kubectl's plugin exec and an empty python3) is "
+        f"{floor[0] / kubectl[0]:.2f}x `kubectl get pods -A`; status -A is "
+        f"{(krew[0] - floor[0]) * 1000:.0f} ms above it.",
+    ]
+    counted = small.get("instructions") or {}
+    if counted.get("krew") and counted.get("python"):
+        lines.append(
+            f"- Instructions (valgrind's callgrind, unmoved by the load): the krew-installed "
+            f"`status -A` {counted['krew'] / 1e6:.0f} million, `python3 -c pass` "
+            f"{counted['python'] / 1e6:.0f} million."
+        )
+    lines += [
+        "<!-- small-cluster: end -->",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def krew_install(workdir):
@@ -291,15 +433,13 @@ NO_BYTECODE_LABEL = KREW_LABEL[:-1] + ", no bytecode cache)"
 STARTUP_BUDGET = 0.150  # krew-installed `kubectl sidecar --help` over `kubectl --help`, seconds
 
 
-def help_startup(plane, runs, workdir):
+def help_startup(plane, runs, krew_path):
     # Python caches bytecode unless told not to; some machines' environments do tell it, which
     # would time compiling click rather than starting. That case (also a read-only KREW_ROOT) gets
     # its own row.
     env = {key: value for key, value in plane.env().items() if key != "PYTHONDONTWRITEBYTECODE"}
     kubectl_dir = str(Path(plane.state["kubectl"]).parent)
-    krew_env = dict(
-        env, PATH=os.pathsep.join([*krew_install(workdir), kubectl_dir, "/usr/bin:/bin"])
-    )
+    krew_env = dict(env, PATH=os.pathsep.join([*krew_path, kubectl_dir, "/usr/bin:/bin"]))
     timings = {}
     for label, argv, run_env in (
         ("kubectl sidecar --help", ["kubectl", "sidecar", "--help"], env),
@@ -363,7 +503,7 @@ def flatness(results):
     )
 
 
-def report(results, startup, seeding, plane, small=None):
+def report(results, startup, seeding, plane):
     kubectl_bin = Path(plane.state["kubectl"])
     lines = [
         "# Benchmarks",
@@ -428,14 +568,6 @@ def report(results, startup, seeding, plane, small=None):
             f"| {result['pods']:,} | {m['plugin-direct'][1]:.0f} MiB | {docs['json'][1]:.0f} MiB "
             f"| {docs['yaml'][1]:.0f} MiB | {docs['json'][0]:.2f}s | {docs['yaml'][0]:.2f}s |"
         )
-    if small:
-        lines += [
-            "",
-            f"A small cluster ({SMALL_CLUSTER} pods), through kubectl as a user types it, "
-            f"median of {small['runs']} alternating runs: `kubectl get pods -A` "
-            f"{small['kubectl'] * 1000:.0f} ms, `kubectl sidecar status -A` "
-            f"{small['plugin'] * 1000:.0f} ms ({small['plugin'] / small['kubectl']:.1f}x).",
-        ]
     lines += ["", "Start-up (median wall time):", ""]
     lines += [f"- `{label}`: {seconds * 1000:.0f} ms" for label, seconds in startup.items()]
     lines += ["", "Targets:", ""]
@@ -457,12 +589,6 @@ def report(results, startup, seeding, plane, small=None):
     if len(results) > 1:
         lines.append("- " + flatness(results))
     overhead = startup[KREW_LABEL] - startup["kubectl --help"]
-    if small:
-        ratio = small["plugin"] / small["kubectl"]
-        lines.append(
-            f"- status -A on {SMALL_CLUSTER} pods within {SMALL_TARGET:g}x `kubectl get pods -A`: "
-            f"{'met' if ratio <= SMALL_TARGET else 'NOT met'} ({ratio:.1f}x)"
-        )
     for name in ("json", "yaml"):
         before = results[0]["medians"]["documents"][name][1]
         after = results[-1]["medians"]["documents"][name][1]
@@ -494,15 +620,25 @@ def report(results, startup, seeding, plane, small=None):
     return "\n".join(lines)
 
 
-# Other benches' sections (bench/switch_bench.py's), which this report must not wipe out.
-OTHER_SECTION = re.compile(r"<!-- ([\w-]+): begin -->.*?<!-- \1: end -->\n?", re.S)
+# Marked sections: bench/switch_bench.py's, and this bench's small-cluster one, each rewritten
+# only by what measured it.
+SECTION = re.compile(r"<!-- ([\w-]+): begin -->.*?<!-- \1: end -->\n?", re.S)
 
 
-def write_report(path, text):
-    """BENCHMARKS.md: this report, then the other benches' sections as they were."""
+def write_report(path, text=None, sections=None):
+    """BENCHMARKS.md: this report (or, without one, the report that is there), then the marked
+    sections: those given replace theirs (a new one goes first), the others stay as they were."""
     old = path.read_text() if path.exists() else ""
-    sections = [match.group(0) for match in OTHER_SECTION.finditer(old)]
-    path.write_text(text.rstrip("\n") + "\n" + "".join("\n" + section for section in sections))
+    kept = {match.group(1): match.group(0) for match in SECTION.finditer(old)}
+    if text is None:
+        first = SECTION.search(old)
+        text = old[: first.start()] if first else old
+    fresh = dict(sections or {})
+    ordered = {name: fresh.pop(name) for name in list(fresh) if name not in kept}
+    ordered.update((name, fresh.get(name, section)) for name, section in kept.items())
+    path.write_text(
+        text.rstrip("\n") + "\n" + "".join("\n" + section for section in ordered.values())
+    )
 
 
 # --- a fleet -------------------------------------------------------------------------------
@@ -605,16 +741,7 @@ def fleet_report(results, seeding, baseline_label=None):
 def write_fleet_section(path, text):
     """Replace the fleet's section of BENCHMARKS.md, or put it after the single-context
     report, before the other benches' sections."""
-    old = path.read_text() if path.exists() else ""
-    pattern = re.compile(
-        rf"<!-- {FLEET_SECTION}: begin -->.*?<!-- {FLEET_SECTION}: end -->\n?", re.S
-    )
-    if pattern.search(old):
-        path.write_text(pattern.sub(lambda _: text, old))
-        return
-    first = OTHER_SECTION.search(old)
-    at = first.start() if first else len(old)
-    path.write_text(old[:at].rstrip("\n") + "\n\n" + text + ("\n" + old[at:] if first else ""))
+    write_report(path, sections={FLEET_SECTION: text})
 
 
 def fleet_main(args):
@@ -646,6 +773,11 @@ def main(argv=None):
         "--sizes", default="10000", help="comma-separated pod counts (default 10000)"
     )
     parser.add_argument("--runs", type=int, default=5, help="alternating runs per size (default 5)")
+    parser.add_argument(
+        "--small-only",
+        action="store_true",
+        help=f"only the small-cluster section ({SMALL_CLUSTER} pods; --runs 15 unless given)",
+    )
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     parser.add_argument(
         "--fleet", help="comma-separated pods per context: measure a fleet of two contexts instead"
@@ -658,6 +790,7 @@ def main(argv=None):
         fleet_main(args)
         return
     sizes = sorted(int(size) for size in args.sizes.split(","))
+    small_runs = max(args.runs, 15 if args.small_only else 10)
     launcher.start()  # before seeding grows this process: see bench/launcher.py
     with tempfile.TemporaryDirectory(prefix="sidecar-bench-") as workdir:
         # Only the API server: no controllers to fight over the seeded ReplicaSets, no webhook.
@@ -665,22 +798,26 @@ def main(argv=None):
         plane.up()
         try:
             seed.asm_mesh(plane.api(), True)
+            krew_path = krew_install(workdir)
             results, seeding, have = [], {}, 0
             seeding[SMALL_CLUSTER] = seed_pods(plane, SMALL_CLUSTER, have)
             have = SMALL_CLUSTER
-            small = dict(measure_small(plane, max(args.runs, 10)), runs=max(args.runs, 10))
+            small = measure_small(plane, small_runs, krew_path, workdir)
             print(json.dumps(small), file=sys.stderr)
-            for size in sizes:
-                seeding[size] = seed_pods(plane, size, have)
-                have = size
-                results.append(measure(plane, size, args.runs))
-                print(json.dumps(results[-1]), file=sys.stderr)
-            startup = help_startup(plane, args.runs, workdir)
-            text = report(results, startup, seeding, plane, small)
+            text = None
+            if not args.small_only:
+                for size in sizes:
+                    seeding[size] = seed_pods(plane, size, have)
+                    have = size
+                    results.append(measure(plane, size, args.runs))
+                    print(json.dumps(results[-1]), file=sys.stderr)
+                startup = help_startup(plane, args.runs, krew_path)
+                text = report(results, startup, seeding, plane)
         finally:
             plane.down()
-    write_report(Path(args.output), text)
-    print(text)
+    section = small_report(small)
+    write_report(Path(args.output), text, {"small-cluster": section})
+    print(text or section)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from kubectl_sidecar import status
@@ -221,10 +220,21 @@ class said_in:
         return False
 
 
+def wait(futures, timeout, return_when):
+    """concurrent.futures.wait. Imported here, not at the top, as ThreadPoolExecutor is below:
+    only a fleet's switch or restart needs the module, whose import every small status would
+    otherwise pay for."""
+    import concurrent.futures
+
+    return concurrent.futures.wait(futures, timeout=timeout, return_when=return_when)
+
+
 def restart_everywhere(runs, console):
     """Every context's Executor.run at once (runs: [(Executor, items)]). Signals reach only
     this thread: the first Ctrl-C stops every context starting restarts, the second stops the
     waiting, SIGTERM both at once."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
+
     executors = [executor for executor, _ in runs]
     terminated = False
     with ThreadPoolExecutor(max_workers=len(runs)) as pool:

@@ -1,8 +1,11 @@
 """`kubectl sidecar status` through kubectl, against workloads the real controllers created."""
 
+import subprocess
+
 import pytest
 
 from tests.harness import seed
+from tests.startup_imports import imported_modules, unneeded
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +101,28 @@ def test_table_across_namespaces_with_summary_line(kubectl, drifted):
         "StatefulSet/db",
         "DaemonSet/agent",
     }
+
+
+def test_the_table_imports_only_what_it_needs(kubectl, drifted):
+    # Start-up is most of a small cluster's status: a whole run through kubectl, with the
+    # interpreter reporting its imports (PYTHONPROFILEIMPORTTIME is -X importtime).
+    env = {
+        key: value
+        for key, value in kubectl.env.items()
+        if not key.lower().endswith("_proxy") or key.lower() == "no_proxy"
+    }
+    done = subprocess.run(
+        ["kubectl", "sidecar", "status", "-A"],
+        env=dict(env, PYTHONPROFILEIMPORTTIME="1"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].startswith("Mesh asm: native")
+    modules = imported_modules(done.stderr)
+    assert {"kubectl_sidecar.render", "kubectl_sidecar.blockyaml", "urllib3"} <= modules
+    assert unneeded(modules) == {}
 
 
 def test_needs_restart_and_summary_views(kubectl, drifted):

@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "kubectl_sidecar"
 # Pure functions of plain data: no API server, no kubeconfig, no click, no network.
 PURE = {
     "actions",
+    "blockyaml",
     "classify",
     "durations",
     "errors",
