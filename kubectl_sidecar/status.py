@@ -30,6 +30,7 @@ from kubectl_sidecar.classify import (
 from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
 from kubectl_sidecar.injection import (
+    NO_RULES,
     Namespace,
     injector_webhooks,
     lost_proxy,
@@ -187,6 +188,7 @@ class Assessor:
         self._namespace_index = None
         self._by_namespace = {}
         self._ambient_by_namespace = {}
+        self._injector_rules = {}  # (namespace, ConfigMap name) -> its injector's rules
 
     def mesh_config(self, rows=()):
         """The MeshConfig, read once; the first batch's rows guide --mesh auto."""
@@ -311,6 +313,7 @@ class Assessor:
         namespaces = self._namespaces()
         if namespaces is None:
             return
+        rules_of = functools.partial(self._rules_of, mesh.family)
         for row in candidates:
             namespace = namespaces.get(row.namespace)
             if ambient and row.ambient is None and namespace is not None:
@@ -330,12 +333,45 @@ class Assessor:
             hooks = self._webhooks_for(row.namespace, namespace, webhooks)
             if not hooks:
                 continue
-            webhook = lost_proxy(row.injection_facts, row.namespace, namespace, hooks, injects)
+            webhook = lost_proxy(
+                row.injection_facts, row.namespace, namespace, hooks, injects, rules_of
+            )
             if webhook is not None:
                 row.lost = f"no proxy: webhook {webhook.configuration} selects this pod"
                 row.problems.append(row.lost)
                 row.family = mesh.family
                 row.revision = webhook.revision
+
+    def _rules_of(self, family, webhook):
+        """The rules of the injector `webhook` calls, from its own config (istiod's
+        istio-sidecar-injector ConfigMap of that revision): read the first time a pod needs
+        them, once per ConfigMap; NO_RULES for a mesh without such a config; None when it can't
+        be read (said once: nothing is flagged for that injector)."""
+        config = registry.INJECTOR_CONFIGS.get(family)
+        if config is None:
+            return NO_RULES
+        where_of, rules_from = config
+        where = where_of(webhook.revision, webhook.service_namespace)
+        if where in self._injector_rules:
+            return self._injector_rules[where]
+        namespace, name = where
+        failed: list = []  # the fallback that tells "refused" from "absent" (None)
+        found = unless_forbidden(
+            lambda: self.cluster.get(resources.CONFIGMAPS, name, namespace),
+            fallback=failed,
+            warn=lambda error: self.warn(
+                f"can't read configmap {namespace}/{name} ({error.message}); pods that lost "
+                f"their proxy from webhook {webhook.configuration} are not flagged"
+            ),
+        )
+        rules = None if found is failed else rules_from(found)
+        if rules is None and found is not failed:
+            self.warn(
+                f"configmap {namespace}/{name} has an injector config that can't be read; pods "
+                f"that lost their proxy from webhook {webhook.configuration} are not flagged"
+            )
+        self._injector_rules[where] = rules
+        return rules
 
     def _ambient_namespace(self, name, namespace):
         """The family whose ambient data plane the namespace's labels ask for, once each."""

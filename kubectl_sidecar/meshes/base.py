@@ -294,6 +294,11 @@ class ProxyFamily(Protocol):
     # And `injects(labels, annotations, host_network, namespace_name, namespace) -> bool | None`
     # (injection.Injects): whether its injector, once its webhook calls it, gives a pod a proxy;
     # where a module defines it, status flags the pods without one as having lost the mesh.
+    # A mesh whose injector reads per-pod rules from its own config also defines
+    # `injector_config_map(revision, service_namespace) -> (namespace, name)` and
+    # `injector_policy(config_map or None) -> rules | None`; status reads that ConfigMap once
+    # per revision and hands the rules to `injects` as a sixth argument (Istio's policy,
+    # neverInjectSelector, alwaysInjectSelector).
 
 
 class ControlPlane(Protocol):

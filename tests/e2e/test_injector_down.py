@@ -217,3 +217,45 @@ def test_a_restart_while_the_injector_is_still_down_fails_its_verify(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 workload(s) came back WITHOUT their mesh proxy" in done.stdout
     assert "Verify: FAILED" in done.stdout
+
+
+@pytest.fixture
+def injection_policy_disabled(admin):
+    """istiod's injector config with `policy: disabled`, as the istiod chart names it (in
+    istio-system, where the harness's webhook, a URL, leaves status to look)."""
+    path = resource_path("v1", "configmaps", "istio-system")
+    seed.namespace(admin, "istio-system", injection=False)
+    admin.apply(
+        path,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "istio-sidecar-injector", "namespace": "istio-system"},
+            "data": {"config": "policy: disabled\nalwaysInjectSelector: []\n"},
+        },
+    )
+    yield
+    admin.delete(resource_path("v1", "configmaps", "istio-system", "istio-sidecar-injector"))
+
+
+def test_with_injection_disabled_by_policy_only_pods_that_ask_for_a_proxy_are_flagged(
+    kubectl, admin, asm_mesh, fresh_namespace, injector_failing_open, injection_policy_disabled
+):
+    ns = fresh_namespace
+    seed.asm_mesh(admin, False)
+    seed.deployment(admin, ns, "cart", replicas=1)
+    seed.deployment(admin, ns, "asks", replicas=1, annotations={"sidecar.istio.io/inject": "true"})
+    seed.wait_for_pods(admin, ns, 2)
+    assert seed.modes(admin, ns) == ["none"] * 2
+    report = _by_pod(kubectl.sidecar_json("status", "-n", ns))
+    for name, item in report.items():
+        if name.startswith("asks-"):
+            assert item["needsRestart"] is True
+            assert item["problems"] == ["no proxy: webhook istio-sidecar-injector selects this pod"]
+        else:
+            # istiod would not inject it either: a restart would change nothing
+            assert item["needsRestart"] is False and item["problems"] == [], item
+    table = kubectl.sidecar("status", "-n", ns, "--exit-code")
+    assert table.returncode == 1, table.stdout + table.stderr
+    assert "1 pod(s) need action, 1 workload(s) to restart." in table.stdout
+    assert "Warning" not in table.stderr, table.stderr
