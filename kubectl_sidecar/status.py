@@ -148,6 +148,11 @@ def stream(assessor, proxy_names=None, batch_size=PAGE_SIZE):
         yield assessor.assess(batch)
 
 
+def _namespace_of(namespace):
+    metadata = namespace.get("metadata") or {}
+    return Namespace(metadata.get("labels") or {}, metadata.get("annotations") or {})
+
+
 class Assessor:
     """Fills in each row's workload, desired mode and action, reading what that takes the
     first time a batch needs it: the ReplicaSets and Jobs that own pods, the mesh config, the
@@ -315,7 +320,7 @@ class Assessor:
             return
         rules_of = functools.partial(self._rules_of, mesh.family)
         for row in candidates:
-            namespace = namespaces.get(row.namespace)
+            namespace = self._namespace(row.namespace, namespaces)
             if ambient and row.ambient is None and namespace is not None:
                 family = self._ambient_namespace(row.namespace, namespace)
                 if family is not None:
@@ -425,11 +430,20 @@ class Assessor:
             found = [one] if one else []
         index = {}
         for namespace in found:
-            metadata = namespace.get("metadata") or {}
-            index[metadata.get("name")] = Namespace(
-                metadata.get("labels") or {}, metadata.get("annotations") or {}
-            )
+            index[(namespace.get("metadata") or {}).get("name")] = _namespace_of(namespace)
         return index
+
+    def _namespace(self, name, namespaces):
+        """The injection.Namespace of a pod's namespace. One created after the namespaces were
+        read (its pods seen by `status -w`, or listed just after) is read with one GET the
+        first time a pod without a proxy shows up in it, and remembered, found or not: never
+        a read per pod. Its labels are taken as they are then, as the API server took them
+        when it admitted the pod (or close to it)."""
+        if name in namespaces:
+            return namespaces[name]
+        found = unless_forbidden(functools.partial(self.cluster.get, resources.NAMESPACES, name))
+        namespace = namespaces[name] = _namespace_of(found) if found else None
+        return namespace
 
     def read_new_parents(self, rows):
         """The ReplicaSets and Jobs created since their kind was listed (a rollout's new
