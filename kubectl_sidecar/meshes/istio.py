@@ -365,6 +365,7 @@ def istio_config(deployments, kubelet_versions, context=None):
         none_found="no istiod found",
     )
     for revision_name, istiod in istiods.items():
+        config.owned[revision_name] = istiod[5]
         owner = owners.detect(istiod[5])
         if owner is not None:
             config.owners[revision_name] = owner
