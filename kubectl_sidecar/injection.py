@@ -11,6 +11,7 @@ this doesn't know), the pod is not flagged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -61,6 +62,48 @@ class Selector:
         return UNKNOWN if self.unknown else True
 
 
+# k8s.io/apimachinery util/validation: IsQualifiedName (a label key) and IsValidLabelValue.
+_NAME = re.compile(r"(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
+_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\Z")
+_VALUES_NEEDED = {"In": True, "NotIn": True, "Exists": False, "DoesNotExist": False}
+
+
+def _label_key(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (len(prefix) <= 253 and _SUBDOMAIN.match(prefix)):
+        return False
+    return len(name) <= 63 and bool(_NAME.match(name))
+
+
+def _label_value(value: object) -> bool:
+    return isinstance(value, str) and (
+        value == "" or (len(value) <= 63 and bool(_NAME.match(value)))
+    )
+
+
+def valid_label_selector(selector: Mapping) -> bool:
+    """metav1.LabelSelectorAsSelector converts it without an error (labels.NewRequirement's
+    checks): keys and values a label may have, a known operator, values only with In/NotIn."""
+    match_labels = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not isinstance(match_labels, Mapping) or not isinstance(expressions, list):
+        return False
+    if not all(_label_key(k) and _label_value(v) for k, v in match_labels.items()):
+        return False
+    for requirement in expressions:
+        if not isinstance(requirement, Mapping):
+            return False
+        needed = _VALUES_NEEDED.get(str(requirement.get("operator")))
+        values = requirement.get("values") or []
+        if needed is None or not _label_key(requirement.get("key")) or not isinstance(values, list):
+            return False
+        if bool(values) != needed or not all(_label_value(value) for value in values):
+            return False
+    return True
+
+
 def selector_matches(selector: Mapping | None, labels: Mapping[str, str]) -> bool | None:
     """metav1.LabelSelector against labels, as the API server reads a webhook's selectors."""
     return Selector.of(selector).matches(labels)
@@ -93,6 +136,7 @@ class InjectorWebhook:
     namespace_selector: Selector
     object_selector: Selector
     conditional: bool  # it has matchConditions (CEL): whether it is called can't be told
+    service_namespace: str | None = None  # of the Service it calls (None: a URL)
 
     def called(self, namespace_labels: Mapping, pod_labels: Mapping) -> bool | None:
         """Whether the API server calls it for a pod with these labels in that namespace."""
@@ -122,6 +166,7 @@ def injector_webhooks(configurations: Iterable[Mapping], prefixes: tuple[str, ..
         revision = (metadata.get("labels") or {}).get("istio.io/rev")
         for webhook in configuration.get("webhooks") or ():
             if applies_to_pod_creation(webhook):
+                service = (webhook.get("clientConfig") or {}).get("service") or {}
                 found.append(
                     InjectorWebhook(
                         name,
@@ -129,6 +174,7 @@ def injector_webhooks(configurations: Iterable[Mapping], prefixes: tuple[str, ..
                         Selector.of(webhook.get("namespaceSelector")),
                         Selector.of(webhook.get("objectSelector")),
                         bool(webhook.get("matchConditions")),
+                        service.get("namespace"),
                     )
                 )
     return found
@@ -142,9 +188,18 @@ class Namespace:
     annotations: Mapping[str, str]
 
 
-# (pod labels, pod annotations, hostNetwork, namespace name, Namespace) -> whether the mesh's
-# injector, once called, gives the pod a proxy; None where that can't be told.
-Injects = Callable[[Mapping, Mapping, bool, str, Namespace], "bool | None"]
+# (pod labels, pod annotations, hostNetwork, namespace name, Namespace[, rules]) -> whether
+# the mesh's injector, once called, gives the pod a proxy; None where that can't be told. rules:
+# what the calling webhook's injector read from its own config (rules_of), for a mesh that has
+# such a config (Istio's InjectorPolicy).
+Injects = Callable[..., "bool | None"]
+NO_RULES = object()  # the mesh's injector has no config of its own to read
+# InjectorWebhook -> its injector's rules; NO_RULES; or None where they can't be read.
+RulesOf = Callable[[InjectorWebhook], object]
+
+
+def no_rules(webhook: InjectorWebhook) -> object:
+    return NO_RULES
 
 
 def selecting(webhooks: list[InjectorWebhook], namespace: Namespace | None):
@@ -167,10 +222,11 @@ def lost_proxy(
     namespace: Namespace | None,
     webhooks: list[tuple[InjectorWebhook, bool | None]],
     injects: Injects,
+    rules_of: RulesOf = no_rules,
 ) -> InjectorWebhook | None:
     """The webhook whose injector would give this pod without a proxy one now, or None when
     none would, or it can't be told for certain. facts: PodRow.injection_facts; webhooks:
-    selecting() for its namespace."""
+    selecting() for its namespace; rules_of: its injector's own config, read once each."""
     if namespace is None:
         return None
     labels, annotations, host_network = facts
@@ -183,6 +239,13 @@ def lost_proxy(
             called = webhook
     if called is None:
         return None
-    if injects(labels, annotations, host_network, namespace_name, namespace) is not True:
+    rules = rules_of(called)
+    if rules is None:
+        return None  # its injector's config can't be read
+    if rules is NO_RULES:
+        answer = injects(labels, annotations, host_network, namespace_name, namespace)
+    else:
+        answer = injects(labels, annotations, host_network, namespace_name, namespace, rules)
+    if answer is not True:
         return None
     return called

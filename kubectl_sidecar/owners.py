@@ -170,6 +170,28 @@ def argocd_candidate(metadata: dict) -> str | None:
     return instance
 
 
+def with_argocd(
+    owned: dict[str, dict], found: dict[str, Owner], names: Collection[str]
+) -> dict[str, Owner]:
+    """found ({key: Owner} detected without the Applications) with the objects in `owned`
+    ({key: metadata}) whose `app.kubernetes.io/instance` names one of the Argo CD Applications
+    `names` detected again: the same answer attach() gives a switch."""
+    updated = dict(found)
+    for key, metadata in owned.items():
+        if argocd_candidate(metadata):
+            owner = detect(metadata, None, names)
+            if owner is None:
+                updated.pop(key, None)
+            else:
+                updated[key] = owner
+    return updated
+
+
+def needs_argocd_applications(owned: Collection[dict]) -> bool:
+    """Whether any of these objects' metadata may be Argo CD 2.x's: worth one list."""
+    return any(argocd_candidate(metadata) for metadata in owned)
+
+
 def argocd_application(tracking_id: str) -> str:
     """The Application in a tracking id `<app>:<group>/<kind>:<namespace>/<name>`; an app in
     another namespace than Argo CD's is written `<namespace>_<app>` (apps in any namespace)."""

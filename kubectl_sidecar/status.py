@@ -30,6 +30,7 @@ from kubectl_sidecar.classify import (
 from kubectl_sidecar.cluster import PAGE_SIZE
 from kubectl_sidecar.errors import ApiError, InputError, unless_forbidden
 from kubectl_sidecar.injection import (
+    NO_RULES,
     Namespace,
     injector_webhooks,
     lost_proxy,
@@ -147,6 +148,11 @@ def stream(assessor, proxy_names=None, batch_size=PAGE_SIZE):
         yield assessor.assess(batch)
 
 
+def _namespace_of(namespace):
+    metadata = namespace.get("metadata") or {}
+    return Namespace(metadata.get("labels") or {}, metadata.get("annotations") or {})
+
+
 class Assessor:
     """Fills in each row's workload, desired mode and action, reading what that takes the
     first time a batch needs it: the ReplicaSets and Jobs that own pods, the mesh config, the
@@ -187,6 +193,7 @@ class Assessor:
         self._namespace_index = None
         self._by_namespace = {}
         self._ambient_by_namespace = {}
+        self._injector_rules = {}  # (namespace, ConfigMap name) -> its injector's rules
 
     def mesh_config(self, rows=()):
         """The MeshConfig, read once; the first batch's rows guide --mesh auto."""
@@ -311,8 +318,9 @@ class Assessor:
         namespaces = self._namespaces()
         if namespaces is None:
             return
+        rules_of = functools.partial(self._rules_of, mesh.family)
         for row in candidates:
-            namespace = namespaces.get(row.namespace)
+            namespace = self._namespace(row.namespace, namespaces)
             if ambient and row.ambient is None and namespace is not None:
                 family = self._ambient_namespace(row.namespace, namespace)
                 if family is not None:
@@ -330,12 +338,45 @@ class Assessor:
             hooks = self._webhooks_for(row.namespace, namespace, webhooks)
             if not hooks:
                 continue
-            webhook = lost_proxy(row.injection_facts, row.namespace, namespace, hooks, injects)
+            webhook = lost_proxy(
+                row.injection_facts, row.namespace, namespace, hooks, injects, rules_of
+            )
             if webhook is not None:
                 row.lost = f"no proxy: webhook {webhook.configuration} selects this pod"
                 row.problems.append(row.lost)
                 row.family = mesh.family
                 row.revision = webhook.revision
+
+    def _rules_of(self, family, webhook):
+        """The rules of the injector `webhook` calls, from its own config (istiod's
+        istio-sidecar-injector ConfigMap of that revision): read the first time a pod needs
+        them, once per ConfigMap; NO_RULES for a mesh without such a config; None when it can't
+        be read (said once: nothing is flagged for that injector)."""
+        config = registry.INJECTOR_CONFIGS.get(family)
+        if config is None:
+            return NO_RULES
+        where_of, rules_from = config
+        where = where_of(webhook.revision, webhook.service_namespace)
+        if where in self._injector_rules:
+            return self._injector_rules[where]
+        namespace, name = where
+        failed: list = []  # the fallback that tells "refused" from "absent" (None)
+        found = unless_forbidden(
+            lambda: self.cluster.get(resources.CONFIGMAPS, name, namespace),
+            fallback=failed,
+            warn=lambda error: self.warn(
+                f"can't read configmap {namespace}/{name} ({error.message}); pods that lost "
+                f"their proxy from webhook {webhook.configuration} are not flagged"
+            ),
+        )
+        rules = None if found is failed else rules_from(found)
+        if rules is None and found is not failed:
+            self.warn(
+                f"configmap {namespace}/{name} has an injector config that can't be read; pods "
+                f"that lost their proxy from webhook {webhook.configuration} are not flagged"
+            )
+        self._injector_rules[where] = rules
+        return rules
 
     def _ambient_namespace(self, name, namespace):
         """The family whose ambient data plane the namespace's labels ask for, once each."""
@@ -389,11 +430,20 @@ class Assessor:
             found = [one] if one else []
         index = {}
         for namespace in found:
-            metadata = namespace.get("metadata") or {}
-            index[metadata.get("name")] = Namespace(
-                metadata.get("labels") or {}, metadata.get("annotations") or {}
-            )
+            index[(namespace.get("metadata") or {}).get("name")] = _namespace_of(namespace)
         return index
+
+    def _namespace(self, name, namespaces):
+        """The injection.Namespace of a pod's namespace. One created after the namespaces were
+        read (its pods seen by `status -w`, or listed just after) is read with one GET the
+        first time a pod without a proxy shows up in it, and remembered, found or not: never
+        a read per pod. Its labels are taken as they are then, as the API server took them
+        when it admitted the pod (or close to it)."""
+        if name in namespaces:
+            return namespaces[name]
+        found = unless_forbidden(functools.partial(self.cluster.get, resources.NAMESPACES, name))
+        namespace = namespaces[name] = _namespace_of(found) if found else None
+        return namespace
 
     def read_new_parents(self, rows):
         """The ReplicaSets and Jobs created since their kind was listed (a rollout's new

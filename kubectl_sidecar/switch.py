@@ -200,7 +200,7 @@ def mesh_wide_steps(cluster, options, console):
         plan.config_changes = [
             _through_operator(change, cluster)
             for change in owners.attach(
-                plan.config_changes, lambda: reading.argocd_applications(cluster)
+                plan.config_changes, lambda: _argocd_applications(report.mesh, cluster)
             )
         ]
         _check_owners(plan.config_changes, options, console)
@@ -209,6 +209,14 @@ def mesh_wide_steps(cluster, options, console):
         return plan
 
     return Scope(namespace=None), make_plan, check
+
+
+def _argocd_applications(mesh, cluster):
+    """The Argo CD Applications' names, as status's read of the mesh config listed them (its
+    owners come from the same list), else listed now."""
+    if mesh.argocd_applications is not None:
+        return mesh.argocd_applications
+    return reading.argocd_applications(cluster)
 
 
 def _through_operator(change, cluster):

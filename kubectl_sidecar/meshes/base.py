@@ -134,6 +134,12 @@ class MeshConfig:
     # Who owns the object each setting is read from (owners.Owner): revision -> owner, or
     # MESH_WIDE -> owner of the mesh-wide setting's; absent where nobody we know does.
     owners: dict[str, owners.Owner] = field(default_factory=dict)
+    # The metadata of those objects, by the same keys: what owners.detect read, kept so the
+    # Argo CD 2.x check (meshread.py) can read it again against the Applications.
+    owned: dict[str, dict] = field(default_factory=dict)
+    # The Argo CD Applications' names once listed for that check (None: not listed), so a
+    # switch doesn't list them twice.
+    argocd_applications: frozenset | None = None
 
     def describe(self) -> str:
         """One phrase for the summary line: the mesh, its configured mode and where it came from."""
@@ -294,6 +300,11 @@ class ProxyFamily(Protocol):
     # And `injects(labels, annotations, host_network, namespace_name, namespace) -> bool | None`
     # (injection.Injects): whether its injector, once its webhook calls it, gives a pod a proxy;
     # where a module defines it, status flags the pods without one as having lost the mesh.
+    # A mesh whose injector reads per-pod rules from its own config also defines
+    # `injector_config_map(revision, service_namespace) -> (namespace, name)` and
+    # `injector_policy(config_map or None) -> rules | None`; status reads that ConfigMap once
+    # per revision and hands the rules to `injects` as a sixth argument (Istio's policy,
+    # neverInjectSelector, alwaysInjectSelector).
 
 
 class ControlPlane(Protocol):

@@ -315,6 +315,7 @@ def consul_config(deployment, context=None):
         ),
         native_supported=consul_supports_native(consul_k8s_version(deployment)),
         owners=_owners(metadata),
+        owned={base.MESH_WIDE: metadata},
     )
 
 

@@ -8,7 +8,7 @@ import functools
 import json
 from dataclasses import dataclass
 
-from kubectl_sidecar import owners, resources
+from kubectl_sidecar import injection, owners, resources
 from kubectl_sidecar.meshes import base, reading
 from kubectl_sidecar.meshes.base import (
     Check,
@@ -112,29 +112,118 @@ AMBIENT_LABEL = ("istio.io/dataplane-mode", "ambient")
 AMBIENT_AGENT = "istio-cni"  # what redirects them, named where a pod wasn't
 
 
-# istiod's injector, once its webhook calls it (pkg/kube/inject inject.go injectRequired,
-# initializer.go IgnoredNamespaces; main 2026-08): never a hostNetwork pod or one in these
-# namespaces; the pod's label, else its annotation, `sidecar.istio.io/inject` "false" opts
-# out and "true" in. Any other value is read differently by releases (1.2x took y/yes/on as
-# true and anything else as false; main falls back to the policy), and without one the
-# injector's `policy`, neverInjectSelector and alwaysInjectSelector (its ConfigMap, not read)
-# decide: the chart's defaults are policy enabled and no selectors.
+# istiod's injector, once its webhook calls it: injectRequired (istio.io/istio
+# pkg/kube/inject/inject.go, main 2026-08; IgnoredNamespaces in initializer.go). Never a
+# hostNetwork pod or one in these namespaces. The pod's label, else its annotation,
+# `sidecar.istio.io/inject`: "true" or "false" decides. Without one, the injector's config
+# (InjectorPolicy) decides: the first neverInjectSelector matching the pod's labels says no, else
+# the first alwaysInjectSelector says yes, else `policy` (enabled: yes; disabled or anything
+# else: no). An explicit "true"/"false" still obeys `policy`: any value but enabled/disabled
+# turns injection off for every pod. Another value of the label or annotation is read
+# differently by releases (1.2x took y/yes/on as true and anything else as false; main falls
+# back to the defaults): can't tell.
 INJECT_KEY = "sidecar.istio.io/inject"
 INJECTOR_IGNORED_NAMESPACES = frozenset(
     {"kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
 )
 
 
-def injects(labels, annotations, host_network, namespace_name, namespace):
-    """Whether istiod's injector, once called, gives this pod a proxy (None: can't tell)."""
+@dataclass(frozen=True)
+class InjectorPolicy:
+    """The per-pod rules in istiod's injector config (its ConfigMap's `config` key)."""
+
+    policy: str = "enabled"
+    never: tuple = ()  # injection.Selector of each valid, non-empty neverInjectSelector
+    always: tuple = ()  # and of each alwaysInjectSelector
+
+
+# A cluster without the ConfigMap (a managed or external istiod keeps it elsewhere): what the
+# istiod chart renders (values.sidecarInjectorWebhook: enableNamespacesByDefault false,
+# neverInjectSelector [], alwaysInjectSelector []; policy enabled).
+CHART_POLICY = InjectorPolicy()
+INJECTOR_CONFIG_MAP = "istio-sidecar-injector"
+
+
+def injector_config_map(revision, service_namespace):
+    """(namespace, name) of the injector ConfigMap the webhook's revision reads: the chart
+    names it istio-sidecar-injector, -<revision> for a revision, in istiod's namespace (the
+    Service the webhook calls)."""
+    name = INJECTOR_CONFIG_MAP
+    if revision and revision != "default":
+        name = f"{INJECTOR_CONFIG_MAP}-{revision}"
+    return service_namespace or ISTIOD_NAMESPACES[0], name
+
+
+def injector_policy(config_map):
+    """InjectorPolicy from the injector ConfigMap; CHART_POLICY when there is none; None when
+    its config is one istiod couldn't read either (UnmarshalConfig fails: it keeps a config
+    we can't see)."""
+    if config_map is None:
+        return CHART_POLICY
+    text = (config_map.get("data") or {}).get("config")
+    if text is None:
+        return None
+    import yaml  # only here: status reads it once per revision, when pods lack a proxy
+
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        return None
+    never = config.get("neverInjectSelector") or []
+    always = config.get("alwaysInjectSelector") or []
+    if not isinstance(never, list) or not isinstance(always, list):
+        return None
+    policy = config.get("policy")
+    if policy is not None and not isinstance(policy, str):
+        return None  # `policy: on` is YAML's true, which UnmarshalConfig refuses for a string
+    return InjectorPolicy(
+        policy or "",
+        _usable_selectors(never),
+        _usable_selectors(always),
+    )
+
+
+def _usable_selectors(selectors):
+    """The selectors injectRequired matches: metav1.LabelSelectorAsSelector skips one it
+    can't convert (a warning in istiod's log), and one that selects everything is Empty()."""
+    found = []
+    for selector in selectors:
+        if not isinstance(selector, dict) or not injection.valid_label_selector(selector):
+            continue
+        if not selector.get("matchLabels") and not selector.get("matchExpressions"):
+            continue
+        found.append(injection.Selector.of(selector))
+    return tuple(found)
+
+
+def injects(labels, annotations, host_network, namespace_name, namespace, policy=CHART_POLICY):
+    """Whether istiod's injector, once called, gives this pod a proxy (None: can't tell).
+    policy: the InjectorPolicy of the revision whose webhook called it."""
     if host_network or namespace_name in INJECTOR_IGNORED_NAMESPACES:
         return False
     value = labels[INJECT_KEY] if INJECT_KEY in labels else annotations.get(INJECT_KEY, "")
-    if value == "false":
-        return False
-    if value in ("", "true"):
-        return True
-    return None
+    if value == "true":
+        inject = True
+    elif value == "false":
+        inject = False
+    elif value == "":
+        inject = None
+    else:
+        return None
+    if inject is None:
+        if any(selector.matches(labels) for selector in policy.never):
+            inject = False
+        elif any(selector.matches(labels) for selector in policy.always):
+            inject = True
+    if policy.policy == "enabled":
+        return True if inject is None else inject
+    if policy.policy == "disabled":
+        return False if inject is None else inject
+    return False
 
 
 def lifecycle_settings(annotations):
@@ -276,6 +365,7 @@ def istio_config(deployments, kubelet_versions, context=None):
         none_found="no istiod found",
     )
     for revision_name, istiod in istiods.items():
+        config.owned[revision_name] = istiod[5]
         owner = owners.detect(istiod[5])
         if owner is not None:
             config.owners[revision_name] = owner

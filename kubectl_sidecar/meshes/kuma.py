@@ -214,6 +214,7 @@ def kuma_config(deployment, server_version=None, context=None):
         ),
         native_supported=None if version is None else version >= NATIVE_SINCE,
     )
+    config.owned[base.MESH_WIDE] = metadata
     owner = owners.detect(metadata)
     if owner is not None:
         config.owners[base.MESH_WIDE] = owner

@@ -222,6 +222,7 @@ def linkerd_config(config_map, namespaces, context=None):
         native_supported=native_supported,
         override_key=override_key(payload.line),
         owners={} if owner is None else {base.MESH_WIDE: owner},
+        owned={base.MESH_WIDE: (config_map or {}).get("metadata") or {}},
     )
 
 

@@ -130,6 +130,13 @@ AMBIENT_LABELS = tuple(
 # whose rule is certain enough to call a pod without a proxy one that lost it.
 INJECTS = {f.FAMILY: f.injects for f in FAMILIES if hasattr(f, "injects")}
 _INJECTOR_WEBHOOKS = {f.FAMILY: f.INJECTOR_WEBHOOKS for f in FAMILIES}
+# family -> (where its injector's own config is: (revision, Service namespace) -> (namespace,
+# ConfigMap name); the rules `injects` takes from that ConfigMap, or None if unreadable).
+INJECTOR_CONFIGS = {
+    f.FAMILY: (f.injector_config_map, f.injector_policy)
+    for f in FAMILIES
+    if hasattr(f, "injector_config_map") and hasattr(f, "injector_policy")
+}
 
 
 def injector_webhook_prefixes(family):

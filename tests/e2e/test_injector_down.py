@@ -2,10 +2,14 @@
 pods come back without a proxy. That is a failure, never a success."""
 
 import copy
+import signal
 import socket
+import subprocess
+from types import SimpleNamespace
 
 import pytest
 
+from tests.e2e.test_kubectl_conventions import Lines
 from tests.harness import seed
 from tests.harness.api import resource_path
 from tests.harness.webhooks import CONFIGS, _dry_run_probe
@@ -223,3 +227,84 @@ def test_a_restart_while_the_injector_is_still_down_fails_its_verify(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 workload(s) came back WITHOUT their mesh proxy" in done.stdout
     assert "Verify: FAILED" in done.stdout
+
+
+@pytest.fixture
+def injection_policy_disabled(admin):
+    """istiod's injector config with `policy: disabled`, as the istiod chart names it (in
+    istio-system, where the harness's webhook, a URL, leaves status to look)."""
+    path = resource_path("v1", "configmaps", "istio-system")
+    seed.namespace(admin, "istio-system", injection=False)
+    admin.apply(
+        path,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "istio-sidecar-injector", "namespace": "istio-system"},
+            "data": {"config": "policy: disabled\nalwaysInjectSelector: []\n"},
+        },
+    )
+    yield
+    admin.delete(resource_path("v1", "configmaps", "istio-system", "istio-sidecar-injector"))
+
+
+def test_with_injection_disabled_by_policy_only_pods_that_ask_for_a_proxy_are_flagged(
+    kubectl, admin, asm_mesh, fresh_namespace, injector_failing_open, injection_policy_disabled
+):
+    ns = fresh_namespace
+    seed.asm_mesh(admin, False)
+    seed.deployment(admin, ns, "cart", replicas=1)
+    seed.deployment(admin, ns, "asks", replicas=1, annotations={"sidecar.istio.io/inject": "true"})
+    seed.wait_for_pods(admin, ns, 2)
+    assert seed.modes(admin, ns) == ["none"] * 2
+    report = _by_pod(kubectl.sidecar_json("status", "-n", ns))
+    for name, item in report.items():
+        if name.startswith("asks-"):
+            assert item["needsRestart"] is True
+            assert item["problems"] == ["no proxy: webhook istio-sidecar-injector selects this pod"]
+        else:
+            # istiod would not inject it either: a restart would change nothing
+            assert item["needsRestart"] is False and item["problems"] == [], item
+    table = kubectl.sidecar("status", "-n", ns, "--exit-code")
+    assert table.returncode == 1, table.stdout + table.stderr
+    assert "1 pod(s) need action, 1 workload(s) to restart." in table.stdout
+    assert "Warning" not in table.stderr, table.stderr
+
+
+def test_status_watch_flags_lost_pods_in_a_namespace_created_after_it_started(
+    kubectl, admin, asm_mesh, fresh_namespace, injector_failing_open
+):
+    ns = fresh_namespace
+    late = (ns[:45] + "-late").strip("-")
+    tier = f"t{abs(hash(late)) % 10**6}"
+    # a pod that lost its proxy at the start: status reads the namespaces for it, once
+    seed.deployment(admin, ns, "cart", replicas=1, labels={"tier": tier})
+    seed.wait_for_pods(admin, ns, 1)
+    process = subprocess.Popen(
+        ["kubectl", "sidecar", "status", "-A", "-w", "-l", f"tier={tier}"],
+        env=kubectl.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = Lines(process)
+        said = Lines(SimpleNamespace(stdout=process.stderr))
+        table = lines.until(lambda seen: any(row.startswith(ns) for row in seen))
+        assert [row for row in table if row.startswith(ns)][0].endswith("(no proxy)"), table
+        # the table's pass is over (its summary goes to stderr under -w): this namespace, its
+        # labels asking for injection, exists only after status read the namespaces
+        said.until(lambda seen: any("need action" in line for line in seen))
+        seed.namespace(admin, late)
+        seed.deployment(admin, late, "cart", replicas=1, labels={"tier": tier})
+        rows = lines.until(lambda seen: any(row.startswith(late) for row in seen))
+        new = [row.split() for row in rows if row.startswith(late)]
+        assert new[0][-4:] == ["restart", "Deployment/cart", "(no", "proxy)"], rows
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=180) == 0
+        rest = [said.queue.get() for _ in range(said.queue.qsize())]
+        assert not any("Traceback" in line for line in rest), rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+        seed.delete_namespace(admin, late, wait=False)

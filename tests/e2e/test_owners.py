@@ -228,6 +228,35 @@ def test_argocd_2_instance_label_counts_with_its_application(
     assert _unchanged(admin, shop, before)
 
 
+def _helm_chart_with_instance_label(admin):
+    """istiod as a Helm install leaves it, with the istiod chart's own instance label."""
+    labels = {**HELM["labels"], "app.kubernetes.io/instance": "istiod"}
+    _own(admin, labels=labels, annotations=HELM["annotations"])
+
+
+def test_status_names_argo_cd_2_not_the_helm_release_under_it(
+    kubectl, admin, shop, argocd_application
+):
+    _helm_chart_with_instance_label(admin)
+    table = kubectl.sidecar("status", "-n", shop)
+    assert table.returncode == 0, table.stderr
+    assert "owned by Argo CD Application istiod)" in table.stdout, table.stdout
+    assert "Helm release" not in table.stdout
+    report = kubectl.sidecar_json("status", "-n", shop)
+    assert report["mesh"]["revisions"]["default"]["owner"] == "Argo CD Application istiod"
+    # the switch names the same owner, and refuses for it
+    done = kubectl.sidecar("switch", "--native", "-n", shop, "--yes")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "managed by Argo CD Application istiod" in done.stderr
+
+
+def test_status_keeps_the_helm_release_without_the_application_crd(kubectl, admin, shop):
+    _helm_chart_with_instance_label(admin)
+    table = kubectl.sidecar("status", "-n", shop)
+    assert table.returncode == 0, table.stderr
+    assert "owned by Helm release istio-system/istiod)" in table.stdout, table.stdout
+
+
 def test_flux_dry_run_json_gives_the_values_a_pull_request_needs(kubectl, admin, shop):
     _own(
         admin,

@@ -257,3 +257,115 @@ def test_a_webhook_is_called_only_where_both_its_selectors_match():
     assert (
         hook.called({"istio-injection": "enabled"}, {"sidecar.istio.io/inject": "false"}) is False
     )
+
+
+# --- istiod's injector config: policy, neverInjectSelector, alwaysInjectSelector -------------
+
+
+def injector_config(text):
+    return {"data": {"config": text}}
+
+
+NEVER_JOBS = "neverInjectSelector:\n- matchLabels: {kind: job}\n"
+ALWAYS_TOOLS = "alwaysInjectSelector:\n- matchExpressions: [{key: tool, operator: Exists}]\n"
+
+
+# injectRequired (istio.io/istio pkg/kube/inject/inject.go), row by row.
+@pytest.mark.parametrize(
+    "config, labels, annotations, expected",
+    [
+        ("policy: enabled", {}, {}, True),
+        ("policy: disabled", {}, {}, False),
+        ("policy: disabled", {}, {"sidecar.istio.io/inject": "true"}, True),
+        ("policy: disabled", {"sidecar.istio.io/inject": "true"}, {}, True),
+        ("policy: enabled", {}, {"sidecar.istio.io/inject": "false"}, False),
+        # any policy but enabled/disabled (or none at all) turns injection off, even on request
+        ("policy: bogus", {"sidecar.istio.io/inject": "true"}, {}, False),
+        ("templates: {}", {"sidecar.istio.io/inject": "true"}, {}, False),
+        # without an explicit value the never selector, then the always selector decide
+        ("policy: enabled\n" + NEVER_JOBS, {"kind": "job"}, {}, False),
+        ("policy: enabled\n" + NEVER_JOBS, {"kind": "web"}, {}, True),
+        ("policy: disabled\n" + ALWAYS_TOOLS, {"tool": "x"}, {}, True),
+        ("policy: disabled\n" + NEVER_JOBS + ALWAYS_TOOLS, {"kind": "job", "tool": "x"}, {}, False),
+        # an explicit value wins over both
+        ("policy: enabled\n" + NEVER_JOBS, {"kind": "job", "sidecar.istio.io/inject": "true"}, {},
+         True),
+        ("policy: disabled\n" + ALWAYS_TOOLS, {"tool": "x"}, {"sidecar.istio.io/inject": "false"},
+         False),
+        # selectors LabelSelectorAsSelector refuses, or that are empty, are skipped
+        ("policy: enabled\nneverInjectSelector:\n- {}\n", {"kind": "job"}, {}, True),
+        ("policy: enabled\nneverInjectSelector:\n- matchExpressions: [{key: kind, operator: In}]\n",
+         {"kind": "job"}, {}, True),
+        ("policy: enabled\nneverInjectSelector:\n- matchLabels: {kind: 'not valid'}\n"
+         "- matchLabels: {kind: job}\n", {"kind": "job"}, {}, False),
+        ("policy: disabled\nalwaysInjectSelector:\n- matchExpressions: [{key: k, operator: Gt, "
+         "values: ['1']}]\n", {"k": "2"}, {}, False),
+        # a value releases read differently: can't tell, whatever the config
+        ("policy: disabled", {}, {"sidecar.istio.io/inject": "yes"}, None),
+    ],
+)  # fmt: skip
+def test_istios_injector_config_decides_as_inject_required_does(
+    config, labels, annotations, expected
+):
+    policy = istio.injector_policy(injector_config(config))
+    assert istio.injects(labels, annotations, False, "shop", INJECTION_ON, policy) is expected
+
+
+def test_without_the_injector_config_map_the_chart_defaults_hold():
+    assert istio.injector_policy(None) == istio.CHART_POLICY
+    assert istio.injects({}, {}, False, "shop", INJECTION_ON, istio.CHART_POLICY) is True
+
+
+@pytest.mark.parametrize(
+    "config_map",
+    [
+        {"data": {}},
+        injector_config("policy: [unclosed"),
+        injector_config("- a list"),
+        injector_config("policy: on"),  # YAML's true, not a string
+        injector_config("neverInjectSelector: {kind: job}"),
+    ],
+)
+def test_an_injector_config_istiod_could_not_read_tells_nothing(config_map):
+    assert istio.injector_policy(config_map) is None
+
+
+@pytest.mark.parametrize(
+    "revision, service_namespace, expected",
+    [
+        (None, "istio-system", ("istio-system", "istio-sidecar-injector")),
+        ("default", "mesh", ("mesh", "istio-sidecar-injector")),
+        ("canary", "istio-system", ("istio-system", "istio-sidecar-injector-canary")),
+        ("canary", None, ("istio-system", "istio-sidecar-injector-canary")),
+    ],
+)
+def test_each_revision_reads_its_own_injector_config_map(revision, service_namespace, expected):
+    assert istio.injector_config_map(revision, service_namespace) == expected
+
+
+def test_lost_proxy_asks_the_calling_webhooks_injector_for_its_rules():
+    webhooks = injector_webhooks([istio_configuration()], istio.INJECTOR_WEBHOOKS)
+    hooks = selecting(webhooks, INJECTION_ON)
+    disabled = istio.injector_policy(injector_config("policy: disabled"))
+    asked = []
+
+    def rules_of(webhook):
+        asked.append(webhook.configuration)
+        return disabled
+
+    facts = ({}, {}, False)
+    assert lost_proxy(facts, "shop", INJECTION_ON, hooks, istio.injects, rules_of) is None
+    opted_in = ({}, {"sidecar.istio.io/inject": "true"}, False)
+    found = lost_proxy(opted_in, "shop", INJECTION_ON, hooks, istio.injects, rules_of)
+    assert found is not None and asked == ["istio-sidecar-injector"] * 2
+    # unreadable rules: nothing is flagged
+    unread = lost_proxy(opted_in, "shop", INJECTION_ON, hooks, istio.injects, lambda hook: None)
+    assert unread is None
+
+
+def test_the_service_a_webhook_calls_names_istiods_namespace():
+    configuration = istio_configuration()
+    for hook in configuration["webhooks"]:
+        hook["clientConfig"] = {"service": {"name": "istiod", "namespace": "mesh"}}
+    webhooks = injector_webhooks([configuration], istio.INJECTOR_WEBHOOKS)
+    assert {hook.service_namespace for hook in webhooks} == {"mesh"}

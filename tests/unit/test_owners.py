@@ -333,3 +333,56 @@ def test_the_istiod_charts_own_istioctl_labels_prove_nothing():
     assert owners.detect(installed) == Owner(Kind.HELM, "istio-system/istiod", "istiod", "1.0.0")
     by_istioctl = {"labels": dict(CHART_LABELS, **{owners.ISTIOCTL_OWNING_RESOURCE: "mesh"})}
     assert owners.detect(by_istioctl) == Owner(Kind.ISTIOCTL, "mesh")
+
+
+def test_with_argocd_detects_again_only_what_an_application_claims():
+    found = {"default": Owner(Kind.HELM, "istio-system/istiod", "istiod", "1.24.0")}
+    owned = {"default": HELM_ISTIOD, "canary": {"name": "istiod-canary"}}
+    assert owners.with_argocd(owned, found, {"istiod"}) == {"default": Owner(Kind.ARGOCD, "istiod")}
+    assert owners.with_argocd(owned, found, {"other"}) == found
+    assert owners.with_argocd(owned, found, ()) == found
+    assert owners.needs_argocd_applications(owned.values())
+    assert not owners.needs_argocd_applications([{"name": "istiod-canary"}])
+
+
+def _helm_istiod_cluster(**kw):
+    from tests.unit.fake_cluster import FakeCluster
+    from tests.unit.test_meshes_istio import istiod
+
+    deployment = istiod("true", image="istio/pilot:1.24.0")
+    deployment["metadata"] = {**HELM_ISTIOD, "resourceVersion": "7"}
+    return FakeCluster({"Deployment": [deployment], **kw.pop("objects", {})}, **kw)
+
+
+def application(name):
+    return {"metadata": {"name": name, "namespace": "argocd"}}
+
+
+@pytest.mark.parametrize(
+    ("objects", "refuse", "owner"),
+    [
+        ({"Application": [application("istiod")]}, (), "Argo CD Application istiod"),
+        ({"Application": [application("other")]}, (), "Helm release istio-system/istiod"),
+        ({}, (), "Helm release istio-system/istiod"),
+        ({"Application": [application("istiod")]}, ("Application",), "Helm release istio-system/istiod"),
+    ],
+)  # fmt: skip
+def test_status_names_the_owner_a_switch_would_name(objects, refuse, owner):
+    from kubectl_sidecar.meshread import read_mesh_config
+
+    cluster = _helm_istiod_cluster(objects=objects, refuse=refuse)
+    config = read_mesh_config(cluster, cluster, "istio", [])
+    assert config.describe().endswith(f"owned by {owner})")
+    listed = [read for read in cluster.reads if read[:2] == ("list", "Application")]
+    assert len(listed) == 1
+
+
+def test_status_lists_no_applications_when_no_object_may_be_argo_cds():
+    from kubectl_sidecar.meshread import read_mesh_config
+    from tests.unit.fake_cluster import FakeCluster
+    from tests.unit.test_meshes_istio import istiod
+
+    cluster = FakeCluster({"Deployment": [istiod("true", image="istio/pilot:1.24.0")]})
+    config = read_mesh_config(cluster, cluster, "istio", [])
+    assert config.argocd_applications is None
+    assert not any(read[1] == "Application" for read in cluster.reads)

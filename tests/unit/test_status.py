@@ -368,6 +368,49 @@ def test_without_the_right_to_read_the_webhooks_nothing_is_flagged_and_it_says_s
     assert len(said) == 1, assessor.warnings
 
 
+def injector_config_map(config, name="istio-sidecar-injector"):
+    return {
+        "metadata": {"name": name, "namespace": "istio-system"},
+        "data": {"config": config},
+    }
+
+
+def test_with_injection_disabled_by_policy_only_the_pods_that_ask_are_lost():
+    objects = lost_mesh_cluster()
+    objects["ConfigMap"] = [injector_config_map("policy: disabled\n")]
+    asking = pods.pod(
+        name="web-5f-c",
+        owner=("ReplicaSet", "web-5f"),
+        annotations={"sidecar.istio.io/inject": "true"},
+    )
+    objects["Pod"].append(asking)
+    cluster = FakeCluster(objects)
+    assessor = status.Assessor(cluster, status.Scope())
+    rows = by_name(row for batch in status.stream(assessor, batch_size=1) for row in batch)
+    assert not rows["web-5f-a"].lost and not rows["web-5f-b"].lost
+    assert rows["web-5f-c"].lost and rows["web-5f-c"].needs_restart
+    # one read of the revision's ConfigMap, whatever the number of pods and batches
+    reads = [read for read in cluster.reads if read[1] == "ConfigMap"]
+    assert reads == [("get", "ConfigMap", "istio-system", "istio-sidecar-injector")]
+
+
+def test_the_injector_config_map_is_not_read_when_every_pod_has_its_proxy():
+    objects = lost_mesh_cluster()
+    objects["Pod"] = objects["Pod"][:1]
+    cluster = FakeCluster(objects)
+    status.collect(cluster, status.Scope())
+    assert not any(read[1] == "ConfigMap" for read in cluster.reads)
+
+
+def test_without_the_right_to_read_the_injector_config_nothing_is_flagged_and_it_says_so_once():
+    cluster = FakeCluster(lost_mesh_cluster(), refuse={"ConfigMap"})
+    assessor = status.Assessor(cluster, status.Scope())
+    rows = [row for batch in status.stream(assessor, batch_size=1) for row in batch]
+    assert not any(row.lost for row in rows)
+    said = [w for w in assessor.warnings if "configmap istio-system/istio-sidecar-injector" in w]
+    assert len(said) == 1 and said[0].startswith("can't read"), assessor.warnings
+
+
 def test_a_pod_in_a_namespace_labelled_for_ambient_but_not_redirected_is_noted():
     objects = lost_mesh_cluster()
     objects["Namespace"][1]["metadata"]["labels"]["istio.io/dataplane-mode"] = "ambient"

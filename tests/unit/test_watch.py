@@ -188,3 +188,32 @@ def test_exit_code_3_when_the_cluster_cant_be_read(run, tmp_path):
     )
     assert result.exit_code == 3
     assert result.stderr.startswith("error: the connection to the server")
+
+
+def test_a_namespace_created_after_the_start_is_read_once_when_its_pods_show_up():
+    """status -w -A: pods in a namespace the table's pass never listed are judged by it too."""
+    from tests.unit.test_status import lost_mesh_cluster
+
+    cluster = FakeCluster(lost_mesh_cluster())
+    assessor = Assessor(cluster, Scope())
+    known = {}
+    for batch in stream(assessor):
+        known.update(watch.known_state(batch))
+    fresh = {"metadata": {"name": "fresh", "labels": {"istio-injection": "enabled"}}}
+    cluster.objects["Namespace"].append(fresh)  # after the namespaces were listed
+    cluster.watch_script["Pod"] = [
+        [
+            ("ADDED", versioned(pods.pod(name="lone-a", namespace="fresh"), 6)),
+            ("ADDED", versioned(pods.pod(name="lone-b", namespace="fresh"), 7)),
+            ("ADDED", versioned(pods.pod(name="gone-a", namespace="gone"), 8)),
+            ("ADDED", versioned(pods.pod(name="gone-b", namespace="gone"), 9)),
+        ]
+    ]
+    follow = watch.PodWatch(assessor, None, known)
+    rows = list(itertools.islice(follow.rows(), 4))
+    lost = {row.name: row.lost for row in rows}
+    assert lost["lone-a"] and lost["lone-b"]
+    assert not lost["gone-a"] and not lost["gone-b"]  # a namespace not found: not flagged
+    gets = [read for read in cluster.reads if read[:2] == ("get", "Namespace")]
+    assert gets == [("get", "Namespace", None, "fresh"), ("get", "Namespace", None, "gone")]
+    assert [read[:2] for read in cluster.reads].count(("list", "Namespace")) == 1
