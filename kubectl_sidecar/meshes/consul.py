@@ -95,7 +95,9 @@ _NEXT_WORD = r"(?:\s|\\\n)*([^\s\\]\S*)"
 _IMAGE_TAG_VERSION = r"v?(\d+)\.(\d+)(?:\.(\d+))?"
 
 
-@dataclass(frozen=True, slots=True)
+# Without generated eq and repr: never compared or printed, and each generated method is
+# compiled at every start of every command.
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _FlagUse:
     """One occurrence of the flag: in `field` ("command" or "args") element `index`, either
     the whole element (span None) or, in a shell script, the characters span[0]:span[1]."""

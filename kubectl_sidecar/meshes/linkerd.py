@@ -102,7 +102,9 @@ def injector_hook(container, hook, command):
 # Checked unchanged through edge-26.8.3.
 
 
-@dataclass(frozen=True)
+# Without generated eq and repr: each is one of RELEASE_LINES, the same object wherever it is
+# found, and generated methods are compiled at every start of every command.
+@dataclass(frozen=True, eq=False, repr=False)
 class ReleaseLine:
     """What the releases of one Linkerd line read: a row of RELEASE_LINES."""
 
