@@ -209,7 +209,9 @@ def connection_options(command):
     return command
 
 
-@dataclass(frozen=True)
+# Without generated eq and repr: never compared or printed, and each generated method is
+# compiled at every start of every command.
+@dataclass(frozen=True, eq=False, repr=False)
 class ConnectionFlags:
     """What the connection and scope flags ask for, read once from click's parameters."""
 

@@ -22,7 +22,9 @@ from kubectl_sidecar.errors import InputError, SidecarError, Terminated
 READ_AHEAD = 2
 
 
-@dataclass
+# eq and repr not generated: never compared or printed, and each generated method is compiled at
+# every start of every command (BENCHMARKS.md, small cluster).
+@dataclass(eq=False, repr=False)
 class Member:
     """One context of the fleet: its cluster, and where its mesh config lives (ASM)."""
 
@@ -34,7 +36,7 @@ class Member:
 # --- status ----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # as Member
 class Batch:
     """Assessed rows of one context, or the error that ended its reading."""
 

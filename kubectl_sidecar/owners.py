@@ -206,11 +206,13 @@ def split_chart(label: str | None) -> tuple[str | None, str | None]:
     MAJOR.MINOR.PATCH."""
     if not label:
         return None, None
-    found = _CHART_LABEL.match(label)
+    found = re.match(_CHART_LABEL, label)
     return (found[1], found[2]) if found else (label, None)
 
 
-_CHART_LABEL = re.compile(r"^(.+?)-(v?\d+\.\d+\.\d+.*)$")
+# A source, compiled (and cached by re) at first use: a pattern compiled at import costs every
+# start, and most runs never read a chart label.
+_CHART_LABEL = r"^(.+?)-(v?\d+\.\d+\.\d+.*)$"
 
 
 def _qualified(labels: dict, namespace_key: str, name_key: str) -> str:

@@ -59,7 +59,9 @@ class Scope:
         return "all namespaces" if self.namespace is None else f"{self.namespace} namespace"
 
 
-@dataclass
+# eq and repr not generated: never compared or printed, and each generated method is compiled at
+# every start of every command (BENCHMARKS.md, small cluster).
+@dataclass(eq=False, repr=False)
 class Tally:
     """Counts over the rows seen so far: what the summary line and --summary need, without
     keeping the rows themselves."""
@@ -102,7 +104,7 @@ class Tally:
         }
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # as Tally
 class Report:
     """Everything status knows with every row in memory: what switch and -o json/yaml use."""
 

@@ -48,7 +48,9 @@ class Options:
         return self
 
 
-@dataclass
+# eq and repr not generated: never compared or printed, and each generated method is compiled at
+# every start of every command (BENCHMARKS.md, small cluster).
+@dataclass(eq=False, repr=False)
 class Console:
     """Where status talks: rows, documents and the summary to out (text as it is, newlines
     included); warnings, errors and "No resources found" to err (one line each)."""

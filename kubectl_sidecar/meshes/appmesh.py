@@ -24,7 +24,8 @@ _ENVOY_MESH_INIT_CONTAINERS = {"osm-init", "proxyinit"}
 _ENVOY_MESH_LABELS = ("osm-proxy-uuid",)
 _ENVOY_MESH_ANNOTATION_PREFIXES = ("appmesh.k8s.aws/", "openservicemesh.io/")
 # The controller's preStop script, `sleep %s` of its --prestop-delay flag (default "20").
-_APPMESH_PRESTOP = re.compile(r"sleep [0-9.]+[smhd]?")
+# Compiled (and cached by re) at first use, not at every start.
+_APPMESH_PRESTOP = r"sleep [0-9.]+[smhd]?"
 
 
 def _has_appmesh_env(container):
@@ -84,5 +85,5 @@ def injector_hook(container, hook, command):
     if command[:2] != ["sh", "-c"] or len(command) != 3:
         return False
     if hook == "preStop":
-        return _APPMESH_PRESTOP.fullmatch(command[2]) is not None
+        return re.fullmatch(_APPMESH_PRESTOP, command[2]) is not None
     return hook == "postStart" and "/usr/bin/agent -envoyReadiness" in command[2]

@@ -83,17 +83,21 @@ CONSUL_HELM_VALUE = "connectInject.dataplaneAsSidecarInitContainer.defaultEnable
 HELM_VALUE: str | None = CONSUL_HELM_VALUE  # base.ControlPlane's name for it
 
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh"})
+# Pattern sources, compiled (and cached by re) where used: compiled here they cost every start
+# of every command, on clusters without Consul too.
 # In a shell script the flag is a word of its own, perhaps quoted, perhaps with =value.
-_CONSUL_FLAG_WORD = re.compile(
+_CONSUL_FLAG_WORD = (
     r"(?<!\S)(['\"]?)(--?)" + re.escape(CONSUL_FLAG) + r"(?:=(['\"]?)([^\s'\"]*)\3)?\1(?!\S)"
 )
-_SUBCOMMAND_WORD = re.compile(r"(?<!\S)" + re.escape(CONSUL_SUBCOMMAND) + r"(?!\S)")
-_END_OF_FLAGS_WORD = re.compile(r"(?<!\S)--(?!\S)")
-_NEXT_WORD = re.compile(r"(?:\s|\\\n)*([^\s\\]\S*)")
-_IMAGE_TAG_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+_SUBCOMMAND_WORD = r"(?<!\S)" + re.escape(CONSUL_SUBCOMMAND) + r"(?!\S)"
+_END_OF_FLAGS_WORD = r"(?<!\S)--(?!\S)"
+_NEXT_WORD = r"(?:\s|\\\n)*([^\s\\]\S*)"
+_IMAGE_TAG_VERSION = r"v?(\d+)\.(\d+)(?:\.(\d+))?"
 
 
-@dataclass(frozen=True, slots=True)
+# Without generated eq and repr: never compared or printed, and each generated method is
+# compiled at every start of every command.
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _FlagUse:
     """One occurrence of the flag: in `field` ("command" or "args") element `index`, either
     the whole element (span None) or, in a shell script, the characters span[0]:span[1]."""
@@ -115,7 +119,8 @@ def consul_injector_container(deployment):
     for container in reading.containers(deployment):
         argv = list(container.get("command") or ()) + list(container.get("args") or ())
         if CONSUL_SUBCOMMAND in argv or any(
-            _SUBCOMMAND_WORD.search(script) for _, _, script in _shell_scripts(container)
+            re.compile(_SUBCOMMAND_WORD).search(script)
+            for _, _, script in _shell_scripts(container)
         ):
             return container
     return None
@@ -129,7 +134,7 @@ def consul_k8s_version(deployment):
     tail = image.rsplit("/", 1)[-1]
     if ":" not in tail:
         return None
-    match = _IMAGE_TAG_VERSION.match(tail.rsplit(":", 1)[-1])
+    match = re.compile(_IMAGE_TAG_VERSION).match(tail.rsplit(":", 1)[-1])
     if not match:
         return None
     patch = int(match.group(3)) if match.group(3) is not None else None
@@ -202,14 +207,14 @@ def _consul_flag_uses(container):
 
 
 def _script_flag_uses(where, index, script):
-    subcommand = _SUBCOMMAND_WORD.search(script)
+    subcommand = re.compile(_SUBCOMMAND_WORD).search(script)
     if not subcommand:
         return []
-    end = _END_OF_FLAGS_WORD.search(script, subcommand.end())
+    end = re.compile(_END_OF_FLAGS_WORD).search(script, subcommand.end())
     stop = end.start() if end else len(script)
     uses = []
-    for match in _CONSUL_FLAG_WORD.finditer(script, subcommand.end(), stop):
-        following = _NEXT_WORD.match(script, match.end())
+    for match in re.compile(_CONSUL_FLAG_WORD).finditer(script, subcommand.end(), stop):
+        following = re.compile(_NEXT_WORD).match(script, match.end())
         uses.append(
             _FlagUse(
                 where,
@@ -356,7 +361,7 @@ def consul_injector_patch(deployment, native):
                 values[use.index] = f"{use.dashes}{CONSUL_FLAG}={wanted}"
             else:
                 script = values[use.index]
-                word = _CONSUL_FLAG_WORD.match(script, use.span[0])
+                word = re.compile(_CONSUL_FLAG_WORD).match(script, use.span[0])
                 assert word is not None  # the span is where this pattern matched
                 quote = word.group(1)
                 values[use.index] = (
@@ -392,7 +397,7 @@ def _insert_after_subcommand(container, fields, flag):
         values = fields[name]
         for index, value in enumerate(values):
             if (name, index) in scripts:
-                subcommand = _SUBCOMMAND_WORD.search(value)
+                subcommand = re.compile(_SUBCOMMAND_WORD).search(value)
                 if subcommand:
                     values[index] = f"{value[: subcommand.end()]} {flag}{value[subcommand.end() :]}"
                     return

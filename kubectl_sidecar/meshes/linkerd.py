@@ -102,7 +102,9 @@ def injector_hook(container, hook, command):
 # Checked unchanged through edge-26.8.3.
 
 
-@dataclass(frozen=True)
+# Without generated eq and repr: each is one of RELEASE_LINES, the same object wherever it is
+# found, and generated methods are compiled at every start of every command.
+@dataclass(frozen=True, eq=False, repr=False)
 class ReleaseLine:
     """What the releases of one Linkerd line read: a row of RELEASE_LINES."""
 
@@ -138,19 +140,20 @@ LATEST = RELEASE_LINES[-1]
 KEY_EVERY_RELEASE_READS = ALPHA_KEY
 FIRST_NATIVE_RELEASE = "edge-23.11.4 (2.15)"
 
-_EDGE = re.compile(r"edge-(\d+)\.(\d+)\.(\d+)")
-_NUMBERED = re.compile(r"(?:stable|version)-2\.(\d+)(?:\.\d+)?")
+# Sources, compiled (and cached by re) at first use: only a switch reads a release.
+_EDGE = r"edge-(\d+)\.(\d+)\.(\d+)"
+_NUMBERED = r"(?:stable|version)-2\.(\d+)(?:\.\d+)?"
 
 
 def release_line(version: str | None) -> ReleaseLine | None:
     """The line of `version` (linkerd-config's linkerdVersion: edge-25.10.2, stable-2.14.10,
     version-2.19), or None where it is no release spelling this knows."""
     text = (version or "").strip()
-    edge = _EDGE.fullmatch(text)
+    edge = re.fullmatch(_EDGE, text)
     if edge:
         release = tuple(int(part) for part in edge.groups())
         return [line for line in RELEASE_LINES if line.first_edge <= release][-1]
-    numbered = _NUMBERED.fullmatch(text)
+    numbered = re.fullmatch(_NUMBERED, text)
     if numbered:
         minor = int(numbered.group(1))
         return [line for line in RELEASE_LINES if line.first_minor <= minor][-1]
