@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     Item = Union[Restart, Override]  # a workload write: a restart, or a pod-template annotation
 
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 8)
-DEFAULT_RETRY_SECONDS = 60.0  # how long a write is retried when no --timeout bounds it
+DEFAULT_RETRY_SECONDS = 60.0
+CONFLICT_RETRIES = 5  # re-reads after a 409 whose object changed only outside its spec  # how long a write is retried when no --timeout bounds it
 
 
 @dataclass
@@ -127,7 +128,7 @@ class Executor:
         if follow:
             self.tracker.follow([key])  # before the patch, as for a workload's restart
         try:
-            answer = self._send(cluster, change.patch(), self._deadline())
+            answer = self._send_config(cluster, change)
             self.say(change.describe_done() + self._suffix)
             self.outcome.config_done.append(change.describe())
             if follow and change.writes_owner:
@@ -136,6 +137,25 @@ class Executor:
                 self._wait_for_config(change, key, answer)
         finally:
             self.tracker.forget(key)
+
+    def _send_config(self, cluster: ClusterApi, change: ConfigChange) -> dict | None:
+        """PATCH a config change at the resourceVersion it was decided on. A 409 from what
+        a busy cluster changes all the time (a control plane's status mid-rollout) is not
+        someone else's decision: read again and send at the new version while the spec is
+        still as read."""
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return self._send(cluster, change.patch(), self._deadline())
+            except ApiError as error:
+                if not (error.conflict and change.resource_version):
+                    raise
+                written = change.patch()
+                current = cluster.get(written.resource, written.name, written.namespace)
+                retried = change.at_version_of(current)
+                if retried is None:
+                    raise
+                change = retried
+        return self._send(cluster, change.patch(), self._deadline())
 
     def _wait_rendered(
         self, cluster: ClusterApi, change: ConfigChange, key: WorkloadRef, undone: bool = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from kubectl_sidecar import owners
@@ -206,6 +206,18 @@ class ConfigChange:
 
     def patch(self) -> Patch:
         raise Unsupported(f"no config change is known for mesh {self.mesh}")
+
+    def at_version_of(self, current: dict | None) -> ConfigChange | None:
+        """This change held to `current`'s resourceVersion, where `current` (the object read
+        again after a 409 Conflict) differs from what the change was decided on only outside
+        its spec: the same metadata.generation (a Deployment's status moving during a rollout
+        or a scale, a label added). None where its spec changed, or there is no generation
+        to tell by: the decision was made on what is no longer there."""
+        read = (self.metadata or {}).get("generation")
+        now = ((current or {}).get("metadata") or {}).get("generation")
+        if read is None or read != now:
+            return None
+        return replace(self, resource_version=version_of(current))
 
     def rolls_out_as(self) -> tuple[str, str]:
         """(namespace, name) of the Deployment that rolls out with the change (rolls_out)."""

@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from kubectl_sidecar import execute
+from kubectl_sidecar.errors import ApiError
 from kubectl_sidecar.execute import Executor
+from kubectl_sidecar.meshes import istio
 from kubectl_sidecar.patches import RESTARTED_AT
 from kubectl_sidecar.plan import Override, Restart
 from kubectl_sidecar.signals import signals_held
@@ -277,3 +279,56 @@ def test_signals_held_delivers_a_ctrl_c_after_the_block_not_inside_it():
             finished.append("the block")
     assert finished == ["the block"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class IstiodEnvChange(istio.IstiodChange):
+    """Istio's own change, its rollout not waited for: the write is what is under test."""
+
+    rolls_out = False
+
+
+def istiod_moving(generation_after_read):
+    """istiod read at resourceVersion 10 (generation 3); since then its rollout's status moved
+    it to 11, and its spec is at generation_after_read. A write at another resourceVersion is
+    a 409, as the API server answers."""
+    istiod = {
+        "metadata": {
+            "name": "istiod",
+            "namespace": "istio-system",
+            "resourceVersion": "11",
+            "generation": generation_after_read,
+        }
+    }
+
+    def on_patch(cluster, kind, namespace, name, body):
+        if body["metadata"]["resourceVersion"] != istiod["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", 'Operation cannot be fulfilled on "istiod"')
+
+    cluster = FakeCluster({"Deployment": [istiod]}, on_patch=on_patch)
+    change = IstiodEnvChange(
+        "istio",
+        "Deployment",
+        "istio-system",
+        "istiod",
+        "false",
+        "true",
+        container="discovery",
+        resource_version="10",
+        metadata={"name": "istiod", "resourceVersion": "10", "generation": 3},
+    )
+    return cluster, change
+
+
+def test_a_config_patch_refused_for_a_status_change_is_sent_again_at_the_new_version():
+    cluster, change = istiod_moving(generation_after_read=3)
+    executor(cluster).apply_config(change)
+    sent = [body["metadata"]["resourceVersion"] for _, _, _, body, _, _ in cluster.patches]
+    assert sent == ["10", "11"]
+
+
+def test_a_config_patch_refused_because_the_spec_changed_is_not_sent_again():
+    cluster, change = istiod_moving(generation_after_read=4)
+    with pytest.raises(ApiError) as refused:
+        executor(cluster).apply_config(change)
+    assert refused.value.conflict
+    assert len(cluster.patches) == 1
