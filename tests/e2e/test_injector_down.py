@@ -217,12 +217,16 @@ def test_a_restart_while_the_injector_is_still_down_fails_its_verify(
     seed.wait_for_pods(admin, ns, 1)
     # Flagged only where the webhook selects the pod and the injector would act: it does here.
     assert kubectl.sidecar("status", "-n", ns, "--exit-code").returncode == 1
-    # The canary sees the injector down before any restart, as for a switch.
+    # restart runs the canary too (since the canary merge): its pod comes back without a proxy,
+    # and nothing is restarted.
     refused = kubectl.sidecar("restart", "-n", ns, "--yes", "--timeout", "5m")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "admitted without a mesh proxy" in refused.stdout
     assert "Nothing was changed: 1 workload(s) can't be switched" in refused.stdout
-    # Without it (an injector that goes down mid-run), verify's check catches it.
+    assert "kubectl.kubernetes.io/restartedAt" not in str(
+        admin.get(f"/apis/apps/v1/namespaces/{ns}/deployments/cart")["spec"]["template"]
+    )
+    # Without it (and for an injector that goes down mid-run), verify's check catches it.
     done = kubectl.sidecar("restart", "-n", ns, "--yes", "--timeout", "5m", "--no-canary")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 workload(s) came back WITHOUT their mesh proxy" in done.stdout

@@ -2,8 +2,9 @@
 istiod chart in the module) instead of the harness's model of it: what it injects for each of
 istiod's settings, and what `kubectl sidecar status` makes of those pods.
 
-One control plane for the module, started with ControlPlane(istio_injector="istio"); the
-injector is built on first use (about 3 minutes cold on 2 cores, cached afterwards).
+Istio's injector is the session control plane's default; with KUBECTL_SIDECAR_ISTIO_INJECTOR=harness
+the module starts its own with ControlPlane(istio_injector="istio"). The injector is built on
+first use (5-12 minutes cold on 2 cores, cached afterwards).
 """
 
 import pytest
@@ -17,7 +18,16 @@ TEMPLATES = "inject.istio.io/templates"
 
 
 @pytest.fixture(scope="module")
-def plane(tmp_path_factory):
+def plane(request, tmp_path_factory):
+    """The session's control plane when Istio's injector is its default; otherwise (with
+    KUBECTL_SIDECAR_ISTIO_INJECTOR=harness) one of the module's own with Istio's injector."""
+    session = request.getfixturevalue("control_plane")
+    if session.istio_injector == "istio":
+        admin = session.api()
+        seed.remove_asm_mesh(admin)
+        yield session
+        seed.remove_istio_mesh(admin)
+        return
     if not build.go_available():
         go_missing("Go is not installed: the e2e tier builds its control plane with it")
     plane = ControlPlane(

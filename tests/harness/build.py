@@ -1,5 +1,5 @@
-"""Build pinned etcd, kube-apiserver, kube-controller-manager and kubectl (and, for the release
-tests, krew; for ControlPlane(istio_injector="istio"), Istio's injector) from the Go module proxy.
+"""Build pinned etcd, kube-apiserver, kube-controller-manager, kubectl and Istio's injector (the
+e2e tier's default for Istio/ASM), and krew and helm for their tests, from the Go module proxy.
 
 Binaries land in a cache directory keyed by version; Go's own module and build caches make every
 build after the first on a machine take seconds.
@@ -105,12 +105,25 @@ def check_go() -> None:
         raise GoMissing(f"Go {'.'.join(map(str, version))} is too old: {advice}")
 
 
+# One go command's deadline. Cold builds measured on 2 shared cores (hack/README.md): the control
+# plane 4.5 min, helm 9, Istio's injector 12; a hung download or build must still end a CI run
+# (90 min) with its own error rather than the CI's.
+GO_DEADLINE = 30 * 60  # seconds
+
+
 def _go(args, cwd: Path, log, extra_env=None) -> None:
     env = dict(
         os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local", **(extra_env or {})
     )
     log(f"$ go {' '.join(args)}")
-    done = subprocess.run(["go", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    try:
+        done = subprocess.run(
+            ["go", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=GO_DEADLINE
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(
+            f"go {' '.join(args[:2])} did not finish in {GO_DEADLINE // 60} min in {cwd}"
+        ) from None
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-25:])
         raise RuntimeError(f"go {' '.join(args[:2])} failed in {cwd}:\n{tail}")
@@ -302,6 +315,7 @@ def build(log=lambda line: print(line, file=sys.stderr, flush=True)) -> dict[str
 if __name__ == "__main__":
     try:
         built = build()
+        built["istio-injector"] = build_istio_injector()
     except GoMissing as error:
         sys.exit(f"error: {error}")
     for name, path in built.items():

@@ -24,7 +24,7 @@ def main(argv=None):
         "--istio-injector",
         choices=ISTIO_INJECTORS,
         default=None,
-        help="who injects for Istio/ASM: the harness's model (default) or Istio's own webhook code",
+        help="who injects for Istio/ASM: Istio's own webhook code (default) or the harness's model",
     )
     args = parser.parse_args(argv)
     plane = ControlPlane(args.workdir, istio_injector=args.istio_injector)

@@ -75,9 +75,10 @@ class ControlPlane:
         )
         # Another ControlPlane playing the ASM instance: the injector reads ASMMeshConfig there.
         self.mesh_instance = mesh_instance
-        # Who injects for Istio/ASM: "harness" (injectors/istio.py, the default) or "istio"
-        # (Istio's own webhook code, istio_injector/, built on first use).
-        self.istio_injector = istio_injector or os.environ.get(ISTIO_INJECTOR_ENV, "harness")
+        # Who injects for Istio/ASM: "istio" (Istio's own webhook code, istio_injector/, built on
+        # first use; the default, so the injector the tests trust is Istio's) or "harness" (the
+        # model in injectors/istio.py).
+        self.istio_injector = istio_injector or os.environ.get(ISTIO_INJECTOR_ENV, "istio")
         if self.istio_injector not in ISTIO_INJECTORS:
             raise ValueError(
                 f"istio_injector must be one of {', '.join(ISTIO_INJECTORS)}, not {self.istio_injector!r}"

@@ -8,6 +8,7 @@ the injectors, as a late third-party webhook does).
 """
 
 import base64
+import copy
 
 from tests.harness.api import ApiFailure, resource_path
 
@@ -260,6 +261,39 @@ def wait_for_istio_injection(admin, namespace, timeout=300):
         timeout=timeout,
         interval=0.2,
     )
+
+
+def use_harness_istio_injector(admin, namespace, timeout=300):
+    """Point Istio's webhook at the harness's model of it (injectors/istio.py, on the harness's
+    server, which serves /inject whichever injector the control plane started with), for a test
+    that needs a switch only the model has (injectors.istio.PUSHED: an ASM push that never
+    arrives). `namespace` is one the webhook selects. Returns what puts it back (and waits)."""
+    path = f"{CONFIGS}/istio-sidecar-injector"
+    config = admin.get(path)
+    original = config["webhooks"]
+    port = config["metadata"]["annotations"][HARNESS_SERVER_PORT]
+    model = copy.deepcopy(original)
+    for hook in model:
+        hook["clientConfig"]["url"] = f"https://127.0.0.1:{port}/inject"
+    if model == original:
+        return lambda: None
+    admin.patch(path, {"webhooks": model})
+    wait_for_route(admin, "inject", namespace, timeout)
+
+    def restore():
+        admin.patch(path, {"webhooks": original})
+
+        def istio_injects():
+            created = _dry_run_probe(admin, namespace, {PROBE_LABEL: "true"})
+            annotations = _annotations(created)
+            return (
+                "sidecar.istio.io/status" in annotations
+                and PROBE_SEEN_PREFIX + "inject" not in annotations
+            )
+
+        admin.wait_for("Istio's injector to be back", istio_injects, timeout=timeout, interval=0.2)
+
+    return restore
 
 
 def _dry_run_probe(admin, namespace, labels):
