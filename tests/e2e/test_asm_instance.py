@@ -94,7 +94,7 @@ def test_switch_patches_the_instance_and_rolls_the_data_plane(split_mesh):
         "asm-instance",
         "--yes",
         "--timeout",
-        "2m",
+        "10m",
         kubeconfig=both,
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -80,7 +80,7 @@ def test_a_workload_the_webhook_breaks_stops_the_switch_before_any_write_and_a_d
 def test_pin_failed_pins_the_broken_one_first_and_switches_the_rest(kubectl, admin, legacy_shop):
     ns = legacy_shop
     done = kubectl.sidecar(
-        "switch", "--native", "-n", ns, "--yes", "--pin-failed", "--timeout", "2m"
+        "switch", "--native", "-n", ns, "--yes", "--pin-failed", "--timeout", "10m"
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -152,7 +152,7 @@ def test_without_the_right_to_create_pods_the_canary_is_skipped_and_the_switch_g
 ):
     ns = may_switch_but_not_create_pods
     done = kubectl.sidecar(
-        "switch", "--native", "-n", ns, "--context", "viewer", "--yes", "--timeout", "2m"
+        "switch", "--native", "-n", ns, "--context", "viewer", "--yes", "--timeout", "10m"
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output

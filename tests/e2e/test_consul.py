@@ -255,7 +255,7 @@ def test_switch_native_patches_the_injector_restarts_the_old_mode_only_and_rerun
     assert not {(SWITCH_NS, "pinned"), (SWITCH_NS, "early")} & old_mode
     restarted_before = _restarted_at(admin)
 
-    done = kubectl.sidecar("switch", "--native", "--mesh", "consul", "--yes", "--timeout", "2m")
+    done = kubectl.sidecar("switch", "--native", "--mesh", "consul", "--yes", "--timeout", "10m")
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "Verify: every pod that a restart could switch is in its target mode." in done.stdout
@@ -297,7 +297,7 @@ def test_per_workload_switch_sets_the_consul_annotation_on_the_template_only(kub
         "consul",
         "--yes",
         "--timeout",
-        "2m",
+        "10m",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert seed.template_annotations(admin, SWITCH_NS, "early")[seed.CONSUL_AS_SIDECAR] == "false"
@@ -331,7 +331,7 @@ def test_a_helm_injector_is_patched_and_the_upgrade_that_keeps_it_printed(kubect
     )
     try:
         done = kubectl.sidecar(
-            "switch", "--native", "--mesh", "consul", "--yes", "--no-restart", "--timeout", "2m"
+            "switch", "--native", "--mesh", "consul", "--yes", "--no-restart", "--timeout", "10m"
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert (

@@ -243,7 +243,7 @@ def test_one_data_plane_refusing_access_writes_nothing_anywhere(fleet):
 
 def test_switch_patches_the_instance_once_and_rolls_both_data_planes(fleet):
     before = fleet["instance"].api().get(ASM_DEFAULT)["metadata"]["generation"]
-    done = sidecar(fleet, "switch", "--native", "--yes", "--timeout", "2m", *FLEET)
+    done = sidecar(fleet, "switch", "--native", "--yes", "--timeout", "10m", *FLEET)
     assert done.returncode == 0, done.stdout + done.stderr
     patched = "[asm-instance] asmmeshconfig.istio.alibabacloud.com/default patched"
     assert done.stderr.count(patched) == 1, done.stderr

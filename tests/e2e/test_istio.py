@@ -34,7 +34,7 @@ def test_status_reads_istiod(kubectl, shop):
 
 
 def test_switch_sets_istiod_env_rolls_istiod_and_restarts_workloads(kubectl, admin, shop):
-    done = kubectl.sidecar("switch", "--native", "-n", shop, "--yes", "--timeout", "2m")
+    done = kubectl.sidecar("switch", "--native", "-n", shop, "--yes", "--timeout", "10m")
     assert done.returncode == 0, done.stdout + done.stderr
     env = _istiod_env(admin)
     assert env["ENABLE_NATIVE_SIDECARS"] == "true"
@@ -47,7 +47,7 @@ def test_switch_sets_istiod_env_rolls_istiod_and_restarts_workloads(kubectl, adm
 
 def test_per_workload_override_pins_one_deployment(kubectl, admin, shop):
     done = kubectl.sidecar(
-        "switch", "--native", "deployment/cart", "-n", shop, "--yes", "--timeout", "2m"
+        "switch", "--native", "deployment/cart", "-n", shop, "--yes", "--timeout", "10m"
     )
     assert done.returncode == 0, done.stdout + done.stderr
     annotations = admin.get(resource_path("apps/v1", "deployments", shop, "cart"))["spec"][

@@ -122,7 +122,7 @@ def test_switch_on_2_13_sets_the_env_waits_for_kuma_cp_and_switches_back(kubectl
     _set_control_plane(admin, None)
     seed.wait_for_pods(admin, NS, 3)
 
-    done = kubectl.sidecar("switch", "--native", "--mesh", "kuma", "--yes", "--timeout", "2m")
+    done = kubectl.sidecar("switch", "--native", "--mesh", "kuma", "--yes", "--timeout", "10m")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Verify: every pod that a restart could switch is in its target mode." in done.stdout
     assert seed.kuma_env(admin) == "true"
@@ -140,7 +140,7 @@ def test_switch_on_2_13_sets_the_env_waits_for_kuma_cp_and_switches_back(kubectl
     assert "Nothing to change" in again.stdout
     assert _control_plane(admin)["metadata"]["generation"] == generation
 
-    back = kubectl.sidecar("switch", "--traditional", "--mesh", "kuma", "--yes", "--timeout", "2m")
+    back = kubectl.sidecar("switch", "--traditional", "--mesh", "kuma", "--yes", "--timeout", "10m")
     assert back.returncode == 0, back.stdout + back.stderr
     assert seed.kuma_env(admin) == "false"
     seed.wait_for_pods(admin, NS, 3)
@@ -160,7 +160,7 @@ def test_on_2_14_native_is_the_default_and_after_2_14_traditional_is_refused(kub
 
         # Nothing to write: the pods are restarted into the default, kuma-cp is left alone.
         generation = _control_plane(admin)["metadata"]["generation"]
-        done = kubectl.sidecar("switch", "--native", "--mesh", "kuma", "--yes", "--timeout", "2m")
+        done = kubectl.sidecar("switch", "--native", "--mesh", "kuma", "--yes", "--timeout", "10m")
         assert done.returncode == 0, done.stdout + done.stderr
         assert _control_plane(admin)["metadata"]["generation"] == generation
         assert seed.kuma_env(admin) is None
@@ -200,7 +200,7 @@ def test_a_helm_kuma_cp_is_patched_and_the_upgrade_that_keeps_it_printed(kubectl
         report = kubectl.sidecar_json("status", "-n", NS)
         assert report["mesh"]["owner"] == "Helm release kuma-system/kuma"
         done = kubectl.sidecar(
-            "switch", "--native", "--mesh", "kuma", "--yes", "--no-restart", "--timeout", "2m"
+            "switch", "--native", "--mesh", "kuma", "--yes", "--no-restart", "--timeout", "10m"
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert (

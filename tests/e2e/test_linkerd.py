@@ -71,7 +71,7 @@ def test_status_and_a_switch_follow_the_keys_each_release_reads(kubectl, admin, 
         assert seed.injected_mode(admin, ns, name) == mode, name
 
     done = kubectl.sidecar(
-        "switch", "--native", "--mesh", "linkerd", "-n", ns, "--yes", "--timeout", "2m"
+        "switch", "--native", "--mesh", "linkerd", "-n", ns, "--yes", "--timeout", "10m"
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output  # verified: the release injects what the plan said
@@ -96,7 +96,7 @@ def test_status_and_a_switch_follow_the_keys_each_release_reads(kubectl, admin, 
 
     # A per-workload switch pins with the key the release reads.
     back = kubectl.sidecar(
-        "switch", "--traditional", "deployment/cart", "-n", ns, "--yes", "--timeout", "2m"
+        "switch", "--traditional", "deployment/cart", "-n", ns, "--yes", "--timeout", "10m"
     )
     assert back.returncode == 0, back.stdout + back.stderr
     assert seed.template_annotations(admin, ns, "cart")[key] == "false"
@@ -138,7 +138,7 @@ def test_switch_native_annotates_namespaces_restarts_the_old_mode_only_and_rerun
 ):
     edge_generations = _generations(admin, "l5d-edge")
     done = kubectl.sidecar(
-        "switch", "--native", "--mesh", "linkerd", "-A", "--yes", "--timeout", "2m"
+        "switch", "--native", "--mesh", "linkerd", "-A", "--yes", "--timeout", "10m"
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -171,7 +171,7 @@ def test_switch_native_annotates_namespaces_restarts_the_old_mode_only_and_rerun
 
 def test_per_workload_switch_sets_the_override_on_the_template_only(kubectl, admin, fleet):
     done = kubectl.sidecar(
-        "switch", "--traditional", "deployment/gw", "-n", "l5d-edge", "--yes", "--timeout", "2m"
+        "switch", "--traditional", "deployment/gw", "-n", "l5d-edge", "--yes", "--timeout", "10m"
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert seed.template_annotations(admin, "l5d-edge", "gw")[STABLE] == "false"

@@ -162,7 +162,7 @@ def test_argocd_istiod_is_refused_before_any_write_unless_forced(kubectl, admin,
         annotations={"argocd.argoproj.io/tracking-id": "mesh:apps/Deployment:istio-system/istiod"},
     )
     before = _versions(admin, shop)
-    done = kubectl.sidecar("switch", "--native", "-n", shop, "--yes", "--timeout", "2m")
+    done = kubectl.sidecar("switch", "--native", "-n", shop, "--yes", "--timeout", "10m")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Deployment istio-system/istiod is managed by Argo CD Application mesh" in done.stderr
     assert f'{HELM_VALUE}: "true"' in done.stderr  # the value to change in Git

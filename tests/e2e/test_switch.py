@@ -78,7 +78,9 @@ def test_refuses_without_yes_off_a_terminal(kubectl, admin, traditional_shop):
 
 
 def test_switch_native_then_back_and_a_second_run_changes_nothing(kubectl, admin, traditional_shop):
-    done = kubectl.sidecar("switch", "--native", "-n", traditional_shop, "--yes", "--timeout", "2m")
+    done = kubectl.sidecar(
+        "switch", "--native", "-n", traditional_shop, "--yes", "--timeout", "10m"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert _asm_native(admin) is True
     seed.wait_for_pods(admin, traditional_shop, 4)
@@ -97,7 +99,7 @@ def test_switch_native_then_back_and_a_second_run_changes_nothing(kubectl, admin
     }
 
     back = kubectl.sidecar(
-        "switch", "--traditional", "-n", traditional_shop, "--yes", "--timeout", "2m"
+        "switch", "--traditional", "-n", traditional_shop, "--yes", "--timeout", "10m"
     )
     assert back.returncode == 0, back.stdout + back.stderr
     assert _asm_native(admin) is False
@@ -129,7 +131,7 @@ def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(
             "--concurrency",
             "1",
             "--timeout",
-            "45s",
+            "10m",
             "--no-canary",
         )
         output = done.stdout + done.stderr
@@ -143,7 +145,7 @@ def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(
     cart_generation = admin.get(resource_path("apps/v1", "deployments", ns, "cart"))["metadata"][
         "generation"
     ]
-    rerun = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--timeout", "2m")
+    rerun = kubectl.sidecar("switch", "--native", "-n", ns, "--yes", "--timeout", "10m")
     output = rerun.stdout + rerun.stderr
     assert rerun.returncode == 0, output
     # The ReplicaSet controller may already have created legacy's pods once the webhook went
@@ -153,7 +155,7 @@ def test_failed_rollout_stops_the_switch_and_a_rerun_finishes_it(
         # legacy still showed its FailedCreate when the rerun looked, so the rerun restarted it
         # as a workload failing before the switch and, by design, did not wait for it.
         assert "1 workload(s) that were failing before the switch" in output, output
-        waited = kubectl("rollout", "status", "-n", ns, "deployment/legacy", "--timeout", "2m")
+        waited = kubectl("rollout", "status", "-n", ns, "deployment/legacy", "--timeout", "10m")
         assert waited.returncode == 0, waited.stdout + waited.stderr
     seed.wait_for_pods(admin, ns, 4)
     assert seed.modes(admin, ns) == ["native"] * 4

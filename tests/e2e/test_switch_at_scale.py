@@ -145,7 +145,7 @@ def test_keep_going_finishes_the_rest_and_pin_failed_pins_exactly_the_broken_one
         # The rollout failure path: the canary would pin it before any restart (test_canary.py).
         "--no-canary",
         "--timeout",
-        "60s",
+        "10m",
         "-o",
         "json",
     )
@@ -309,7 +309,7 @@ def test_a_workload_failing_before_the_switch_is_restarted_but_never_stops_the_o
         ),
     )
     done = kubectl.sidecar(
-        "switch", "--native", "-n", ns, "--yes", "--concurrency", "1", "--timeout", "60s"
+        "switch", "--native", "-n", ns, "--yes", "--concurrency", "1", "--timeout", "10m"
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -350,7 +350,7 @@ def test_an_api_server_restart_mid_wait_is_survived(
     seed.deployment(admin, ns, "cart", replicas=1, annotations={READY_AFTER: "8"})
     seed.wait_for_pods(admin, ns, 1)
     seed.wait_for_ready(admin, ns)
-    run = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "2m")
+    run = _start(kubectl, "switch", "--native", "-n", ns, "--yes", "--timeout", "10m")
     _wait_for_line(run, f"deployment/cart -n {ns} restarted")
     control_plane.restart_apiserver(down_seconds=2)
     out, err = run.communicate(timeout=150)
