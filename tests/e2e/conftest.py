@@ -55,7 +55,7 @@ class Kubectl:
     def __init__(self, plane):
         self.env = plane.env()
 
-    def __call__(self, *args, input=None, timeout=180):
+    def __call__(self, *args, input=None, timeout=900):
         return subprocess.run(
             ["kubectl", *args],
             env=self.env,

@@ -93,7 +93,7 @@ def fleet(tmp_path_factory):
             plane.down()
 
 
-def sidecar(fleet, *args, timeout=240):
+def sidecar(fleet, *args, timeout=900):
     return subprocess.run(
         ["kubectl", "sidecar", *args],
         env=fleet["env"],
