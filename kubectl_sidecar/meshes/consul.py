@@ -602,7 +602,9 @@ _BOOL_FLAGS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+# Without generated eq and repr: never compared or printed, and each generated method is
+# compiled at every start of every command.
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class InjectorRules:
     """The connect-injector's flags that decide which pods it injects."""
 
