@@ -576,7 +576,7 @@ def override_ignored(config, target):
 # --- which pods its injector gives a proxy ---------------------------------------------------
 #
 # hashicorp/consul-k8s control-plane/connect-inject/webhook/mesh_webhook.go shouldInject (the
-# same in v1.6.0 through v2.0.3 and main), once the chart's webhook (namespaceSelector
+# same in v1.0.0 through v2.0.3 and main), once the chart's webhook (namespaceSelector
 # connectInject.namespaceSelector, objectSelector app NotIn [consul];
 # charts/consul/templates/connect-inject-mutatingwebhookconfiguration.yaml) calls it:
 # never in kube-system or kube-public; not in a namespace of -deny-k8s-namespace; only in one of
@@ -588,8 +588,9 @@ def override_ignored(config, target):
 CONSUL_INJECT = "consul.hashicorp.com/connect-inject"
 CONSUL_SYSTEM_NAMESPACES = ("kube-system", "kube-public")
 _DEFAULT_INJECT, _ALLOW, _DENY = "default-inject", "allow-k8s-namespace", "deny-k8s-namespace"
-# inject-connect's boolean flags (command.go's BoolVar at v1.6.0 and v2.0.3): written bare they
-# take no value. A bare flag not listed may take the next word as its value: uncertain.
+# inject-connect's boolean flags (control-plane/subcommand/inject-connect/command.go's BoolVar,
+# v1.0.0 through v2.0.3 and main): written bare they take no value. A bare flag not listed may
+# take the next word as its value: uncertain.
 _BOOL_FLAGS = frozenset(
     """default-inject enable-peering enable-federation enable-partitions enable-namespaces
     default-enable-transparent-proxy enable-cni transparent-proxy-default-overwrite-probes
@@ -598,7 +599,7 @@ _BOOL_FLAGS = frozenset(
     default-enable-sidecar-proxy-lifecycle
     default-enable-sidecar-proxy-lifecycle-shutdown-drain-listeners default-enable-metrics
     enable-gateway-metrics enable-gateway-scaling default-enable-metrics-merging
-    default-enable-consul-dataplane-as-sidecar""".split()
+    default-enable-consul-dataplane-as-sidecar enable-resource-apis""".split()
 )
 
 
