@@ -386,6 +386,7 @@ class Assessor:
         return rules
 
     def _own_rules(self, own_rules, mesh, webhook):
+        """own_rules(mesh, webhook), worked out once per webhook; its failure said once."""
         key = (mesh.family, webhook.configuration, webhook.service_namespace)
         if key not in self._injector_rules:
             rules = self._injector_rules[key] = own_rules(mesh, webhook)

@@ -625,8 +625,8 @@ def _words_after_subcommand(container):
             subcommand = re.compile(_SUBCOMMAND_WORD).search(value)
             if subcommand is None:
                 continue
-            # A line continuation joins lines; the command ends at the first other newline.
-            text = value[subcommand.end() :].replace("\\\n", " ").split("\n", 1)[0]
+            # sh removes a line continuation; the command ends at the first other newline.
+            text = value[subcommand.end() :].replace("\\\n", "").split("\n", 1)[0]
             if "$" in text or "`" in text:
                 return None
             import shlex  # only here: once per status run, where a Consul pod lacks a proxy

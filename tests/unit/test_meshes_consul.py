@@ -504,6 +504,12 @@ def test_consul_injector_flags_that_cant_be_told_are_none(deployment):
     assert injector_flags(deployment) is None
 
 
+def test_a_line_continuation_is_removed_as_sh_removes_it():
+    script = "exec consul-k8s-control-plane inject-connect -allow-k8s-namespace=sh\\\nop\n"
+    found = injector_flags(consul_injector(command=["/bin/sh", "-ec", script]))
+    assert found.allow == frozenset({"shop"})
+
+
 def test_consul_injector_flags_stop_where_the_shell_command_ends():
     script = (
         "exec consul-k8s-control-plane inject-connect -default-inject=false; "
