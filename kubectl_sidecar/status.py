@@ -320,7 +320,7 @@ class Assessor:
         namespaces = self._namespaces()
         if namespaces is None:
             return
-        rules_of = functools.partial(self._rules_of, mesh.family)
+        rules_of = functools.partial(self._rules_of, mesh)
         for row in candidates:
             namespace = self._namespace(row.namespace, namespaces)
             if ambient and row.ambient is None and namespace is not None:
@@ -349,11 +349,16 @@ class Assessor:
                 row.family = mesh.family
                 row.revision = webhook.revision
 
-    def _rules_of(self, family, webhook):
+    def _rules_of(self, mesh, webhook):
         """The rules of the injector `webhook` calls, from its own config (istiod's
-        istio-sidecar-injector ConfigMap of that revision): read the first time a pod needs
-        them, once per ConfigMap; NO_RULES for a mesh without such a config; None when it can't
-        be read (said once: nothing is flagged for that injector)."""
+        istio-sidecar-injector ConfigMap of that revision, read the first time a pod needs
+        them, once per ConfigMap) or from what the mesh's read holds (consul-k8s's injector
+        flags, worked out once per webhook); NO_RULES for a mesh without such a config; None
+        when they can't be read (said once: nothing is flagged for that injector)."""
+        family = mesh.family
+        own_rules = registry.INJECTOR_RULES.get(family)
+        if own_rules is not None:
+            return self._own_rules(own_rules, mesh, webhook)
         config = registry.INJECTOR_CONFIGS.get(family)
         if config is None:
             return NO_RULES
@@ -379,6 +384,18 @@ class Assessor:
             )
         self._injector_rules[where] = rules
         return rules
+
+    def _own_rules(self, own_rules, mesh, webhook):
+        """own_rules(mesh, webhook), worked out once per webhook; its failure said once."""
+        key = (mesh.family, webhook.configuration, webhook.service_namespace)
+        if key not in self._injector_rules:
+            rules = self._injector_rules[key] = own_rules(mesh, webhook)
+            if rules is None:
+                self.warn(
+                    f"can't read the flags of the injector that webhook {webhook.configuration} "
+                    "calls; pods that lost their proxy from it are not flagged"
+                )
+        return self._injector_rules[key]
 
     def _ambient_namespace(self, name, namespace):
         """The family whose ambient data plane the namespace's labels ask for, once each."""

@@ -316,7 +316,10 @@ class ProxyFamily(Protocol):
     # `injector_config_map(revision, service_namespace) -> (namespace, name)` and
     # `injector_policy(config_map or None) -> rules | None`; status reads that ConfigMap once
     # per revision and hands the rules to `injects` as a sixth argument (Istio's policy,
-    # neverInjectSelector, alwaysInjectSelector).
+    # neverInjectSelector, alwaysInjectSelector). One whose injector reads them from flags its
+    # own read already holds instead defines `injector_rules(config, webhook) -> rules | None`
+    # (config: its MeshConfig; no further read), handed to `injects` the same way (Consul's
+    # -default-inject and -allow/-deny-k8s-namespace).
 
 
 class ControlPlane(Protocol):

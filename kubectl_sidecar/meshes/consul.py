@@ -571,3 +571,140 @@ def override_ignored(config, target):
         f"{release_text(version)}, which can't inject native sidecars and "
         f"ignores the pods' annotation; that needs {CONSUL_NATIVE_RELEASES}"
     )
+
+
+# --- which pods its injector gives a proxy ---------------------------------------------------
+#
+# hashicorp/consul-k8s control-plane/connect-inject/webhook/mesh_webhook.go shouldInject (the
+# same in v1.0.0 through v2.0.3 and main), once the chart's webhook (namespaceSelector
+# connectInject.namespaceSelector, objectSelector app NotIn [consul];
+# charts/consul/templates/connect-inject-mutatingwebhookconfiguration.yaml) calls it:
+# never in kube-system or kube-public; not in a namespace of -deny-k8s-namespace; only in one of
+# -allow-k8s-namespace, or any where it lists "*" (none given: nowhere); not a pod already
+# carrying connect-inject-status; the pod's consul.hashicorp.com/connect-inject read with
+# strconv.ParseBool (another value fails the admission request: uncertain here), else
+# -default-inject (control-plane/subcommand/inject-connect/command.go: default true; the chart
+# writes connectInject.default, false). hostNetwork is no exception.
+CONSUL_INJECT = "consul.hashicorp.com/connect-inject"
+CONSUL_SYSTEM_NAMESPACES = ("kube-system", "kube-public")
+_DEFAULT_INJECT, _ALLOW, _DENY = "default-inject", "allow-k8s-namespace", "deny-k8s-namespace"
+# inject-connect's boolean flags (control-plane/subcommand/inject-connect/command.go's BoolVar,
+# v1.0.0 through v2.0.3 and main): written bare they take no value. A bare flag not listed may
+# take the next word as its value: uncertain.
+_BOOL_FLAGS = frozenset(
+    """default-inject enable-peering enable-federation enable-partitions enable-namespaces
+    default-enable-transparent-proxy enable-cni transparent-proxy-default-overwrite-probes
+    enable-consul-dns enable-openshift enable-webhook-ca-update enable-auto-encrypt
+    enable-telemetry-collector log-json enabe-tcp-route enable-custom-gateway-crd-controller
+    default-enable-sidecar-proxy-lifecycle
+    default-enable-sidecar-proxy-lifecycle-shutdown-drain-listeners default-enable-metrics
+    enable-gateway-metrics enable-gateway-scaling default-enable-metrics-merging
+    default-enable-consul-dataplane-as-sidecar enable-resource-apis""".split()
+)
+
+
+# Without generated eq and repr: never compared or printed, and each generated method is
+# compiled at every start of every command.
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class InjectorRules:
+    """The connect-injector's flags that decide which pods it injects."""
+
+    default_inject: bool
+    allow: frozenset  # -allow-k8s-namespace values
+    deny: frozenset  # -deny-k8s-namespace values
+    namespace: str | None  # the injector Deployment's
+
+
+def _words_after_subcommand(container):
+    """The words the injector's flag parser reads (after `inject-connect`), or None where a
+    shell would make them something we can't see (an expansion, an unbalanced quote)."""
+    scripts = {(where, index) for where, index, _ in _shell_scripts(container)}
+    argv = _argv(container)
+    for position, (where, index, value) in enumerate(argv):
+        if (where, index) in scripts:
+            subcommand = re.compile(_SUBCOMMAND_WORD).search(value)
+            if subcommand is None:
+                continue
+            # sh removes a line continuation; the command ends at the first other newline.
+            text = value[subcommand.end() :].replace("\\\n", "").split("\n", 1)[0]
+            if "$" in text or "`" in text:
+                return None
+            import shlex  # only here: once per status run, where a Consul pod lacks a proxy
+
+            lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            try:
+                words = list(lexer)
+            except ValueError:
+                return None
+            ends = [i for i, word in enumerate(words) if word and set(word) <= set("();<>|&")]
+            return words[: ends[0]] if ends else words
+        if value == CONSUL_SUBCOMMAND:
+            return [word for _, _, word in argv[position + 1 :]]
+    return None
+
+
+def injector_flags(deployment):
+    """InjectorRules as the injector's Go flag parser reads its command; None where it can't
+    be told (no injector container, a flag it refuses, a bare flag whose kind we don't know)."""
+    container = consul_injector_container(deployment)
+    words = _words_after_subcommand(container) if container is not None else None
+    if words is None:
+        return None
+    default_inject = True
+    lists: dict[str, list[str]] = {_ALLOW: [], _DENY: []}
+    position = 0
+    while position < len(words):
+        word = words[position]
+        position += 1
+        # Go's flag package: the first non-flag word, or "--", ends the flags.
+        if len(word) < 2 or not word.startswith("-") or word == "--":
+            break
+        name = word[2:] if word.startswith("--") else word[1:]
+        name, has_value, value = name.partition("=")
+        if not name or name.startswith(("-", "=")):
+            return None  # "bad flag syntax": the injector doesn't start
+        if name == _DEFAULT_INJECT:
+            parsed = parse_bool(value) if has_value else True
+            if parsed is None:
+                return None
+            default_inject = parsed
+        elif name in lists:
+            if not has_value:
+                if position == len(words):
+                    return None
+                value, position = words[position], position + 1
+            lists[name].append(value)
+        elif not has_value and name not in _BOOL_FLAGS:
+            return None
+    namespace = (deployment.get("metadata") or {}).get("namespace")
+    return InjectorRules(
+        default_inject, frozenset(lists[_ALLOW]), frozenset(lists[_DENY]), namespace
+    )
+
+
+def injector_rules(config, webhook):
+    """The InjectorRules of the connect-injector read with the mesh config (its Deployment's
+    command: no other read); None where there is none, its flags can't be told, or the webhook
+    calls a Service in another namespace than that injector's."""
+    payload = config.payload
+    if not isinstance(payload, Injector):
+        return None
+    rules = injector_flags(payload.deployment)
+    if rules is None or webhook.service_namespace not in (None, rules.namespace):
+        return None
+    return rules
+
+
+def injects(labels, annotations, host_network, namespace_name, namespace, rules):
+    """Whether consul-k8s's connect-injector, once called, gives this pod a proxy (None: can't
+    tell). rules: the InjectorRules of the injector the webhook calls."""
+    if namespace_name in CONSUL_SYSTEM_NAMESPACES or namespace_name in rules.deny:
+        return False
+    if "*" not in rules.allow and namespace_name not in rules.allow:
+        return False
+    if annotations.get(CONSUL_INJECT_STATUS, ""):
+        return False
+    if CONSUL_INJECT in annotations:
+        return parse_bool(annotations[CONSUL_INJECT])
+    return rules.default_inject

@@ -69,6 +69,42 @@ def injector_hook(container, hook, command):
     return hook == "preStop" and command == ["killall", "-USR2", "kuma-dp"]
 
 
+# Which pods Kuma's injector gives a proxy once its webhook calls it, read in kumahq/kuma
+# pkg/plugins/runtime/k8s/webhooks/injector/precheck.go needToInject (the same from 2.0.0
+# through v2.14.3 and master): not a pod with one of the exception labels (kuma-cp's
+# runtime.kubernetes.injector.exceptions.labels, pkg/config/plugins/runtime/k8s/config.go;
+# "*" matches any value); the pod's own kuma.io/sidecar-injection label, else its namespace's;
+# neither: no proxy. Values are read by metadata/annotations.go GetEnabled: enabled, true, yes
+# or disabled, false, no; any other fails the admission request (the pod isn't created while
+# the injector is up): uncertain. Its own namespace, kube-system and the namespaces outside a
+# namespaceAllowList are left out by the chart's webhook selectors
+# (deployments/charts/kuma/templates/cp-webhooks-and-secrets.yaml), which injection.py reads
+# from the cluster; builtin gateway pods carry the label disabled
+# (controllers/gateway_instance_controller.go); hostNetwork is no exception. Not seen from here:
+# exception labels set in kuma-cp's own config (the defaults below are taken), and a pod naming
+# a Mesh that doesn't exist (the injector refuses it).
+INJECTION_LABEL = "kuma.io/sidecar-injection"
+_ENABLED = ("enabled", "true", "yes")
+_DISABLED = ("disabled", "false", "no")
+INJECTION_EXCEPTIONS = {"openshift.io/build.name": "*", "openshift.io/deployer-pod-for.name": "*"}
+
+
+def injects(labels, annotations, host_network, namespace_name, namespace):
+    """Whether Kuma's injector, once called, gives this pod a proxy (None: can't tell)."""
+    for key, value in INJECTION_EXCEPTIONS.items():
+        if key in labels and value in ("*", labels[key]):
+            return False
+    for found in (labels, namespace.labels):
+        if INJECTION_LABEL in found:
+            value = found[INJECTION_LABEL]
+            if value in _ENABLED:
+                return True
+            if value in _DISABLED:
+                return False
+            return None
+    return False
+
+
 # --- its config: kuma-cp's env ---------------------------------------------------------------
 
 KUMA_ENV = "KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS"

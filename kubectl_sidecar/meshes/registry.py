@@ -137,6 +137,9 @@ INJECTOR_CONFIGS = {
     for f in FAMILIES
     if hasattr(f, "injector_config_map") and hasattr(f, "injector_policy")
 }
+# family -> (MeshConfig, InjectorWebhook) -> the rules `injects` takes, from what the mesh's
+# read already holds (consul-k8s's injector flags), or None where they can't be told.
+INJECTOR_RULES = {f.FAMILY: f.injector_rules for f in FAMILIES if hasattr(f, "injector_rules")}
 
 
 def injector_webhook_prefixes(family):

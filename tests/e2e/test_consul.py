@@ -342,3 +342,73 @@ def test_a_helm_injector_is_patched_and_the_upgrade_that_keeps_it_printed(kubect
         assert seed.consul_injector_flag(admin) is True
     finally:
         _set_injector_default(admin, False)  # a whole replacement: Helm's markers go too
+
+
+# --- pods that lost the mesh: status flags them, restart restores them --------------------------
+
+LOST, DENIED = "consul-lost", "consul-lost-denied"
+
+
+@pytest.fixture
+def consul_lost_namespaces(consul_mesh):
+    """consul-lost, and consul-lost-denied that the injector's -deny-k8s-namespace names; the
+    injector as the module has it afterwards."""
+    admin = consul_mesh
+    seed.consul_mesh(admin, native=False, deny=(DENIED,))
+    _injector_rolled_out(admin)
+    for name in (LOST, DENIED):
+        seed.namespace(admin, name, injection=False)
+    yield admin
+    for name in (LOST, DENIED):
+        seed.delete_namespace(admin, name, wait=False)
+    _set_injector_default(admin, False)
+
+
+def test_consul_pods_created_while_its_injector_was_down_are_flagged_and_restart_restores_them(
+    kubectl, consul_lost_namespaces
+):
+    from tests.e2e.test_injector_down import fail_open
+
+    admin = consul_lost_namespaces
+    restore = fail_open(
+        admin, LOST, "consul-connect-injector", "consul-dataplane", annotations=OPT_IN
+    )
+    try:
+        seed.deployment(admin, LOST, "web", replicas=2, annotations=OPT_IN)
+        # never asked (the chart's -default-inject=false), or said no
+        seed.deployment(admin, LOST, "plain", replicas=1)
+        seed.deployment(admin, LOST, "batch", replicas=1, annotations={seed.CONSUL_INJECT: "false"})
+        # asked, in a namespace the injector's flags deny
+        seed.deployment(admin, DENIED, "web", replicas=1, annotations=OPT_IN)
+        seed.wait_for_pods(admin, LOST, 4)
+        seed.wait_for_pods(admin, DENIED, 1)
+        assert seed.modes(admin, LOST) + seed.modes(admin, DENIED) == ["none"] * 5
+    finally:
+        restore()  # back: the pods it missed keep running without a proxy
+
+    report = kubectl.sidecar_json("status", "-n", LOST)
+    assert report["mesh"]["name"] == "consul"
+    for item in report["items"]:
+        if item["workload"]["name"] == "web":
+            assert item["needsRestart"] is True, item
+            assert item["problems"] == [
+                "no proxy: webhook consul-connect-injector selects this pod"
+            ]
+        else:
+            assert item["needsRestart"] is False and item["problems"] == [], item
+    table = kubectl.sidecar("status", "-n", LOST, "--exit-code")
+    assert table.returncode == 1, table.stdout + table.stderr
+    assert "2 pod(s) need action, 1 workload(s) to restart." in table.stdout
+    assert "not flagged" not in table.stderr, table.stderr
+    # the injector would not inject there either: a restart would change nothing
+    denied = kubectl.sidecar("status", "-n", DENIED, "--exit-code")
+    assert denied.returncode == 0, denied.stdout + denied.stderr
+    assert "0 pod(s) need action" in denied.stdout
+
+    done = kubectl.sidecar("restart", "-n", LOST, "--yes", "--timeout", "10m")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "plain" not in done.stdout and "batch" not in done.stdout
+    seed.wait_for_pods(admin, LOST, 4)
+    assert seed.modes(admin, LOST, "app=web") == ["traditional"] * 2
+    assert seed.modes(admin, LOST, "app in (plain,batch)") == ["none"] * 2
+    assert kubectl.sidecar("status", "-n", LOST, "--exit-code").returncode == 0

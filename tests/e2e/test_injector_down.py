@@ -21,18 +21,22 @@ def _closed_port():
         return sock.getsockname()[1]
 
 
-def _injected(admin, namespace):
-    probe = _dry_run_probe(admin, namespace, {})
+def _injected(admin, namespace, proxy="istio-proxy", annotations=None):
+    probe = _dry_run_probe(admin, namespace, {}, annotations)
     return any(
-        c["name"] == "istio-proxy"
+        c["name"] == proxy
         for c in probe["spec"].get("initContainers", []) + probe["spec"]["containers"]
     )
 
 
-def fail_open(admin, namespace):
-    """Istio's webhook pointed at nothing, with failurePolicy: Ignore, as an injector that is
-    down behind a chart that fails open. Returns what puts it back (and waits for it)."""
-    path = f"{CONFIGS}/istio-sidecar-injector"
+def fail_open(
+    admin, namespace, configuration="istio-sidecar-injector", proxy="istio-proxy", annotations=None
+):
+    """The mesh's webhooks (Istio's unless `configuration` names another) pointed at nothing,
+    with failurePolicy: Ignore, as an injector that is down behind a chart that fails open:
+    gone once a probe pod in `namespace` (with `annotations`) comes back without `proxy`.
+    Returns what puts it back (and waits for it)."""
+    path = f"{CONFIGS}/{configuration}"
     original = admin.get(path)["webhooks"]
     broken = copy.deepcopy(original)
     for hook in broken:
@@ -40,14 +44,18 @@ def fail_open(admin, namespace):
         hook["timeoutSeconds"] = 2
         hook["clientConfig"]["url"] = f"https://127.0.0.1:{_closed_port()}/inject"
     admin.patch(path, {"webhooks": broken})
-    admin.wait_for("the injector to be gone", lambda: not _injected(admin, namespace))
+    admin.wait_for(
+        "the injector to be gone", lambda: not _injected(admin, namespace, proxy, annotations)
+    )
     restored = []
 
     def restore():
         if not restored:
             restored.append(True)
             admin.patch(path, {"webhooks": original})
-            admin.wait_for("the injector to be back", lambda: _injected(admin, namespace))
+            admin.wait_for(
+                "the injector to be back", lambda: _injected(admin, namespace, proxy, annotations)
+            )
 
     return restore
 

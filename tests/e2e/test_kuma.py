@@ -210,3 +210,70 @@ def test_a_helm_kuma_cp_is_patched_and_the_upgrade_that_keeps_it_printed(kubectl
         assert seed.kuma_env(admin) == "true"
     finally:
         _set_control_plane(admin, None)  # a whole replacement: Helm's annotations go too
+
+
+# --- pods that lost the mesh: status flags them, restart restores them --------------------------
+
+LOST, LOST_OFF = "kuma-lost", "kuma-lost-off"
+KUMA_WEBHOOKS = "kuma-admission-mutating-webhook-configuration"
+
+
+@pytest.fixture
+def kuma_lost_namespaces(kuma_mesh):
+    """kuma-lost labelled for injection, kuma-lost-off labelled disabled; deleted afterwards."""
+    admin = kuma_mesh
+    _set_control_plane(admin, None)
+    seed.kuma_namespace(admin, LOST)
+    seed.namespace(admin, LOST_OFF, injection=False, labels={seed.KUMA_INJECTION: "disabled"})
+    yield admin
+    seed.delete_namespace(admin, LOST, wait=False)
+    seed.delete_namespace(admin, LOST_OFF, wait=False)
+
+
+def test_kuma_pods_created_while_its_injector_was_down_are_flagged_and_restart_restores_them(
+    kubectl, kuma_lost_namespaces
+):
+    from tests.e2e.test_injector_down import fail_open
+
+    admin = kuma_lost_namespaces
+    restore = fail_open(admin, LOST, KUMA_WEBHOOKS, "kuma-sidecar")
+    try:
+        seed.deployment(admin, LOST, "cart", replicas=2)
+        # opted out by the pod's label, over its namespace's
+        seed.deployment(admin, LOST, "batch", replicas=1, labels={seed.KUMA_INJECTION: "disabled"})
+        # opted in by the pod's label, over its namespace's (the chart's pods-kuma-injector)
+        seed.deployment(
+            admin, LOST_OFF, "tools", replicas=1, labels={seed.KUMA_INJECTION: "enabled"}
+        )
+        seed.deployment(admin, LOST_OFF, "plain", replicas=1)
+        seed.wait_for_pods(admin, LOST, 3)
+        seed.wait_for_pods(admin, LOST_OFF, 2)
+        assert seed.modes(admin, LOST) + seed.modes(admin, LOST_OFF) == ["none"] * 5
+    finally:
+        restore()  # back: the pods it missed keep running without a proxy
+
+    for namespace, lost in ((LOST, {"cart"}), (LOST_OFF, {"tools"})):
+        report = kubectl.sidecar_json("status", "-n", namespace)
+        assert report["mesh"]["name"] == "kuma"
+        for item in report["items"]:
+            if item["workload"]["name"] in lost:
+                assert item["needsRestart"] is True, item
+                assert item["problems"] == [f"no proxy: webhook {KUMA_WEBHOOKS} selects this pod"]
+            else:
+                assert item["needsRestart"] is False and item["problems"] == [], item
+        table = kubectl.sidecar("status", "-n", namespace, "--exit-code")
+        assert table.returncode == 1, table.stdout + table.stderr
+        assert "not flagged" not in table.stderr, table.stderr
+
+    for namespace in (LOST, LOST_OFF):
+        done = kubectl.sidecar("restart", "-n", namespace, "--yes", "--timeout", "10m")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "batch" not in done.stdout and "plain" not in done.stdout
+    seed.wait_for_pods(admin, LOST, 3)
+    seed.wait_for_pods(admin, LOST_OFF, 2)
+    assert seed.modes(admin, LOST, "app=cart") == ["traditional"] * 2
+    assert seed.modes(admin, LOST_OFF, "app=tools") == ["traditional"]
+    assert seed.modes(admin, LOST, "app=batch") == ["none"]
+    assert seed.modes(admin, LOST_OFF, "app=plain") == ["none"]
+    for namespace in (LOST, LOST_OFF):
+        assert kubectl.sidecar("status", "-n", namespace, "--exit-code").returncode == 0

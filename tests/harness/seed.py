@@ -206,13 +206,15 @@ CONSUL_AS_SIDECAR = consul_injector.AS_SIDECAR  # the per-pod annotation
 CONSUL_INJECT = consul_injector.INJECT
 
 
-def consul_mesh(admin, native=False, lifecycle=True):
+def consul_mesh(admin, native=False, lifecycle=True, allow=("*",), deny=()):
     """consul-connect-injector rendered as the chart renders it, and its webhook. native:
     -default-enable-consul-dataplane-as-sidecar=true|false (the chart's
     connectInject.dataplaneAsSidecarInitContainer.defaultEnabled), or None to leave the flag out
     (Go's default, false). lifecycle: -default-enable-sidecar-proxy-lifecycle (chart default true).
+    allow, deny: one -allow-k8s-namespace / -deny-k8s-namespace each (the chart's
+    connectInject.k8sAllowNamespaces, default ["*"], and k8sDenyNamespaces, default []).
     Always -default-inject=false, the chart's default: pods opt in with
-    consul.hashicorp.com/connect-inject: "true" (the harness injector relies on it)."""
+    consul.hashicorp.com/connect-inject: "true"."""
     namespace(admin, consul_injector.NAMESPACE, injection=False)
     flags = [
         "-config-file=/consul/config/config.json",
@@ -225,6 +227,8 @@ def consul_mesh(admin, native=False, lifecycle=True):
         '-release-namespace="consul"',
         "-resource-prefix=consul",
         "-listen=:8080",
+        *(f'-allow-k8s-namespace="{name}"' for name in allow),
+        *(f'-deny-k8s-namespace="{name}"' for name in deny),
         f"-default-enable-sidecar-proxy-lifecycle={str(lifecycle).lower()}",
         "-default-sidecar-proxy-lifecycle-shutdown-grace-period-seconds=30",
         "-default-sidecar-proxy-lifecycle-graceful-port=20600",

@@ -241,7 +241,13 @@ def test_linkerd_leaves_pods_with_a_proxy_alone():
 
 # --- Consul -------------------------------------------------------------------------------------
 
-FLAGS = {consul.INJECT_FLAG: False, consul.LIFECYCLE_FLAG: True, consul.AS_SIDECAR_FLAG: False}
+FLAGS = {
+    consul.INJECT_FLAG: False,
+    consul.LIFECYCLE_FLAG: True,
+    consul.AS_SIDECAR_FLAG: False,
+    consul.ALLOW_FLAG: {"*"},
+    consul.DENY_FLAG: set(),
+}
 OPT_IN = {consul.INJECT: "true"}
 
 
@@ -320,6 +326,27 @@ def test_consul_leaves_alone(annotations, namespace):
     assert consul.inject(_pod(annotations), namespace, FLAGS) is None
 
 
+@pytest.mark.parametrize(
+    "allow,deny,injects",
+    [
+        ({"*"}, set(), True),
+        ({"ns"}, set(), True),
+        ({"other"}, set(), False),
+        (set(), set(), False),  # no -allow-k8s-namespace: nowhere
+        ({"*"}, {"ns"}, False),  # deny wins
+    ],
+)
+def test_consul_injects_only_in_the_namespaces_its_flags_allow(allow, deny, injects):
+    flags = {**FLAGS, consul.ALLOW_FLAG: allow, consul.DENY_FLAG: deny}
+    assert (consul.inject(_pod(OPT_IN), "ns", flags) is not None) is injects
+
+
+def test_consul_injects_unannotated_pods_where_default_inject_is_on():
+    flags = {**FLAGS, consul.INJECT_FLAG: True}
+    assert consul.inject(_pod(), "ns", flags) is not None
+    assert consul.inject(_pod({consul.INJECT: "false"}), "ns", flags) is None
+
+
 def test_consul_refuses_an_invalid_mode_annotation_as_its_webhook_does():
     with pytest.raises(Refused):
         consul.inject(_pod({**OPT_IN, consul.AS_SIDECAR: "yes"}), "ns", FLAGS)
@@ -354,6 +381,8 @@ def test_seeded_consul_injector_carries_its_flags_as_the_chart_renders_them(nati
         consul.INJECT_FLAG: False,
         consul.LIFECYCLE_FLAG: lifecycle,
         consul.AS_SIDECAR_FLAG: bool(native),
+        consul.ALLOW_FLAG: {"*"},
+        consul.DENY_FLAG: set(),
     }
 
 
@@ -437,6 +466,11 @@ def test_kuma_layouts(native, layout):
         ({}, {}, False),
         ({kuma.INJECTION: "disabled"}, KUMA_NS, False),
         ({kuma.INJECTION: "enabled"}, {}, True),
+        ({kuma.INJECTION: "yes"}, {kuma.INJECTION: "no"}, True),
+        ({kuma.INJECTION: "false"}, {kuma.INJECTION: "true"}, False),
+        # kuma-cp's default exception labels: OpenShift's build and deployer pods
+        ({"openshift.io/build.name": "web-1"}, KUMA_NS, False),
+        ({"openshift.io/deployer-pod-for.name": "web-1"}, KUMA_NS, False),
     ],
 )
 def test_kuma_opt_in(pod_labels, namespace_labels, injects):

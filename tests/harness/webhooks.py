@@ -150,32 +150,42 @@ def consul_webhook(port, ca_pem):
 
 
 def kuma_webhook(port, ca_pem):
-    # The kuma chart's namespace-kuma-injector.kuma.io (templates/cp-webhooks-and-secrets.yaml
-    # at v2.13.0): namespaces labelled kuma.io/sidecar-injection enabled or "true", not
-    # kube-system nor the release's own. (Its pods-kuma-injector.kuma.io, for pods labelled in
-    # namespaces that merely carry the label, is left out.)
-    return _config(
+    # The kuma chart's pod webhooks (templates/cp-webhooks-and-secrets.yaml, v2.13.0 to
+    # v2.14.3), never kube-system nor the release's own namespace:
+    # namespace-kuma-injector.kuma.io for namespaces labelled kuma.io/sidecar-injection enabled
+    # or "true", and pods-kuma-injector.kuma.io for pods labelled enabled in a namespace that
+    # carries the label at all (a pod's label decides over its namespace's).
+    label = "kuma.io/sidecar-injection"
+    not_system = {
+        "key": "kubernetes.io/metadata.name",
+        "operator": "NotIn",
+        "values": ["kube-system", "kuma-system"],
+    }
+    url = f"https://127.0.0.1:{port}/kuma"
+    config = _config(
         "kuma-admission-mutating-webhook-configuration",
         _webhook(
             "namespace-kuma-injector.kuma.io",
-            f"https://127.0.0.1:{port}/kuma",
+            url,
             ca_pem,
             {
                 "matchExpressions": [
-                    {
-                        "key": "kuma.io/sidecar-injection",
-                        "operator": "In",
-                        "values": ["enabled", "true"],
-                    },
-                    {
-                        "key": "kubernetes.io/metadata.name",
-                        "operator": "NotIn",
-                        "values": ["kube-system", "kuma-system"],
-                    },
+                    {"key": label, "operator": "In", "values": ["enabled", "true"]},
+                    not_system,
                 ]
             },
         ),
     )
+    config["webhooks"].append(
+        _webhook(
+            "pods-kuma-injector.kuma.io",
+            url,
+            ca_pem,
+            {"matchExpressions": [{"key": label, "operator": "Exists"}, not_system]},
+            {"matchLabels": {label: "enabled"}},
+        )
+    )
+    return config
 
 
 def stripper_webhook(port, ca_pem):
@@ -296,12 +306,12 @@ def use_harness_istio_injector(admin, namespace, timeout=300):
     return restore
 
 
-def _dry_run_probe(admin, namespace, labels):
+def _dry_run_probe(admin, namespace, labels, annotations=None):
     """The probe pod as admission returns it from a dry-run create, or None if refused."""
     probe = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "probe", "labels": labels},
+        "metadata": {"name": "probe", "labels": labels, "annotations": dict(annotations or {})},
         "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]},
     }
     try:

@@ -13,7 +13,8 @@ from kubectl_sidecar.injection import (
     selecting,
     selector_matches,
 )
-from kubectl_sidecar.meshes import istio, linkerd
+from kubectl_sidecar.meshes import consul, istio, kuma, linkerd
+from kubectl_sidecar.meshes.base import MeshConfig
 
 LABELS = {"app": "cart", "tier": "web"}
 
@@ -369,3 +370,252 @@ def test_the_service_a_webhook_calls_names_istiods_namespace():
         hook["clientConfig"] = {"service": {"name": "istiod", "namespace": "mesh"}}
     webhooks = injector_webhooks([configuration], istio.INJECTOR_WEBHOOKS)
     assert {hook.service_namespace for hook in webhooks} == {"mesh"}
+
+
+# --- Kuma: the pod's kuma.io/sidecar-injection label, else its namespace's --------------------
+
+
+def kuma_configuration():
+    """The kuma chart's two pod webhooks (templates/cp-webhooks-and-secrets.yaml): namespaces
+    labelled enabled/"true", and pods labelled enabled in any namespace carrying the label;
+    never kube-system nor the chart's own namespace."""
+    not_system = {
+        "key": "kubernetes.io/metadata.name",
+        "operator": "NotIn",
+        "values": ["kube-system", "kuma-system"],
+    }
+    label = "kuma.io/sidecar-injection"
+    return {
+        "metadata": {"name": "kuma-admission-mutating-webhook-configuration"},
+        "webhooks": [
+            {
+                "name": "namespace-kuma-injector.kuma.io",
+                "rules": [POD_RULE],
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": label, "operator": "In", "values": ["enabled", "true"]},
+                        not_system,
+                    ]
+                },
+            },
+            {
+                "name": "pods-kuma-injector.kuma.io",
+                "rules": [POD_RULE],
+                "namespaceSelector": {
+                    "matchExpressions": [{"key": label, "operator": "Exists"}, not_system]
+                },
+                "objectSelector": {"matchLabels": {label: "enabled"}},
+            },
+        ],
+    }
+
+
+def kuma_lost(pod_labels, namespace_labels, namespace_name="shop", host_network=False):
+    namespace = Namespace({"kubernetes.io/metadata.name": namespace_name, **namespace_labels}, {})
+    webhooks = injector_webhooks([OTHERS, kuma_configuration()], kuma.INJECTOR_WEBHOOKS)
+    found = lost_proxy(
+        (pod_labels, {}, host_network),
+        namespace_name,
+        namespace,
+        selecting(webhooks, namespace),
+        kuma.injects,
+    )
+    return found is not None
+
+
+KUMA = "kuma.io/sidecar-injection"
+
+
+@pytest.mark.parametrize(
+    "pod, namespace, lost",
+    [
+        ({}, {KUMA: "enabled"}, True),
+        ({}, {KUMA: "true"}, True),
+        ({}, {}, False),  # no webhook selects it
+        # the pod's label decides over its namespace's, both ways
+        ({KUMA: "disabled"}, {KUMA: "enabled"}, False),
+        ({KUMA: "false"}, {KUMA: "true"}, False),
+        ({KUMA: "enabled"}, {KUMA: "disabled"}, True),  # pods-kuma-injector calls it
+        # the injector reads yes/no too; the webhook selects namespaces with enabled/true only
+        ({KUMA: "no"}, {KUMA: "enabled"}, False),
+        ({KUMA: "yes"}, {KUMA: "enabled"}, True),
+        ({KUMA: "yes"}, {KUMA: "disabled"}, False),  # not called: objectSelector wants enabled
+        # builtin gateway pods carry the label disabled
+        ({KUMA: "disabled", "app": "edge-gateway"}, {KUMA: "enabled"}, False),
+        # kuma-cp's default exception labels (OpenShift build and deployer pods)
+        ({"openshift.io/build.name": "web-1"}, {KUMA: "enabled"}, False),
+        ({"openshift.io/deployer-pod-for.name": "web-1"}, {KUMA: "enabled"}, False),
+    ],
+)
+def test_kuma_injects_what_the_pods_label_or_else_its_namespaces_asks_for(pod, namespace, lost):
+    assert kuma_lost(pod, namespace) is lost
+
+
+def test_kuma_leaves_its_own_namespace_and_kube_system_to_the_webhook_selectors():
+    assert kuma_lost({}, {KUMA: "enabled"}, namespace_name="kuma-system") is False
+    assert kuma_lost({KUMA: "enabled"}, {KUMA: "enabled"}, namespace_name="kube-system") is False
+
+
+def test_kuma_injects_host_network_pods_too():
+    assert kuma_lost({}, {KUMA: "enabled"}, host_network=True) is True
+
+
+@pytest.mark.parametrize(
+    "pod, namespace",
+    [
+        # a value GetEnabled refuses fails the admission request: that pod was never injected
+        ({KUMA: "on"}, {KUMA: "enabled"}),
+        ({}, {KUMA: "Enabled"}),
+    ],
+)
+def test_a_kuma_injection_label_the_injector_refuses_tells_nothing(pod, namespace):
+    labels = Namespace(namespace, {})
+    assert kuma.injects(pod, {}, False, "shop", labels) is None
+
+
+# --- Consul: the injector's flags, then the pod's connect-inject annotation ------------------
+
+CONSUL_INJECT = "consul.hashicorp.com/connect-inject"
+CHART_RULES = consul.InjectorRules(False, frozenset({"*"}), frozenset(), "consul")
+
+
+@pytest.mark.parametrize(
+    "annotations, namespace, rules, injects",
+    [
+        ({CONSUL_INJECT: "true"}, "shop", CHART_RULES, True),
+        ({CONSUL_INJECT: "1"}, "shop", CHART_RULES, True),  # strconv.ParseBool
+        ({}, "shop", CHART_RULES, False),  # the chart's connectInject.default: false
+        ({}, "shop", consul.InjectorRules(True, frozenset({"*"}), frozenset(), None), True),
+        (
+            {CONSUL_INJECT: "false"},
+            "shop",
+            consul.InjectorRules(True, frozenset({"*"}), frozenset(), None),
+            False,
+        ),
+        # never the system namespaces, whatever the pod says or the flags allow
+        ({CONSUL_INJECT: "true"}, "kube-system", CHART_RULES, False),
+        ({CONSUL_INJECT: "true"}, "kube-public", CHART_RULES, False),
+        # deny wins over allow; without "*" only the namespaces allowed; none allowed: none
+        (
+            {CONSUL_INJECT: "true"},
+            "shop",
+            consul.InjectorRules(False, frozenset({"*"}), frozenset({"shop"}), None),
+            False,
+        ),
+        (
+            {CONSUL_INJECT: "true"},
+            "shop",
+            consul.InjectorRules(False, frozenset({"shop"}), frozenset(), None),
+            True,
+        ),
+        (
+            {CONSUL_INJECT: "true"},
+            "shop",
+            consul.InjectorRules(False, frozenset({"other"}), frozenset(), None),
+            False,
+        ),
+        (
+            {CONSUL_INJECT: "true"},
+            "shop",
+            consul.InjectorRules(True, frozenset(), frozenset(), None),
+            False,
+        ),
+        # already injected once (a copied pod): it isn't injected again
+        (
+            {CONSUL_INJECT: "true", "consul.hashicorp.com/connect-inject-status": "injected"},
+            "shop",
+            CHART_RULES,
+            False,
+        ),
+        # a value ParseBool refuses fails the admission request: uncertain
+        ({CONSUL_INJECT: "yes"}, "shop", CHART_RULES, None),
+    ],
+)
+def test_consul_injects_as_should_inject_decides(annotations, namespace, rules, injects):
+    found = consul.injects({}, annotations, False, namespace, Namespace({}, {}), rules)
+    assert found is injects
+
+
+def consul_configuration(service_namespace=None):
+    hook = {
+        "name": "consul-connect-injector.consul.hashicorp.com",
+        "rules": [POD_RULE],
+        "objectSelector": {
+            "matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["consul"]}]
+        },
+    }
+    if service_namespace:
+        hook["clientConfig"] = {
+            "service": {"name": "consul-connect-injector", "namespace": service_namespace}
+        }
+    return {"metadata": {"name": "consul-connect-injector"}, "webhooks": [hook]}
+
+
+def consul_mesh(script):
+    deployment = {
+        "metadata": {"name": "consul-connect-injector", "namespace": "consul"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "sidecar-injector",
+                            "image": "hashicorp/consul-k8s-control-plane:1.9.0",
+                            "command": ["/bin/sh", "-ec", script],
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    return consul.consul_config(deployment)
+
+
+CHART_SCRIPT = (
+    "exec consul-k8s-control-plane inject-connect \\\n"
+    "  -default-inject=false \\\n"
+    '  -allow-k8s-namespace="*" \\\n'
+    "  -listen=:8080\n"
+)
+
+
+def fields(rules):
+    return (rules.default_inject, rules.allow, rules.deny, rules.namespace)
+
+
+def test_consul_reads_its_rules_from_the_injector_the_mesh_read_found():
+    mesh = consul_mesh(CHART_SCRIPT)
+    (hook,) = injector_webhooks([OTHERS, consul_configuration()], consul.INJECTOR_WEBHOOKS)
+    assert fields(consul.injector_rules(mesh, hook)) == fields(CHART_RULES)
+    (same,) = injector_webhooks([consul_configuration("consul")], consul.INJECTOR_WEBHOOKS)
+    assert fields(consul.injector_rules(mesh, same)) == fields(CHART_RULES)
+    # a webhook calling an injector in another namespace: not the one read
+    (other,) = injector_webhooks([consul_configuration("consul-b")], consul.INJECTOR_WEBHOOKS)
+    assert consul.injector_rules(mesh, other) is None
+    # no injector Deployment found
+    assert consul.injector_rules(consul.consul_config(None), hook) is None
+    assert consul.injector_rules(MeshConfig(name="consul"), hook) is None
+
+
+def test_lost_proxy_hands_consuls_rules_to_its_injects():
+    mesh = consul_mesh(CHART_SCRIPT)
+    webhooks = injector_webhooks([consul_configuration()], consul.INJECTOR_WEBHOOKS)
+    ns = Namespace({"kubernetes.io/metadata.name": "shop"}, {})
+    hooks = selecting(webhooks, ns)
+
+    def rules_of(webhook):
+        return consul.injector_rules(mesh, webhook)
+
+    def lost(labels, annotations):
+        found = lost_proxy(
+            (labels, annotations, False), "shop", ns, hooks, consul.injects, rules_of
+        )
+        return found is not None
+
+    assert lost({}, {CONSUL_INJECT: "true"}) is True
+    assert lost({}, {}) is False  # -default-inject=false
+    assert lost({"app": "consul"}, {CONSUL_INJECT: "true"}) is False  # the objectSelector
+    unread = lost_proxy(
+        ({}, {CONSUL_INJECT: "true"}, False), "shop", ns, hooks, consul.injects, lambda hook: None
+    )
+    assert unread is None

@@ -14,6 +14,7 @@ from kubectl_sidecar.meshes.consul import (
     consul_k8s_version,
     consul_setting,
     consul_supports_native,
+    injector_flags,
 )
 from tests.unit import pods
 
@@ -423,3 +424,96 @@ def test_a_flag_change_is_undone_from_the_injector_as_read_just_before():
     assert undo.body["metadata"] == {"resourceVersion": "7"}
     back = applied(now, undo.body["spec"]["template"]["spec"]["containers"][0])
     assert consul_setting(back).native is False
+
+
+# --- the flags that decide which pods it injects ---------------------------------------------
+
+
+def rules(default_inject, allow=(), deny=()):
+    return (default_inject, frozenset(allow), frozenset(deny))
+
+
+def read_rules(deployment):
+    found = injector_flags(deployment)
+    return None if found is None else (found.default_inject, found.allow, found.deny)
+
+
+@pytest.mark.parametrize(
+    "deployment, expected",
+    [
+        # helm_script's blank line ends the shell command: what follows is never read
+        (helm_injector('-allow-k8s-namespace="*" \\\n'), rules(False)),
+        # the chart: -default-inject=connectInject.default, -allow-k8s-namespace="*" quoted
+        (
+            consul_injector(
+                command=[
+                    "/bin/sh",
+                    "-ec",
+                    "exec consul-k8s-control-plane inject-connect \\\n"
+                    "  -default-inject=false \\\n"
+                    '  -allow-k8s-namespace="*" \\\n'
+                    '  -allow-k8s-namespace="shop" \\\n'
+                    '  -deny-k8s-namespace="legacy" \\\n'
+                    "  -enable-webhook-ca-update \\\n"
+                    "  -listen=:8080\n",
+                ]
+            ),
+            rules(False, {"*", "shop"}, {"legacy"}),
+        ),
+        # Go's defaults: -default-inject true, no namespace allowed
+        (argv_injector(), rules(True)),
+        (argv_injector("-allow-k8s-namespace=*"), rules(True, {"*"})),
+        # a bare bool flag is true; the last one wins; a list flag takes the next word
+        (argv_injector("-default-inject=false", "--default-inject"), rules(True, set())),
+        (argv_injector("-allow-k8s-namespace", "shop"), rules(True, {"shop"})),
+        (argv_injector("-enable-cni", "-default-inject=0"), rules(False)),
+        # the first non-flag word, or --, ends the flags
+        (argv_injector("extra", "-default-inject=false"), rules(True)),
+        (argv_injector("--", "-default-inject=false"), rules(True)),
+    ],
+)
+def test_consul_injector_flags_as_gos_flag_parser_reads_them(deployment, expected):
+    assert read_rules(deployment) == expected
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    [
+        # the injector won't start
+        argv_injector("-default-inject=maybe"),
+        argv_injector("---default-inject"),
+        argv_injector("-allow-k8s-namespace"),
+        # a bare flag we don't know may take the next word as its value
+        argv_injector("-some-new-flag", "value"),
+        # what a shell would make of an expansion, or of an unbalanced quote
+        consul_injector(
+            command=[
+                "/bin/sh",
+                "-ec",
+                'exec consul-k8s-control-plane inject-connect -allow-k8s-namespace="$NS"',
+            ]
+        ),
+        consul_injector(
+            command=["/bin/sh", "-ec", "exec consul-k8s-control-plane inject-connect -listen='x"]
+        ),
+        # no injector container at all
+        consul_injector(command=["consul-k8s-control-plane", "server-acl-init"]),
+    ],
+)
+def test_consul_injector_flags_that_cant_be_told_are_none(deployment):
+    assert injector_flags(deployment) is None
+
+
+def test_a_line_continuation_is_removed_as_sh_removes_it():
+    script = "exec consul-k8s-control-plane inject-connect -allow-k8s-namespace=sh\\\nop\n"
+    found = injector_flags(consul_injector(command=["/bin/sh", "-ec", script]))
+    assert found.allow == frozenset({"shop"})
+
+
+def test_consul_injector_flags_stop_where_the_shell_command_ends():
+    script = (
+        "exec consul-k8s-control-plane inject-connect -default-inject=false; "
+        "echo -default-inject=true\n-allow-k8s-namespace=shop"
+    )
+    found = injector_flags(consul_injector(command=["/bin/sh", "-ec", script]))
+    assert (found.default_inject, found.allow, found.namespace) == (False, frozenset(), "consul")

@@ -441,3 +441,47 @@ def test_a_lost_pod_shows_its_desired_mode_and_why_it_needs_a_restart():
     assert item["problems"] == ["no proxy: webhook istio-sidecar-injector selects this pod"]
     assert item["needsRestart"] is True and item["desiredMode"] == "native"
     assert item["desiredModeSource"] == "istio-system/istiod ENABLE_NATIVE_SIDECARS=true"
+
+
+def consul_lost_cluster(script):
+    """consul-k8s's injector (its flags in `script`) and its chart's webhook; shop has a pod
+    that opts in, one that doesn't, and one of Consul's own (app=consul), none with a proxy."""
+    from tests.unit.test_injection import consul_configuration, consul_mesh
+
+    injector = consul_mesh(script).payload.deployment
+    injector["metadata"]["labels"] = {"app": "consul", "component": "connect-injector"}
+    asks = {"consul.hashicorp.com/connect-inject": "true"}
+    return {
+        "Deployment": [injector, deployment("web"), deployment("api")],
+        "ReplicaSet": [replicaset("web-5f", "web"), replicaset("api-5f", "api")],
+        "MutatingWebhookConfiguration": [consul_configuration()],
+        "Namespace": [{"metadata": {"name": "shop", "labels": {}}}],
+        "Pod": [
+            pods.pod(name="web-5f-a", owner=("ReplicaSet", "web-5f"), annotations=asks),
+            pods.pod(name="api-5f-a", owner=("ReplicaSet", "api-5f")),
+            pods.pod(name="server-0", labels={"app": "consul"}, annotations=asks),
+        ],
+    }
+
+
+def test_consul_pods_that_opted_in_are_lost_by_the_injectors_own_flags():
+    from tests.unit.test_injection import CHART_SCRIPT
+
+    assessor = status.Assessor(FakeCluster(consul_lost_cluster(CHART_SCRIPT)), status.Scope())
+    rows = by_name(row for batch in status.stream(assessor, batch_size=1) for row in batch)
+    assert rows["web-5f-a"].lost == "no proxy: webhook consul-connect-injector selects this pod"
+    assert rows["web-5f-a"].needs_restart
+    assert not rows["api-5f-a"].lost and not rows["server-0"].lost
+    assert not any("not flagged" in w for w in assessor.warnings), assessor.warnings
+
+
+def test_consul_flags_that_cant_be_read_flag_nothing_and_say_so_once():
+    script = 'exec consul-k8s-control-plane inject-connect -allow-k8s-namespace="$NS"\n'
+    assessor = status.Assessor(FakeCluster(consul_lost_cluster(script)), status.Scope())
+    rows = [row for batch in status.stream(assessor, batch_size=1) for row in batch]
+    assert not any(row.lost for row in rows)
+    said = [w for w in assessor.warnings if "not flagged" in w]
+    assert said == [
+        "can't read the flags of the injector that webhook consul-connect-injector calls; "
+        "pods that lost their proxy from it are not flagged"
+    ], assessor.warnings

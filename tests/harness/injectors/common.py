@@ -45,6 +45,23 @@ def go_bool_flag(argv, name):
     return found
 
 
+def go_list_flag(argv, name):
+    """The values a Go flag.Value that appends (consul-k8s's flags.AppendSliceValue) collects for
+    `name` from argv: each `-name=value`, or `-name value`, in order."""
+    found = []
+    for position, word in enumerate(argv):
+        if not word.startswith("-"):
+            continue
+        flag, has_value, value = word[2 if word.startswith("--") else 1 :].partition("=")
+        if flag != name:
+            continue
+        if has_value:
+            found.append(value)
+        elif position + 1 < len(argv):
+            found.append(argv[position + 1])
+    return found
+
+
 def container_argv(container):
     """The words a container's process is started with. A `sh -c SCRIPT` command (how the consul
     chart starts its injector) contributes the words of SCRIPT, line continuations joined."""

@@ -6,9 +6,12 @@ the container's `command` as a `/bin/sh -ec` script. The real injector reads the
 this one reads them from Deployment consul/consul-connect-injector on every request, i.e. as they
 are once that Deployment has rolled out.
 
-Which pods: not in kube-system/kube-public, not already `consul.hashicorp.com/connect-inject-status`;
-`consul.hashicorp.com/connect-inject` ("true"/"false", ParseBool; an invalid value fails the
-request) on the pod, else `-default-inject` (the chart writes connectInject.default, false).
+Which pods (shouldInject): not in kube-system/kube-public; not in a namespace of
+`-deny-k8s-namespace`; only in one of `-allow-k8s-namespace`, or any where it lists "*" (the
+chart writes connectInject.k8sAllowNamespaces, ["*"]; none given: nowhere); not already
+`consul.hashicorp.com/connect-inject-status`; `consul.hashicorp.com/connect-inject`
+("true"/"false", ParseBool; an invalid value fails the request) on the pod, else `-default-inject`
+(Go default true; the chart writes connectInject.default, false).
 
 Which mode: the pod's `consul.hashicorp.com/enable-consul-dataplane-as-sidecar` when non-empty
 (an invalid value fails the request), else `-default-enable-consul-dataplane-as-sidecar` (absent:
@@ -28,6 +31,7 @@ from tests.harness.injectors.common import (
     annotations,
     container_argv,
     go_bool_flag,
+    go_list_flag,
     parse_bool,
 )
 
@@ -40,6 +44,7 @@ LIFECYCLE = "consul.hashicorp.com/enable-sidecar-proxy-lifecycle"
 AS_SIDECAR_FLAG = "default-enable-consul-dataplane-as-sidecar"
 LIFECYCLE_FLAG = "default-enable-sidecar-proxy-lifecycle"
 INJECT_FLAG = "default-inject"
+ALLOW_FLAG, DENY_FLAG = "allow-k8s-namespace", "deny-k8s-namespace"
 VERSION = "1.9.0"
 DATAPLANE_IMAGE = "hashicorp/consul-dataplane:1.9.0"
 K8S_IMAGE = f"hashicorp/consul-k8s-control-plane:{VERSION}"
@@ -48,7 +53,8 @@ DATA_VOLUME = "consul-connect-inject-data"
 
 
 def injector_flags(deployment):
-    """{flag: bool} as the injector process would parse them, Go's defaults where absent."""
+    """{flag: value} as the injector process would parse them, Go's defaults where absent: the
+    bool flags, and the lists of allowed and denied namespaces."""
     argv = [
         word
         for container in deployment["spec"]["template"]["spec"]["containers"]
@@ -62,7 +68,10 @@ def injector_flags(deployment):
     except BadFlag as error:
         raise Refused(f"consul-connect-injector would not start: {error}") from None
     defaults = {INJECT_FLAG: True, LIFECYCLE_FLAG: False, AS_SIDECAR_FLAG: False}
-    return {name: defaults[name] if value is None else value for name, value in found.items()}
+    flags = {name: defaults[name] if value is None else value for name, value in found.items()}
+    for name in (ALLOW_FLAG, DENY_FLAG):
+        flags[name] = set(go_list_flag(argv, name))
+    return flags
 
 
 def _pod_bool(pod_annotations, key, default):
@@ -79,7 +88,11 @@ def _pod_bool(pod_annotations, key, default):
 
 def wants_injection(pod, namespace, flags):
     own = annotations(pod)
-    if namespace in SYSTEM_NAMESPACES or own.get(INJECT_STATUS):
+    if namespace in SYSTEM_NAMESPACES or namespace in flags[DENY_FLAG]:
+        return False
+    if "*" not in flags[ALLOW_FLAG] and namespace not in flags[ALLOW_FLAG]:
+        return False
+    if own.get(INJECT_STATUS):
         return False
     if INJECT in own:
         value = parse_bool(own[INJECT])
@@ -226,10 +239,6 @@ class ConsulInjector:
         self.api = api
 
     def review(self, pod, namespace):
-        if INJECT not in annotations(pod):
-            # Every injected pod here opts in (the chart's -default-inject=false): spare the
-            # API server a request for each of the suite's other pods.
-            return None
         deployment = self.api.get(INJECTOR, missing_ok=True)
         if deployment is None:
             return None  # Consul is not installed: its webhook would not be there either

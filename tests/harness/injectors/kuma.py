@@ -11,9 +11,13 @@ tag from Deployment kuma-system/kuma-control-plane on every request, i.e. as the
 Deployment has rolled out. (Not modelled: a kuma-cp config file setting it, the API server's
 version, the Mesh the pod names having to exist, CNI mode, virtual probes.)
 
-Which pods: namespaces labelled kuma.io/sidecar-injection=enabled|true (the chart's
-namespace-kuma-injector webhook selects them); not a pod labelled kuma.io/sidecar-injection
-disabled|false, nor one that already has kuma-sidecar.
+Which pods (precheck.go needToInject): not one with an exception label (kuma-cp's
+runtime.kubernetes.injector.exceptions.labels, default openshift.io/build.name and
+openshift.io/deployer-pod-for.name, any value), nor one that already has kuma-sidecar; the pod's
+kuma.io/sidecar-injection label (enabled|true|yes, disabled|false|no, another value fails the
+request), else its namespace's; neither: none. The chart's webhooks call it for namespaces
+labelled enabled|true (namespace-kuma-injector) and for pods labelled enabled in namespaces
+carrying the label at all (pods-kuma-injector), never kube-system nor kuma-system.
 
 Native: kuma-init then kuma-sidecar (restartPolicy Always, startupProbe GET /ready on the admin
 port, lifecycle only preStop `killall -USR2 kuma-dp`) before the user's init containers.
@@ -31,6 +35,7 @@ NAMESPACE, DEPLOYMENT = "kuma-system", "kuma-control-plane"
 CONTROL_PLANE = resource_path("apps/v1", "deployments", NAMESPACE, DEPLOYMENT)
 ENV = "KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS"
 INJECTION = "kuma.io/sidecar-injection"
+EXCEPTIONS = {"openshift.io/build.name": "*", "openshift.io/deployer-pod-for.name": "*"}
 ADMIN_PORT = 9901
 SIDECAR_UID = 5678
 
@@ -82,6 +87,9 @@ def _enabled(labels):
 
 
 def wants_injection(pod, namespace_labels):
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    if any(key in labels and value in ("*", labels[key]) for key, value in EXCEPTIONS.items()):
+        return False
     spec = pod["spec"]
     names = [c["name"] for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
     if "kuma-sidecar" in names:
