@@ -9,13 +9,13 @@ import time
 
 from kubectl_sidecar import canary, render
 from kubectl_sidecar.errors import SidecarError
-from kubectl_sidecar.fleet import _at_once
+from kubectl_sidecar.fleet import at_once
 
 # How long a switch without --timeout waits for the mesh to inject the new mode.
 DEFAULT_SETTLE_SECONDS = 600.0
 
 
-def _until_injected(parts, options):
+def until_injected(parts, options):
     """After the mesh-wide change, before any restart: try one workload per namespace and
     revision again, without the per-pod annotation, until the mesh injects the target (its
     control plane rolls out, or pushes the config in its own time), within --timeout. If it
@@ -50,7 +50,7 @@ def _until_injected(parts, options):
                 options.proxy_names,
             )
 
-    wrong = _at_once(one, list(zip(parts, probes, strict=True)))
+    wrong = at_once(one, list(zip(parts, probes, strict=True)))
     if not any(wrong):
         for part, tried in zip(parts, probes, strict=True):
             if tried:
@@ -73,7 +73,7 @@ def _until_injected(parts, options):
     raise SidecarError(f"{stopped}: the config was put back and nothing was restarted")
 
 
-def _pin_first(executor, pins, options):
+def pin_first(executor, pins, options):
     """Pin the workloads the canary found can't be switched to the old mode, before the mesh
     changes: a pod of theirs recreated after the change (a node drained) keeps the old mode."""
     if options.dry_run == "server":
@@ -86,7 +86,7 @@ def _pin_first(executor, pins, options):
     executor.pin(pins)
 
 
-def _canary(parts, options, report_to):
+def try_plans(parts, options, report_to):
     """Try every planned workload's next pod through the admission chain (canary.py), in every
     context at once, and say what it found; set aside the workloads that can't be switched as
     --pin-failed or --keep-going say. The number of such workloads left in the plan: with any,
@@ -112,7 +112,7 @@ def _canary(parts, options, report_to):
         return result, len(probes)
 
     left = 0
-    for part, done in zip(parts, _at_once(one, parts), strict=True):
+    for part, done in zip(parts, at_once(one, parts), strict=True):
         if done is None:
             continue
         found = canary.findings(*done)

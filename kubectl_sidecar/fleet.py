@@ -222,7 +222,7 @@ class said_in:
         return False
 
 
-def _at_once(function, parts):
+def at_once(function, parts):
     """[function(part)] for every part, each context in its own thread (one in this thread)."""
     if len(parts) == 1:
         return [function(parts[0])]

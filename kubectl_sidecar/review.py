@@ -4,11 +4,11 @@ its exit code.
 """
 
 from kubectl_sidecar import access, render
-from kubectl_sidecar.canaryrun import _canary
-from kubectl_sidecar.fleet import _at_once
+from kubectl_sidecar.canaryrun import try_plans
+from kubectl_sidecar.fleet import at_once
 
 
-def _review(parts, options, console, problems, report_to):
+def review(parts, options, console, problems, report_to):
     """Show the plan, check access, confirm: None when the run may change the cluster, else
     the exit code of a run that stops here, having said why."""
     several = len(parts) > 1
@@ -27,7 +27,7 @@ def _review(parts, options, console, problems, report_to):
     blocked = bool(problems) and not options.force
     unswitchable = 0
     if options.canary and not (empty or refused or blocked):
-        unswitchable = _canary(parts, options, report_to)
+        unswitchable = try_plans(parts, options, report_to)
     if options.output == "json" and (
         empty or options.dry_run == "client" or refused or blocked or unswitchable
     ):
@@ -86,7 +86,7 @@ def _check_access(parts, console, canary_on=False):
             needed += access.canary_permissions(part.plan)
         return access.check(sorted(set(needed)), part.member.cluster, part.member.mesh_cluster)
 
-    for part, findings in zip(parts, _at_once(one, parts), strict=True):
+    for part, findings in zip(parts, at_once(one, parts), strict=True):
         part.findings = findings
         if findings is None:
             continue

@@ -1,6 +1,11 @@
 """`switch` and `restart`: read, preflight, plan, confirm, apply, wait, verify, in one context
 or several (a single context is a fleet of one; fleet.py holds what only several need).
 
+This module is the commands' flow; the steps are their own modules': a mesh-wide switch's
+checks and plan (meshwide.py) and a per-workload switch's (perworkload.py); the plan shown,
+access checked, the canary tried and the run confirmed before any write (review.py, with
+canaryrun.py); the writes and rollouts (execute.py); the verification after (verify.py).
+
 The plan is always recomputed from the live cluster, so running the same command again after
 an interruption or a failure picks up where it stopped, and after success changes nothing.
 """
@@ -12,16 +17,16 @@ from dataclasses import dataclass, field
 
 from kubectl_sidecar import access, fleet, render, status
 from kubectl_sidecar import plan as planning
-from kubectl_sidecar.canaryrun import _pin_first, _until_injected
+from kubectl_sidecar.canaryrun import pin_first, until_injected
 from kubectl_sidecar.errors import InputError, SidecarError, Terminated
 from kubectl_sidecar.execute import Executor
-from kubectl_sidecar.fleet import Member, _at_once
+from kubectl_sidecar.fleet import Member, at_once
 from kubectl_sidecar.lease import MeshLease
 from kubectl_sidecar.meshes import registry
 from kubectl_sidecar.meshes.base import Mode, Unsupported
 from kubectl_sidecar.meshwide import mesh_wide_steps
 from kubectl_sidecar.perworkload import workload_steps
-from kubectl_sidecar.review import _review
+from kubectl_sidecar.review import review
 from kubectl_sidecar.status import Scope
 from kubectl_sidecar.verify import lost_proxies, verify
 
@@ -277,7 +282,7 @@ def gather(parts, options):
             )
         return report, facts
 
-    return _at_once(one, parts)
+    return at_once(one, parts)
 
 
 def make_plans(parts, reports, options):
@@ -306,7 +311,7 @@ def _carry_out(parts, options, console, problems):
     then one verification across all. problems: why contexts sharing a mesh config disagree."""
     several = len(parts) > 1
     report_to = console.err if options.output == "json" else console.out
-    stopped = _review(parts, options, console, problems, report_to)
+    stopped = review(parts, options, console, problems, report_to)
     if stopped is not None:
         return stopped
 
@@ -337,7 +342,7 @@ def _carry_out(parts, options, console, problems):
     try:
         for current in parts:
             if current.plan.pins:
-                _pin_first(current.executor, current.plan.pins, options)
+                pin_first(current.executor, current.plan.pins, options)
         for current in parts:
             for change in current.plan.config_changes:
                 # Logged as from the API server the write goes to: the ASM instance's
@@ -346,7 +351,7 @@ def _carry_out(parts, options, console, problems):
                 current.executor.apply_config(change)
             current.executor.say = voice(current.member.name)
         if options.canary and not options.dry_run and not options.no_restart:
-            _until_injected(parts, options)
+            until_injected(parts, options)
         if options.no_restart:
             report_to(
                 "Config changed; no workload was restarted (--no-restart). Restart them "
