@@ -1,7 +1,8 @@
 """A mesh-wide switch's steps (switch.run's scope, make_plan, check): what must hold before
 its config change (a mesh named and found on the cluster, the control plane's and the nodes'
-preflight, pods in a -n scope), and its plan, each change in its owner's terms and refused where
-that owner (Argo CD, Flux, an operator) would undo it or decides it itself.
+preflight, pods in a -n scope), and its plan, each change in its owner's terms: through the Sail
+operator's own resource, refused where Argo CD or Flux would undo it (unless --force) or the
+platform (Kyma, AKS) decides it.
 
 Reads go through the cluster handed in (cluster.py); the decisions are preflight's, owners' and
 plan's pure functions.
