@@ -222,6 +222,16 @@ class said_in:
         return False
 
 
+def at_once(function, parts):
+    """[function(part)] for every part, each context in its own thread (one in this thread)."""
+    if len(parts) == 1:
+        return [function(parts[0])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        return list(pool.map(function, parts))
+
+
 def wait(futures, timeout, return_when):
     """concurrent.futures.wait. Imported here, not at the top, as ThreadPoolExecutor is below:
     only a fleet's switch or restart needs the module, whose import every small status would

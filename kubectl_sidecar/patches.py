@@ -1,7 +1,8 @@
 """Every write this tool makes, as data: pure functions from a change to the Patch that makes it.
 
 The executor only sends them; the writes to a mesh's config are built by its module
-(meshes/), on the Patch defined here. Content types are what this tool must get right: built-in kinds
+(meshes/), on the Patch defined here (a control plane's env setting, istiod's or kuma-cp's, on
+deployment_env). Content types are what this tool must get right: built-in kinds
 take a strategic merge patch (it matches containers and env entries by name, so a patch touches
 only what it names), custom resources (ASMMeshConfig, Argo Rollouts) accept only a JSON merge
 patch, and a namespace's annotation is a plain merge.
@@ -65,3 +66,32 @@ def pod_template_annotation(kind: str, namespace: str, name: str, key: str, valu
         _template_annotations({key: value}),
         _workload_content_type(kind),
     )
+
+
+def deployment_env(
+    namespace: str,
+    name: str,
+    container: str,
+    env_name: str,
+    value: str | None,
+    resource_version: str | None = None,
+) -> Patch:
+    """One env entry of one container of a Deployment (a control plane's setting); the other
+    entries and containers are kept, as strategic merge matches both by name. With the
+    resourceVersion it was read at, a Deployment changed since (a helm upgrade, another switch)
+    answers 409 Conflict instead of taking a decision made on what it was."""
+    # value None: the entry removed (strategic merge's delete directive), as it was unset.
+    entry = (
+        {"name": env_name, "value": value}
+        if value is not None
+        else {
+            "name": env_name,
+            "$patch": "delete",
+        }
+    )
+    body: dict = {
+        "spec": {"template": {"spec": {"containers": [{"name": container, "env": [entry]}]}}}
+    }
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
+    return Patch(resources.DEPLOYMENTS, namespace, name, body, STRATEGIC_MERGE_PATCH)

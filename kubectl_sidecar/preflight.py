@@ -80,7 +80,7 @@ def control_plane_problems(mesh: MeshConfig, target: str) -> list[tuple[str, boo
     [(problem, forceable)]. Not forceable: --force can't help, because there is nothing to
     change or the change itself would stop the control plane."""
     if mesh.name == NO_MESH:
-        return []  # no control plane read: the switch refuses before this (switch.check)
+        return []  # no control plane read: the switch refuses before this (meshwide's check)
     return registry.control_plane(mesh.name).control_plane_problems(mesh, target)
 
 

@@ -1,42 +1,34 @@
 """`switch` and `restart`: read, preflight, plan, confirm, apply, wait, verify, in one context
 or several (a single context is a fleet of one; fleet.py holds what only several need).
 
+This module is the commands' flow; the steps are their own modules': a mesh-wide switch's
+checks and plan (meshwide.py) and a per-workload switch's (perworkload.py); the plan shown,
+access checked, the canary tried and the run confirmed before any write (review.py, with
+canaryrun.py); the writes and rollouts (execute.py); the verification after (verify.py).
+
 The plan is always recomputed from the live cluster, so running the same command again after
 an interruption or a failure picks up where it stopped, and after success changes nothing.
 """
 
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from kubectl_sidecar import (
-    access,
-    canary,
-    fleet,
-    meshread,
-    owners,
-    preflight,
-    render,
-    resources,
-    status,
-)
+from kubectl_sidecar import access, fleet, render, status
 from kubectl_sidecar import plan as planning
-from kubectl_sidecar.classify import NATIVE
-from kubectl_sidecar.errors import InputError, SidecarError, Terminated, unless_forbidden
+from kubectl_sidecar.canaryrun import pin_first, until_injected
+from kubectl_sidecar.errors import InputError, SidecarError, Terminated
 from kubectl_sidecar.execute import Executor
-from kubectl_sidecar.fleet import Member
+from kubectl_sidecar.fleet import Member, at_once
 from kubectl_sidecar.lease import MeshLease
-from kubectl_sidecar.meshes import reading, registry
+from kubectl_sidecar.meshes import registry
 from kubectl_sidecar.meshes.base import Mode, Unsupported
-from kubectl_sidecar.refs import WorkloadRef
+from kubectl_sidecar.meshwide import mesh_wide_steps
+from kubectl_sidecar.perworkload import workload_steps
+from kubectl_sidecar.review import review
 from kubectl_sidecar.status import Scope
-from kubectl_sidecar.workloads import RESTARTABLE
-
-# How long a switch without --timeout waits for the mesh to inject the new mode.
-DEFAULT_SETTLE_SECONDS = 600.0
+from kubectl_sidecar.verify import lost_proxies, verify
 
 KIND_ALIASES = {
     "deployment": "Deployment",
@@ -162,96 +154,6 @@ def switch_mesh(members, options, console):
     )
 
 
-def mesh_wide_steps(cluster, options, console):
-    """(scope, make_plan, check) of a mesh-wide switch on one cluster.
-
-    The config change reaches every namespace, so every namespace is read; with
-    options.restart_namespace only that one's workloads are restarted, and the plan says how
-    many elsewhere keep the old mode until they are.
-    """
-
-    def check(report):
-        if report.mesh.name == "none":
-            raise SidecarError(
-                f"{report.mesh.mesh_wide.source}; name the mesh with --mesh "
-                f"(and --mesh-context for {registry.on_mesh_instance_titles()})"
-            )
-        _preflight(cluster, report, options, console)
-        if not report.mesh.found:
-            # Its settings would be guesses: a switch would restart everything for nothing.
-            raise SidecarError(
-                f"--mesh {report.mesh.name}: its configuration is not on this cluster "
-                f"({report.mesh.describe()}); nothing was changed"
-            )
-        if (
-            options.restart_namespace
-            and not options.no_restart
-            and not any(row.namespace == options.restart_namespace for row in report.rows)
-        ):
-            # A mistyped -n would change the mesh for every namespace and restart nothing.
-            raise SidecarError(
-                f"no pods in namespace {options.restart_namespace}: the mesh config change "
-                "applies to every namespace, and nothing here would be restarted; check the "
-                "namespace, or change only the config with --no-restart"
-            )
-
-    def make_plan(report, facts):
-        plan = planning.plan_switch(report.rows, report.mesh, options.target, facts)
-        plan.config_changes = [
-            _through_operator(change, cluster)
-            for change in owners.attach(
-                plan.config_changes, lambda: _argocd_applications(report.mesh, cluster)
-            )
-        ]
-        _check_owners(plan.config_changes, options, console)
-        if options.restart_namespace:
-            plan.limit_to(options.restart_namespace)
-        return plan
-
-    return Scope(namespace=None), make_plan, check
-
-
-def _argocd_applications(mesh, cluster):
-    """The Argo CD Applications' names, as status's read of the mesh config listed them (its
-    owners come from the same list), else listed now."""
-    if mesh.argocd_applications is not None:
-        return mesh.argocd_applications
-    return reading.argocd_applications(cluster)
-
-
-def _through_operator(change, cluster):
-    """The change in its operator's own resource where an operator renders the object (the
-    mesh module's optional `operator_change`); else the change itself, which _check_owners
-    then refuses."""
-    if change.owner is None or change.owner.treatment is not owners.Treatment.OPERATOR:
-        return change
-    operator_change = getattr(registry.control_plane(change.mesh), "operator_change", None)
-    found = operator_change(change, cluster) if operator_change else None
-    return found or change
-
-
-def _check_owners(changes, options, console):
-    """Refuse, before any write, a change its object's owner would undo or decides itself
-    (owners.refusal); a dry run only says so, for it writes nothing and its plan names the
-    change in the owner's terms (what a pull request needs)."""
-    for change in changes:
-        found = owners.refusal(change)
-        if found is None:
-            continue
-        problem, forceable = found
-        if options.dry_run:
-            console.err(f"Warning: a switch would be refused: {problem}")
-        elif not forceable:
-            raise SidecarError(f"refusing to switch to {options.target} sidecars: {problem}")
-        elif not options.force:
-            raise SidecarError(
-                f"refusing to switch to {options.target} sidecars: {problem} "
-                "(--force to patch it anyway; nothing was changed)"
-            )
-        else:
-            console.err(f"Warning: {problem} (continuing: --force)")
-
-
 def restart(members, scopes, options, console):
     """Restart workloads whose pods differ from the configured mode, in every context
     (scopes: one per member). Exit code."""
@@ -281,32 +183,6 @@ def switch_workloads(members, scopes, options, console):
         console,
         lambda member, said: workload_steps(member.cluster, by_name[member.name], options, said),
     )
-
-
-def workload_steps(cluster, scope, options, console):
-    """(scope, make_plan, check) of a per-workload switch."""
-
-    def make_plan(report, facts):
-        workloads = _target_workloads(cluster, scope, options.workloads, report)
-        if not workloads:
-            raise InputError(
-                f'no meshed workload has pods matching "{scope.selector}" in {scope.describe()}'
-            )
-        return planning.plan_override(report.rows, workloads, options.target, facts, report.mesh)
-
-    def check(report):
-        # Restarting into the same old mode would fail verify, and every rerun would restart
-        # the workloads again.
-        problem = preflight.override_ignored(report.mesh, options.target)
-        if problem and not options.force:
-            raise SidecarError(
-                f"refusing to switch to {options.target} sidecars: {problem} "
-                "(--force to switch anyway)"
-            )
-        if problem:
-            console.err(f"Warning: {problem} (continuing: --force)")
-
-    return scope, make_plan, check
 
 
 @dataclass(frozen=True)
@@ -406,15 +282,7 @@ def gather(parts, options):
             )
         return report, facts
 
-    return _at_once(one, parts)
-
-
-def _at_once(function, parts):
-    """[function(part)] for every part, each context in its own thread (one in this thread)."""
-    if len(parts) == 1:
-        return [function(parts[0])]
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        return list(pool.map(function, parts))
+    return at_once(one, parts)
 
 
 def make_plans(parts, reports, options):
@@ -432,79 +300,8 @@ def make_plans(parts, reports, options):
     return list(plans.values())
 
 
-def _target_workloads(cluster, scope, refs, report):
-    """[(workload, family, template annotations)] named by refs or by -l."""
-    namespace = scope.namespace or cluster.namespace
-    wanted = [WorkloadRef(kind, namespace, name) for kind, name in refs]
-    if not refs:
-        wanted = sorted(
-            {
-                row.workload
-                for row in report.rows
-                if row.proxy and row.workload and row.workload.kind in RESTARTABLE
-            }
-        )
-    families = {}
-    for row in report.rows:
-        if row.workload and row.family:
-            families[row.workload] = row.family
-    targets = []
-    for ref in wanted:
-        kind, ns, name = ref
-        resource = resources.BY_KIND[kind]
-        obj = cluster.get(resource, name, ns)
-        if obj is None:
-            raise InputError(f'{resource.qualified} "{name}" not found in namespace {ns}')
-        annotations = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
-            "annotations"
-        ) or {}
-        family = families.get(ref) or report.mesh.family
-        if family is None:
-            raise SidecarError(
-                f"can't tell which mesh {kind}/{name} in namespace {ns} is in: none of its "
-                "pods runs a known proxy and no mesh configuration was found; name the mesh "
-                "with --mesh"
-            )
-        targets.append((ref, family, annotations))
-    return targets
-
-
 def _warn(console, warnings):
     for warning in warnings:
-        console.err(f"Warning: {warning}")
-
-
-def _preflight(cluster, report, options, console):
-    for problem, forceable in preflight.control_plane_problems(report.mesh, options.target):
-        refusal = f"refusing to switch to {options.target} sidecars: {problem}"
-        if not forceable:
-            raise SidecarError(refusal)
-        if not options.force:
-            raise SidecarError(refusal + " (--force to switch anyway)")
-        console.err(f"Warning: {problem} (continuing: --force)")
-    if options.target == NATIVE:
-        kubelets = meshread.node_kubelet_versions(cluster)
-        if kubelets is None:
-            console.err("Warning: can't list nodes to check their kubelet versions")
-        problems = preflight.too_old_for_native(cluster.server_version(), kubelets)
-        if problems and not options.force:
-            raise SidecarError(
-                "refusing to switch to native sidecars: "
-                + "; ".join(problems)
-                + " (--force to switch anyway)"
-            )
-        for problem in problems:
-            console.err(f"Warning: {problem} (continuing: --force)")
-    webhooks = preflight.foreign_pod_webhooks(
-        unless_forbidden(
-            lambda: cluster.list_all(resources.MUTATING_WEBHOOKS),
-            fallback=[],
-            warn=lambda _: console.err(
-                "Warning: can't list mutating webhooks to check for ones that break native sidecars"
-            ),
-        )
-    )
-    for warning in preflight.warnings_for(options.target, report.rows, webhooks):
         console.err(f"Warning: {warning}")
 
 
@@ -514,7 +311,7 @@ def _carry_out(parts, options, console, problems):
     then one verification across all. problems: why contexts sharing a mesh config disagree."""
     several = len(parts) > 1
     report_to = console.err if options.output == "json" else console.out
-    stopped = _review(parts, options, console, problems, report_to)
+    stopped = review(parts, options, console, problems, report_to)
     if stopped is not None:
         return stopped
 
@@ -545,7 +342,7 @@ def _carry_out(parts, options, console, problems):
     try:
         for current in parts:
             if current.plan.pins:
-                _pin_first(current.executor, current.plan.pins, options)
+                pin_first(current.executor, current.plan.pins, options)
         for current in parts:
             for change in current.plan.config_changes:
                 # Logged as from the API server the write goes to: the ASM instance's
@@ -554,7 +351,7 @@ def _carry_out(parts, options, console, problems):
                 current.executor.apply_config(change)
             current.executor.say = voice(current.member.name)
         if options.canary and not options.dry_run and not options.no_restart:
-            _until_injected(parts, options)
+            until_injected(parts, options)
         if options.no_restart:
             report_to(
                 "Config changed; no workload was restarted (--no-restart). Restart them "
@@ -615,77 +412,6 @@ def _carry_out(parts, options, console, problems):
     return code
 
 
-def _until_injected(parts, options):
-    """After the mesh-wide change, before any restart: try one workload per namespace and
-    revision again, without the per-pod annotation, until the mesh injects the target (its
-    control plane rolls out, or pushes the config in its own time), within --timeout. If it
-    still injects the old mode, put the config back and stop: restarting would switch
-    nothing. SidecarError saying so."""
-    probes = [
-        canary.settle_probes(part.plan, part.canary_refused) if part.plan.config_changes else []
-        for part in parts
-    ]
-    if not any(probes):
-        return
-    target = parts[0].plan.target
-    deadline = time.monotonic() + (options.timeout or DEFAULT_SETTLE_SECONDS)
-    for part, tried in zip(parts, probes, strict=True):
-        if tried:
-            part.executor.say(
-                f"Canary: until the mesh injects {target} sidecars: {len(tried)} pod(s) "
-                "tried through admission (one per namespace and revision)"
-            )
-
-    def one(pair):
-        part, tried = pair
-        if not tried:
-            return {}
-        with part.blamed():
-            return canary.until_injected(
-                part.member.cluster,
-                tried,
-                deadline,
-                time.monotonic,
-                time.sleep,
-                options.proxy_names,
-            )
-
-    wrong = _at_once(one, list(zip(parts, probes, strict=True)))
-    if not any(wrong):
-        for part, tried in zip(parts, probes, strict=True):
-            if tried:
-                part.executor.say(f"Canary: the mesh injects {target} sidecars now")
-        return
-    why = "; ".join(f"{ref}: {reason}" for found in wrong for ref, reason in found.items())
-    stopped = (
-        f"the mesh still does not inject {target} sidecars after its config change "
-        f"({why}); restarting would switch nothing"
-    )
-    for part in reversed(parts):
-        for change in reversed(part.plan.config_changes):
-            try:
-                part.executor.put_back(change)
-            except SidecarError as error:
-                raise SidecarError(
-                    f"{stopped}, and putting {change.describe()} back failed: "
-                    f"{error.format_message()}; put it back by hand"
-                ) from None
-    raise SidecarError(f"{stopped}: the config was put back and nothing was restarted")
-
-
-def _pin_first(executor, pins, options):
-    """Pin the workloads the canary found can't be switched to the old mode, before the mesh
-    changes: a pod of theirs recreated after the change (a node drained) keeps the old mode."""
-    if options.dry_run == "server":
-        executor.run(pins)  # sent with dryRun=All: no rollout to wait for
-        sent = {pin.ref for pin in pins} - {ref for ref, _ in executor.outcome.failed}
-        outcome = executor.outcome
-        outcome.succeeded = [ref for ref in outcome.succeeded if ref not in sent]
-        outcome.pinned += sorted(sent)
-        return
-    executor.pin(pins)
-
-
 def _take_leases(parts):
     """Hold every mesh's Lease the run changes (once per API server and namespace), before
     the first write: a second run over the same mesh is refused with who runs it
@@ -717,171 +443,6 @@ def _take_leases(parts):
     return held
 
 
-def _review(parts, options, console, problems, report_to):
-    """Show the plan, check access, confirm: None when the run may change the cluster, else
-    the exit code of a run that stops here, having said why."""
-    several = len(parts) > 1
-    anywhere = " in any context" if several else ""
-    report_to(render.plan_text([(p.member.name, p.plan, p.scope) for p in parts]))
-    for line in problems:
-        console.err(
-            ("Warning: " if options.force else "Refused: ")
-            + line
-            + (" (continuing: --force)" if options.force else "")
-        )
-    empty = all(part.plan.empty for part in parts)
-    if not empty:
-        _check_access(parts, console, canary_on=options.canary)
-    refused = sum(len(part.findings.refused) for part in parts if part.findings)
-    blocked = bool(problems) and not options.force
-    unswitchable = 0
-    if options.canary and not (empty or refused or blocked):
-        unswitchable = _canary(parts, options, report_to)
-    if options.output == "json" and (
-        empty or options.dry_run == "client" or refused or blocked or unswitchable
-    ):
-        console.out(
-            render.plan_json(
-                [(p.member.name, p.plan, p.findings) for p in parts], problems if blocked else ()
-            )
-        )
-    if blocked:
-        report_to(
-            "Nothing was changed: contexts that share one mesh config must agree on what "
-            "it injects (check each context's mesh, or --force to switch anyway)."
-        )
-        return 1
-    if empty:
-        report_to(
-            f"Nothing to change{anywhere}."
-            + (
-                ""
-                if any(part.plan.manual for part in parts)
-                else " Everything is already in the target mode."
-            )
-        )
-        return 0
-    if refused:
-        report_to(
-            f"Nothing was changed{anywhere}: {refused} permission(s) the plan needs "
-            "are missing (above). Ask for them, or narrow the run with -n or "
-            + ("--context." if several else "a workload.")
-        )
-        return 1
-    if unswitchable:
-        report_to(
-            f"Nothing was changed{anywhere}: {unswitchable} workload(s) can't be switched "
-            "(above). "
-            + (
-                "Pin them to the old mode and switch the rest with --pin-failed, or switch "
-                "the rest and leave them with --keep-going."
-                if options.mesh_wide
-                else "Switch the rest and leave them with --keep-going."
-            )
-        )
-        return 1
-    return confirmed_or_exit_code(options, console, report_to)
-
-
-def _canary(parts, options, report_to):
-    """Try every planned workload's next pod through the admission chain (canary.py), in every
-    context at once, and say what it found; set aside the workloads that can't be switched as
-    --pin-failed or --keep-going say. The number of such workloads left in the plan: with any,
-    nothing may be written."""
-    handling = "refuse"
-    if options.pin_failed and options.mesh_wide:
-        handling = "pin"
-    elif options.keep_going:
-        handling = "leave"
-
-    def one(part):
-        if part.plan.empty:
-            return None
-        probes = [
-            probe
-            for probe in canary.probes_for(part.plan)
-            if probe.ref.namespace not in part.canary_refused
-        ]
-        if not probes and not part.canary_refused:
-            return None  # only config to change: no workload's pod to try
-        with part.blamed():
-            result = canary.probe(part.member.cluster, probes, options.proxy_names)
-        return result, len(probes)
-
-    left = 0
-    for part, done in zip(parts, _at_once(one, parts), strict=True):
-        if done is None:
-            continue
-        found = canary.findings(*done)
-        found.handling = handling
-        found.skipped = [
-            f"may not create pods in namespace {namespace}: {why}"
-            for namespace, why in sorted(part.canary_refused.items())
-        ] + found.skipped
-        for why in found.skipped:
-            part.console.err(
-                f"Warning: canary skipped ({why}): those workloads are restarted without "
-                "trying their pods through admission first"
-            )
-        part.plan.canary = found
-        report_to(render.canary_text(part.label, found, part.plan.target))
-        cant = dict(found.cant)
-        if handling == "refuse":
-            left += len(cant)
-        else:
-            part.plan.set_aside_unswitchable(cant, pin=handling == "pin")
-    return left
-
-
-def _check_access(parts, console, canary_on=False):
-    """Every context's access findings, asked at once, before any write anywhere; with
-    canary_on, the canary's too (a refusal of those skips the canary there: Part.canary_refused)."""
-
-    def one(part):
-        if part.plan.empty:
-            return None
-        needed = access.needed(part.plan) + (part.lease.permissions() if part.lease else [])
-        if canary_on:
-            needed += access.canary_permissions(part.plan)
-        return access.check(sorted(set(needed)), part.member.cluster, part.member.mesh_cluster)
-
-    for part, findings in zip(parts, _at_once(one, parts), strict=True):
-        part.findings = findings
-        if findings is None:
-            continue
-        if canary_on:
-            # The canary is not a write the plan needs: without it the run goes on as before.
-            probing = set(access.canary_permissions(part.plan))
-            for permission, reason in findings.refused:
-                if permission in probing:
-                    part.canary_refused[permission.namespace or ""] = reason or "no reason given"
-            findings.refused = [entry for entry in findings.refused if entry[0] not in probing]
-        mesh = part.member.mesh_cluster or part.member.cluster
-        for line in findings.lines(
-            _judged(part.member.cluster, part.member.name), _judged(mesh, mesh.context)
-        ):
-            console.err(f"Warning: {line}" if line.startswith("could not") else f"Refused: {line}")
-
-
-def _judged(cluster, context):
-    """The context whose rights a refusal is about, and whom the server judged where that is
-    not the context's own user: "admin, as bob" (--as), "admin, with --token"."""
-    acting = getattr(cluster, "acting_as", None)
-    return f"{context}, {acting}" if acting else context
-
-
-def confirmed_or_exit_code(options, console, report_to):
-    """None when the run may change the cluster; else the exit code of a client dry run (0)
-    or of a plan the user declined (1), after saying that nothing was changed."""
-    if options.dry_run == "client":
-        report_to("Dry run: nothing was changed.")
-        return 0
-    if options.dry_run is None and not options.yes and not console.confirm():
-        report_to("Nothing was changed.")
-        return 1
-    return None
-
-
 def pins_for(plan, outcome):
     """Overrides pinning back to the old mode the workloads whose rollout failed after our
     restart (not those the server refused: nothing changed there)."""
@@ -893,48 +454,6 @@ def pins_for(plan, outcome):
         if key and restart.ref in failed:
             pins.append(planning.Override(restart.kind, restart.namespace, restart.name, key, old))
     return pins
-
-
-def lost_proxies(outcome, rows):
-    """{workload ref: pods} of the workloads this run rolled out whose pods came back without
-    a mesh proxy. A mesh's injector that is down while its webhook fails open
-    (failurePolicy: Ignore) lets pods be created without one; to the plan they are outside
-    the mesh, so without this a run that took a workload out of the mesh would verify."""
-    rolled_out = set(outcome.succeeded)
-    lost: dict[WorkloadRef, int] = {}
-    for row in rows:
-        if row.proxy or not row.workload or row.terminating or row.phase in ("Succeeded", "Failed"):
-            continue
-        if row.mode is Mode.AMBIENT:  # in the mesh without a sidecar: nothing was lost
-            continue
-        if row.workload in rolled_out:
-            lost[row.workload] = lost.get(row.workload, 0) + 1
-    return lost
-
-
-def verify(parts, fresh, report_to, lost=None):
-    """One verification across every context: a fresh plan ([Plan], one per part) with
-    nothing left to do, except restarting what was restarted but not waited for or was
-    pinned, and no workload this run rolled out left without its mesh proxy (lost: one
-    {ref: pods} per part). The exit code."""
-    lost = lost or [{} for _ in parts]
-    for part, missing in zip(parts, lost, strict=True):
-        if missing:
-            report_to(render.lost_proxies_text(part.label, missing))
-    left, unwaited_total = [], 0
-    for part, remaining in zip(parts, fresh, strict=True):
-        outcome = part.executor.outcome
-        unwaited = {ref for ref, _ in outcome.not_waited}
-        unwaited_total += len(unwaited)
-        skip = unwaited | set(outcome.pinned)
-        remaining.restarts = [r for r in remaining.restarts if r.ref not in skip]
-        if remaining.config_changes or remaining.overrides or remaining.restarts:
-            left.append((part.member.name, remaining))
-    if any(lost) and not left:
-        report_to("Verify: FAILED, the pods above have no mesh proxy.")
-        return 1
-    report_to(render.verify_text(left, len(parts), unwaited_total))
-    return 1 if left or any(lost) else 0
 
 
 def restart_command(parts):

@@ -8,7 +8,7 @@ import functools
 import json
 from dataclasses import dataclass
 
-from kubectl_sidecar import injection, owners, resources
+from kubectl_sidecar import injection, owners, patches, resources
 from kubectl_sidecar.meshes import base, reading
 from kubectl_sidecar.meshes.base import (
     Check,
@@ -19,7 +19,7 @@ from kubectl_sidecar.meshes.base import (
     parse_bool,
 )
 from kubectl_sidecar.patches import Patch
-from kubectl_sidecar.resources import JSON_MERGE_PATCH, STRATEGIC_MERGE_PATCH
+from kubectl_sidecar.resources import JSON_MERGE_PATCH
 
 NAME = FAMILY = "istio"
 TITLE = "Istio"
@@ -426,21 +426,7 @@ def istiod_env(namespace, name, container, value, resource_version=None):
     """istiod's ENABLE_NATIVE_SIDECARS; its other env entries are kept (merged by name). With
     the resourceVersion it was read at, a Deployment changed since (a helm upgrade, another
     switch) answers 409 Conflict instead of taking a decision made on what it was."""
-    # value None: the entry removed (strategic merge's delete directive), as it was unset.
-    entry = (
-        {"name": ISTIO_ENV, "value": value}
-        if value is not None
-        else {
-            "name": ISTIO_ENV,
-            "$patch": "delete",
-        }
-    )
-    body: dict = {
-        "spec": {"template": {"spec": {"containers": [{"name": container, "env": [entry]}]}}}
-    }
-    if resource_version:
-        body["metadata"] = {"resourceVersion": resource_version}
-    return Patch(resources.DEPLOYMENTS, namespace, name, body, STRATEGIC_MERGE_PATCH)
+    return patches.deployment_env(namespace, name, container, ISTIO_ENV, value, resource_version)
 
 
 def config_changes(config, target, rows):

@@ -30,7 +30,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 
 from dataclasses import dataclass
 
-from kubectl_sidecar import owners, resources
+from kubectl_sidecar import owners, patches
 from kubectl_sidecar.meshes import base, reading
 from kubectl_sidecar.meshes.base import (
     Check,
@@ -40,8 +40,6 @@ from kubectl_sidecar.meshes.base import (
     mode_value,
     parse_bool,
 )
-from kubectl_sidecar.patches import Patch
-from kubectl_sidecar.resources import STRATEGIC_MERGE_PATCH
 
 NAME = FAMILY = "kuma"
 TITLE = "Kuma"
@@ -322,21 +320,7 @@ def kuma_env_patch(namespace, name, container, value, resource_version=None):
     """kuma-cp's KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS, its other env entries kept (merged by
     name), held to the resourceVersion it was read at: a Deployment changed since (a helm
     upgrade) answers 409 Conflict instead of taking a decision made on what it was."""
-    # value None: the entry removed (strategic merge's delete directive), as it was unset.
-    entry = (
-        {"name": KUMA_ENV, "value": value}
-        if value is not None
-        else {
-            "name": KUMA_ENV,
-            "$patch": "delete",
-        }
-    )
-    body: dict = {
-        "spec": {"template": {"spec": {"containers": [{"name": container, "env": [entry]}]}}}
-    }
-    if resource_version:
-        body["metadata"] = {"resourceVersion": resource_version}
-    return Patch(resources.DEPLOYMENTS, namespace, name, body, STRATEGIC_MERGE_PATCH)
+    return patches.deployment_env(namespace, name, container, KUMA_ENV, value, resource_version)
 
 
 def config_changes(config, target, rows):

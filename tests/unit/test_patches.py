@@ -3,7 +3,7 @@
 import pytest
 
 from kubectl_sidecar import patches
-from kubectl_sidecar.meshes import asm, consul, istio, linkerd
+from kubectl_sidecar.meshes import asm, consul, istio, kuma, linkerd
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -149,3 +149,46 @@ def test_each_write_is_the_object_body_and_content_type_it_must_be(
 ):
     assert patch.resource.path(patch.namespace, patch.name) == path
     assert (patch.body, patch.content_type, patch.ref) == (body, content_type, ref)
+
+
+def env_body(container, entry):
+    return {"spec": {"template": {"spec": {"containers": [{"name": container, "env": [entry]}]}}}}
+
+
+@pytest.mark.parametrize(
+    "value, resource_version, body",
+    [
+        # Strategic merge matches the container and the env entry by name: the rest is kept.
+        ("true", None, env_body("control-plane", {"name": "SETTING", "value": "true"})),
+        # Held to the version it was read at: a Deployment changed since answers 409.
+        (
+            "",
+            "4711",
+            {
+                "metadata": {"resourceVersion": "4711"},
+                **env_body("control-plane", {"name": "SETTING", "value": ""}),
+            },
+        ),
+        # None puts an unset entry back: strategic merge's delete directive, not an empty value.
+        (None, None, env_body("control-plane", {"name": "SETTING", "$patch": "delete"})),
+    ],
+)
+def test_deployment_env_sets_or_deletes_one_entry_of_one_container(value, resource_version, body):
+    patch = patches.deployment_env(
+        "kuma-system", "kuma-control-plane", "control-plane", "SETTING", value, resource_version
+    )
+    assert patch.resource.path(patch.namespace, patch.name) == (
+        "/apis/apps/v1/namespaces/kuma-system/deployments/kuma-control-plane"
+    )
+    assert (patch.body, patch.content_type) == (body, STRATEGIC)
+
+
+def test_istio_and_kuma_write_their_env_setting_through_the_one_patch():
+    for make, env_name in (
+        (istio.istiod_env, "ENABLE_NATIVE_SIDECARS"),
+        (kuma.kuma_env_patch, "KUMA_EXPERIMENTAL_SIDECAR_CONTAINERS"),
+    ):
+        for value in ("true", None):
+            assert make("ns", "cp", "main", value, "7") == patches.deployment_env(
+                "ns", "cp", "main", env_name, value, "7"
+            )
