@@ -470,6 +470,11 @@ class Cluster:
                         resource=resource.qualified,
                     )
                 yield kind, obj
+        except TimeoutError as error:
+            raise Unreachable(
+                f"the server {self.host} (context {self.context}) did not answer within "
+                f"{self._describe_timeout(read_limit, error)}"
+            ) from None
         except (http.client.HTTPException, OSError) as error:
             raise self._unreachable(error) from None
         finally:

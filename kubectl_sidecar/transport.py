@@ -26,7 +26,12 @@ _CHUNK = 64 * 1024
 # Only requests that change nothing are sent again on a new connection when a kept-alive one
 # turns out to have been closed by the server as it was reused.
 _SAFE_TO_RESEND = ("GET", "HEAD")
-_CLOSED_BY_PEER = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+_CLOSED_BY_PEER = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ssl.SSLEOFError,
+)
 
 
 class Timeout(NamedTuple):

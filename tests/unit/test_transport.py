@@ -2,6 +2,7 @@
 scripted server on 127.0.0.1 (kept alive, closed by the server meanwhile, streamed, proxied)."""
 
 import gzip
+import http.client
 import socket
 import ssl
 import threading
@@ -301,3 +302,23 @@ def test_a_silent_handshake_is_a_connect_timeout_a_silent_answer_a_read_timeout(
         assert not isinstance(raised.value, ConnectTimeout)
     finally:
         held.set()
+
+
+@pytest.mark.parametrize("method, resent", [("GET", True), ("PATCH", False)])
+def test_a_connection_closed_as_it_is_reused_resends_only_a_read(serve, method, resent):
+    def script(server, connection, index):
+        server.head(connection)
+        connection.sendall(answer(b'{"n":%d}' % index))
+        if index == 0:
+            server.head(connection)  # the next request arrives as the server gives up on it
+
+    server = serve(script)
+    pool = Pool(server.url)
+    assert pool.request("GET", "/a", [], None, WAIT).body == b'{"n":0}'
+    body = b"{}" if method == "PATCH" else None
+    if resent:
+        assert pool.request(method, "/b", [], body, WAIT).body == b'{"n":1}'
+    else:
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            pool.request(method, "/b", [], body, WAIT)
+    assert server.accepted == (2 if resent else 1)
