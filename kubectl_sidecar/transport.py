@@ -344,6 +344,8 @@ class _Connection(http.client.HTTPConnection):
     def __init__(self, pool: Pool, connect_limit: float | None):
         # The server's host and port: http.client writes them in the Host header.
         super().__init__(pool.host, pool.port, timeout=connect_limit)
+        # Host names the port only when it isn't the scheme's own, as urllib3 and kubectl write it.
+        self.default_port = 443 if pool.scheme == "https" else 80
         self._pool = pool
         self._connect_limit = connect_limit
 

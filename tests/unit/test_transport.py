@@ -16,6 +16,7 @@ from kubectl_sidecar.transport import (
     Pool,
     Proxy,
     Timeout,
+    _Connection,
     basic_authorization,
     gunzip,
     parse_proxy,
@@ -322,3 +323,26 @@ def test_a_connection_closed_as_it_is_reused_resends_only_a_read(serve, method, 
         with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
             pool.request(method, "/b", [], body, WAIT)
     assert server.accepted == (2 if resent else 1)
+
+
+@pytest.mark.parametrize(
+    "url, host",
+    [
+        ("https://api.example", "api.example"),
+        ("https://api.example:6443", "api.example:6443"),
+        ("http://api.example", "api.example"),
+        ("http://api.example:443", "api.example:443"),
+        ("https://[::1]:6443", "[::1]:6443"),
+    ],
+)
+def test_host_names_the_port_only_when_it_is_not_the_schemes_own(url, host):
+    connection = _Connection(Pool(url), None)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        connection.sock = ours  # what is written, without connecting anywhere
+        connection.putrequest("GET", "/", skip_accept_encoding=True)
+        connection.endheaders()
+        assert theirs.recv(64 * 1024).decode().split("\r\n")[:2] == [
+            "GET / HTTP/1.1",
+            f"Host: {host}",
+        ]
