@@ -366,6 +366,10 @@ def _still_open(sock) -> bool:
     if sock is None:
         return False
     try:
+        if hasattr(select, "poll"):  # select() can't take a descriptor above 1023
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return not poller.poll(0)
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return False

@@ -6,6 +6,7 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 
@@ -17,6 +18,7 @@ from kubectl_sidecar.transport import (
     Proxy,
     Timeout,
     _Connection,
+    _still_open,
     basic_authorization,
     gunzip,
     parse_proxy,
@@ -195,6 +197,11 @@ def test_a_kept_alive_connection_the_server_closed_meanwhile_is_no_error(serve):
     pool = Pool(server.url)
     assert pool.request("GET", "/a", [], None, WAIT).body == b'{"n":0}'
     assert closed.wait(120)
+    [kept] = pool._idle
+    deadline = time.monotonic() + 120
+    while _still_open(kept.sock) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the server's FIN is on its way
+    assert not _still_open(kept.sock)  # seen before it is used: no request is lost to it
     assert pool.request("GET", "/b", [], None, WAIT).body == b'{"n":1}'
     assert server.accepted == 2
 
