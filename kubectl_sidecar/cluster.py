@@ -1,15 +1,18 @@
 """The one module that talks to an API server: requests, pagination, errors.
 
-kubeconfig.py turns a kubeconfig context into the client Configuration this is built from; the
-official client does the authentication. Requests go through our own small urllib3 layer:
-the generated client's model objects cost ~9x more time on big lists than raw JSON, and its
-REST layer changed how it encodes patch bodies and raises errors between client majors, while
-patch content types are exactly what this tool must get right. Every HTTP and connection error
-becomes an ApiError or Unreachable here, and nowhere else.
+kubeconfig.py turns a kubeconfig context into the Configuration this is built from (the
+official client's, when only it can authenticate the user). Requests go through transport.py, the
+standard library's http.client and ssl: the generated client's model objects cost ~9x more time on
+big lists than raw JSON, and its REST layer changed how it encodes patch bodies and raises errors
+between client majors, while patch content types are exactly what this tool must get right; and
+urllib3, which both would import, was the largest single cost of a small cluster's `status`
+(transport.py). Every HTTP and connection error becomes an ApiError or Unreachable here, and
+nowhere else.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import platform
@@ -20,11 +23,18 @@ import sys
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from kubectl_sidecar import __version__, deferred_http2
+from kubectl_sidecar import __version__
 from kubectl_sidecar.errors import ApiError, SidecarError, Unreachable, one_line
 from kubectl_sidecar.resources import PODS, Resource
+from kubectl_sidecar.transport import (
+    ConnectTimeout,
+    Pool,
+    Timeout,
+    basic_authorization,
+    parse_proxy,
+)
 
 PAGE_SIZE = 500
 # Metadata-only objects (owners of pods, namespaces) are smaller than pods, so pages of them can be
@@ -36,10 +46,6 @@ PAGE_SIZE = 500
 METADATA_PAGE_SIZE = 1000
 USER_AGENT = f"kubectl-sidecar/{__version__} ({platform.system().lower()}/{platform.machine()})"
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-
-# Before urllib3 is first imported: its HTTP/2 package's code, which we never use, was 4% of a
-# small cluster's status (deferred_http2.py).
-deferred_http2.install()
 
 _VERBS = {"GET": "get", "PATCH": "patch", "POST": "create", "PUT": "update", "DELETE": "delete"}
 
@@ -130,8 +136,6 @@ class Cluster:
         impersonate=None,
         compression=True,
     ):
-        import urllib3
-
         self.configuration = configuration
         self.context = context
         self.namespace = namespace
@@ -143,36 +147,38 @@ class Cluster:
         # --disable-compression or the kubeconfig's disable-compression says not to.
         self.compression = compression
         self.host = configuration.host.rstrip("/")
+        # A server URL may have a path of its own (a proxy such as Rancher's): requests go below it.
+        self._base_path = urllib.parse.urlsplit(self.host).path
         if request_timeout:
-            self._timeout = urllib3.Timeout(connect=request_timeout, read=request_timeout)
+            self._timeout = Timeout(connect=request_timeout, read=request_timeout)
         else:
             # kubectl's default: no overall limit, but don't hang forever on a dead address.
-            self._timeout = urllib3.Timeout(connect=30, read=None)
+            self._timeout = Timeout(connect=30, read=None)
         self._request_timeout = request_timeout
         self._pool = self._make_pool(configuration)
 
     def _make_pool(self, configuration):
-        import urllib3
-
-        pool_args: dict[str, Any] = {"maxsize": 8, "retries": False, "timeout": self._timeout}
+        tls = server_hostname = None
         if self.host.startswith("https"):
-            pool_args["ssl_context"] = _tls_context(configuration)
-            pool_args["cert_reqs"] = (
-                ssl.CERT_REQUIRED if configuration.verify_ssl else ssl.CERT_NONE
-            )
-            if getattr(configuration, "tls_server_name", None):
-                pool_args["server_hostname"] = configuration.tls_server_name
-            if configuration.assert_hostname is not None:
-                pool_args["assert_hostname"] = configuration.assert_hostname
-            if not configuration.verify_ssl:
-                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            tls = _tls_context(configuration)
+            server_hostname = getattr(configuration, "tls_server_name", None)
+            if isinstance(configuration.assert_hostname, str):
+                # The official client's Configuration may name the host to check the
+                # certificate against; TLS then sends that name (SNI) too.
+                server_hostname = configuration.assert_hostname
         proxy = self._proxy_for(configuration)
-        if proxy:
-            return urllib3.ProxyManager(proxy, **pool_args)
-        return urllib3.PoolManager(**pool_args)
+        try:
+            parsed = parse_proxy(proxy) if proxy else None
+        except ValueError as error:
+            raise SidecarError(f"context {self.context}: proxy {proxy}: {error}") from None
+        return Pool(self.host, tls, server_hostname, parsed)
 
     def _proxy_for(self, configuration):
-        if getattr(configuration, "proxy", None):
+        # The official client's Configuration also takes a proxy from the environment
+        # (_proxy_from_env), without NO_PROXY: that one is looked up below, as for any context.
+        if getattr(configuration, "proxy", None) and not getattr(
+            configuration, "_proxy_from_env", False
+        ):
             return configuration.proxy
         # urllib.request takes ~20 ms of a small cluster's ~0.3 s to import: only when the
         # environment names a proxy (or the OS may: macOS's and Windows' system settings).
@@ -199,35 +205,21 @@ class Cluster:
             return f"as {self.impersonate.user}"
         return self.credentials_flag
 
-    def _headers(self, accept="application/json", content_type=None):
-        headers: Any = {"Accept": accept, "User-Agent": USER_AGENT}
-        if content_type:
-            headers["Content-Type"] = content_type
+    def _headers(self, accept="application/json", content_type=None) -> list[tuple[str, str]]:
         auth = self.configuration.auth_settings()
         token = auth.get("BearerToken") or auth.get("authorization")
+        authorization = None
         if token and token.get("value"):
-            headers["Authorization"] = token["value"]
+            authorization = token["value"]
         elif self.configuration.username and self.configuration.password:
-            import urllib3
-
-            headers.update(
-                urllib3.make_headers(
-                    basic_auth=f"{self.configuration.username}:{self.configuration.password}"
-                )
+            authorization = basic_authorization(
+                self.configuration.username, self.configuration.password
             )
-        if self.compression:
-            headers["Accept-Encoding"] = "gzip"
-        if self.impersonate:
-            headers.update(self.impersonate.headers())
-            if self.impersonate.groups:
-                import urllib3
-
-                # One Impersonate-Group line per group: the API server reads each line as one
-                # group and would take "a, b" as a single group named so.
-                headers = urllib3.HTTPHeaderDict(headers)
-                for group in self.impersonate.groups:
-                    headers.add("Impersonate-Group", group)
-        return headers
+        impersonation = self.impersonate.headers() if self.impersonate else {}
+        groups = self.impersonate.groups if self.impersonate else ()
+        return request_headers(
+            accept, content_type, authorization, self.compression, impersonation, groups
+        )
 
     def request(
         self,
@@ -242,13 +234,11 @@ class Cluster:
     ):
         """Send one request; the decoded JSON answer. Errors become ApiError or Unreachable.
         timeout (seconds), when given, bounds this request instead of --request-timeout."""
-        import urllib3
-
-        limit = None if timeout is None else urllib3.Timeout(connect=min(timeout, 30), read=timeout)
+        limit = None if timeout is None else Timeout(connect=min(timeout, 30), read=timeout)
         response = self._send(
             method, path, params, body, content_type, accept, resource, timeout=limit
         )
-        raw = response.data
+        raw = response.body
         del response
         if not raw:
             return {}
@@ -274,40 +264,36 @@ class Cluster:
         timeout=None,
     ):
         """The response to one request (its body unread when stream); errors translated."""
-        import urllib3
-
-        url = self.host + path
+        target = self._base_path + path
         if params:
-            url += "?" + urllib.parse.urlencode(
+            target += "?" + urllib.parse.urlencode(
                 [(k, v) for k, v in params.items() if v is not None]
             )
         data = None if body is None else json.dumps(body).encode()
         try:
             response = self._pool.request(
                 method,
-                url,
-                body=data,
-                headers=self._headers(accept, content_type),
-                preload_content=not stream,
-                timeout=timeout or self._timeout,
+                target,
+                self._headers(accept, content_type),
+                data,
+                timeout or self._timeout,
+                stream=stream,
             )
-        except urllib3.exceptions.NewConnectionError as error:
-            # Checked first: urllib3 makes it a subclass of ConnectTimeoutError.
-            raise self._unreachable(error) from None
-        except urllib3.exceptions.TimeoutError as error:
+            if stream and response.status >= 400:
+                response.body = response.read()
+                response.close()
+        except TimeoutError as error:
             raise Unreachable(
                 f"the server {self.host} (context {self.context}) did not answer within "
                 f"{self._describe_timeout(timeout, error)}"
             ) from None
-        except urllib3.exceptions.SSLError as error:
+        except ssl.SSLError as error:
             raise Unreachable(
                 f"TLS with {self.host} (context {self.context}) failed: {_ssl_reason(error)}"
             ) from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
+        except (http.client.HTTPException, OSError) as error:
             raise self._unreachable(error) from None
         if response.status >= 400:
-            if stream:
-                response.read()
             raise self._api_error(method, response, resource)
         return response
 
@@ -327,13 +313,11 @@ class Cluster:
     def _describe_timeout(self, limit, error):
         """The limit this request was actually given: its own (a write bounded by what is
         left of --timeout), else --request-timeout's, else the default connect limit."""
-        import urllib3
-
-        connecting = isinstance(error, urllib3.exceptions.ConnectTimeoutError)
+        connecting = isinstance(error, ConnectTimeout)
         chosen = limit or self._timeout
-        seconds = chosen.connect_timeout if connecting else chosen.read_timeout
+        seconds = chosen.connect if connecting else chosen.read
         if not isinstance(seconds, (int, float)):
-            seconds = chosen.connect_timeout  # no read limit: only connecting could time out
+            seconds = chosen.connect  # no read limit: only connecting could time out
             connecting = True
         text = f"{seconds:g}s"
         if limit is None and self._request_timeout:
@@ -343,7 +327,7 @@ class Cluster:
     def _api_error(self, method, response, resource):
         verb = _VERBS.get(method, method.lower())
         try:
-            status = json.loads(response.data)
+            status = json.loads(response.body)
             message = status.get("message") or ""
             reason = status.get("reason") or response.reason
         except (ValueError, AttributeError):
@@ -402,7 +386,7 @@ class Cluster:
         query = params
         while True:
             response = self._send("GET", path, query, accept=accept, resource=resource)
-            raw = response.data
+            raw = response.body
             del response
             metadata = _list_head(raw)
             if metadata is None:
@@ -455,8 +439,6 @@ class Cluster:
         server has forgotten raises ApiError 410 (re-list, then watch again); a dropped
         connection raises Unreachable.
         """
-        import urllib3
-
         params = {
             "watch": "true",
             "labelSelector": selector,
@@ -467,15 +449,13 @@ class Cluster:
         }
         # The server ends the watch after timeout_seconds: a read that waits much longer than
         # that means a stalled server or a dead connection.
-        read_limit = urllib3.Timeout(
-            connect=self._timeout.connect_timeout, read=timeout_seconds + 30
-        )
+        read_limit = Timeout(connect=self._timeout.connect, read=timeout_seconds + 30)
         path = resource.path(namespace)
         response = self._send(
             "GET", path, params, resource=resource, stream=True, timeout=read_limit
         )
         try:
-            for line in _lines(response):
+            for line in response.lines():
                 try:
                     event = json.loads(line)
                 except ValueError:
@@ -490,12 +470,16 @@ class Cluster:
                         resource=resource.qualified,
                     )
                 yield kind, obj
-        except (urllib3.exceptions.HTTPError, OSError) as error:
+        except TimeoutError as error:
+            raise Unreachable(
+                f"the server {self.host} (context {self.context}) did not answer within "
+                f"{self._describe_timeout(read_limit, error)}"
+            ) from None
+        except (http.client.HTTPException, OSError) as error:
             raise self._unreachable(error) from None
         finally:
-            # A watch left early still has a body in flight: that connection can't be reused.
+            # A watch left early still has a body in flight: its connection is closed, not kept.
             response.close()
-            response.release_conn()
 
     def list_all(
         self,
@@ -571,14 +555,15 @@ class Cluster:
 
 
 def _tls_context(configuration):
-    """The TLS context, built now from the files as they are now: the kubeconfig loader deletes
-    the temp files holding client keys as soon as the Cluster exists (kubeconfig.py), and
-    urllib3 would otherwise read them at every new connection."""
-    from urllib3.util.ssl_ import create_urllib3_context
-
-    verify = configuration.verify_ssl
-    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
-    if not verify:
+    """The TLS context of every connection, built now from the files as they are now: the
+    kubeconfig loader deletes the temp files holding client keys as soon as the Cluster exists
+    (kubeconfig.py)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
+    # As urllib3 set it, and as kubectl (Go) allows: TLS 1.2 and up, names only from the
+    # certificate's subjectAltName.
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.hostname_checks_common_name = False
+    if not configuration.verify_ssl:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     elif configuration.ssl_ca_cert:
@@ -587,9 +572,34 @@ def _tls_context(configuration):
         context.load_verify_locations(cadata=configuration.ca_cert_data)
     else:
         context.load_default_certs()
+    if configuration.assert_hostname is False:  # the official client's way to skip the check
+        context.check_hostname = False
     if configuration.cert_file:
         context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
     return context
+
+
+def request_headers(
+    accept: str,
+    content_type: str | None,
+    authorization: str | None,
+    compression: bool,
+    impersonation: dict[str, str],
+    groups: tuple[str, ...] | list[str] = (),
+) -> list[tuple[str, str]]:
+    """The headers of one request, in the order they are sent."""
+    headers = [("Accept", accept), ("User-Agent", USER_AGENT)]
+    if content_type:
+        headers.append(("Content-Type", content_type))
+    if authorization:
+        headers.append(("Authorization", authorization))
+    if compression:
+        headers.append(("Accept-Encoding", "gzip"))
+    headers.extend(impersonation.items())
+    # One Impersonate-Group line per group: the API server reads each line as one group and
+    # would take "a, b" as a single group named so.
+    headers.extend(("Impersonate-Group", group) for group in groups)
+    return headers
 
 
 class _Page:
@@ -681,19 +691,6 @@ def prefetched(source: Iterator[T]) -> Iterator[T]:
     finally:
         stop.set()
         wanted.release()
-
-
-def _lines(response):
-    """The lines of a streamed response body (a watch sends one JSON event per line)."""
-    pending = b""
-    for chunk in response.stream(64 * 1024, decode_content=True):
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            if line.strip():
-                yield line
-    if pending.strip():
-        yield pending
 
 
 def _connection_reason(error):

@@ -4,8 +4,9 @@ unit test (up to the first request) and the e2e test (a whole run through kubect
 
 # Modules a table of `status` must not import, and who does need them.
 NOT_FOR_STATUS = {
-    "importlib.metadata": "urllib3's HTTP/2 version check (deferred_http2)",
+    "importlib.metadata": "the official client (pydantic's plugins, urllib3's HTTP/2 package)",
     "kubernetes": "the official client: exec and auth-provider credentials only",
+    "urllib3": "the official client: exec and auth-provider credentials only (transport.py)",
     "concurrent.futures": "a fleet's switch and restart",
     "shutil": "kubeconfig's exec credentials",
     "tempfile": "kubeconfig's exec credentials",

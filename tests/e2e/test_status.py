@@ -121,7 +121,9 @@ def test_the_table_imports_only_what_it_needs(kubectl, drifted):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-1].startswith("Mesh asm: native")
     modules = imported_modules(done.stderr)
-    assert {"kubectl_sidecar.render", "kubectl_sidecar.blockyaml", "urllib3"} <= modules
+    assert {"kubectl_sidecar.render", "kubectl_sidecar.blockyaml", "kubectl_sidecar.transport"} <= (
+        modules
+    )
     assert unneeded(modules) == {}
 
 

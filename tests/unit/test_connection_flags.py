@@ -45,7 +45,7 @@ def config(tmp_path, cert_pair):
 
 
 def headers(cluster):
-    return list(cluster._headers().items())
+    return cluster._headers()
 
 
 def test_server_and_token_need_no_kubeconfig(tmp_path, monkeypatch):
@@ -136,12 +136,12 @@ def test_insecure_skip_tls_verify_drops_the_ca(config):
     import ssl
 
     assert cluster.configuration.verify_ssl is False
-    assert cluster._pool.connection_pool_kw["ssl_context"].verify_mode == ssl.CERT_NONE
+    assert cluster._pool.tls.verify_mode == ssl.CERT_NONE
 
 
 def test_tls_server_name_is_what_the_certificate_is_checked_against(config):
     cluster = kubeconfig.connect(config, overrides=Overrides(tls_server_name="api.internal"))
-    assert cluster._pool.connection_pool_kw["server_hostname"] == "api.internal"
+    assert cluster._pool.server_hostname == "api.internal"
 
 
 def test_relative_paths_are_relative_to_the_kubeconfig(config, tmp_path, monkeypatch):

@@ -147,7 +147,7 @@ def test_connect_reads_a_token_context_without_the_client(tmp_path, mocker):
     cluster = kubeconfig.connect(kubeconfig_file(tmp_path, {"token": "t", "as": "jane"}))
     assert not load.called
     assert (cluster.context, cluster.namespace, cluster.host) == ("ctx", "shop", "https://h")
-    headers = cluster._headers()
+    headers = dict(cluster._headers())
     assert headers["Authorization"] == "Bearer t" and headers["Impersonate-User"] == "jane"
 
 

@@ -107,7 +107,7 @@ def test_leaving_while_a_take_is_in_flight_lets_it_finish_and_takes_nothing_afte
 
 class Answer:
     def __init__(self, body):
-        self.data = body
+        self.body = body
 
 
 def pod_page(names, token=None, version="100"):

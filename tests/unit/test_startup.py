@@ -1,5 +1,5 @@
-"""What `status` imports before its first request (tests/startup_imports.py), and urllib3's HTTP/2
-package deferred. Each case runs in a new interpreter, as a user's command does."""
+"""What `status` imports before its first request (tests/startup_imports.py). Each case runs in a
+new interpreter, as a user's command does."""
 
 import os
 import socket
@@ -45,66 +45,8 @@ def test_status_imports_only_what_its_table_needs(tmp_path):
     )
     assert done.returncode == 1 and "connection refused" in done.stderr, done.stderr[-2000:]
     modules = imported_modules(done.stderr)
-    assert "urllib3" in modules and "kubectl_sidecar.status" in modules  # the path was taken
+    assert {"kubectl_sidecar.transport", "kubectl_sidecar.status"} <= modules  # the path was taken
     assert unneeded(modules) == {}
-
-
-def _python(code):
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def test_urllib3_http2_runs_its_code_only_when_a_name_of_it_is_asked_for():
-    out = _python(
-        "import sys\n"
-        "import kubectl_sidecar.cluster\n"
-        "import urllib3\n"
-        "print('after urllib3', 'importlib.metadata' in sys.modules)\n"
-        "from urllib3.http2 import probe\n"
-        "print('probe', probe.__name__, callable(probe.acquire_and_get))\n"
-        "import urllib3.http2 as http2\n"
-        "print('path', http2.__path__ == [str(__import__('pathlib').Path(http2.__file__).parent)])\n"
-        "print('before a name', 'importlib.metadata' in sys.modules)\n"
-        "print('name', callable(http2.inject_into_urllib3), 'importlib.metadata' in sys.modules)\n"
-        "try:\n"
-        "    http2.no_such_name\n"
-        "except AttributeError as error:\n"
-        "    print('missing', error)\n"
-    )
-    assert out.splitlines() == [
-        "after urllib3 False",
-        "probe urllib3.http2.probe True",
-        "path True",
-        "before a name False",
-        "name True True",
-        "missing module 'urllib3.http2' has no attribute 'no_such_name'",
-    ]
-
-
-def test_a_star_import_and_a_reload_of_urllib3_http2_see_its_names():
-    out = _python(
-        "import importlib\n"
-        "import kubectl_sidecar.cluster\n"
-        "import urllib3.http2 as http2\n"
-        "from urllib3.http2 import *\n"
-        "print(sorted(http2.__all__), callable(inject_into_urllib3))\n"
-        "importlib.reload(http2)\n"
-        "print(callable(http2.extract_from_urllib3))\n"
-    )
-    assert out.splitlines() == ["['extract_from_urllib3', 'inject_into_urllib3'] True", "True"]
-
-
-def test_urllib3_imported_before_the_package_is_left_alone():
-    out = _python(
-        "import sys\n"
-        "import urllib3\n"
-        "import kubectl_sidecar.cluster\n"
-        "print(type(sys.modules['urllib3.http2']).__name__, 'importlib.metadata' in sys.modules)\n"
-    )
-    assert out.split() == ["module", "True"]
 
 
 KUBECONFIG_TEXT = """\
