@@ -89,8 +89,9 @@ def pin_first(executor, pins, options):
 def try_plans(parts, options, report_to):
     """Try every planned workload's next pod through the admission chain (canary.py), in every
     context at once, and say what it found; set aside the workloads that can't be switched as
-    --pin-failed or --keep-going say. The number of such workloads left in the plan: with any,
-    nothing may be written."""
+    --pin-failed or --keep-going say. The number of such workloads left in the plan, or of those
+    set aside when --keep-going left no workload to switch anywhere: with any, nothing may be
+    written."""
     handling = "refuse"
     if options.pin_failed and options.mesh_wide:
         handling = "pin"
@@ -112,6 +113,7 @@ def try_plans(parts, options, report_to):
         return result, len(probes)
 
     left = 0
+    set_aside = 0
     for part, done in zip(parts, at_once(one, parts), strict=True):
         if done is None:
             continue
@@ -133,4 +135,9 @@ def try_plans(parts, options, report_to):
             left += len(cant)
         else:
             part.plan.set_aside_unswitchable(cant, pin=handling == "pin")
+            set_aside += len(cant)
+    if set_aside and not any(part.plan.switches_a_workload for part in parts):
+        # --keep-going left every workload there was to switch: the mesh-wide change alone
+        # would switch no pod, only the next ones, which the canary says can't be switched.
+        return set_aside
     return left

@@ -122,6 +122,11 @@ class Plan:
         return not (self.config_changes or self.overrides or self.restarts or self.pins)
 
     @property
+    def switches_a_workload(self) -> bool:
+        """Some workload is restarted, annotated or pinned: more than the mesh-wide config."""
+        return bool(self.overrides or self.restarts or self.pins)
+
+    @property
     def unhealthy(self) -> list[Restart]:
         """Restarts of workloads that were failing before: restarted, not waited for."""
         return [restart for restart in self.restarts if restart.unhealthy]

@@ -59,15 +59,25 @@ def review(parts, options, console, problems, report_to):
             + ("--context." if several else "a workload.")
         )
         return 1
-    if unswitchable:
+    if unswitchable and (options.keep_going or (options.pin_failed and options.mesh_wide)):
         report_to(
-            f"Nothing was changed{anywhere}: {unswitchable} workload(s) can't be switched "
-            "(above). "
+            f"Nothing was changed{anywhere}: none of the workloads to switch can be switched "
+            f"({unswitchable}, above), so the mesh config is left as it is: changed alone, it "
+            "would switch no running pod, only new ones the canary says can't run in the "
+            "target mode. Fix what refuses them (above), then run the same command again."
+        )
+        return 1
+    if unswitchable:
+        rest = "restart the rest" if options.target is None else "switch the rest"
+        report_to(
+            f"Nothing was changed{anywhere}: {unswitchable} workload(s) can't be "
+            + ("restarted into their configured mode" if options.target is None else "switched")
+            + " (above). "
             + (
                 "Pin them to the old mode and switch the rest with --pin-failed, or switch "
                 "the rest and leave them with --keep-going."
                 if options.mesh_wide
-                else "Switch the rest and leave them with --keep-going."
+                else f"To {rest} and leave them, add --keep-going."
             )
         )
         return 1

@@ -230,7 +230,11 @@ def test_a_restart_while_the_injector_is_still_down_fails_its_verify(
     refused = kubectl.sidecar("restart", "-n", ns, "--yes", "--timeout", "5m")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "admitted without a mesh proxy" in refused.stdout
-    assert "Nothing was changed: 1 workload(s) can't be switched" in refused.stdout
+    assert (
+        "Nothing was changed: 1 workload(s) can't be restarted into their configured mode"
+        in refused.stdout
+    )
+    assert "To restart the rest and leave them, add --keep-going." in refused.stdout
     assert "kubectl.kubernetes.io/restartedAt" not in str(
         admin.get(f"/apis/apps/v1/namespaces/{ns}/deployments/cart")["spec"]["template"]
     )

@@ -192,6 +192,31 @@ def test_keep_going_switches_the_rest_and_leaves_it(stripped, run):
     assert "left as they are (--keep-going)" in result.stdout
 
 
+@pytest.mark.parametrize("leave", [["--keep-going"], ["--keep-going", "--pin-failed"]])
+def test_when_no_workload_can_be_switched_the_mesh_config_is_left_alone(stripped, run, leave):
+    stripped.admission = istio_admission(_asm_native, strip=("cart", "web"))
+    result = run("switch", "--native", "--yes", *leave)
+    if "--pin-failed" in leave:
+        # Both pinned to the old mode first: new workloads get the new one, as asked.
+        assert result.exit_code == 0, result.output
+        assert [kind for kind, *_ in stripped.patches][-1] == "ASMMeshConfig"
+        return
+    assert result.exit_code == 1, result.output
+    assert "none of the workloads to switch can be switched (2, above)" in result.stdout
+    assert "the mesh config is left as it is" in result.stdout
+    assert stripped.patches == [] and stripped.lease_writes == []
+    assert _asm_native(stripped) is False
+
+
+def test_restart_says_restart_not_switch_when_its_canary_refuses(stripped, run):
+    stripped.objects["ASMMeshConfig"][0]["spec"]["enableNativeSidecar"] = True
+    result = run("restart", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "1 workload(s) can't be restarted into their configured mode" in result.stdout
+    assert "To restart the rest and leave them, add --keep-going." in result.stdout
+    assert stripped.patches == []
+
+
 def test_without_the_right_to_create_pods_the_canary_is_skipped(stripped, run):
     stripped.refuse_writes.add("Pod")
     result = run("switch", "--native", "--yes", "--dry-run")
