@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kubectl_sidecar import blockyaml, plainconfig
 from kubectl_sidecar.errors import InputError, SidecarError, one_line
@@ -25,8 +26,7 @@ from kubectl_sidecar.errors import InputError, SidecarError, one_line
 FLAGS_CONTEXT = "--server"  # what messages call a connection made from the flags alone
 
 
-@dataclass(frozen=True)
-class Overrides:
+class Overrides(NamedTuple):
     """kubectl's connection flags (cli-runtime's ConfigFlags), over the kubeconfig's context.
 
     cluster/user pick other kubeconfig entries for the context; server, certificate_authority,
@@ -44,7 +44,7 @@ class Overrides:
     insecure_skip_tls_verify: bool = False
     tls_server_name: str | None = None
     as_user: str | None = None
-    as_groups: tuple = field(default_factory=tuple)
+    as_groups: tuple = ()
     as_uid: str | None = None
     disable_compression: bool = False
 
@@ -100,8 +100,7 @@ class Overrides:
         return self
 
 
-@dataclass(frozen=True)
-class Impersonation:
+class Impersonation(NamedTuple):
     """Who the API server should treat us as (kubectl's --as, --as-group, --as-uid)."""
 
     user: str | None = None

@@ -29,7 +29,7 @@ import dataclasses
 import enum
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HELM_RELEASE_NAME = "meta.helm.sh/release-name"
 HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
@@ -90,8 +90,7 @@ TREATMENTS = {
 }
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(NamedTuple):
     """Who owns an object: its kind, its name in the owner's terms (a release's
     `namespace/name`, an Application's name, an IstioRevision's name), and for Helm the chart."""
 

@@ -10,15 +10,15 @@ number of pods that need action; the exit code is cli.py's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from kubectl_sidecar import fleet, render, status
 from kubectl_sidecar.errors import InputError, SidecarError
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     """How status shows what it reads, complete and validated before anything connects."""
 
     output: str = "table"  # table | wide | json | yaml
@@ -28,7 +28,7 @@ class Options:
     watch: bool = False
     exit_code: bool = False  # --exit-code: cli.py exits 1 when a pod needs action
     mesh: str = "auto"
-    proxy_names: dict = field(default_factory=dict)
+    proxy_names: Mapping[str, str] = {}  # read, never written: one shared empty default
     probe: bool = False  # DESIRED from a dry-run create of each workload's pod (canary.py)
 
     @property

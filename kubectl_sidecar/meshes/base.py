@@ -11,7 +11,7 @@ import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 from kubectl_sidecar import owners
 from kubectl_sidecar.errors import SidecarError
@@ -92,8 +92,7 @@ class Unsupported(SidecarError):
     """Asked a mesh for something it can't do, or for a mesh kubectl-sidecar doesn't know."""
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(NamedTuple):
     """A configured choice: native (True), traditional (False) or unknown (None), and why."""
 
     native: bool | None

@@ -12,6 +12,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kubectl_sidecar import owners, resources
 from kubectl_sidecar.errors import SidecarError
@@ -275,8 +276,7 @@ def release_text(version):
     return ".".join(str(part) for part in version if part is not None)
 
 
-@dataclass(frozen=True)
-class Injector:
+class Injector(NamedTuple):
     """MeshConfig.payload of Consul: the connect-injector as read. Its flag lives inside a
     command or script that a switch must rewrite whole, so the patch is built from this very
     object."""

@@ -7,6 +7,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 import functools
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kubectl_sidecar import injection, owners, resources
 from kubectl_sidecar.meshes import base, reading
@@ -128,8 +129,7 @@ INJECTOR_IGNORED_NAMESPACES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class InjectorPolicy:
+class InjectorPolicy(NamedTuple):
     """The per-pod rules in istiod's injector config (its ConfigMap's `config` key)."""
 
     policy: str = "enabled"

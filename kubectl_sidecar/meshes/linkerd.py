@@ -6,6 +6,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kubectl_sidecar import owners, resources
 from kubectl_sidecar.errors import unless_forbidden
@@ -102,10 +103,7 @@ def injector_hook(container, hook, command):
 # Checked unchanged through edge-26.8.3.
 
 
-# Without generated eq and repr: each is one of RELEASE_LINES, the same object wherever it is
-# found, and generated methods are compiled at every start of every command.
-@dataclass(frozen=True, eq=False, repr=False)
-class ReleaseLine:
+class ReleaseLine(NamedTuple):
     """What the releases of one Linkerd line read: a row of RELEASE_LINES."""
 
     name: str
