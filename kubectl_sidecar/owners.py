@@ -25,7 +25,6 @@ The markers are each tool's own (shared/reference/DOMAIN.md "Who owns the mesh s
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import re
 from collections.abc import Callable, Collection
@@ -304,9 +303,7 @@ def attach(changes: list, applications: Callable[[], Collection[str]]) -> list:
     else:
         names = applications()
     return [
-        dataclasses.replace(c, owner=detect(c.metadata, c.namespace, names))
-        if c.metadata is not None
-        else c
+        c.replaced(owner=detect(c.metadata, c.namespace, names)) if c.metadata is not None else c
         for c in changes
     ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 from kubectl_sidecar import owners
@@ -167,26 +167,43 @@ def no_mesh(reason: str) -> MeshConfig:
     return MeshConfig(name=NO_MESH, mesh_wide=Setting(None, reason))
 
 
-@dataclass(frozen=True)
 class ConfigChange:
     """One write to a mesh's configuration. Each control plane subclasses it with its own
     patch and wording; this base knows none and says so."""
 
-    mesh: str  # the control plane's NAME
-    kind: str  # the object's kind: ASMMeshConfig, Deployment, Namespace, ...
-    namespace: str | None
-    name: str
-    old: str
-    new: str
-    context: str | None = None
-    container: str | None = None  # the container to patch, where it is a Deployment's
-    # A container entry rewritten whole, and the resourceVersion it was read at.
-    container_patch: dict | None = field(default=None, hash=False)
-    resource_version: str | None = None
-    # The object's metadata as read (labels, annotations, ownerReferences): who owns it.
-    metadata: dict | None = field(default=None, hash=False, compare=False, repr=False)
-    # Who owns the object (owners.Owner), once the switch has looked; None: nobody we know.
-    owner: owners.Owner | None = field(default=None, compare=False)
+    # Written out, not a dataclass, whose generated methods are compiled at every start of every
+    # command (BENCHMARKS.md, small cluster): changes are never compared or printed, only built,
+    # copied with an owner or a resourceVersion (replaced), and sent.
+    def __init__(
+        self,
+        mesh: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        old: str,
+        new: str,
+        context: str | None = None,
+        container: str | None = None,
+        container_patch: dict | None = None,
+        resource_version: str | None = None,
+        metadata: dict | None = None,
+        owner: owners.Owner | None = None,
+    ):
+        self.mesh = mesh  # the control plane's NAME
+        self.kind = kind  # the object's kind: ASMMeshConfig, Deployment, Namespace, ...
+        self.namespace = namespace
+        self.name = name
+        self.old = old
+        self.new = new
+        self.context = context
+        self.container = container  # the container to patch, where it is a Deployment's
+        # A container entry rewritten whole, and the resourceVersion it was read at.
+        self.container_patch = container_patch
+        self.resource_version = resource_version
+        # The object's metadata as read (labels, annotations, ownerReferences): who owns it.
+        self.metadata = metadata
+        # Who owns the object (owners.Owner), once the switch has looked; None: nobody we know.
+        self.owner = owner
 
     # Where the config lives on another API server than the pods' (--mesh-context).
     on_mesh_instance: ClassVar[bool] = False
@@ -216,7 +233,15 @@ class ConfigChange:
         now = ((current or {}).get("metadata") or {}).get("generation")
         if read is None or read != now:
             return None
-        return replace(self, resource_version=version_of(current))
+        return self.replaced(resource_version=version_of(current))
+
+    def replaced(self, **values: object) -> ConfigChange:
+        """A copy of this change (of its own class) with `values` for some of its attributes."""
+        import copy  # a switch's alone
+
+        changed = copy.copy(self)
+        vars(changed).update(values)
+        return changed
 
     def rolls_out_as(self) -> tuple[str, str]:
         """(namespace, name) of the Deployment that rolls out with the change (rolls_out)."""

@@ -337,11 +337,12 @@ def setting_for(row, config):
 # --- switching it: annotate each namespace with Linkerd pods ---------------------------------
 
 
-@dataclass(frozen=True)
 class NamespaceChange(ConfigChange):
     """The namespace-wide annotation the running release reads (`key`)."""
 
-    key: str = LATEST.key or STABLE_KEY
+    def __init__(self, *args, key: str = LATEST.key or STABLE_KEY, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key = key
 
     # The base names its field per class; this one's depends on the release it writes for.
     @property
