@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from kubectl_sidecar import blockyaml, plainconfig
@@ -128,15 +127,17 @@ def existing_paths(kubeconfig=None):
     return [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
 
 
-@dataclass
 class Merged:
     """The kubeconfig files merged as kubectl merges them. Entries map a name to (the entry's
     dict, the directory of the file that defined it: relative paths are relative to it)."""
 
-    current_context: str | None = None
-    contexts: dict = field(default_factory=dict)
-    clusters: dict = field(default_factory=dict)
-    users: dict = field(default_factory=dict)
+    # Written out, not a dataclass, whose generated methods are compiled at every start of
+    # every command (BENCHMARKS.md, small cluster): filled in file by file.
+    def __init__(self):
+        self.current_context: str | None = None
+        self.contexts: dict = {}
+        self.clusters: dict = {}
+        self.users: dict = {}
 
 
 def read_kubeconfigs(paths):

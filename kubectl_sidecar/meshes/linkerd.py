@@ -5,7 +5,6 @@ Implements base.ProxyFamily and base.ControlPlane.
 """
 
 import re
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from kubectl_sidecar import owners, resources
@@ -167,17 +166,18 @@ CONFIG_ON_MESH_INSTANCE = False
 HELM_VALUE: str | None = "proxy.nativeSidecar"
 
 
-@dataclass
 class Namespaces:
     """MeshConfig.payload of Linkerd: the release running, and what its namespaces say."""
 
-    settings: dict = field(default_factory=dict)  # namespace -> Setting
-    # namespace -> {key: value} of the mode annotations it copies onto its pods
-    annotations: dict = field(default_factory=dict)
-    version: str | None = None  # linkerd-config's linkerdVersion
-    line: ReleaseLine | None = None  # None: the release is unknown
-    # namespace -> its metadata as listed: who owns it, for a switch that annotates it
-    metadata: dict = field(default_factory=dict)
+    # Written out, not a dataclass (as base.MeshConfig): filled in as the namespaces are read.
+    def __init__(self):
+        self.settings: dict = {}  # namespace -> Setting
+        # namespace -> {key: value} of the mode annotations it copies onto its pods
+        self.annotations: dict = {}
+        self.version: str | None = None  # linkerd-config's linkerdVersion
+        self.line: ReleaseLine | None = None  # None: the release is unknown
+        # namespace -> its metadata as listed: who owns it, for a switch that annotates it
+        self.metadata: dict = {}
 
 
 def linkerd_config(config_map, namespaces, context=None):
