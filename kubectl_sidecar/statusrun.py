@@ -11,7 +11,6 @@ number of pods that need action; the exit code is cli.py's.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from kubectl_sidecar import fleet, render, status
@@ -48,15 +47,15 @@ class Options(NamedTuple):
         return self
 
 
-# eq and repr not generated: never compared or printed, and each generated method is compiled at
-# every start of every command (BENCHMARKS.md, small cluster).
-@dataclass(eq=False, repr=False)
+# Written out, not a dataclass, whose generated methods are compiled at every start of every
+# command (BENCHMARKS.md, small cluster): never compared or printed.
 class Console:
     """Where status talks: rows, documents and the summary to out (text as it is, newlines
     included); warnings, errors and "No resources found" to err (one line each)."""
 
-    out: Callable[[str], None]
-    err: Callable[[str], None]
+    def __init__(self, out: Callable[[str], None], err: Callable[[str], None]):
+        self.out = out
+        self.err = err
 
     def warn(self, text, context=None):
         self.err("Warning: " + (f"context {context}: " if context else "") + text)
