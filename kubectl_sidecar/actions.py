@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kubectl_sidecar.classify import AMBIENT, GATEWAY, INVALID, NONE, PodRow
 from kubectl_sidecar.meshes.base import Setting
@@ -39,8 +39,7 @@ class Step(enum.Enum):
         self.needs_action = needs_action
 
 
-@dataclass(frozen=True, slots=True)
-class Remedy:
+class Remedy(NamedTuple):
     """A Step and the workload it applies to, when it applies to one."""
 
     step: Step

@@ -7,7 +7,6 @@ so a 50,000-pod listing never keeps the pods themselves.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kubectl_sidecar.meshes import registry
@@ -44,49 +43,101 @@ if TYPE_CHECKING:
     from kubectl_sidecar.actions import Remedy  # actions imports this module
 
 
-@dataclass(slots=True)
+# Written out rather than a dataclass: a dataclass's generated methods are compiled at every
+# start of every command (BENCHMARKS.md, small cluster), and rows are never compared or printed.
 class PodRow:
     """What kubectl-sidecar keeps of one pod."""
 
-    namespace: str
-    name: str
-    mode: Mode
-    proxy: str | None = None
-    family: str | None = None
-    owner: WorkloadRef | None = None  # the controlling owner, as named
-    workload: WorkloadRef | None = None  # the owner after resolving ReplicaSets and Jobs
-    revision: str | None = None
-    # The workload's own native/traditional annotation, if any: the pod's as classified, which
-    # the status Assessor replaces with the pod template's where the mesh copies namespace
-    # annotations onto pods (Linkerd), so that a copy is not taken for the workload's own.
-    override: bool | None = None
-    override_annotation: str | None = None
-    # ((key, value), ...) of the family's mode annotations, in order
-    mode_annotations: tuple[tuple[str, str], ...] | None = None
-    node: str | None = None
-    created: str | None = None
-    phase: str | None = None
-    problems: list[str] = field(default_factory=list)
-    stuck_job: bool = False  # a Job pod kept alive by its proxy after the app finished
-    terminating: bool = False  # being deleted: on its way out whatever its mode
-    lifecycle_settings: bool = False  # proxy startup/shutdown settings native mode ignores
-    # The mode the mesh's injector gives this pod whatever its config says (an Istio injection
-    # template without a native form), and why; None for most pods.
-    fixed: Setting | None = None
-    ambient: str | None = None  # REDIRECTED, SIDECAR_WINS, NOT_REDIRECTED or None
-    # A pod without a proxy: (labels, annotations, hostNetwork), what decides whether the mesh's
-    # injector would give it one; dropped once the row is assessed.
-    injection_facts: tuple[dict, dict, bool] | None = None
-    # Why a pod without a proxy should have one (its injector's webhook selects it): it lost the
-    # mesh, and a restart puts it back. Set by status.Assessor.
-    lost: str | None = None
-    # status --probe: the mesh config's Setting for this pod, where admission (a dry-run
-    # create of its workload's pod) decided its desired mode instead; None for most rows.
-    model: Setting | None = None
-    # Filled in by actions.assess once the mesh config and owners are known.
-    desired: Mode | None = None
-    desired_reason: str | None = None
-    remedy: Remedy | None = None
+    __slots__ = (
+        "namespace",
+        "name",
+        "mode",
+        "proxy",
+        "family",
+        "owner",
+        "workload",
+        "revision",
+        "override",
+        "override_annotation",
+        "mode_annotations",
+        "node",
+        "created",
+        "phase",
+        "terminating",
+        "lifecycle_settings",
+        "fixed",
+        "problems",
+        "stuck_job",
+        "ambient",
+        "injection_facts",
+        "lost",
+        "model",
+        "desired",
+        "desired_reason",
+        "remedy",
+    )
+
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        mode: Mode,
+        proxy: str | None = None,
+        family: str | None = None,
+        owner: WorkloadRef | None = None,
+        workload: WorkloadRef | None = None,
+        revision: str | None = None,
+        override: bool | None = None,
+        override_annotation: str | None = None,
+        mode_annotations: tuple[tuple[str, str], ...] | None = None,
+        node: str | None = None,
+        created: str | None = None,
+        phase: str | None = None,
+        terminating: bool = False,
+        lifecycle_settings: bool = False,
+        fixed: Setting | None = None,
+    ):
+        self.namespace = namespace
+        self.name = name
+        self.mode = mode
+        self.proxy = proxy
+        self.family = family
+        self.owner = owner  # the controlling owner, as named
+        self.workload = workload  # the owner after resolving ReplicaSets and Jobs
+        self.revision = revision
+        # The workload's own native/traditional annotation, if any: the pod's as classified,
+        # which the status Assessor replaces with the pod template's where the mesh copies
+        # namespace annotations onto pods (Linkerd), so that a copy is not taken for the
+        # workload's own.
+        self.override = override
+        self.override_annotation = override_annotation
+        # ((key, value), ...) of the family's mode annotations, in order
+        self.mode_annotations = mode_annotations
+        self.node = node
+        self.created = created
+        self.phase = phase
+        self.terminating = terminating  # being deleted: on its way out whatever its mode
+        # proxy startup/shutdown settings native mode ignores
+        self.lifecycle_settings = lifecycle_settings
+        # The mode the mesh's injector gives this pod whatever its config says (an Istio
+        # injection template without a native form), and why; None for most pods.
+        self.fixed = fixed
+        self.problems: list[str] = []
+        self.stuck_job = False  # a Job pod kept alive by its proxy after the app finished
+        self.ambient: str | None = None  # REDIRECTED, SIDECAR_WINS, NOT_REDIRECTED or None
+        # A pod without a proxy: (labels, annotations, hostNetwork), what decides whether the
+        # mesh's injector would give it one; dropped once the row is assessed.
+        self.injection_facts: tuple[dict, dict, bool] | None = None
+        # Why a pod without a proxy should have one (its injector's webhook selects it): it
+        # lost the mesh, and a restart puts it back. Set by status.Assessor.
+        self.lost: str | None = None
+        # status --probe: the mesh config's Setting for this pod, where admission (a dry-run
+        # create of its workload's pod) decided its desired mode instead; None for most rows.
+        self.model: Setting | None = None
+        # Filled in by actions.assess once the mesh config and owners are known.
+        self.desired: Mode | None = None
+        self.desired_reason: str | None = None
+        self.remedy: Remedy | None = None
 
     @property
     def needs_restart(self):

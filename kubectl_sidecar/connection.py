@@ -9,8 +9,8 @@ through kubeconfig.Overrides.from_flags, below both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import click
 
@@ -209,10 +209,7 @@ def connection_options(command):
     return command
 
 
-# Without generated eq and repr: never compared or printed, and each generated method is
-# compiled at every start of every command.
-@dataclass(frozen=True, eq=False, repr=False)
-class ConnectionFlags:
+class ConnectionFlags(NamedTuple):
     """What the connection and scope flags ask for, read once from click's parameters."""
 
     kubeconfig: str | None = None
@@ -225,7 +222,7 @@ class ConnectionFlags:
     all_namespaces: bool = False
     selector: str | None = None
     mesh: str = "auto"
-    proxy_names: dict = field(default_factory=dict)  # container name -> "custom"
+    proxy_names: Mapping[str, str] = {}  # container name -> "custom"; never written
 
     @classmethod
     def from_flags(cls, flags):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
 
 from kubectl_sidecar import status
 from kubectl_sidecar.errors import InputError, SidecarError, Terminated
@@ -22,28 +21,34 @@ from kubectl_sidecar.errors import InputError, SidecarError, Terminated
 READ_AHEAD = 2
 
 
-# eq and repr not generated: never compared or printed, and each generated method is compiled at
-# every start of every command (BENCHMARKS.md, small cluster).
-@dataclass(eq=False, repr=False)
+# Member and Batch are written out, not dataclasses, whose generated methods are compiled at
+# every start of every command (BENCHMARKS.md, small cluster): neither is compared or printed.
 class Member:
     """One context of the fleet: its cluster, and where its mesh config lives (ASM)."""
 
-    name: str
-    cluster: object
-    mesh_cluster: object = None
+    def __init__(self, name: str, cluster: object, mesh_cluster: object = None):
+        self.name = name
+        self.cluster = cluster
+        self.mesh_cluster = mesh_cluster
 
 
 # --- status ----------------------------------------------------------------------------------
 
 
-@dataclass(eq=False, repr=False)  # as Member
 class Batch:
     """Assessed rows of one context, or the error that ended its reading."""
 
-    member: Member
-    rows: list = field(default_factory=list)
-    error: Exception | None = None
-    done: bool = False  # the member's last item: its mesh config has been read
+    def __init__(
+        self,
+        member: Member,
+        rows: list | None = None,
+        error: Exception | None = None,
+        done: bool = False,
+    ):
+        self.member = member
+        self.rows = [] if rows is None else rows
+        self.error = error
+        self.done = done  # the member's last item: its mesh config has been read
 
 
 def stream(members, assessors, proxy_names=None, read_ahead=READ_AHEAD, in_order=True):

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 UNKNOWN = None  # can't be told: never flagged
 
 
-@dataclass(frozen=True, slots=True)
-class Selector:
+class Selector(NamedTuple):
     """A metav1.LabelSelector read once, to be matched against many pods' labels."""
 
     requirements: tuple[tuple[str, str, frozenset], ...] = ()  # (key, operator, values)
@@ -127,8 +126,7 @@ def applies_to_pod_creation(webhook: Mapping) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class InjectorWebhook:
+class InjectorWebhook(NamedTuple):
     """One webhook of a mesh's injector that applies to pod creation."""
 
     configuration: str  # its MutatingWebhookConfiguration's name
@@ -180,8 +178,7 @@ def injector_webhooks(configurations: Iterable[Mapping], prefixes: tuple[str, ..
     return found
 
 
-@dataclass(frozen=True)
-class Namespace:
+class Namespace(NamedTuple):
     """What a namespace tells the API server's selectors and a mesh's injector."""
 
     labels: Mapping[str, str]

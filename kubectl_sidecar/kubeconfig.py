@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kubectl_sidecar import blockyaml, plainconfig
 from kubectl_sidecar.errors import InputError, SidecarError, one_line
@@ -25,8 +25,7 @@ from kubectl_sidecar.errors import InputError, SidecarError, one_line
 FLAGS_CONTEXT = "--server"  # what messages call a connection made from the flags alone
 
 
-@dataclass(frozen=True)
-class Overrides:
+class Overrides(NamedTuple):
     """kubectl's connection flags (cli-runtime's ConfigFlags), over the kubeconfig's context.
 
     cluster/user pick other kubeconfig entries for the context; server, certificate_authority,
@@ -44,7 +43,7 @@ class Overrides:
     insecure_skip_tls_verify: bool = False
     tls_server_name: str | None = None
     as_user: str | None = None
-    as_groups: tuple = field(default_factory=tuple)
+    as_groups: tuple = ()
     as_uid: str | None = None
     disable_compression: bool = False
 
@@ -100,8 +99,7 @@ class Overrides:
         return self
 
 
-@dataclass(frozen=True)
-class Impersonation:
+class Impersonation(NamedTuple):
     """Who the API server should treat us as (kubectl's --as, --as-group, --as-uid)."""
 
     user: str | None = None
@@ -129,15 +127,17 @@ def existing_paths(kubeconfig=None):
     return [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
 
 
-@dataclass
 class Merged:
     """The kubeconfig files merged as kubectl merges them. Entries map a name to (the entry's
     dict, the directory of the file that defined it: relative paths are relative to it)."""
 
-    current_context: str | None = None
-    contexts: dict = field(default_factory=dict)
-    clusters: dict = field(default_factory=dict)
-    users: dict = field(default_factory=dict)
+    # Written out, not a dataclass, whose generated methods are compiled at every start of
+    # every command (BENCHMARKS.md, small cluster): filled in file by file.
+    def __init__(self):
+        self.current_context: str | None = None
+        self.contexts: dict = {}
+        self.clusters: dict = {}
+        self.users: dict = {}
 
 
 def read_kubeconfigs(paths):

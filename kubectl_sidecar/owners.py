@@ -25,11 +25,10 @@ The markers are each tool's own (shared/reference/DOMAIN.md "Who owns the mesh s
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HELM_RELEASE_NAME = "meta.helm.sh/release-name"
 HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
@@ -90,8 +89,7 @@ TREATMENTS = {
 }
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(NamedTuple):
     """Who owns an object: its kind, its name in the owner's terms (a release's
     `namespace/name`, an Application's name, an IstioRevision's name), and for Helm the chart."""
 
@@ -305,9 +303,7 @@ def attach(changes: list, applications: Callable[[], Collection[str]]) -> list:
     else:
         names = applications()
     return [
-        dataclasses.replace(c, owner=detect(c.metadata, c.namespace, names))
-        if c.metadata is not None
-        else c
+        c.replaced(owner=detect(c.metadata, c.namespace, names)) if c.metadata is not None else c
         for c in changes
     ]
 

@@ -10,7 +10,7 @@ patch, and a namespace's annotation is a plain merge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kubectl_sidecar import resources
 from kubectl_sidecar.resources import JSON_MERGE_PATCH, STRATEGIC_MERGE_PATCH, Resource
@@ -18,8 +18,7 @@ from kubectl_sidecar.resources import JSON_MERGE_PATCH, STRATEGIC_MERGE_PATCH, R
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
-@dataclass(frozen=True)
-class Patch:
+class Patch(NamedTuple):
     """One PATCH request: which object, the body, and its content type."""
 
     resource: Resource

@@ -8,7 +8,6 @@ a time with widths remembered between pages, and on 10,000 rows tabulate takes ~
 columns() takes ~0.02 s on the hot path of `status -A`.
 """
 
-import dataclasses
 import json
 from datetime import datetime, timezone
 
@@ -465,6 +464,8 @@ def plan_text(parts):
     if len(parts) == 1:
         _, plan, scope = parts[0]
         return _plan_body(plan, scope)
+    import dataclasses  # status's start-up has no dataclass to import it for
+
     names = ", ".join(name for name, _, _ in parts)
     target = parts[0][1].target
     what = (

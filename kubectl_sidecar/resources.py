@@ -1,14 +1,13 @@
 """The kinds of object this tool reads and writes, described by data: where each lives in the API."""
 
 import urllib.parse
-from dataclasses import dataclass
+from typing import NamedTuple
 
 JSON_MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 
-@dataclass(frozen=True)
-class Resource:
+class Resource(NamedTuple):
     """A kind of object, described by data: where it lives in the API."""
 
     group: str

@@ -14,7 +14,7 @@ import functools
 import gc
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kubectl_sidecar import meshconfig, resources
 from kubectl_sidecar.actions import Step, assess
@@ -44,8 +44,7 @@ from kubectl_sidecar.refs import WorkloadRef
 from kubectl_sidecar.workloads import ROLLOUT_KINDS, controllers, facts_index, resolve_workload
 
 
-@dataclass
-class Scope:
+class Scope(NamedTuple):
     """Which pods: one namespace (None = all namespaces) and an optional label selector."""
 
     namespace: str | None = None
@@ -59,20 +58,20 @@ class Scope:
         return "all namespaces" if self.namespace is None else f"{self.namespace} namespace"
 
 
-# eq and repr not generated: never compared or printed, and each generated method is compiled at
-# every start of every command (BENCHMARKS.md, small cluster).
-@dataclass(eq=False, repr=False)
+# Tally and Report are written out, not dataclasses, whose generated methods are compiled at
+# every start of every command (BENCHMARKS.md, small cluster): neither is compared or printed.
 class Tally:
     """Counts over the rows seen so far: what the summary line and --summary need, without
     keeping the rows themselves."""
 
-    pods: int = 0
-    modes: Counter = field(default_factory=Counter)
-    needs_action: int = 0
-    # The workloads to restart; a fleet's total holds (context, WorkloadRef).
-    workloads: set[WorkloadRef | tuple[str, WorkloadRef]] = field(default_factory=set)
-    per_namespace: dict = field(default_factory=dict)  # namespace -> Counter of modes, "restart"
-    not_redirected: int = 0  # pods labelled for ambient that aren't in it
+    def __init__(self):
+        self.pods = 0
+        self.modes: Counter = Counter()
+        self.needs_action = 0
+        # The workloads to restart; a fleet's total holds (context, WorkloadRef).
+        self.workloads: set[WorkloadRef | tuple[str, WorkloadRef]] = set()
+        self.per_namespace: dict = {}  # namespace -> Counter of modes, "restart"
+        self.not_redirected = 0  # pods labelled for ambient that aren't in it
 
     def add(self, rows):
         for row in rows:
@@ -104,17 +103,23 @@ class Tally:
         }
 
 
-@dataclass(eq=False, repr=False)  # as Tally
 class Report:
     """Everything status knows with every row in memory: what switch and -o json/yaml use."""
 
-    scope: Scope
-    mesh: MeshConfig
-    rows: list
-    warnings: list = field(default_factory=list)
-    assessor: Assessor | None = (
-        None  # what was read to assess the rows, to read more without repeats
-    )
+    def __init__(
+        self,
+        scope: Scope,
+        mesh: MeshConfig,
+        rows: list,
+        warnings: list | None = None,
+        assessor: Assessor | None = None,
+    ):
+        self.scope = scope
+        self.mesh = mesh
+        self.rows = rows
+        self.warnings = [] if warnings is None else warnings
+        # what was read to assess the rows, to read more without repeats
+        self.assessor = assessor
 
     def tally(self):
         return Tally().add(self.rows)

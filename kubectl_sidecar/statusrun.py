@@ -10,15 +10,14 @@ number of pods that need action; the exit code is cli.py's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from kubectl_sidecar import fleet, render, status
 from kubectl_sidecar.errors import InputError, SidecarError
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     """How status shows what it reads, complete and validated before anything connects."""
 
     output: str = "table"  # table | wide | json | yaml
@@ -28,7 +27,7 @@ class Options:
     watch: bool = False
     exit_code: bool = False  # --exit-code: cli.py exits 1 when a pod needs action
     mesh: str = "auto"
-    proxy_names: dict = field(default_factory=dict)
+    proxy_names: Mapping[str, str] = {}  # read, never written: one shared empty default
     probe: bool = False  # DESIRED from a dry-run create of each workload's pod (canary.py)
 
     @property
@@ -48,15 +47,15 @@ class Options:
         return self
 
 
-# eq and repr not generated: never compared or printed, and each generated method is compiled at
-# every start of every command (BENCHMARKS.md, small cluster).
-@dataclass(eq=False, repr=False)
+# Written out, not a dataclass, whose generated methods are compiled at every start of every
+# command (BENCHMARKS.md, small cluster): never compared or printed.
 class Console:
     """Where status talks: rows, documents and the summary to out (text as it is, newlines
     included); warnings, errors and "No resources found" to err (one line each)."""
 
-    out: Callable[[str], None]
-    err: Callable[[str], None]
+    def __init__(self, out: Callable[[str], None], err: Callable[[str], None]):
+        self.out = out
+        self.err = err
 
     def warn(self, text, context=None):
         self.err("Warning: " + (f"context {context}: " if context else "") + text)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubectl_sidecar.classify import OVERRIDE_ANNOTATIONS
 from kubectl_sidecar.patches import RESTARTED_AT
@@ -20,8 +19,7 @@ RESTARTABLE = ROLLOUT_KINDS + ("Rollout",)
 _MODE_KEYS = tuple(key for keys in OVERRIDE_ANNOTATIONS.values() for key in keys)
 
 
-@dataclass(frozen=True, slots=True)
-class WorkloadFacts:
+class WorkloadFacts(NamedTuple):
     """What matters about a workload object for restarting it."""
 
     kind: str

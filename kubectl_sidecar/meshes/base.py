@@ -10,8 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 from kubectl_sidecar import owners
 from kubectl_sidecar.errors import SidecarError
@@ -92,8 +91,7 @@ class Unsupported(SidecarError):
     """Asked a mesh for something it can't do, or for a mesh kubectl-sidecar doesn't know."""
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(NamedTuple):
     """A configured choice: native (True), traditional (False) or unknown (None), and why."""
 
     native: bool | None
@@ -108,38 +106,55 @@ NO_MESH = "none"
 MESH_WIDE = ""  # MeshConfig.owners' key for the owner of the mesh-wide setting
 
 
-@dataclass
 class MeshConfig:
     """The mesh whose config we read, and the settings that decide each pod's mode."""
 
-    name: str  # a control plane's NAME, or NO_MESH
-    mesh_wide: Setting | None = None  # one setting for all pods, where the mesh has one
-    revisions: dict[str, Setting] = field(
-        default_factory=dict
-    )  # revision -> Setting, where it has several
-    context: str | None = None  # the kubeconfig context the config was read from
-    warnings: list[str] = field(default_factory=list)
-    # False when the running control plane can't inject native at all: then it ignores the
-    # pods' override annotations too.
-    native_supported: bool | None = None
-    family: str | None = None  # the proxies its pods run (the control plane's FAMILY)
-    payload: object = None  # what only the mesh's own module reads (e.g. the objects to patch)
-    none_found: str = "no settings found"  # the description without any revision read
-    # False when --mesh named a mesh whose config isn't on the cluster: its settings are
-    # guesses, and a switch must not act on them.
-    found: bool = True
-    # The per-pod mode annotation a switch writes where the running release reads another
-    # than its family's first OVERRIDE_ANNOTATIONS (Linkerd before 2.20); None: that one.
-    override_key: str | None = None
-    # Who owns the object each setting is read from (owners.Owner): revision -> owner, or
-    # MESH_WIDE -> owner of the mesh-wide setting's; absent where nobody we know does.
-    owners: dict[str, owners.Owner] = field(default_factory=dict)
-    # The metadata of those objects, by the same keys: what owners.detect read, kept so the
-    # Argo CD 2.x check (meshread.py) can read it again against the Applications.
-    owned: dict[str, dict] = field(default_factory=dict)
-    # The Argo CD Applications' names once listed for that check (None: not listed), so a
-    # switch doesn't list them twice.
-    argocd_applications: frozenset | None = None
+    # Written out, not a dataclass (as ConfigChange): never compared or printed.
+    def __init__(
+        self,
+        name: str,
+        mesh_wide: Setting | None = None,
+        revisions: dict[str, Setting] | None = None,
+        context: str | None = None,
+        warnings: list[str] | None = None,
+        native_supported: bool | None = None,
+        family: str | None = None,
+        payload: object = None,
+        none_found: str = "no settings found",
+        found: bool = True,
+        override_key: str | None = None,
+        owners: dict[str, owners.Owner] | None = None,
+        owned: dict[str, dict] | None = None,
+        argocd_applications: frozenset | None = None,
+    ):
+        self.name = name  # a control plane's NAME, or NO_MESH
+        self.mesh_wide = mesh_wide  # one setting for all pods, where the mesh has one
+        # revision -> Setting, where it has several
+        self.revisions = {} if revisions is None else revisions
+        self.context = context  # the kubeconfig context the config was read from
+        self.warnings = [] if warnings is None else warnings
+        # False when the running control plane can't inject native at all: then it ignores the
+        # pods' override annotations too.
+        self.native_supported = native_supported
+        self.family = family  # the proxies its pods run (the control plane's FAMILY)
+        # what only the mesh's own module reads (e.g. the objects to patch)
+        self.payload = payload
+        self.none_found = none_found  # the description without any revision read
+        # False when --mesh named a mesh whose config isn't on the cluster: its settings are
+        # guesses, and a switch must not act on them.
+        self.found = found
+        # The per-pod mode annotation a switch writes where the running release reads another
+        # than its family's first OVERRIDE_ANNOTATIONS (Linkerd before 2.20); None: that one.
+        self.override_key = override_key
+        # Who owns the object each setting is read from (owners.Owner): revision -> owner, or
+        # MESH_WIDE -> owner of the mesh-wide setting's; absent where nobody we know does.
+        self.owners = {} if owners is None else owners
+        # The metadata of those objects, by the same keys: what owners.detect read, kept so the
+        # Argo CD 2.x check (meshread.py) can read it again against the Applications.
+        self.owned = {} if owned is None else owned
+        # The Argo CD Applications' names once listed for that check (None: not listed), so a
+        # switch doesn't list them twice.
+        self.argocd_applications = argocd_applications
 
     def describe(self) -> str:
         """One phrase for the summary line: the mesh, its configured mode and where it came from."""
@@ -168,26 +183,43 @@ def no_mesh(reason: str) -> MeshConfig:
     return MeshConfig(name=NO_MESH, mesh_wide=Setting(None, reason))
 
 
-@dataclass(frozen=True)
 class ConfigChange:
     """One write to a mesh's configuration. Each control plane subclasses it with its own
     patch and wording; this base knows none and says so."""
 
-    mesh: str  # the control plane's NAME
-    kind: str  # the object's kind: ASMMeshConfig, Deployment, Namespace, ...
-    namespace: str | None
-    name: str
-    old: str
-    new: str
-    context: str | None = None
-    container: str | None = None  # the container to patch, where it is a Deployment's
-    # A container entry rewritten whole, and the resourceVersion it was read at.
-    container_patch: dict | None = field(default=None, hash=False)
-    resource_version: str | None = None
-    # The object's metadata as read (labels, annotations, ownerReferences): who owns it.
-    metadata: dict | None = field(default=None, hash=False, compare=False, repr=False)
-    # Who owns the object (owners.Owner), once the switch has looked; None: nobody we know.
-    owner: owners.Owner | None = field(default=None, compare=False)
+    # Written out, not a dataclass, whose generated methods are compiled at every start of every
+    # command (BENCHMARKS.md, small cluster): changes are never compared or printed, only built,
+    # copied with an owner or a resourceVersion (replaced), and sent.
+    def __init__(
+        self,
+        mesh: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        old: str,
+        new: str,
+        context: str | None = None,
+        container: str | None = None,
+        container_patch: dict | None = None,
+        resource_version: str | None = None,
+        metadata: dict | None = None,
+        owner: owners.Owner | None = None,
+    ):
+        self.mesh = mesh  # the control plane's NAME
+        self.kind = kind  # the object's kind: ASMMeshConfig, Deployment, Namespace, ...
+        self.namespace = namespace
+        self.name = name
+        self.old = old
+        self.new = new
+        self.context = context
+        self.container = container  # the container to patch, where it is a Deployment's
+        # A container entry rewritten whole, and the resourceVersion it was read at.
+        self.container_patch = container_patch
+        self.resource_version = resource_version
+        # The object's metadata as read (labels, annotations, ownerReferences): who owns it.
+        self.metadata = metadata
+        # Who owns the object (owners.Owner), once the switch has looked; None: nobody we know.
+        self.owner = owner
 
     # Where the config lives on another API server than the pods' (--mesh-context).
     on_mesh_instance: ClassVar[bool] = False
@@ -217,7 +249,15 @@ class ConfigChange:
         now = ((current or {}).get("metadata") or {}).get("generation")
         if read is None or read != now:
             return None
-        return replace(self, resource_version=version_of(current))
+        return self.replaced(resource_version=version_of(current))
+
+    def replaced(self, **values: object) -> ConfigChange:
+        """A copy of this change (of its own class) with `values` for some of its attributes."""
+        import copy  # a switch's alone
+
+        changed = copy.copy(self)
+        vars(changed).update(values)
+        return changed
 
     def rolls_out_as(self) -> tuple[str, str]:
         """(namespace, name) of the Deployment that rolls out with the change (rolls_out)."""

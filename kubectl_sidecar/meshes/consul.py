@@ -11,7 +11,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 """
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kubectl_sidecar import owners, resources
 from kubectl_sidecar.errors import SidecarError
@@ -95,19 +95,29 @@ _NEXT_WORD = r"(?:\s|\\\n)*([^\s\\]\S*)"
 _IMAGE_TAG_VERSION = r"v?(\d+)\.(\d+)(?:\.(\d+))?"
 
 
-# Without generated eq and repr: never compared or printed, and each generated method is
-# compiled at every start of every command.
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+# Written out, not a dataclass, whose generated methods are compiled at every start of every
+# command: never compared or printed.
 class _FlagUse:
     """One occurrence of the flag: in `field` ("command" or "args") element `index`, either
     the whole element (span None) or, in a shell script, the characters span[0]:span[1]."""
 
-    field: str
-    index: int
-    span: tuple[int, int] | None
-    dashes: str
-    value: str | None  # None for the bare flag, which Go reads as true
-    next_word: str | None  # what follows it, to tell `-flag false` apart
+    __slots__ = ("field", "index", "span", "dashes", "value", "next_word")
+
+    def __init__(
+        self,
+        field: str,
+        index: int,
+        span: tuple[int, int] | None,
+        dashes: str,
+        value: str | None,
+        next_word: str | None,
+    ):
+        self.field = field
+        self.index = index
+        self.span = span
+        self.dashes = dashes
+        self.value = value  # None for the bare flag, which Go reads as true
+        self.next_word = next_word  # what follows it, to tell `-flag false` apart
 
     @property
     def text(self):
@@ -275,8 +285,7 @@ def release_text(version):
     return ".".join(str(part) for part in version if part is not None)
 
 
-@dataclass(frozen=True)
-class Injector:
+class Injector(NamedTuple):
     """MeshConfig.payload of Consul: the connect-injector as read. Its flag lives inside a
     command or script that a switch must rewrite whole, so the patch is built from this very
     object."""

@@ -6,7 +6,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 
 import functools
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kubectl_sidecar import injection, owners, patches, resources
 from kubectl_sidecar.meshes import base, reading
@@ -128,8 +128,7 @@ INJECTOR_IGNORED_NAMESPACES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class InjectorPolicy:
+class InjectorPolicy(NamedTuple):
     """The per-pod rules in istiod's injector config (its ConfigMap's `config` key)."""
 
     policy: str = "enabled"
@@ -460,19 +459,20 @@ def config_changes(config, target, rows):
     return changes
 
 
-@dataclass(frozen=True)
 class IstioCRChange(ConfigChange):
     """The Sail operator's Istio CR, spec.values.pilot.env.ENABLE_NATIVE_SIDECARS: the operator
     renders istiod from it (and would put a hand edit of istiod back at once), so the switch
     writes here and waits for the operator's istiod rollout (rolls_out_as)."""
-
-    istiod: tuple[str, str] = ("", "")  # (namespace, name) of the istiod it renders into
 
     rolls_out = True
     writes_owner = True
     field_name = "spec.values." + PILOT_ENV_VALUE
     done_name = field_name
     helm_value = PILOT_ENV_VALUE
+
+    def __init__(self, *args, istiod: tuple[str, str] = ("", ""), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.istiod = istiod  # (namespace, name) of the istiod it renders into
 
     def patch(self):
         # The Sail API types spec.values.pilot.env as map[string]string: a string value.

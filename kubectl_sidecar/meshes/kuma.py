@@ -28,7 +28,7 @@ per-workload switch lists its workloads as manual.
 Implements base.ProxyFamily and base.ControlPlane.
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kubectl_sidecar import owners, patches
 from kubectl_sidecar.meshes import base, reading
@@ -202,8 +202,7 @@ def kuma_setting(deployment, server_version):
     return setting
 
 
-@dataclass(frozen=True)
-class ControlPlaneDeployment:
+class ControlPlaneDeployment(NamedTuple):
     """MeshConfig.payload of Kuma: the kuma-control-plane Deployment as read."""
 
     namespace: str | None

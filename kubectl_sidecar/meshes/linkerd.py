@@ -5,7 +5,7 @@ Implements base.ProxyFamily and base.ControlPlane.
 """
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kubectl_sidecar import owners, resources
 from kubectl_sidecar.errors import unless_forbidden
@@ -102,10 +102,7 @@ def injector_hook(container, hook, command):
 # Checked unchanged through edge-26.8.3.
 
 
-# Without generated eq and repr: each is one of RELEASE_LINES, the same object wherever it is
-# found, and generated methods are compiled at every start of every command.
-@dataclass(frozen=True, eq=False, repr=False)
-class ReleaseLine:
+class ReleaseLine(NamedTuple):
     """What the releases of one Linkerd line read: a row of RELEASE_LINES."""
 
     name: str
@@ -169,17 +166,18 @@ CONFIG_ON_MESH_INSTANCE = False
 HELM_VALUE: str | None = "proxy.nativeSidecar"
 
 
-@dataclass
 class Namespaces:
     """MeshConfig.payload of Linkerd: the release running, and what its namespaces say."""
 
-    settings: dict = field(default_factory=dict)  # namespace -> Setting
-    # namespace -> {key: value} of the mode annotations it copies onto its pods
-    annotations: dict = field(default_factory=dict)
-    version: str | None = None  # linkerd-config's linkerdVersion
-    line: ReleaseLine | None = None  # None: the release is unknown
-    # namespace -> its metadata as listed: who owns it, for a switch that annotates it
-    metadata: dict = field(default_factory=dict)
+    # Written out, not a dataclass (as base.MeshConfig): filled in as the namespaces are read.
+    def __init__(self):
+        self.settings: dict = {}  # namespace -> Setting
+        # namespace -> {key: value} of the mode annotations it copies onto its pods
+        self.annotations: dict = {}
+        self.version: str | None = None  # linkerd-config's linkerdVersion
+        self.line: ReleaseLine | None = None  # None: the release is unknown
+        # namespace -> its metadata as listed: who owns it, for a switch that annotates it
+        self.metadata: dict = {}
 
 
 def linkerd_config(config_map, namespaces, context=None):
@@ -339,11 +337,12 @@ def setting_for(row, config):
 # --- switching it: annotate each namespace with Linkerd pods ---------------------------------
 
 
-@dataclass(frozen=True)
 class NamespaceChange(ConfigChange):
     """The namespace-wide annotation the running release reads (`key`)."""
 
-    key: str = LATEST.key or STABLE_KEY
+    def __init__(self, *args, key: str = LATEST.key or STABLE_KEY, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key = key
 
     # The base names its field per class; this one's depends on the release it writes for.
     @property
