@@ -612,10 +612,7 @@ _BOOL_FLAGS = frozenset(
 )
 
 
-# Without generated eq and repr: never compared or printed, and each generated method is
-# compiled at every start of every command.
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
-class InjectorRules:
+class InjectorRules(NamedTuple):
     """The connect-injector's flags that decide which pods it injects."""
 
     default_inject: bool
