@@ -60,6 +60,23 @@ def test_stream_hands_over_each_batch_before_reading_further_pods():
     assert [len(batch) for batch in batches] == [500, 200]
 
 
+def test_the_collector_stays_off_until_the_last_of_overlapping_listings_ends():
+    # A fleet lists its contexts in threads: one context's listing ending first must not turn
+    # the process's collector back on under the others.
+    import gc
+
+    assert gc.isenabled()
+    first = status.list_pod_rows(FakeCluster(big_mesh(3)), status.Scope())
+    second = status.list_pod_rows(FakeCluster(big_mesh(3)), status.Scope())
+    next(first)
+    next(second)
+    assert not gc.isenabled()
+    assert len(list(first)) == 2
+    assert not gc.isenabled()
+    assert len(list(second)) == 2
+    assert gc.isenabled()
+
+
 def test_owners_workloads_and_mesh_config_are_read_once_whatever_the_batches():
     cluster = FakeCluster(big_mesh(1200))
     scope = status.Scope()
