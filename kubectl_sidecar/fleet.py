@@ -1,10 +1,10 @@
 """A fleet: one mesh over several clusters (kubeconfig contexts), seen and switched as one.
 
-Everything here composes the one-context pieces (status.stream) per context, or is
-what switch.run, the one routine for one context or several, needs only for several; nothing
-about a single cluster is decided twice. The pure parts (which config writes are the same
-write, whether contexts sharing a mesh agree, totals) are functions of plain data, tested
-without a cluster.
+Everything here composes the one-context pieces (status.stream) per context, or is what
+switch.run, the one routine for one context or several, needs to run contexts side by side (a
+single one runs in the calling thread); nothing about a single cluster is decided twice. The pure
+parts (which config writes are the same write, whether contexts sharing a mesh agree, totals) are
+functions of plain data, tested without a cluster.
 """
 
 from __future__ import annotations

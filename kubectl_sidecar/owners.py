@@ -1,6 +1,7 @@
 """Who owns an object a switch would change, read from its metadata alone, and the change in
 that owner's terms: the `helm upgrade` that keeps it, the IstioOperator or Istio CR values, the
-line to change in Git. Pure functions of plain dicts; switch.py decides what to do with them.
+line to change in Git. Pure functions of plain dicts; meshwide.py decides what a switch does
+with them.
 
 The markers are each tool's own (shared/reference/DOMAIN.md "Who owns the mesh setting"):
 
