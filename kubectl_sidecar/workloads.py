@@ -63,6 +63,16 @@ def facts_index(objects: Iterable[dict], kind: str) -> dict[tuple[str, str], Wor
     return index
 
 
+def template_reference(obj: dict) -> tuple[str, str] | None:
+    """(kind, name) of the object whose pod template this workload runs, when it isn't its own:
+    an Argo Rollout with spec.workloadRef (a Deployment, say) and no spec.template."""
+    spec = obj.get("spec") or {}
+    ref = spec.get("workloadRef") or {}
+    if spec.get("template") or not ref.get("kind") or not ref.get("name"):
+        return None
+    return ref["kind"], ref["name"]
+
+
 def controllers(objects: Iterable[dict], kind: str) -> dict[WorkloadRef, WorkloadRef]:
     """{object: its controller} for the objects of one kind (raw, possibly metadata-only) that
     have a controller.

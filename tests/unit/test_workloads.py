@@ -1,4 +1,9 @@
-from kubectl_sidecar.workloads import controllers, facts_index, resolve_workload
+from kubectl_sidecar.workloads import (
+    controllers,
+    facts_index,
+    resolve_workload,
+    template_reference,
+)
 from tests.unit.pods import ref
 
 
@@ -93,3 +98,13 @@ def test_facts_keep_the_mode_annotations_of_the_pod_template_only():
         ("config.beta.linkerd.io/proxy-enable-native-sidecar", "false"),
     )
     assert index[("shop", "plain")].template_modes == index[("shop", "bare")].template_modes == ()
+
+
+def test_a_workload_ref_rollout_runs_its_deployments_template():
+    ref_only = {
+        "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}}
+    }
+    assert template_reference(ref_only) == ("Deployment", "api")
+    own = {"spec": {"template": {"metadata": {}}, "selector": {}}}
+    assert template_reference(own) is None
+    assert template_reference({}) is None
