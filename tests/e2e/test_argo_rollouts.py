@@ -10,6 +10,7 @@ from tests.harness import argo_rollouts, build, seed
 from tests.harness.api import resource_path
 from tests.harness.argo_rollouts import rollouts_path
 
+NATIVE_KEY = "sidecar.istio.io/nativeSidecar"
 TIMEOUT = 600  # seconds: the controller evicts one pod at a time and rechecks every 30 s
 
 
@@ -143,3 +144,58 @@ def test_restart_after_a_config_change_made_elsewhere_waits_for_the_controller(
     assert admin.get(rollouts_path(shop, "web"))["status"]["restartedAt"]
     seed.wait_for_pods(admin, shop, 2, "app=web", timeout=TIMEOUT)
     assert seed.modes(admin, shop, "app=web") == ["native"] * 2
+
+
+@pytest.fixture
+def migrated(controller, istio_mesh, fresh_namespace):
+    """A Rollout that takes its pod template from a Deployment scaled to 0 (spec.workloadRef),
+    as Argo Rollouts' migration guide has it."""
+    admin = istio_mesh
+    seed.istio_mesh(admin, "false")
+    seed.deployment(admin, fresh_namespace, "api", replicas=0)
+    rollout(admin, fresh_namespace, "api", workload_ref="api")
+    seed.wait_for_pods(admin, fresh_namespace, 2, timeout=TIMEOUT)
+    wait_healthy(admin, fresh_namespace, "api")
+    return fresh_namespace
+
+
+def test_a_workload_ref_rollout_is_tried_by_the_canary_and_restarted(kubectl, admin, migrated):
+    assert {row[:2] for row in _rows(kubectl, migrated)} == {("Rollout", "api")}
+    done = kubectl.sidecar("switch", "--native", "-n", migrated, "--yes", "--timeout", "10m")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Its template is the Deployment's: the canary reads it there rather than skip the Rollout.
+    assert (
+        "Canary: 1 workload(s) tried through admission (1 dry-run pod create(s)" in done.stdout
+    ), done.stdout
+    seed.wait_for_pods(admin, migrated, 2, timeout=TIMEOUT)
+    assert seed.modes(admin, migrated) == ["native"] * 2
+    assert "template" not in admin.get(rollouts_path(migrated, "api"))["spec"]
+
+
+def test_a_per_workload_switch_never_writes_a_template_into_a_workload_ref_rollout(
+    kubectl, admin, migrated
+):
+    done = kubectl.sidecar(
+        "switch", "--native", "rollout/api", "-n", migrated, "--yes", "--timeout", "10m"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = admin.get(rollouts_path(migrated, "api"))
+    assert "template" not in found["spec"], found["status"]
+    assert found["status"]["phase"] == "Healthy"
+    assert (
+        "its pod template is deployment/api's (spec.workloadRef): set "
+        'sidecar.istio.io/nativeSidecar: "true"' in done.stdout
+    ), done.stdout
+    # What it tells the user to do works: the controller rolls the Deployment's template out.
+    admin.patch(
+        resource_path("apps/v1", "deployments", migrated, "api"),
+        {"spec": {"template": {"metadata": {"annotations": {NATIVE_KEY: "true"}}}}},
+    )
+    admin.wait_for(
+        "the Rollout's pods to be native",
+        lambda: (
+            healthy(admin, migrated, "api")
+            and seed.modes(admin, migrated, "app=api") == ["native"] * 2
+        ),
+        TIMEOUT,
+    )
