@@ -56,7 +56,10 @@ def facts_index(objects: Iterable[dict], kind: str) -> dict[tuple[str, str], Wor
             paused=bool(spec.get("paused")),
             on_delete=strategy.get("type") == "OnDelete",
             unhealthy=failing,
-            in_flight=RESTARTED_AT in template
+            # An Argo Rollout's restart is its spec.restartAt, not a template annotation.
+            in_flight=(
+                RESTARTED_AT in template or bool(kind == "Rollout" and spec.get("restartAt"))
+            )
             and not (state.done or state.failed or failing or spec.get("paused")),
             template_modes=tuple((key, template[key]) for key in _MODE_KEYS if key in template),
         )

@@ -108,3 +108,14 @@ def test_a_workload_ref_rollout_runs_its_deployments_template():
     own = {"spec": {"template": {"metadata": {}}, "selector": {}}}
     assert template_reference(own) is None
     assert template_reference({}) is None
+
+
+def test_a_rollout_restart_left_midway_is_in_flight():
+    """A run stopped while the controller was still evicting a Rollout's pods: restartAt set,
+    not yet copied to status.restartedAt."""
+    rollout = _meta("Rollout", "web", spec={"restartAt": "2026-12-07T05:00:01+00:00"})
+    rollout["metadata"]["generation"] = 2
+    rollout["status"] = {"observedGeneration": "2", "phase": "Healthy"}
+    assert facts_index([rollout], "Rollout")[("shop", "web")].in_flight
+    rollout["status"]["restartedAt"] = "2026-12-07T05:00:01Z"
+    assert not facts_index([rollout], "Rollout")[("shop", "web")].in_flight
