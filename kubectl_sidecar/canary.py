@@ -29,6 +29,7 @@ from kubectl_sidecar.errors import ApiError
 from kubectl_sidecar.meshes.base import Mode, parse_bool
 from kubectl_sidecar.plan import CanaryFindings
 from kubectl_sidecar.refs import WorkloadRef
+from kubectl_sidecar.workloads import template_reference
 
 if TYPE_CHECKING:
     from kubectl_sidecar.cluster import ClusterApi
@@ -279,9 +280,21 @@ def probe(
         finally:
             with lock:
                 result.requests += 1
+        elsewhere = template_reference(obj or {})
+        if elsewhere is not None and elsewhere[0] in resources.BY_KIND:
+            # An Argo Rollout running a Deployment's template (spec.workloadRef): try that.
+            try:
+                obj = cluster.get(resources.BY_KIND[elsewhere[0]], elsewhere[1], ref.namespace)
+            except ApiError as error:
+                if error.denied:
+                    return ref, Answer(None, skipped=error.message)
+                raise
+            finally:
+                with lock:
+                    result.requests += 1
         template = ((obj or {}).get("spec") or {}).get("template")
         if not template:
-            return ref, None  # gone meanwhile, or a Rollout whose template is elsewhere
+            return ref, None  # gone meanwhile
         annotations = (template.get("metadata") or {}).get("annotations") or {}
         want, set_key = wanted_mode(item, annotations)
         pod = pod_from_template(

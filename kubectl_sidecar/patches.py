@@ -10,6 +10,7 @@ patch, and a namespace's annotation is a plain merge.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from kubectl_sidecar import resources
@@ -50,10 +51,21 @@ def restart(kind: str, namespace: str, name: str, timestamp: str) -> Patch:
     Argo Rollouts restart their pods themselves once spec.restartAt passes.
     """
     if kind == "Rollout":
-        body = {"spec": {"restartAt": timestamp}}
+        body = {"spec": {"restartAt": restart_at(timestamp)}}
     else:
         body = _template_annotations({RESTARTED_AT: timestamp})
     return Patch(resources.BY_KIND[kind], namespace, name, body, _workload_content_type(kind))
+
+
+def restart_at(timestamp: str) -> str:
+    """An Argo Rollout's spec.restartAt for a restart asked at timestamp: the next whole second.
+    The controller replaces only the pods created before restartAt, in whole seconds, so a pod
+    created in the second we asked (after the mesh's config changed) would keep its mode."""
+    try:
+        asked = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return timestamp  # a placeholder ("now", for an access review): no write is made of it
+    return (asked.replace(microsecond=0) + timedelta(seconds=1)).isoformat()
 
 
 def pod_template_annotation(kind: str, namespace: str, name: str, key: str, value: str) -> Patch:

@@ -7,19 +7,21 @@ from kubectl_sidecar import plan as planning
 from kubectl_sidecar import preflight, resources
 from kubectl_sidecar.errors import InputError, SidecarError
 from kubectl_sidecar.refs import WorkloadRef
-from kubectl_sidecar.workloads import RESTARTABLE
+from kubectl_sidecar.workloads import RESTARTABLE, template_reference
 
 
 def workload_steps(cluster, scope, options, console):
     """(scope, make_plan, check) of a per-workload switch."""
 
     def make_plan(report, facts):
-        workloads = _target_workloads(cluster, scope, options.workloads, report)
+        workloads, template_from = _target_workloads(cluster, scope, options.workloads, report)
         if not workloads:
             raise InputError(
                 f'no meshed workload has pods matching "{scope.selector}" in {scope.describe()}'
             )
-        return planning.plan_override(report.rows, workloads, options.target, facts, report.mesh)
+        return planning.plan_override(
+            report.rows, workloads, options.target, facts, report.mesh, template_from
+        )
 
     def check(report):
         # Restarting into the same old mode would fail verify, and every rerun would restart
@@ -37,7 +39,8 @@ def workload_steps(cluster, scope, options, console):
 
 
 def _target_workloads(cluster, scope, refs, report):
-    """[(workload, family, template annotations)] named by refs or by -l."""
+    """([(workload, family, template annotations)] named by refs or by -l, and {workload: the
+    object whose pod template it runs} for those whose template isn't their own)."""
     namespace = scope.namespace or cluster.namespace
     wanted = [WorkloadRef(kind, namespace, name) for kind, name in refs]
     if not refs:
@@ -53,6 +56,7 @@ def _target_workloads(cluster, scope, refs, report):
         if row.workload and row.family:
             families[row.workload] = row.family
     targets = []
+    template_from = {}
     for ref in wanted:
         kind, ns, name = ref
         resource = resources.BY_KIND[kind]
@@ -62,6 +66,9 @@ def _target_workloads(cluster, scope, refs, report):
         annotations = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
             "annotations"
         ) or {}
+        elsewhere = template_reference(obj)
+        if elsewhere is not None:
+            template_from[ref] = f"{elsewhere[0].lower()}/{elsewhere[1]}"
         family = families.get(ref) or report.mesh.family
         if family is None:
             raise SidecarError(
@@ -70,4 +77,4 @@ def _target_workloads(cluster, scope, refs, report):
                 "with --mesh"
             )
         targets.append((ref, family, annotations))
-    return targets
+    return targets, template_from

@@ -228,12 +228,16 @@ def plan_override(
     target: Mode | str,
     facts: Facts,
     mesh: MeshConfig | None = None,
+    template_from: Mapping[WorkloadRef, str] | None = None,
 ) -> Plan:
     """Per-workload switch: pin `target` with the mesh's pod-template annotation, the one the
     running control plane reads (mesh.override_key) where it says.
 
     workloads is [(workload, family, template annotations)] for the named workloads; rows are
-    the pods in scope (pods of other workloads are ignored).
+    the pods in scope (pods of other workloads are ignored). template_from names, for a
+    workload whose pod template is another object's (an Argo Rollout's spec.workloadRef), that
+    object, e.g. "deployment/api": Argo Rollouts rejects a template written beside a
+    workloadRef, so such a workload is left to the user, with what to set where.
     """
     target = Mode(target)
     plan = Plan(target=target, pin_keys=_pin_keys(mesh))
@@ -245,9 +249,23 @@ def plan_override(
         for row in rows
         if row.workload and row.fixed is not None and row.fixed.mode != target
     }
+    template_from = template_from or {}
+    elsewhere = set()
     for ref, family, template_annotations in workloads:
         key = plan.override_key(family)
         fixed = fixed_elsewhere.get(ref)
+        if key and ref in template_from:
+            elsewhere.add(ref)
+            plan.manual.append(
+                Manual(
+                    ref.namespace,
+                    ref.short,
+                    f"its pod template is {template_from[ref]}'s (spec.workloadRef): set "
+                    f'{key}: "{target.annotation}" on that template\'s annotations '
+                    "and Argo Rollouts rolls it out",
+                )
+            )
+            continue
         if fixed is not None:
             plan.manual.append(
                 Manual(ref.namespace, ref.short, f"stays {fixed.mode}: {fixed.source}")
@@ -272,7 +290,7 @@ def plan_override(
             return row.fixed.mode
         return target if row.family else None
 
-    _plan_pods(plan, mine, desired, facts, skip_restart=overridden)
+    _plan_pods(plan, mine, desired, facts, skip_restart=overridden | elsewhere)
     return plan
 
 

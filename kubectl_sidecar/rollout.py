@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import NamedTuple
+
+# Argo Rollouts: the referenced workload's generation a workloadRef Rollout last saw.
+WORKLOAD_GENERATION = "rollout.argoproj.io/workload-generation"
 
 
 class Progress(NamedTuple):
@@ -19,7 +23,7 @@ def progress(kind: str, obj: dict) -> Progress:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     name = f'{kind.lower()} "{metadata.get("name")}"'
-    if metadata.get("generation", 0) > status.get("observedGeneration", 0):
+    if not _generation_observed(metadata, status):
         return Progress(False, message=f"Waiting for {name} spec update to be observed...")
     if kind == "Deployment":
         return _deployment(name, spec, status)
@@ -28,7 +32,7 @@ def progress(kind: str, obj: dict) -> Progress:
     if kind == "StatefulSet":
         return _statefulset(name, spec, status)
     if kind == "Rollout":
-        return _argo_rollout(name, status)
+        return _argo_rollout(name, metadata, spec, status)
     return Progress(True, message=f"{name}: no rollout to wait for")
 
 
@@ -121,12 +125,56 @@ def _statefulset(name, spec, status):
     return Progress(True, message=f"{name} successfully rolled out")
 
 
-def _argo_rollout(name, status):
+def _generation_observed(metadata: dict, status: dict) -> bool:
+    """status.observedGeneration caught up with metadata.generation. Argo Rollouts writes it
+    as a string ("3"), and before v0.10 as a hash of the spec, which tells nothing: observed,
+    as the Argo Rollouts kubectl plugin takes it."""
+    observed = status.get("observedGeneration", 0)
+    if isinstance(observed, str):
+        if not observed.isdigit():
+            return True
+        observed = int(observed)
+    return metadata.get("generation", 0) <= observed
+
+
+def _moment(text) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _argo_rollout(name, metadata, spec, status):
+    """The verdict of the Argo Rollouts kubectl plugin (GetRolloutPhase), and a restart's own:
+    spec.restartAt evicts the pods older than it, a few at a time, while the phase stays
+    Healthy (the ReplicaSets don't change); the controller copies it to status.restartedAt
+    once every pod is newer."""
+    workload_generation = (metadata.get("annotations") or {}).get(WORKLOAD_GENERATION)
+    observed_workload = str(status.get("workloadObservedGeneration", ""))
+    if (
+        workload_generation
+        and observed_workload.isdigit()
+        and workload_generation != observed_workload
+    ):
+        return Progress(
+            False, message=f"Waiting for {name} to observe the update of its referenced workload..."
+        )
     phase = status.get("phase")
-    if phase == "Healthy":
-        return Progress(True, message=f"{name} is Healthy")
     if phase == "Degraded":
         return Progress(False, failed=f"{name} is Degraded: {status.get('message', '')}".strip())
+    restart_at = _moment(spec["restartAt"]) if spec.get("restartAt") else None
+    if restart_at is not None:
+        restarted_at = _moment(status["restartedAt"]) if status.get("restartedAt") else None
+        # The controller keeps whole seconds.
+        if restarted_at is None or restarted_at < restart_at.replace(microsecond=0):
+            return Progress(
+                False,
+                message=f"Waiting for {name} restart: pods created before "
+                f"{spec['restartAt']} are being replaced...",
+            )
+    if phase == "Healthy":
+        return Progress(True, message=f"{name} is Healthy")
     return Progress(False, message=f"Waiting for {name}: {phase or 'progressing'}")
 
 
@@ -137,7 +185,7 @@ def unhealthy(kind: str, obj: dict) -> str | None:
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    if metadata.get("generation", 0) > status.get("observedGeneration", 0):
+    if not _generation_observed(metadata, status):
         return None  # a change is on its way: judge it when it lands
     if kind == "Deployment":
         progressing = None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubectl_sidecar import resources
 from kubectl_sidecar.errors import ApiError, Unreachable
-from kubectl_sidecar.rollout import progress
+from kubectl_sidecar.rollout import WORKLOAD_GENERATION, progress
 
 if TYPE_CHECKING:
     from kubectl_sidecar.cluster import ClusterApi
@@ -346,10 +346,18 @@ def rollout_view(obj: dict) -> dict:
     return {
         "metadata": {
             key: metadata[key] for key in ("name", "namespace", "generation") if key in metadata
-        },
+        }
+        | _workload_generation(metadata),
         "spec": {key: value for key, value in spec.items() if key != "template"},
         "status": obj.get("status") or {},
     }
+
+
+def _workload_generation(metadata: dict) -> dict:
+    annotations = metadata.get("annotations") or {}
+    if WORKLOAD_GENERATION in annotations:
+        return {"annotations": {WORKLOAD_GENERATION: annotations[WORKLOAD_GENERATION]}}
+    return {}
 
 
 def _generation(obj: dict) -> int:

@@ -56,11 +56,24 @@ def facts_index(objects: Iterable[dict], kind: str) -> dict[tuple[str, str], Wor
             paused=bool(spec.get("paused")),
             on_delete=strategy.get("type") == "OnDelete",
             unhealthy=failing,
-            in_flight=RESTARTED_AT in template
+            # An Argo Rollout's restart is its spec.restartAt, not a template annotation.
+            in_flight=(
+                RESTARTED_AT in template or bool(kind == "Rollout" and spec.get("restartAt"))
+            )
             and not (state.done or state.failed or failing or spec.get("paused")),
             template_modes=tuple((key, template[key]) for key in _MODE_KEYS if key in template),
         )
     return index
+
+
+def template_reference(obj: dict) -> tuple[str, str] | None:
+    """(kind, name) of the object whose pod template this workload runs, when it isn't its own:
+    an Argo Rollout with spec.workloadRef (a Deployment, say) and no spec.template."""
+    spec = obj.get("spec") or {}
+    ref = spec.get("workloadRef") or {}
+    if spec.get("template") or not ref.get("kind") or not ref.get("name"):
+        return None
+    return ref["kind"], ref["name"]
 
 
 def controllers(objects: Iterable[dict], kind: str) -> dict[WorkloadRef, WorkloadRef]:

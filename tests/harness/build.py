@@ -29,6 +29,11 @@ HELM_VERSION = "v4.3.2"
 # the proxy serves no tagged release, Istio's module path has no /v1). Its go.mod says go 1.26.0.
 ISTIO_VERSION = "v0.0.0-20260827124520-eed52ebb66ad"
 ISTIO_INJECTOR_SOURCE = Path(__file__).resolve().parent / "istio_injector"
+# The newest github.com/argoproj/argo-rollouts release this machine's Go builds (v1.10.2 and v1.9.3
+# need Go 1.26.10); tests/harness/rollouts_controller/go.mod repeats its replace block.
+ARGO_ROLLOUTS_VERSION = "v1.10.1"
+ARGO_ROLLOUTS_MODULE = "github.com/argoproj/argo-rollouts"
+ARGO_ROLLOUTS_SOURCE = Path(__file__).resolve().parent / "rollouts_controller"
 
 # k8s.io/kubernetes requires its staging modules at exactly v0.0.0 and replaces them with local
 # paths that don't exist in the module zip; anything looser also catches real pseudo-versions.
@@ -66,6 +71,10 @@ def helm_binary() -> Path:
 
 def istio_injector_binary() -> Path:
     return cache_root() / f"istio-injector-{ISTIO_VERSION}" / "bin" / "istio-injector"
+
+
+def argo_rollouts_controller_binary() -> Path:
+    return cache_root() / f"argo-rollouts-{ARGO_ROLLOUTS_VERSION}" / "bin" / "rollouts-controller"
 
 
 class GoMissing(RuntimeError):
@@ -261,21 +270,57 @@ def build_helm(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Pat
     return target
 
 
-def istiod_chart(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Path:
-    """Istio's own istiod chart (manifests/charts/istio-control/istio-discovery) from
-    istio.io/istio@ISTIO_VERSION in Go's module cache (downloaded once, as for the injector)."""
+def _module_dir(module: str, version: str, log) -> Path:
+    """Where Go's module cache holds module@version (downloaded once)."""
     check_go()
-    log(f"$ go mod download -json istio.io/istio@{ISTIO_VERSION}")
+    log(f"$ go mod download -json {module}@{version}")
     done = subprocess.run(
-        ["go", "mod", "download", "-json", f"istio.io/istio@{ISTIO_VERSION}"],
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
         cwd=cache_root() if cache_root().exists() else None,
         env=dict(os.environ, GOTOOLCHAIN="local"),
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"go mod download istio.io/istio failed:\n{done.stdout}{done.stderr}")
-    return Path(json.loads(done.stdout)["Dir"]) / "manifests/charts/istio-control/istio-discovery"
+        raise RuntimeError(f"go mod download {module} failed:\n{done.stdout}{done.stderr}")
+    return Path(json.loads(done.stdout)["Dir"])
+
+
+def istiod_chart(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Path:
+    """Istio's own istiod chart (manifests/charts/istio-control/istio-discovery) from
+    istio.io/istio@ISTIO_VERSION in Go's module cache (downloaded once, as for the injector)."""
+    istio = _module_dir("istio.io/istio", ISTIO_VERSION, log)
+    return istio / "manifests/charts/istio-control/istio-discovery"
+
+
+def argo_rollouts_crds(log=lambda line: print(line, file=sys.stderr, flush=True)) -> list[Path]:
+    """Argo Rollouts' own CRDs (manifests/crds) at ARGO_ROLLOUTS_VERSION, from Go's module cache."""
+    crds = _module_dir(ARGO_ROLLOUTS_MODULE, ARGO_ROLLOUTS_VERSION, log) / "manifests" / "crds"
+    return sorted(path for path in crds.glob("*-crd.yaml"))
+
+
+def build_argo_rollouts_controller(
+    log=lambda line: print(line, file=sys.stderr, flush=True),
+) -> Path:
+    """Argo Rollouts' rollouts-controller at ARGO_ROLLOUTS_VERSION, built once into the cache
+    (hack/README.md has the times)."""
+    target = argo_rollouts_controller_binary()
+    if target.exists():
+        return target
+    check_go()
+    started = time.monotonic()
+    src = target.parent.parent / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    shutil.copy(ARGO_ROLLOUTS_SOURCE / "go.mod", src / "go.mod")
+    package = f"{ARGO_ROLLOUTS_MODULE}/cmd/rollouts-controller"
+    _go(["get", f"{package}@{ARGO_ROLLOUTS_VERSION}"], src, log)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    _go(["build", "-ldflags", "-s -w", "-o", str(partial), package], src, log)
+    partial.replace(target)
+    log(f"rollouts-controller built in {time.monotonic() - started:.0f}s at {target}")
+    return target
 
 
 def build_istio_injector(log=lambda line: print(line, file=sys.stderr, flush=True)) -> Path:

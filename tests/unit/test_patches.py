@@ -35,7 +35,7 @@ def template_annotations(annotations):
         (
             patches.restart("Rollout", "shop", "web", STAMP),
             "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/web",
-            {"spec": {"restartAt": STAMP}},
+            {"spec": {"restartAt": "2026-11-24T12:00:01+00:00"}},
             MERGE,
             "rollout.argoproj.io/web -n shop",
         ),
@@ -192,3 +192,18 @@ def test_istio_and_kuma_write_their_env_setting_through_the_one_patch():
             assert make("ns", "cp", "main", value, "7") == patches.deployment_env(
                 "ns", "cp", "main", env_name, value, "7"
             )
+
+
+@pytest.mark.parametrize(
+    "asked, restart_at",
+    [
+        ("2026-11-24T12:00:00+00:00", "2026-11-24T12:00:01+00:00"),
+        ("2026-11-24T13:59:59.25+02:00", "2026-11-24T14:00:00+02:00"),
+        ("2026-11-24T12:00:00Z", "2026-11-24T12:00:01+00:00"),
+        ("now", "now"),
+    ],
+)
+def test_an_argo_rollout_restarts_from_the_next_whole_second(asked, restart_at):
+    """The controller keeps the pods created in restartAt's own second (whole seconds), so a
+    pod created in the second of the restart must still count as older."""
+    assert patches.restart_at(asked) == restart_at

@@ -378,3 +378,27 @@ def test_ambient_pods_are_never_restarted_by_a_switch_or_a_restart():
     for row in cluster:
         row.desired = "traditional"
     assert [r.ref.short for r in plan_restart(cluster, {}).restarts] == ["Deployment/both"]
+
+
+def test_override_plan_leaves_a_workload_ref_rollout_to_the_user():
+    """Argo Rollouts rejects a template beside spec.workloadRef (InvalidSpec, Degraded): no
+    annotation is written into it and it isn't restarted for nothing; the plan says where the
+    annotation goes."""
+    api = ("Rollout", "api")
+    cluster = rows(
+        (pods.istio("traditional", name="api-a"), api),
+        (pods.istio("traditional", name="cart-a"), CART),
+    )
+    workloads = [
+        (WorkloadRef("Rollout", "shop", "api"), "istio", {}),
+        (WorkloadRef("Deployment", "shop", "cart"), "istio", {}),
+    ]
+    template_from = {WorkloadRef("Rollout", "shop", "api"): "deployment/api"}
+    plan = plan_override(cluster, workloads, "native", {}, template_from=template_from)
+    assert [o.ref.short for o in plan.overrides] == ["Deployment/cart"]
+    assert not [r for r in plan.restarts if r.ref.short == "Rollout/api"]
+    [manual] = plan.manual
+    assert manual.what == "Rollout/api"
+    assert (
+        "deployment/api" in manual.todo and 'sidecar.istio.io/nativeSidecar: "true"' in manual.todo
+    )

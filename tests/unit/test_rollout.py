@@ -190,3 +190,52 @@ def deployment_status(available, progressing="NewReplicaSetAvailable", extra=())
 )
 def test_a_workload_failing_before_anyone_touched_it(kind, workload, why):
     assert unhealthy(kind, workload) == why
+
+
+def argo(status, spec=None, generation=3, annotations=None):
+    """A Rollout as Argo Rollouts' controller writes it: observedGeneration is a string."""
+    status = {"observedGeneration": str(generation), **status}
+    metadata = {"name": "web", "generation": generation, "annotations": annotations or {}}
+    return {"metadata": metadata, "spec": spec or {}, "status": status}
+
+
+@pytest.mark.parametrize(
+    "rollout, done",
+    [
+        (argo({"phase": "Healthy"}), True),
+        (argo({"phase": "Progressing"}), False),
+        (argo({"phase": "Paused"}), False),
+        # The generation the controller hasn't seen yet, written as Argo Rollouts writes it.
+        (argo({"phase": "Healthy", "observedGeneration": "2"}), False),
+        # Before v0.10 observedGeneration was a hash of the spec: taken as observed.
+        (argo({"phase": "Healthy", "observedGeneration": "5c8f6b7d9"}), True),
+    ],
+)
+def test_argo_rollout_done_follows_its_phase(rollout, done):
+    assert progress("Rollout", rollout).done is done
+
+
+def test_argo_rollout_restart_is_done_when_the_controller_copies_restart_at():
+    """spec.restartAt evicts pods a few at a time while the phase stays Healthy: done only
+    once status.restartedAt has caught up (in UTC, whole seconds, whatever zone we wrote)."""
+    spec = {"restartAt": "2026-12-07T06:55:00.5+02:00"}
+    waiting = progress("Rollout", argo({"phase": "Healthy"}, spec))
+    assert not waiting.done and "restart" in waiting.message
+    earlier = argo({"phase": "Healthy", "restartedAt": "2026-12-07T04:00:00Z"}, spec)
+    assert not progress("Rollout", earlier).done
+    caught_up = argo({"phase": "Healthy", "restartedAt": "2026-12-07T04:55:00Z"}, spec)
+    assert progress("Rollout", caught_up).done
+
+
+def test_argo_rollout_waits_for_its_referenced_workload_to_be_observed():
+    generation = {"rollout.argoproj.io/workload-generation": "4"}
+    behind = argo({"phase": "Healthy", "workloadObservedGeneration": "3"}, annotations=generation)
+    assert not progress("Rollout", behind).done
+    seen = argo({"phase": "Healthy", "workloadObservedGeneration": "4"}, annotations=generation)
+    assert progress("Rollout", seen).done
+
+
+def test_argo_rollout_degraded_fails_and_is_unhealthy():
+    degraded = argo({"phase": "Degraded", "message": "InvalidSpec: template must be empty"})
+    assert "InvalidSpec" in progress("Rollout", degraded).failed
+    assert unhealthy("Rollout", degraded) == "Degraded"

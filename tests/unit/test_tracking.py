@@ -127,6 +127,29 @@ def test_a_followed_workload_is_kept_without_its_pod_template():
     assert progress("Deployment", view) == progress("Deployment", obj)
 
 
+def test_a_followed_rollout_keeps_what_its_verdict_reads():
+    from kubectl_sidecar.rollout import WORKLOAD_GENERATION, progress
+    from kubectl_sidecar.tracking import rollout_view
+
+    obj = {
+        "metadata": {
+            "name": "web",
+            "generation": 2,
+            "annotations": {WORKLOAD_GENERATION: "5", "big": "x" * 10000},
+        },
+        "spec": {"workloadRef": {"kind": "Deployment", "name": "web"}},
+        "status": {
+            "observedGeneration": "2",
+            "phase": "Healthy",
+            "workloadObservedGeneration": "4",
+        },
+    }
+    view = rollout_view(obj)
+    assert view["metadata"]["annotations"] == {WORKLOAD_GENERATION: "5"}
+    assert progress("Rollout", view) == progress("Rollout", obj)
+    assert not progress("Rollout", view).done
+
+
 def test_watches_started_for_a_run_cover_its_namespaces_when_split():
     # watch_over starts one watch per kind for the whole run; when the cluster-wide watch is
     # refused, the fallback covers every namespace of the run, not only the followed ones.

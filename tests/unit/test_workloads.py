@@ -1,4 +1,9 @@
-from kubectl_sidecar.workloads import controllers, facts_index, resolve_workload
+from kubectl_sidecar.workloads import (
+    controllers,
+    facts_index,
+    resolve_workload,
+    template_reference,
+)
 from tests.unit.pods import ref
 
 
@@ -93,3 +98,24 @@ def test_facts_keep_the_mode_annotations_of_the_pod_template_only():
         ("config.beta.linkerd.io/proxy-enable-native-sidecar", "false"),
     )
     assert index[("shop", "plain")].template_modes == index[("shop", "bare")].template_modes == ()
+
+
+def test_a_workload_ref_rollout_runs_its_deployments_template():
+    ref_only = {
+        "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}}
+    }
+    assert template_reference(ref_only) == ("Deployment", "api")
+    own = {"spec": {"template": {"metadata": {}}, "selector": {}}}
+    assert template_reference(own) is None
+    assert template_reference({}) is None
+
+
+def test_a_rollout_restart_left_midway_is_in_flight():
+    """A run stopped while the controller was still evicting a Rollout's pods: restartAt set,
+    not yet copied to status.restartedAt."""
+    rollout = _meta("Rollout", "web", spec={"restartAt": "2026-12-07T05:00:01+00:00"})
+    rollout["metadata"]["generation"] = 2
+    rollout["status"] = {"observedGeneration": "2", "phase": "Healthy"}
+    assert facts_index([rollout], "Rollout")[("shop", "web")].in_flight
+    rollout["status"]["restartedAt"] = "2026-12-07T05:00:01Z"
+    assert not facts_index([rollout], "Rollout")[("shop", "web")].in_flight
