@@ -269,29 +269,25 @@ def probe(
         proxy, _, mode = find_proxy(admitted, dict(proxy_names or {}))
         return (proxy, mode), None
 
+    def get(kind: str, name: str, namespace: str) -> dict | None:
+        try:
+            return cluster.get(resources.BY_KIND[kind], name, namespace)
+        finally:
+            with lock:
+                result.requests += 1
+
     def one(item: Probe) -> tuple[WorkloadRef, Answer | None]:
         ref = item.ref
         try:
-            obj = cluster.get(resources.BY_KIND[ref.kind], ref.name, ref.namespace)
+            obj = get(ref.kind, ref.name, ref.namespace)
+            elsewhere = template_reference(obj or {})
+            if elsewhere is not None and elsewhere[0] in resources.BY_KIND:
+                # An Argo Rollout running a Deployment's template (spec.workloadRef): try that.
+                obj = get(elsewhere[0], elsewhere[1], ref.namespace)
         except ApiError as error:
             if error.denied:
                 return ref, Answer(None, skipped=error.message)
             raise
-        finally:
-            with lock:
-                result.requests += 1
-        elsewhere = template_reference(obj or {})
-        if elsewhere is not None and elsewhere[0] in resources.BY_KIND:
-            # An Argo Rollout running a Deployment's template (spec.workloadRef): try that.
-            try:
-                obj = cluster.get(resources.BY_KIND[elsewhere[0]], elsewhere[1], ref.namespace)
-            except ApiError as error:
-                if error.denied:
-                    return ref, Answer(None, skipped=error.message)
-                raise
-            finally:
-                with lock:
-                    result.requests += 1
         template = ((obj or {}).get("spec") or {}).get("template")
         if not template:
             return ref, None  # gone meanwhile
